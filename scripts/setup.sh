@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One-step, idempotent setup: a virtual environment with torch, tlgan (editable, with the
+# test/lint extra) and the default generator's weights package.
+#
+#   bash scripts/setup.sh            # creates/updates ./.venv
+#   TLGAN_VENV=/opt/venv bash scripts/setup.sh
+#   TLGAN_TORCH="torch" bash scripts/setup.sh   # another torch wheel (e.g. a CUDA build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${TLGAN_VENV:-.venv}"
+TORCH_SPEC="${TLGAN_TORCH:-torch==2.13.0}"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+echo "[setup] installing $TORCH_SPEC"
+"${PIP[@]}" install "$TORCH_SPEC"
+echo "[setup] installing tlgan and its dev extra"
+"${PIP[@]}" install -e ".[dev]"
+# The default generator's weights ship inside this package. Its declared dependencies pull
+# wandb and torchvision, which we neither need nor want: install the file only.
+echo "[setup] installing gan-face-generate==1.1.1 (weights only, --no-deps)"
+"${PIP[@]}" install --no-deps gan-face-generate==1.1.1
+echo "[setup] done: $VENV/bin/tlgan info"

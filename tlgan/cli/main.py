@@ -1,0 +1,76 @@
+"""The ``tlgan`` command line: a thin wrapper over library functions.
+
+Domain errors (``ValueError``, ``ArtifactError``) become one readable line on stderr and exit
+code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from axes.artifact import ArtifactError
+
+
+class TlganGroup(click.Group):
+    """A click group that turns domain errors into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ValueError, ArtifactError, FileNotFoundError, PermissionError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=TlganGroup, context_settings=CONTEXT)
+@click.version_option(package_name="tlgan")
+def cli() -> None:
+    """tlgan: transparent latent-space control for face generators.
+
+    \b
+    Examples:
+      tlgan info
+      tlgan generate --seeds 1-8 --out faces/
+      tlgan serve --port 8000
+    """
+
+
+def _register() -> None:
+    from tlgan.cli.generate import generate, info
+
+    cli.add_command(generate)
+    cli.add_command(info)
+    # Sub-groups live in their own modules; each is optional while it is being built.
+    for module, attr in (
+        ("tlgan.cli.extractor", "extractor"),
+        ("tlgan.cli.generator", "generator"),
+        ("tlgan.cli.axes", "axes"),
+        ("tlgan.cli.serve", "serve"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        cli.add_command(getattr(mod, attr))
+
+
+_register()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    cli(prog_name="tlgan")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The DCGAN generator of PyTorch's DCGAN tutorial (64x64, tanh output).
+
+Parameter names match the tutorial's ``netG`` (``main.0.weight`` ...), so state dicts
+saved by the tutorial (e.g. the one inside ``gan-face-generate``) and by
+``tlgan generator train`` load into the same module.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, nz) or (N, nz, 1, 1) -> images (N, nc, 64, 64) in [-1, 1]."""
+
+    def __init__(self, nz: int = 100, ngf: int = 64, nc: int = 3) -> None:
+        super().__init__()
+        self.nz = nz
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 8),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 2:
+            z = z[:, :, None, None]
+        out: torch.Tensor = self.main(z)
+        return out

@@ -1,0 +1,122 @@
+"""Bring your own generator, without editing tlgan.
+
+A plug-in is a small JSON file next to (or pointing at) the operator's weights::
+
+    {
+      "kind": "generator-plugin",
+      "name": "my-gan",
+      "format": "torchscript",          # or "torch-export" or "state_dict"
+      "file": "my_gan.pt",              # relative to this JSON file
+      "sha256": "…",                    # optional but recommended: verified before loading
+      "latent_size": 100,
+      "resolution": 64,
+      "value_range": [-1, 1],           # the module's output range
+      "spatial_latent": false,          # true: the module wants z as (N, L, 1, 1)
+      "module": "my_pkg.models:Generator",   # state_dict only: an importable nn.Module class
+      "kwargs": {"nz": 100},                 # state_dict only: its constructor arguments
+      "state_dict_key": null                 # state_dict only: key inside a checkpoint dict
+    }
+
+``state_dict`` files are read with safetensors or ``torch.load(weights_only=True)``.
+TorchScript and torch.export archives contain code: load only files you produced yourself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from axes.artifact import ArtifactError
+from tlgan.generators.base import FaceGenerator
+from tlgan.generators.registry import _load_into, _load_state_dict, read_json, verify_file
+
+FORMATS = ("torchscript", "torch-export", "state_dict")
+
+
+class _ExportedModule(nn.Module):
+    """Wrap a torch.export program so it behaves like an nn.Module."""
+
+    def __init__(self, program: Any) -> None:
+        super().__init__()
+        self.inner = program.module()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.inner(z)
+        return out
+
+
+def _field(cfg: dict[str, Any], key: str, typ: type, path: Path) -> Any:
+    if key not in cfg:
+        raise ArtifactError(f"generator plug-in {path}: field {key!r} is missing")
+    value = cfg[key]
+    if typ is int and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ArtifactError(f"generator plug-in {path}: field {key!r} must be a positive integer")
+    if typ is str and not isinstance(value, str):
+        raise ArtifactError(f"generator plug-in {path}: field {key!r} must be a string")
+    return value
+
+
+def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceGenerator:
+    """Load the generator a plug-in JSON file describes (see the module docstring)."""
+    path = Path(path)
+    cfg = read_json(path, "generator plug-in")
+    what = f"generator plug-in {path}"
+    fmt = _field(cfg, "format", str, path)
+    if fmt not in FORMATS:
+        raise ArtifactError(f"{what}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    file = path.parent / _field(cfg, "file", str, path)
+    if not file.is_file():
+        raise ArtifactError(f"{what}: weights file {file} is missing")
+    sha = cfg.get("sha256")
+    if sha:
+        verify_file(file, str(sha), what)
+    latent_size = _field(cfg, "latent_size", int, path)
+    resolution = _field(cfg, "resolution", int, path)
+    lo, hi = cfg.get("value_range", [-1.0, 1.0])
+    module: nn.Module
+    try:
+        if fmt == "torchscript":
+            module = torch.jit.load(str(file), map_location="cpu")
+        elif fmt == "torch-export":
+            module = _ExportedModule(torch.export.load(str(file)))
+        else:
+            mod_name, _, cls_name = _field(cfg, "module", str, path).partition(":")
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+            module = cls(**cfg.get("kwargs", {}))
+            state = _load_state_dict(file, cfg.get("state_dict_key"), what)
+            _load_into(module, state, what, file)
+    except ArtifactError:
+        raise
+    except Exception as exc:
+        raise ArtifactError(f"{what}: cannot load {fmt} file {file}: {exc}") from exc
+    from axes.artifact import sha256_file
+
+    gen = FaceGenerator(
+        module=module, name=str(cfg.get("name", path.stem)), latent_size=latent_size,
+        resolution=resolution, value_range=(float(lo), float(hi)),
+        sha256=str(sha or sha256_file(file)), device=device, max_batch=max_batch,
+        spatial_latent=bool(cfg.get("spatial_latent", False)),
+        metadata={"source": str(path), "format": fmt},
+    )
+    _check_output(gen, what)
+    return gen
+
+
+def _check_output(gen: FaceGenerator, what: str) -> None:
+    """Render one latent and check the declared resolution, so mismatches fail at load."""
+    z = torch.zeros((1, gen.latent_size))
+    try:
+        out = gen.render_tensor(z)
+    except Exception as exc:
+        raise ArtifactError(
+            f"{what}: the module failed on a latent of size {gen.latent_size}: {exc}"
+        ) from exc
+    expected = (1, 3, gen.resolution, gen.resolution)
+    if tuple(out.shape) != expected:
+        raise ArtifactError(
+            f"{what}: the module returned shape {tuple(out.shape)}, expected {expected}"
+        )

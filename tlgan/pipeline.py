@@ -1,0 +1,252 @@
+"""One object that ties a generator, an extractor and an axis bundle together.
+
+The API and the CLI call this; it owns all model work. Inputs are plain Python / numpy values
+and outputs are numpy arrays: tensors never leave the pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from tlgan.generators.base import FaceGenerator, to_uint8
+from tlgan.latents import check_truncation, interpolate, sample_latents
+
+
+class ExtractorLike(Protocol):
+    """What the pipeline needs from a feature extractor (see feature_extractor.Extractor)."""
+
+    name: str
+    sha256: str
+    attributes: list[str]
+
+    def forward_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class BundleLike(Protocol):
+    """What the pipeline needs from an axis bundle (see axes.bundle.AxisBundle)."""
+
+    names: list[str]
+    directions: np.ndarray
+    references: list[str]
+
+    @property
+    def id(self) -> str: ...
+
+
+@dataclass
+class ConditionResult:
+    """Outcome of feature-conditioned generation for a batch of faces."""
+
+    latents: np.ndarray
+    images: np.ndarray
+    probs: np.ndarray
+    unmet: list[list[str]]
+    steps: int
+
+
+@dataclass
+class Pipeline:
+    """Generator + extractor + axes.
+
+    Args:
+        generator: renders latents.
+        extractor: labels faces with attribute probabilities (None: no labelling).
+        bundle: the feature axes (None: no editing).
+        calibration: logit change per unit step, per axis name (used to size the steps of
+            feature-conditioned generation); missing axes default to 1.0.
+    """
+
+    generator: FaceGenerator
+    extractor: ExtractorLike | None = None
+    bundle: BundleLike | None = None
+    calibration: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.bundle is not None:
+            dirs = np.asarray(self.bundle.directions)
+            if dirs.ndim != 2 or dirs.shape[1] != self.generator.latent_size:
+                raise ValueError(
+                    f"bundle: axes have latent size {dirs.shape[-1]}, generator "
+                    f"{self.generator.name!r} has {self.generator.latent_size}"
+                )
+            self._axes = dirs.astype(np.float32)
+            self._axis_index = {n: i for i, n in enumerate(self.bundle.names)}
+
+    # -- properties --------------------------------------------------------------------
+    @property
+    def latent_size(self) -> int:
+        return self.generator.latent_size
+
+    @property
+    def resolution(self) -> int:
+        return self.generator.resolution
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.extractor.attributes) if self.extractor is not None else []
+
+    @property
+    def axis_names(self) -> list[str]:
+        return list(self.bundle.names) if self.bundle is not None else []
+
+    @property
+    def bundle_id(self) -> str | None:
+        return self.bundle.id if self.bundle is not None else None
+
+    # -- rendering ---------------------------------------------------------------------
+    def seeds_to_latents(self, seeds: Sequence[int], truncation: float = 1.0) -> np.ndarray:
+        """Seeded latents (see tlgan.latents for the reproducibility contract)."""
+        return sample_latents(seeds, self.latent_size, truncation)
+
+    def render(self, z: np.ndarray) -> np.ndarray:
+        """Latents (N, L) -> uint8 faces (N, H, W, 3)."""
+        return self.generator.render(z)
+
+    def render_and_label(self, z: np.ndarray, with_features: bool = True
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Render latents and (optionally) label the faces in one pass on the device.
+
+        Returns uint8 faces (N, H, W, 3) and probabilities (N, A) or None.
+        """
+        x = self.generator.render_tensor(z)
+        images = to_uint8(x)
+        if not with_features:
+            return images, None
+        return images, self._label_tensor(x)
+
+    def _label_tensor(self, x: torch.Tensor) -> np.ndarray:
+        if self.extractor is None:
+            raise ValueError("with_features: this service has no feature extractor loaded")
+        with torch.inference_mode():
+            probs, _ = self.extractor.forward_tensor(x)
+        return probs.float().cpu().numpy()
+
+    def label_latents(self, z: np.ndarray) -> np.ndarray:
+        """Probabilities (N, A) of the faces rendered from z."""
+        return self._label_tensor(self.generator.render_tensor(z))
+
+    def features_dict(self, probs: np.ndarray) -> dict[str, float]:
+        """One face's probabilities as {attribute: probability}."""
+        return {a: float(p) for a, p in zip(self.attributes, probs, strict=True)}
+
+    # -- editing -----------------------------------------------------------------------
+    def _require_bundle(self) -> None:
+        if self.bundle is None:
+            raise ValueError("moves: this service has no axis bundle loaded")
+
+    def axis_index(self, name: str, field_name: str = "moves") -> int:
+        """Index of an axis, or ValueError naming the field and listing valid names."""
+        self._require_bundle()
+        try:
+            return self._axis_index[name]
+        except KeyError:
+            raise ValueError(
+                f"{field_name}: unknown axis {name!r}; valid axes: {', '.join(self.axis_names)}"
+            ) from None
+
+    def edit(self, z: np.ndarray, moves: Mapping[str, float],
+             locked: Sequence[str] = ()) -> np.ndarray:
+        """Move a latent (L,) by distances along unit axes; locked axes are projected out.
+
+        Several moves add up; locking applies to the summed move (so a locked axis's own
+        move is cancelled too).
+        """
+        if z.shape != (self.latent_size,):
+            raise ValueError(f"latent: expected {self.latent_size} numbers, got {z.shape}")
+        if not moves:
+            return z.copy()
+        self._require_bundle()
+        total = np.zeros(self.latent_size, dtype=np.float64)
+        for name, dist in moves.items():
+            if not isinstance(dist, (int, float)) or not math.isfinite(dist):
+                raise ValueError(f"moves.{name}: distance must be a finite number")
+            total += float(dist) * self._axes[self.axis_index(name, "moves")]
+        lock_idx = sorted({self.axis_index(n, "locked") for n in locked})
+        if lock_idx:
+            total = project_out(total, self._axes[lock_idx])
+        return (z.astype(np.float64) + total).astype(np.float32)
+
+    # -- interpolation ---------------------------------------------------------------------
+    def interpolate(self, a: np.ndarray, b: np.ndarray, ratios: Sequence[float],
+                    method: str = "slerp") -> np.ndarray:
+        return interpolate(a, b, ratios, method)
+
+    # -- feature-conditioned generation ------------------------------------------------
+    def condition(self, z: np.ndarray, targets: Mapping[str, float], *, tolerance: float = 0.2,
+                  max_steps: int = 12, max_step: float = 1.5, max_total: float = 8.0
+                  ) -> ConditionResult:
+        """Move latents (N, L) along the axes until the extractor agrees with ``targets``.
+
+        A target is met when |p - target| <= tolerance. Each step moves every unmet face
+        along each unmet attribute's axis by the logit gap divided by that axis's
+        calibration (logit change per unit), clipped to ``max_step``; a face never moves
+        more than ``max_total`` from where it started. Returns the final latents, faces,
+        probabilities and, per face, the attributes that could not be met.
+        """
+        self._require_bundle()
+        if self.extractor is None:
+            raise ValueError("features: this service has no feature extractor loaded")
+        names = list(targets)
+        attr_idx = []
+        for n in names:
+            t = targets[n]
+            if not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+                raise ValueError(f"features.{n}: target must be a probability in [0, 1]")
+            if n not in self.attributes:
+                raise ValueError(
+                    f"features: unknown attribute {n!r}; valid: {', '.join(self.attributes)}"
+                )
+            attr_idx.append(self.attributes.index(n))
+        axis_idx = [self.axis_index(n, "features") for n in names]
+        tgt = np.array([targets[n] for n in names], dtype=np.float64)
+        start = z.astype(np.float64).copy()
+        cur = start.copy()
+        eps = 0.02
+        steps = 0
+        images, probs = self.render_and_label(cur.astype(np.float32))
+        assert probs is not None
+        for steps in range(1, max_steps + 1):  # noqa: B007 - steps is reported
+            p = probs[:, attr_idx].astype(np.float64)
+            gap = np.abs(p - tgt) > tolerance
+            if not gap.any():
+                steps -= 1
+                break
+            pc = np.clip(p, eps, 1 - eps)
+            tc = np.clip(tgt, eps, 1 - eps)
+            dlogit = np.log(tc / (1 - tc)) - np.log(pc / (1 - pc))
+            cal = np.array([max(self.calibration.get(n, 1.0), 1e-3) for n in names])
+            dist = np.clip(dlogit / cal, -max_step, max_step) * gap
+            move = dist @ self._axes[axis_idx].astype(np.float64)
+            cur = cur + move
+            offset = cur - start
+            norm = np.linalg.norm(offset, axis=1, keepdims=True)
+            scale = np.minimum(1.0, max_total / np.maximum(norm, 1e-12))
+            cur = start + offset * scale
+            images, probs = self.render_and_label(cur.astype(np.float32))
+            assert probs is not None
+        p = probs[:, attr_idx]
+        unmet = [[n for n, ok in zip(names, row, strict=True) if not ok]
+                 for row in (np.abs(p - tgt) <= tolerance)]
+        return ConditionResult(cur.astype(np.float32), images, probs, unmet, steps)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.describe(),
+            "extractor": getattr(self.extractor, "name", None),
+            "bundle": self.bundle_id,
+            "axes": self.axis_names,
+        }
+
+
+def project_out(move: np.ndarray, locked: np.ndarray) -> np.ndarray:
+    """Project ``move`` (L,) onto the orthogonal complement of span(locked rows)."""
+    if locked.size == 0:
+        return move
+    q, _ = np.linalg.qr(locked.T.astype(np.float64))
+    return move - q @ (q.T @ move)
