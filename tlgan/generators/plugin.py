@@ -44,6 +44,11 @@ class _ExportedModule(nn.Module):
         super().__init__()
         self.inner = program.module()
 
+    def train(self, mode: bool = True) -> _ExportedModule:
+        # Exported programs are frozen in eval mode and refuse train()/eval().
+        self.training = mode
+        return self
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.inner(z)
         return out

@@ -1,0 +1,31 @@
+"""Shared fixtures: the tiny seeded pipeline and the shared CelebA subset location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def celeba_dir() -> Path:
+    """The shared CelebA subset: $TLGAN_CELEBA_DIR or ../shared/data/celeba-subset."""
+    env = os.environ.get("TLGAN_CELEBA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data" / "celeba-subset"
+
+
+@pytest.fixture(scope="session")
+def celeba() -> Path:
+    path = celeba_dir()
+    if not (path / "list_attr_celeba.txt").is_file():
+        pytest.fail(f"the shared CelebA subset is missing at {path} (set TLGAN_CELEBA_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline():  # type: ignore[no-untyped-def]
+    from tlgan.testing import tiny_pipeline as build
+
+    return build(0)

@@ -1,0 +1,155 @@
+"""Generator interface, registry and plug-in path."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from axes.artifact import ArtifactError
+from tlgan.generators import DEFAULT, GENERATORS, load_generator
+from tlgan.generators.registry import GeneratorWeights
+from tlgan.images import encode_image
+from tlgan.latents import sample_latents
+from tlgan.testing import tiny_generator
+
+
+def test_render_shapes_range_and_batching() -> None:
+    gen = tiny_generator(max_batch=3)
+    z = sample_latents(range(7), gen.latent_size)
+    images = gen.render(z)
+    assert images.shape == (7, 64, 64, 3) and images.dtype == np.uint8
+    # batched internally in chunks of 3: each face equals the face rendered alone
+    alone = np.concatenate([gen.render(z[i : i + 1]) for i in range(7)])
+    assert np.array_equal(images, alone)
+    assert gen.render(np.zeros((0, gen.latent_size), np.float32)).shape == (0, 64, 64, 3)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 5)), np.full((1, 16), np.nan), np.zeros(16)])
+def test_render_rejects_bad_latents(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="z"):
+        tiny_generator().render(bad.astype(np.float32))
+
+
+def test_default_is_registered() -> None:
+    assert DEFAULT in GENERATORS
+
+
+@pytest.mark.real_weights
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_registry_entry_matches_the_model_it_builds(name: str) -> None:
+    entry = GENERATORS[name]
+    assert len(entry.sha256) == 64 and entry.licence and entry.source
+    gen = load_generator(name, "cpu")
+    assert gen.latent_size == entry.latent_size
+    assert gen.resolution == entry.resolution
+    z = sample_latents([0, 1, 2, 3], gen.latent_size)
+    raw = gen.module(torch.as_tensor(z))
+    assert tuple(raw.shape) == (4, 3, entry.resolution, entry.resolution)
+    lo, hi = entry.value_range
+    assert float(raw.min()) >= lo - 1e-5 and float(raw.max()) <= hi + 1e-5
+
+
+@pytest.mark.real_weights
+def test_default_generator_renders_varied_faces_deterministically() -> None:
+    gen = load_generator(None, "cpu")
+    z = sample_latents(range(8), gen.latent_size)
+    a = gen.render(z)
+    assert a.shape == (8, 64, 64, 3)
+    assert a.std() > 30  # not constant
+    assert np.abs(a[0].astype(int) - a[1].astype(int)).mean() > 10  # faces differ
+    png1 = encode_image(load_generator(None, "cpu").render(z[:1])[0], "png")
+    png2 = encode_image(a[0], "png")
+    assert png1 == png2
+    assert Image.open(io.BytesIO(png1)).size == (64, 64)
+
+
+def test_missing_distribution_gives_one_clear_sentence() -> None:
+    entry = GeneratorWeights(
+        name="ghost", location="dist:no-such-dist==1.0:x/weights.tar", sha256="0" * 64,
+        architecture="dcgan", latent_size=100, resolution=64, value_range=(-1, 1),
+        licence="MIT", source="nowhere",
+    )
+    with pytest.raises(ArtifactError, match=r"pip install --no-deps no-such-dist==1.0"):
+        entry.locate()
+
+
+def test_unknown_generator_name() -> None:
+    with pytest.raises(ValueError, match="generator: 'nope'"):
+        load_generator("nope")
+
+
+def _plugin(tmp_path: Path, **fields: object) -> Path:
+    cfg = {"kind": "generator-plugin", "name": "mine", "latent_size": 16, "resolution": 64,
+           "value_range": [-1, 1], **fields}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_plugin_torchscript_round_trip(tmp_path: Path) -> None:
+    """The README's worked example: export to TorchScript, load through the plug-in path."""
+    gen = tiny_generator()
+    traced = torch.jit.trace(gen.module, torch.zeros(1, gen.latent_size))
+    traced.save(str(tmp_path / "mine.pt"))
+    from axes.artifact import sha256_file
+
+    cfg = _plugin(tmp_path, format="torchscript", file="mine.pt",
+                  sha256=sha256_file(tmp_path / "mine.pt"))
+    loaded = load_generator(str(cfg))
+    z = sample_latents(range(5), 16)
+    assert np.array_equal(loaded.render(z), gen.render(z))
+
+
+def test_plugin_state_dict_round_trip(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    gen = tiny_generator()
+    save_file(gen.module.state_dict(), str(tmp_path / "g.safetensors"))
+    cfg = _plugin(tmp_path, format="state_dict", file="g.safetensors",
+                  module="tlgan.generators.dcgan:DCGANGenerator", kwargs={"nz": 16, "ngf": 4})
+    z = sample_latents(range(3), 16)
+    assert np.array_equal(load_generator(str(cfg)).render(z), gen.render(z))
+
+
+def test_plugin_checksum_mismatch_and_wrong_resolution(tmp_path: Path) -> None:
+    gen = tiny_generator()
+    torch.jit.trace(gen.module, torch.zeros(1, 16)).save(str(tmp_path / "mine.pt"))
+    with pytest.raises(ArtifactError, match="sha256"):
+        load_generator(str(_plugin(tmp_path, format="torchscript", file="mine.pt",
+                                   sha256="f" * 64)))
+    with pytest.raises(ArtifactError, match=r"expected \(1, 3, 128, 128\)"):
+        load_generator(str(_plugin(tmp_path, format="torchscript", file="mine.pt",
+                                   resolution=128)))
+    with pytest.raises(ArtifactError, match="missing"):
+        load_generator(str(_plugin(tmp_path, format="torchscript", file="absent.pt")))
+
+
+def test_corrupt_registered_weights_refuse(tmp_path: Path) -> None:
+    bad = tmp_path / "generator.safetensors"
+    bad.write_bytes(b"not weights")
+    entry = GeneratorWeights(
+        name="corrupt", location=f"folder:{tmp_path}", sha256="0" * 64, architecture="dcgan",
+        latent_size=100, resolution=64, value_range=(-1, 1), licence="MIT", source="test",
+    )
+    from tlgan.generators.registry import load_registered
+
+    with pytest.raises(ArtifactError, match="expected 000000000000"):
+        load_registered(entry, torch.device("cpu"), 8)
+
+
+def test_plugin_torch_export_round_trip(tmp_path: Path) -> None:
+    gen = tiny_generator()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(gen.module, (torch.zeros(2, 16),),
+                                  dynamic_shapes={"z": {0: batch}})
+    torch.export.save(program, str(tmp_path / "mine.pt2"))
+    cfg = _plugin(tmp_path, format="torch-export", file="mine.pt2")
+    z = sample_latents(range(4), 16)
+    np.testing.assert_allclose(load_generator(str(cfg)).render(z).astype(int),
+                               gen.render(z).astype(int), atol=1)
