@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from axes.maths import apply_moves
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import check_truncation, interpolate, sample_latents
 
@@ -159,18 +160,18 @@ class Pipeline:
         """
         if z.shape != (self.latent_size,):
             raise ValueError(f"latent: expected {self.latent_size} numbers, got {z.shape}")
-        if not moves:
+        if not moves and not locked:
             return z.copy()
         self._require_bundle()
-        total = np.zeros(self.latent_size, dtype=np.float64)
+        idx, dists = [], []
         for name, dist in moves.items():
             if not isinstance(dist, (int, float)) or not math.isfinite(dist):
                 raise ValueError(f"moves.{name}: distance must be a finite number")
-            total += float(dist) * self._axes[self.axis_index(name, "moves")]
+            idx.append(self.axis_index(name, "moves"))
+            dists.append(float(dist))
         lock_idx = sorted({self.axis_index(n, "locked") for n in locked})
-        if lock_idx:
-            total = project_out(total, self._axes[lock_idx])
-        return (z.astype(np.float64) + total).astype(np.float32)
+        moved = apply_moves(z, self._axes[idx], np.asarray(dists), self._axes[lock_idx])
+        return moved.astype(np.float32)
 
     # -- interpolation ---------------------------------------------------------------------
     def interpolate(self, a: np.ndarray, b: np.ndarray, ratios: Sequence[float],
@@ -242,11 +243,3 @@ class Pipeline:
             "bundle": self.bundle_id,
             "axes": self.axis_names,
         }
-
-
-def project_out(move: np.ndarray, locked: np.ndarray) -> np.ndarray:
-    """Project ``move`` (L,) onto the orthogonal complement of span(locked rows)."""
-    if locked.size == 0:
-        return move
-    q, _ = np.linalg.qr(locked.T.astype(np.float64))
-    return move - q @ (q.T @ move)

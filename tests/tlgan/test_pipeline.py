@@ -1,0 +1,69 @@
+"""The pipeline: render+label, edits with locks, and feature-conditioned generation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tlgan.pipeline import Pipeline
+from tlgan.testing import tiny_bundle, tiny_generator
+
+
+def test_render_and_label(tiny_pipeline: Pipeline) -> None:
+    z = tiny_pipeline.seeds_to_latents([1, 2, 3])
+    images, probs = tiny_pipeline.render_and_label(z)
+    assert images.shape == (3, 64, 64, 3) and probs is not None
+    assert probs.shape == (3, len(tiny_pipeline.attributes))
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert np.array_equal(images, tiny_pipeline.render(z))
+    _, none = tiny_pipeline.render_and_label(z, with_features=False)
+    assert none is None
+
+
+def test_moves_add_up_and_locks_remove_the_locked_component(tiny_pipeline: Pipeline) -> None:
+    z = tiny_pipeline.seeds_to_latents([4])[0]
+    axes = {n: tiny_pipeline._axes[i] for i, n in enumerate(tiny_pipeline.axis_names)}
+    moved = tiny_pipeline.edit(z, {"Smiling": 2.0, "Eyeglasses": -1.0})
+    expected = z + 2.0 * axes["Smiling"] - 1.0 * axes["Eyeglasses"]
+    np.testing.assert_allclose(moved, expected, atol=1e-5)
+    locked = tiny_pipeline.edit(z, {"Smiling": 2.0}, locked=["Male", "Young"])
+    for ref in ("Male", "Young"):
+        assert abs(float((locked - z) @ axes[ref])) < 1e-5
+    assert float((locked - z) @ axes["Smiling"]) > 1.0  # the target still moves
+    # locking an axis that is also moved cancels that move
+    cancel = tiny_pipeline.edit(z, {"Male": 3.0}, locked=["Male"])
+    np.testing.assert_allclose(cancel, z, atol=1e-5)
+
+
+def test_unknown_axis_names_the_field(tiny_pipeline: Pipeline) -> None:
+    z = tiny_pipeline.seeds_to_latents([1])[0]
+    with pytest.raises(ValueError, match="moves: unknown axis 'Nose'.*valid axes: Eyeglasses"):
+        tiny_pipeline.edit(z, {"Nose": 1.0})
+    with pytest.raises(ValueError, match="locked: unknown axis 'Nose'"):
+        tiny_pipeline.edit(z, {"Smiling": 1.0}, locked=["Nose"])
+    with pytest.raises(ValueError, match="moves.Smiling"):
+        tiny_pipeline.edit(z, {"Smiling": float("nan")})
+
+
+def test_condition_moves_towards_targets_and_reports_unmet(tiny_pipeline: Pipeline) -> None:
+    z = tiny_pipeline.seeds_to_latents(range(6))
+    before = tiny_pipeline.label_latents(z)
+    col = tiny_pipeline.attributes.index("Smiling")
+    res = tiny_pipeline.condition(z, {"Smiling": 0.95})
+    assert res.latents.shape == z.shape and len(res.unmet) == 6
+    after = res.probs[:, col]
+    for i in range(6):
+        if res.unmet[i]:
+            assert res.unmet[i] == ["Smiling"] and abs(after[i] - 0.95) > 0.2
+        else:
+            assert abs(after[i] - 0.95) <= 0.2
+    assert after.mean() > before[:, col].mean()
+    with pytest.raises(ValueError, match="features: unknown attribute 'Nose'"):
+        tiny_pipeline.condition(z, {"Nose": 1.0})
+    with pytest.raises(ValueError, match=r"features.Smiling: target must be a probability"):
+        tiny_pipeline.condition(z, {"Smiling": 2.0})
+
+
+def test_bundle_for_another_latent_size_refuses() -> None:
+    with pytest.raises(ValueError, match="latent size 8.*has 16"):
+        Pipeline(generator=tiny_generator(), bundle=tiny_bundle(latent_size=8))
