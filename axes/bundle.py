@@ -1,0 +1,437 @@
+"""Axis bundles: a set of orthogonalized feature axes with statistics and provenance.
+
+On disk an axis bundle is an artifact folder (see ``axes.artifact``)::
+
+    <folder>/axes.npz     directions (K, L) float32, raw_directions (K, L) float32 and every
+                          array-valued per-axis statistic as ``stats.<i>.<key>``
+    <folder>/config.json  kind "axis-bundle", id, names, references, provenance, the
+                          JSON-valued per-axis statistics and the sha256 of axes.npz
+
+``directions`` are the raw GLM axes with every non-reference axis projected off the span of
+the reference axes (e.g. Male, Young; see ``axes.maths.orthogonalize``) -- always on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from axes.artifact import ArtifactError, atomic_artifact_dir, load_config, save_config
+from axes.fitting import FitResult
+from axes.maths import normalize, orthogonalize
+
+__all__ = [
+    "ARRAYS_NAME",
+    "DEFAULT_REFERENCES",
+    "KIND",
+    "AxisBundle",
+    "build_bundle",
+    "load",
+    "save",
+]
+
+KIND = "axis-bundle"
+ARRAYS_NAME = "axes.npz"
+FORMAT_VERSION = 1
+DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
+#: provenance keys every bundle carries (missing optional ones are stored as None)
+PROVENANCE_KEYS: tuple[str, ...] = (
+    "generator", "generator_sha256", "latent_size", "extractor", "extractor_sha256",
+    "samples_id", "n", "seed", "method", "created",
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _frozen(arr: ArrayLike, dtype: type[np.floating[Any]]) -> NDArray[Any]:
+    out = np.array(arr, dtype=dtype)  # copy
+    out.setflags(write=False)
+    return out
+
+
+def _stats_equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    if set(a) != set(b):
+        return False
+    for key, va in a.items():
+        vb = b[key]
+        if isinstance(va, np.ndarray) or isinstance(vb, np.ndarray):
+            if not (isinstance(va, np.ndarray) and isinstance(vb, np.ndarray)
+                    and va.dtype == vb.dtype and np.array_equal(va, vb)):
+                return False
+        elif va != vb:
+            return False
+    return True
+
+
+@dataclass(frozen=True, eq=False)
+class AxisBundle:
+    """Orthogonalized feature axes, one per name; immutable (methods return new bundles).
+
+    Attributes:
+        names: axis (attribute) names, unique.
+        directions: ``(K, L)`` float32 unit rows after orthogonalization (read-only).
+        raw_directions: ``(K, L)`` float32 unit rows before orthogonalization (read-only).
+        references: names of the reference axes the others are orthogonal to.
+        stats: per-axis statistics dicts (see ``axes.fitting.FitResult.stats``); values are
+            JSON values or numpy arrays. ``coef_norm`` (logit per unit z along the raw axis)
+            is needed for ``calibration``.
+        provenance: generator / extractor names and sha256, latent_size, samples_id, n, seed,
+            method, created, ...
+    """
+
+    names: list[str]
+    directions: NDArray[np.float32]
+    raw_directions: NDArray[np.float32]
+    references: list[str]
+    stats: list[dict[str, Any]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [str(n) for n in self.names]
+        if not names:
+            raise ValueError("names must not be empty")
+        if len(set(names)) != len(names):
+            raise ValueError(f"names must be unique, got {names}")
+        d = _frozen(self.directions, np.float32)
+        r = _frozen(self.raw_directions, np.float32)
+        if d.ndim != 2 or d.shape[0] != len(names) or d.shape[1] == 0:
+            raise ValueError(f"directions must have shape ({len(names)}, L), got {d.shape}")
+        if r.shape != d.shape:
+            raise ValueError(f"raw_directions must have shape {d.shape}, got {r.shape}")
+        if not (np.all(np.isfinite(d)) and np.all(np.isfinite(r))):
+            raise ValueError("directions and raw_directions must be finite")
+        refs = [str(x) for x in self.references]
+        missing = [x for x in refs if x not in names]
+        if missing:
+            raise ValueError(f"references {missing} are not among the axis names {names}")
+        if len(self.stats) != len(names):
+            raise ValueError(f"stats must have {len(names)} entries (one per axis), got "
+                             f"{len(self.stats)}")
+        prov = _jsonable(dict(self.provenance), "provenance")
+        if prov.get("latent_size") not in (None, d.shape[1]):
+            raise ValueError(f"provenance latent_size {prov['latent_size']} does not match the "
+                             f"directions' latent size {d.shape[1]}")
+        prov["latent_size"] = int(d.shape[1])
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "directions", d)
+        object.__setattr__(self, "raw_directions", r)
+        object.__setattr__(self, "references", refs)
+        object.__setattr__(self, "stats", [_normalize_stats(s, i)
+                                           for i, s in enumerate(self.stats)])
+        object.__setattr__(self, "provenance", prov)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def latent_size(self) -> int:
+        """L, the latent size the axes live in."""
+        return int(self.directions.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AxisBundle):
+            return NotImplemented
+        return (self.names == other.names and self.references == other.references
+                and self.provenance == other.provenance
+                and np.array_equal(self.directions, other.directions)
+                and np.array_equal(self.raw_directions, other.raw_directions)
+                and all(_stats_equal(a, b) for a, b in zip(self.stats, other.stats,
+                                                           strict=True)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @cached_property
+    def id(self) -> str:
+        """Short content hash (12 hex) of names, references, directions, calibration and
+        provenance (without its ``created`` time)."""
+        h = hashlib.sha256()
+        prov = {k: v for k, v in self.provenance.items() if k != "created"}
+        head = {"names": self.names, "references": self.references, "provenance": prov}
+        h.update(json.dumps(head, sort_keys=True, default=str).encode())
+        h.update(np.ascontiguousarray(self.directions, dtype="<f4").tobytes())
+        h.update(np.ascontiguousarray(self.raw_directions, dtype="<f4").tobytes())
+        h.update(np.ascontiguousarray(self.calibration, dtype="<f4").tobytes())
+        return h.hexdigest()[:12]
+
+    def index(self, name: str) -> int:
+        """Row of axis ``name``; ValueError listing the valid names otherwise."""
+        if name not in self.names:
+            raise ValueError(f"name {name!r} is not an axis of this bundle; valid names: "
+                             f"{', '.join(self.names)}")
+        return self.names.index(name)
+
+    def direction(self, name: str) -> NDArray[np.float32]:
+        """The orthogonalized unit direction ``(L,)`` of axis ``name``."""
+        return self.directions[self.index(name)]
+
+    @property
+    def calibration(self) -> NDArray[np.float64]:
+        """``(K,)`` change of each axis' attribute logit per unit step along its
+        orthogonalized axis: ``coef . axis = coef_norm * (raw . axis)``; NaN without
+        ``coef_norm``."""
+        dots = np.sum(self.raw_directions.astype(np.float64)
+                      * self.directions.astype(np.float64), axis=1)
+        norms = np.array([float(s["coef_norm"]) if s.get("coef_norm") is not None
+                          else np.nan for s in self.stats])
+        out: NDArray[np.float64] = norms * dots
+        return out
+
+    # ------------------------------------------------------------------ edits
+    def add_axis(self, name: str, raw_direction: ArrayLike,
+                 stats: Mapping[str, Any]) -> AxisBundle:
+        """Return a new bundle with axis ``name`` added (or replaced, keeping its position).
+
+        ``raw_direction`` ``(L,)`` is normalized and orthogonalized against the references
+        (if ``name`` is itself a reference, every other axis is re-orthogonalized).
+        ``stats`` must hold ``coef_norm`` (logit per unit z along ``raw_direction``).
+
+        Raises:
+            ValueError: wrong shape/zero ``raw_direction``, ``stats`` without ``coef_norm``,
+                or a direction inside the span of the references.
+        """
+        name = str(name)
+        raw = np.asarray(raw_direction, dtype=np.float64)
+        if raw.shape != (self.latent_size,):
+            raise ValueError(f"raw_direction must have shape ({self.latent_size},) (the "
+                             f"bundle's latent size), got {raw.shape}")
+        raw = normalize(raw, name="raw_direction")
+        if not isinstance(stats, Mapping) or stats.get("coef_norm") is None:
+            raise ValueError("stats must be a mapping with a 'coef_norm' entry")
+        new_stats = dict(stats)
+        new_stats.setdefault("name", name)
+        names = list(self.names)
+        raws = self.raw_directions.astype(np.float64)
+        all_stats = [dict(s) for s in self.stats]
+        if name in names:
+            i = names.index(name)
+            raws[i] = raw
+            all_stats[i] = new_stats
+        else:
+            names.append(name)
+            raws = np.vstack([raws, raw[None]])
+            all_stats.append(new_stats)
+        if name in self.references:  # the reference span changed: redo every axis
+            directions = _orthogonalize_named(raws, names, self.references).astype(np.float32)
+        else:  # existing axes stay bit-identical; only the new one is orthogonalized
+            ref_rows = raws[[names.index(r) for r in self.references]]
+            own = orthogonalize(np.vstack([ref_rows, raw[None]]),
+                                list(range(len(ref_rows))))[-1].astype(np.float32)
+            directions = np.array(self.directions)
+            if len(names) > len(directions):
+                directions = np.vstack([directions, own[None]])
+            else:
+                directions[names.index(name)] = own
+        prov = dict(self.provenance)
+        prov["added_axes"] = [*prov.get("added_axes", []), {"name": name, "created": _now()}]
+        return AxisBundle(names=names, directions=directions,
+                          raw_directions=raws.astype(np.float32), references=self.references,
+                          stats=all_stats, provenance=prov)
+
+    # ------------------------------------------------------------------ disk
+    def save(self, folder: str | Path) -> Path:
+        """Write the bundle atomically to ``folder`` (replacing it); return the path."""
+        return save(self, folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, expect_generator: str | None = None,
+             expect_latent_size: int | None = None,
+             expect_extractor: str | None = None) -> AxisBundle:
+        """Same as the module function ``load``."""
+        return load(folder, expect_generator, expect_latent_size, expect_extractor)
+
+
+def _jsonable(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    """Round-trip ``obj`` through JSON (numpy scalars -> Python, tuples -> lists)."""
+    try:
+        out: dict[str, Any] = json.loads(json.dumps(obj, default=_json_check))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold JSON values only: {exc}") from exc
+    return out
+
+
+def _normalize_stats(stats: Mapping[str, Any], i: int) -> dict[str, Any]:
+    if not isinstance(stats, Mapping):
+        raise ValueError(f"stats[{i}] must be a mapping, got {type(stats).__name__}")
+    arrays = {k: np.array(v) for k, v in stats.items() if isinstance(v, np.ndarray)}
+    for a in arrays.values():
+        a.setflags(write=False)
+    plain = _jsonable({k: v for k, v in stats.items() if k not in arrays}, f"stats[{i}]")
+    return {k: arrays[k] if k in arrays else plain[str(k)] for k in stats}
+
+
+def _orthogonalize_named(raws: NDArray[np.float64], names: Sequence[str],
+                         references: Sequence[str]) -> NDArray[np.float64]:
+    ref_idx = [list(names).index(r) for r in references]
+    return orthogonalize(raws, ref_idx)
+
+
+def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFERENCES,
+                 provenance: Mapping[str, Any] | None = None) -> AxisBundle:
+    """Orthogonalize a ``FitResult`` against ``references`` into an ``AxisBundle``.
+
+    Args:
+        fit_result: from ``axes.fitting.fit_axes``.
+        references: names of the reference axes (unchanged; others are projected off their
+            span). May be empty; otherwise every name must be fitted.
+        provenance: must name ``generator`` and ``extractor``; ``n``, ``seed``, ``method``,
+            ``latent_size`` and ``created`` are filled from ``fit_result`` / now when absent,
+            the other ``PROVENANCE_KEYS`` default to None. Extra keys are kept.
+
+    Raises:
+        ValueError: an unknown reference (message lists the valid names), a provenance
+            missing generator/extractor or disagreeing with ``fit_result``, or an axis lying
+            inside the span of the references.
+    """
+    refs = [str(r) for r in references]
+    unknown = [r for r in refs if r not in fit_result.names]
+    if unknown:
+        raise ValueError(f"references {unknown} are not fitted axes; valid names: "
+                         f"{', '.join(fit_result.names)}")
+    if len(set(refs)) != len(refs):
+        raise ValueError(f"references has repeated names: {refs}")
+    prov: dict[str, Any] = dict(provenance or {})
+    for key in ("generator", "extractor"):
+        if not prov.get(key):
+            raise ValueError(f"provenance must name the {key!r} the axes were fitted for")
+    filled = {"latent_size": fit_result.latent_size, "n": fit_result.n,
+              "seed": fit_result.seed, "method": fit_result.method}
+    for key, value in filled.items():
+        if prov.get(key) is not None and prov[key] != value:
+            raise ValueError(f"provenance {key}={prov[key]!r} disagrees with the fit result "
+                             f"({value!r})")
+        prov[key] = value
+    prov.setdefault("created", _now())
+    prov.setdefault("holdout", fit_result.holdout)
+    for key in PROVENANCE_KEYS:
+        prov.setdefault(key, None)
+    raws = normalize(fit_result.axes, name="fit_result.axes")
+    directions = _orthogonalize_named(raws, fit_result.names, refs)
+    return AxisBundle(names=list(fit_result.names), directions=directions.astype(np.float32),
+                      raw_directions=raws.astype(np.float32), references=refs,
+                      stats=[dict(s) for s in fit_result.stats], provenance=prov)
+
+
+def save(bundle: AxisBundle, folder: str | Path) -> Path:
+    """Write ``bundle`` to the artifact folder ``folder`` atomically; return its path."""
+    folder = Path(folder)
+    arrays: dict[str, NDArray[Any]] = {
+        "directions": np.asarray(bundle.directions),
+        "raw_directions": np.asarray(bundle.raw_directions),
+    }
+    json_stats: list[dict[str, Any]] = []
+    for i, s in enumerate(bundle.stats):
+        plain: dict[str, Any] = {}
+        for key, value in s.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"stats.{i}.{key}"] = value
+            else:
+                plain[key] = value
+        json_stats.append(plain)
+    config = {
+        "kind": KIND,
+        "format_version": FORMAT_VERSION,
+        "id": bundle.id,
+        "names": bundle.names,
+        "references": bundle.references,
+        "latent_size": bundle.latent_size,
+        "provenance": bundle.provenance,
+        "stats": json_stats,
+    }
+    with atomic_artifact_dir(folder) as tmp:
+        with open(tmp / ARRAYS_NAME, "wb") as fh:
+            np.savez(fh, allow_pickle=False, **arrays)
+        save_config(tmp, config)
+    return folder
+
+
+def _json_check(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _mismatch(folder: Path, what: str, have: Any, want: Any) -> ArtifactError:
+    return ArtifactError(
+        f"axis bundle {folder} was fitted for {what} {have!r}, but {want!r} is loaded; "
+        "refit the axes for it or pick a matching bundle"
+    )
+
+
+def load(folder: str | Path, expect_generator: str | None = None,
+         expect_latent_size: int | None = None, expect_extractor: str | None = None, *,
+         expect_generator_sha256: str | None = None,
+         expect_extractor_sha256: str | None = None) -> AxisBundle:
+    """Load and verify an axis bundle.
+
+    Checksums (``config["files"]``) and the content id are verified; each ``expect_*`` that
+    is given must match the bundle's provenance (sha256s are only compared when the bundle
+    records one).
+
+    Raises:
+        ArtifactError: missing/corrupt folder or file, wrong kind, id mismatch, or a bundle
+            for another generator / latent size / extractor (message names both sides).
+    """
+    folder = Path(folder)
+    config = load_config(folder, kind=KIND)
+    prov = config.get("provenance")
+    names = config.get("names")
+    if not isinstance(prov, dict) or not isinstance(names, list):
+        raise ArtifactError(f"{folder}: config.json lacks 'provenance' or 'names'")
+    if expect_generator is not None and prov.get("generator") != expect_generator:
+        raise _mismatch(folder, "generator", prov.get("generator"), expect_generator)
+    if (expect_generator_sha256 is not None and prov.get("generator_sha256")
+            and prov["generator_sha256"] != expect_generator_sha256):
+        raise _mismatch(folder, "generator sha256", prov["generator_sha256"],
+                        expect_generator_sha256)
+    if expect_latent_size is not None and config.get("latent_size") != expect_latent_size:
+        raise _mismatch(folder, "latent size", config.get("latent_size"), expect_latent_size)
+    if expect_extractor is not None and prov.get("extractor") != expect_extractor:
+        raise _mismatch(folder, "extractor", prov.get("extractor"), expect_extractor)
+    if (expect_extractor_sha256 is not None and prov.get("extractor_sha256")
+            and prov["extractor_sha256"] != expect_extractor_sha256):
+        raise _mismatch(folder, "extractor sha256", prov["extractor_sha256"],
+                        expect_extractor_sha256)
+    path = folder / ARRAYS_NAME
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArtifactError(f"{path} is not a readable npz file: {exc}") from exc
+    if "directions" not in arrays or "raw_directions" not in arrays:
+        raise ArtifactError(f"{path} lacks 'directions' or 'raw_directions'")
+    json_stats = config.get("stats")
+    if not isinstance(json_stats, list) or len(json_stats) != len(names):
+        raise ArtifactError(f"{folder}: config.json 'stats' must have one entry per axis")
+    stats = [dict(s) for s in json_stats]
+    for key, value in arrays.items():
+        if key.startswith("stats."):
+            _, idx, stat = key.split(".", 2)
+            if not idx.isdigit() or int(idx) >= len(stats):
+                raise ArtifactError(f"{path}: array {key!r} names no axis")
+            stats[int(idx)][stat] = value
+    try:
+        bundle = AxisBundle(names=names, directions=arrays["directions"],
+                            raw_directions=arrays["raw_directions"],
+                            references=config.get("references", []), stats=stats,
+                            provenance=prov)
+    except ValueError as exc:
+        raise ArtifactError(f"{folder} holds an invalid axis bundle: {exc}") from exc
+    if bundle.id != config.get("id"):
+        raise ArtifactError(f"{folder}: content id {bundle.id} does not match the id "
+                            f"{config.get('id')} recorded in config.json (edited by hand?)")
+    return bundle

@@ -1,0 +1,235 @@
+"""Linear heads on frozen extractor embeddings: the maths behind "add a new axis".
+
+A user labels some samples of a sample cache (0/1) for a new attribute; ``train_head`` fits
+a standardized, class-balanced logistic regression on their embeddings; the head then scores
+every sample of the cache (``Head.predict_proba``), and those probabilities are fitted on z
+like any other attribute (``axes.fitting.fit_one``) to get the new raw axis for
+``AxisBundle.add_axis``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from axes.artifact import ArtifactError
+from axes.fitting import roc_auc
+
+__all__ = ["DEFAULT_CS", "Head", "load_head", "save_head", "train_head"]
+
+#: inverse regularization strengths tried on the validation split
+DEFAULT_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
+_STD_FLOOR = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Head:
+    """A logistic-regression head: ``p = sigmoid(((e - mean) / std) . weights + bias)``.
+
+    Attributes:
+        weights: ``(E,)`` weights on standardized embeddings.
+        bias: intercept.
+        mean, std: ``(E,)`` standardization of the embeddings.
+        val_auc: AUC on the held-out validation split of the model that selected ``C``
+            (None when it could not be computed).
+        C: chosen inverse regularization strength.
+        n_train: number of labelled samples; positives_rate: their fraction of 1s.
+    """
+
+    weights: NDArray[np.float64]
+    bias: float
+    mean: NDArray[np.float64]
+    std: NDArray[np.float64]
+    val_auc: float | None
+    C: float
+    n_train: int
+    positives_rate: float
+
+    def __post_init__(self) -> None:
+        w = np.array(self.weights, dtype=np.float64)
+        m = np.array(self.mean, dtype=np.float64)
+        s = np.array(self.std, dtype=np.float64)
+        if w.ndim != 1 or w.size == 0:
+            raise ValueError(f"weights must be a vector (E,), got shape {w.shape}")
+        if m.shape != w.shape:
+            raise ValueError(f"mean must have shape {w.shape}, got {m.shape}")
+        if s.shape != w.shape or np.any(s <= 0):
+            raise ValueError(f"std must have shape {w.shape} and be positive")
+        for arr in (w, m, s):
+            arr.setflags(write=False)
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "mean", m)
+        object.__setattr__(self, "std", s)
+        object.__setattr__(self, "bias", float(self.bias))
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.weights.shape[0])
+
+    def decision_function(self, embeddings: ArrayLike) -> NDArray[np.float64]:
+        """Logits ``(N,)`` for embeddings ``(N, E)``."""
+        emb = np.asarray(embeddings, dtype=np.float64)
+        if emb.ndim != 2 or emb.shape[1] != self.embedding_size:
+            raise ValueError(f"embeddings must have shape (N, {self.embedding_size}), got "
+                             f"{emb.shape}")
+        out: NDArray[np.float64] = ((emb - self.mean) / self.std) @ self.weights + self.bias
+        return out
+
+    def predict_proba(self, embeddings: ArrayLike) -> NDArray[np.float64]:
+        """Probabilities ``(N,)`` of the positive class for embeddings ``(N, E)``."""
+        out: NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * self.decision_function(
+            embeddings)))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (lists of floats), e.g. to store in a bundle's per-axis stats."""
+        return {"weights": self.weights.tolist(), "bias": self.bias,
+                "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "val_auc": self.val_auc, "C": self.C, "n_train": self.n_train,
+                "positives_rate": self.positives_rate}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Head:
+        """Inverse of ``to_dict``; ValueError naming a missing key."""
+        keys = ("weights", "bias", "mean", "std", "val_auc", "C", "n_train", "positives_rate")
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ValueError(f"d is missing head keys {missing}")
+        auc = d["val_auc"]
+        return cls(weights=np.asarray(d["weights"], dtype=np.float64), bias=float(d["bias"]),
+                   mean=np.asarray(d["mean"], dtype=np.float64),
+                   std=np.asarray(d["std"], dtype=np.float64),
+                   val_auc=None if auc is None else float(auc), C=float(d["C"]),
+                   n_train=int(d["n_train"]), positives_rate=float(d["positives_rate"]))
+
+
+def _stratified_split(labels: NDArray[np.bool_], holdout: float,
+                      rng: np.random.Generator) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    train: list[NDArray[np.intp]] = []
+    val: list[NDArray[np.intp]] = []
+    for cls in (False, True):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_val = min(max(1, round(idx.size * holdout)), idx.size - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _fit_lr(x: NDArray[np.float64], y: NDArray[np.bool_], c: float,
+            seed: int) -> tuple[NDArray[np.float64], float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000,
+                               random_state=seed)
+    model.fit(x, y)
+    return np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0])
+
+
+def train_head(embeddings: ArrayLike, labels: ArrayLike, seed: int = 0, *,
+               holdout: float = 0.2, Cs: Sequence[float] = DEFAULT_CS) -> Head:
+    """Train a logistic-regression head on frozen embeddings.
+
+    Embeddings are standardized; classes are balanced (``class_weight="balanced"``); ``C``
+    is chosen among ``Cs`` by AUC on a seeded, stratified ``holdout`` split (ties go to the
+    smaller C); the returned head is then refitted on all samples with that ``C``, and
+    ``val_auc`` is the selection model's held-out AUC.
+
+    Args:
+        embeddings: ``(N, E)`` float embeddings (float16 is fine).
+        labels: ``(N,)`` values in {0, 1} (or bool); each class needs >= 2 samples.
+        seed: seed of the split and the solver.
+
+    Raises:
+        ValueError: bad shapes/values, naming the argument.
+    """
+    from threadpoolctl import threadpool_limits
+
+    emb = np.asarray(embeddings, dtype=np.float64)
+    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise ValueError(f"embeddings must be a 2-D array (N, E), got shape {emb.shape}")
+    if not np.all(np.isfinite(emb)):
+        raise ValueError("embeddings contains NaN or infinite values")
+    lab = np.asarray(labels)
+    if lab.shape != (emb.shape[0],):
+        raise ValueError(f"labels must have shape ({emb.shape[0]},), got {lab.shape}")
+    if not np.all(np.isin(lab, (0, 1))):
+        raise ValueError("labels must hold only 0 and 1")
+    y = lab.astype(bool)
+    n_pos = int(y.sum())
+    if n_pos < 2 or y.size - n_pos < 2:
+        raise ValueError(f"labels needs at least 2 samples of each class, got {n_pos} "
+                         f"positives and {y.size - n_pos} negatives")
+    if not 0.0 < holdout < 1.0:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout}")
+    cs = [float(c) for c in Cs]
+    if not cs or any(c <= 0 for c in cs):
+        raise ValueError(f"Cs must be a non-empty list of positive numbers, got {list(Cs)}")
+
+    rng = np.random.default_rng(seed)
+    train, val = _stratified_split(y, holdout, rng)
+    with threadpool_limits(1):  # avoid BLAS oversubscription on shared CPUs
+        mean = emb[train].mean(axis=0)
+        std = np.maximum(emb[train].std(axis=0), _STD_FLOOR)
+        x_train = (emb[train] - mean) / std
+        x_val = (emb[val] - mean) / std
+        best: tuple[float, float] | None = None  # (auc, C)
+        for c in sorted(cs):
+            w, b = _fit_lr(x_train, y[train], c, seed)
+            auc = roc_auc(y[val], x_val @ w + b)
+            score = -np.inf if auc is None else auc
+            if best is None or score > best[0] + 1e-9:
+                best = (score, c)
+        assert best is not None
+        val_auc = None if not np.isfinite(best[0]) else float(best[0])
+        c_best = best[1]
+        mean = emb.mean(axis=0)
+        std = np.maximum(emb.std(axis=0), _STD_FLOOR)
+        w, b = _fit_lr((emb - mean) / std, y, c_best, seed)
+    return Head(weights=w, bias=b, mean=mean, std=std, val_auc=val_auc, C=c_best,
+                n_train=int(y.size), positives_rate=float(n_pos / y.size))
+
+
+def save_head(head: Head, path: str | os.PathLike[str]) -> Path:
+    """Save ``head`` as an ``.npz`` of plain arrays (no pickle), atomically."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, weights=head.weights, bias=np.float64(head.bias), mean=head.mean,
+                     std=head.std,
+                     val_auc=np.float64(np.nan if head.val_auc is None else head.val_auc),
+                     C=np.float64(head.C), n_train=np.int64(head.n_train),
+                     positives_rate=np.float64(head.positives_rate))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_head(path: str | os.PathLike[str]) -> Head:
+    """Load a head saved by ``save_head``; ArtifactError if missing or unreadable."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            d = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArtifactError(f"{path} is not a readable head file: {exc}") from exc
+    try:
+        auc = float(d["val_auc"])
+        return Head(weights=d["weights"], bias=float(d["bias"]), mean=d["mean"],
+                    std=d["std"], val_auc=None if np.isnan(auc) else auc, C=float(d["C"]),
+                    n_train=int(d["n_train"]), positives_rate=float(d["positives_rate"]))
+    except (KeyError, ValueError) as exc:
+        raise ArtifactError(f"{path} is not a valid head file: {exc}") from exc

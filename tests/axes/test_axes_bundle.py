@@ -1,0 +1,212 @@
+"""axes.bundle: build (orthogonalized), save/load round trip, verification, edits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from axes import bundle as bundle_mod
+from axes.artifact import ArtifactError
+from axes.bundle import AxisBundle, build_bundle, load
+from axes.fitting import FitResult, fit_axes, fit_one, make_synthetic
+
+NAMES = ["Male", "Young", "Smiling", "Eyeglasses"]
+PROV = {"generator": "pggan-celebahq", "generator_sha256": "a" * 64,
+        "extractor": "celeba-resnet18", "extractor_sha256": "b" * 64, "samples_id": "abc123"}
+
+
+@pytest.fixture(scope="module")
+def fit() -> FitResult:
+    z, p, _ = make_synthetic(3000, 12, 4, seed=11)
+    return fit_axes(z, p, NAMES, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def bundle(fit: FitResult) -> AxisBundle:
+    return build_bundle(fit, provenance=PROV)
+
+
+def test_build_orthogonalizes_against_references(fit: FitResult, bundle: AxisBundle) -> None:
+    assert bundle.references == ["Male", "Young"]
+    assert bundle.directions.dtype == np.float32 and bundle.directions.shape == (4, 12)
+    np.testing.assert_allclose(bundle.directions[:2], fit.axes[:2], atol=1e-7)
+    np.testing.assert_allclose(bundle.raw_directions, fit.axes, atol=1e-7)
+    np.testing.assert_allclose(bundle.directions[2:] @ bundle.directions[:2].T, 0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(bundle.directions, axis=1), 1, atol=1e-6)
+    assert not bundle.directions.flags.writeable
+
+
+def test_provenance_filled(bundle: AxisBundle) -> None:
+    prov = bundle.provenance
+    assert prov["latent_size"] == 12 and prov["n"] == 3000 and prov["seed"] == 0
+    assert prov["method"] == "glm-binomial" and prov["created"]
+    assert prov["generator"] == "pggan-celebahq" and prov["samples_id"] == "abc123"
+    assert len(bundle.id) == 12 and int(bundle.id, 16) >= 0
+
+
+def test_calibration_is_coef_dot_axis(bundle: AxisBundle) -> None:
+    expected = [float(np.dot(s["coef"], d)) for s, d in zip(bundle.stats, bundle.directions,
+                                                           strict=True)]
+    np.testing.assert_allclose(bundle.calibration, expected, rtol=1e-5)
+    np.testing.assert_allclose(bundle.calibration[0], bundle.stats[0]["coef_norm"], rtol=1e-5)
+    assert np.all(bundle.calibration[2:] <= np.array([s["coef_norm"]
+                                                      for s in bundle.stats[2:]]) + 1e-9)
+
+
+def test_round_trip(tmp_path: Path, bundle: AxisBundle) -> None:
+    out = bundle.save(tmp_path / "axes-v1")
+    assert sorted(p.name for p in out.iterdir()) == ["axes.npz", "config.json"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["kind"] == "axis-bundle" and cfg["id"] == bundle.id
+    loaded = load(out, expect_generator="pggan-celebahq", expect_latent_size=12,
+                  expect_extractor="celeba-resnet18")
+    assert loaded == bundle
+    assert loaded.id == bundle.id
+    np.testing.assert_array_equal(loaded.calibration, bundle.calibration)
+    assert loaded.stats[2]["coef"].dtype == np.float64
+    assert AxisBundle.load(out) == bundle
+    # npz holds no pickled objects
+    with np.load(out / "axes.npz", allow_pickle=False) as npz:
+        assert "stats.3.coef" in npz.files
+
+
+def test_corrupt_file_is_refused(tmp_path: Path, bundle: AxisBundle) -> None:
+    out = bundle.save(tmp_path / "b")
+    data = bytearray((out / "axes.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (out / "axes.npz").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="corrupt"):
+        load(out)
+
+
+def test_hand_edited_config_is_refused(tmp_path: Path, bundle: AxisBundle) -> None:
+    out = bundle.save(tmp_path / "b")
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["references"] = ["Male"]
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ArtifactError, match="content id"):
+        load(out)
+
+
+def test_missing_folder_and_wrong_kind(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load(tmp_path / "nothing")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "config.json").write_text(json.dumps({"kind": "sample-cache",
+                                                            "files": {}}))
+    with pytest.raises(ArtifactError, match="expected a 'axis-bundle'"):
+        load(tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parts"),
+    [
+        ({"expect_generator": "stylegan2-ffhq"}, ["'pggan-celebahq'", "'stylegan2-ffhq'"]),
+        ({"expect_latent_size": 512}, ["latent size 12", "512"]),
+        ({"expect_extractor": "other-cnn"}, ["'celeba-resnet18'", "'other-cnn'"]),
+        ({"expect_generator_sha256": "c" * 64}, ["generator sha256", "c" * 64]),
+    ],
+)
+def test_mismatch_is_refused_naming_both_sides(tmp_path: Path, bundle: AxisBundle,
+                                               kwargs: dict[str, object],
+                                               parts: list[str]) -> None:
+    out = bundle.save(tmp_path / "b")
+    with pytest.raises(ArtifactError) as info:
+        load(out, **kwargs)  # type: ignore[arg-type]
+    for part in parts:
+        assert part in str(info.value)
+
+
+def test_failed_save_leaves_nothing(tmp_path: Path, bundle: AxisBundle,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle_mod, "save_config", boom)
+    with pytest.raises(OSError, match="disk full"):
+        bundle.save(tmp_path / "b")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_index(bundle: AxisBundle) -> None:
+    assert bundle.index("Smiling") == 2
+    np.testing.assert_array_equal(bundle.direction("Smiling"), bundle.directions[2])
+    with pytest.raises(ValueError, match="valid names: Male, Young, Smiling, Eyeglasses"):
+        bundle.index("Bald")
+
+
+def test_add_axis_appends_orthogonalized(bundle: AxisBundle) -> None:
+    rng = np.random.default_rng(5)
+    raw = rng.standard_normal(12) * 3
+    new = bundle.add_axis("Bangs", raw, {"coef_norm": 1.7, "source": "head"})
+    assert new.names == [*bundle.names, "Bangs"] and len(bundle) == 4
+    np.testing.assert_allclose(new.raw_directions[-1], raw / np.linalg.norm(raw), atol=1e-6)
+    np.testing.assert_allclose(new.directions[-1] @ new.directions[:2].T, 0, atol=1e-6)
+    np.testing.assert_array_equal(new.directions[:4], bundle.directions)
+    assert new.calibration[-1] == pytest.approx(
+        1.7 * float(new.raw_directions[-1] @ new.directions[-1]), rel=1e-5)
+    assert new.id != bundle.id
+    assert new.provenance["added_axes"][0]["name"] == "Bangs"
+
+
+def test_add_axis_replaces_same_name(bundle: AxisBundle) -> None:
+    raw = np.zeros(12)
+    raw[3] = 1.0
+    new = bundle.add_axis("Smiling", raw, {"coef_norm": 2.0})
+    assert new.names == bundle.names
+    assert new.stats[2] == {"coef_norm": 2.0, "name": "Smiling"}
+    np.testing.assert_array_equal(new.directions[3], bundle.directions[3])
+
+
+def test_add_axis_replacing_reference_reorthogonalizes(bundle: AxisBundle) -> None:
+    raw = np.random.default_rng(6).standard_normal(12)
+    new = bundle.add_axis("Male", raw, {"coef_norm": 1.0})
+    np.testing.assert_allclose(new.directions[2:] @ new.directions[0], 0, atol=1e-6)
+
+
+def test_add_axis_bad_arguments(bundle: AxisBundle, fit: FitResult) -> None:
+    with pytest.raises(ValueError, match=r"raw_direction must have shape \(12,\)"):
+        bundle.add_axis("X", np.ones(5), {"coef_norm": 1.0})
+    with pytest.raises(ValueError, match="raw_direction contains a zero vector"):
+        bundle.add_axis("X", np.zeros(12), {"coef_norm": 1.0})
+    with pytest.raises(ValueError, match="coef_norm"):
+        bundle.add_axis("X", np.ones(12), {})
+    with pytest.raises(ValueError, match="inside the span"):
+        bundle.add_axis("X", bundle.raw_directions[0] + bundle.raw_directions[1],
+                        {"coef_norm": 1.0})
+
+
+def test_add_axis_from_fit_one(bundle: AxisBundle) -> None:
+    z, p, w = make_synthetic(2000, 12, 1, seed=99)
+    axis, st = fit_one(z, p[:, 0], name="Bangs")
+    new = bundle.add_axis("Bangs", axis, st)
+    assert new.stats[-1]["name"] == "Bangs"
+    assert float(axis @ w[0]) > 0.95
+
+
+def test_build_bad_arguments(fit: FitResult) -> None:
+    with pytest.raises(ValueError, match="valid names: Male, Young, Smiling, Eyeglasses"):
+        build_bundle(fit, references=["Bald"], provenance=PROV)
+    with pytest.raises(ValueError, match="'generator'"):
+        build_bundle(fit, provenance={"extractor": "x"})
+    with pytest.raises(ValueError, match="latent_size"):
+        build_bundle(fit, provenance={**PROV, "latent_size": 512})
+    no_refs = build_bundle(fit, references=[], provenance=PROV)
+    np.testing.assert_allclose(no_refs.directions, fit.axes, atol=1e-7)
+
+
+def test_constructor_checks_shapes(bundle: AxisBundle) -> None:
+    with pytest.raises(ValueError, match="raw_directions must have shape"):
+        AxisBundle(names=bundle.names, directions=bundle.directions,
+                   raw_directions=bundle.raw_directions[:, :3], references=[],
+                   stats=bundle.stats)
+    with pytest.raises(ValueError, match="stats must have 4 entries"):
+        AxisBundle(names=bundle.names, directions=bundle.directions,
+                   raw_directions=bundle.raw_directions, references=[], stats=[])
+    with pytest.raises(ValueError, match="provenance must hold JSON"):
+        AxisBundle(names=bundle.names, directions=bundle.directions,
+                   raw_directions=bundle.raw_directions, references=[],
+                   stats=bundle.stats, provenance={"x": object()})

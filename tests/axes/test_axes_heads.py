@@ -1,0 +1,104 @@
+"""axes.heads: logistic heads on frozen embeddings."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from axes.artifact import ArtifactError
+from axes.fitting import roc_auc
+from axes.heads import Head, load_head, save_head, train_head
+
+
+def separable(n: int, e: int, seed: int, pos: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(e)
+    emb = rng.standard_normal((n, e)) * rng.uniform(0.5, 5.0, e) + rng.uniform(-3, 3, e)
+    score = (emb - emb.mean(0)) / emb.std(0) @ w
+    labels = (score > np.quantile(score, 1 - pos)).astype(np.int64)
+    return emb.astype(np.float16), labels
+
+
+def test_head_learns_separable_data_fast() -> None:
+    all_emb, all_labels = separable(14000, 256, seed=0)
+    emb, labels = all_emb[:12000], all_labels[:12000]
+    test_emb, test_labels = all_emb[12000:], all_labels[12000:]
+    t0 = time.perf_counter()
+    head = train_head(emb, labels, seed=0)
+    seconds = time.perf_counter() - t0
+    assert head.val_auc is not None and head.val_auc > 0.9
+    assert seconds < 10.0, f"train_head took {seconds:.1f} s"
+    auc = roc_auc(test_labels, head.predict_proba(test_emb))
+    assert auc is not None and auc > 0.9
+    assert head.n_train == 12000 and head.positives_rate == pytest.approx(0.3, abs=0.02)
+    assert head.C in (0.001, 0.01, 0.1, 1.0)
+
+
+def test_head_is_balanced_on_rare_positives() -> None:
+    emb, labels = separable(3000, 16, seed=1, pos=0.05)
+    head = train_head(emb, labels, seed=0)
+    p = head.predict_proba(emb)
+    # class_weight="balanced": positives are not drowned, their mean prob is high
+    assert p[labels == 1].mean() > 0.7 and p[labels == 0].mean() < 0.3
+
+
+def test_predict_matches_manual_formula() -> None:
+    emb, labels = separable(500, 8, seed=2)
+    head = train_head(emb, labels, seed=3)
+    x = emb[:5].astype(np.float64)
+    logits = ((x - head.mean) / head.std) @ head.weights + head.bias
+    np.testing.assert_allclose(head.decision_function(x), logits)
+    np.testing.assert_allclose(head.predict_proba(x), 1 / (1 + np.exp(-logits)))
+
+
+def test_seeded() -> None:
+    emb, labels = separable(800, 8, seed=4)
+    a = train_head(emb, labels, seed=5)
+    b = train_head(emb, labels, seed=5)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    assert a.val_auc == b.val_auc
+
+
+def test_save_load_and_dict_round_trip(tmp_path: Path) -> None:
+    emb, labels = separable(400, 8, seed=6)
+    head = train_head(emb, labels)
+    path = save_head(head, tmp_path / "head.npz")
+    loaded = load_head(path)
+    for h in (loaded, Head.from_dict(head.to_dict())):
+        np.testing.assert_array_equal(h.weights, head.weights)
+        np.testing.assert_array_equal(h.mean, head.mean)
+        np.testing.assert_array_equal(h.std, head.std)
+        assert (h.bias, h.C, h.val_auc, h.n_train) == (head.bias, head.C, head.val_auc,
+                                                       head.n_train)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ArtifactError, match="not a readable head file"):
+        load_head(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="d is missing head keys"):
+        Head.from_dict({"weights": [1.0]})
+
+
+@pytest.mark.parametrize(
+    ("emb", "labels", "match"),
+    [
+        (np.zeros(10), np.zeros(10), "embeddings must be a 2-D array"),
+        (np.zeros((10, 3)), np.zeros(9), r"labels must have shape \(10,\)"),
+        (np.zeros((10, 3)), np.full(10, 2), "labels must hold only 0 and 1"),
+        (np.zeros((10, 3)), np.array([1] + [0] * 9), "at least 2 samples of each class"),
+        (np.full((10, 3), np.nan), np.array([0, 1] * 5), "embeddings contains NaN"),
+    ],
+)
+def test_bad_arguments(emb: np.ndarray, labels: np.ndarray, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        train_head(emb, labels)
+
+
+def test_bad_head_shapes() -> None:
+    emb, labels = separable(200, 4, seed=7)
+    head = train_head(emb, labels, Cs=[1.0])
+    with pytest.raises(ValueError, match=r"embeddings must have shape \(N, 4\)"):
+        head.predict_proba(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="Cs must be"):
+        train_head(emb, labels, Cs=[])
