@@ -78,6 +78,10 @@ class Pipeline:
                 )
             self._axes = dirs.astype(np.float32)
             self._axis_index = {n: i for i, n in enumerate(self.bundle.names)}
+            cal = getattr(self.bundle, "calibration", None)
+            if cal is not None and not self.calibration:
+                self.calibration = {n: float(c) for n, c in zip(self.bundle.names, cal, strict=True)
+                                    if np.isfinite(c) and c > 0}
 
     # -- properties --------------------------------------------------------------------
     @property
@@ -206,31 +210,45 @@ class Pipeline:
             attr_idx.append(self.attributes.index(n))
         axis_idx = [self.axis_index(n, "features") for n in names]
         tgt = np.array([targets[n] for n in names], dtype=np.float64)
+        axes_t = self._axes[axis_idx].astype(np.float64)
+        cal = np.array([max(self.calibration.get(n, 1.0), 1e-3) for n in names])
+        eps = 0.02
+        tc = np.clip(tgt, eps, 1 - eps)
+        t_logit = np.log(tc / (1 - tc))
+
+        def logit_gap(p: np.ndarray) -> np.ndarray:
+            pc = np.clip(p.astype(np.float64), eps, 1 - eps)
+            return np.asarray(t_logit - np.log(pc / (1 - pc)))
+
         start = z.astype(np.float64).copy()
         cur = start.copy()
-        eps = 0.02
-        steps = 0
+        scale = np.ones(len(z))  # per-face step scale, halved when a step made things worse
         images, probs = self.render_and_label(cur.astype(np.float32))
         assert probs is not None
+        steps = 0
         for steps in range(1, max_steps + 1):  # noqa: B007 - steps is reported
-            p = probs[:, attr_idx].astype(np.float64)
-            gap = np.abs(p - tgt) > tolerance
-            if not gap.any():
+            p = probs[:, attr_idx]
+            active = (np.abs(p - tgt) > tolerance).any(axis=1)
+            if not active.any():
                 steps -= 1
                 break
-            pc = np.clip(p, eps, 1 - eps)
-            tc = np.clip(tgt, eps, 1 - eps)
-            dlogit = np.log(tc / (1 - tc)) - np.log(pc / (1 - pc))
-            cal = np.array([max(self.calibration.get(n, 1.0), 1e-3) for n in names])
-            dist = np.clip(dlogit / cal, -max_step, max_step) * gap
-            move = dist @ self._axes[axis_idx].astype(np.float64)
-            cur = cur + move
-            offset = cur - start
+            gap = logit_gap(p)
+            unmet_mask = np.abs(p - tgt) > tolerance
+            dist = np.clip(gap / cal, -max_step, max_step) * unmet_mask * scale[:, None]
+            cand = cur + dist @ axes_t
+            offset = cand - start
             norm = np.linalg.norm(offset, axis=1, keepdims=True)
-            scale = np.minimum(1.0, max_total / np.maximum(norm, 1e-12))
-            cur = start + offset * scale
-            images, probs = self.render_and_label(cur.astype(np.float32))
-            assert probs is not None
+            cand = start + offset * np.minimum(1.0, max_total / np.maximum(norm, 1e-12))
+            cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
+            assert cand_probs is not None
+            before = np.abs(logit_gap(p) * unmet_mask).sum(axis=1)
+            after = np.abs(logit_gap(cand_probs[:, attr_idx]) * unmet_mask).sum(axis=1)
+            better = active & (after < before)
+            worse = active & ~better
+            cur[better] = cand[better]
+            images[better] = cand_images[better]
+            probs[better] = cand_probs[better]
+            scale[worse] *= 0.5
         p = probs[:, attr_idx]
         unmet = [[n for n, ok in zip(names, row, strict=True) if not ok]
                  for row in (np.abs(p - tgt) <= tolerance)]

@@ -6,12 +6,14 @@ production; only their size differs. Nothing here is imported by production code
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
+from axes.bundle import AxisBundle
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.pipeline import Pipeline
@@ -36,74 +38,54 @@ def tiny_generator(seed: int = 0, latent_size: int = TINY_LATENT, max_batch: int
                          resolution=64, sha256="0" * 64, max_batch=max_batch)
 
 
-class _TinyNet(nn.Module):
-    def __init__(self, n_out: int) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-        )
-        self.head = nn.Linear(64, n_out)
-        nn.init.normal_(self.head.weight, 0.0, 1.0)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.features(x)
-        return self.head(emb), emb
-
-
-@dataclass
-class TinyExtractor:
-    """A seeded random CNN with the extractor contract (forward_tensor -> probs, emb)."""
-
-    attributes: list[str] = field(default_factory=lambda: list(TINY_ATTRIBUTES))
-    seed: int = 0
-    name: str = "tiny-extractor"
-    sha256: str = "1" * 64
-
-    def __post_init__(self) -> None:
-        torch.manual_seed(self.seed)
-        self.net = _TinyNet(len(self.attributes)).eval()
-        self.input_size = 32
-        self.embedding_size = 64
-        self.mu = torch.zeros(len(self.attributes))
-        self.sd = torch.ones(len(self.attributes))
-
-    def forward_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.inference_mode():
-            x = nn.functional.interpolate(x.float().cpu(), size=(32, 32), mode="area")
-            logits, emb = self.net(x * 2 - 1)
-            return torch.sigmoid((logits - self.mu) / self.sd * 2.0), emb
-
-    def calibrate(self, images: torch.Tensor) -> None:
-        """Centre and scale the logits on a batch of faces so probabilities spread out."""
-        with torch.inference_mode():
-            x = nn.functional.interpolate(images.float().cpu(), size=(32, 32), mode="area")
-            logits, _ = self.net(x * 2 - 1)
-        self.mu = logits.mean(0)
-        self.sd = logits.std(0).clamp_min(1e-6)
+def tiny_extractor(seed: int = 0, attributes: list[str] | None = None) -> Extractor:
+    """A seeded random extractor of the production class (AttributeNet, 64 px, widths 8/16)."""
+    attrs = list(attributes or TINY_ATTRIBUTES)
+    torch.manual_seed(seed)
+    cfg = ModelConfig(num_attributes=len(attrs), input_size=64, widths=(8, 16), depths=(1, 1),
+                      dropout=0.0)
+    net = AttributeNet(cfg)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+    return Extractor(net.eval(), attrs, Normalization(), name="tiny-extractor",
+                     sha256="1" * 64, device="cpu")
 
 
-@dataclass
-class TinyBundle:
-    """Random orthonormal-ish unit axes, one per tiny attribute; Male and Young are references."""
+def calibrate_extractor(extractor: Extractor, images: torch.Tensor, gain: float = 2.0) -> None:
+    """Rescale the extractor's head so its logits on ``images`` have mean 0 and std ``gain``
+    per attribute: random nets otherwise give nearly constant probabilities."""
+    with torch.inference_mode():
+        _, emb = extractor.forward_tensor(images)
+        head = extractor.model.head
+        logits = head(emb)
+        mu, sd = logits.mean(0), logits.std(0).clamp_min(1e-6)
+        head.weight.mul_((gain / sd)[:, None])
+        head.bias.sub_(mu).mul_(gain / sd)
 
-    names: list[str]
-    directions: np.ndarray
-    references: list[str]
-    id: str = "tiny-bundle"
 
+def tiny_bundle(generator: FaceGenerator, extractor: Extractor, n: int = 3000,
+                seed: int = 0) -> AxisBundle:
+    """Axes really fitted (GLM, orthogonalized against Male and Young) on ``n`` tiny samples."""
+    from axes.bundle import build_bundle
+    from axes.fitting import fit_axes
+    from tlgan.latents import sample_latents
 
-def tiny_bundle(latent_size: int = TINY_LATENT, seed: int = 0) -> TinyBundle:
-    rng = np.random.default_rng(seed)
-    d = rng.standard_normal((len(TINY_ATTRIBUTES), latent_size))
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    return TinyBundle(list(TINY_ATTRIBUTES), d.astype(np.float32), ["Male", "Young"])
+    z = sample_latents(range(seed, seed + n), generator.latent_size)
+    with torch.inference_mode():
+        probs, _ = extractor.forward_tensor(generator.render_tensor(z))
+    fit = fit_axes(z, probs.numpy(), extractor.attributes, seed=seed, n_jobs=1)
+    return build_bundle(fit, ["Male", "Young"], {
+        "generator": generator.name, "generator_sha256": generator.sha256,
+        "extractor": extractor.name, "extractor_sha256": extractor.sha256,
+    })
 
 
 def tiny_pipeline(seed: int = 0) -> Pipeline:
     """A full pipeline of tiny seeded models."""
     gen = tiny_generator(seed)
-    ext = TinyExtractor(seed=seed)
+    ext = tiny_extractor(seed)
     rng = np.random.default_rng(seed + 1)
-    ext.calibrate(gen.render_tensor(rng.standard_normal((128, gen.latent_size)).astype(np.float32)))
-    return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(seed=seed))
+    calibrate_extractor(ext, gen.render_tensor(rng.standard_normal((128, gen.latent_size))
+                                               .astype(np.float32)))
+    return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(gen, ext, seed=seed))

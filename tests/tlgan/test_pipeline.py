@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tlgan.pipeline import Pipeline
-from tlgan.testing import tiny_bundle, tiny_generator
+from tlgan.testing import tiny_generator
 
 
 def test_render_and_label(tiny_pipeline: Pipeline) -> None:
@@ -64,6 +64,6 @@ def test_condition_moves_towards_targets_and_reports_unmet(tiny_pipeline: Pipeli
         tiny_pipeline.condition(z, {"Smiling": 2.0})
 
 
-def test_bundle_for_another_latent_size_refuses() -> None:
-    with pytest.raises(ValueError, match="latent size 8.*has 16"):
-        Pipeline(generator=tiny_generator(), bundle=tiny_bundle(latent_size=8))
+def test_bundle_for_another_latent_size_refuses(tiny_pipeline: Pipeline) -> None:
+    with pytest.raises(ValueError, match="latent size 16.*has 8"):
+        Pipeline(generator=tiny_generator(latent_size=8), bundle=tiny_pipeline.bundle)

@@ -1,0 +1,205 @@
+"""Fitting an axis bundle from a sample cache, and adding a new axis from user labels.
+
+Orchestration only: the maths lives in ``axes`` (arrays in, arrays out); this module loads
+artifacts, runs the extractor and writes results.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from axes.artifact import ArtifactError
+from axes.bundle import DEFAULT_REFERENCES, AxisBundle, build_bundle
+from axes.fitting import DEFAULT_METHOD, fit_axes, fit_one
+from axes.heads import train_head
+from axes.samples import SampleCache, load_samples
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def _tqdm_progress(total: int, desc: str) -> tuple[Callable[[int, int, str], None], Any]:
+    bar = tqdm(total=total, desc=desc, unit="axis")
+
+    def progress(done: int, n: int, name: str) -> None:
+        bar.n = done
+        bar.set_postfix_str(name)
+        bar.refresh()
+
+    return progress, bar
+
+
+def fit_bundle(samples: str | Path, out: str | Path, *,
+               references: list[str] | None = None, method: str = DEFAULT_METHOD,
+               holdout: float = 0.2, seed: int = 0, progress: bool = True) -> AxisBundle:
+    """Fit one GLM axis per attribute of a sample cache and write an orthogonalized bundle."""
+    cache = load_samples(samples)
+    refs = list(DEFAULT_REFERENCES) if references is None else references
+    unknown = [r for r in refs if r not in cache.attributes]
+    if unknown:
+        raise ValueError(f"reference: {', '.join(unknown)} not among the attributes "
+                         f"({', '.join(cache.attributes)})")
+    cb, bar = _tqdm_progress(len(cache.attributes), "fit") if progress else (None, None)
+    try:
+        fit = fit_axes(cache.z, cache.probs, cache.attributes, method=method, holdout=holdout,
+                       seed=seed, progress=cb)
+    finally:
+        if bar is not None:
+            bar.close()
+    cfg = cache.config
+    provenance = {
+        "generator": cfg["generator"], "generator_sha256": cfg.get("generator_sha256"),
+        "extractor": cfg["extractor"], "extractor_sha256": cfg.get("extractor_sha256"),
+        "samples_id": cache.id, "samples_path": str(Path(samples).resolve()),
+        "samples_seed": cfg.get("seed"), "truncation": cfg.get("truncation"),
+    }
+    bundle = build_bundle(fit, refs, provenance)
+    bundle.save(out)
+    return bundle
+
+
+# ---------------------------------------------------------------------------- add an axis
+@dataclass
+class LabelledImages:
+    """Image paths with 0/1 labels, and where they came from."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    source: str
+
+
+def read_labels(labels_file: str | Path, data: str | Path, column: str) -> LabelledImages:
+    """Read labels for ``column`` from a CelebA-format attribute file or a CSV ``image,label``.
+
+    Images are looked up in ``data/img_align_celeba/`` when that exists, else in ``data/``.
+    Labels may be 1/-1, 1/0 or true/false. Every problem names the file and line.
+    """
+    labels_file, data = Path(labels_file), Path(data)
+    if not labels_file.is_file():
+        raise ValueError(f"labels: file {labels_file} does not exist")
+    if not data.is_dir():
+        raise ValueError(f"data: folder {data} does not exist")
+    img_dir = data / "img_align_celeba" if (data / "img_align_celeba").is_dir() else data
+    lines = labels_file.read_text(encoding="utf-8").splitlines()
+    rows: list[tuple[int, str, str]] = []
+    if labels_file.suffix.lower() == ".csv":
+        reader = csv.reader(lines)
+        header = next(reader, None)
+        if header is None or [h.strip().lower() for h in header[:2]] != ["image", "label"]:
+            raise ValueError(f"labels: {labels_file} line 1: expected the header 'image,label'")
+        for lineno, rec in enumerate(reader, start=2):
+            if not rec or not "".join(rec).strip():
+                continue
+            if len(rec) != 2:
+                raise ValueError(f"labels: {labels_file} line {lineno}: expected 2 fields")
+            rows.append((lineno, rec[0].strip(), rec[1].strip()))
+    else:  # CelebA format: count line, names line, then "file v1 v2 ..."
+        if len(lines) < 2:
+            raise ValueError(f"labels: {labels_file} is not a CelebA attribute file")
+        names = lines[1].split()
+        if column not in names:
+            raise ValueError(f"labels: {labels_file} line 2 has no column {column!r} "
+                             f"(columns: {', '.join(names)}); pass --column")
+        col = names.index(column)
+        for lineno, line in enumerate(lines[2:], start=3):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != len(names) + 1:
+                raise ValueError(f"labels: {labels_file} line {lineno}: expected "
+                                 f"{len(names) + 1} fields, found {len(parts)}")
+            rows.append((lineno, parts[0], parts[col + 1]))
+    paths, values = [], []
+    for lineno, name, raw in rows:
+        value = {"1": 1, "-1": 0, "0": 0, "true": 1, "false": 0}.get(raw.lower())
+        if value is None:
+            raise ValueError(f"labels: {labels_file} line {lineno}: label {raw!r} is not "
+                             "1/-1, 1/0 or true/false")
+        path = img_dir / name
+        if not path.is_file():
+            raise ValueError(f"labels: {labels_file} line {lineno}: image {path} is missing")
+        paths.append(path)
+        values.append(value)
+    y = np.asarray(values, dtype=np.int64)
+    if len(y) < 20 or y.sum() < 5 or (len(y) - y.sum()) < 5:
+        raise ValueError(f"labels: need >= 20 images with >= 5 of each class, got {len(y)} "
+                         f"images, {int(y.sum())} positive")
+    return LabelledImages(paths, y, str(labels_file))
+
+
+def embed_images(extractor: Any, paths: list[Path], batch: int = 256,
+                 progress: bool = True) -> np.ndarray:
+    """Extractor embeddings (N, E) of image files, decoded at the extractor's input size."""
+    from feature_extractor.data import load_image
+
+    size = int(extractor.input_size)
+    out = []
+    with tqdm(total=len(paths), desc="embed labelled images", unit="img",
+              disable=not progress) as bar:
+        for start in range(0, len(paths), batch):
+            chunk = paths[start : start + batch]
+            images = np.stack([load_image(p, size) for p in chunk])
+            _, emb = extractor.predict_with_embeddings(images)
+            out.append(np.asarray(emb, dtype=np.float32))
+            bar.update(len(chunk))
+    return np.concatenate(out)
+
+
+def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extractor: Any, *,
+             samples: str | Path | None = None, method: str | None = None, seed: int = 0,
+             progress: bool = True) -> tuple[AxisBundle, dict[str, Any]]:
+    """Add (or replace) axis ``name``: a head on frozen embeddings labels the cached samples,
+    a GLM on z gives the raw axis, and the bundle orthogonalizes it against its references.
+
+    Returns the new bundle (already saved to ``bundle_dir``) and timing/quality figures.
+    """
+    t0 = time.perf_counter()
+    bundle = AxisBundle.load(bundle_dir)
+    prov = bundle.provenance
+    if prov.get("extractor") not in (None, extractor.name):
+        raise ArtifactError(f"bundle {bundle_dir} was fitted with extractor "
+                            f"{prov.get('extractor')!r}, but {extractor.name!r} is loaded")
+    samples_path = Path(samples) if samples else Path(str(prov.get("samples_path", "")))
+    if not samples_path or not (samples_path / "config.json").is_file():
+        raise ValueError(f"samples: the bundle's sample cache {samples_path} is not here; "
+                         "rebuild it with `tlgan axes sample` (same --n/--seed) and pass "
+                         "--samples")
+    cache: SampleCache = load_samples(samples_path)
+    for key in ("generator", "extractor"):
+        if cache.config.get(key) != prov.get(key):
+            raise ArtifactError(f"samples: cache {samples_path} was made with {key} "
+                                f"{cache.config.get(key)!r}, the bundle with {prov.get(key)!r}")
+    if cache.embeddings.shape[1] != extractor.embedding_size:
+        raise ArtifactError(f"samples: cache embeddings have size {cache.embeddings.shape[1]}, "
+                            f"the extractor's are {extractor.embedding_size}")
+    t_load = time.perf_counter()
+    emb = embed_images(extractor, labelled.paths, progress=progress)
+    t_embed = time.perf_counter()
+    head = train_head(emb, labelled.labels, seed=seed)
+    p_new = head.predict_proba(cache.embeddings)
+    t_head = time.perf_counter()
+    raw, stats = fit_one(cache.z, p_new, name=name, method=method or prov.get("method")
+                         or DEFAULT_METHOD, seed=seed)
+    t_fit = time.perf_counter()
+    stats = {**stats, "source": "tlgan axes add", "labels": labelled.source,
+             "labelled_images": len(labelled.labels),
+             "labelled_positives": int(labelled.labels.sum()),
+             "head": head.to_dict(), "head_val_auc": head.val_auc}
+    new = bundle.add_axis(name, raw, stats)
+    new.save(bundle_dir)
+    t_end = time.perf_counter()
+    figures = {
+        "load_s": round(t_load - t0, 2), "embed_s": round(t_embed - t_load, 2),
+        "head_s": round(t_head - t_embed, 2), "fit_s": round(t_fit - t_head, 2),
+        "total_s": round(t_end - t0, 2), "head_val_auc": head.val_auc,
+        "glm_auc_holdout": stats.get("auc_holdout"), "samples": cache.n,
+        "labelled_images": len(labelled.labels),
+    }
+    return new, figures

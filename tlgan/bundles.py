@@ -1,0 +1,54 @@
+"""Where axis bundles live, and loading one that matches the generator and extractor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from axes.artifact import ArtifactError, load_config
+from axes.bundle import AxisBundle
+
+DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
+
+#: the shipped bundle for each (generator) name; fitted with the default extractor.
+BUNDLES: dict[str, str] = {
+    "dcgan-digiface64": "dcgan-digiface64",
+}
+
+
+def default_bundle_path(generator: str) -> Path:
+    """The shipped bundle folder for a generator, or ArtifactError if there is none."""
+    if generator not in BUNDLES:
+        raise ArtifactError(
+            f"no axis bundle ships for generator {generator!r} (shipped: "
+            f"{', '.join(BUNDLES)}); fit one with `tlgan axes sample` + `tlgan axes fit` "
+            "and pass it with --bundle / TLGAN_BUNDLE"
+        )
+    return DATA_DIR / BUNDLES[generator]
+
+
+def load_bundle(spec: str | Path | None, *, generator: str, latent_size: int,
+                extractor: str | None = None) -> AxisBundle:
+    """Load a bundle folder (``None``: the one shipped for ``generator``), refusing a bundle
+    fitted for another generator, latent size or extractor."""
+    folder = Path(spec) if spec else default_bundle_path(generator)
+    return AxisBundle.load(folder, expect_generator=generator,
+                           expect_latent_size=latent_size, expect_extractor=extractor)
+
+
+def describe_bundles() -> list[dict[str, Any]]:
+    """The shipped bundles (for ``tlgan info``), with their status."""
+    out = []
+    for gen, sub in BUNDLES.items():
+        folder = DATA_DIR / sub
+        entry: dict[str, Any] = {"name": sub, "generator": gen, "path": str(folder)}
+        try:
+            cfg = load_config(folder, kind="axis-bundle", verify=False)
+        except ArtifactError as exc:
+            entry["status"] = f"missing ({exc})"
+        else:
+            entry.update(status="ok", id=cfg.get("id"), axes=len(cfg.get("names", [])),
+                         references=cfg.get("references"),
+                         extractor=(cfg.get("provenance") or {}).get("extractor"))
+        out.append(entry)
+    return out

@@ -1,0 +1,181 @@
+"""``tlgan axes``: sample, fit, add and report feature axes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tlgan.cli.options import device_option, generator_option
+
+extractor_option = click.option(
+    "--extractor", default=None, show_default="registry DEFAULT",
+    help="Registered extractor name or weights folder.",
+)
+
+
+@click.group()
+def axes() -> None:
+    """Feature axes: build the sample cache, fit axes, add your own, look at them.
+
+    \b
+    Examples:
+      tlgan axes sample --n 50000 --seed 0 --out runs/samples
+      tlgan axes fit --samples runs/samples --out runs/bundle
+      tlgan axes report --bundle runs/bundle --out runs/report
+    """
+
+
+@axes.command()
+@click.option("--n", "n", type=int, default=50_000, show_default=True, help="Number of samples.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Sample i is the face of seed SEED+i.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Sample-cache folder to write.")
+@click.option("--truncation", type=float, default=1.0, show_default=True)
+@click.option("--batch", type=int, default=256, show_default=True, help="Faces per forward pass.")
+@click.option("--chunk", type=int, default=2048, show_default=True,
+              help="Faces per resumable chunk.")
+@click.option("--restart", is_flag=True, help="Discard an interrupted run made with other settings.")
+@generator_option
+@extractor_option
+@device_option
+def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: int,
+           restart: bool, generator: str | None, extractor: str | None, device: str) -> None:
+    """Render and label N seeded faces into a sample cache (z, probabilities, embeddings).
+
+    An interrupted run resumes from its completed chunks when run again.
+
+    \b
+    Examples:
+      tlgan axes sample --n 50000 --seed 0 --out runs/samples
+      tlgan axes sample --n 2000 --out /tmp/samples --device cuda
+    """
+    from feature_extractor.registry import load_extractor
+    from tlgan.generators import load_generator
+    from tlgan.latents import check_truncation
+    from tlgan.sampling import build_sample_cache
+
+    check_truncation(truncation)
+    if batch < 1 or chunk < 1:
+        raise ValueError("batch/chunk: must be >= 1")
+    gen = load_generator(generator, device)
+    ext = load_extractor(extractor, device)
+    path = build_sample_cache(gen, ext, out, n=n, seed=seed, truncation=truncation,
+                              chunk=chunk, batch=batch, restart=restart)
+    click.echo(f"wrote sample cache {path} ({n} faces)")
+
+
+@axes.command()
+@click.option("--samples", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Sample-cache folder (from `tlgan axes sample`).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder to write.")
+@click.option("--reference", default="Male,Young", show_default=True,
+              help="Reference axes (comma-separated) the others are orthogonalized against; "
+                   "'' for none.")
+@click.option("--method", type=click.Choice(["glm-binomial", "logit-binary", "linear-logit"]),
+              default="glm-binomial", show_default=True,
+              help="glm-binomial: binomial GLM on probabilities; linear-logit: TL-GAN's OLS on "
+                   "logit(p); logit-binary: logit on p>0.5.")
+@click.option("--holdout", type=float, default=0.2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
+def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, seed: int) -> None:
+    """Fit one axis per attribute and write an orthogonalized axis bundle.
+
+    \b
+    Examples:
+      tlgan axes fit --samples runs/samples --out runs/bundle
+      tlgan axes fit --samples runs/samples --out runs/bundle-tl --method linear-logit
+      tlgan axes fit --samples runs/samples --out runs/bundle --reference Male,Young,Smiling
+    """
+    from tlgan.axes_workflow import fit_bundle
+
+    refs = [r.strip() for r in reference.split(",") if r.strip()]
+    bundle = fit_bundle(samples, out, references=refs, method=method, holdout=holdout,
+                        seed=seed)
+    aucs = [s.get("auc_holdout") for s in bundle.stats if s.get("auc_holdout") is not None]
+    click.echo(f"wrote bundle {out} (id {bundle.id}, {len(bundle.names)} axes, references "
+               f"{', '.join(bundle.references) or 'none'}, mean held-out AUC "
+               f"{sum(aucs) / max(len(aucs), 1):.3f})")
+
+
+@axes.command()
+@click.argument("name")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CelebA-format attribute file (with a NAME or --column column) or a CSV "
+                   "with header 'image,label'.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder with the labelled images (or a CelebA dir with img_align_celeba/).")
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder to add the axis to (rewritten atomically).")
+@click.option("--column", default=None, show_default="NAME",
+              help="Column of a CelebA-format file to read the labels from.")
+@click.option("--samples", type=click.Path(file_okay=False, path_type=Path), default=None,
+              show_default="the bundle's sample cache", help="Sample-cache folder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@extractor_option
+@device_option
+def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
+        samples: Path | None, seed: int, extractor: str | None, device: str) -> None:
+    """Add a new axis NAME from your own labelled face images.
+
+    A logistic head on the frozen extractor embeddings learns NAME from your labels, labels
+    the cached samples, a GLM on z gives the axis, and it is orthogonalized against the
+    bundle's references.
+
+    \b
+    Examples:
+      tlgan axes add Smiling_mine --labels labels.csv --data my_faces/ --bundle runs/bundle
+      tlgan axes add Bangs2 --column Bangs --labels celeba/list_attr_celeba.txt \\
+          --data celeba/ --bundle runs/bundle
+    """
+    from feature_extractor.registry import load_extractor
+    from tlgan.axes_workflow import add_axis, read_labels
+
+    labelled = read_labels(labels, data, column or name)
+    ext = load_extractor(extractor, device)
+    new, figures = add_axis(name, labelled, bundle, ext, samples=samples, seed=seed)
+    click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id, **figures},
+                          indent=2))
+
+
+@axes.command()
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
+              show_default="the generator's shipped bundle", help="Axis-bundle folder.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report folder (PNGs + summary.md).")
+@click.option("--axes", "axis_names", default=None, show_default="all",
+              help="Comma-separated axes to report.")
+@click.option("--faces", type=int, default=6, show_default=True, help="Faces per edit strip.")
+@click.option("--curve-faces", type=int, default=48, show_default=True,
+              help="Faces averaged per response curve.")
+@click.option("--max-step", type=float, default=3.0, show_default=True)
+@generator_option
+@extractor_option
+@device_option
+def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, curve_faces: int,
+           max_step: float, generator: str | None, extractor: str | None, device: str) -> None:
+    """Render edit strips, response curves and cosine heatmaps, plus summary.md.
+
+    \b
+    Examples:
+      tlgan axes report --out runs/report
+      tlgan axes report --bundle runs/bundle --out runs/report --axes Smiling,Eyeglasses
+    """
+    from feature_extractor.registry import load_extractor
+    from tlgan.bundles import load_bundle
+    from tlgan.generators import load_generator
+    from tlgan.pipeline import Pipeline
+    from tlgan.report import axis_report
+
+    if faces < 1 or curve_faces < 1 or max_step <= 0:
+        raise ValueError("faces/curve-faces/max-step: must be positive")
+    gen = load_generator(generator, device)
+    ext = load_extractor(extractor, device)
+    b = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size, extractor=ext.name)
+    names = [a.strip() for a in axis_names.split(",")] if axis_names else None
+    summary = axis_report(Pipeline(gen, ext, b), b, out, faces=faces, curve_faces=curve_faces,
+                          max_step=max_step, axes=names)
+    click.echo(f"wrote report for {len(summary['axes'])} axes to {out}/summary.md")
