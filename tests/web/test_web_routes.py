@@ -1,0 +1,94 @@
+"""The page's routes and assets, without a browser: served, self-contained, public API only."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from web_helpers import web_app
+
+from api.web.router import ASSETS, STATIC_DIR, router
+from tlgan.pipeline import Pipeline
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_pipeline: Pipeline) -> Iterator[TestClient]:
+    with TestClient(web_app(tiny_pipeline)) as c:
+        yield c
+    assert c.app.state.server_errors == 0
+
+
+def test_page_is_served_with_a_strict_policy(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "default-src 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    html = r.text
+    assert 'src="static/app.js"' in html and 'href="static/style.css"' in html
+    assert "<style" not in html and " style=" not in html and "<script>" not in html
+
+
+@pytest.mark.parametrize(("name", "media"), [("app.js", "text/javascript"),
+                                            ("style.css", "text/css")])
+def test_assets_are_served(client: TestClient, name: str, media: str) -> None:
+    r = client.get(f"/static/{name}")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith(media)
+    assert r.content == (STATIC_DIR / name).read_bytes()
+    etag = r.headers["etag"]
+    assert client.get(f"/static/{name}", headers={"If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize("path", ["/static/index.html", "/static/nope.js",
+                                  "/static/..%2Frouter.py", "/static/../router.py",
+                                  "/static/%2e%2e/__init__.py"])
+def test_only_listed_assets_are_served(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert set(r.json()) == {"detail", "errors"}
+
+
+def test_page_routes_stay_out_of_the_api_schema(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/" not in paths and not any(p.startswith("/static") for p in paths)
+
+
+def test_page_calls_only_public_api_routes(client: TestClient) -> None:
+    js = (STATIC_DIR / "app.js").read_text()
+    called = set(re.findall(r'\bapi\("([^"]+)"', js))
+    called |= set(re.findall(r'\bfaceRequest\([^,]+, "([^"]+)"', js))
+    assert called == {"axes", "readyz", "generate", "edit", "interpolate"}
+    public = set(client.get("/openapi.json").json()["paths"])
+    assert {"/" + c for c in called} <= public
+
+
+def test_page_needs_nothing_from_other_hosts() -> None:
+    for path in STATIC_DIR.iterdir():
+        text = path.read_text()
+        # The only URL allowed is the SVG namespace name (an identifier, never fetched).
+        text = text.replace('"http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}", text, re.IGNORECASE), path.name
+        assert "@import" not in text and "url(" not in text, path.name
+
+
+def test_assets_ship_as_package_data() -> None:
+    """pyproject's package-data globs must cover every file the page needs (wheel installs)."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["*"]
+    files = ["index.html", *ASSETS]
+    for name in files:
+        assert (STATIC_DIR / name).is_file()
+        assert any(Path(name).match(p) for p in patterns), name
+
+
+def test_router_exposes_only_the_page() -> None:
+    assert sorted(r.path for r in router.routes) == ["/", "/static/{name}"]  # type: ignore[attr-defined]
