@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from axes.artifact import ArtifactError
+from axes.artifact import ArtifactError, atomic_path
 from axes.fitting import roc_auc
 
 __all__ = ["DEFAULT_CS", "Head", "load_head", "save_head", "train_head"]
@@ -198,23 +198,13 @@ def train_head(embeddings: ArrayLike, labels: ArrayLike, seed: int = 0, *,
 
 def save_head(head: Head, path: str | os.PathLike[str]) -> Path:
     """Save ``head`` as an ``.npz`` of plain arrays (no pickle), atomically."""
-    import tempfile
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, weights=head.weights, bias=np.float64(head.bias), mean=head.mean,
-                     std=head.std,
-                     val_auc=np.float64(np.nan if head.val_auc is None else head.val_auc),
-                     C=np.float64(head.C), n_train=np.int64(head.n_train),
-                     positives_rate=np.float64(head.positives_rate))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, weights=head.weights, bias=np.float64(head.bias), mean=head.mean,
+                 std=head.std,
+                 val_auc=np.float64(np.nan if head.val_auc is None else head.val_auc),
+                 C=np.float64(head.C), n_train=np.int64(head.n_train),
+                 positives_rate=np.float64(head.positives_rate))
     return path
 
 

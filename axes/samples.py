@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from axes.artifact import (
     ArtifactError,
     atomic_artifact_dir,
+    atomic_path,
     load_config,
     save_config,
     write_json_atomic,
@@ -323,15 +323,8 @@ class SampleCacheWriter:
                 ``embeddings`` ``(rows, E)``, all chunks with the same L and E).
         """
         zz, pp, ee = self._check_chunk(i, z, probs, embeddings)
-        fd, tmp = tempfile.mkstemp(prefix=f".chunk-{i:06d}.", suffix=".tmp", dir=self.work)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, z=zz, probs=pp, embeddings=ee)
-            os.replace(tmp, self._chunk_path(i))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_path(self._chunk_path(i)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, z=zz, probs=pp, embeddings=ee)
         self._done.add(i)
 
     def finalize(self, *, keep_work: bool = False) -> Path:

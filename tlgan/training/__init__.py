@@ -1,0 +1,12 @@
+"""Training our own face generator (``tlgan generator train``) and scoring generators.
+
+- :mod:`tlgan.training.data`: images of a CelebA-format directory, a plain folder or a pack
+  file, decoded once to a uint8 array at the training resolution.
+- :mod:`tlgan.training.frechet`: the Fréchet distance between embedding statistics.
+- :mod:`tlgan.training.models`: the discriminator, the EMA of the generator, BN recalibration.
+- :mod:`tlgan.training.augment`: differentiable batch augmentations (DiffAugment-style).
+- :mod:`tlgan.training.checkpoint`: pickle-free checkpoints (safetensors + JSON).
+- :mod:`tlgan.training.trainer`: the training loop and the weights-folder export.
+
+Heavy modules import torch; import them where they are used.
+"""
