@@ -29,3 +29,10 @@ def tiny_pipeline():  # type: ignore[no-untyped-def]
     from tlgan.testing import tiny_pipeline as build
 
     return build(0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tiny models run fastest on one thread, and the suite shares 2 cores with itself."""
+    import torch
+
+    torch.set_num_threads(1)

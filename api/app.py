@@ -1,0 +1,115 @@
+"""The FastAPI application factory.
+
+``create_app(settings, pipeline=None)`` builds the app; nothing is loaded at import or in
+the factory. The app's lifespan loads the models (unless a pipeline is given, as tests do
+with ``tlgan.testing.tiny_pipeline()``), starts the batcher's worker thread and flips
+``/readyz`` to 200; on shutdown it stops the batcher after finishing queued jobs.
+
+Run it with ``tlgan serve`` or ``uvicorn --factory api.app:create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from api.web.router import router as web_router
+from api.batching import Batcher
+from api.deps import ApiKey
+from api.errors import install_error_handlers
+from api.middleware import BodyLimitMiddleware, CatchAllMiddleware
+from api.openapi import install_openapi
+from api.routes import axes, edit, generate, health, interpolate
+from api.settings import Settings, load_settings
+from tlgan.pipeline import Pipeline
+
+log = logging.getLogger("tlgan.api")
+
+DESCRIPTION = """\
+Latent-space control for face GANs: generate seeded faces, move them along feature axes
+(with locks), interpolate between them, and read the axes the service knows.
+
+Errors are JSON `{"detail": "<field>: <message>", "errors": [...]}`. Images are base64 in
+JSON, or raw bytes with `Accept: image/png|jpeg|webp` on /generate (count 1) and /edit,
+with the latent in the `X-Latent` header (base64 of float32 little-endian).
+"""
+
+
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+    """Build the app.
+
+    Args:
+        settings: the service's settings (default: read from ``TLGAN_*`` variables).
+        pipeline: an already built pipeline (tests); None loads one in the lifespan from
+            ``settings`` with :func:`api.loading.build_pipeline`.
+    """
+    settings = settings if settings is not None else load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        if state.pipeline is None:
+            from api.loading import build_pipeline
+
+            log.debug("loading models (generator=%s, extractor=%s, bundle=%s, device=%s)",
+                     settings.generator or "default", settings.extractor or "default",
+                     settings.bundle or "default", settings.device)
+            state.pipeline = await run_in_threadpool(build_pipeline, settings)
+        batcher = Batcher(state.pipeline, window_ms=settings.batch_window_ms,
+                          max_batch=settings.max_batch, queue_size=settings.queue_size,
+                          on_batch=state.on_batch)
+        state.batcher = batcher.start()
+        state.ready = True
+        log.info("ready: %s", state.pipeline.describe())
+        try:
+            yield
+        finally:
+            state.ready = False
+            await run_in_threadpool(batcher.stop)
+
+    app = FastAPI(title="tlgan", version=_version(), description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pipeline = pipeline
+    app.state.batcher = None
+    app.state.ready = False
+    app.state.server_errors = 0
+    app.state.on_batch = None  # metrics hook: called with api.batching.BatchInfo per batch
+
+    def count_error(exc: BaseException) -> None:
+        app.state.server_errors += 1
+
+    install_error_handlers(app)
+    protected: list[Any] = [ApiKey] if settings.api_key is not None else []
+    app.include_router(health.router)
+    app.include_router(web_router)  # the page is public; it asks for a key on 401
+    app.include_router(health.stats_router, dependencies=protected)
+    for module in (generate, edit, interpolate, axes):
+        app.include_router(module.router, dependencies=protected)
+    install_openapi(app)
+
+    # Outermost last: CORS -> catch-all 500 -> body limit -> FastAPI's own stack.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CatchAllMiddleware, on_error=count_error)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Accept"],
+            expose_headers=["X-Latent", "X-Seed", "X-Features", "Retry-After"],
+        )
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tlgan")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0"

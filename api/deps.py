@@ -1,0 +1,84 @@
+"""FastAPI dependencies, as ``Annotated`` aliases the routes declare.
+
+The app keeps its state on ``app.state`` (settings, pipeline, batcher, ready flag); these
+functions hand it to the routes, answering 503 while the models are not loaded. Tests swap
+any of them with ``app.dependency_overrides[get_pipeline] = ...``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from api.batching import Batcher
+from api.errors import RETRY_AFTER_S
+from api.settings import Settings
+from tlgan.pipeline import Pipeline
+
+API_KEY_HEADER = "X-API-Key"
+_api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                               description="The service's API key (when one is configured).")
+
+
+def _not_ready() -> HTTPException:
+    return HTTPException(503, "unavailable: the models are not loaded yet",
+                         headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pipeline(request: Request) -> Pipeline:
+    """The loaded pipeline (503 until the lifespan has loaded it)."""
+    state = request.app.state
+    if state.pipeline is None or not state.ready:
+        raise _not_ready()
+    pipeline: Pipeline = state.pipeline
+    return pipeline
+
+
+def get_batcher(request: Request) -> Batcher:
+    """The running batcher (503 until started / after shutdown)."""
+    batcher: Batcher | None = request.app.state.batcher
+    if batcher is None or not request.app.state.ready:
+        raise _not_ready()
+    return batcher
+
+
+def require_json(request: Request) -> None:
+    """415 unless the request body is declared as JSON (``application/json`` or ``+json``)."""
+    ctype = request.headers.get("content-type")
+    if ctype is None:
+        if request.headers.get("content-length", "0").strip() in ("", "0"):
+            return  # no body: FastAPI reports the missing body as 422
+        raise HTTPException(415, "Content-Type: missing; expected application/json")
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/")
+                                       and media.endswith("+json")):
+        return
+    raise HTTPException(415, f"Content-Type: expected application/json, got {media!r}")
+
+
+def require_api_key(request: Request,
+                    key: Annotated[str | None, Security(_api_key_scheme)] = None) -> None:
+    """401 unless the ``X-API-Key`` header matches the configured key (if any)."""
+    expected = get_settings(request).api_key
+    if expected is None:
+        return
+    if key is None or not secrets.compare_digest(key.encode(),
+                                                 expected.get_secret_value().encode()):
+        raise HTTPException(401, f"{API_KEY_HEADER}: missing or invalid API key",
+                            headers={"WWW-Authenticate": API_KEY_HEADER})
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+BatcherDep = Annotated[Batcher, Depends(get_batcher)]
+JsonBody = Depends(require_json)
+ApiKey = Depends(require_api_key)

@@ -1,0 +1,138 @@
+"""Error mapping: every failure becomes ``{"detail": "<field>: <message>", "errors": [...]}``.
+
+* request validation (pydantic) -> 422, one item per problem, ``field`` = dotted path;
+* ``ValueError`` from the domain layer (messages start with the field name) -> 422;
+* ``HTTPException`` -> its status (401, 404, 406, 413, 415, ...) with the same body shape;
+* a full render queue -> 503 with ``Retry-After``; models not loaded / shutting down -> 503;
+* anything else -> a generic 500 (logged with its traceback, never sent to the client) by
+  :class:`~api.middleware.CatchAllMiddleware`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.batching import BatcherStopped, QueueFull
+from api.media import NotAcceptable
+
+log = logging.getLogger("tlgan.api")
+
+RETRY_AFTER_S = 1
+
+
+def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The JSON body of an error response."""
+    return {"detail": detail, "errors": errors}
+
+
+def error_response(status: int, detail: str, errors: list[dict[str, str]] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error response in the API's one shape."""
+    return JSONResponse(error_body(detail, errors), status_code=status, headers=headers)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] if len(parts) > 1 else parts
+    return ".".join(parts) or "body"
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid value"))
+    if err.get("type") == "json_invalid":
+        ctx = err.get("ctx") or {}
+        return f"malformed JSON ({ctx.get('error', 'decode error')})"
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
+
+
+def validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Pydantic/FastAPI errors -> [{field, message, type}] (inputs are never echoed)."""
+    items = []
+    for err in errors:
+        loc = err.get("loc", ())
+        message = _message(err)
+        field = _field(loc)
+        if err.get("type") == "json_invalid":
+            field = "body"
+        elif field in ("body", "") and ":" in message:
+            # model-level validators name their field first: "ratio: give exactly one ..."
+            field, _, message = message.partition(":")
+            message = message.strip()
+        items.append({"field": field, "message": message, "type": str(err.get("type", ""))})
+    return items
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = validation_items(exc.errors())
+    detail = "; ".join(f"{i['field']}: {i['message']}" for i in items) or "invalid request"
+    return error_response(422, detail, items)
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _value_handler(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ValidationError):  # our own model built wrong: a bug, not bad input
+        raise exc
+    detail = str(exc) or "invalid value"
+    field, sep, message = detail.partition(":")
+    if not sep or " " in field.strip():
+        field, message = "body", detail
+    return error_response(422, detail, [{"field": field.strip(), "message": message.strip(),
+                                         "type": "value_error"}])
+
+
+async def _queue_full_handler(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(503, f"server busy: {exc}",
+                          headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _stopped_handler(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(503, f"unavailable: {exc}", headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _not_acceptable_handler(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(406, str(exc), [{"field": "Accept", "message": str(exc),
+                                           "type": "not_acceptable"}])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(ValueError, _value_handler)
+    app.add_exception_handler(QueueFull, _queue_full_handler)
+    app.add_exception_handler(BatcherStopped, _stopped_handler)
+    app.add_exception_handler(NotAcceptable, _not_acceptable_handler)
+
+
+def jsonable(obj: Any) -> Any:
+    """Make bundle/registry metadata JSON-safe: non-finite floats -> None, numpy -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy scalar or array
+        return jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)

@@ -1,0 +1,113 @@
+"""Content negotiation and image/latent encoding for responses.
+
+Raw image responses: ``/generate`` (count 1) and ``/edit`` answer with the image bytes
+when the ``Accept`` header prefers ``image/png``, ``image/jpeg`` or ``image/webp`` over
+``application/json`` (``image/*`` uses the request's ``format``). The face's metadata then
+travels in headers:
+
+* ``X-Latent``: the latent as base64 of float32 little-endian bytes (exact);
+* ``X-Seed``: the seed (``/generate`` only);
+* ``X-Features``: compact JSON ``{attribute: probability}`` (only with ``with_features``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+
+from tlgan.images import MEDIA_TYPES, encode_image
+
+JSON = "json"
+_IMAGE_TYPES = {v: k for k, v in MEDIA_TYPES.items()}  # "image/png" -> "png"
+LATENT_HEADER = "X-Latent"
+SEED_HEADER = "X-Seed"
+FEATURES_HEADER = "X-Features"
+
+
+class NotAcceptable(Exception):
+    """The Accept header allows none of the response types (HTTP 406)."""
+
+
+def _parse_accept(header: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in header.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        if not media:
+            continue
+        q = 1.0
+        for param in fields[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        ranges.append((media, q))
+    return ranges
+
+
+def _quality(ranges: list[tuple[str, float]], media: str) -> float:
+    kind = media.split("/")[0]
+    best, specificity = 0.0, -1
+    for rng, q in ranges:
+        if rng == media:
+            spec = 2
+        elif rng == f"{kind}/*":
+            spec = 1
+        elif rng == "*/*":
+            spec = 0
+        else:
+            continue
+        if spec > specificity:
+            best, specificity = q, spec
+    return best
+
+
+def negotiate(accept: str | None, fmt: str, allow_image: bool = True) -> str:
+    """Return ``"json"`` or an image format (``"png"``/``"jpeg"``/``"webp"``) for ``accept``.
+
+    JSON wins ties; among images, the request's ``fmt`` wins ties. Without an Accept header
+    the answer is JSON. Raises NotAcceptable when nothing offered is acceptable.
+    """
+    if not accept or not accept.strip():
+        return JSON
+    ranges = _parse_accept(accept)
+    offers = [("application/json", JSON)]
+    if allow_image:
+        offers.append((MEDIA_TYPES[fmt], fmt))
+        offers += [(media, name) for name, media in MEDIA_TYPES.items() if name != fmt]
+    best, best_q = None, 0.0
+    for media, name in offers:
+        q = _quality(ranges, media)
+        if q > best_q:
+            best, best_q = name, q
+    if best is None:
+        if not allow_image and any(r.startswith("image/") for r, q in ranges if q > 0):
+            raise NotAcceptable("Accept: raw image answers are only offered for a single face "
+                                "(/generate with count 1, /edit); ask for application/json")
+        raise NotAcceptable(f"Accept: none of application/json, {', '.join(_IMAGE_TYPES)} "
+                            f"is acceptable in {accept!r}")
+    return best
+
+
+def encode_b64(images: np.ndarray, fmt: str, size: int | None) -> list[str]:
+    """Encode uint8 faces (N, H, W, 3) and return base64 strings (CPU work: run in a thread)."""
+    return [base64.b64encode(encode_image(img, fmt, size)).decode("ascii") for img in images]
+
+
+def latent_header(z: np.ndarray) -> str:
+    """A latent as base64 of float32 little-endian bytes (the ``X-Latent`` header)."""
+    return base64.b64encode(np.asarray(z, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_latent_header(value: str) -> np.ndarray:
+    """Inverse of :func:`latent_header`."""
+    return np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float32)
+
+
+def features_header(features: dict[str, float]) -> str:
+    """Compact JSON of the features (the ``X-Features`` header)."""
+    return json.dumps(features, separators=(",", ":"))

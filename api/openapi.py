@@ -1,0 +1,90 @@
+"""An OpenAPI document that states the served models' and settings' real limits.
+
+FastAPI's schema comes from the pydantic models, which only know the contract's absolute
+bounds. Once the models are loaded, the served ``/openapi.json`` also says how long a latent
+must be, which axis and attribute names exist, and this service's ``count``/``size`` maxima,
+so generated clients and schema-driven testers see what the service accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from tlgan.pipeline import Pipeline
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace ``app.openapi`` with a builder that adds the loaded models' limits."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        settings = app.state.settings
+        schemas = schema.get("components", {}).get("schemas", {})
+        _limit(schemas, "GenerateRequest", "count", maximum=settings.max_count)
+        for name in ("GenerateRequest", "EditRequest", "InterpolateRequest"):
+            _limit(schemas, name, "size", maximum=settings.max_size)
+        pipeline: Pipeline | None = app.state.pipeline
+        if pipeline is not None and app.state.ready:
+            _add_model_limits(schemas, pipeline)
+            app.openapi_schema = schema  # cache only the complete document
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _prop(schemas: dict[str, Any], model: str, field: str) -> dict[str, Any] | None:
+    prop = schemas.get(model, {}).get("properties", {}).get(field)
+    return prop if isinstance(prop, dict) else None
+
+
+def _branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
+    """The non-null alternatives of a property (``anyOf`` for optional fields)."""
+    alts = prop.get("anyOf")
+    if isinstance(alts, list):
+        return [a for a in alts if isinstance(a, dict) and a.get("type") != "null"]
+    return [prop]
+
+
+def _limit(schemas: dict[str, Any], model: str, field: str, maximum: int) -> None:
+    prop = _prop(schemas, model, field)
+    if prop is None:
+        return
+    for branch in _branches(prop):
+        if "maximum" in branch:
+            branch["maximum"] = min(branch["maximum"], maximum)
+
+
+def _add_model_limits(schemas: dict[str, Any], pipeline: Pipeline) -> None:
+    size = pipeline.latent_size
+    for model, field in (("EditRequest", "latent"), ("InterpolateRequest", "latent_a"),
+                         ("InterpolateRequest", "latent_b")):
+        prop = _prop(schemas, model, field)
+        if prop is not None:
+            prop["minItems"] = prop["maxItems"] = size
+    axes = pipeline.axis_names
+    moves = _prop(schemas, "EditRequest", "moves")
+    if moves is not None:
+        if axes:
+            moves["propertyNames"] = {"enum": axes}
+        else:
+            moves["maxProperties"] = 0
+    locked = _prop(schemas, "EditRequest", "locked")
+    if locked is not None:
+        if axes:
+            locked["items"] = {"type": "string", "enum": axes}
+        else:
+            locked["maxItems"] = 0
+    features = _prop(schemas, "GenerateRequest", "features")
+    if features is not None:
+        usable = [a for a in pipeline.attributes if a in set(axes)]
+        for branch in _branches(features):
+            if usable:
+                branch["propertyNames"] = {"enum": usable}
+            else:
+                branch["maxProperties"] = 0

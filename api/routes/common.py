@@ -1,0 +1,108 @@
+"""Helpers shared by the face routes: documented error responses, checks, image answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import Response
+from starlette.concurrency import run_in_threadpool
+
+from api.media import (
+    FEATURES_HEADER,
+    LATENT_HEADER,
+    SEED_HEADER,
+    features_header,
+    latent_header,
+)
+from api.schemas import ErrorResponse
+from api.settings import Settings
+from tlgan.images import MEDIA_TYPES, encode_image
+from tlgan.latents import parse_latent
+from tlgan.pipeline import Pipeline
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+#: Error answers every protected route may give.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _err("Missing or wrong X-API-Key (only when the service has an API key)."),
+    500: _err("Internal error (never caused by client input; details are in the server log)."),
+    503: {**_err("Models not loaded yet, shutting down, or the render queue is full."),
+          "headers": {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                      "schema": {"type": "integer"}}}},
+}
+
+#: Error answers of routes with a JSON body.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **COMMON_ERRORS,
+    400: _err("Unreadable body or Content-Length."),
+    413: _err("Request body larger than the service's max_body_bytes."),
+    415: _err("Content-Type is not application/json."),
+    422: _err("Invalid field: the message names it (type, range, length, unknown name, "
+              "NaN/Infinity, service limits)."),
+}
+
+NOT_ACCEPTABLE: dict[int | str, dict[str, Any]] = {
+    406: _err("Accept allows neither JSON nor (where offered) an image type."),
+}
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def image_200(description: str, seed: bool) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for a 200 that is JSON, or raw image bytes when Accept asks for an image."""
+    headers: dict[str, Any] = {
+        LATENT_HEADER: {"description": "Raw image answers: the latent, base64 of float32 "
+                        "little-endian.", "schema": {"type": "string"}},
+        FEATURES_HEADER: {"description": "Raw image answers with with_features: JSON "
+                          "{attribute: probability}.", "schema": {"type": "string"}},
+    }
+    if seed:
+        headers[SEED_HEADER] = {"description": "Raw image answers: the face's seed.",
+                                "schema": {"type": "string"}}
+    return {
+        200: {"description": description,
+              "content": {media: _BINARY for media in MEDIA_TYPES.values()},
+              "headers": headers},
+        406: _err("Accept allows neither JSON nor an image type (or asks for an image of "
+                  "several faces)."),
+    }
+
+
+def check_limits(settings: Settings, size: int | None, count: int = 1) -> None:
+    """ValueError (-> 422) when a request exceeds this service's configured limits."""
+    if count > settings.max_count:
+        raise ValueError(f"count: at most {settings.max_count} faces per request on this service")
+    if size is not None and size > settings.max_size:
+        raise ValueError(f"size: at most {settings.max_size} pixels on this service")
+
+
+def latent(values: list[float], pipeline: Pipeline, name: str) -> np.ndarray:
+    """A validated (latent_size,) float32 latent, or ValueError naming ``name``."""
+    return parse_latent(values, pipeline.latent_size, name)
+
+
+def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int) -> dict[str, float] | None:
+    """Face ``i``'s features as a dict, or None without labelling."""
+    if probs is None:
+        return None
+    row = probs[i]
+    if not np.isfinite(row).all():
+        raise ValueError("latent: the models produced invalid output for this latent")
+    return pipeline.features_dict(row)
+
+
+async def image_response(image: np.ndarray, fmt: str, size: int | None, z: np.ndarray,
+                         features: dict[str, float] | None, seed: int | None = None
+                         ) -> Response:
+    """Raw image bytes with the latent (and seed / features) in headers."""
+    data = await run_in_threadpool(encode_image, image, fmt, size)
+    headers = {LATENT_HEADER: latent_header(z)}
+    if seed is not None:
+        headers[SEED_HEADER] = str(seed)
+    if features is not None:
+        headers[FEATURES_HEADER] = features_header(features)
+    return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -1,0 +1,68 @@
+"""POST /generate: seeded faces, optionally conditioned on target feature probabilities."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
+from api.media import JSON, encode_b64, negotiate
+from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
+from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
+from tlgan.latents import latent_to_list
+from tlgan.pipeline import ConditionResult, Pipeline
+
+#: random seeds stay below 2**53 so that JavaScript clients can hold them exactly
+RANDOM_SEED_BOUND = 2**53 - 64
+
+router = APIRouter(tags=["faces"])
+
+
+@router.post(
+    "/generate", response_model=GenerateResponse, dependencies=[JsonBody],
+    responses={**BODY_ERRORS, **image_200("The faces (JSON), or with `Accept: image/*` and "
+                                          "count 1 the image bytes.", seed=True)},
+)
+async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDep,
+                   batcher: BatcherDep, settings: SettingsDep) -> Response | GenerateResponse:
+    """Render ``count`` faces from seeds ``seed .. seed + count - 1``.
+
+    A null seed picks a random one (returned). With ``features``, each face is moved along
+    the axes until the extractor's probabilities are within 0.2 of the targets, and lists
+    the attributes it could not reach in ``unmet``. The same request always gives the same
+    bytes.
+    """
+    check_limits(settings, body.size, body.count)
+    kind = negotiate(request.headers.get("accept"), body.format, allow_image=body.count == 1)
+    seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
+    seeds = list(range(seed, seed + body.count))
+    z = pipeline.seeds_to_latents(seeds, body.truncation)
+    unmet: list[list[str]] | None = None
+    probs: np.ndarray | None
+    if body.features is not None:
+        targets = dict(body.features)
+
+        def condition(p: Pipeline) -> ConditionResult:
+            return p.condition(z, targets)
+
+        result = await batcher.call(condition)
+        z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet
+    else:
+        images, probs = await batcher.render(z, body.with_features)
+    if not body.with_features:
+        probs = None
+    if kind != JSON:
+        return await image_response(images[0], kind, body.size, z[0],
+                                    features_of(pipeline, probs, 0), seed=seed)
+    encoded = await run_in_threadpool(encode_b64, images, body.format, body.size)
+    faces = [
+        GeneratedFace(seed=s, latent=latent_to_list(z[i]), image=encoded[i],
+                      features=features_of(pipeline, probs, i),
+                      unmet=None if unmet is None else unmet[i])
+        for i, s in enumerate(seeds)
+    ]
+    return GenerateResponse(faces=faces, generator=pipeline.generator.name,
+                            bundle=pipeline.bundle_id)

@@ -1,0 +1,38 @@
+"""POST /interpolate: faces between two latents."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
+from api.media import encode_b64, negotiate
+from api.routes.common import BODY_ERRORS, NOT_ACCEPTABLE, check_limits, features_of, latent
+from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
+from tlgan.latents import latent_to_list, steps_ratios
+
+router = APIRouter(tags=["faces"])
+
+
+@router.post("/interpolate", response_model=InterpolateResponse, dependencies=[JsonBody],
+             responses={**BODY_ERRORS, **NOT_ACCEPTABLE})
+async def interpolate(body: InterpolateRequest, request: Request, pipeline: PipelineDep,
+                      batcher: BatcherDep, settings: SettingsDep) -> InterpolateResponse:
+    """Faces at ``ratio`` (one) or at ``steps`` evenly spaced ratios from latent_a to latent_b.
+
+    ``slerp`` keeps intermediate latents at a typical norm; ``lerp`` is a straight line.
+    Ratio 0 is exactly latent_a and ratio 1 exactly latent_b.
+    """
+    check_limits(settings, body.size)
+    negotiate(request.headers.get("accept"), body.format, allow_image=False)  # JSON only
+    a = latent(body.latent_a, pipeline, "latent_a")
+    b = latent(body.latent_b, pipeline, "latent_b")
+    ratios = [body.ratio] if body.ratio is not None else steps_ratios(body.steps or 2)
+    zs = pipeline.interpolate(a, b, ratios, body.method)
+    images, probs = await batcher.render(zs, body.with_features)
+    encoded = await run_in_threadpool(encode_b64, images, body.format, body.size)
+    faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
+                              features=features_of(pipeline, probs, i))
+             for i, r in enumerate(ratios)]
+    return InterpolateResponse(faces=faces, generator=pipeline.generator.name,
+                               bundle=pipeline.bundle_id)

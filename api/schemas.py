@@ -1,0 +1,241 @@
+"""Request and response schemas of the REST API (field names are the public contract).
+
+Requests are strict (no type coercion: ``"5"`` is not a number, ``true`` is not an integer)
+and closed (unknown fields are rejected), and every float must be finite: Python's JSON
+parser accepts ``NaN``/``Infinity`` literals, which are answered with 422 like any bad value.
+Limits that depend on the loaded models or settings (latent length, axis and attribute
+names, ``count``/``size`` maxima) are checked by the routes and written into the served
+OpenAPI document (see ``api.openapi``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from tlgan.images import MAX_SIZE, MIN_SIZE
+from tlgan.latents import MAX_SEED
+
+#: Latent components and move distances are bounded (Gaussian latents lie within about
+#: +-6): larger values overflow the models' float32 arithmetic.
+BOUND = 1000.0
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``2.0``: accept integral floats, nothing else."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: Integer fields are strict (no strings or booleans) but take integral floats like 2.0, as
+#: JSON Schema's ``integer`` does. Bounds come before the validator so that the JSON schema
+#: shows them as minimum/maximum.
+_AS_INT = BeforeValidator(_integral)
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), _AS_INT]
+Count = Annotated[int, Field(ge=1, le=64), _AS_INT]
+Size = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIZE), _AS_INT]
+Steps = Annotated[int, Field(ge=2, le=32), _AS_INT]
+Component = Annotated[float, Field(ge=-BOUND, le=BOUND, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+LatentIn = Annotated[list[Component], Field(
+    min_length=1, max_length=4096,
+    description=f"A latent vector z: latent_size finite floats in [-{BOUND:g}, {BOUND:g}].")]
+Format = Literal["png", "jpeg", "webp"]
+Method = Literal["slerp", "lerp"]
+MAX_COUNT = 64
+
+_FORMAT: Any = Field(default="png", description="Image encoding of `image`.")
+_SIZE: Any = Field(
+    default=None, description="Output width = height in pixels (null: the generator's resolution).")
+_WITH_FEATURES = Field(default=True, description="Label the faces with the feature extractor "
+                       "(false: faster; `features` is then null).")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests ----------------------------------------------------------------------------
+class GenerateRequest(_Request):
+    """Render ``count`` seeded faces, optionally conditioned on target feature probabilities."""
+
+    seed: Seed | None = Field(
+        default=None,
+        description="Seed of the first face (face i has seed + i); null: a random seed, returned.")
+    count: Count = Field(default=1, description="Number of faces.")
+    truncation: float = Field(default=1.0, gt=0.0, le=1.0, allow_inf_nan=False,
+                              description="Truncation psi in (0, 1]: smaller is more typical.")
+    features: dict[str, Probability] | None = Field(
+        default=None, description="Target probability per attribute: move each face along the axes "
+        "until the extractor agrees (within 0.2); faces then list `unmet` attributes.")
+    format: Format = _FORMAT
+    size: Size | None = _SIZE
+    with_features: bool = _WITH_FEATURES
+
+    @model_validator(mode="after")
+    def _seed_range(self) -> GenerateRequest:
+        if self.seed is not None and self.seed + self.count - 1 > MAX_SEED:
+            raise ValueError(f"seed: seed + count - 1 must be <= {MAX_SEED}")
+        return self
+
+
+class EditRequest(_Request):
+    """Move a latent along feature axes, then render it."""
+
+    latent: LatentIn
+    moves: dict[str, Component] = Field(
+        default_factory=dict,
+        description="Distance to move along each (unit) axis in z; several moves add up.")
+    locked: list[str] = Field(
+        default_factory=list, max_length=1024,
+        description="Axes kept fixed: projected out of the summed move.")
+    format: Format = _FORMAT
+    size: Size | None = _SIZE
+    with_features: bool = _WITH_FEATURES
+
+
+class InterpolateRequest(_Request):
+    """Faces between two latents: at one ``ratio`` or at ``steps`` evenly spaced ratios."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["ratio"], "properties": {"ratio": {"type": "number"},
+                                               "steps": {"type": "null"}}},
+        {"required": ["steps"], "properties": {"steps": {"type": "integer"},
+                                               "ratio": {"type": "null"}}},
+    ]})
+
+    latent_a: LatentIn
+    latent_b: LatentIn
+    ratio: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False,
+                                description="One face at this ratio (0: latent_a, 1: latent_b).")
+    steps: Steps | None = Field(default=None,
+                              description="This many faces from latent_a to latent_b inclusive.")
+    method: Method = Field(default="slerp", description="Spherical or linear interpolation.")
+    format: Format = _FORMAT
+    size: Size | None = _SIZE
+    with_features: bool = _WITH_FEATURES
+
+    @model_validator(mode="after")
+    def _one_of(self) -> InterpolateRequest:
+        if (self.ratio is None) == (self.steps is None):
+            raise ValueError("ratio: give exactly one of `ratio` or `steps`")
+        return self
+
+
+# -- responses ---------------------------------------------------------------------------
+Features = Annotated[dict[str, float] | None, Field(
+    description="Probability per attribute (null when with_features is false).")]
+
+
+class GeneratedFace(_Response):
+    """One generated face."""
+
+    seed: int
+    latent: list[float]
+    image: str = Field(description="The encoded image, base64.")
+    features: Features
+    unmet: list[str] | None = Field(
+        default=None, description="Feature-conditioned generation only: attributes whose target "
+        "could not be met; null otherwise.")
+
+
+class GenerateResponse(_Response):
+    """Faces from POST /generate."""
+
+    faces: list[GeneratedFace]
+    generator: str
+    bundle: str | None
+
+
+class EditResponse(_Response):
+    """The moved latent and its face."""
+
+    latent: list[float]
+    image: str = Field(description="The encoded image, base64.")
+    features: Features
+
+
+class InterpolatedFace(_Response):
+    """One face between latent_a and latent_b."""
+
+    ratio: float
+    latent: list[float]
+    image: str = Field(description="The encoded image, base64.")
+    features: Features
+
+
+class InterpolateResponse(_Response):
+    """Faces from POST /interpolate, in order of ratio."""
+
+    faces: list[InterpolatedFace]
+    generator: str
+    bundle: str | None
+
+
+class AxisInfo(_Response):
+    """One feature axis of the loaded bundle."""
+
+    name: str
+    reference: bool = Field(description="Whether the axis is a reference (others are "
+                            "orthogonalised against it).")
+    stats: dict[str, Any] = Field(description="Fit statistics the bundle records (may be empty).")
+
+
+class AxesResponse(_Response):
+    """The loaded bundle's axes and the extractor's attributes."""
+
+    bundle: str | None
+    latent_size: int
+    axes: list[AxisInfo]
+    attributes: list[str]
+
+
+class GeneratorsResponse(_Response):
+    """Registered generators and the loaded one."""
+
+    loaded: dict[str, Any]
+    generators: list[dict[str, Any]]
+
+
+class HealthResponse(_Response):
+    """Liveness."""
+
+    status: Literal["ok"]
+
+
+class ReadyResponse(_Response):
+    """Readiness: 200 once the models are loaded."""
+
+    status: Literal["ready", "loading"]
+    generator: str | None = None
+    extractor: str | None = None
+    bundle: str | None = None
+
+
+class StatsResponse(_Response):
+    """Batcher counters: queue depth and batch sizes."""
+
+    ready: bool
+    batcher: dict[str, Any]
+    server_errors: int
+
+
+class ErrorItem(_Response):
+    """One problem with the request."""
+
+    field: str = Field(description="Dotted path of the offending field ('body' for the whole).")
+    message: str
+    type: str
+
+
+class ErrorResponse(_Response):
+    """Every 4xx/5xx answer: a one-line ``detail`` that names the field."""
+
+    detail: str
+    errors: list[ErrorItem] | None = None

@@ -1,0 +1,114 @@
+"""The service's settings: one pydantic-settings class read from ``TLGAN_*`` variables.
+
+Every setting can be given as an environment variable (``TLGAN_MAX_COUNT=16``) and, for
+``tlgan serve``, overridden by the matching command-line option. Settings are always passed
+in explicitly (``create_app(settings)``); nothing reads them globally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tlgan.errors import ConfigError
+
+#: Sentinel value of ``extractor``/``bundle`` that serves without that model.
+NONE = "none"
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Settings of the REST service (environment variables ``TLGAN_<NAME>``).
+
+    ``extractor`` / ``bundle`` set to ``"none"`` serve without labelling / editing (routes
+    that need them answer 422 naming the field).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TLGAN_", extra="ignore",
+                                      validate_default=True)
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port).")
+    device: str = Field(default="cpu", description="Torch device: cpu, cuda, cuda:N, mps or auto.")
+    generator: str | None = Field(
+        default=None,
+        description="Registered generator, weights folder or plug-in .json (None: default).")
+    extractor: str | None = Field(
+        default=None,
+        description="Registered extractor or weights folder (None: default; 'none': off).")
+    bundle: str | None = Field(
+        default=None, description="Axis bundle folder (None: the default bundle; 'none': off).")
+    max_count: int = Field(default=64, ge=1, le=64, description="Most faces per /generate request.")
+    max_size: int = Field(default=1024, ge=16, le=1024,
+                          description="Largest output size in pixels.")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024,
+                                description="Largest request body (bytes).")
+    batch_window_ms: float = Field(
+        default=2.0, ge=0.0, le=1000.0,
+        description="How long the batcher waits for more jobs under load (milliseconds).")
+    max_batch: int = Field(default=64, ge=1, le=4096, description="Most faces per forward pass.")
+    queue_size: int = Field(
+        default=256, ge=1, description="Most requests waiting for the model; beyond it: 503.")
+    torch_threads: int = Field(
+        default=0, ge=0, le=1024,
+        description="Torch intra-op threads for `tlgan serve` (0: one per CPU core minus one, "
+        "leaving a core for HTTP and image encoding).")
+    api_key: SecretStr | None = Field(
+        default=None, description="If set, every non-health request needs header X-API-Key.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Allowed CORS origins: JSON list or comma-separated ('*' for any).")
+    log_level: LogLevel = Field(default="info", description="Log level of the service.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [o.strip() for o in text.split(",") if o.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("generator", "extractor", "bundle", "api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def resolved_torch_threads(self) -> int:
+        """``torch_threads``, with 0 resolved to max(1, CPU cores - 1)."""
+        if self.torch_threads:
+            return self.torch_threads
+        return max(1, (os.cpu_count() or 1) - 1)
+
+    def wants(self, which: Literal["extractor", "bundle"]) -> bool:
+        """False when ``which`` is switched off with the value ``"none"``."""
+        value = getattr(self, which)
+        return not (isinstance(value, str) and value.lower() == NONE)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with ``overrides`` (not None) taking precedence.
+
+    Raises:
+        ConfigError: a value is invalid; the message names the setting and its variable.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(
+            f"{name} (TLGAN_{name.split('.')[0].upper()}): {err['msg']}"
+        ) from None

@@ -1,0 +1,276 @@
+"""REST API latency and throughput, next to the in-process render+encode rate.
+
+    python bench/api.py [--generator NAME] [--extractor NAME|none] [--bundle DIR|none]
+                        [--device cpu] [--runs 3] [--requests 200] [--concurrency 32]
+
+Starts the real server (``tlgan serve`` in a subprocess on a free loopback port), then for
+``/edit`` (without and with features) and ``/generate`` measures
+
+* p50 / p99 latency at concurrency 1 (sequential requests),
+* throughput (requests/s) at concurrency ``--concurrency`` (httpx.AsyncClient),
+
+and, in this process on the same models, the batched render(+label)+encode rate (faces/s,
+batches of ``max_batch``), i.e. what the hardware can do without HTTP. Each figure is the
+median of ``--runs`` runs. Models default to the service's defaults; the environment
+variables ``TLGAN_GENERATOR`` / ``TLGAN_EXTRACTOR`` / ``TLGAN_BUNDLE`` / ``TLGAN_DEVICE`` are
+honoured like the server does. If the default extractor or bundle cannot be loaded, the
+bench says so and runs without them (rows that need them are skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+# This file is named like the ``api`` package: keep its folder off sys.path so that
+# ``import api`` finds the package, and load the sibling ``common`` helpers by path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
+assert _spec is not None and _spec.loader is not None
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+print_table = _common.print_table
+
+from api.loading import build_pipeline  # noqa: E402
+from api.media import encode_b64  # noqa: E402
+from api.settings import Settings, load_settings  # noqa: E402
+from tlgan.latents import sample_latents  # noqa: E402
+from tlgan.pipeline import Pipeline  # noqa: E402
+
+GOALS_MS = {("/edit", False): 10.0, ("/edit", True): 20.0}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_models(settings: Settings) -> tuple[Pipeline, Settings, str]:
+    """Load the models in-process, falling back to no extractor / no bundle if they fail."""
+    try:
+        return build_pipeline(settings), settings, ""
+    except Exception as exc:  # report and fall back: the bench should still measure
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        note = f"could not load {settings.extractor or 'default'} extractor / bundle: {first}"
+    fallback = settings.model_copy(update={"extractor": "none", "bundle": "none"})
+    return build_pipeline(fallback), fallback, note
+
+
+class Server:
+    """``tlgan serve`` in a subprocess on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "tlgan.cli.main", "serve", "--port", str(self.port),
+               "--device", settings.device, "--log-level", "warning", "--no-access-log",
+               "--max-batch", str(settings.max_batch),
+               "--torch-threads", str(settings.resolved_torch_threads())]
+        for opt in ("generator", "extractor", "bundle"):
+            value = getattr(settings, opt)
+            if value is not None:
+                cmd += [f"--{opt}", value]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Poll /readyz until 200 (exit if the server dies or times out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise SystemExit(f"server exited: {err}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("server did not become ready")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the server process has used so far (Linux only)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM: graceful shutdown)."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def scenarios(pipeline: Pipeline) -> list[tuple[str, bool, Callable[[int], dict[str, Any]]]]:
+    """(path, with_features, body factory) for each measured request type."""
+    axes = pipeline.axis_names
+    latents = sample_latents(range(1000, 1256), pipeline.latent_size)
+
+    def edit(wf: bool) -> Callable[[int], dict[str, Any]]:
+        def body(i: int) -> dict[str, Any]:
+            moves = {axes[i % len(axes)]: 0.5} if axes else {}
+            return {"latent": latents[i % len(latents)].tolist(), "moves": moves,
+                    "with_features": wf}
+        return body
+
+    def generate(wf: bool) -> Callable[[int], dict[str, Any]]:
+        return lambda i: {"seed": 5000 + i, "with_features": wf}
+
+    labels = pipeline.extractor is not None
+    out = [("/edit", False, edit(False))]
+    if labels:
+        out.append(("/edit", True, edit(True)))
+    out.append(("/generate", labels, generate(labels)))
+    return out
+
+
+def in_process_rate(pipeline: Pipeline, with_features: bool, batch: int, repeats: int) -> float:
+    """Faces/s for render(+label) of ``batch`` latents plus PNG+base64 encoding of each."""
+    z = sample_latents(range(batch), pipeline.latent_size)
+
+    def once() -> None:
+        images, _ = pipeline.render_and_label(z, with_features=with_features)
+        encode_b64(images, "png", None)
+
+    once()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    return batch / statistics.median(times)
+
+
+async def latency(url: str, path: str, body: Callable[[int], dict[str, Any]], n: int
+                  ) -> tuple[float, float]:
+    """p50 and p99 latency (ms) of ``n`` sequential requests."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for i in range(10):  # warm-up
+            (await client.post(path, json=body(i))).raise_for_status()
+        times = []
+        for i in range(n):
+            payload = body(i)
+            t0 = time.perf_counter()
+            r = await client.post(path, json=payload)
+            times.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+    arr = np.asarray(times)
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+async def throughput(url: str, path: str, body: Callable[[int], dict[str, Any]], n: int,
+                     concurrency: int) -> float:
+    """Requests/s for ``n`` requests from ``concurrency`` concurrent workers."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        counter = iter(range(n))
+
+        async def worker() -> None:
+            for i in counter:
+                (await client.post(path, json=body(i))).raise_for_status()
+
+        await asyncio.gather(*(client.post(path, json=body(i)) for i in range(concurrency)))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--generator", default=None)
+    ap.add_argument("--extractor", default=None, help="name, folder or 'none'")
+    ap.add_argument("--bundle", default=None, help="folder or 'none'")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch intra-op threads, here and in the server (default: the "
+                         "server's default, CPU cores - 1)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=200,
+                    help="sequential requests per latency run")
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--throughput-requests", type=int, default=640)
+    args = ap.parse_args()
+
+    settings = load_settings(generator=args.generator, extractor=args.extractor,
+                             bundle=args.bundle, device=args.device,
+                             torch_threads=args.torch_threads)
+    import torch
+
+    torch.set_num_threads(settings.resolved_torch_threads())
+    pipeline, settings, note = load_models(settings)
+    print(f"models: generator={pipeline.generator.name} "
+          f"extractor={getattr(pipeline.extractor, 'name', None)} bundle={pipeline.bundle_id} "
+          f"device={pipeline.generator.device}; cpu cores: {os.cpu_count()}; "
+          f"torch threads: {torch.get_num_threads()}; load average: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if note:
+        print(f"note: {note}; running without them")
+    jobs = scenarios(pipeline)
+    rates = {(p, wf): statistics.median(in_process_rate(pipeline, wf, settings.max_batch, 3)
+                                        for _ in range(args.runs))
+             for p, wf, _ in jobs}
+    del pipeline  # free the in-process models before the server loads its own
+
+    server = Server(settings)
+    try:
+        server.wait_ready()
+        rows = []
+        for path, wf, body in jobs:
+            p50s, p99s, tps, cpus = [], [], [], []
+            for _ in range(args.runs):
+                c0 = server.cpu_seconds()
+                p50, p99 = asyncio.run(latency(server.url, path, body, args.requests))
+                c1 = server.cpu_seconds()
+                if c0 is not None and c1 is not None:
+                    cpus.append((c1 - c0) / (args.requests + 10) * 1000)
+                p50s.append(p50)
+                p99s.append(p99)
+                tps.append(asyncio.run(throughput(server.url, path, body,
+                                                  args.throughput_requests, args.concurrency)))
+            p50, p99, tp = (statistics.median(v) for v in (p50s, p99s, tps))
+            rate = rates[(path, wf)]
+            goal = GOALS_MS.get((path, wf))
+            ok = tp >= 0.5 * rate and (goal is None or p50 <= goal)
+            cpu = f"{statistics.median(cpus):.1f}" if cpus else "n/a"
+            rows.append([path, "yes" if wf else "no", f"{p50:.1f}", f"{p99:.1f}", cpu, f"{tp:.0f}",
+                         f"{rate:.0f}", f"{100 * tp / rate:.0f}%",
+                         f"<= {goal:g}" if goal else "-", "yes" if ok else "NO"])
+        stats = httpx.get(f"{server.url}/stats", timeout=5).json()["batcher"]
+    finally:
+        server.stop()
+    print(f"\nmedians of {args.runs} runs; latency: {args.requests} sequential requests; "
+          f"throughput: {args.throughput_requests} requests at concurrency {args.concurrency}; "
+          f"in-process: render(+label)+PNG+base64 in batches of {settings.max_batch}\n")
+    print_table(["endpoint", "features", "p50 ms", "p99 ms", "srv CPU ms/req",
+                 f"req/s @{args.concurrency}",
+                 "in-proc faces/s", "ratio", "p50 goal ms", "goals met"], rows)
+    sizes = sorted(((int(k), v) for k, v in stats["batch_sizes"].items()), reverse=True)[:6]
+    print("\nsrv CPU ms/req: the server process's CPU time per request at concurrency 1: "
+          "about its p50 on an idle machine with one torch thread, whatever else runs")
+    print(f"\nserver batches: {stats['batches']} for {stats['faces']} faces; largest sizes "
+          f"(size: count) {dict(sizes)}; rejected {stats['rejected']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""POST /edit: moves along unit axes, locking, raw image answers."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+from api_helpers import decode_image, detail
+from fastapi.testclient import TestClient
+
+from api.media import decode_latent_header
+from tlgan.latents import sample_latent
+from tlgan.pipeline import Pipeline
+from tlgan.testing import TINY_LATENT
+
+
+def _z(seed: int = 3) -> list[float]:
+    return [float(v) for v in sample_latent(seed, TINY_LATENT)]
+
+
+def _axis(pipeline: Pipeline, name: str) -> np.ndarray:
+    assert pipeline.bundle is not None
+    return np.asarray(pipeline.bundle.directions[pipeline.bundle.names.index(name)], np.float64)
+
+
+def test_move_adds_distance_times_unit_axis(client: TestClient, tiny_pipeline: Pipeline) -> None:
+    z = np.asarray(_z(), np.float64)
+    r = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 1.5}})
+    assert r.status_code == 200, r.text
+    out = np.asarray(r.json()["latent"], np.float64)
+    assert np.allclose(out - z, 1.5 * _axis(tiny_pipeline, "Smiling"), atol=1e-5)
+    img = tiny_pipeline.render(out.astype(np.float32)[None])[0]
+    assert np.array_equal(decode_image(r.json()["image"]), img)
+    assert set(r.json()["features"]) == set(tiny_pipeline.attributes)
+
+
+def test_locking_male_keeps_male_component(client: TestClient, tiny_pipeline: Pipeline) -> None:
+    z = np.asarray(_z(), np.float64)
+    male, smiling = _axis(tiny_pipeline, "Male"), _axis(tiny_pipeline, "Smiling")
+    locked = np.asarray(client.post("/edit", json={
+        "latent": z.tolist(), "moves": {"Smiling": 2.0}, "locked": ["Male"]}).json()["latent"])
+    assert abs((locked - z) @ male) < 1e-5  # the Male component is unchanged
+    assert (locked - z) @ smiling > 1.9  # ... while the face moves toward Smiling
+
+
+def _correlated_pair(pipeline: Pipeline) -> tuple[str, str]:
+    """The two non-reference axes with the largest |cosine| (they are not orthogonalized)."""
+    assert pipeline.bundle is not None
+    names = [n for n in pipeline.axis_names if n not in pipeline.bundle.references]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    return max(pairs, key=lambda p: abs(_axis(pipeline, p[0]) @ _axis(pipeline, p[1])))
+
+
+def test_locking_a_correlated_axis_changes_the_move(client: TestClient,
+                                                    tiny_pipeline: Pipeline) -> None:
+    mover, keep = _correlated_pair(tiny_pipeline)
+    a_move, a_keep = _axis(tiny_pipeline, mover), _axis(tiny_pipeline, keep)
+    assert abs(a_move @ a_keep) > 0.05  # correlated, so locking must matter
+    z = np.asarray(_z(), np.float64)
+    free = np.asarray(client.post("/edit", json={"latent": z.tolist(),
+                                                 "moves": {mover: 2.0}}).json()["latent"])
+    locked = np.asarray(client.post("/edit", json={
+        "latent": z.tolist(), "moves": {mover: 2.0}, "locked": [keep]}).json()["latent"])
+    assert abs((free - z) @ a_keep) > 0.1  # unlocked: the locked axis' component moves
+    assert abs((locked - z) @ a_keep) < 1e-5  # locked: it does not
+    assert (locked - z) @ a_move > 0.5  # ... while the face still moves along the mover
+    images = [client.post("/edit", json={"latent": v.tolist()}).json()["image"]
+              for v in (free, locked)]
+    assert images[0] != images[1]
+
+
+def test_moving_a_locked_axis_cancels(client: TestClient) -> None:
+    z = _z()
+    r = client.post("/edit", json={"latent": z, "moves": {"Male": 3.0}, "locked": ["Male"]})
+    assert np.allclose(r.json()["latent"], z, atol=1e-5)
+
+
+def test_no_moves_returns_same_latent_and_image(client: TestClient) -> None:
+    z = _z(4)
+    face = client.post("/generate", json={"seed": 4}).json()["faces"][0]
+    r = client.post("/edit", json={"latent": z}).json()
+    assert r["latent"] == z and r["image"] == face["image"]
+
+
+def test_with_features_false_gives_null(client: TestClient) -> None:
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Young": -1},
+                                   "with_features": False})
+    assert r.status_code == 200 and r.json()["features"] is None
+
+
+def test_accept_image_returns_bytes_and_latent_header(client: TestClient) -> None:
+    req = {"latent": _z(), "moves": {"Young": 1.0}, "format": "png"}
+    js = client.post("/edit", json=req).json()
+    r = client.post("/edit", json=req, headers={"Accept": "image/png"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content == base64.b64decode(js["image"])
+    latent = decode_latent_header(r.headers["x-latent"])
+    assert latent.dtype == np.float32 and latent.tolist() == js["latent"]
+    assert "x-seed" not in r.headers
+
+
+def test_unknown_axes_are_422(client: TestClient) -> None:
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Wings": 1}})
+    assert r.status_code == 422 and detail(r).startswith("moves: unknown axis 'Wings'")
+    assert r.json()["errors"][0]["field"] == "moves"
+    r = client.post("/edit", json={"latent": _z(), "locked": ["Wings"]})
+    assert r.status_code == 422 and detail(r).startswith("locked: unknown axis 'Wings'")

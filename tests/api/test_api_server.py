@@ -1,0 +1,107 @@
+"""The real server: uvicorn on a loopback port (in a thread), called through tlgan.client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.settings import Settings
+from tlgan.client import ApiError, AsyncClient, Client
+from tlgan.pipeline import Pipeline
+from tlgan.testing import TINY_ATTRIBUTES
+
+
+@pytest.fixture(scope="module")
+def server_url(tiny_pipeline: Pipeline) -> Iterator[str]:
+    app = create_app(Settings(api_key="k3y"), pipeline=tiny_pipeline)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(30)
+    sock.close()
+    assert app.state.server_errors == 0
+
+
+def test_client_round_trip(server_url: str) -> None:
+    with Client(server_url, api_key="k3y", timeout=30) as api:
+        assert api.ready()
+        faces = api.generate(seed=3, count=2)
+        assert [f.seed for f in faces] == [3, 4]
+        assert faces[0].image.size == (64, 64) and faces[0].latent.dtype == np.float32
+        assert set(faces[0].features or {}) == set(TINY_ATTRIBUTES)
+        moved = api.edit(faces[0].latent, moves={"Smiling": 1.0}, locked=["Male"],
+                         size=32, with_features=False)
+        assert moved.image.size == (32, 32) and moved.features is None
+        assert not np.array_equal(moved.latent, faces[0].latent)
+        steps = api.interpolate(faces[0].latent, faces[1].latent, steps=3)
+        assert [f.ratio for f in steps] == [0.0, 0.5, 1.0]
+        assert np.array_equal(steps[0].latent, faces[0].latent)
+        axes = api.axes()
+        assert axes.names == TINY_ATTRIBUTES and axes.latent_size == 16
+        assert api.generators()["loaded"]["name"] == "tiny-dcgan"
+        cond = api.generate(seed=5, features={"Smiling": 0.1})
+        assert cond[0].unmet is not None
+
+
+def test_client_raises_api_error(server_url: str) -> None:
+    with Client(server_url, api_key="k3y") as api:
+        with pytest.raises(ApiError) as err:
+            api.edit([0.0] * 3)
+        assert err.value.status == 422 and err.value.message.startswith("latent: expected 16")
+        with pytest.raises(ApiError) as err:
+            api.edit([0.0] * 16, moves={"Wings": 1.0})
+        assert "unknown axis 'Wings'" in err.value.message
+    with Client(server_url) as anonymous, pytest.raises(ApiError) as err:
+        anonymous.axes()
+    assert err.value.status == 401
+
+
+def test_async_client_concurrent(server_url: str) -> None:
+    async def run() -> list[int]:
+        async with AsyncClient(server_url, api_key="k3y") as api:
+            faces = await asyncio.gather(*(api.generate(seed=s, with_features=False)
+                                           for s in range(10, 18)))
+            return [f[0].seed or 0 for f in faces]
+
+    assert asyncio.run(run()) == list(range(10, 18))
+
+
+def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
+    """A corrupt generator artifact: `tlgan serve` prints one line (no traceback), exits 2."""
+    weights = tmp_path / "gen.pt"
+    weights.write_bytes(b"not a torch file")
+    plugin = tmp_path / "gen.json"
+    plugin.write_text(json.dumps({"kind": "generator-plugin", "name": "bad", "format":
+                                  "state_dict", "file": "gen.pt", "latent_size": 8,
+                                  "resolution": 64, "module":
+                                  "tlgan.generators.dcgan:DCGANGenerator"}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tlgan.cli.main", "serve", "--port", "0", "--generator",
+         str(plugin), "--extractor", "none", "--bundle", "none"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("Error: generator plug-in") and "gen.pt" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout

@@ -1,0 +1,281 @@
+"""A small Python client for the tlgan REST API (``tlgan serve``).
+
+Example::
+
+    from tlgan.client import Client
+
+    with Client("http://127.0.0.1:8000") as api:
+        face = api.generate(seed=42)[0]
+        face.image.save("face.png")
+        smiling = api.edit(face.latent, moves={"Smiling": 2.0}, locked=["Male"])
+        print(smiling.features["Smiling"])
+
+Every method returns small dataclasses holding PIL images and numpy latents, and raises
+:class:`ApiError` (with the HTTP status and the server's one-line message) on a 4xx/5xx.
+:class:`AsyncClient` has the same methods as coroutines.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+LatentLike = Sequence[float] | np.ndarray
+
+
+class ApiError(Exception):
+    """The server answered with an error status.
+
+    Attributes:
+        status: the HTTP status code.
+        message: the server's ``detail`` (names the offending field for 4xx).
+        retry_after: seconds to wait (503 with ``Retry-After``), else None.
+    """
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: its image, latent and (when labelled) feature probabilities."""
+
+    image: Image.Image
+    latent: np.ndarray
+    features: dict[str, float] | None = None
+    seed: int | None = None
+    ratio: float | None = None
+    unmet: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One feature axis of the service's bundle."""
+
+    name: str
+    reference: bool
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Axes:
+    """The service's axes and attributes."""
+
+    bundle: str | None
+    latent_size: int
+    axes: list[Axis]
+    attributes: list[str]
+
+    @property
+    def names(self) -> list[str]:
+        """Axis names, in the bundle's order."""
+        return [a.name for a in self.axes]
+
+
+# -- request building / response parsing (shared by both clients) -------------------------
+def _latent(z: LatentLike) -> list[float]:
+    return [float(v) for v in np.asarray(z, dtype=np.float32).ravel()]
+
+
+def _image(b64: str) -> Image.Image:
+    with Image.open(io.BytesIO(base64.b64decode(b64))) as im:
+        im.load()
+        return im.copy()
+
+
+def _face(d: Mapping[str, Any]) -> Face:
+    return Face(image=_image(d["image"]), latent=np.asarray(d["latent"], dtype=np.float32),
+                features=d.get("features"), seed=d.get("seed"), ratio=d.get("ratio"),
+                unmet=d.get("unmet"))
+
+
+def _axes(d: Mapping[str, Any]) -> Axes:
+    return Axes(bundle=d["bundle"], latent_size=int(d["latent_size"]),
+                axes=[Axis(a["name"], bool(a["reference"]), dict(a.get("stats") or {}))
+                      for a in d["axes"]],
+                attributes=list(d["attributes"]))
+
+
+def _generate_body(seed: int | None, count: int, truncation: float,
+                   features: Mapping[str, float] | None, format: str, size: int | None,
+                   with_features: bool) -> dict[str, Any]:
+    return {"seed": seed, "count": count, "truncation": truncation,
+            "features": dict(features) if features is not None else None,
+            "format": format, "size": size, "with_features": with_features}
+
+
+def _edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Sequence[str],
+               format: str, size: int | None, with_features: bool) -> dict[str, Any]:
+    return {"latent": _latent(latent), "moves": dict(moves or {}), "locked": list(locked),
+            "format": format, "size": size, "with_features": with_features}
+
+
+def _interpolate_body(a: LatentLike, b: LatentLike, ratio: float | None, steps: int | None,
+                      method: str, format: str, size: int | None,
+                      with_features: bool) -> dict[str, Any]:
+    if (ratio is None) == (steps is None):
+        raise ValueError("ratio: give exactly one of ratio or steps")
+    body: dict[str, Any] = {"latent_a": _latent(a), "latent_b": _latent(b), "method": method,
+                            "format": format, "size": size, "with_features": with_features}
+    body["ratio" if ratio is not None else "steps"] = ratio if ratio is not None else steps
+    return body
+
+
+def _check(resp: httpx.Response) -> Any:
+    if resp.status_code >= 400:
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and "detail" in data:
+            message = str(data["detail"])
+        else:
+            message = resp.text.strip() or resp.reason_phrase
+        retry = resp.headers.get("retry-after")
+        raise ApiError(resp.status_code, message,
+                       float(retry) if retry and retry.isdigit() else None)
+    return resp.json()
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"X-API-Key": api_key} if api_key else {}
+
+
+class Client:
+    """Synchronous client (httpx).
+
+    Args:
+        base_url: e.g. ``"http://127.0.0.1:8000"``.
+        api_key: sent as ``X-API-Key`` when given.
+        timeout: seconds per request.
+        transport: optional httpx transport (e.g. ``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self._http = httpx.Client(base_url=base_url, headers=_headers(api_key),
+                                  timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return _check(self._http.post(path, json=body))
+
+    def _get(self, path: str) -> Any:
+        return _check(self._http.get(path))
+
+    def generate(self, seed: int | None = None, count: int = 1, truncation: float = 1.0,
+                 features: Mapping[str, float] | None = None, format: str = "png",
+                 size: int | None = None, with_features: bool = True) -> list[Face]:
+        """Faces for seeds ``seed .. seed+count-1`` (random seed if None).
+
+        With ``features`` ({attribute: target probability}), faces are moved along the axes
+        toward the targets; ``Face.unmet`` lists the attributes that could not be reached.
+        """
+        body = _generate_body(seed, count, truncation, features, format, size, with_features)
+        return [_face(f) for f in self._post("/generate", body)["faces"]]
+
+    def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
+             locked: Sequence[str] = (), format: str = "png", size: int | None = None,
+             with_features: bool = True) -> Face:
+        """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed."""
+        body = _edit_body(latent, moves, locked, format, size, with_features)
+        return _face(self._post("/edit", body))
+
+    def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
+                    ratio: float | None = None, steps: int | None = None,
+                    method: str = "slerp", format: str = "png", size: int | None = None,
+                    with_features: bool = True) -> list[Face]:
+        """Faces between two latents at ``ratio`` or at ``steps`` ratios (give one)."""
+        body = _interpolate_body(latent_a, latent_b, ratio, steps, method, format, size,
+                                 with_features)
+        return [_face(f) for f in self._post("/interpolate", body)["faces"]]
+
+    def axes(self) -> Axes:
+        """The service's axes (names, references, fit statistics) and attributes."""
+        return _axes(self._get("/axes"))
+
+    def generators(self) -> dict[str, Any]:
+        """Registered generators and the loaded one (raw JSON)."""
+        result: dict[str, Any] = self._get("/generators")
+        return result
+
+    def ready(self) -> bool:
+        """Whether the service has loaded its models."""
+        return self._http.get("/readyz").status_code == 200
+
+
+class AsyncClient:
+    """Asynchronous client with the same methods as :class:`Client` (coroutines)."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(api_key),
+                                       timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return _check(await self._http.post(path, json=body))
+
+    async def generate(self, seed: int | None = None, count: int = 1, truncation: float = 1.0,
+                       features: Mapping[str, float] | None = None, format: str = "png",
+                       size: int | None = None, with_features: bool = True) -> list[Face]:
+        """See :meth:`Client.generate`."""
+        body = _generate_body(seed, count, truncation, features, format, size, with_features)
+        return [_face(f) for f in (await self._post("/generate", body))["faces"]]
+
+    async def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
+                   locked: Sequence[str] = (), format: str = "png", size: int | None = None,
+                   with_features: bool = True) -> Face:
+        """See :meth:`Client.edit`."""
+        body = _edit_body(latent, moves, locked, format, size, with_features)
+        return _face(await self._post("/edit", body))
+
+    async def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
+                          ratio: float | None = None, steps: int | None = None,
+                          method: str = "slerp", format: str = "png", size: int | None = None,
+                          with_features: bool = True) -> list[Face]:
+        """See :meth:`Client.interpolate`."""
+        body = _interpolate_body(latent_a, latent_b, ratio, steps, method, format, size,
+                                 with_features)
+        return [_face(f) for f in (await self._post("/interpolate", body))["faces"]]
+
+    async def axes(self) -> Axes:
+        """See :meth:`Client.axes`."""
+        return _axes(_check(await self._http.get("/axes")))
+
+    async def generators(self) -> dict[str, Any]:
+        """See :meth:`Client.generators`."""
+        result: dict[str, Any] = _check(await self._http.get("/generators"))
+        return result
+
+    async def ready(self) -> bool:
+        """See :meth:`Client.ready`."""
+        return (await self._http.get("/readyz")).status_code == 200
