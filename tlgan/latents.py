@@ -30,7 +30,8 @@ def check_truncation(psi: float, name: str = "truncation") -> float:
 
 def sample_latent(seed: int, latent_size: int, truncation: float = 1.0) -> np.ndarray:
     """The latent of one seed: a (latent_size,) float32 vector (see module docstring)."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+    if (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+            or not 0 <= seed <= MAX_SEED):
         raise ValueError(f"seed: must be an integer in [0, {MAX_SEED}], got {seed!r}")
     if latent_size < 1:
         raise ValueError(f"latent_size: must be >= 1, got {latent_size}")

@@ -9,35 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from axes.bundle import AxisBundle
 from axes.maths import apply_moves
+from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator, to_uint8
-from tlgan.latents import check_truncation, interpolate, sample_latents
-
-
-class ExtractorLike(Protocol):
-    """What the pipeline needs from a feature extractor (see feature_extractor.Extractor)."""
-
-    name: str
-    sha256: str
-    attributes: list[str]
-
-    def forward_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-class BundleLike(Protocol):
-    """What the pipeline needs from an axis bundle (see axes.bundle.AxisBundle)."""
-
-    names: list[str]
-    directions: np.ndarray
-    references: list[str]
-
-    @property
-    def id(self) -> str: ...
+from tlgan.latents import interpolate, sample_latents
 
 
 @dataclass
@@ -64,8 +45,8 @@ class Pipeline:
     """
 
     generator: FaceGenerator
-    extractor: ExtractorLike | None = None
-    bundle: BundleLike | None = None
+    extractor: Extractor | None = None
+    bundle: AxisBundle | None = None
     calibration: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -78,8 +59,8 @@ class Pipeline:
                 )
             self._axes = dirs.astype(np.float32)
             self._axis_index = {n: i for i, n in enumerate(self.bundle.names)}
-            cal = getattr(self.bundle, "calibration", None)
-            if cal is not None and not self.calibration:
+            cal = self.bundle.calibration
+            if not self.calibration:
                 self.calibration = {n: float(c) for n, c in zip(self.bundle.names, cal, strict=True)
                                     if np.isfinite(c) and c > 0}
 
@@ -226,7 +207,7 @@ class Pipeline:
         images, probs = self.render_and_label(cur.astype(np.float32))
         assert probs is not None
         steps = 0
-        for steps in range(1, max_steps + 1):  # noqa: B007 - steps is reported
+        for steps in range(1, max_steps + 1):
             p = probs[:, attr_idx]
             active = (np.abs(p - tgt) > tolerance).any(axis=1)
             if not active.any():
@@ -257,7 +238,7 @@ class Pipeline:
     def describe(self) -> dict[str, Any]:
         return {
             "generator": self.generator.describe(),
-            "extractor": getattr(self.extractor, "name", None),
+            "extractor": self.extractor.name if self.extractor else None,
             "bundle": self.bundle_id,
             "axes": self.axis_names,
         }

@@ -13,8 +13,8 @@ def describe_all() -> dict[str, list[dict[str, Any]]]:
         "generators": [g.describe() for g in GENERATORS.values()],
     }
     try:
-        from feature_extractor.registry import EXTRACTORS
         from feature_extractor.registry import DEFAULT as EXTRACTOR_DEFAULT
+        from feature_extractor.registry import EXTRACTORS
     except ImportError:
         out["extractors"] = []
     else:

@@ -27,7 +27,8 @@ from tlgan.pipeline import Pipeline
 def _curve(pipeline: Pipeline, z: np.ndarray, direction: np.ndarray, steps: np.ndarray,
            cols: list[int]) -> np.ndarray:
     """Mean probabilities (S, len(cols)) of faces moved by each step along ``direction``."""
-    moved = (z[None, :, :] + steps[:, None, None] * direction[None, None, :]).reshape(-1, z.shape[1])
+    moved = z[None, :, :] + steps[:, None, None] * direction[None, None, :]
+    moved = moved.reshape(-1, z.shape[1])
     probs = pipeline.label_latents(moved.astype(np.float32)).reshape(len(steps), len(z), -1)
     return probs[:, :, cols].mean(axis=1)
 
@@ -105,7 +106,8 @@ def _markdown(summary: dict[str, Any], refs: list[str]) -> str:
     lines = [f"# Axis report: bundle {summary['bundle']}", "",
              f"Generator `{summary['provenance'].get('generator')}`, extractor "
              f"`{summary['provenance'].get('extractor')}`, fitted on "
-             f"{summary['provenance'].get('n')} samples with `{summary['provenance'].get('method')}`.",
+             f"{summary['provenance'].get('n')} samples with "
+             f"`{summary['provenance'].get('method')}`.",
              "", f"Moves from {steps[0]:+.1f} to {steps[-1]:+.1f} (unit axes in z; |z| is about "
              f"10), mean over {summary['faces_per_curve']} faces. Δ = P(at max) − P(at min). "
              "Drift columns: raw axis → orthogonalized axis.", "",

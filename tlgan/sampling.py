@@ -15,12 +15,12 @@ import torch
 from tqdm import tqdm
 
 from axes.samples import SampleCacheWriter
+from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator
 from tlgan.latents import sample_latents
-from tlgan.pipeline import ExtractorLike
 
 
-def render_and_embed(generator: FaceGenerator, extractor: ExtractorLike, z: np.ndarray,
+def render_and_embed(generator: FaceGenerator, extractor: Extractor, z: np.ndarray,
                      batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (N, A) and embeddings (N, E) of the faces rendered from z."""
     probs, embs = [], []
@@ -33,7 +33,7 @@ def render_and_embed(generator: FaceGenerator, extractor: ExtractorLike, z: np.n
     return np.concatenate(probs), np.concatenate(embs)
 
 
-def build_sample_cache(generator: FaceGenerator, extractor: ExtractorLike, out: str | Path, *,
+def build_sample_cache(generator: FaceGenerator, extractor: Extractor, out: str | Path, *,
                        n: int, seed: int = 0, truncation: float = 1.0, chunk: int = 2048,
                        batch: int = 256, restart: bool = False, progress: bool = True) -> Path:
     """Sample, render and label ``n`` faces into the sample-cache artifact ``out``.

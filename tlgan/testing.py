@@ -6,14 +6,12 @@ production; only their size differs. Nothing here is imported by production code
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 from axes.bundle import AxisBundle
+from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.pipeline import Pipeline
@@ -32,6 +30,7 @@ def tiny_generator(seed: int = 0, latent_size: int = TINY_LATENT, max_batch: int
         if isinstance(m, nn.ConvTranspose2d):
             nn.init.normal_(m.weight, 0.0, 0.25)
         if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 1.5)
     return FaceGenerator(module=module, name="tiny-dcgan", latent_size=latent_size,

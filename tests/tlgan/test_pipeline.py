@@ -37,11 +37,11 @@ def test_moves_add_up_and_locks_remove_the_locked_component(tiny_pipeline: Pipel
 
 def test_unknown_axis_names_the_field(tiny_pipeline: Pipeline) -> None:
     z = tiny_pipeline.seeds_to_latents([1])[0]
-    with pytest.raises(ValueError, match="moves: unknown axis 'Nose'.*valid axes: Eyeglasses"):
+    with pytest.raises(ValueError, match=r"moves: unknown axis 'Nose'.*valid axes: Eyeglasses"):
         tiny_pipeline.edit(z, {"Nose": 1.0})
-    with pytest.raises(ValueError, match="locked: unknown axis 'Nose'"):
+    with pytest.raises(ValueError, match=r"locked: unknown axis 'Nose'"):
         tiny_pipeline.edit(z, {"Smiling": 1.0}, locked=["Nose"])
-    with pytest.raises(ValueError, match="moves.Smiling"):
+    with pytest.raises(ValueError, match=r"moves\.Smiling"):
         tiny_pipeline.edit(z, {"Smiling": float("nan")})
 
 
@@ -58,12 +58,12 @@ def test_condition_moves_towards_targets_and_reports_unmet(tiny_pipeline: Pipeli
         else:
             assert abs(after[i] - 0.95) <= 0.2
     assert after.mean() > before[:, col].mean()
-    with pytest.raises(ValueError, match="features: unknown attribute 'Nose'"):
+    with pytest.raises(ValueError, match=r"features: unknown attribute 'Nose'"):
         tiny_pipeline.condition(z, {"Nose": 1.0})
     with pytest.raises(ValueError, match=r"features.Smiling: target must be a probability"):
         tiny_pipeline.condition(z, {"Smiling": 2.0})
 
 
 def test_bundle_for_another_latent_size_refuses(tiny_pipeline: Pipeline) -> None:
-    with pytest.raises(ValueError, match="latent size 16.*has 8"):
+    with pytest.raises(ValueError, match=r"latent size 16.*has 8"):
         Pipeline(generator=tiny_generator(latent_size=8), bundle=tiny_pipeline.bundle)

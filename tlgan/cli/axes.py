@@ -37,7 +37,8 @@ def axes() -> None:
 @click.option("--batch", type=int, default=256, show_default=True, help="Faces per forward pass.")
 @click.option("--chunk", type=int, default=2048, show_default=True,
               help="Faces per resumable chunk.")
-@click.option("--restart", is_flag=True, help="Discard an interrupted run made with other settings.")
+@click.option("--restart", is_flag=True,
+              help="Discard an interrupted run made with other settings.")
 @generator_option
 @extractor_option
 @device_option
@@ -95,7 +96,7 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
     refs = [r.strip() for r in reference.split(",") if r.strip()]
     bundle = fit_bundle(samples, out, references=refs, method=method, holdout=holdout,
                         seed=seed)
-    aucs = [s.get("auc_holdout") for s in bundle.stats if s.get("auc_holdout") is not None]
+    aucs = [float(s["auc_holdout"]) for s in bundle.stats if s.get("auc_holdout") is not None]
     click.echo(f"wrote bundle {out} (id {bundle.id}, {len(bundle.names)} axes, references "
                f"{', '.join(bundle.references) or 'none'}, mean held-out AUC "
                f"{sum(aucs) / max(len(aucs), 1):.3f})")

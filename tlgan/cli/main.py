@@ -6,7 +6,6 @@ code 2; no traceback reaches the user.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -68,9 +67,5 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    cli(prog_name="tlgan")
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    cli(prog_name="tlgan")

@@ -3,4 +3,6 @@
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.generators.registry import DEFAULT, GENERATORS, GeneratorWeights, load_generator
 
-__all__ = ["DEFAULT", "GENERATORS", "FaceGenerator", "GeneratorWeights", "load_generator", "to_uint8"]
+__all__ = [
+    "DEFAULT", "GENERATORS", "FaceGenerator", "GeneratorWeights", "load_generator", "to_uint8",
+]

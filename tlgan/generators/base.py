@@ -48,7 +48,10 @@ class FaceGenerator:
             raise ValueError(
                 f"{name}: expected shape (N, {self.latent_size}), got {tuple(z.shape)}"
             )
-        finite = torch.isfinite(z).all().item() if isinstance(z, torch.Tensor) else np.isfinite(z).all()
+        if isinstance(z, torch.Tensor):
+            finite = bool(torch.isfinite(z).all().item())
+        else:
+            finite = bool(np.isfinite(z).all())
         if not finite:
             raise ValueError(f"{name}: contains NaN or infinity")
 

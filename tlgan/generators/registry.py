@@ -151,10 +151,13 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], what: str, pat
         module.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise ArtifactError(f"{what}: weights in {path} do not fit the architecture: {first}") from exc
+        raise ArtifactError(
+            f"{what}: weights in {path} do not fit the architecture: {first}"
+        ) from exc
 
 
-def load_registered(entry: GeneratorWeights, device: torch.device, max_batch: int) -> FaceGenerator:
+def load_registered(entry: GeneratorWeights, device: torch.device,
+                    max_batch: int) -> FaceGenerator:
     """Build a registered generator, verifying its weights file first."""
     what = f"generator {entry.name!r}"
     path = entry.locate()
