@@ -60,15 +60,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def load_models(settings: Settings) -> tuple[Pipeline, Settings, str]:
-    """Load the models in-process, falling back to no extractor / no bundle if they fail."""
+def load_models(settings: Settings) -> Pipeline:
+    """Load the models in-process; a missing model stops the bench (pass 'none' explicitly)."""
     try:
-        return build_pipeline(settings), settings, ""
-    except Exception as exc:  # report and fall back: the bench should still measure
+        return build_pipeline(settings)
+    except Exception as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        note = f"could not load {settings.extractor or 'default'} extractor / bundle: {first}"
-    fallback = settings.model_copy(update={"extractor": "none", "bundle": "none"})
-    return build_pipeline(fallback), fallback, note
+        raise SystemExit(f"bench/api.py: cannot load the models: {first} "
+                         "(use --extractor none / --bundle none to bench without them)") from None
 
 
 class Server:
@@ -218,14 +217,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(settings.resolved_torch_threads())
-    pipeline, settings, note = load_models(settings)
+    pipeline = load_models(settings)
     print(f"models: generator={pipeline.generator.name} "
           f"extractor={getattr(pipeline.extractor, 'name', None)} bundle={pipeline.bundle_id} "
           f"device={pipeline.generator.device}; cpu cores: {os.cpu_count()}; "
           f"torch threads: {torch.get_num_threads()}; load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    if note:
-        print(f"note: {note}; running without them")
     jobs = scenarios(pipeline)
     rates = {(p, wf): statistics.median(in_process_rate(pipeline, wf, settings.max_batch, 3)
                                         for _ in range(args.runs))
