@@ -5,6 +5,12 @@ the factory. The app's lifespan loads the models (unless a pipeline is given, as
 with ``tlgan.testing.tiny_pipeline()``), starts the batcher's worker thread and flips
 ``/readyz`` to 200; on shutdown it stops the batcher after finishing queued jobs.
 
+Operations: every response carries ``X-Request-ID``; one JSON access-log line per request
+goes to the ``tlgan.access`` logger (``TLGAN_ACCESS_LOG``); Prometheus metrics are served at
+``GET /metrics`` (``TLGAN_METRICS``, public, see :mod:`api.metrics`). Setting
+``app.state.draining = True`` (``tlgan serve`` does on SIGTERM) turns ``/readyz`` to 503
+while in-flight requests finish.
+
 Run it with ``tlgan serve`` or ``uvicorn --factory api.app:create_app``.
 """
 
@@ -18,15 +24,17 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
-from api.web.router import router as web_router
 from api.batching import Batcher
 from api.deps import ApiKey
 from api.errors import install_error_handlers
-from api.middleware import BodyLimitMiddleware, CatchAllMiddleware
+from api.metrics import Metrics
+from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware
 from api.openapi import install_openapi
 from api.routes import axes, edit, generate, health, interpolate
 from api.settings import Settings, load_settings
+from api.web.router import router as web_router
 from tlgan.pipeline import Pipeline
 
 log = logging.getLogger("tlgan.api")
@@ -64,7 +72,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         batcher = Batcher(state.pipeline, window_ms=settings.batch_window_ms,
                           max_batch=settings.max_batch, queue_size=settings.queue_size,
                           on_batch=state.on_batch)
+        if state.metrics is not None:
+            batcher.hooks.append(state.metrics.observe_batch)
         state.batcher = batcher.start()
+        state.draining = False
         state.ready = True
         log.info("ready: %s", state.pipeline.describe())
         try:
@@ -72,6 +83,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         finally:
             state.ready = False
             await run_in_threadpool(batcher.stop)
+            done = batcher.stats()
+            log.info("shutdown complete: batcher drained (%d jobs, %d faces served)",
+                     done["jobs"], done["faces"])
 
     app = FastAPI(title="tlgan", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
@@ -81,6 +95,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.ready = False
     app.state.server_errors = 0
     app.state.on_batch = None  # metrics hook: called with api.batching.BatchInfo per batch
+    app.state.draining = False  # set on SIGTERM by `tlgan serve`: /readyz answers 503
+    metrics = Metrics(app.state) if settings.metrics else None
+    app.state.metrics = metrics
 
     def count_error(exc: BaseException) -> None:
         app.state.server_errors += 1
@@ -88,20 +105,37 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     install_error_handlers(app)
     protected: list[Any] = [ApiKey] if settings.api_key is not None else []
     app.include_router(health.router)
+    if metrics is not None:  # public (scrapers rarely send headers); TLGAN_METRICS=false: off
+        app.add_api_route("/metrics", metrics.endpoint, methods=["GET"],
+                          include_in_schema=False)
     app.include_router(web_router)  # the page is public; it asks for a key on 401
     app.include_router(health.stats_router, dependencies=protected)
     for module in (generate, edit, interpolate, axes):
         app.include_router(module.router, dependencies=protected)
     install_openapi(app)
 
-    # Outermost last: CORS -> catch-all 500 -> body limit -> FastAPI's own stack.
+    def route_of(scope: Scope) -> str:
+        """Metrics label of a request answered before routing (e.g. 413 from the body
+        limit): its path if that is one of the API's (parameter-free) paths, else
+        UNMATCHED, so that labels stay bounded whatever clients send."""
+        path = str(scope.get("path", ""))
+        return path if path in app.openapi().get("paths", {}) else UNMATCHED
+
+    # Outermost last: CORS -> request id / catch-all 500 / access log / metrics -> body
+    # limit -> FastAPI's own stack.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CatchAllMiddleware, on_error=count_error)
+    app.add_middleware(
+        CatchAllMiddleware, on_error=count_error,
+        on_start=[metrics.request_started] if metrics is not None else [],
+        on_request=[metrics.observe_request] if metrics is not None else [],
+        access_log=settings.access_log, route_of=route_of,
+        draining=lambda: bool(app.state.draining))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key", "Accept"],
-            expose_headers=["X-Latent", "X-Seed", "X-Features", "Retry-After"],
+            allow_headers=["Content-Type", "X-API-Key", "Accept", "X-Request-ID"],
+            expose_headers=["X-Latent", "X-Seed", "X-Features", "Retry-After",
+                            "X-Request-ID"],
         )
     return app
 

@@ -1,14 +1,33 @@
-"""Pure ASGI middleware: request body limit (413) and the catch-all 500."""
+"""Pure ASGI middleware: request body limit (413) and the outer request middleware.
+
+:class:`CatchAllMiddleware` is the outermost layer of the app (inside CORS): it gives every
+request an id (``X-Request-ID``), turns unhandled exceptions into a generic 500, times the
+request, writes one structured access-log record and hands a :class:`RequestRecord` to the
+metrics hooks.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("tlgan.api")
+#: One record per request (see :class:`AccessLogFormatter` for its JSON line).
+access_log = logging.getLogger("tlgan.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: Route label of requests that match no route (404s): raw paths would be unbounded.
+UNMATCHED = "<unmatched>"
 
 
 async def _send_json(send: Send, status: int, body: Mapping[str, object],
@@ -83,37 +102,156 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-class CatchAllMiddleware:
-    """Turn any unhandled exception into a generic 500 JSON answer (no traceback leaks).
+def request_id_from(headers: Sequence[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-ID`` if valid (1-128 chars of ``[A-Za-z0-9._-]``), else a
+    new uuid4 hex."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                break
+            if _REQUEST_ID_RE.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
 
-    The exception is logged with its traceback, and ``on_error`` (a counter hook) is called,
-    so tests can show that client input never gets here.
+
+@dataclass
+class RequestRecord:
+    """What one request did (handed to ``on_request`` hooks and written to the access log)."""
+
+    request_id: str
+    method: str
+    route: str
+    path: str
+    status: int
+    duration_s: float
+    client: str | None
+
+
+class CatchAllMiddleware:
+    """The outer request middleware: request id, catch-all 500, access log, metrics hooks.
+
+    * Request id: the client's ``X-Request-ID`` when valid, else a generated one; echoed in
+      every response's ``X-Request-ID`` header (error bodies keep their one shape) and stored
+      in ``scope["state"]["request_id"]`` (``request.state.request_id``).
+    * Any unhandled exception becomes a generic 500 JSON answer (no traceback leaks); it is
+      logged with its traceback and ``on_error`` (a counter hook) is called, so tests can show
+      that client input never gets here.
+    * ``on_start`` hooks are called when a request arrives; after the response, a
+      :class:`RequestRecord` (route = the matched route's template, never the raw path;
+      status 499 if no response was sent) goes to the access log (logger ``tlgan.access``,
+      when ``access_log``) and to every ``on_request`` hook (metrics).
+    * While ``draining()`` is true (SIGTERM received), ``GET /readyz`` answers 503 so load
+      balancers stop sending traffic; every other request is served as usual.
+
+    Args:
+        route_of: maps a scope whose request matched no route (e.g. a 413 answered before
+            routing) to a route template; default :data:`UNMATCHED`.
     """
 
-    def __init__(self, app: ASGIApp, on_error: Callable[[BaseException], None] | None = None
-                 ) -> None:
+    def __init__(self, app: ASGIApp, on_error: Callable[[BaseException], None] | None = None,
+                 on_start: Sequence[Callable[[], None]] = (),
+                 on_request: Sequence[Callable[[RequestRecord], None]] = (),
+                 access_log: bool = False, route_of: Callable[[Scope], str] | None = None,
+                 draining: Callable[[], bool] | None = None) -> None:
         self.app = app
         self.on_error = on_error
+        self.on_start = list(on_start)
+        self.on_request = list(on_request)
+        self.access_log = access_log
+        self.route_of = route_of
+        self.draining = draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        t0 = time.perf_counter()
+        rid = request_id_from(scope.get("headers", []))
+        state = scope.get("state")
+        if isinstance(state, dict):
+            state["request_id"] = rid
+        else:
+            scope["state"] = {"request_id": rid}
+        rid_header = (b"x-request-id", rid.encode("ascii"))
+        for hook in self.on_start:
+            hook()
         started = False
+        status = 499  # no response sent (the client went away or the task was cancelled)
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", []), rid_header]}
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            if (self.draining is not None and scope.get("path") == "/readyz"
+                    and self.draining()):
+                await _send_json(tracking_send, 503, {"status": "draining"},
+                                 [(b"retry-after", b"1")])
+            else:
+                await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            log.exception("unhandled error on %s %s (request id %s)", scope.get("method"),
+                          scope.get("path"), rid)
             if self.on_error is not None:
                 self.on_error(exc)
+            status = 500
             if started:
                 raise
-            await _send_json(send, 500, {"detail": "internal server error", "errors": None})
+            await _send_json(tracking_send, 500, {"detail": "internal server error",
+                                                  "errors": None})
+        finally:
+            self._record(scope, rid, status, time.perf_counter() - t0)
+
+    def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
+        if not (self.access_log or self.on_request):
+            return
+        route = getattr(scope.get("route"), "path", None)
+        if not isinstance(route, str):
+            route = self.route_of(scope) if self.route_of is not None else UNMATCHED
+        client = scope.get("client")
+        record = RequestRecord(request_id=rid, method=str(scope.get("method", "")),
+                               route=route, path=str(scope.get("path", "")), status=status,
+                               duration_s=seconds,
+                               client=str(client[0]) if client else None)
+        for hook in self.on_request:
+            try:
+                hook(record)
+            except Exception:  # a broken metrics hook must not break serving
+                log.exception("request hook failed")
+        if self.access_log:
+            level = logging.ERROR if status >= 500 else logging.INFO
+            access_log.log(level, "%s %s %d %.1fms id=%s", record.method, record.path, status,
+                           seconds * 1000.0, rid, extra={"tlgan_access": record})
+
+
+class AccessLogFormatter(logging.Formatter):
+    """Format records as one JSON object per line.
+
+    Access records (``extra={"tlgan_access": RequestRecord}``) become ``{"ts", "level",
+    "logger", "request_id", "method", "route", "path", "status", "duration_ms", "client"}``;
+    any other record ``{"ts", "level", "logger", "message"}``. ``ts`` is UTC ISO 8601 (ms).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        out: dict[str, Any] = {"ts": ts.replace("+00:00", "Z"),
+                               "level": record.levelname.lower(), "logger": record.name}
+        access = getattr(record, "tlgan_access", None)
+        if isinstance(access, RequestRecord):
+            fields = asdict(access)
+            fields["duration_ms"] = round(fields.pop("duration_s") * 1000.0, 3)
+            out.update(fields)
+        else:
+            out["message"] = record.getMessage()
+            if record.exc_info:
+                out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, separators=(",", ":"))

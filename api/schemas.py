@@ -212,7 +212,7 @@ class HealthResponse(_Response):
 class ReadyResponse(_Response):
     """Readiness: 200 once the models are loaded."""
 
-    status: Literal["ready", "loading"]
+    status: Literal["ready", "loading", "draining"]
     generator: str | None = None
     extractor: str | None = None
     bundle: str | None = None

@@ -59,11 +59,23 @@ class Settings(BaseSettings):
         description="Torch intra-op threads for `tlgan serve` (0: one per CPU core minus one, "
         "leaving a core for HTTP and image encoding).")
     api_key: SecretStr | None = Field(
-        default=None, description="If set, every non-health request needs header X-API-Key.")
+        default=None,
+        description="If set, every request but /healthz, /readyz, /metrics and the web page "
+        "needs header X-API-Key.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Allowed CORS origins: JSON list or comma-separated ('*' for any).")
     log_level: LogLevel = Field(default="info", description="Log level of the service.")
+    access_log: bool = Field(
+        default=True,
+        description="One JSON line per request on the tlgan.access logger (stdout).")
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics (public: no API key).")
+    graceful_timeout: int = Field(
+        default=20, ge=1, le=3600,
+        description="On SIGTERM, seconds in-flight requests get to finish before they are "
+        "cancelled (keep it below the orchestrator's stop timeout).")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -7,6 +7,10 @@ import click
 from axes.artifact import ArtifactError
 
 
+def _ignore_signal(sig: int, frame: object) -> None:
+    """Signal handler that does nothing (see ``serve``)."""
+
+
 def _default(name: str) -> str:
     """show_default text: the setting's default and its environment variable."""
     from api.settings import Settings
@@ -53,19 +57,28 @@ def _default(name: str) -> str:
               help="Allowed CORS origin (repeatable; '*' for any).")
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default=None, show_default=_default("log_level"), help="Log level.")
-@click.option("--access-log/--no-access-log", default=True, show_default=True,
-              help="Log one line per request.")
+@click.option("--access-log/--no-access-log", default=None, show_default=_default("access_log"),
+              help="Log one JSON line per request to stdout (logger tlgan.access).")
+@click.option("--metrics/--no-metrics", default=None, show_default=_default("metrics"),
+              help="Serve Prometheus metrics at GET /metrics (public: no API key).")
+@click.option("--graceful-timeout", type=click.IntRange(1, 3600), default=None,
+              show_default=_default("graceful_timeout"),
+              help="On SIGTERM, seconds in-flight requests get to finish before they are "
+                   "cancelled.")
 def serve(host: str | None, port: int | None, device: str | None, generator: str | None,
           extractor: str | None, bundle: str | None, max_count: int | None,
           max_size: int | None, max_body_bytes: int | None, batch_window_ms: float | None,
           max_batch: int | None, queue_size: int | None, torch_threads: int | None,
-          cors_origins: tuple[str, ...], log_level: str | None, access_log: bool) -> None:
+          cors_origins: tuple[str, ...], log_level: str | None, access_log: bool | None,
+          metrics: bool | None, graceful_timeout: int | None) -> None:
     """Serve the REST API (FastAPI + uvicorn) on the default models.
 
     Every option overrides its TLGAN_* environment variable; the API key is read from
     TLGAN_API_KEY only (never from the command line). Models load before the port opens;
     if one is missing or corrupt, the command prints one line and exits with code 2.
-    API docs: http://HOST:PORT/docs.
+    On SIGTERM (or Ctrl-C) it stops accepting connections, turns /readyz to 503, lets
+    in-flight requests finish (up to --graceful-timeout seconds), drains the render queue
+    and exits 0. API docs: http://HOST:PORT/docs; metrics: http://HOST:PORT/metrics.
 
     \b
     Examples:
@@ -78,11 +91,15 @@ def serve(host: str | None, port: int | None, device: str | None, generator: str
     """
     import asyncio
     import logging
+    import signal
+    import sys
+    from types import FrameType
 
     import torch
     import uvicorn
 
     from api.app import create_app
+    from api.middleware import AccessLogFormatter
     from api.settings import load_settings
 
     settings = load_settings(
@@ -90,16 +107,31 @@ def serve(host: str | None, port: int | None, device: str | None, generator: str
         bundle=bundle, max_count=max_count, max_size=max_size, max_body_bytes=max_body_bytes,
         batch_window_ms=batch_window_ms, max_batch=max_batch, queue_size=queue_size,
         torch_threads=torch_threads, cors_origins=list(cors_origins) or None, log_level=log_level,
+        access_log=access_log, metrics=metrics, graceful_timeout=graceful_timeout,
     )
     # Process-wide, so set here (the process's entry point), never in the app factory.
     torch.set_num_threads(settings.resolved_torch_threads())
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(levelname)s:     %(name)s: %(message)s")
+    # Access log: one JSON object per line on stdout (uvicorn's own access log stays off).
+    access = logging.getLogger("tlgan.access")
+    access.propagate = False
+    access.setLevel(settings.log_level.upper())
+    if settings.access_log:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(AccessLogFormatter())
+        access.addHandler(handler)
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off",
-                            log_level=settings.log_level, access_log=access_log)
-    server = uvicorn.Server(config)
+                            log_level=settings.log_level, access_log=False,
+                            timeout_graceful_shutdown=settings.graceful_timeout)
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            app.state.draining = True  # /readyz -> 503 while in-flight requests finish
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     loaded = False
 
     async def run() -> None:
@@ -109,7 +141,16 @@ def serve(host: str | None, port: int | None, device: str | None, generator: str
         # uvicorn traceback.
         async with app.router.lifespan_context(app):
             loaded = True
-            await server.serve()
+            # uvicorn re-raises the stop signal once it has shut down, for the handler that
+            # was installed before it; make that a no-op so that the lifespan's exit (the
+            # batcher finishing its queue) still runs and the process exits 0.
+            previous = {sig: signal.signal(sig, _ignore_signal)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                await server.serve()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     try:
         # uvicorn's loop choice (uvloop when installed), as `uvicorn.run` would make.

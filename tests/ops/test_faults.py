@@ -1,0 +1,142 @@
+"""Faults against the real server process: SIGTERM drain, a full queue, bad artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from ops_helpers import VENV_BIN, StartServer, TinyArtifacts, clean_env
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """One sample's value from the server's /metrics (0.0 when absent)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v
+                                           for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+Result = httpx.Response | Exception
+
+
+def post_many(url: str, n: int, body: dict[str, object]
+              ) -> tuple[list[Result], list[threading.Thread]]:
+    """Start ``n`` concurrent POST /generate (one connection each) in threads; returns the
+    list the threads fill and the threads."""
+    results: list[Result] = [RuntimeError("no answer")] * n
+
+    def one(i: int) -> None:
+        try:
+            results[i] = httpx.post(f"{url}/generate", json=body, timeout=120)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    return results, threads
+
+
+SLOW: dict[str, object] = {"seed": 1, "count": 64, "with_features": False}  # 64 faces
+
+
+@pytest.mark.slow
+def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
+    """Requests in flight (running or queued in the batcher) when SIGTERM arrives all get
+    their 200; the listener closes at once; the process exits 0 with a clean last line."""
+    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none")
+    n = 6
+    results, threads = post_many(server.url, n, SLOW)
+    deadline = time.monotonic() + 30
+    while metric(server.url, "tlgan_requests_in_flight") < n + 1:  # + this scrape
+        assert time.monotonic() < deadline, "the requests never were in flight together"
+        time.sleep(0.05)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    still_running = sum(t.is_alive() for t in threads)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/healthz", timeout=5)
+    for t in threads:
+        t.join(120)
+    assert server.proc.wait(60) == 0, server.stderr
+    statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
+    assert statuses == [200] * n, statuses
+    assert all(len(r.json()["faces"]) == 64 for r in results if isinstance(r, httpx.Response))
+    assert still_running > 0, "all requests finished before the listener closed (too fast?)"
+    lines = [ln for ln in server.stderr.splitlines() if ln.strip()]
+    assert "shutdown complete: batcher drained" in lines[-1], server.stderr
+    assert "Traceback" not in server.stderr
+
+
+@pytest.mark.slow
+def test_full_queue_answers_503_and_the_process_stays_up(start_server: StartServer) -> None:
+    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none", TLGAN_QUEUE_SIZE="1")
+    n = 12
+    results, threads = post_many(server.url, n, SLOW)
+    for t in threads:
+        t.join(120)
+    answers = [r for r in results if isinstance(r, httpx.Response)]
+    assert len(answers) == n, results
+    busy = [r for r in answers if r.status_code == 503]
+    assert busy, [r.status_code for r in answers]
+    assert {r.status_code for r in answers} <= {200, 503}
+    assert all(r.headers.get("retry-after") == "1" and "server busy" in r.json()["detail"]
+               for r in busy)
+    # still up and serving
+    assert server.proc.poll() is None
+    assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    again = httpx.post(f"{server.url}/generate", json={"seed": 2, "with_features": False},
+                       timeout=60)
+    assert again.status_code == 200
+    assert metric(server.url, "tlgan_queue_rejected_total") == len(busy)
+    assert metric(server.url, "tlgan_errors_total", route="/generate",
+                  status="503") == len(busy)
+    assert server.terminate() == 0, server.stderr
+
+
+def _serve_fails(*options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(VENV_BIN / "tlgan"), "serve", "--port", "0", *options],
+                          capture_output=True, text=True, timeout=120,
+                          env=clean_env(TLGAN_TORCH_THREADS="1"))
+
+
+def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_bundle_for_another_generator_exits_2_with_one_line(
+        tiny_artifacts: TinyArtifacts) -> None:
+    """The operator's bundle was fitted for another generator (and latent size)."""
+    line = _one_line(_serve_fails("--extractor", "none", "--bundle",
+                                  str(tiny_artifacts.bundle)))
+    assert line.startswith("Error: axis bundle") and "tiny-dcgan" in line
+    assert "dcgan-digiface64" in line
+
+
+@pytest.mark.slow
+def test_corrupt_bundle_exits_2_with_one_line(tiny_artifacts: TinyArtifacts,
+                                              tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_artifacts.bundle, bundle)
+    files = json.loads((bundle / "config.json").read_text())["files"]
+    target = bundle / sorted(files)[0]
+    target.write_bytes(target.read_bytes()[:-7] + b"garbage")
+    line = _one_line(_serve_fails("--generator", str(tiny_artifacts.plugin), "--extractor",
+                                  "none", "--bundle", str(bundle)))
+    assert line.startswith("Error:") and str(bundle) in line
