@@ -49,7 +49,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
         # generator, latent size or extractor.
         bundle = load_bundle(settings.bundle, generator=generator.name,
                              latent_size=generator.latent_size,
-                             extractor=getattr(extractor, "name", None))
+                             extractor=getattr(extractor, "name", None),
+                             generator_sha256=generator.sha256,
+                             extractor_sha256=getattr(extractor, "sha256", None))
 
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
     return Pipeline(generator=generator, extractor=extractor, bundle=bundle)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from axes.artifact import ArtifactError, load_config
-from axes.bundle import AxisBundle
+from axes.bundle import AxisBundle, load
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
 
@@ -28,12 +28,15 @@ def default_bundle_path(generator: str) -> Path:
 
 
 def load_bundle(spec: str | Path | None, *, generator: str, latent_size: int,
-                extractor: str | None = None) -> AxisBundle:
+                extractor: str | None = None, generator_sha256: str | None = None,
+                extractor_sha256: str | None = None) -> AxisBundle:
     """Load a bundle folder (``None``: the one shipped for ``generator``), refusing a bundle
-    fitted for another generator, latent size or extractor."""
+    fitted for another generator, latent size or extractor (by name and, when given, by the
+    sha256 of their weights: a retrained extractor of the same name is another extractor)."""
     folder = Path(spec) if spec else default_bundle_path(generator)
-    return AxisBundle.load(folder, expect_generator=generator,
-                           expect_latent_size=latent_size, expect_extractor=extractor)
+    return load(folder, expect_generator=generator, expect_latent_size=latent_size,
+                expect_extractor=extractor, expect_generator_sha256=generator_sha256,
+                expect_extractor_sha256=extractor_sha256)
 
 
 def describe_bundles() -> list[dict[str, Any]]:

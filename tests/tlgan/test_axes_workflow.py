@@ -156,3 +156,19 @@ def test_cli_fit_and_bad_inputs(tmp_path: Path, cache_dir: Path) -> None:
     res = runner.invoke(cli, ["axes", "sample", "--n", "10", "--out", str(tmp_path / "s"),
                               "--truncation", "0"])
     assert res.exit_code == 2 and "truncation" in res.output
+
+
+def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
+                                                                cache_dir: Path) -> None:
+    from axes.artifact import ArtifactError
+    from tlgan.bundles import load_bundle
+
+    fit_bundle(cache_dir, tmp_path / "bundle", progress=False)
+    ok = load_bundle(tmp_path / "bundle", generator="tiny-dcgan", latent_size=16,
+                     extractor="tiny-extractor", extractor_sha256="1" * 64)
+    assert ok.names
+    with pytest.raises(ArtifactError, match="extractor sha256"):
+        load_bundle(tmp_path / "bundle", generator="tiny-dcgan", latent_size=16,
+                    extractor="tiny-extractor", extractor_sha256="2" * 64)
+    with pytest.raises(ArtifactError, match="generator"):
+        load_bundle(tmp_path / "bundle", generator="dcgan-digiface64", latent_size=16)

@@ -175,7 +175,8 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
         raise ValueError("faces/curve-faces/max-step: must be positive")
     gen = load_generator(generator, device)
     ext = load_extractor(extractor, device)
-    b = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size, extractor=ext.name)
+    b = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size, extractor=ext.name,
+                    generator_sha256=gen.sha256, extractor_sha256=ext.sha256)
     names = [a.strip() for a in axis_names.split(",")] if axis_names else None
     summary = axis_report(Pipeline(gen, ext, b), b, out, faces=faces, curve_faces=curve_faces,
                           max_step=max_step, axes=names)
