@@ -1,0 +1,461 @@
+"""Training the attribute CNN on a CelebA-format directory (``tlgan extractor train``).
+
+Trains on partition 0, keeps the epoch with the best validation mean ROC-AUC (partition 1) and
+stops early when it has not improved for ``patience`` epochs, then evaluates on partition 2
+and writes a weights folder (``model.safetensors`` + ``config.json``, kind
+``extractor-weights``) atomically.
+
+All images are decoded once into an in-memory uint8 tensor; augmentation (random zoom 1-1.5x
+with a small shift, horizontal flip, colour jitter) runs on whole batches of tensors. The
+optimizer is AdamW with a one-cycle schedule (warm-up, then cosine decay); an exponential
+moving average (EMA) of the weights is what gets evaluated and saved.
+
+With ``max_minutes`` the schedule runs on ``max(step / total steps, elapsed / budget)``, so
+on a busy shared CPU it compresses and training ends within the time budget; when the budget
+is not reached the run is exactly the step-based (seed-reproducible) one. The config records
+whether the budget bound. On CPUs with bf16 support the forward/backward runs
+under bf16 autocast (``amp="auto"``); weights stay float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feature_extractor.data import (
+    Augment,
+    CelebaError,
+    augment_batch,
+    channel_stats,
+    image_cache,
+    read_celeba,
+)
+
+Log = Callable[[str], None]
+
+POS_WEIGHT_MODES = ("none", "sqrt", "balanced")
+AMP_MODES = ("auto", "bf16", "off")
+TTA_MODES = ("auto", "flip", "none")
+# (flip, zooms) test-time view sets tried by tta="auto", cheapest first (at most 4 views, to
+# keep labelling fast).
+TTA_CANDIDATES: tuple[tuple[bool, tuple[float, ...]], ...] = (
+    (False, (1.0,)), (True, (1.0,)), (True, (1.0, 1.25)))
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train` (all recorded in the weights' config).
+
+    Attributes:
+        epochs: maximum number of epochs (the one-cycle schedule spans them all).
+        max_minutes: time budget in minutes from the start of the run (None: no budget);
+            when it binds the schedule compresses and ends in time (see module docstring).
+        size: model input size, 64 or 128.
+        seed: seeds initialisation, shuffling and augmentation.
+        device: "cpu", "cuda", "cuda:1" ... or "auto".
+        batch_size, lr, weight_decay: optimisation (AdamW, one-cycle to ``lr``).
+        widths, depths, dropout: the network (see :class:`feature_extractor.model.ModelConfig`).
+        ema: EMA decay of the weights per step (0 disables the EMA).
+        patience: stop after this many epochs without a better validation mean AUC
+            (0 disables early stopping).
+        pos_weight: "none", "sqrt" or "balanced": BCE positive weight (neg/pos)**0.5 or
+            neg/pos per attribute, for rare attributes.
+        amp: "auto" (bf16 autocast where supported), "bf16" or "off".
+        threads: torch CPU threads (None: torch's default).
+        workers: threads decoding images.
+        cache_dir: keep the decoded images as .npy files there between runs.
+        skip_bad: skip (and report) bad rows/images instead of stopping.
+        augment: training augmentation.
+        tta: test-time views of the saved extractor (``config["inference"]``): "none",
+            "flip" (image + mirror image) or "auto" (chosen on the validation partition among
+            :data:`TTA_CANDIDATES`; more views only if they raise mean AUC by >= 0.0005).
+    """
+
+    epochs: int = 36
+    max_minutes: float | None = None
+    size: int = 64
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    depths: tuple[int, ...] = (2, 2, 2, 2)
+    dropout: float = 0.2
+    ema: float = 0.998
+    patience: int = 8
+    pos_weight: str = "sqrt"
+    amp: str = "auto"
+    threads: int | None = None
+    workers: int = 2
+    cache_dir: str | None = None
+    skip_bad: bool = False
+    augment: Augment = field(default_factory=Augment)
+    tta: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.size not in (64, 128):
+            raise ValueError(f"size must be 64 or 128, got {self.size}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
+        if self.pos_weight not in POS_WEIGHT_MODES:
+            raise ValueError(f"pos_weight must be one of {', '.join(POS_WEIGHT_MODES)}")
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        d["depths"] = list(self.depths)
+        d["augment"] = self.augment.as_dict()
+        d.pop("cache_dir")
+        return d
+
+
+def _amp_dtype(amp: str, device: Any) -> Any:
+    import torch
+
+    if amp == "off":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        if amp == "bf16":
+            return torch.bfloat16
+        try:
+            ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            ok = False
+        return torch.bfloat16 if ok else None
+    return None
+
+
+def _pos_weight(labels: np.ndarray, mode: str) -> np.ndarray | None:
+    if mode == "none":
+        return None
+    pos = labels.mean(axis=0).clip(1e-3, 1 - 1e-3)
+    ratio = (1 - pos) / pos
+    w = np.sqrt(ratio) if mode == "sqrt" else ratio
+    return np.clip(w, 0.05, 50.0).astype(np.float32)
+
+
+def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    decay: list[Any] = []
+    no_decay: list[Any] = []
+    for _name, p in model.named_parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    cfg: TrainConfig | None = None,
+    *,
+    progress: bool = True,
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """Train an extractor on a CelebA-format directory and write its weights folder.
+
+    Args:
+        data: CelebA-format directory with a partition file (0 train, 1 val, 2 test).
+        out: the weights folder to write (replaced atomically).
+        cfg: hyper-parameters (defaults: :class:`TrainConfig`).
+        progress: show tqdm progress bars (on stderr).
+        log: where per-epoch summary lines go (default: tqdm.write on stderr).
+
+    Returns:
+        The config written to ``out/config.json``.
+
+    Raises:
+        CelebaError: bad data (names file and line).
+        ValueError: a bad argument or a partition without images.
+    """
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+    from tqdm import tqdm
+
+    from axes.artifact import atomic_artifact_dir, save_config
+    from feature_extractor.evaluation import compute_metrics, evaluate
+    from feature_extractor.model import (
+        AttributeNet,
+        Extractor,
+        ModelConfig,
+        Normalization,
+        resolve_device,
+        to_channels_last,
+    )
+    from feature_extractor.registry import KIND, WEIGHTS_FILE
+
+    cfg = cfg or TrainConfig()
+    say: Log = log or (lambda m: tqdm.write(m))
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    index = read_celeba(data, skip_bad=cfg.skip_bad, report=say)
+    if index.partitions is None:
+        raise CelebaError(f"{index.root} has no list_eval_partition.txt: training needs "
+                          "partition 0 (train) and 1 (validation)")
+    images, rows = image_cache(index, cfg.size, cache_dir=cfg.cache_dir, workers=cfg.workers,
+                               skip_bad=cfg.skip_bad, report=say, progress=progress)
+    part = index.partitions[rows]
+    labels = index.labels[rows]
+    tr, va, te = (np.flatnonzero(part == p) for p in (0, 1, 2))
+    if tr.size < cfg.batch_size:
+        raise ValueError(f"partition 0 (train) of {index.root} has {tr.size} images, fewer than "
+                         f"one batch ({cfg.batch_size})")
+    if va.size == 0:
+        raise ValueError(f"partition 1 (validation) of {index.root} has no images")
+    say(f"data: {len(rows)} images ({tr.size} train / {va.size} val / {te.size} test), "
+        f"{len(index.attributes)} attributes, {cfg.size}px; device {device}")
+
+    x_all = torch.from_numpy(images)  # (N, S, S, 3) uint8
+    y_all = torch.from_numpy(labels.astype(np.float32))
+    mean, std = channel_stats(images[tr], seed=cfg.seed)
+    norm = Normalization(mean=mean, std=std)
+    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
+
+    mcfg = ModelConfig(num_attributes=len(index.attributes), input_size=cfg.size,
+                       widths=tuple(cfg.widths), depths=tuple(cfg.depths), dropout=cfg.dropout)
+    model = to_channels_last(AttributeNet(mcfg).to(device))
+    ema_model = copy.deepcopy(model).eval() if cfg.ema > 0 else None
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
+                            betas=(0.9, 0.99))
+    steps_per_epoch = tr.size // cfg.batch_size
+    total_steps = cfg.epochs * steps_per_epoch
+    budget = cfg.max_minutes * 60.0 if cfg.max_minutes else None
+    pw = _pos_weight(labels[tr], cfg.pos_weight)
+    pos_weight = torch.from_numpy(pw).to(device) if pw is not None else None
+    amp_dtype = _amp_dtype(cfg.amp, device)
+
+    def batch_input(idx: torch.Tensor, augment: bool) -> torch.Tensor:
+        xb = x_all[idx].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        if augment:
+            xb = augment_batch(xb, cfg.augment, gen)
+        xb = (xb - mean_t) / std_t
+        return xb.contiguous(memory_format=torch.channels_last)
+
+    def predict_rows(net: Any, sel: np.ndarray) -> np.ndarray:
+        net.eval()
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, sel.size, 512):
+                idx = torch.from_numpy(sel[s:s + 512])
+                outs.append(torch.sigmoid(net(batch_input(idx, False)).float()).cpu().numpy())
+        return np.concatenate(outs)
+
+    def ema_update(step: int) -> None:
+        if ema_model is None:
+            return
+        decay = min(cfg.ema, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            msd = model.state_dict()
+            for k, v in ema_model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    v.lerp_(msd[k], 1.0 - decay)
+                else:
+                    v.copy_(msd[k])
+
+    history: list[dict[str, Any]] = []
+    best_auc = -1.0
+    best_epoch = 0
+    best_state: dict[str, Any] | None = None
+    step = 0
+    lr_now = _one_cycle(0.0, cfg.lr)
+    time_led = False  # the time budget, not the step count, set the schedule at some step
+    done = False
+    tr_t = torch.from_numpy(tr)
+    for epoch in range(1, cfg.epochs + 1):
+        t_epoch = time.perf_counter()
+        model.train()
+        perm = tr_t[torch.randperm(tr.size, generator=gen)]
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   leave=False, disable=not progress)
+        loss_sum = 0.0
+        batches = 0
+        for b in bar:
+            progress_frac = step / total_steps
+            if budget is not None:
+                by_time = (time.perf_counter() - t_start) / budget
+                if by_time > progress_frac:
+                    progress_frac, time_led = by_time, True
+            if progress_frac >= 1.0 and step > 0:
+                done = True
+                break
+            lr_now = _one_cycle(progress_frac, cfg.lr)
+            for group in opt.param_groups:
+                group["lr"] = lr_now
+            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            xb = batch_input(idx, True)
+            yb = y_all[idx].to(device)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                enabled=amp_dtype is not None):
+                logits = model(xb)
+            loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=pos_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            batches += 1
+            ema_update(step)
+            loss_sum += float(loss.detach())
+            if b % 10 == 0:
+                bar.set_postfix(loss=f"{loss_sum / (b + 1):.4f}")
+        bar.close()
+        if batches == 0:
+            break
+        net = ema_model if ema_model is not None else model
+        val_probs = predict_rows(net, va)
+        vm = compute_metrics(labels[va], val_probs, index.attributes)
+        val_loss = float(F.binary_cross_entropy(
+            torch.from_numpy(val_probs).clamp(1e-6, 1 - 1e-6), y_all[torch.from_numpy(va)]))
+        rec = {
+            "epoch": epoch,
+            "train_loss": round(loss_sum / batches, 5),
+            "steps": batches,
+            "val_loss": round(val_loss, 5),
+            "val_mean_auc": vm["mean_auc"],
+            "val_mean_accuracy": vm["mean_accuracy"],
+            "val_mean_balanced_accuracy": vm["mean_balanced_accuracy"],
+            "lr": lr_now,
+            "seconds": round(time.perf_counter() - t_epoch, 1),
+        }
+        history.append(rec)
+        auc = vm["mean_auc"] if vm["mean_auc"] is not None else -val_loss
+        improved = auc > best_auc
+        if improved:
+            best_auc, best_epoch = auc, epoch
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        say(f"epoch {epoch}: train loss {rec['train_loss']:.4f}, val loss {val_loss:.4f}, "
+            f"val mean AUC {_fmt(vm['mean_auc'])}, acc {_fmt(vm['mean_accuracy'])}, "
+            f"bal acc {_fmt(vm['mean_balanced_accuracy'])} ({rec['seconds']}s)"
+            + (" *" if improved else ""))
+        if cfg.patience and epoch - best_epoch >= cfg.patience:
+            say(f"early stop: no better validation AUC since epoch {best_epoch}")
+            break
+        if done or step >= total_steps:
+            if step < total_steps:
+                say(f"time budget of {cfg.max_minutes} min reached after {step} of "
+                    f"{total_steps} steps (the schedule was compressed to fit)")
+            break
+
+    assert best_state is not None
+    final = AttributeNet(mcfg)
+    final.load_state_dict({k: v.cpu() for k, v in best_state.items()})
+    extractor = Extractor(final, index.attributes, norm, name=Path(out).name, sha256="",
+                          device=device)
+    val_images = images[va]
+    tta_trials = []
+    candidates = {"none": TTA_CANDIDATES[:1], "flip": TTA_CANDIDATES[1:2],
+                  "auto": TTA_CANDIDATES}[cfg.tta]
+    chosen: tuple[bool, tuple[float, ...]] = candidates[0]
+    chosen_auc = -1.0
+    for flip, zooms in candidates:
+        extractor.flip_tta, extractor.tta_zooms = flip, zooms
+        auc = compute_metrics(labels[va], extractor.predict(val_images),
+                              index.attributes)["mean_auc"] or 0.0
+        tta_trials.append({"flip": flip, "zooms": list(zooms), "val_mean_auc": auc})
+        if auc >= chosen_auc + 0.0005:
+            chosen, chosen_auc = (flip, zooms), auc
+    extractor.flip_tta, extractor.tta_zooms = chosen
+    if len(candidates) > 1:
+        say(f"test-time views: flip={chosen[0]}, zooms={list(chosen[1])} (validation mean AUC "
+            + ", ".join(f"{t['val_mean_auc']:.4f}" for t in tta_trials) + ")")
+    test_metrics = None
+    if te.size:
+        test_metrics = evaluate(extractor, index, partition="test", workers=cfg.workers,
+                                skip_bad=cfg.skip_bad, report=say)
+    wall = time.perf_counter() - t_start
+    config: dict[str, Any] = {
+        "kind": KIND,
+        "format_version": 1,
+        "attributes": list(index.attributes),
+        "input_size": cfg.size,
+        "architecture": mcfg.arch,
+        "model": mcfg.as_dict(),
+        "normalization": norm.as_dict(),
+        "inference": {"flip_tta": chosen[0], "zooms": list(chosen[1]), "threshold": 0.5,
+                      "selected_on": "validation partition", "trials": tta_trials},
+        "data": {
+            "dir_name": index.root.name,
+            **index.checksum,
+            "train_images": int(tr.size),
+            "val_images": int(va.size),
+            "test_images": int(te.size),
+            "skipped_rows": len(index.skipped),
+        },
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "training": {
+            **cfg.as_dict(),
+            "device": device.type,
+            "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                            else platform.processor() or platform.machine()),
+            "amp": str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "off",
+            "threads": torch.get_num_threads(),
+            "wall_seconds": round(wall, 1),
+            "steps_run": step,
+            "steps_planned": total_steps,
+            "time_budget_bound": step < total_steps,
+            "schedule_time_led": time_led,
+            "torch": torch.__version__,
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        },
+        "val_metrics": history,
+        "test_metrics": test_metrics,
+        "source": "trained with `tlgan extractor train` on the CelebA-format directory "
+                  f"{index.root.name!r}; CelebA is non-commercial research only",
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in final.state_dict().items()}
+    with atomic_artifact_dir(out) as tmp:
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "arch": mcfg.arch})
+        written = save_config(tmp, config)
+    say(f"wrote {out} in {wall:.0f}s" + (
+        f"; test mean AUC {_fmt(test_metrics['mean_auc'])}" if test_metrics else ""))
+    return written
+
+
+def _one_cycle(frac: float, lr: float, warmup: float = 0.2, start_div: float = 20.0,
+               end_div: float = 4000.0) -> float:
+    """Learning rate at fraction ``frac`` of training: cosine warm-up from lr/start_div to
+    lr over the first ``warmup`` fraction, then cosine decay to lr/end_div."""
+    import math
+
+    frac = min(max(frac, 0.0), 1.0)
+    lo, end = lr / start_div, lr / end_div
+    if frac < warmup:
+        t = frac / warmup
+        return lo + (lr - lo) * (1 - math.cos(math.pi * t)) / 2
+    t = (frac - warmup) / (1 - warmup)
+    return end + (lr - end) * (1 + math.cos(math.pi * t)) / 2
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
