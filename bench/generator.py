@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time, print_table  # noqa: E402
+from common import median_time, print_table
 
-from tlgan.generators import load_generator  # noqa: E402
-from tlgan.latents import sample_latents  # noqa: E402
+from tlgan.generators import load_generator
+from tlgan.latents import sample_latents
 
 
 def main() -> None:
