@@ -172,9 +172,6 @@ def test_entrypoint_runs_as_written(tmp_path: Path) -> None:
     health = [str(REPO / a[len(workdir) + 1:]) if a.startswith(workdir + "/") else a
               for a in healthcheck_argv()]
     image_env = {k: v for k, v in env_of_image().items() if k.startswith("TLGAN_")}
-    # The default extractor weights and axis bundle are not committed yet: serve the
-    # default generator alone. TODO(lead): drop these two once the defaults ship.
-    image_env.update(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none")
     image_env["TLGAN_TORCH_THREADS"] = "1"
     isolated = _netns_available()
     if not isolated:  # no network namespace here: the image's port may be taken
