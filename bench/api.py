@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import socket
 import statistics
@@ -35,19 +34,14 @@ from typing import Any
 import httpx
 import numpy as np
 
-# This file is named like the ``api`` package: keep its folder off sys.path so that
-# ``import api`` finds the package, and load the sibling ``common`` helpers by path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-_spec = importlib.util.spec_from_file_location("bench_common", _HERE / "common.py")
-assert _spec is not None and _spec.loader is not None
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-print_table = _common.print_table
-
+# `python bench/x.py` puts bench/ first on sys.path, where axes.py and api.py would shadow our
+# packages: replace it with the repository root and import the helpers as bench.common.
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 from api.loading import build_pipeline  # noqa: E402
 from api.media import encode_b64  # noqa: E402
 from api.settings import Settings, load_settings  # noqa: E402
+from bench.common import print_table  # noqa: E402
 from tlgan.latents import sample_latents  # noqa: E402
 from tlgan.pipeline import Pipeline  # noqa: E402
 

@@ -1,7 +1,8 @@
 """Benchmark: faces/s labelled by the extractor, next to the raw torch forward rate.
 
 For each batch size (default 1, 64, 256) it times ``Extractor.predict`` on uint8 NHWC images
-(conversion, resize if needed, normalization, forward, copy back) and the bare
+(conversion, resize if needed, normalization, forward over the weights' test-time views,
+copy back), the same with a single view (no test-time augmentation), and the bare
 ``model(x)`` forward on a ready normalized tensor, in the same run; each figure is the median
 of 5 runs.
 
@@ -82,6 +83,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         def label(imgs: np.ndarray = imgs, bs: int = bs) -> None:
             ext.predict(imgs, batch_size=bs)
 
+        def label_1view(imgs: np.ndarray = imgs, bs: int = bs) -> None:
+            views = ext.flip_tta, ext.tta_zooms
+            ext.flip_tta, ext.tta_zooms = False, (1.0,)
+            try:
+                ext.predict(imgs, batch_size=bs)
+            finally:
+                ext.flip_tta, ext.tta_zooms = views
+
         def raw(x: torch.Tensor = x) -> None:
             with torch.inference_mode():
                 ext.model(x)
@@ -89,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         rows.append({
             "batch": bs,
             "label_faces_per_s": round(_rate(label, bs, sync, args.runs, args.min_seconds), 1),
+            "label_1view_faces_per_s": round(_rate(label_1view, bs, sync, args.runs,
+                                                   args.min_seconds), 1),
             "raw_forward_faces_per_s": round(_rate(raw, bs, sync, args.runs,
                                                    args.min_seconds), 1),
         })
@@ -97,17 +108,20 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "device_name": (torch.cuda.get_device_name(dev) if dev.type == "cuda"
                         else platform.processor() or platform.machine()),
         "threads": torch.get_num_threads(), "resolution": args.resolution,
-        "input_size": ext.input_size, "runs": args.runs, "results": rows,
+        "input_size": ext.input_size, "views": ext.views, "runs": args.runs,
+        "results": rows,
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"extractor {ext.name} on {dev} ({result['device_name']}, "
-              f"{result['threads']} threads), {args.resolution}px uint8 in, median of "
-              f"{args.runs} runs")
-        print(f"{'batch':>6} {'label faces/s':>14} {'raw forward faces/s':>20}")
+              f"{result['threads']} threads), {args.resolution}px uint8 in, "
+              f"{ext.views} test-time views, median of {args.runs} runs")
+        print(f"{'batch':>6} {'label faces/s':>14} {'label 1-view':>13} "
+              f"{'raw forward faces/s':>20}")
         for r in rows:
             print(f"{r['batch']:>6} {r['label_faces_per_s']:>14.1f} "
+                  f"{r['label_1view_faces_per_s']:>13.1f} "
                   f"{r['raw_forward_faces_per_s']:>20.1f}")
     return result
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time, print_table
-
-from tlgan.generators import load_generator
-from tlgan.latents import sample_latents
+# `python bench/x.py` puts bench/ first on sys.path, where axes.py and api.py would shadow our
+# packages: replace it with the repository root and import the helpers as bench.common.
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
+from bench.common import median_time, print_table  # noqa: E402
+from tlgan.generators import load_generator  # noqa: E402
+from tlgan.latents import sample_latents  # noqa: E402
 
 
 def main() -> None:
