@@ -504,7 +504,7 @@ class Augment:
 
     flip: float = 0.5
     zoom: tuple[float, float] = (1.0, 1.5)
-    zoom_p: float = 1.0
+    zoom_p: float = 0.5
     shift: float = 0.5
     brightness: float = 0.15
     contrast: float = 0.15

@@ -53,7 +53,8 @@ EXTRACTORS: dict[str, ExtractorEntry] = {
         sha256="34dc2d4734424ff01258c53f73d9dc3f0329087d26be166e2333a59df46e5bf3",
         input_size=64,
         num_attributes=40,
-        normalization={"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)},
+        normalization={"mean": (0.498243, 0.403132, 0.353524),
+                       "std": (0.299234, 0.269308, 0.263334)},
         source=CELEBA_NOTE + "; `tlgan extractor train --data celeba-subset --out ...`",
     ),
 }
@@ -154,12 +155,14 @@ def load_extractor(name_or_dir: str | os.PathLike[str] | None = None,
             f"{entry.sha256[:12]}... from the registry (the file is corrupt or was replaced)"
         )
     config = load_config(folder, kind=KIND, verify=True)
-    if int(config.get("model", {}).get("input_size", -1)) != entry.input_size or len(
-            config.get("attributes", [])) != entry.num_attributes:
+    norm = config.get("normalization") or {}
+    if (int(config.get("model", {}).get("input_size", -1)) != entry.input_size
+            or len(config.get("attributes", [])) != entry.num_attributes
+            or any(tuple(norm.get(k, ())) != tuple(v) for k, v in entry.normalization.items())):
         raise ArtifactError(
             f"extractor {entry.name!r}: {folder / 'config.json'} does not match the registry "
-            f"entry (expected input size {entry.input_size} and {entry.num_attributes} "
-            "attributes)"
+            f"entry (expected input size {entry.input_size}, {entry.num_attributes} "
+            f"attributes and normalization {entry_dict(entry)['normalization']})"
         )
     return _build(folder, config, entry.name, actual, device)
 

@@ -90,9 +90,9 @@ class TrainConfig:
     weight_decay: float = 0.05
     widths: tuple[int, ...] = (32, 64, 128, 256)
     depths: tuple[int, ...] = (2, 2, 2, 2)
-    dropout: float = 0.2
+    dropout: float = 0.1
     ema: float = 0.998
-    patience: int = 8
+    patience: int = 6
     pos_weight: str = "sqrt"
     amp: str = "auto"
     threads: int | None = None
@@ -288,7 +288,8 @@ def train(
     step = 0
     lr_now = _one_cycle(0.0, cfg.lr)
     time_led = False  # the time budget, not the step count, set the schedule at some step
-    done = False
+    done = False  # set when the time budget ends the run
+    stopped_by = "epochs"
     tr_t = torch.from_numpy(tr)
     for epoch in range(1, cfg.epochs + 1):
         t_epoch = time.perf_counter()
@@ -357,9 +358,11 @@ def train(
             + (" *" if improved else ""))
         if cfg.patience and epoch - best_epoch >= cfg.patience:
             say(f"early stop: no better validation AUC since epoch {best_epoch}")
+            stopped_by = "early stopping"
             break
         if done or step >= total_steps:
-            if step < total_steps:
+            if done:
+                stopped_by = "time budget"
                 say(f"time budget of {cfg.max_minutes} min reached after {step} of "
                     f"{total_steps} steps (the schedule was compressed to fit)")
             break
@@ -423,7 +426,7 @@ def train(
             "wall_seconds": round(wall, 1),
             "steps_run": step,
             "steps_planned": total_steps,
-            "time_budget_bound": step < total_steps,
+            "stopped_by": stopped_by,
             "schedule_time_led": time_led,
             "torch": torch.__version__,
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -231,6 +231,7 @@ def test_train_smoke_writes_loadable_weights(trained: tuple[Path, Path]) -> None
     assert cfg["data"]["images"] == N_IMAGES and len(cfg["data"]["sha256"]) == 64
     assert cfg["seed"] == 3 and cfg["epochs_run"] == 1 and len(cfg["val_metrics"]) == 1
     assert cfg["training"]["device"] == "cpu" and cfg["training"]["wall_seconds"] > 0
+    assert cfg["training"]["stopped_by"] == "epochs" and cfg["inference"]["threshold"] == 0.5
     assert cfg["test_metrics"]["images"] == 8 and len(cfg["normalization"]["mean"]) == 3
     ext = registry.load_extractor(str(out), "cpu")
     assert ext.attributes == ATTRS and ext.embedding_size == 32
@@ -255,7 +256,7 @@ def test_time_budget_compresses_schedule(tmp_path: Path) -> None:
                       depths=(1, 1, 1, 1), device="cpu", tta="none")
     config = train(data, tmp_path / "w", cfg, progress=False, log=lambda m: None)
     tr = config["training"]
-    assert tr["time_budget_bound"] is True and 1 <= tr["steps_run"] < tr["steps_planned"]
+    assert tr["stopped_by"] == "time budget" and 1 <= tr["steps_run"] < tr["steps_planned"]
     assert config["epochs_run"] == 1 and config["inference"]["flip_tta"] is False
     assert config["inference"]["zooms"] == [1.0]
 

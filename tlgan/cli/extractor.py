@@ -72,9 +72,11 @@ def extractor() -> None:
               help="Width of the first stage (doubles each of the 4 stages).")
 @click.option("--depths", type=str, default="2,2,2,2", show_default=True,
               help="Residual blocks in each of the 4 stages.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
+@click.option("--zoom-p", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Probability that a training face is randomly zoomed 1.0-1.5x.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1,
               show_default=True, help="Dropout before the attribute head.")
-@click.option("--patience", type=click.IntRange(min=0), default=8, show_default=True,
+@click.option("--patience", type=click.IntRange(min=0), default=6, show_default=True,
               help="Stop after this many epochs without a better validation AUC (0: never).")
 @click.option("--pos-weight", type=click.Choice(["none", "sqrt", "balanced"]),
               default="sqrt", show_default=True,
@@ -93,7 +95,7 @@ def extractor() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | None,
               size: str, seed: int, device: str, batch_size: int, lr: float, width: int,
-              depths: str, dropout: float, patience: int, pos_weight: str, tta: str,
+              depths: str, zoom_p: float, dropout: float, patience: int, pos_weight: str, tta: str,
               threads: int | None, cache_dir: Path | None, skip_bad: bool,
               quiet: bool) -> None:
     """Train an extractor on partition 0 and write a weights folder.
@@ -105,10 +107,11 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
 
     \b
     Examples:
-      tlgan extractor train --data /work/shared/data/celeba-subset \\
+      tlgan extractor train --data ../shared/data/celeba-subset \\
           --out feature_extractor/weights/celeba-cnn64 --max-minutes 40 --threads 2
       tlgan extractor train --data /data/celeba --out runs/celeba-128 --size 128 --device cuda
     """
+    from feature_extractor.data import Augment
     from feature_extractor.training import TrainConfig, train
 
     try:
@@ -116,6 +119,7 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
             epochs=epochs, max_minutes=max_minutes, size=int(size), seed=seed, device=device,
             batch_size=batch_size, lr=lr, widths=tuple(width * m for m in (1, 2, 4, 8)),
             depths=_depths(depths), dropout=dropout, patience=patience,
+            augment=Augment(zoom_p=zoom_p),
             pos_weight=pos_weight, tta=tta, threads=threads,
             cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
         )
@@ -174,7 +178,7 @@ def eval_cmd(data_dir: Path, weights: str | None, partition: str, device: str,
 
     \b
     Examples:
-      tlgan extractor eval --data /work/shared/data/celeba-subset --json
+      tlgan extractor eval --data ../shared/data/celeba-subset --json
       tlgan extractor eval --data /data/celeba --weights runs/celeba-128 --partition all
     """
     from feature_extractor.evaluation import evaluate
