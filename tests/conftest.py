@@ -31,6 +31,15 @@ def tiny_pipeline():  # type: ignore[no-untyped-def]
     return build(0)
 
 
+@pytest.fixture(autouse=True)
+def _no_tlgan_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test, never from the developer's TLGAN_* environment."""
+    for key in list(os.environ):
+        if key.startswith("TLGAN_") and key not in ("TLGAN_CELEBA_DIR", "TLGAN_REQUIRE_BROWSER",
+                                                    "TLGAN_SCREENSHOTS"):
+            monkeypatch.delenv(key)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Tiny models run fastest on one thread, and the suite shares 2 cores with itself."""
     import torch

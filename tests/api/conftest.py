@@ -13,16 +13,6 @@ from api.settings import Settings
 from tlgan.pipeline import Pipeline
 
 
-@pytest.fixture(autouse=True)
-def _no_tlgan_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test, never from the developer's TLGAN_* environment."""
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("TLGAN_") and key != "TLGAN_CELEBA_DIR":
-            monkeypatch.delenv(key)
-
-
 @pytest.fixture
 def make_client(tiny_pipeline: Pipeline) -> Iterator[Callable[..., TestClient]]:
     """Build started TestClients; on teardown assert no request reached the catch-all 500."""

@@ -8,21 +8,12 @@ busy access log never blocks them).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from ops_helpers import VENV_BIN, ServerProcess, StartServer, TinyArtifacts, clean_env, free_port
-
-
-@pytest.fixture(autouse=True)
-def _no_tlgan_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process settings come from the test, never from the developer's TLGAN_* variables."""
-    for key in list(os.environ):
-        if key.startswith("TLGAN_") and key != "TLGAN_CELEBA_DIR":
-            monkeypatch.delenv(key)
 
 
 @pytest.fixture

@@ -15,15 +15,6 @@ from tlgan.training.frechet import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    # Two shared cores: OpenMP threads that wait for each other make tiny ops 100x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _reference_fd(mu1, s1, mu2, s2) -> float:  # type: ignore[no-untyped-def]
     from scipy import linalg
 

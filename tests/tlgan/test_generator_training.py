@@ -24,14 +24,6 @@ TINY_CLI = ["--batch", "4", "--ngf", "8", "--ndf", "8", "--fd-samples", "8", "--
             "--sample-every", "2", "--checkpoint-every", "2", "--eval-every", "2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # type: ignore[no-untyped-def]
-    # Two shared cores: OpenMP threads that wait for each other make tiny ops 100x slower.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def celeba_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
