@@ -6,6 +6,10 @@ production; only their size differs. Nothing here is imported by production code
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -88,3 +92,33 @@ def tiny_pipeline(seed: int = 0) -> Pipeline:
     calibrate_extractor(ext, gen.render_tensor(rng.standard_normal((128, gen.latent_size))
                                                .astype(np.float32)))
     return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(gen, ext, seed=seed))
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run an ASGI ``app`` with uvicorn on a free loopback port (in a thread); yield its base
+    URL. Afterwards, the app must not have answered any request with its catch-all 500."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+    assert getattr(app.state, "server_errors", 0) == 0, \
+        "a request reached the catch-all 500 handler"

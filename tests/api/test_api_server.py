@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
 from tlgan.client import ApiError, AsyncClient, Client
 from tlgan.pipeline import Pipeline
-from tlgan.testing import TINY_ATTRIBUTES
+from tlgan.testing import TINY_ATTRIBUTES, serve
 
 
 @pytest.fixture(scope="module")
 def server_url(tiny_pipeline: Pipeline) -> Iterator[str]:
     app = create_app(Settings(api_key="k3y"), pipeline=tiny_pipeline)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
-    sock.close()
-    assert app.state.server_errors == 0
+    with serve(app) as url:
+        yield url
 
 
 def test_client_round_trip(server_url: str) -> None:

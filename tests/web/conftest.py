@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from web_helpers import CHROMIUM_ARGS, serve, web_app
+from web_helpers import CHROMIUM_ARGS, web_app
 
 from tlgan.pipeline import Pipeline
+from tlgan.testing import serve
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from web_helpers import serve, web_app
+from web_helpers import web_app
 
 from tlgan.pipeline import Pipeline
-from tlgan.testing import TINY_ATTRIBUTES, TINY_LATENT
+from tlgan.testing import TINY_ATTRIBUTES, TINY_LATENT, serve
 
 pytestmark = pytest.mark.browser
 
