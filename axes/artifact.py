@@ -118,6 +118,10 @@ def atomic_artifact_dir(out: str | os.PathLike[str], *, overwrite: bool = True) 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Some writers (safetensors) create files 0o600: give every file the umask-based mode.
+    for path in tmp.rglob("*"):
+        if path.is_file():
+            os.chmod(path, default_file_mode())
     old = None
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
