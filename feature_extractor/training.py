@@ -75,6 +75,14 @@ class TrainConfig:
         cache_dir: keep the decoded images as .npy files there between runs.
         skip_bad: skip (and report) bad rows/images instead of stopping.
         augment: training augmentation.
+        teachers: trained extractors (registry names or weights folders) to distil from:
+            their averaged logits on each training image (each with its own test-time views)
+            become soft targets beside the labels (see ``distill``). An ensemble of teachers
+            that average several views is more accurate than any one single-view network;
+            distilling it gives a single-view student most of that gain at a quarter of the
+            labelling cost.
+        distill: weight of the soft-target loss, in [0, 1] (the label loss gets the rest);
+            used only with ``teachers``.
         tta: test-time views of the saved extractor (``config["inference"]``): "none",
             "flip" (image + mirror image) or "auto" (chosen on the validation partition among
             :data:`TTA_CANDIDATES`; more views only if they raise mean AUC by >= 0.0005).
@@ -101,6 +109,8 @@ class TrainConfig:
     skip_bad: bool = False
     augment: Augment = field(default_factory=Augment)
     tta: str = "auto"
+    teachers: tuple[str, ...] = ()
+    distill: float = 0.7
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -119,6 +129,8 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise ValueError(f"distill must be in [0, 1], got {self.distill}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description."""
@@ -126,6 +138,7 @@ class TrainConfig:
         d["widths"] = list(self.widths)
         d["depths"] = list(self.depths)
         d["augment"] = self.augment.as_dict()
+        d["teachers"] = list(self.teachers)
         d.pop("cache_dir")
         return d
 
@@ -240,6 +253,9 @@ def train(
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
 
+    soft_all, teacher_info = _teacher_targets(cfg, images, tr, index.attributes, device, say,
+                                              progress)
+
     mcfg = ModelConfig(num_attributes=len(index.attributes), input_size=cfg.size,
                        widths=tuple(cfg.widths), depths=tuple(cfg.depths), dropout=cfg.dropout)
     model = to_channels_last(AttributeNet(mcfg).to(device))
@@ -318,6 +334,11 @@ def train(
                                 enabled=amp_dtype is not None):
                 logits = model(xb)
             loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=pos_weight)
+            if soft_all is not None:
+                # no positive weighting here: the teachers' probabilities already carry it
+                soft = F.binary_cross_entropy_with_logits(logits.float(),
+                                                          soft_all[idx].to(device))
+                loss = (1.0 - cfg.distill) * loss + cfg.distill * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -428,6 +449,7 @@ def train(
             "steps_planned": total_steps,
             "stopped_by": stopped_by,
             "schedule_time_led": time_led,
+            "teachers": teacher_info,
             "torch": torch.__version__,
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         },
@@ -443,6 +465,54 @@ def train(
     say(f"wrote {out} in {wall:.0f}s" + (
         f"; test mean AUC {_fmt(test_metrics['mean_auc'])}" if test_metrics else ""))
     return written
+
+
+def _teacher_targets(cfg: TrainConfig, images: np.ndarray, train_rows: np.ndarray,
+                     attributes: list[str], device: Any, say: Log,
+                     progress: bool) -> tuple[Any, list[dict[str, Any]]]:
+    """Soft targets for distillation: the sigmoid of the teachers' mean logit per image.
+
+    Returns ``(targets, provenance)``: a float (N, A) tensor over all cached images (rows
+    outside ``train_rows`` stay 0 and are never used) and, per teacher, its name, sha256 and
+    test-time views; ``(None, [])`` without teachers.
+
+    Raises:
+        ValueError: a teacher does not predict every attribute of the data.
+    """
+    import torch
+
+    from feature_extractor.registry import load_extractor
+
+    if not cfg.teachers:
+        return None, []
+    logits = np.zeros((len(images), len(attributes)), np.float64)
+    info: list[dict[str, Any]] = []
+    for name in cfg.teachers:
+        teacher = load_extractor(name, device=device)
+        missing = [a for a in attributes if a not in teacher.attributes]
+        if missing:
+            raise ValueError(f"teacher {name!r} does not predict {', '.join(missing[:5])}")
+        cols = [teacher.attributes.index(a) for a in attributes]
+        say(f"distillation: labelling {train_rows.size} training images with teacher "
+            f"{teacher.name} ({teacher.views} views)")
+        out = np.empty((train_rows.size, len(attributes)), np.float32)
+        step = 512
+        from tqdm import tqdm
+
+        for s in tqdm(range(0, train_rows.size, step), desc=f"teacher {teacher.name}",
+                      unit="batch", leave=False, disable=not progress):
+            sel = train_rows[s:s + step]
+            out[s:s + sel.size] = teacher.predict(images[sel], batch_size=step)[:, cols]
+        p = out.astype(np.float64).clip(1e-6, 1 - 1e-6)
+        logits[train_rows] += np.log(p / (1 - p))
+        tm = teacher.config.get("test_metrics") or {}
+        info.append({"name": teacher.name, "sha256": teacher.sha256, "flip_tta": teacher.flip_tta,
+                     "zooms": list(teacher.tta_zooms), "model": teacher.config.get("model"),
+                     "test_mean_auc": tm.get("mean_auc"),
+                     "training": teacher.config.get("training")})
+        del teacher
+    targets = 1.0 / (1.0 + np.exp(-logits / len(cfg.teachers)))
+    return torch.from_numpy(targets.astype(np.float32)), info
 
 
 def _one_cycle(frac: float, lr: float, warmup: float = 0.2, start_div: float = 20.0,

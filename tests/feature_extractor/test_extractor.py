@@ -261,6 +261,51 @@ def test_time_budget_compresses_schedule(tmp_path: Path) -> None:
     assert config["inference"]["zooms"] == [1.0]
 
 
+def test_distillation_from_teachers(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    """A student trained with --teacher records its teachers; soft targets change the result;
+    a teacher that lacks an attribute of the data is refused in one line."""
+    import torch
+
+    from feature_extractor.training import TrainConfig, _teacher_targets, train
+
+    data, teacher = trained
+    common = dict(epochs=1, batch_size=8, widths=(4, 8, 16, 32), depths=(1, 1, 1, 1),
+                  device="cpu", tta="none", seed=5)
+    plain = train(data, tmp_path / "plain", TrainConfig(**common), progress=False,
+                  log=lambda m: None)
+    res = CliRunner().invoke(extractor_cli, [
+        "train", "--data", str(data), "--out", str(tmp_path / "student"), "--epochs", "1",
+        "--width", "4", "--depths", "1,1,1,1", "--batch-size", "8", "--device", "cpu",
+        "--tta", "none", "--seed", "5", "--quiet", "--teacher", str(teacher),
+        "--teacher", str(teacher), "--distill", "1.0"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "student" / "config.json").read_text())
+    sha = json.loads((teacher / "config.json").read_text())["files"]["model.safetensors"]
+    assert [t["sha256"] for t in cfg["training"]["teachers"]] == [sha, sha]
+    assert cfg["training"]["distill"] == 1.0
+    assert cfg["files"]["model.safetensors"] != plain["files"]["model.safetensors"]
+    # the targets are the teachers' (views-averaged) probabilities on the training rows
+    ext = registry.load_extractor(str(teacher), "cpu")
+    idx = read_celeba(data)
+    imgs, _ = load_images(idx, np.arange(len(idx)), 64)
+    rows = idx.indices("train")
+    targets, info = _teacher_targets(TrainConfig(**common, teachers=(str(teacher),)), imgs,
+                                     rows, idx.attributes, torch.device("cpu"),
+                                     lambda m: None, False)
+    assert len(info) == 1 and info[0]["sha256"] == sha
+    assert np.allclose(targets.numpy()[rows], ext.predict(imgs[rows]), atol=1e-4)
+    with pytest.raises(ValueError, match="distill"):
+        TrainConfig(distill=1.5)
+    other = make_celeba(tmp_path / "other")
+    text = (other / "list_attr_celeba.txt").read_text().replace("Smiling", "Bald")
+    (other / "list_attr_celeba.txt").write_text(text)
+    res = CliRunner().invoke(extractor_cli, [
+        "train", "--data", str(other), "--out", str(tmp_path / "s2"), "--epochs", "1",
+        "--width", "4", "--batch-size", "8", "--quiet", "--teacher", str(teacher)])
+    assert res.exit_code == 2 and "does not predict" in _one_line_error(res)
+    assert not (tmp_path / "s2").exists()
+
+
 def test_eval_cli_json_schema(trained: tuple[Path, Path]) -> None:
     data, out = trained
     res = CliRunner().invoke(extractor_cli, ["eval", "--data", str(data), "--weights",

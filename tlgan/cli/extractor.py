@@ -85,6 +85,11 @@ def extractor() -> None:
               show_default=True,
               help="Test-time views of the saved extractor: none, flip (face + mirror image) "
                    "or auto (flip and centre zooms, chosen on partition 1).")
+@click.option("--teacher", "teachers", multiple=True, metavar="NAME_OR_DIR",
+              help="Distil from this trained extractor (repeat for an ensemble): its "
+                   "predictions on the training images become soft targets.")
+@click.option("--distill", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="Weight of the teachers' soft targets in the loss (labels get the rest).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: torch's choice).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -96,8 +101,8 @@ def extractor() -> None:
 def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | None,
               size: str, seed: int, device: str, batch_size: int, lr: float, width: int,
               depths: str, zoom_p: float, dropout: float, patience: int, pos_weight: str, tta: str,
-              threads: int | None, cache_dir: Path | None, skip_bad: bool,
-              quiet: bool) -> None:
+              teachers: tuple[str, ...], distill: float, threads: int | None,
+              cache_dir: Path | None, skip_bad: bool, quiet: bool) -> None:
     """Train an extractor on partition 0 and write a weights folder.
 
     Early-stops on partition 1 (validation mean ROC-AUC), evaluates on partition 2 and
@@ -108,7 +113,9 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
     \b
     Examples:
       tlgan extractor train --data ../shared/data/celeba-subset \\
-          --out feature_extractor/weights/celeba-cnn64 --max-minutes 40 --threads 2
+          --out runs/teachers/a --max-minutes 40 --threads 2
+      tlgan extractor train --data ../shared/data/celeba-subset --tta none \\
+          --out runs/student --teacher runs/teachers/a --teacher runs/teachers/b
       tlgan extractor train --data /data/celeba --out runs/celeba-128 --size 128 --device cuda
     """
     from feature_extractor.data import Augment
@@ -120,8 +127,8 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
             batch_size=batch_size, lr=lr, widths=tuple(width * m for m in (1, 2, 4, 8)),
             depths=_depths(depths), dropout=dropout, patience=patience,
             augment=Augment(zoom_p=zoom_p),
-            pos_weight=pos_weight, tta=tta, threads=threads,
-            cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
+            pos_weight=pos_weight, tta=tta, teachers=tuple(teachers), distill=distill,
+            threads=threads, cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
         )
         config = train(data_dir, out_dir, cfg, progress=not quiet)
     except _domain_errors() as exc:
