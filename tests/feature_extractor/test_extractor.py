@@ -416,8 +416,9 @@ def test_default_weights_load_and_match_checksum() -> None:
     ext = registry.load_extractor(None, "cpu")
     assert ext.name == registry.DEFAULT and len(ext.attributes) == 40
     assert sha256_file(entry.path / "model.safetensors") == entry.sha256 == ext.sha256
-    # the issue targets 0.91; the shipped CPU-trained weights reach 0.908 (see README)
-    assert ext.input_size == 64 and ext.config["test_metrics"]["mean_auc"] >= 0.90
+    # the issue's target, reached with one view per face (labelling speed; see README)
+    assert ext.input_size == 64 and ext.config["test_metrics"]["mean_auc"] >= 0.91
+    assert ext.views == 1 and ext.config["training"]["teachers"]
     bal = [a["balanced_accuracy"] for a in ext.config["test_metrics"]["attributes"].values()]
     assert min(bal) > 0.5
     assert (entry.path / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
