@@ -3,6 +3,10 @@
 The app keeps its state on ``app.state`` (settings, pipeline, batcher, ready flag); these
 functions hand it to the routes, answering 503 while the models are not loaded. Tests swap
 any of them with ``app.dependency_overrides[get_pipeline] = ...``.
+
+They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in its thread pool,
+and five thread hops per request cost more than the request's own work (they only read
+``app.state``, so they never block the event loop).
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ def _not_ready() -> HTTPException:
                          headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pipeline(request: Request) -> Pipeline:
+async def get_pipeline(request: Request) -> Pipeline:
     """The loaded pipeline (503 until the lifespan has loaded it)."""
     state = request.app.state
     if state.pipeline is None or not state.ready:
@@ -43,7 +47,7 @@ def get_pipeline(request: Request) -> Pipeline:
     return pipeline
 
 
-def get_batcher(request: Request) -> Batcher:
+async def get_batcher(request: Request) -> Batcher:
     """The running batcher (503 until started / after shutdown)."""
     batcher: Batcher | None = request.app.state.batcher
     if batcher is None or not request.app.state.ready:
@@ -51,7 +55,7 @@ def get_batcher(request: Request) -> Batcher:
     return batcher
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """415 unless the request body is declared as JSON (``application/json`` or ``+json``)."""
     ctype = request.headers.get("content-type")
     if ctype is None:
@@ -65,10 +69,10 @@ def require_json(request: Request) -> None:
     raise HTTPException(415, f"Content-Type: expected application/json, got {media!r}")
 
 
-def require_api_key(request: Request,
+async def require_api_key(request: Request,
                     key: Annotated[str | None, Security(_api_key_scheme)] = None) -> None:
     """401 unless the ``X-API-Key`` header matches the configured key (if any)."""
-    expected = get_settings(request).api_key
+    expected = request.app.state.settings.api_key
     if expected is None:
         return
     if key is None or not secrets.compare_digest(key.encode(),

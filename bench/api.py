@@ -170,6 +170,18 @@ async def latency(url: str, path: str, body: Callable[[int], dict[str, Any]], n:
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
 
 
+async def http_floor(url: str, n: int) -> float:
+    """p50 latency (ms) of ``n`` sequential GET /healthz: what HTTP and the client cost alone."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        times = []
+        for i in range(n + 10):
+            t0 = time.perf_counter()
+            (await client.get("/healthz")).raise_for_status()
+            if i >= 10:
+                times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(np.asarray(times), 50))
+
+
 async def throughput(url: str, path: str, body: Callable[[int], dict[str, Any]], n: int,
                      concurrency: int) -> float:
     """Requests/s for ``n`` requests from ``concurrency`` concurrent workers."""
@@ -226,6 +238,8 @@ def main() -> None:
     server = Server(settings)
     try:
         server.wait_ready()
+        floor = statistics.median(asyncio.run(http_floor(server.url, args.requests))
+                                  for _ in range(args.runs))
         rows = []
         for path, wf, body in jobs:
             p50s, p99s, tps, cpus = [], [], [], []
@@ -259,6 +273,8 @@ def main() -> None:
     sizes = sorted(((int(k), v) for k, v in stats["batch_sizes"].items()), reverse=True)[:6]
     print("\nsrv CPU ms/req: the server process's CPU time per request at concurrency 1: "
           "about its p50 on an idle machine with one torch thread, whatever else runs")
+    print(f"HTTP floor: GET /healthz p50 {floor:.1f} ms at concurrency 1 (client + HTTP + "
+          "routing, no model work)")
     print(f"\nserver batches: {stats['batches']} for {stats['faces']} faces; largest sizes "
           f"(size: count) {dict(sizes)}; rejected {stats['rejected']}")
 

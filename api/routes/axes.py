@@ -34,7 +34,7 @@ def _axis_stats(bundle: Any, name: str, index: int) -> dict[str, Any]:
 
 
 @router.get("/axes", response_model=AxesResponse, responses=COMMON_ERRORS)
-def axes(pipeline: PipelineDep) -> AxesResponse:
+async def axes(pipeline: PipelineDep) -> AxesResponse:
     """The loaded bundle's axes (name, reference or not, fit statistics) and the attributes.
 
     Axes are unit vectors in z; ``/edit`` moves are distances along them. Statistics are
@@ -56,7 +56,7 @@ def axes(pipeline: PipelineDep) -> AxesResponse:
 
 
 @router.get("/generators", response_model=GeneratorsResponse, responses=COMMON_ERRORS)
-def generators(pipeline: PipelineDep) -> GeneratorsResponse:
+async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
     """Registered generators (``loaded: true`` marks the one serving) and the loaded one."""
     from tlgan.registry import describe_all
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 from fastapi import Response
-from starlette.concurrency import run_in_threadpool
 
 from api.media import (
     FEATURES_HEADER,
@@ -14,6 +13,7 @@ from api.media import (
     SEED_HEADER,
     features_header,
     latent_header,
+    off_loop,
 )
 from api.schemas import ErrorResponse
 from api.settings import Settings
@@ -99,7 +99,7 @@ async def image_response(image: np.ndarray, fmt: str, size: int | None, z: np.nd
                          features: dict[str, float] | None, seed: int | None = None
                          ) -> Response:
     """Raw image bytes with the latent (and seed / features) in headers."""
-    data = await run_in_threadpool(encode_image, image, fmt, size)
+    data = await off_loop(image[None], size, encode_image, image, fmt, size)
     headers = {LATENT_HEADER: latent_header(z)}
     if seed is not None:
         headers[SEED_HEADER] = str(seed)

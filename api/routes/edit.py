@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
-from api.media import JSON, encode_b64, negotiate
+from api.media import JSON, encode_b64, negotiate, off_loop
 from api.routes.common import (
     BODY_ERRORS,
     check_limits,
@@ -46,5 +45,5 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     features = features_of(pipeline, probs, 0)
     if kind != JSON:
         return await image_response(images[0], kind, body.size, moved, features)
-    encoded = await run_in_threadpool(encode_b64, images, body.format, body.size)
+    encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
     return EditResponse(latent=latent_to_list(moved), image=encoded[0], features=features)

@@ -6,10 +6,9 @@ import secrets
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
-from api.media import JSON, encode_b64, negotiate
+from api.media import JSON, encode_b64, negotiate, off_loop
 from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
 from tlgan.latents import latent_to_list
@@ -57,7 +56,7 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
     if kind != JSON:
         return await image_response(images[0], kind, body.size, z[0],
                                     features_of(pipeline, probs, 0), seed=seed)
-    encoded = await run_in_threadpool(encode_b64, images, body.format, body.size)
+    encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
     faces = [
         GeneratedFace(seed=s, latent=latent_to_list(z[i]), image=encoded[i],
                       features=features_of(pipeline, probs, i),

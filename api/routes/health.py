@@ -12,14 +12,14 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthResponse)
-def healthz() -> HealthResponse:
+async def healthz() -> HealthResponse:
     """Liveness: 200 while the process serves HTTP (models loaded or not)."""
     return HealthResponse(status="ok")
 
 
 @router.get("/readyz", response_model=ReadyResponse,
             responses={503: {"model": ReadyResponse, "description": "Models not loaded (yet)."}})
-def readyz(request: Request) -> ReadyResponse | JSONResponse:
+async def readyz(request: Request) -> ReadyResponse | JSONResponse:
     """Readiness: 200 once the models are loaded and the batcher runs, else 503."""
     state = request.app.state
     pipeline = state.pipeline
@@ -34,7 +34,7 @@ stats_router = APIRouter(tags=["health"])
 
 
 @stats_router.get("/stats", response_model=StatsResponse, responses=COMMON_ERRORS)
-def stats(request: Request) -> StatsResponse:
+async def stats(request: Request) -> StatsResponse:
     """Queue depth, batch counts and the batch-size histogram (for monitoring)."""
     state = request.app.state
     batcher = state.batcher

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
-from api.media import encode_b64, negotiate
+from api.media import encode_b64, negotiate, off_loop
 from api.routes.common import BODY_ERRORS, NOT_ACCEPTABLE, check_limits, features_of, latent
 from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
 from tlgan.latents import latent_to_list, steps_ratios
@@ -30,7 +29,7 @@ async def interpolate(body: InterpolateRequest, request: Request, pipeline: Pipe
     ratios = [body.ratio] if body.ratio is not None else steps_ratios(body.steps or 2)
     zs = pipeline.interpolate(a, b, ratios, body.method)
     images, probs = await batcher.render(zs, body.with_features)
-    encoded = await run_in_threadpool(encode_b64, images, body.format, body.size)
+    encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
                               features=features_of(pipeline, probs, i))
              for i, r in enumerate(ratios)]

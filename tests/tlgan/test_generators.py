@@ -36,6 +36,22 @@ def test_render_rejects_bad_latents(bad: np.ndarray) -> None:
         tiny_generator().render(bad.astype(np.float32))
 
 
+def test_dcgan_first_layer_as_matmul_equals_the_transposed_convolution() -> None:
+    from tlgan.generators.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    g = DCGANGenerator(nz=10, ngf=8).eval()
+    for n in (1, 5):
+        z = torch.randn(n, 10)
+        with torch.inference_mode():
+            ref = g.main(z[:, :, None, None])  # the plain nn.Sequential, conv-transpose first
+            assert torch.allclose(g(z), ref, atol=1e-6)
+            assert torch.allclose(g(z[:, :, None, None]), ref, atol=1e-6)
+    z = torch.randn(3, 10, requires_grad=True)
+    g.train()(z).sum().backward()  # trainable through the same path
+    assert z.grad is not None and g.main[0].weight.grad is not None
+
+
 def test_default_is_registered() -> None:
     assert DEFAULT in GENERATORS
 
