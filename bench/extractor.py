@@ -9,14 +9,16 @@ of 5 runs.
     .venv/bin/python bench/extractor.py                      # default weights, cpu
     .venv/bin/python bench/extractor.py --device cuda --resolution 128 --json
 
-Figures for celeba-cnn64 (4 test-time views) on this project's machine, 2 shared AMD EPYC
-cores, 2 torch threads, 64 px input, 2026-11-26 (faces/s; they vary ~2x with the other jobs
-sharing the CPU):
+Figures for celeba-cnn64 (one view: distilled from multi-view teachers) on this project's
+machine, 2 shared AMD EPYC cores, 2 torch threads, 64 px input, 2026-11-26 (faces/s; they vary
+~2x with the other jobs sharing the CPU):
 
-    batch   label (4 views)   label (1 view)   raw forward
-        1             127              335           328
-       64             131              684           699
-      256             120              605           607
+    batch   label   label (1 view)   raw forward
+        1     240              256           275
+       64     517              519           540
+      256     568              567           609
+
+The previous default averaged 4 views and labelled ~125 faces/s.
 """
 
 from __future__ import annotations
