@@ -83,6 +83,9 @@ class TrainConfig:
             labelling cost.
         distill: weight of the soft-target loss, in [0, 1] (the label loss gets the rest);
             used only with ``teachers``.
+        calibrate: after training, fit Platt scaling per attribute on the validation
+            partition and fold it into the head (see :mod:`feature_extractor.calibration`),
+            so outputs are probabilities despite ``pos_weight``; AUC is unchanged.
         tta: test-time views of the saved extractor (``config["inference"]``): "none",
             "flip" (image + mirror image) or "auto" (chosen on the validation partition among
             :data:`TTA_CANDIDATES`; more views only if they raise mean AUC by >= 0.0005).
@@ -111,6 +114,7 @@ class TrainConfig:
     tta: str = "auto"
     teachers: tuple[str, ...] = ()
     distill: float = 0.7
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -209,6 +213,12 @@ def train(
     from tqdm import tqdm
 
     from axes.artifact import atomic_artifact_dir, save_config
+    from feature_extractor.calibration import (
+        calibration_record,
+        fit_platt,
+        fold_into_head,
+        rate_gap,
+    )
     from feature_extractor.evaluation import compute_metrics, evaluate
     from feature_extractor.model import (
         AttributeNet,
@@ -410,6 +420,21 @@ def train(
     if len(candidates) > 1:
         say(f"test-time views: flip={chosen[0]}, zooms={list(chosen[1])} (validation mean AUC "
             + ", ".join(f"{t['val_mean_auc']:.4f}" for t in tta_trials) + ")")
+    calibration = None
+    if cfg.calibrate:
+        val_probs = extractor.predict(val_images).astype(np.float64).clip(1e-7, 1 - 1e-7)
+        scale, shift = fit_platt(np.log(val_probs / (1 - val_probs)), labels[va])
+        test_before = extractor.predict(images[te]) if te.size else None
+        fold_into_head(extractor.model, scale, shift)
+        calibration = calibration_record(scale, shift, index.attributes, "validation partition",
+                                         va.size)
+        if test_before is not None:
+            calibration["test_rate_gap_before"] = rate_gap(test_before, labels[te])
+            calibration["test_rate_gap_after"] = rate_gap(extractor.predict(images[te]),
+                                                          labels[te])
+            say(f"calibrated on {va.size} validation images; test partition: mean |predicted "
+                f"- actual positive rate| {calibration['test_rate_gap_before']:.4f} -> "
+                f"{calibration['test_rate_gap_after']:.4f}")
     test_metrics = None
     if te.size:
         test_metrics = evaluate(extractor, index, partition="test", workers=cfg.workers,
@@ -425,6 +450,7 @@ def train(
         "normalization": norm.as_dict(),
         "inference": {"flip_tta": chosen[0], "zooms": list(chosen[1]), "threshold": 0.5,
                       "selected_on": "validation partition", "trials": tta_trials},
+        "calibration": calibration,
         "data": {
             "dir_name": index.root.name,
             **index.checksum,
@@ -458,7 +484,7 @@ def train(
         "source": "trained with `tlgan extractor train` on the CelebA-format directory "
                   f"{index.root.name!r}; CelebA is non-commercial research only",
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in final.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in extractor.model.state_dict().items()}
     with atomic_artifact_dir(out) as tmp:
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "arch": mcfg.arch})
         written = save_config(tmp, config)

@@ -90,6 +90,9 @@ def extractor() -> None:
                    "predictions on the training images become soft targets.")
 @click.option("--distill", type=click.FloatRange(0, 1), default=0.7, show_default=True,
               help="Weight of the teachers' soft targets in the loss (labels get the rest).")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Fit Platt scaling per attribute on partition 1 and fold it into the head, "
+                   "so outputs are calibrated probabilities (AUC unchanged).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: torch's choice).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -101,7 +104,7 @@ def extractor() -> None:
 def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | None,
               size: str, seed: int, device: str, batch_size: int, lr: float, width: int,
               depths: str, zoom_p: float, dropout: float, patience: int, pos_weight: str, tta: str,
-              teachers: tuple[str, ...], distill: float, threads: int | None,
+              teachers: tuple[str, ...], distill: float, calibrate: bool, threads: int | None,
               cache_dir: Path | None, skip_bad: bool, quiet: bool) -> None:
     """Train an extractor on partition 0 and write a weights folder.
 
@@ -128,6 +131,7 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
             depths=_depths(depths), dropout=dropout, patience=patience,
             augment=Augment(zoom_p=zoom_p),
             pos_weight=pos_weight, tta=tta, teachers=tuple(teachers), distill=distill,
+            calibrate=calibrate,
             threads=threads, cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
         )
         config = train(data_dir, out_dir, cfg, progress=not quiet)
@@ -142,6 +146,52 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
     if tm:
         summary.update({k: tm[k] for k in ("mean_accuracy", "mean_baseline_accuracy",
                                            "mean_balanced_accuracy", "mean_auc", "images")})
+    click.echo(json.dumps(summary, indent=2))
+
+
+@extractor.command("calibrate")
+@click.option("--weights", type=str, default=None,
+              help="Registered extractor name or weights folder  [default: the registry's "
+                   "default]")
+@click.option("--data", "data_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="CelebA-format directory with a partition file (fits on partition 1).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Weights folder to write (replaced atomically).")
+@click.option("--device", type=str, default="auto", show_default=True,
+              help="cpu, cuda, cuda:N or auto.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def calibrate_cmd(weights: str | None, data_dir: Path, out_dir: Path, device: str,
+                  quiet: bool) -> None:
+    """Calibrate trained weights (Platt scaling per attribute, fitted on partition 1).
+
+    For weights trained with --no-calibrate or before calibration existed: writes OUT with
+    the calibration folded into the head, its parameters and the source's sha256 in
+    config.json, and test metrics recomputed. Prints a JSON summary.
+
+    \b
+    Examples:
+      tlgan extractor calibrate --weights runs/student --data ../shared/data/celeba-subset \\
+          --out runs/student-calibrated
+    """
+    from feature_extractor.calibration import calibrate_weights
+
+    try:
+        config = calibrate_weights(weights, data_dir, out_dir, device=device,
+                                   progress=not quiet, log=_note)
+    except _domain_errors() as exc:
+        _fail(exc)
+    except OSError as exc:
+        raise InputError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
+    cal = config["calibration"]
+    summary: dict[str, Any] = {
+        "out": str(out_dir), "sha256": config["files"]["model.safetensors"],
+        "from_sha256": cal["from_sha256"], "validation_images": cal["images"],
+        **{k: cal[k] for k in ("test_rate_gap_before", "test_rate_gap_after") if k in cal}}
+    tm = config.get("test_metrics")
+    if tm:
+        summary.update({k: tm[k] for k in ("mean_accuracy", "mean_balanced_accuracy",
+                                           "mean_auc", "images")})
     click.echo(json.dumps(summary, indent=2))
 
 
