@@ -50,7 +50,7 @@ EXTRACTORS: dict[str, ExtractorEntry] = {
     "celeba-cnn64": ExtractorEntry(
         name="celeba-cnn64",
         folder="celeba-cnn64",
-        sha256="79d966f1f9bc6300beeb8160d56fb4a3112f9d060fd1dae889d1e2e32257de63",
+        sha256="d56ca70e17e9a3a51b97215a4b36aa24c41c66fbac125cebf840c5e7cff5d247",
         input_size=64,
         num_attributes=40,
         normalization={"mean": (0.498243, 0.403132, 0.353524),

@@ -484,6 +484,8 @@ def test_default_weights_load_and_match_checksum() -> None:
     # the target, reached with one view per face (labelling speed; see README)
     assert ext.input_size == 64 and ext.config["test_metrics"]["mean_auc"] >= 0.91
     assert ext.views == 1 and ext.config["training"]["teachers"]
+    cal = ext.config["calibration"]  # probabilities calibrated on the validation partition
+    assert cal["method"] == "platt" and cal["test_rate_gap_after"] < cal["test_rate_gap_before"]
     bal = [a["balanced_accuracy"] for a in ext.config["test_metrics"]["attributes"].values()]
     assert min(bal) > 0.5
     assert (entry.path / "model.safetensors").stat().st_size <= 25 * 1024 * 1024
