@@ -243,6 +243,7 @@ def train(
     if index.partitions is None:
         raise CelebaError(f"{index.root} has no list_eval_partition.txt: training needs "
                           "partition 0 (train) and 1 (validation)")
+    teachers = _load_teachers(cfg, index.attributes, device)
     images, rows = image_cache(index, cfg.size, cache_dir=cfg.cache_dir, workers=cfg.workers,
                                skip_bad=cfg.skip_bad, report=say, progress=progress)
     part = index.partitions[rows]
@@ -263,8 +264,9 @@ def train(
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
 
-    soft_all, teacher_info = _teacher_targets(cfg, images, tr, index.attributes, device, say,
+    soft_all, teacher_info = _teacher_targets(teachers, images, tr, index.attributes, say,
                                               progress)
+    del teachers
 
     mcfg = ModelConfig(num_attributes=len(index.attributes), input_size=cfg.size,
                        widths=tuple(cfg.widths), depths=tuple(cfg.depths), dropout=cfg.dropout)
@@ -493,38 +495,47 @@ def train(
     return written
 
 
-def _teacher_targets(cfg: TrainConfig, images: np.ndarray, train_rows: np.ndarray,
-                     attributes: list[str], device: Any, say: Log,
-                     progress: bool) -> tuple[Any, list[dict[str, Any]]]:
-    """Soft targets for distillation: the sigmoid of the teachers' mean logit per image.
-
-    Returns ``(targets, provenance)``: a float (N, A) tensor over all cached images (rows
-    outside ``train_rows`` stay 0 and are never used) and, per teacher, its name, sha256 and
-    test-time views; ``(None, [])`` without teachers.
+def _load_teachers(cfg: TrainConfig, attributes: list[str], device: Any) -> list[Any]:
+    """The teacher extractors, loaded before any slow work so a bad one fails at once.
 
     Raises:
-        ValueError: a teacher does not predict every attribute of the data.
+        ValueError / ArtifactError: a teacher is unknown, corrupt, or does not predict every
+            attribute of the data.
     """
-    import torch
-
     from feature_extractor.registry import load_extractor
 
-    if not cfg.teachers:
-        return None, []
-    logits = np.zeros((len(images), len(attributes)), np.float64)
-    info: list[dict[str, Any]] = []
+    teachers = []
     for name in cfg.teachers:
         teacher = load_extractor(name, device=device)
         missing = [a for a in attributes if a not in teacher.attributes]
         if missing:
             raise ValueError(f"teacher {name!r} does not predict {', '.join(missing[:5])}")
+        teachers.append(teacher)
+    return teachers
+
+
+def _teacher_targets(teachers: list[Any], images: np.ndarray, train_rows: np.ndarray,
+                     attributes: list[str], say: Log,
+                     progress: bool) -> tuple[Any, list[dict[str, Any]]]:
+    """Soft targets for distillation: the sigmoid of the teachers' mean logit per image.
+
+    Returns ``(targets, provenance)``: a float (N, A) tensor over all cached images (rows
+    outside ``train_rows`` are 0.5 and never used) and, per teacher, its name, sha256, views,
+    recipe and test AUC; ``(None, [])`` without teachers.
+    """
+    import torch
+    from tqdm import tqdm
+
+    if not teachers:
+        return None, []
+    logits = np.zeros((len(images), len(attributes)), np.float64)
+    info: list[dict[str, Any]] = []
+    for teacher in teachers:
         cols = [teacher.attributes.index(a) for a in attributes]
         say(f"distillation: labelling {train_rows.size} training images with teacher "
             f"{teacher.name} ({teacher.views} views)")
         out = np.empty((train_rows.size, len(attributes)), np.float32)
         step = 512
-        from tqdm import tqdm
-
         for s in tqdm(range(0, train_rows.size, step), desc=f"teacher {teacher.name}",
                       unit="batch", leave=False, disable=not progress):
             sel = train_rows[s:s + step]
@@ -536,8 +547,7 @@ def _teacher_targets(cfg: TrainConfig, images: np.ndarray, train_rows: np.ndarra
                      "zooms": list(teacher.tta_zooms), "model": teacher.config.get("model"),
                      "test_mean_auc": tm.get("mean_auc"),
                      "training": teacher.config.get("training")})
-        del teacher
-    targets = 1.0 / (1.0 + np.exp(-logits / len(cfg.teachers)))
+    targets = 1.0 / (1.0 + np.exp(-logits / len(teachers)))
     return torch.from_numpy(targets.astype(np.float32)), info
 
 

@@ -267,7 +267,7 @@ def test_distillation_from_teachers(trained: tuple[Path, Path], tmp_path: Path) 
     a teacher that lacks an attribute of the data is refused in one line."""
     import torch
 
-    from feature_extractor.training import TrainConfig, _teacher_targets, train
+    from feature_extractor.training import TrainConfig, _load_teachers, _teacher_targets, train
 
     data, teacher = trained
     common = dict(epochs=1, batch_size=8, widths=(4, 8, 16, 32), depths=(1, 1, 1, 1),
@@ -290,9 +290,9 @@ def test_distillation_from_teachers(trained: tuple[Path, Path], tmp_path: Path) 
     idx = read_celeba(data)
     imgs, _ = load_images(idx, np.arange(len(idx)), 64)
     rows = idx.indices("train")
-    targets, info = _teacher_targets(TrainConfig(**common, teachers=(str(teacher),)), imgs,
-                                     rows, idx.attributes, torch.device("cpu"),
-                                     lambda m: None, False)
+    loaded = _load_teachers(TrainConfig(**common, teachers=(str(teacher),)), idx.attributes,
+                            torch.device("cpu"))
+    targets, info = _teacher_targets(loaded, imgs, rows, idx.attributes, lambda m: None, False)
     assert len(info) == 1 and info[0]["sha256"] == sha
     assert np.allclose(targets.numpy()[rows], ext.predict(imgs[rows]), atol=1e-4)
     with pytest.raises(ValueError, match="distill"):
