@@ -49,6 +49,24 @@ def sample_latents(seeds: Iterable[int], latent_size: int, truncation: float = 1
     return np.stack(rows)
 
 
+def candidate_latents(seed: int, count: int, latent_size: int,
+                      truncation: float = 1.0) -> np.ndarray:
+    """``count`` alternative starting latents for one seed: (count, latent_size) float32.
+
+    Candidate 0 is the seed's own latent; candidate k >= 1 comes from a separate stream
+    (``SeedSequence([seed, k])``), so no candidate repeats another seed's face. Used by
+    feature-conditioned generation to start from the candidate nearest the targets.
+    """
+    if count < 1:
+        raise ValueError(f"count: must be >= 1, got {count}")
+    first = sample_latent(seed, latent_size, truncation)
+    rows = [first]
+    for k in range(1, count):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), k])))
+        rows.append((rng.standard_normal(latent_size) * truncation).astype(np.float32))
+    return np.stack(rows)
+
+
 def parse_seeds(text: str, max_count: int = 100_000) -> list[int]:
     """Parse ``"1-8"``, ``"3,5,9"`` or ``"1-4,10"`` into a list of seeds (ranges inclusive)."""
     seeds: list[int] = []

@@ -18,7 +18,7 @@ from axes.bundle import AxisBundle
 from axes.maths import apply_moves
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator, to_uint8
-from tlgan.latents import interpolate, sample_latents
+from tlgan.latents import candidate_latents, interpolate, sample_latents
 
 
 @dataclass
@@ -89,6 +89,49 @@ class Pipeline:
     def seeds_to_latents(self, seeds: Sequence[int], truncation: float = 1.0) -> np.ndarray:
         """Seeded latents (see tlgan.latents for the reproducibility contract)."""
         return sample_latents(seeds, self.latent_size, truncation)
+
+    def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],
+                           truncation: float = 1.0, candidates: int = 16) -> np.ndarray:
+        """Starting latents (N, L) for feature-conditioned generation: for each seed, the one
+        of ``candidates`` latents (:func:`tlgan.latents.candidate_latents`; the seed's own is
+        the first) whose labelled face is nearest ``targets`` (sum of |logit gaps|), so
+        :meth:`condition` has less far to move it. Deterministic for the same arguments.
+        """
+        _, attr_idx, tgt = self._targets(targets)
+        if candidates < 1:
+            raise ValueError(f"candidates: must be >= 1, got {candidates}")
+        pool = np.concatenate([candidate_latents(s, candidates, self.latent_size, truncation)
+                               for s in seeds]) if len(seeds) else np.zeros(
+            (0, self.latent_size), np.float32)
+        if candidates == 1 or len(pool) == 0:
+            return pool
+        probs = self.label_latents(pool)[:, attr_idx].astype(np.float64)
+        eps = 0.02
+        tc = np.clip(tgt, eps, 1 - eps)
+        pc = np.clip(probs, eps, 1 - eps)
+        gap = np.abs(np.log(tc / (1 - tc)) - np.log(pc / (1 - pc))).sum(axis=1)
+        best = gap.reshape(len(seeds), candidates).argmin(axis=1)
+        return pool.reshape(len(seeds), candidates, -1)[np.arange(len(seeds)), best]
+
+    def _targets(self, targets: Mapping[str, float]) -> tuple[list[str], list[int], np.ndarray]:
+        """Validated feature targets: names, their extractor columns and the values."""
+        self._require_bundle()
+        if self.extractor is None:
+            raise ValueError("features: this service has no feature extractor loaded")
+        names = list(targets)
+        attr_idx = []
+        for n in names:
+            t = targets[n]
+            if not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+                raise ValueError(f"features.{n}: target must be a probability in [0, 1]")
+            if n not in self.attributes:
+                raise ValueError(
+                    f"features: unknown attribute {n!r}; valid: {', '.join(self.attributes)}"
+                )
+            attr_idx.append(self.attributes.index(n))
+        for n in names:
+            self.axis_index(n, "features")
+        return names, attr_idx, np.array([targets[n] for n in names], dtype=np.float64)
 
     def render(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, L) -> uint8 faces (N, H, W, 3)."""
@@ -175,22 +218,8 @@ class Pipeline:
         more than ``max_total`` from where it started. Returns the final latents, faces,
         probabilities and, per face, the attributes that could not be met.
         """
-        self._require_bundle()
-        if self.extractor is None:
-            raise ValueError("features: this service has no feature extractor loaded")
-        names = list(targets)
-        attr_idx = []
-        for n in names:
-            t = targets[n]
-            if not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
-                raise ValueError(f"features.{n}: target must be a probability in [0, 1]")
-            if n not in self.attributes:
-                raise ValueError(
-                    f"features: unknown attribute {n!r}; valid: {', '.join(self.attributes)}"
-                )
-            attr_idx.append(self.attributes.index(n))
+        names, attr_idx, tgt = self._targets(targets)
         axis_idx = [self.axis_index(n, "features") for n in names]
-        tgt = np.array([targets[n] for n in names], dtype=np.float64)
         axes_t = self._axes[axis_idx].astype(np.float64)
         cal = np.array([max(self.calibration.get(n, 1.0), 1e-3) for n in names])
         eps = 0.02

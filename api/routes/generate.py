@@ -29,10 +29,11 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
                    batcher: BatcherDep, settings: SettingsDep) -> Response | GenerateResponse:
     """Render ``count`` faces from seeds ``seed .. seed + count - 1``.
 
-    A null seed picks a random one (returned). With ``features``, each face is moved along
-    the axes until the extractor's probabilities are within 0.2 of the targets, and lists
-    the attributes it could not reach in ``unmet``. The same request always gives the same
-    bytes.
+    A null seed picks a random one (returned). With ``features``, each face starts from the
+    one of 16 candidate latents derived from its seed (the seed's own first) that is nearest
+    the targets, is moved along the axes until the extractor's probabilities are within 0.2
+    of the targets, and lists the attributes it could not reach in ``unmet``. The same
+    request always gives the same bytes.
     """
     check_limits(settings, body.size, body.count)
     kind = negotiate(request.headers.get("accept"), body.format, allow_image=body.count == 1)
@@ -45,7 +46,7 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
         targets = dict(body.features)
 
         def condition(p: Pipeline) -> ConditionResult:
-            return p.condition(z, targets)
+            return p.condition(p.conditioned_starts(seeds, targets, body.truncation), targets)
 
         result = await batcher.call(condition)
         z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet

@@ -102,3 +102,17 @@ def test_encode_rejects_bad_size_and_format() -> None:
         encode_image(img, "png", size=4096)
     with pytest.raises(ValueError, match="format"):
         encode_image(img, "gif")
+
+
+def test_candidate_latents_start_with_the_seed_and_are_deterministic() -> None:
+    from tlgan.latents import candidate_latents
+
+    c = candidate_latents(7, 5, 16, truncation=0.5)
+    assert c.shape == (5, 16) and c.dtype == np.float32
+    assert np.array_equal(c[0], sample_latents([7], 16, 0.5)[0])
+    assert np.array_equal(c, candidate_latents(7, 5, 16, truncation=0.5))
+    others = sample_latents(range(0, 64), 16, 0.5)  # no candidate is another seed's latent
+    assert not any(np.array_equal(c[k], o) for k in range(1, 5) for o in others)
+    assert len({c[k].tobytes() for k in range(5)}) == 5
+    with pytest.raises(ValueError, match="count"):
+        candidate_latents(7, 0, 16)

@@ -64,6 +64,31 @@ def test_condition_moves_towards_targets_and_reports_unmet(tiny_pipeline: Pipeli
         tiny_pipeline.condition(z, {"Smiling": 2.0})
 
 
+def test_conditioned_starts_pick_the_candidate_nearest_the_targets(
+        tiny_pipeline: Pipeline) -> None:
+    from tlgan.latents import candidate_latents
+
+    seeds = [3, 4, 5, 6]
+    targets = {"Smiling": 0.95}
+    col = tiny_pipeline.attributes.index("Smiling")
+    one = tiny_pipeline.conditioned_starts(seeds, targets, candidates=1)
+    assert np.array_equal(one, tiny_pipeline.seeds_to_latents(seeds))
+    best = tiny_pipeline.conditioned_starts(seeds, targets, candidates=8)
+    assert np.array_equal(best, tiny_pipeline.conditioned_starts(seeds, targets, candidates=8))
+    for i, s in enumerate(seeds):  # each start is one of its seed's candidates, the best one
+        pool = candidate_latents(s, 8, tiny_pipeline.latent_size)
+        k = [np.array_equal(best[i], c) for c in pool].index(True)
+        p = np.clip(tiny_pipeline.label_latents(pool)[:, col].astype(np.float64), 0.02, 0.98)
+        gap = np.abs(np.log(0.95 / 0.05) - np.log(p / (1 - p)))
+        assert gap[k] == gap.min()
+    assert (tiny_pipeline.label_latents(best)[:, col]
+            >= tiny_pipeline.label_latents(one)[:, col] - 1e-6).all()
+    with pytest.raises(ValueError, match="candidates"):
+        tiny_pipeline.conditioned_starts(seeds, targets, candidates=0)
+    with pytest.raises(ValueError, match=r"features\.Smiling"):
+        tiny_pipeline.conditioned_starts(seeds, {"Smiling": 1.5})
+
+
 def test_bundle_for_another_latent_size_refuses(tiny_pipeline: Pipeline) -> None:
     with pytest.raises(ValueError, match=r"latent size 16.*has 8"):
         Pipeline(generator=tiny_generator(latent_size=8), bundle=tiny_pipeline.bundle)
