@@ -7,21 +7,22 @@ labels of held-out images (the validation partition). The head is linear, so the
 into its weights exactly: ``W' = a W``, ``bias' = a bias + b``; the calibrated model is the
 same network, just as fast, and ROC-AUC is unchanged (each attribute's map is increasing).
 
-:func:`fit_platt` and :func:`fold_into_head` are pure; :func:`calibrate_weights` is what
+:func:`fit_platt` and :func:`fold_into_head` are pure; :func:`calibrate_extractor` fits and
+folds in one go (training ends with it); :func:`calibrate_weights` is what
 ``tlgan extractor calibrate`` runs on a weights folder.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from feature_extractor.model import AttributeNet
+    from feature_extractor.model import AttributeNet, Extractor
 
 Log = Callable[[str], None]
 
@@ -125,17 +126,49 @@ def rate_gap(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.abs(p.mean(0) - np.asarray(labels, dtype=np.float64).mean(0)).mean())
 
 
-def calibration_record(scale: np.ndarray, shift: np.ndarray, attributes: list[str],
-                       fitted_on: str, images: int) -> dict[str, Any]:
-    """What goes into the weights' ``config["calibration"]`` (callers add held-out
-    ``test_rate_gap_before`` / ``_after`` from :func:`rate_gap` where they have test images)."""
-    return {
+def calibrate_extractor(extractor: Extractor, val_probs: np.ndarray, val_labels: np.ndarray,
+                        cols: Sequence[int], *,
+                        test_probs: Callable[[], np.ndarray] | None = None,
+                        test_labels: np.ndarray | None = None,
+                        log: Log | None = None) -> dict[str, Any]:
+    """Fit Platt scaling and fold it into ``extractor``'s head, in place.
+
+    Args:
+        val_probs: (N, A) the extractor's probabilities on validation images (its order).
+        val_labels: (N, len(cols)) 0/1 labels; column i belongs to output ``cols[i]``
+            (outputs not in ``cols`` are left as they are).
+        test_probs: returns the extractor's (M, A) probabilities on test images; called
+            before and after folding to record the held-out rate gaps.
+        test_labels: (M, len(cols)) labels of those test images.
+
+    Returns:
+        The record for ``config["calibration"]``: method, where it was fitted, the scale and
+        shift per calibrated attribute, and ``test_rate_gap_before`` / ``_after``.
+    """
+    cols = list(cols)
+    p = np.asarray(val_probs, dtype=np.float64)[:, cols].clip(1e-7, 1 - 1e-7)
+    scale, shift = fit_platt(np.log(p / (1 - p)), val_labels)
+    before = test_probs() if test_probs is not None else None
+    full_scale = np.ones(len(extractor.attributes))
+    full_shift = np.zeros(len(extractor.attributes))
+    full_scale[cols], full_shift[cols] = scale, shift
+    fold_into_head(extractor.model, full_scale, full_shift)
+    names = [extractor.attributes[c] for c in cols]
+    record: dict[str, Any] = {
         "method": "platt",
-        "fitted_on": fitted_on,
-        "images": int(images),
-        "scale": {a: round(float(v), 6) for a, v in zip(attributes, scale, strict=True)},
-        "shift": {a: round(float(v), 6) for a, v in zip(attributes, shift, strict=True)},
+        "fitted_on": "validation partition",
+        "images": int(p.shape[0]),
+        "scale": {a: round(float(v), 6) for a, v in zip(names, scale, strict=True)},
+        "shift": {a: round(float(v), 6) for a, v in zip(names, shift, strict=True)},
     }
+    if before is not None and test_probs is not None and test_labels is not None:
+        record["test_rate_gap_before"] = rate_gap(before[:, cols], test_labels)
+        record["test_rate_gap_after"] = rate_gap(test_probs()[:, cols], test_labels)
+        (log or (lambda m: None))(
+            f"calibrated on {p.shape[0]} validation images; test partition: mean |predicted "
+            f"- actual positive rate| {record['test_rate_gap_before']:.4f} -> "
+            f"{record['test_rate_gap_after']:.4f}")
+    return record
 
 
 def calibrate_weights(
@@ -179,41 +212,24 @@ def calibrate_weights(
         raise ValueError(f"partition 1 (validation) of {index.root} has no images")
     cols = align_attributes(source, index)
     probs, ok = predict_index(source, index, rows, workers=workers, progress=progress)
-    full = np.full((len(ok), len(source.attributes)), 0.5)
-    full[:, cols] = probs[:, cols]
-    labels = np.zeros_like(full)
-    labels[:, cols] = index.labels[ok]
-    known = np.zeros(len(source.attributes), bool)
-    known[cols] = True
-    p = full.clip(1e-7, 1 - 1e-7)
-    scale, shift = fit_platt(np.log(p / (1 - p))[:, known], labels[:, known])
-    full_scale = np.ones(len(source.attributes))
-    full_shift = np.zeros(len(source.attributes))
-    full_scale[known], full_shift[known] = scale, shift
-    model = copy.deepcopy(source.model).cpu()
-    fold_into_head(model, full_scale, full_shift)
-    calibrated = Extractor(model, source.attributes, source.normalization, name=Path(out).name,
-                           sha256="", device=device, flip_tta=source.flip_tta,
-                           tta_zooms=source.tta_zooms)
-    record = calibration_record(scale, shift,
-                                [a for a, k in zip(source.attributes, known, strict=True) if k],
-                                "validation partition", len(ok))
+    calibrated = Extractor(copy.deepcopy(source.model).cpu(), source.attributes,
+                           source.normalization, name=Path(out).name, sha256="", device=device,
+                           flip_tta=source.flip_tta, tta_zooms=source.tta_zooms)
+    test = index.indices("test")
+    record = calibrate_extractor(
+        calibrated, probs, index.labels[ok], cols,
+        test_probs=(lambda: predict_index(calibrated, index, test, workers=workers)[0])
+        if test.size else None,
+        test_labels=index.labels[test], log=say)
     record["from_sha256"] = source.sha256
     config = {k: v for k, v in source.config.items() if k != "files"}
     config["calibration"] = record
-    test = index.indices("test")
     if test.size:
-        before, ok_t = predict_index(source, index, test, workers=workers)
-        after, _ = predict_index(calibrated, index, test, workers=workers)
-        record["test_rate_gap_before"] = rate_gap(before[:, cols], index.labels[ok_t])
-        record["test_rate_gap_after"] = rate_gap(after[:, cols], index.labels[ok_t])
-        say(f"calibrated on {len(ok)} validation images; test partition: mean |predicted - "
-            f"actual positive rate| {record['test_rate_gap_before']:.4f} -> "
-            f"{record['test_rate_gap_after']:.4f}")
         if config.get("test_metrics") is not None:
             config["test_metrics_uncalibrated"] = config["test_metrics"]
         config["test_metrics"] = evaluate(calibrated, index, partition="test", workers=workers)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous()
+             for k, v in calibrated.model.state_dict().items()}
     with atomic_artifact_dir(out) as tmp:
         save_file(state, str(tmp / WEIGHTS_FILE),
                   metadata={"format": "pt", "arch": str(config.get("architecture", ""))})

@@ -213,12 +213,7 @@ def train(
     from tqdm import tqdm
 
     from axes.artifact import atomic_artifact_dir, save_config
-    from feature_extractor.calibration import (
-        calibration_record,
-        fit_platt,
-        fold_into_head,
-        rate_gap,
-    )
+    from feature_extractor.calibration import calibrate_extractor
     from feature_extractor.evaluation import compute_metrics, evaluate
     from feature_extractor.model import (
         AttributeNet,
@@ -424,19 +419,10 @@ def train(
             + ", ".join(f"{t['val_mean_auc']:.4f}" for t in tta_trials) + ")")
     calibration = None
     if cfg.calibrate:
-        val_probs = extractor.predict(val_images).astype(np.float64).clip(1e-7, 1 - 1e-7)
-        scale, shift = fit_platt(np.log(val_probs / (1 - val_probs)), labels[va])
-        test_before = extractor.predict(images[te]) if te.size else None
-        fold_into_head(extractor.model, scale, shift)
-        calibration = calibration_record(scale, shift, index.attributes, "validation partition",
-                                         va.size)
-        if test_before is not None:
-            calibration["test_rate_gap_before"] = rate_gap(test_before, labels[te])
-            calibration["test_rate_gap_after"] = rate_gap(extractor.predict(images[te]),
-                                                          labels[te])
-            say(f"calibrated on {va.size} validation images; test partition: mean |predicted "
-                f"- actual positive rate| {calibration['test_rate_gap_before']:.4f} -> "
-                f"{calibration['test_rate_gap_after']:.4f}")
+        calibration = calibrate_extractor(
+            extractor, extractor.predict(val_images), labels[va], range(len(index.attributes)),
+            test_probs=(lambda: extractor.predict(images[te])) if te.size else None,
+            test_labels=labels[te], log=say)
     test_metrics = None
     if te.size:
         test_metrics = evaluate(extractor, index, partition="test", workers=cfg.workers,
