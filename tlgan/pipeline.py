@@ -97,7 +97,7 @@ class Pipeline:
         the first) whose labelled face is nearest ``targets`` (sum of |logit gaps|), so
         :meth:`condition` has less far to move it. Deterministic for the same arguments.
         """
-        _, attr_idx, tgt = self._targets(targets)
+        _, attr_idx, _, tgt = self._targets(targets)
         if candidates < 1:
             raise ValueError(f"candidates: must be >= 1, got {candidates}")
         pool = np.concatenate([candidate_latents(s, candidates, self.latent_size, truncation)
@@ -105,16 +105,14 @@ class Pipeline:
             (0, self.latent_size), np.float32)
         if candidates == 1 or len(pool) == 0:
             return pool
-        probs = self.label_latents(pool)[:, attr_idx].astype(np.float64)
-        eps = 0.02
-        tc = np.clip(tgt, eps, 1 - eps)
-        pc = np.clip(probs, eps, 1 - eps)
-        gap = np.abs(np.log(tc / (1 - tc)) - np.log(pc / (1 - pc))).sum(axis=1)
+        gap = np.abs(_logit_gap(self.label_latents(pool)[:, attr_idx], tgt)).sum(axis=1)
         best = gap.reshape(len(seeds), candidates).argmin(axis=1)
         return pool.reshape(len(seeds), candidates, -1)[np.arange(len(seeds)), best]
 
-    def _targets(self, targets: Mapping[str, float]) -> tuple[list[str], list[int], np.ndarray]:
-        """Validated feature targets: names, their extractor columns and the values."""
+    def _targets(self, targets: Mapping[str, float]
+                 ) -> tuple[list[str], list[int], list[int], np.ndarray]:
+        """Validated feature targets: names, their extractor columns, their axes and the
+        target values."""
         self._require_bundle()
         if self.extractor is None:
             raise ValueError("features: this service has no feature extractor loaded")
@@ -129,9 +127,9 @@ class Pipeline:
                     f"features: unknown attribute {n!r}; valid: {', '.join(self.attributes)}"
                 )
             attr_idx.append(self.attributes.index(n))
-        for n in names:
-            self.axis_index(n, "features")
-        return names, attr_idx, np.array([targets[n] for n in names], dtype=np.float64)
+        axis_idx = [self.axis_index(n, "features") for n in names]
+        return names, attr_idx, axis_idx, np.array([targets[n] for n in names],
+                                                   dtype=np.float64)
 
     def render(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, L) -> uint8 faces (N, H, W, 3)."""
@@ -218,17 +216,9 @@ class Pipeline:
         more than ``max_total`` from where it started. Returns the final latents, faces,
         probabilities and, per face, the attributes that could not be met.
         """
-        names, attr_idx, tgt = self._targets(targets)
-        axis_idx = [self.axis_index(n, "features") for n in names]
+        names, attr_idx, axis_idx, tgt = self._targets(targets)
         axes_t = self._axes[axis_idx].astype(np.float64)
         cal = np.array([max(self.calibration.get(n, 1.0), 1e-3) for n in names])
-        eps = 0.02
-        tc = np.clip(tgt, eps, 1 - eps)
-        t_logit = np.log(tc / (1 - tc))
-
-        def logit_gap(p: np.ndarray) -> np.ndarray:
-            pc = np.clip(p.astype(np.float64), eps, 1 - eps)
-            return np.asarray(t_logit - np.log(pc / (1 - pc)))
 
         start = z.astype(np.float64).copy()
         cur = start.copy()
@@ -238,12 +228,12 @@ class Pipeline:
         steps = 0
         for steps in range(1, max_steps + 1):
             p = probs[:, attr_idx]
-            active = (np.abs(p - tgt) > tolerance).any(axis=1)
+            unmet_mask = np.abs(p - tgt) > tolerance
+            active = unmet_mask.any(axis=1)
             if not active.any():
                 steps -= 1
                 break
-            gap = logit_gap(p)
-            unmet_mask = np.abs(p - tgt) > tolerance
+            gap = _logit_gap(p, tgt)
             dist = np.clip(gap / cal, -max_step, max_step) * unmet_mask * scale[:, None]
             cand = cur + dist @ axes_t
             offset = cand - start
@@ -251,8 +241,8 @@ class Pipeline:
             cand = start + offset * np.minimum(1.0, max_total / np.maximum(norm, 1e-12))
             cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
             assert cand_probs is not None
-            before = np.abs(logit_gap(p) * unmet_mask).sum(axis=1)
-            after = np.abs(logit_gap(cand_probs[:, attr_idx]) * unmet_mask).sum(axis=1)
+            before = np.abs(gap * unmet_mask).sum(axis=1)
+            after = np.abs(_logit_gap(cand_probs[:, attr_idx], tgt) * unmet_mask).sum(axis=1)
             better = active & (after < before)
             worse = active & ~better
             cur[better] = cand[better]
@@ -271,3 +261,11 @@ class Pipeline:
             "bundle": self.bundle_id,
             "axes": self.axis_names,
         }
+
+
+def _logit_gap(probs: np.ndarray, targets: np.ndarray, eps: float = 0.02) -> np.ndarray:
+    """logit(target) - logit(p), both clipped to [eps, 1 - eps] (saturated outputs count as
+    eps away, so a gap stays finite)."""
+    tc = np.clip(targets, eps, 1 - eps)
+    pc = np.clip(np.asarray(probs, dtype=np.float64), eps, 1 - eps)
+    return np.asarray(np.log(tc / (1 - tc)) - np.log(pc / (1 - pc)))
