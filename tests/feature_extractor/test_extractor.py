@@ -389,6 +389,28 @@ def test_eval_cli_json_schema(trained: tuple[Path, Path]) -> None:
     assert rep["mean_auc"] == pytest.approx(cfg["test_metrics"]["mean_auc"], abs=1e-6)
 
 
+def test_eval_single_view_ignores_the_weights_views(trained: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    from feature_extractor.evaluation import evaluate
+
+    data, out = trained
+    multi = tmp_path / "multi"
+    shutil.copytree(out, multi)
+    cfg = json.loads((multi / "config.json").read_text())
+    cfg["inference"].update(flip_tta=True, zooms=[1.0, 1.25])  # config.json is not checksummed
+    (multi / "config.json").write_text(json.dumps(cfg))
+    ext = registry.load_extractor(str(multi), "cpu")
+    assert ext.views == 4
+    four = evaluate(ext, data)["attributes"]
+    ext.flip_tta, ext.tta_zooms = False, (1.0,)
+    one = evaluate(ext, data)["attributes"]
+    res = CliRunner().invoke(extractor_cli, ["eval", "--data", str(data), "--weights",
+                                             str(multi), "--json", "--quiet", "--single-view"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)["attributes"]
+    assert rep == one and one != four
+
+
 def test_eval_without_partition_file_uses_all_images(trained: tuple[Path, Path],
                                                      tmp_path: Path) -> None:
     _, out = trained

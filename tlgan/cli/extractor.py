@@ -219,10 +219,14 @@ def _depths(text: str) -> tuple[int, ...]:
               help="cpu, cuda, cuda:N or auto.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--skip-bad", is_flag=True, help="Skip (and report) bad rows and images.")
+@click.option("--single-view", is_flag=True,
+              help="Label each face once, ignoring the weights' test-time views (mirror image, "
+                   "zooms): what those views add.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def eval_cmd(data_dir: Path, weights: str | None, partition: str, device: str,
-             batch_size: int, skip_bad: bool, as_json: bool, quiet: bool) -> None:
+             batch_size: int, skip_bad: bool, single_view: bool, as_json: bool,
+             quiet: bool) -> None:
     """Per-attribute accuracy, majority baseline, balanced accuracy and ROC-AUC.
 
     Predictions are thresholded at 0.5. Attributes with a single class in the evaluated
@@ -237,12 +241,16 @@ def eval_cmd(data_dir: Path, weights: str | None, partition: str, device: str,
     Examples:
       tlgan extractor eval --data ../shared/data/celeba-subset --json
       tlgan extractor eval --data /data/celeba --weights runs/celeba-128 --partition all
+      tlgan extractor eval --data ../shared/data/celeba-subset --weights runs/teachers/a \\
+          --single-view --json
     """
     from feature_extractor.evaluation import evaluate
     from feature_extractor.registry import load_extractor
 
     try:
         ext = load_extractor(weights, device)
+        if single_view:
+            ext.flip_tta, ext.tta_zooms = False, (1.0,)
         report = evaluate(ext, data_dir, partition=partition, batch_size=batch_size,
                           skip_bad=skip_bad, report=_note, progress=not quiet)
     except _domain_errors() as exc:
