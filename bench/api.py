@@ -153,33 +153,27 @@ def in_process_rate(pipeline: Pipeline, with_features: bool, batch: int, repeats
     return batch / statistics.median(times)
 
 
-async def latency(url: str, path: str, body: Callable[[int], dict[str, Any]], n: int
+async def latency(url: str, path: str, body: Callable[[int], dict[str, Any]] | None, n: int
                   ) -> tuple[float, float]:
-    """p50 and p99 latency (ms) of ``n`` sequential requests."""
+    """p50 and p99 latency (ms) of ``n`` sequential requests: POST ``body(i)``, or GET when
+    ``body`` is None."""
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def call(i: int) -> httpx.Response:
+            if body is None:
+                return await client.get(path)
+            return await client.post(path, json=body(i))
+
         for i in range(10):  # warm-up
-            (await client.post(path, json=body(i))).raise_for_status()
+            (await call(i)).raise_for_status()
         times = []
         for i in range(n):
-            payload = body(i)
             t0 = time.perf_counter()
-            r = await client.post(path, json=payload)
+            r = await call(i)
             times.append((time.perf_counter() - t0) * 1000)
             r.raise_for_status()
     arr = np.asarray(times)
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
-
-
-async def http_floor(url: str, n: int) -> float:
-    """p50 latency (ms) of ``n`` sequential GET /healthz: what HTTP and the client cost alone."""
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        times = []
-        for i in range(n + 10):
-            t0 = time.perf_counter()
-            (await client.get("/healthz")).raise_for_status()
-            if i >= 10:
-                times.append((time.perf_counter() - t0) * 1000)
-    return float(np.percentile(np.asarray(times), 50))
 
 
 async def throughput(url: str, path: str, body: Callable[[int], dict[str, Any]], n: int,
@@ -238,7 +232,9 @@ def main() -> None:
     server = Server(settings)
     try:
         server.wait_ready()
-        floor = statistics.median(asyncio.run(http_floor(server.url, args.requests))
+        # what HTTP and the client cost alone: GET /healthz
+        floor = statistics.median(asyncio.run(latency(server.url, "/healthz", None,
+                                                      args.requests))[0]
                                   for _ in range(args.runs))
         rows = []
         for path, wf, body in jobs:
