@@ -408,9 +408,10 @@ def load_images(
     paths = [index.image_path(int(r)) for r in rows]
     it = _decode_many(paths, size, workers)
     if progress:
-        from tqdm import tqdm
+        from tlgan_base.progress import progress_bar
 
-        it = tqdm(it, total=len(rows), desc=f"decode {size}px", unit="img", leave=False)
+        it = progress_bar(it, total=len(rows), desc=f"decode {size}px", unit="img",
+                          leave=False)
     for i, arr, err in it:
         if arr is None:
             msg = (f"{index.where(int(rows[i]))}: image {paths[i]} cannot be read ({err})")

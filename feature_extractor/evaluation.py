@@ -123,9 +123,9 @@ def predict_index(
                             skip_bad=skip_bad, report=report)
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tlgan_base.progress import progress_bar
 
-        bar = tqdm(total=len(rows), desc="eval", unit="img", leave=False)
+        bar = progress_bar(total=len(rows), desc="eval", unit="img", leave=False)
     for imgs, ok in it:
         out_p.append(extractor.predict(imgs, batch_size=batch_size))
         out_r.append(ok)

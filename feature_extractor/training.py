@@ -224,6 +224,7 @@ def train(
         to_channels_last,
     )
     from feature_extractor.registry import KIND, WEIGHTS_FILE
+    from tlgan_base.progress import progress_bar
 
     cfg = cfg or TrainConfig()
     say: Log = log or (lambda m: tqdm.write(m))
@@ -318,8 +319,8 @@ def train(
         t_epoch = time.perf_counter()
         model.train()
         perm = tr_t[torch.randperm(tr.size, generator=gen)]
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                   leave=False, disable=not progress)
+        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}",
+                           unit="batch", leave=False, enabled=progress)
         loss_sum = 0.0
         batches = 0
         for b in bar:
@@ -510,7 +511,8 @@ def _teacher_targets(teachers: list[Any], images: np.ndarray, train_rows: np.nda
     recipe and test AUC; ``(None, [])`` without teachers.
     """
     import torch
-    from tqdm import tqdm
+
+    from tlgan_base.progress import progress_bar
 
     if not teachers:
         return None, []
@@ -522,8 +524,8 @@ def _teacher_targets(teachers: list[Any], images: np.ndarray, train_rows: np.nda
             f"{teacher.name} ({teacher.views} views)")
         out = np.empty((train_rows.size, len(attributes)), np.float32)
         step = 512
-        for s in tqdm(range(0, train_rows.size, step), desc=f"teacher {teacher.name}",
-                      unit="batch", leave=False, disable=not progress):
+        for s in progress_bar(range(0, train_rows.size, step), desc=f"teacher {teacher.name}",
+                              unit="batch", leave=False, enabled=progress):
             sel = train_rows[s:s + step]
             out[s:s + sel.size] = teacher.predict(images[sel], batch_size=step)[:, cols]
         p = out.astype(np.float64).clip(1e-6, 1 - 1e-6)

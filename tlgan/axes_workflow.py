@@ -14,24 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from axes.artifact import ArtifactError
 from axes.bundle import DEFAULT_REFERENCES, AxisBundle, build_bundle
 from axes.fitting import DEFAULT_METHOD, fit_axes, fit_one
 from axes.heads import train_head
 from axes.samples import SampleCache, load_samples
+from tlgan_base.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 def _tqdm_progress(total: int, desc: str) -> tuple[Callable[[int, int, str], None], Any]:
-    bar = tqdm(total=total, desc=desc, unit="axis")
+    bar = progress_bar(total=total, desc=desc, unit="axis")
 
     def progress(done: int, n: int, name: str) -> None:
-        bar.n = done
-        bar.set_postfix_str(name)
-        bar.refresh()
+        bar.set_postfix_str(name, refresh=False)
+        bar.update(done - bar.n)
 
     return progress, bar
 
@@ -141,8 +140,8 @@ def embed_images(extractor: Any, paths: list[Path], batch: int = 256,
 
     size = int(extractor.input_size)
     out = []
-    with tqdm(total=len(paths), desc="embed labelled images", unit="img",
-              disable=not progress) as bar:
+    with progress_bar(total=len(paths), desc="embed labelled images", unit="img",
+                      enabled=progress) as bar:
         for start in range(0, len(paths), batch):
             chunk = paths[start : start + batch]
             images = np.stack([load_image(p, size) for p in chunk])

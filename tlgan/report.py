@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from axes.artifact import write_json_atomic
 from axes.bundle import AxisBundle
@@ -22,6 +21,7 @@ from axes.plots import save_cosine_heatmap, save_edit_strip, save_response_curve
 from tlgan.files import write_bytes_atomic
 from tlgan.latents import sample_latents
 from tlgan.pipeline import Pipeline
+from tlgan_base.progress import progress_bar
 
 
 def _curve(pipeline: Pipeline, z: np.ndarray, direction: np.ndarray, steps: np.ndarray,
@@ -54,7 +54,7 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
                              pipeline.latent_size)
     calibration = bundle.calibration
     rows: list[dict[str, Any]] = []
-    for name in tqdm(names, desc="report", unit="axis", disable=not progress):
+    for name in progress_bar(names, desc="report", unit="axis", enabled=progress):
         i = bundle.index(name)
         ortho = bundle.directions[i].astype(np.float64)
         raw = bundle.raw_directions[i].astype(np.float64)

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from axes.samples import SampleCacheWriter
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator
 from tlgan.latents import sample_latents
+from tlgan_base.progress import progress_bar
 
 
 def render_and_embed(generator: FaceGenerator, extractor: Extractor, z: np.ndarray,
@@ -60,8 +60,8 @@ def build_sample_cache(generator: FaceGenerator, extractor: Extractor, out: str 
     writer = SampleCacheWriter(out, meta, total_n=n, chunk=chunk,
                                on_mismatch="restart" if restart else "error")
     pending = writer.pending_chunks()
-    with tqdm(total=n, initial=writer.n_done, desc="sample+label", unit="face",
-              disable=not progress) as bar:
+    with progress_bar(total=n, initial=writer.n_done, desc="sample+label", unit="face",
+                      enabled=progress) as bar:
         for i in pending:
             start, stop = writer.chunk_range(i)
             z = sample_latents(range(seed + start, seed + stop), generator.latent_size,

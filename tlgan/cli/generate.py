@@ -35,13 +35,12 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
       tlgan generate --seeds 1-8 --out faces/
       tlgan generate --seeds 42 --out faces/ --truncation 0.7 --size 256
     """
-    from tqdm import tqdm
-
     from axes.artifact import write_json_atomic
     from tlgan.files import write_bytes_atomic
     from tlgan.generators import load_generator
     from tlgan.images import check_size, encode_image
     from tlgan.latents import check_truncation, latent_to_list, parse_seeds, sample_latents
+    from tlgan_base.progress import progress_bar
 
     seed_list = parse_seeds(seeds)
     check_truncation(truncation)
@@ -49,8 +48,8 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
     gen = load_generator(generator, device)
     out.mkdir(parents=True, exist_ok=True)
     batch = 64
-    with tqdm(total=len(seed_list), desc="rendering", unit="face",
-              disable=len(seed_list) < 16) as bar:
+    with progress_bar(total=len(seed_list), desc="rendering", unit="face",
+                      enabled=len(seed_list) >= 16) as bar:
         for start in range(0, len(seed_list), batch):
             chunk = seed_list[start : start + batch]
             z = sample_latents(chunk, gen.latent_size, truncation)

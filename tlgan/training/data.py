@@ -182,13 +182,13 @@ def _read_and_decode(path: Path, resolution: int) -> tuple[str, np.ndarray]:
 def decode_files(paths: Sequence[Path], resolution: int, *, workers: int | None = None,
                  progress: bool = False, desc: str = "decoding") -> tuple[np.ndarray, list[str]]:
     """Decode files in parallel threads; returns (uint8 (N, R, R, 3), sha256 of each file)."""
-    from tqdm import tqdm
+    from tlgan_base.progress import progress_bar
 
     out = np.empty((len(paths), resolution, resolution, 3), dtype=np.uint8)
     shas: list[str] = [""] * len(paths)
     workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(paths), desc=desc, unit="img",
-                                                   disable=not progress) as bar:
+    with ThreadPoolExecutor(workers) as pool, progress_bar(total=len(paths), desc=desc, unit="img",
+                                                           enabled=progress) as bar:
         for i, (sha, arr) in enumerate(pool.map(lambda p: _read_and_decode(p, resolution),
                                                 paths, chunksize=64)):
             out[i] = arr

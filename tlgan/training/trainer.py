@@ -491,7 +491,7 @@ class Trainer:
         return loss_d.detach(), loss_g.detach()
 
     def run(self) -> None:
-        from tqdm import tqdm
+        from tlgan_base.progress import progress_bar
 
         cfg = self.cfg
         self.G.train()
@@ -502,8 +502,8 @@ class Trainer:
         count = 0
         log_path = self.work / "log.jsonl"
         self.work.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc="training", unit="it",
-                   disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(total=cfg.iterations, initial=self.iteration, desc="training",
+                           unit="it", enabled=cfg.progress)
         try:
             while self.iteration < cfg.iterations:
                 t0 = time.perf_counter()
@@ -687,17 +687,21 @@ def export(trainer: Trainer) -> TrainResult:
 
 def score_generator(generator: str | None, data: str, *, n: int = 2000,
                     extractor: EmbeddingExtractor | str | None = None, device: str = "cpu",
-                    seed: int = 0) -> dict[str, Any]:
+                    seed: int = 0, truncation: float = 1.0) -> dict[str, Any]:
     """FD of a generator's faces to a data directory's test faces, with the real floor.
 
+    The latents are standard normal times ``truncation`` (psi in (0, 1]).
+
     Returns a JSON-ready dict: ``fd``, ``floor``, ``n``, ``n_reference``, ``generator``,
-    ``extractor``, ``data_checksum``.
+    ``extractor``, ``data_checksum``, ``truncation``.
     """
     from tlgan.devices import resolve_device
     from tlgan.generators import load_generator
+    from tlgan.latents import check_truncation
 
     if n < 2:
         raise ValueError(f"n: must be >= 2, got {n}")
+    check_truncation(truncation)
     dev = resolve_device(device)
     gen = load_generator(generator, dev)
     images = load_image_set(data, gen.resolution)
@@ -705,7 +709,7 @@ def score_generator(generator: str | None, data: str, *, n: int = 2000,
         else load_metric_extractor(extractor, dev)
     ref = Reference(ext, images.train, images.test, n, dev, seed=_stream_seed(seed, "subset"))
     z = torch.randn(n, gen.latent_size, generator=torch.Generator().manual_seed(
-        _stream_seed(seed, "eval")))
+        _stream_seed(seed, "eval"))) * truncation
     emb = embed_generated(ext, gen.render_tensor, z.to(dev))
     return {
         "fd": ref.score(emb),
@@ -716,6 +720,7 @@ def score_generator(generator: str | None, data: str, *, n: int = 2000,
         "generator": gen.name,
         "extractor": ref.extractor_name,
         "data_checksum": images.source_sha256,
+        "truncation": truncation,
     }
 
 

@@ -1,0 +1,2 @@
+"""The ground floor: plumbing every layer may use (``axes``, ``feature_extractor``, ``tlgan``,
+``api``). It imports none of them."""
