@@ -8,7 +8,10 @@ On disk an axis bundle is an artifact folder (see ``axes.artifact``)::
                           JSON-valued per-axis statistics and the sha256 of axes.npz
 
 ``directions`` are the raw GLM axes with every non-reference axis projected off the span of
-the reference axes (e.g. Male, Young; see ``axes.maths.orthogonalize``) -- always on.
+the reference axes (e.g. Male, Young; see ``axes.maths.orthogonalize``) -- always on. Since
+format 1.1 the reference axes are also disentangled from each other (each projected off the
+span of the other references, order-free; ``provenance["reference_orthogonalization"] ==
+"mutual"``); bundles without that key keep their references as fitted (``"keep"``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from axes.artifact import ArtifactError, atomic_artifact_dir, load_config, save_config
 from axes.fitting import FitResult
-from axes.maths import normalize, orthogonalize
+from axes.maths import REFERENCE_MODES, normalize, orthogonalize
 
 __all__ = [
     "ARRAYS_NAME",
@@ -44,6 +47,8 @@ KIND = "axis-bundle"
 ARRAYS_NAME = "axes.npz"
 FORMAT_VERSION = 1
 DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
+#: how new bundles treat their reference axes (see ``axes.maths.orthogonalize``)
+DEFAULT_REFERENCE_MODE = "mutual"
 #: provenance keys every bundle carries (missing optional ones are stored as None)
 PROVENANCE_KEYS: tuple[str, ...] = (
     "generator", "generator_sha256", "latent_size", "extractor", "extractor_sha256",
@@ -178,6 +183,12 @@ class AxisBundle:
         return self.directions[self.index(name)]
 
     @property
+    def reference_mode(self) -> str:
+        """How the reference axes were orthogonalized: ``"mutual"`` or ``"keep"`` (bundles
+        written before the choice existed)."""
+        return str(self.provenance.get("reference_orthogonalization") or "keep")
+
+    @property
     def calibration(self) -> NDArray[np.float64]:
         """``(K,)`` change of each axis' attribute logit per unit step along its
         orthogonalized axis: ``coef . axis = coef_norm * (raw . axis)``; NaN without
@@ -224,7 +235,8 @@ class AxisBundle:
             raws = np.vstack([raws, raw[None]])
             all_stats.append(new_stats)
         if name in self.references:  # the reference span changed: redo every axis
-            directions = _orthogonalize_named(raws, names, self.references).astype(np.float32)
+            directions = _orthogonalize_named(raws, names, self.references,
+                                              self.reference_mode).astype(np.float32)
         else:  # existing axes stay bit-identical; only the new one is orthogonalized
             ref_rows = raws[[names.index(r) for r in self.references]]
             own = orthogonalize(np.vstack([ref_rows, raw[None]]),
@@ -273,19 +285,23 @@ def _normalize_stats(stats: Mapping[str, Any], i: int) -> dict[str, Any]:
 
 
 def _orthogonalize_named(raws: NDArray[np.float64], names: Sequence[str],
-                         references: Sequence[str]) -> NDArray[np.float64]:
+                         references: Sequence[str], mode: str) -> NDArray[np.float64]:
     ref_idx = [list(names).index(r) for r in references]
-    return orthogonalize(raws, ref_idx)
+    return orthogonalize(raws, ref_idx, references=mode)
 
 
 def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFERENCES,
-                 provenance: Mapping[str, Any] | None = None) -> AxisBundle:
+                 provenance: Mapping[str, Any] | None = None, *,
+                 reference_mode: str = DEFAULT_REFERENCE_MODE) -> AxisBundle:
     """Orthogonalize a ``FitResult`` against ``references`` into an ``AxisBundle``.
 
     Args:
         fit_result: from ``axes.fitting.fit_axes``.
-        references: names of the reference axes (unchanged; others are projected off their
-            span). May be empty; otherwise every name must be fitted.
+        references: names of the reference axes (others are projected off their span). May
+            be empty; otherwise every name must be fitted.
+        reference_mode: ``"mutual"`` (default): each reference is projected off the span of
+            the other references, so moving one holds the others; ``"keep"``: references
+            stay as fitted. Recorded as ``provenance["reference_orthogonalization"]``.
         provenance: must name ``generator`` and ``extractor``; ``n``, ``seed``, ``method``,
             ``latent_size`` and ``created`` are filled from ``fit_result`` / now when absent,
             the other ``PROVENANCE_KEYS`` default to None. Extra keys are kept.
@@ -302,7 +318,11 @@ def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFE
                          f"{', '.join(fit_result.names)}")
     if len(set(refs)) != len(refs):
         raise ValueError(f"references has repeated names: {refs}")
+    if reference_mode not in REFERENCE_MODES:
+        raise ValueError(f"reference_mode must be one of {REFERENCE_MODES}, got "
+                         f"{reference_mode!r}")
     prov: dict[str, Any] = dict(provenance or {})
+    prov["reference_orthogonalization"] = reference_mode
     for key in ("generator", "extractor"):
         if not prov.get(key):
             raise ValueError(f"provenance must name the {key!r} the axes were fitted for")
@@ -318,7 +338,7 @@ def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFE
     for key in PROVENANCE_KEYS:
         prov.setdefault(key, None)
     raws = normalize(fit_result.axes, name="fit_result.axes")
-    directions = _orthogonalize_named(raws, fit_result.names, refs)
+    directions = _orthogonalize_named(raws, fit_result.names, refs, reference_mode)
     return AxisBundle(names=list(fit_result.names), directions=directions.astype(np.float32),
                       raw_directions=raws.astype(np.float32), references=refs,
                       stats=[dict(s) for s in fit_result.stats], provenance=prov)

@@ -11,6 +11,11 @@ Conventions
   span of the reference axes (through an orthonormal SVD basis of that span), then
   renormalized. Unlike TL-GAN's sequential Gram-Schmidt the result does not depend on the
   order of the references.
+* ``disentangle_references`` makes the reference axes themselves independent: each one is
+  projected off the span of *all the other* references (order-free), so moving along Young
+  changes age while holding Male (to first order), and vice versa. ``orthogonalize(...,
+  references="mutual")`` applies it; the span of the references, and so every
+  non-reference axis, is the same either way.
 * ``project_out`` / ``apply_moves`` implement *locking*: a move in z is stripped of any
   component inside the span of the locked axes, so the locked attributes' logits (to first
   order) do not change.
@@ -24,8 +29,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "REFERENCE_MODES",
     "apply_moves",
     "cosine_matrix",
+    "disentangle_references",
     "normalize",
     "orthogonalize",
     "project_out",
@@ -34,6 +41,9 @@ __all__ = [
 
 #: relative norm below which a vector counts as zero / inside a span
 DEFAULT_TOL = 1e-6
+#: how ``orthogonalize`` treats the reference axes themselves: ``"keep"`` leaves them as
+#: given; ``"mutual"`` projects each off the span of the others (``disentangle_references``)
+REFERENCE_MODES: tuple[str, ...] = ("keep", "mutual")
 
 
 def _as_float_array(x: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -102,8 +112,40 @@ def span_basis(vectors: ArrayLike, *, name: str = "vectors",
     return basis
 
 
+def disentangle_references(refs: ArrayLike, *, tol: float = DEFAULT_TOL
+                           ) -> NDArray[np.float64]:
+    """Make reference axes independent of each other, whatever their order.
+
+    Each row of ``refs`` ``(M, L)`` is projected onto the orthogonal complement of the span
+    of all the *other* rows, then normalized: row ``i`` becomes the direction that changes
+    reference ``i`` while leaving every other reference's (linear) score unchanged. The
+    rows are processed independently, so permuting the input permutes the output. One row
+    comes back normalized but otherwise unchanged; together the rows span the same space
+    as before.
+
+    Raises:
+        ValueError: ``refs`` is not ``(M, L)``, holds NaN/inf or a zero row, or the set is
+            rank-deficient (a row lies inside the span of the others; the message names it).
+    """
+    mat = _as_matrix(refs, "refs")
+    unit = normalize(mat, name="refs")
+    m = unit.shape[0]
+    out = unit.copy()
+    for i in range(m):
+        others = np.delete(unit, i, axis=0)
+        basis = span_basis(others, name="refs", tol=tol)
+        resid = unit[i] - (basis.T @ (basis @ unit[i]) if basis.shape[0] else 0.0)
+        norm = float(np.linalg.norm(resid))
+        if norm < tol or norm < 1e-4:
+            raise ValueError(
+                f"refs row {i} lies inside the span of the other references (rank-deficient "
+                f"set, residual norm {norm:.2e}); drop it or choose other references")
+        out[i] = resid / norm
+    return out
+
+
 def orthogonalize(axes: ArrayLike, reference_idx: Sequence[int], *,
-                  tol: float = DEFAULT_TOL) -> NDArray[np.float64]:
+                  tol: float = DEFAULT_TOL, references: str = "keep") -> NDArray[np.float64]:
     """Make every non-reference axis orthogonal to the span of the reference axes.
 
     Args:
@@ -111,16 +153,21 @@ def orthogonalize(axes: ArrayLike, reference_idx: Sequence[int], *,
         reference_idx: indices of the reference rows (e.g. Male, Young); may be empty.
         tol: an axis whose component outside the reference span is below ``tol`` times its
             norm is considered to lie inside the span.
+        references: ``"keep"`` returns the reference rows as given; ``"mutual"`` replaces
+            them by ``disentangle_references`` of them (each off the span of the others).
 
     Returns:
-        ``(K, L)`` float64: reference rows exactly as given; every other row is
+        ``(K, L)`` float64: reference rows as ``references`` says; every other row is
         ``normalize(a - B.T @ (B @ a))`` with ``B`` an orthonormal basis of the reference span,
         so the result does not depend on the order of ``reference_idx``.
 
     Raises:
-        ValueError: bad shapes, an index out of range or repeated, a zero axis, or a
+        ValueError: bad shapes, an index out of range or repeated, a zero axis, an unknown
+            ``references`` mode, a rank-deficient reference set under ``"mutual"``, or a
             non-reference axis that lies (numerically) inside the reference span.
     """
+    if references not in REFERENCE_MODES:
+        raise ValueError(f"references must be one of {REFERENCE_MODES}, got {references!r}")
     mat = _as_matrix(axes, "axes")
     k = mat.shape[0]
     try:
@@ -141,6 +188,11 @@ def orthogonalize(axes: ArrayLike, reference_idx: Sequence[int], *,
     if not refs:
         return normalize(out, name="axes")
     basis = span_basis(mat[refs], name="axes[reference_idx]", tol=tol)
+    if references == "mutual":
+        try:
+            out[refs] = disentangle_references(mat[refs], tol=tol)
+        except ValueError as exc:
+            raise ValueError(f"reference_idx {refs}: {exc}") from None
     others = [i for i in range(k) if i not in set(refs)]
     if not others:
         return out

@@ -26,7 +26,40 @@ def fit() -> FitResult:
 
 @pytest.fixture(scope="module")
 def bundle(fit: FitResult) -> AxisBundle:
-    return build_bundle(fit, provenance=PROV)
+    # references kept as fitted, so the assertions below can compare them to the raw fit
+    return build_bundle(fit, provenance=PROV, reference_mode="keep")
+
+
+def test_default_disentangles_references_and_records_it(fit: FitResult) -> None:
+    mutual = build_bundle(fit, provenance=PROV)
+    keep = build_bundle(fit, provenance=PROV, reference_mode="keep")
+    assert mutual.provenance["reference_orthogonalization"] == "mutual"
+    assert mutual.reference_mode == "mutual" and keep.reference_mode == "keep"
+    d = mutual.directions.astype(np.float64)
+    # each reference is orthogonal to the other's raw direction: moving Male holds Young
+    raw = fit.axes
+    assert abs(float(d[0] @ raw[1])) < 1e-6 and abs(float(d[1] @ raw[0])) < 1e-6
+    assert abs(float(keep.directions[0] @ raw[1])) > 1e-3
+    # the reference span is the same, so every other axis is identical in both bundles
+    np.testing.assert_allclose(mutual.directions[2:], keep.directions[2:], atol=1e-6)
+    # a reference move keeps (most of) its own attribute: calibration stays positive
+    assert np.all(mutual.calibration[:2] > 0)
+    with pytest.raises(ValueError, match="reference_mode"):
+        build_bundle(fit, provenance=PROV, reference_mode="gram-schmidt")
+
+
+def test_mutual_bundle_round_trips_and_add_reference_keeps_mode(tmp_path: Path,
+                                                                 fit: FitResult) -> None:
+    mutual = build_bundle(fit, provenance=PROV)
+    back = load(mutual.save(tmp_path / "b"))
+    assert back == mutual and back.reference_mode == "mutual"
+    raw = np.random.default_rng(3).standard_normal(12)
+    new = mutual.add_axis("Young", raw, {"coef_norm": 1.0})
+    assert abs(float(new.directions[0] @ normalize_row(raw))) < 1e-6
+
+
+def normalize_row(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
 
 
 def test_build_orthogonalizes_against_references(fit: FitResult, bundle: AxisBundle) -> None:

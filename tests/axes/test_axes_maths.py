@@ -8,6 +8,7 @@ import pytest
 from axes.maths import (
     apply_moves,
     cosine_matrix,
+    disentangle_references,
     normalize,
     orthogonalize,
     project_out,
@@ -188,3 +189,53 @@ def test_cosine_matrix(axes6: np.ndarray) -> None:
     np.testing.assert_allclose(cosine_matrix(o)[2:, :2], 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="axes must be a 2-D array"):
         cosine_matrix(np.zeros(3))
+
+
+# ------------------------------------------------------------- disentangled references
+def test_disentangle_references_each_off_the_others(axes6: np.ndarray) -> None:
+    refs = axes6[:3]
+    out = disentangle_references(refs)
+    assert out.shape == (3, L)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, atol=1e-12)
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                assert abs(float(out[i] @ refs[j])) < 1e-10
+        assert float(out[i] @ refs[i]) > 0  # still points the same way
+    # same span: projecting the originals onto the new rows' span loses nothing
+    basis = span_basis(out)
+    np.testing.assert_allclose(refs - (refs @ basis.T) @ basis, 0, atol=1e-10)
+
+
+def test_disentangle_references_is_order_free(axes6: np.ndarray) -> None:
+    refs = axes6[:3]
+    perm = [2, 0, 1]
+    np.testing.assert_allclose(disentangle_references(refs[perm]),
+                               disentangle_references(refs)[perm], atol=1e-12)
+
+
+def test_disentangle_one_reference_is_unchanged(axes6: np.ndarray) -> None:
+    np.testing.assert_allclose(disentangle_references(axes6[:1]), axes6[:1], atol=1e-12)
+    np.testing.assert_allclose(disentangle_references(3.0 * axes6[:1]), axes6[:1], atol=1e-12)
+
+
+def test_disentangle_rank_deficient_set_raises(axes6: np.ndarray) -> None:
+    refs = np.vstack([axes6[:2], normalize(axes6[0] - 2 * axes6[1])])
+    with pytest.raises(ValueError, match="refs row 0 lies inside the span of the other"):
+        disentangle_references(refs)
+    with pytest.raises(ValueError, match="refs must be a 2-D array"):
+        disentangle_references(axes6[0])
+
+
+def test_orthogonalize_mutual_references(axes6: np.ndarray) -> None:
+    keep = orthogonalize(axes6, [0, 1])
+    mutual = orthogonalize(axes6, [0, 1], references="mutual")
+    np.testing.assert_allclose(mutual[:2], disentangle_references(axes6[:2]), atol=1e-12)
+    np.testing.assert_allclose(mutual[2:], keep[2:], atol=1e-12)
+    np.testing.assert_allclose(orthogonalize(axes6, [1, 0], references="mutual"), mutual,
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="references must be one of"):
+        orthogonalize(axes6, [0, 1], references="lowdin")
+    bad = np.vstack([axes6[:2], axes6[0] + axes6[1], axes6[3:]])
+    with pytest.raises(ValueError, match=r"reference_idx \[0, 1, 2\]: refs row"):
+        orthogonalize(bad, [0, 1, 2], references="mutual")
