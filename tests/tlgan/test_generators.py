@@ -47,7 +47,14 @@ def test_dcgan_first_layer_as_matmul_equals_the_transposed_convolution() -> None
             ref = g.main(z[:, :, None, None])  # the plain nn.Sequential, conv-transpose first
             assert torch.allclose(g(z), ref, atol=1e-6)
             assert torch.allclose(g(z[:, :, None, None]), ref, atol=1e-6)
+    # at inference every face is computed exactly as if rendered alone, whatever the batch
+    g = DCGANGenerator(nz=100, ngf=8).eval()
+    z = torch.randn(64, 100)
+    with torch.inference_mode():
+        batch = g(z)
+        assert all(torch.equal(batch[i:i + 1], g(z[i:i + 1])) for i in range(64))
     z = torch.randn(3, 10, requires_grad=True)
+    g = DCGANGenerator(nz=10, ngf=8)
     g.train()(z).sum().backward()  # trainable through the same path
     assert z.grad is not None and g.main[0].weight.grad is not None
 
@@ -170,3 +177,36 @@ def test_plugin_torch_export_round_trip(tmp_path: Path) -> None:
     z = sample_latents(range(4), 16)
     np.testing.assert_allclose(load_generator(str(cfg)).render(z).astype(int),
                                gen.render(z).astype(int), atol=1)
+
+
+@pytest.mark.real_weights
+def test_default_is_the_shipped_celeba_generator_with_truthful_provenance() -> None:
+    from axes.artifact import load_config
+
+    assert DEFAULT == "celeba-dcgan64"
+    entry = GENERATORS[DEFAULT]
+    path = entry.locate()
+    # shipped inside this package (a fresh clone needs nothing beside it)
+    assert Path(__file__).resolve().parents[2] / "tlgan" in path.resolve().parents
+    cfg = load_config(path.parent, kind="generator-weights")  # verifies every file's sha256
+    assert cfg["files"]["generator.safetensors"] == entry.sha256
+    assert "NOT trained by `tlgan generator train`" in cfg["created_by"]
+    assert "partition 0" in cfg["data"]["dataset"]
+    assert "non-commercial research" in cfg["licence"]
+    assert cfg["architecture"]["kwargs"] == entry.arch_kwargs
+    gen = load_generator(None, "cpu")
+    assert gen.name == "celeba-dcgan64" and gen.sha256 == entry.sha256
+    # seed-stable: the same seeds give the same faces, whatever the batch they are drawn in
+    z = sample_latents([42, 7, 0], gen.latent_size)
+    together = gen.render(z)
+    alone = np.concatenate([load_generator(None, "cpu").render(z[i:i + 1]) for i in range(3)])
+    assert np.array_equal(together, alone)
+    # pinned pixels (to within half a level on average, for other CPUs' float rounding): a
+    # change of weights, latents or rendering shows up here
+    assert together.dtype == np.uint8 and together.std() > 30
+    assert abs(int(together[0].astype(np.int64).sum()) - 1_685_093) <= 64 * 64 * 3 // 2
+
+
+def test_digiface_generator_stays_registered() -> None:
+    assert "dcgan-digiface64" in GENERATORS and GENERATORS["dcgan-digiface64"].location.startswith(
+        "dist:gan-face-generate==1.1.1:")
