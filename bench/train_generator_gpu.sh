@@ -11,7 +11,7 @@
 #   main      hinge loss + spectral-norm D + EMA + DiffAugment translation + flips (default)
 #   tutorial  the DCGAN tutorial (logistic loss, BatchNorm D, no augmentation, no flips);
 #             its raw G is the trial recipe, its EMA G the tutorial + EMA
-# The variant with the lowest FD is copied back as celeba-dcgan64/. CPU speed for
+# The variant with the lowest FD is copied back as celeba-dcgan64-trained/. CPU speed for
 # comparison: 0.2-0.3 it/s at batch 128 on 2 shared cores, i.e. 28-40 h for 30k iterations.
 #
 # 1. Here (CPU), in the repo root, once:
@@ -25,17 +25,18 @@
 # 2. The device call (working tree + carried files under 64 MiB):
 #      run(command="bash bench/train_generator_gpu.sh", carry=["pack/celeba64.npz"],
 #          timeout_s=600)
-# 3. Back here, under files_at: celeba-dcgan64/ (generator.safetensors, config.json,
+# 3. Back here, under files_at: celeba-dcgan64-trained/ (generator.safetensors, config.json,
 #    samples.png of the best variant), <variant>.config.json (metrics.fd_per_snapshot:
 #    fd = EMA, fd_raw = raw G, fd_floor = real train-vs-test), <variant>.samples.png,
 #    train.log. Then:
-#      cp -r <files_at>/celeba-dcgan64 tlgan/generators/weights/celeba-dcgan64
-#      .venv/bin/tlgan generator score --generator tlgan/generators/weights/celeba-dcgan64 \
+#      .venv/bin/tlgan generator score --generator <files_at>/celeba-dcgan64-trained \
 #          --data /work/shared/data/celeba-subset
-#      .venv/bin/tlgan generator score --generator dcgan-digiface64 \
-#          --data /work/shared/data/celeba-subset        # the DigiFace figure, on CPU
-#    and register it (GeneratorWeights location "folder:weights/celeba-dcgan64", sha256 of
-#    generator.safetensors from its config.json); make it DEFAULT if its FD beats DigiFace.
+#      .venv/bin/tlgan generator score --generator celeba-dcgan64 \
+#          --data /work/shared/data/celeba-subset   # the shipped pretrained one (FD 5.2, floor 2.7)
+#    Ship it only if its FD beats the pretrained celeba-dcgan64's: copy it to
+#    tlgan/generators/weights/<new name>/, register it (GeneratorWeights location
+#    "folder:weights/<new name>", sha256 of generator.safetensors from its config.json), make
+#    it DEFAULT and refit the axis bundle for it (tlgan axes sample + fit).
 #
 # Environment overrides: PACK, ITERATIONS, BATCH, TIME_LIMIT, EXTRACTOR, VARIANTS (e.g.
 # "main tutorial ns": ns = main with the logistic loss), RUN (work root), DEVICE, PYTHON.
@@ -111,8 +112,8 @@ echo "best variant: ${best:-none}"
 # At most 8 files come back, 16 MiB each (generator.safetensors is ~14 MB).
 n=0
 if [ -n "$best" ]; then
-  mkdir -p "$DEST/celeba-dcgan64"
-  cp "$RUN/$best/"{generator.safetensors,config.json,samples.png} "$DEST/celeba-dcgan64/"
+  mkdir -p "$DEST/celeba-dcgan64-trained"
+  cp "$RUN/$best/"{generator.safetensors,config.json,samples.png} "$DEST/celeba-dcgan64-trained/"
   n=3
 fi
 n=$((n + 1))  # train.log
@@ -123,5 +124,5 @@ for v in $VARIANTS; do
   [ "$v" != "$best" ] && [ -f "$RUN/$v/samples.png" ] && [ $n -lt 8 ] \
     && cp "$RUN/$v/samples.png" "$DEST/$v.samples.png" && n=$((n + 1))
 done
-ls -la "$DEST" "$DEST/celeba-dcgan64" 2>/dev/null || true
+ls -la "$DEST" "$DEST/celeba-dcgan64-trained" 2>/dev/null || true
 exit "$rc"

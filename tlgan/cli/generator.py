@@ -181,9 +181,11 @@ def pack(data: Path, out: Path, resolution: int, encoding: str, quality: int) ->
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor (registered name or weights folder) giving the embeddings.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option("--truncation", type=float, default=1.0, show_default=True,
+              help="Truncation psi in (0, 1]: latents are N(0, I) times psi.")
 @device_option
 def score(generator_spec: str, data: Path, n: int, extractor: str | None, seed: int,
-          device: str) -> None:
+          truncation: float, device: str) -> None:
     """Print the Fréchet distance of a generator's faces to the real test faces, as JSON.
 
     {"fd", "floor", "n", ...}: floor is the real-vs-real figure (n training faces vs the
@@ -192,12 +194,13 @@ def score(generator_spec: str, data: Path, n: int, extractor: str | None, seed: 
     \b
     Examples:
       tlgan generator score --generator dcgan-digiface64 --data celeba-subset
-      tlgan generator score --generator weights/celeba-dcgan64 --data pack/celeba64.npz
+      tlgan generator score --generator runs/my-gen --data pack/celeba64.npz
+      tlgan generator score --generator celeba-dcgan64 --data celeba-subset --truncation 0.8
     """
     from tlgan.training.trainer import score_generator
 
     if (extractor or "").lower() == "none":
         raise ValueError("extractor: score needs an extractor; 'none' is only for train")
     result = score_generator(generator_spec, str(data), n=n, extractor=extractor,
-                             device=device, seed=seed)
+                             device=device, seed=seed, truncation=truncation)
     click.echo(json.dumps(result))

@@ -99,6 +99,22 @@ class GeneratorWeights:
 
 
 GENERATORS: dict[str, GeneratorWeights] = {
+    "celeba-dcgan64": GeneratorWeights(
+        name="celeba-dcgan64",
+        location="folder:weights/celeba-dcgan64",
+        sha256="e9ebbb42e04fcec37fe0b0faa094d6f1f61b10ef6e5ddfae4b4b792b8ff36902",
+        architecture="dcgan",
+        arch_kwargs={"nz": 100, "ngf": 64, "nc": 3},
+        latent_size=100,
+        resolution=64,
+        value_range=(-1.0, 1.0),
+        licence=("MIT (weights); trained on CelebA, whose images are for non-commercial "
+                 "research use only"),
+        source=("pretrained DCGAN (plain DCGAN recipe, BCE, 26,700 iterations) on the CelebA "
+                "subset's partition 0; shipped in this package (weights/celeba-dcgan64)"),
+        description="PyTorch DCGAN tutorial generator, 64x64, CelebA faces (the extractor's "
+                    "domain)",
+    ),
     "dcgan-digiface64": GeneratorWeights(
         name="dcgan-digiface64",
         location="dist:gan-face-generate==1.1.1:gan_face_generate/weights.tar",
@@ -115,7 +131,7 @@ GENERATORS: dict[str, GeneratorWeights] = {
     ),
 }
 
-DEFAULT = "dcgan-digiface64"
+DEFAULT = "celeba-dcgan64"
 
 
 def verify_file(path: Path, expected: str, what: str) -> None:
