@@ -88,6 +88,7 @@ __all__ = [
     "fit_axes",
     "fit_one",
     "make_synthetic",
+    "reference_covariates",
     "roc_auc",
     "split_indices",
 ]
@@ -223,14 +224,18 @@ def _fit_statsmodels(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
     return params, bse, converged
 
 
-def _fit_attribute(x_train: NDArray[np.float64], z_hold: NDArray[np.float64],
+def _fit_attribute(x_train: NDArray[np.float64], x_hold: NDArray[np.float64],
                    p_all: NDArray[np.float64], train: NDArray[np.intp],
-                   hold: NDArray[np.intp], name: str,
-                   method: Method) -> tuple[NDArray[np.float64], dict[str, Any]]:
-    """Fit one attribute on the training rows; return ``(unit axis, stats)``."""
+                   hold: NDArray[np.intp], name: str, method: Method,
+                   latent: int) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """Fit one attribute on the training rows; return ``(unit axis, stats)``.
+
+    ``x_train`` is ``[1, z, covariates]``; ``x_hold`` is ``[z, covariates]`` of the held-out
+    rows. The axis is the slope on the first ``latent`` columns (z) only.
+    """
     t0 = time.perf_counter()
     params, bse, converged = _fit_statsmodels(x_train, p_all[train], method, name)
-    coef = params[1:]
+    coef = params[1:latent + 1]
     norm = float(np.linalg.norm(coef))
     if norm <= 1e-12:
         raise ValueError(f"attribute {name!r}: the fitted coefficients are all zero; "
@@ -238,9 +243,9 @@ def _fit_attribute(x_train: NDArray[np.float64], z_hold: NDArray[np.float64],
     auc = r2 = dev_expl = None
     if hold.size:
         p_hold = p_all[hold]
-        eta = params[0] + z_hold @ coef
+        eta = params[0] + x_hold @ params[1:]
         mu = _sigmoid(eta)
-        auc = roc_auc(p_hold > 0.5, eta)
+        auc = roc_auc(p_hold > 0.5, x_hold[:, :latent] @ coef)  # the score along the axis
         sst = float(np.sum((p_hold - p_hold.mean()) ** 2))
         if sst > 0:
             r2 = 1.0 - float(np.sum((p_hold - mu) ** 2)) / sst
@@ -252,7 +257,7 @@ def _fit_attribute(x_train: NDArray[np.float64], z_hold: NDArray[np.float64],
         "name": name,
         "method": method,
         "coef": coef.copy(),
-        "stderr": bse[1:].copy(),
+        "stderr": bse[1:latent + 1].copy(),
         "intercept": float(params[0]),
         "intercept_stderr": float(bse[0]),
         "coef_norm": norm,
@@ -272,9 +277,11 @@ def _fit_attribute(x_train: NDArray[np.float64], z_hold: NDArray[np.float64],
 def _fit_columns(z: NDArray[np.float64], y: NDArray[np.float64], names: Sequence[str],
                  method: Method, train: NDArray[np.intp], hold: NDArray[np.intp],
                  progress: ProgressFn | None, n_jobs: int = 1,
-                 blas_threads: int | None = 1) -> tuple[NDArray[np.float64],
-                                                        list[dict[str, Any]]]:
-    """Fit every column of ``y``; ``n_jobs`` worker threads, BLAS limited to ``blas_threads``."""
+                 blas_threads: int | None = 1,
+                 covariates: NDArray[np.float64] | None = None
+                 ) -> tuple[NDArray[np.float64], list[dict[str, Any]]]:
+    """Fit every column of ``y``; ``n_jobs`` worker threads, BLAS limited to ``blas_threads``.
+    ``covariates`` ``(N, C)`` are extra regressors whose slopes are not part of the axis."""
     # import statsmodels before silencing warnings: its import installs "always" filters
     import statsmodels.api  # noqa: F401
     from threadpoolctl import threadpool_limits
@@ -283,15 +290,16 @@ def _fit_columns(z: NDArray[np.float64], y: NDArray[np.float64], names: Sequence
     if train.size < latent + 2:
         raise ValueError(f"z has too few training samples ({train.size}) for latent size "
                          f"{latent}; need at least {latent + 2}")
-    x_train = np.empty((train.size, latent + 1))
+    x_all = z if covariates is None else np.hstack([z, covariates])
+    x_train = np.empty((train.size, x_all.shape[1] + 1))
     x_train[:, 0] = 1.0
-    x_train[:, 1:] = z[train]
-    z_hold = z[hold]
+    x_train[:, 1:] = x_all[train]
+    x_hold = x_all[hold]
     results: list[tuple[NDArray[np.float64], dict[str, Any]] | None] = [None] * len(names)
 
     def job(a: int) -> tuple[NDArray[np.float64], dict[str, Any]]:
-        return _fit_attribute(x_train, z_hold, np.ascontiguousarray(y[:, a]), train, hold,
-                              str(names[a]), method)
+        return _fit_attribute(x_train, x_hold, np.ascontiguousarray(y[:, a]), train, hold,
+                              str(names[a]), method, latent)
 
     with warnings.catch_warnings(), threadpool_limits(blas_threads):
         # set once here: worker threads must not touch the (global) warning filters
@@ -318,19 +326,46 @@ def _fit_columns(z: NDArray[np.float64], y: NDArray[np.float64], names: Sequence
 
 
 def fit_one(z: ArrayLike, p: ArrayLike, *, name: str = "attribute",
-            method: str = DEFAULT_METHOD, holdout: float = 0.2,
-            seed: int = 0) -> tuple[NDArray[np.float64], dict[str, Any]]:
-    """Fit one attribute: return ``(unit axis (L,), stats dict)`` (see ``FitResult.stats``)."""
+            method: str = DEFAULT_METHOD, holdout: float = 0.2, seed: int = 0,
+            covariates: ArrayLike | None = None) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """Fit one attribute: return ``(unit axis (L,), stats dict)`` (see ``FitResult.stats``).
+
+    ``covariates`` as for :func:`fit_axes`.
+    """
     zz = np.asarray(z, dtype=np.float64)
     if zz.ndim != 2:
         raise ValueError(f"z must be a 2-D array (N, L), got shape {zz.shape}")
     pp = np.asarray(p, dtype=np.float64)
     if pp.shape != (zz.shape[0],):
         raise ValueError(f"p must have shape ({zz.shape[0]},), got {pp.shape}")
+    cov = _check_covariates(covariates, zz.shape[0])
     train, hold = split_indices(zz.shape[0], holdout, seed)
     axes, stats = _fit_columns(zz, pp[:, None], [str(name)], _check_method(method), train,
-                               hold, None)
+                               hold, None, covariates=cov)
     return axes[0], stats[0]
+
+
+def _check_covariates(covariates: ArrayLike | None, n: int) -> NDArray[np.float64] | None:
+    if covariates is None:
+        return None
+    cov = np.asarray(covariates, dtype=np.float64)
+    if cov.ndim != 2 or cov.shape[0] != n:
+        raise ValueError(f"covariates must be a 2-D array ({n}, C) matching z's rows, got "
+                         f"shape {cov.shape}")
+    if not np.all(np.isfinite(cov)):
+        raise ValueError("covariates contains NaN or infinite values")
+    return cov if cov.shape[1] else None
+
+
+def reference_covariates(probs: ArrayLike, *, eps: float = CLIP_EPS) -> NDArray[np.float64]:
+    """Covariates for conditional fitting: the logits of the reference attributes'
+    probabilities ``(N, R)``, clipped to [eps, 1 - eps] (see :func:`fit_axes`)."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be a 2-D array (N, R), got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or p.min(initial=0.0) < 0 or p.max(initial=0.0) > 1:
+        raise ValueError("probs must hold probabilities in [0, 1]")
+    return _logit(p, eps)
 
 
 def _check_method(method: str) -> Method:
@@ -342,7 +377,8 @@ def _check_method(method: str) -> Method:
 
 def fit_axes(z: ArrayLike, y: ArrayLike, names: Sequence[str], method: str = DEFAULT_METHOD,
              holdout: float = 0.2, seed: int = 0, progress: ProgressFn | None = None,
-             *, n_jobs: int | None = None, blas_threads: int | None = 1) -> FitResult:
+             *, n_jobs: int | None = None, blas_threads: int | None = 1,
+             covariates: ArrayLike | None = None) -> FitResult:
     """Fit one raw unit axis per attribute column of ``y``.
 
     Args:
@@ -360,6 +396,13 @@ def fit_axes(z: ArrayLike, y: ArrayLike, names: Sequence[str], method: str = DEF
         blas_threads: BLAS threads during the fit (None = leave as is). The default 1 avoids
             OpenBLAS oversubscription, which made a single fit 10-20x slower on the shared
             2-core machine (0.4 s vs 4.5-8 s for 40,000 x 100).
+        covariates: optional ``(N, C)`` extra regressors, fitted beside z but not part of
+            the axis (*conditional fitting*): with the reference attributes' logits
+            (:func:`reference_covariates`), each axis is the direction in z that changes the
+            attribute *holding the references' outputs fixed*, which the extractor's
+            nonlinearity otherwise folds into the slope (the orthogonal projection removes
+            only the linear part). Then ``coef_norm`` is that conditional slope, and
+            ``auc_holdout`` scores held-out samples by their position along the axis.
 
     Raises:
         ValueError: bad shapes/values (message names the argument), or an attribute that
@@ -389,7 +432,9 @@ def fit_axes(z: ArrayLike, y: ArrayLike, names: Sequence[str], method: str = DEF
         n_jobs = min(4, os.cpu_count() or 1)
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1, got {n_jobs}")
-    axes, stats = _fit_columns(zz, yy, names_l, m, train, hold, progress, n_jobs, blas_threads)
+    cov = _check_covariates(covariates, zz.shape[0])
+    axes, stats = _fit_columns(zz, yy, names_l, m, train, hold, progress, n_jobs, blas_threads,
+                               covariates=cov)
     return FitResult(names=names_l, axes=normalize(axes, name="axes"), stats=stats, method=m,
                      holdout=float(holdout), seed=int(seed), n=int(zz.shape[0]),
                      latent_size=int(zz.shape[1]), seconds=time.perf_counter() - t0)

@@ -17,7 +17,7 @@ import numpy as np
 
 from axes.artifact import ArtifactError
 from axes.bundle import DEFAULT_REFERENCES, AxisBundle, build_bundle
-from axes.fitting import DEFAULT_METHOD, fit_axes, fit_one
+from axes.fitting import DEFAULT_METHOD, FitResult, fit_axes, fit_one, reference_covariates
 from axes.heads import train_head
 from axes.samples import SampleCache, load_samples
 from tlgan_base.progress import progress_bar
@@ -35,10 +35,52 @@ def _tqdm_progress(total: int, desc: str) -> tuple[Callable[[int, int, str], Non
     return progress, bar
 
 
+def fit_conditional(z: np.ndarray, probs: np.ndarray, names: list[str], refs: list[str], *,
+                    method: str = DEFAULT_METHOD, holdout: float = 0.2, seed: int = 0,
+                    progress: Callable[[int, int, str], None] | None = None) -> FitResult:
+    """Fit every attribute's raw axis, the non-reference ones *conditional on the references*:
+    with the reference attributes' logits as covariates (``axes.fitting.fit_axes``), so an
+    axis is what changes its attribute while the references' outputs stay put. Reference
+    axes are fitted plainly (they are disentangled from each other afterwards). Returns one
+    ``FitResult`` in the order of ``names``."""
+    ref_cols = [names.index(r) for r in refs]
+    others = [i for i in range(len(names)) if i not in ref_cols]
+    done = [0]
+
+    def step(_d: int, _n: int, name: str) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(names), name)
+
+    parts = []
+    for cols, cov in ((ref_cols, None),
+                      (others, reference_covariates(probs[:, ref_cols]) if ref_cols else None)):
+        if cols:
+            parts.append((cols, fit_axes(z, probs[:, cols], [names[i] for i in cols],
+                                         method=method, holdout=holdout, seed=seed,
+                                         progress=step, covariates=cov)))
+    axes = np.zeros((len(names), z.shape[1]))
+    stats: list[dict[str, Any]] = [{} for _ in names]
+    for cols, part in parts:
+        axes[cols] = part.axes
+        for k, i in enumerate(cols):
+            stats[i] = {**part.stats[k], "conditioned_on": [] if i in ref_cols else list(refs)}
+    first = parts[0][1]
+    return FitResult(names=list(names), axes=axes, stats=stats, method=first.method,
+                     holdout=first.holdout, seed=first.seed, n=first.n,
+                     latent_size=first.latent_size,
+                     seconds=sum(part.seconds for _, part in parts))
+
+
 def fit_bundle(samples: str | Path, out: str | Path, *,
                references: list[str] | None = None, method: str = DEFAULT_METHOD,
-               holdout: float = 0.2, seed: int = 0, progress: bool = True) -> AxisBundle:
-    """Fit one GLM axis per attribute of a sample cache and write an orthogonalized bundle."""
+               holdout: float = 0.2, seed: int = 0, conditional: bool = True,
+               progress: bool = True) -> AxisBundle:
+    """Fit one GLM axis per attribute of a sample cache and write an orthogonalized bundle.
+
+    ``conditional`` (the default) fits the non-reference axes conditional on the references
+    (:func:`fit_conditional`); ``False`` fits every axis on z alone (TL-GAN's way).
+    """
     cache = load_samples(samples)
     refs = list(DEFAULT_REFERENCES) if references is None else references
     unknown = [r for r in refs if r not in cache.attributes]
@@ -47,8 +89,13 @@ def fit_bundle(samples: str | Path, out: str | Path, *,
                          f"({', '.join(cache.attributes)})")
     cb, bar = _tqdm_progress(len(cache.attributes), "fit") if progress else (None, None)
     try:
-        fit = fit_axes(cache.z, cache.probs, cache.attributes, method=method, holdout=holdout,
-                       seed=seed, progress=cb)
+        if conditional:
+            fit = fit_conditional(np.asarray(cache.z), np.asarray(cache.probs),
+                                  list(cache.attributes), refs, method=method,
+                                  holdout=holdout, seed=seed, progress=cb)
+        else:
+            fit = fit_axes(cache.z, cache.probs, cache.attributes, method=method,
+                           holdout=holdout, seed=seed, progress=cb)
     finally:
         if bar is not None:
             bar.close()
@@ -58,6 +105,8 @@ def fit_bundle(samples: str | Path, out: str | Path, *,
         "extractor": cfg["extractor"], "extractor_sha256": cfg.get("extractor_sha256"),
         "samples_id": cache.id, "samples_path": str(Path(samples).resolve()),
         "samples_seed": cfg.get("seed"), "truncation": cfg.get("truncation"),
+        "fit_conditioning": ("non-reference axes fitted with the references' logits as "
+                             "covariates" if conditional and refs else "none"),
     }
     bundle = build_bundle(fit, refs, provenance)
     bundle.save(out)
@@ -184,8 +233,16 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
     head = train_head(emb, labelled.labels, seed=seed)
     p_new = head.predict_proba(cache.embeddings)
     t_head = time.perf_counter()
+    # fitted the way the bundle's own axes were: conditional on its references, if they were
+    conditional = (str(prov.get("fit_conditioning") or "none") != "none"
+                   and name not in bundle.references
+                   and all(r in cache.attributes for r in bundle.references))
+    cov = (reference_covariates(np.asarray(cache.probs)[
+        :, [cache.attributes.index(r) for r in bundle.references]]) if conditional else None)
     raw, stats = fit_one(cache.z, p_new, name=name, method=method or prov.get("method")
-                         or DEFAULT_METHOD, seed=seed)
+                         or DEFAULT_METHOD, seed=seed, covariates=cov)
+    if conditional:
+        stats["conditioned_on"] = list(bundle.references)
     t_fit = time.perf_counter()
     stats = {**stats, "source": "tlgan axes add", "labels": labelled.source,
              "labelled_images": len(labelled.labels),

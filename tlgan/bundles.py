@@ -12,6 +12,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
 
 #: the shipped bundle for each (generator) name; fitted with the default extractor.
 BUNDLES: dict[str, str] = {
+    "celeba-dcgan64": "celeba-dcgan64",
     "dcgan-digiface64": "dcgan-digiface64",
 }
 

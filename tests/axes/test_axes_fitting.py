@@ -148,3 +148,29 @@ def test_compare_methods_supports_the_default() -> None:
     assert all(r["cosine_mean"] > 0.8 for r in rows)
     with pytest.raises(ValueError, match="scenarios entry"):
         compare_methods(scenarios=["nope"])
+
+
+def test_covariates_are_fitted_beside_z_but_left_out_of_the_axis() -> None:
+    from axes.fitting import reference_covariates
+
+    rng = np.random.default_rng(4)
+    n, dim = 6000, 12
+    z = rng.standard_normal((n, dim))
+    u = np.eye(dim)[0]  # the reference's direction
+    w = np.eye(dim)[1]  # the attribute's own direction
+    p_ref = 1 / (1 + np.exp(-(2.0 * z @ u + 0.5 * rng.standard_normal(n))))
+    ref_logit = np.log(p_ref / (1 - p_ref))
+    # the attribute depends on z directly and on the reference's *output* (like No_Beard on Male)
+    p = 1 / (1 + np.exp(-(1.5 * z @ w + 1.0 * ref_logit)))
+    plain = fit_axes(z, p[:, None], ["a"], n_jobs=1)
+    cond = fit_axes(z, p[:, None], ["a"], n_jobs=1, covariates=reference_covariates(p_ref[:, None]))
+    assert abs(float(plain.axes[0] @ w)) < 0.8  # the plain slope folds the reference in
+    assert float(cond.axes[0] @ w) > 0.98 and abs(float(cond.axes[0] @ u)) < 0.1
+    assert cond.stats[0]["coef"].shape == (dim,) and cond.stats[0]["stderr"].shape == (dim,)
+    assert abs(cond.stats[0]["coef_norm"] - 1.5) < 0.2
+    axis, _ = fit_one(z, p, covariates=reference_covariates(p_ref[:, None]))
+    np.testing.assert_allclose(axis, cond.axes[0], atol=1e-6)
+    with pytest.raises(ValueError, match="covariates must be a 2-D array"):
+        fit_axes(z, p[:, None], ["a"], covariates=ref_logit)
+    with pytest.raises(ValueError, match="covariates contains NaN"):
+        fit_one(z, p, covariates=np.full((n, 1), np.nan))

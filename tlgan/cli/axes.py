@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option
 
 extractor_option = click.option(
     "--extractor", default=None, show_default="registry DEFAULT",
@@ -65,7 +65,7 @@ def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: i
     ext = load_extractor(extractor, device)
     path = build_sample_cache(gen, ext, out, n=n, seed=seed, truncation=truncation,
                               chunk=chunk, batch=batch, restart=restart)
-    click.echo(f"wrote sample cache {path} ({n} faces)")
+    click.echo(f"wrote sample cache {path} ({count(n, 'face')})")
 
 
 @axes.command()
@@ -82,22 +82,31 @@ def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: i
                    "logit(p); logit-binary: logit on p>0.5.")
 @click.option("--holdout", type=float, default=0.2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
-def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, seed: int) -> None:
+@click.option("--conditional/--no-conditional", default=True, show_default=True,
+              help="Fit non-reference axes with the references' logits as covariates, so an "
+                   "axis changes its attribute while the references' outputs stay put.")
+def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, seed: int,
+        conditional: bool) -> None:
     """Fit one axis per attribute and write an orthogonalized axis bundle.
+
+    Reference axes are disentangled from each other; every other axis is fitted conditional
+    on the references (unless --no-conditional) and projected off their span.
 
     \b
     Examples:
       tlgan axes fit --samples runs/samples --out runs/bundle
-      tlgan axes fit --samples runs/samples --out runs/bundle-tl --method linear-logit
+      tlgan axes fit --samples runs/samples --out runs/bundle-tl --method linear-logit \
+          --no-conditional
       tlgan axes fit --samples runs/samples --out runs/bundle --reference Male,Young,Smiling
     """
     from tlgan.axes_workflow import fit_bundle
 
     refs = [r.strip() for r in reference.split(",") if r.strip()]
     bundle = fit_bundle(samples, out, references=refs, method=method, holdout=holdout,
-                        seed=seed)
+                        seed=seed, conditional=conditional)
     aucs = [float(s["auc_holdout"]) for s in bundle.stats if s.get("auc_holdout") is not None]
-    click.echo(f"wrote bundle {out} (id {bundle.id}, {len(bundle.names)} axes, references "
+    click.echo(f"wrote bundle {out} (id {bundle.id}, {count(len(bundle.names), 'axis', 'axes')}, "
+               f"references "
                f"{', '.join(bundle.references) or 'none'}, mean held-out AUC "
                f"{sum(aucs) / max(len(aucs), 1):.3f})")
 
@@ -180,4 +189,5 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
     names = [a.strip() for a in axis_names.split(",")] if axis_names else None
     summary = axis_report(Pipeline(gen, ext, b), b, out, faces=faces, curve_faces=curve_faces,
                           max_step=max_step, axes=names)
-    click.echo(f"wrote report for {len(summary['axes'])} axes to {out}/summary.md")
+    click.echo(f"wrote report for {count(len(summary['axes']), 'axis', 'axes')} to "
+               f"{out}/summary.md")
