@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from tlgan.images import MAX_SIZE, MIN_SIZE
-from tlgan.latents import MAX_SEED
+from tlgan.latents import DEFAULT_TRUNCATION, MAX_SEED
 
 #: Latent components and move distances are bounded (Gaussian latents lie within about
 #: +-6): larger values overflow the models' float32 arithmetic.
@@ -69,7 +69,7 @@ class GenerateRequest(_Request):
         default=None,
         description="Seed of the first face (face i has seed + i); null: a random seed, returned.")
     count: Count = Field(default=1, description="Number of faces.")
-    truncation: float = Field(default=1.0, gt=0.0, le=1.0, allow_inf_nan=False,
+    truncation: float = Field(default=DEFAULT_TRUNCATION, gt=0.0, le=1.0, allow_inf_nan=False,
                               description="Truncation psi in (0, 1]: smaller is more typical.")
     features: dict[str, Probability] | None = Field(
         default=None, description="Target probability per attribute: move each face along the axes "
@@ -94,7 +94,8 @@ class EditRequest(_Request):
         description="Distance to move along each (unit) axis in z; several moves add up.")
     locked: list[str] = Field(
         default_factory=list, max_length=1024,
-        description="Axes kept fixed: projected out of the summed move.")
+        description="Axes kept fixed: projected out of the summed move and, with an "
+        "extractor loaded, held per face (closed loop; see `unheld`).")
     format: Format = _FORMAT
     size: Size | None = _SIZE
     with_features: bool = _WITH_FEATURES
@@ -159,6 +160,10 @@ class EditResponse(_Response):
     latent: list[float]
     image: str = Field(description="The encoded image, base64.")
     features: Features
+    unheld: list[str] | None = Field(
+        default=None, description="Locked axes whose attribute probability could not be held "
+        "within 0.05 of its value before the move (closed-loop locks); null when no lock was "
+        "held closed-loop (no moves, no locks, or no extractor loaded).")
 
 
 class InterpolatedFace(_Response):

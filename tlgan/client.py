@@ -27,6 +27,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from tlgan.latents import DEFAULT_TRUNCATION
+
 LatentLike = Sequence[float] | np.ndarray
 
 
@@ -56,6 +58,7 @@ class Face:
     seed: int | None = None
     ratio: float | None = None
     unmet: list[str] | None = None
+    unheld: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def _image(b64: str) -> Image.Image:
 def _face(d: Mapping[str, Any]) -> Face:
     return Face(image=_image(d["image"]), latent=np.asarray(d["latent"], dtype=np.float32),
                 features=d.get("features"), seed=d.get("seed"), ratio=d.get("ratio"),
-                unmet=d.get("unmet"))
+                unmet=d.get("unmet"), unheld=d.get("unheld"))
 
 
 def _axes(d: Mapping[str, Any]) -> Axes:
@@ -182,7 +185,8 @@ class Client:
     def _get(self, path: str) -> Any:
         return _check(self._http.get(path))
 
-    def generate(self, seed: int | None = None, count: int = 1, truncation: float = 1.0,
+    def generate(self, seed: int | None = None, count: int = 1,
+                 truncation: float = DEFAULT_TRUNCATION,
                  features: Mapping[str, float] | None = None, format: str = "png",
                  size: int | None = None, with_features: bool = True) -> list[Face]:
         """Faces for seeds ``seed .. seed+count-1`` (random seed if None).
@@ -196,7 +200,9 @@ class Client:
     def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
              locked: Sequence[str] = (), format: str = "png", size: int | None = None,
              with_features: bool = True) -> Face:
-        """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed."""
+        """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed
+        (per face, closed loop, when the service has an extractor; ``Face.unheld`` lists
+        the locks it could not hold)."""
         body = _edit_body(latent, moves, locked, format, size, with_features)
         return _face(self._post("/edit", body))
 
@@ -244,7 +250,8 @@ class AsyncClient:
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         return _check(await self._http.post(path, json=body))
 
-    async def generate(self, seed: int | None = None, count: int = 1, truncation: float = 1.0,
+    async def generate(self, seed: int | None = None, count: int = 1,
+                       truncation: float = DEFAULT_TRUNCATION,
                        features: Mapping[str, float] | None = None, format: str = "png",
                        size: int | None = None, with_features: bool = True) -> list[Face]:
         """See :meth:`Client.generate`."""

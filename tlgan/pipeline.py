@@ -33,6 +33,23 @@ class ConditionResult:
 
 
 @dataclass
+class HoldResult:
+    """Outcome of closed-loop locks for a batch of moved faces."""
+
+    latents: np.ndarray
+    images: np.ndarray
+    probs: np.ndarray
+    unheld: list[list[str]]
+    steps: int
+
+
+#: closed-loop locks: a locked attribute is held when |p - p_before| <= this
+LOCK_TOLERANCE = 0.05
+#: closed-loop locks: most correction passes (each one render + label of the batch)
+LOCK_MAX_STEPS = 4
+
+
+@dataclass
 class Pipeline:
     """Generator + extractor + axes.
 
@@ -198,6 +215,79 @@ class Pipeline:
         lock_idx = sorted({self.axis_index(n, "locked") for n in locked})
         moved = apply_moves(z, self._axes[idx], np.asarray(dists), self._axes[lock_idx])
         return moved.astype(np.float32)
+
+    def held_locks(self, locked: Sequence[str]) -> list[str]:
+        """The locked axes that :meth:`hold_locks` holds closed-loop: those that are also
+        extractor attributes, when an extractor is loaded (others stay open-loop)."""
+        if self.extractor is None or self.bundle is None:
+            return []
+        attrs = set(self.attributes)
+        return [n for n in dict.fromkeys(locked) if n in attrs and n in self._axis_index]
+
+    def hold_locks(self, start: np.ndarray, moved: np.ndarray, locked: Sequence[str], *,
+                   tolerance: float = LOCK_TOLERANCE, max_steps: int = LOCK_MAX_STEPS
+                   ) -> HoldResult:
+        """Closed-loop locks: keep each locked attribute's probability where it was per face.
+
+        ``moved`` (N, L) are ``start`` (N, L) after an open-loop edit (locked axes already
+        projected out of the move). That holds the locked attributes only on average; here
+        each face is labelled before and after, and while a locked attribute's probability
+        is more than ``tolerance`` from its value before the move, the face is corrected
+        along the locked axes by a Newton step on the axes' linear model (the logit gaps
+        solved through the (K, K) matrix of each locked attribute's GLM slope along each
+        locked axis), at most ``max_steps`` times; a step that makes a face worse is
+        halved and not taken. Returns the final latents, faces, probabilities and, per
+        face, the locked attributes that could not be held.
+        """
+        held = self.held_locks(locked)
+        if start.shape != moved.shape or start.ndim != 2:
+            raise ValueError(f"moved: expected the shape of start {start.shape}, got "
+                             f"{moved.shape}")
+        n = len(moved)
+        if not held or max_steps < 1:
+            images, probs = self.render_and_label(moved.astype(np.float32))
+            assert probs is not None
+            return HoldResult(moved.astype(np.float32), images, probs, [[] for _ in range(n)], 0)
+        assert self.bundle is not None
+        cols = [self.attributes.index(a) for a in held]
+        rows = [self._axis_index[a] for a in held]
+        # before and after in one forward pass
+        images, probs = self.render_and_label(np.concatenate([start, moved]).astype(np.float32))
+        assert probs is not None
+        p0 = probs[:n, cols]
+        images, probs = images[n:], probs[n:]
+        dirs = self._axes[rows].astype(np.float64)
+        raw = np.asarray(self.bundle.raw_directions, dtype=np.float64)[rows]
+        coef_norm = np.array([float(self.bundle.stats[r].get("coef_norm") or 0.0)
+                              for r in rows])
+        jac = (raw * coef_norm[:, None]) @ dirs.T  # d logit(attr a) / d step along axis b
+        target = p0
+        cur = moved.astype(np.float64).copy()
+        scale = np.ones(n)
+        steps = 0
+        for steps in range(1, max_steps + 1):
+            p = probs[:, cols]
+            bad = np.abs(p - target) > tolerance
+            active = bad.any(axis=1)
+            if not active.any():
+                steps -= 1
+                break
+            gap = _logit_gap(p, target)
+            sol = np.linalg.lstsq(jac, gap.T, rcond=1e-3)[0].T  # (N, K) steps along the axes
+            sol = np.clip(sol, -1.5, 1.5) * (active * scale)[:, None]
+            cand = cur + sol @ dirs
+            cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
+            assert cand_probs is not None
+            before = np.abs(p - target).sum(axis=1)
+            after = np.abs(cand_probs[:, cols] - target).sum(axis=1)
+            better = active & (after < before)
+            cur[better] = cand[better]
+            images[better] = cand_images[better]
+            probs[better] = cand_probs[better]
+            scale[active & ~better] *= 0.5
+        final = np.abs(probs[:, cols] - target) > tolerance
+        unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
+        return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
 
     # -- interpolation ---------------------------------------------------------------------
     def interpolate(self, a: np.ndarray, b: np.ndarray, ratios: Sequence[float],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
@@ -16,6 +17,7 @@ from api.routes.common import (
 )
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
+from tlgan.pipeline import HoldResult, Pipeline
 
 router = APIRouter(tags=["faces"])
 
@@ -29,9 +31,14 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
                batcher: BatcherDep, settings: SettingsDep) -> Response | EditResponse:
     """Add ``moves`` (distances along unit axes in z) to ``latent`` and render the result.
 
-    Locked axes are projected out of the summed move, so the latent's component along
-    each locked axis does not change. ``with_features: false`` skips labelling (fastest);
-    ``features`` is then null.
+    Locked axes are projected out of the summed move (the latent's component along each
+    locked axis does not change). That holds a locked attribute only on average, so when an
+    extractor is loaded each locked attribute is also held *per face*: the face is labelled
+    before and after, and corrected along the locked axes until each locked attribute's
+    probability is within 0.05 of its value before the move (at most 4 passes);
+    ``unheld`` lists the locks that could not be held (null when no lock was held
+    closed-loop). ``with_features: false`` skips returning labels (``features`` is then
+    null).
     """
     check_limits(settings, body.size)
     kind = negotiate(request.headers.get("accept"), body.format)
@@ -41,9 +48,24 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     for name in body.locked:
         pipeline.axis_index(name, "locked")
     moved = pipeline.edit(z, body.moves, body.locked)
-    images, probs = await batcher.render(moved[None, :], body.with_features)
+    unheld: list[str] | None = None
+    probs: np.ndarray | None
+    if body.moves and pipeline.held_locks(body.locked):
+        start = z[None, :]
+
+        def hold(p: Pipeline) -> HoldResult:
+            return p.hold_locks(start, moved[None, :], body.locked)
+
+        result = await batcher.call(hold)
+        moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
+                                        result.unheld[0])
+        if not body.with_features:
+            probs = None
+    else:
+        images, probs = await batcher.render(moved[None, :], body.with_features)
     features = features_of(pipeline, probs, 0)
     if kind != JSON:
         return await image_response(images[0], kind, body.size, moved, features)
     encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
-    return EditResponse(latent=latent_to_list(moved), image=encoded[0], features=features)
+    return EditResponse(latent=latent_to_list(moved), image=encoded[0], features=features,
+                        unheld=unheld)

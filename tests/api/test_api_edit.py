@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import numpy as np
 from api_helpers import decode_image, detail
@@ -34,13 +35,31 @@ def test_move_adds_distance_times_unit_axis(client: TestClient, tiny_pipeline: P
     assert set(r.json()["features"]) == set(tiny_pipeline.attributes)
 
 
-def test_locking_male_keeps_male_component(client: TestClient, tiny_pipeline: Pipeline) -> None:
-    z = np.asarray(_z(), np.float64)
+def test_locking_male_holds_the_faces_male_probability(client: TestClient,
+                                                       tiny_pipeline: Pipeline) -> None:
     male, smiling = _axis(tiny_pipeline, "Male"), _axis(tiny_pipeline, "Smiling")
-    locked = np.asarray(client.post("/edit", json={
-        "latent": z.tolist(), "moves": {"Smiling": 2.0}, "locked": ["Male"]}).json()["latent"])
-    assert abs((locked - z) @ male) < 1e-5  # the Male component is unchanged
-    assert (locked - z) @ smiling > 1.9  # ... while the face moves toward Smiling
+    col = tiny_pipeline.attributes.index("Male")
+    corrected = 0
+    for seed in range(3, 11):
+        z = np.asarray(_z(seed), np.float64)
+        before = float(tiny_pipeline.label_latents(z[None].astype(np.float32))[0, col])
+        r = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 2.0},
+                                       "locked": ["Male"]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        locked = np.asarray(body["latent"])
+        move = locked - z
+        # outside the Male axis the move is the open-loop one: Smiling with Male projected out
+        off_male = move - (move @ male) * male
+        open_loop = 2.0 * (smiling - (smiling @ male) * male)
+        np.testing.assert_allclose(off_male, open_loop, atol=1e-4)
+        corrected += abs(float(move @ male)) > 1e-4  # closed loop: corrected along Male
+        # the face's own P(Male) is held within 0.05, or the response says it was not
+        held = abs(body["features"]["Male"] - before) <= 0.05
+        assert body["unheld"] == ([] if held else ["Male"])
+    assert corrected > 0
+    free = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 2.0}}).json()
+    assert free["unheld"] is None  # no lock: nothing held closed-loop
 
 
 def _correlated_pair(pipeline: Pipeline) -> tuple[str, str]:
@@ -51,22 +70,30 @@ def _correlated_pair(pipeline: Pipeline) -> tuple[str, str]:
     return max(pairs, key=lambda p: abs(_axis(pipeline, p[0]) @ _axis(pipeline, p[1])))
 
 
-def test_locking_a_correlated_axis_changes_the_move(client: TestClient,
+def test_locking_a_correlated_axis_changes_the_move(make_client: Callable[..., TestClient],
                                                     tiny_pipeline: Pipeline) -> None:
+    # without an extractor a lock is the open-loop projection alone (the fast path)
+    client = make_client(Pipeline(generator=tiny_pipeline.generator, extractor=None,
+                                  bundle=tiny_pipeline.bundle))
     mover, keep = _correlated_pair(tiny_pipeline)
     a_move, a_keep = _axis(tiny_pipeline, mover), _axis(tiny_pipeline, keep)
     assert abs(a_move @ a_keep) > 0.05  # correlated, so locking must matter
     z = np.asarray(_z(), np.float64)
     free = np.asarray(client.post("/edit", json={"latent": z.tolist(),
-                                                 "moves": {mover: 2.0}}).json()["latent"])
+                                                 "moves": {mover: 2.0},
+                                                 "with_features": False}).json()["latent"])
     locked = np.asarray(client.post("/edit", json={
-        "latent": z.tolist(), "moves": {mover: 2.0}, "locked": [keep]}).json()["latent"])
+        "latent": z.tolist(), "moves": {mover: 2.0}, "locked": [keep],
+        "with_features": False}).json()["latent"])
     assert abs((free - z) @ a_keep) > 0.1  # unlocked: the locked axis' component moves
     assert abs((locked - z) @ a_keep) < 1e-5  # locked: it does not
     assert (locked - z) @ a_move > 0.5  # ... while the face still moves along the mover
-    images = [client.post("/edit", json={"latent": v.tolist()}).json()["image"]
-              for v in (free, locked)]
+    images = [client.post("/edit", json={"latent": v.tolist(), "with_features": False})
+              .json()["image"] for v in (free, locked)]
     assert images[0] != images[1]
+    assert client.post("/edit", json={"latent": z.tolist(), "moves": {mover: 2.0},
+                                      "locked": [keep],
+                                      "with_features": False}).json()["unheld"] is None
 
 
 def test_moving_a_locked_axis_cancels(client: TestClient) -> None:

@@ -92,3 +92,44 @@ def test_conditioned_starts_pick_the_candidate_nearest_the_targets(
 def test_bundle_for_another_latent_size_refuses(tiny_pipeline: Pipeline) -> None:
     with pytest.raises(ValueError, match=r"latent size 16.*has 8"):
         Pipeline(generator=tiny_generator(latent_size=8), bundle=tiny_pipeline.bundle)
+
+
+def test_closed_loop_locks_hold_each_face_not_only_the_average(
+        tiny_pipeline: Pipeline) -> None:
+    p = tiny_pipeline
+    z = p.seeds_to_latents(range(40))
+    locked = ["Male"]
+    col = p.attributes.index("Male")
+    moved = np.stack([p.edit(zi, {"Smiling": 3.0, "Eyeglasses": -2.0}, locked) for zi in z])
+    before = p.label_latents(z)[:, col]
+    open_loop = np.abs(p.label_latents(moved)[:, col] - before)
+    res = p.hold_locks(z, moved, locked, tolerance=0.05, max_steps=4)
+    closed = np.abs(res.probs[:, col] - before)
+    assert res.latents.shape == z.shape and res.images.shape == (40, 64, 64, 3)
+    assert open_loop.max() > 0.05  # the open-loop lock leaves some faces drifting ...
+    assert closed.mean() < open_loop.mean() and closed.max() <= open_loop.max() + 1e-6
+    for i in range(40):  # ... and every face reports honestly what it could not hold
+        assert res.unheld[i] == ([] if closed[i] <= 0.05 else ["Male"])
+    assert sum(not u for u in res.unheld) > sum(open_loop <= 0.05)
+    # the correction only moves along the locked axis
+    male = p._axes[p.axis_index("Male")].astype(np.float64)
+    resid = (res.latents - moved).astype(np.float64)
+    resid -= np.outer(resid @ male, male)
+    assert np.abs(resid).max() < 1e-4
+    # the images and probabilities returned are those of the latents returned
+    again_images, again_probs = p.render_and_label(res.latents)
+    assert np.array_equal(again_images, res.images)
+    np.testing.assert_allclose(again_probs, res.probs, atol=1e-5)
+
+
+def test_closed_loop_locks_need_an_extractor_and_an_attribute(tiny_pipeline: Pipeline) -> None:
+    p = tiny_pipeline
+    assert p.held_locks(["Male", "Male", "Young"]) == ["Male", "Young"]
+    bare = Pipeline(generator=p.generator, extractor=None, bundle=p.bundle)
+    assert bare.held_locks(["Male"]) == []
+    z = p.seeds_to_latents([1, 2])
+    res = p.hold_locks(z, z + 0.1, [], max_steps=4)
+    assert res.steps == 0 and res.unheld == [[], []]
+    np.testing.assert_array_equal(res.latents, (z + 0.1).astype(np.float32))
+    with pytest.raises(ValueError, match="moved"):
+        p.hold_locks(z, z[:1], ["Male"])

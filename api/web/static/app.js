@@ -268,6 +268,10 @@ async function renderEdit() {
   const data = await faceRequest("Edit", "edit", body);
   if (!data) return null;
   showFace({ latent: data.latent, image: dataUrl(data.image), features: data.features });
+  if (data.unheld && data.unheld.length) {
+    notice(`Could not hold ${data.unheld.map(pretty).join(", ")} within 0.05 for this face; `
+      + "try a smaller move.");
+  }
   return data;
 }
 
@@ -314,7 +318,8 @@ async function toggleLock(name, button) {
   row.classList.toggle("locked", on);
   for (const control of row.querySelectorAll("[data-move]")) control.disabled = on || !state.base;
   if (state.current) $("face-label").textContent = state.label + describeMoves();
-  notice(on ? `${pretty(name)} locked: other moves keep it where it is.` : `${pretty(name)} unlocked.`);
+  notice(on ? `${pretty(name)} locked: other moves keep this face's ${pretty(name)} probability where it is.`
+    : `${pretty(name)} unlocked.`);
 }
 
 async function resetEdits() {
