@@ -90,3 +90,7 @@ def main() -> None:
     to, tc = statistics.median(t_open), statistics.median(t_closed)
     print(f"one face ({axis0} {args.distance:+g}, median of {len(t_open)}): open-loop "
           f"{1000 * to:.1f} ms, closed-loop {1000 * tc:.1f} ms ({tc / to:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
