@@ -1,0 +1,67 @@
+"""Assemble the models in one place: generator + extractor + axis bundle -> a Pipeline.
+
+Used by the API's lifespan, the CLI and the bench scripts, so every caller loads and checks
+the models the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tlgan.errors import ConfigError
+from tlgan.pipeline import Pipeline
+
+#: the value that switches the extractor or the bundle off
+NONE = "none"
+
+
+def _off(value: str | Path | None) -> bool:
+    return isinstance(value, str) and value.lower() == NONE
+
+
+def load_pipeline(generator: str | None = None, extractor: str | None = None,
+                  bundle: str | Path | None = None, device: torch.device | str = "cpu",
+                  max_batch: int = 256) -> Pipeline:
+    """Load a generator, an extractor and an axis bundle into a :class:`Pipeline`.
+
+    Args:
+        generator: registered name, weights folder or plug-in ``.json``; None: the DEFAULT.
+        extractor: registered name or weights folder; None: the DEFAULT; ``"none"``: none
+            (the pipeline then cannot label faces).
+        bundle: axis-bundle folder; None: the bundle shipped for the generator; ``"none"``:
+            none (no axes).
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        max_batch: the largest batch the generator sees at once.
+
+    Raises:
+        ArtifactError: an artifact is missing, corrupt or does not fit the others (a bundle
+            fitted for another generator, latent size or extractor is refused).
+        ValueError: an argument names no known model, or the device is unavailable.
+    """
+    from tlgan.devices import resolve_device
+    from tlgan.generators import load_generator
+
+    dev = resolve_device(device)
+    gen = load_generator(generator, dev, max_batch=max_batch)
+    ext: Any = None
+    if not _off(extractor):
+        try:
+            from feature_extractor.registry import load_extractor
+        except ImportError as exc:
+            raise ConfigError(
+                f"extractor: cannot import the feature extractor package ({exc}); "
+                "set it to 'none' to run without labelling"
+            ) from None
+        ext = load_extractor(extractor, dev)
+    axes: Any = None
+    if not _off(bundle):
+        from tlgan.bundles import load_bundle
+
+        axes = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size,
+                           extractor=getattr(ext, "name", None), generator_sha256=gen.sha256,
+                           extractor_sha256=getattr(ext, "sha256", None))
+    # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
+    return Pipeline(generator=gen, extractor=ext, bundle=axes)
