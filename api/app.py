@@ -115,11 +115,15 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     install_openapi(app)
 
     def route_of(scope: Scope) -> str:
-        """Metrics label of a request answered before routing (e.g. 413 from the body
-        limit): its path if that is one of the API's (parameter-free) paths, else
-        UNMATCHED, so that labels stay bounded whatever clients send."""
+        """Metrics label of a request without a FastAPI route in its scope (answered before
+        routing, e.g. 413 from the body limit, or served by one of FastAPI's own routes such
+        as /openapi.json, /docs and /redoc): its path if that is one of the app's
+        (parameter-free) paths, else UNMATCHED, so that labels stay bounded whatever
+        clients send."""
         path = str(scope.get("path", ""))
-        return path if path in app.openapi().get("paths", {}) else UNMATCHED
+        known = set(app.openapi().get("paths", {}))
+        known.update(p for r in app.routes if isinstance(p := getattr(r, "path", None), str))
+        return path if path in known else UNMATCHED
 
     # Outermost last: CORS -> request id / catch-all 500 / access log / metrics -> body
     # limit -> FastAPI's own stack.

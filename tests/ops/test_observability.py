@@ -53,6 +53,17 @@ def value(snap: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
     return snap.get((name, frozenset(labels.items())), 0.0)
 
 
+def test_fastapis_own_routes_are_labelled_by_their_path(make: Any) -> None:
+    c = make()
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert c.get(path).status_code == 200
+    snap = samples(c)
+    count = "tlgan_request_duration_seconds_count"
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert value(snap, count, method="GET", route=path, status="2xx") == 1, path
+    assert value(snap, count, method="GET", route="<unmatched>", status="2xx") == 0
+
+
 def test_metrics_by_route_template_batches_errors_and_state(make: Any,
                                                             tiny_pipeline: Pipeline) -> None:
     c = make()

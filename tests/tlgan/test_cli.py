@@ -42,6 +42,17 @@ def test_generate_writes_images_and_latents_deterministically(tmp_path: Path) ->
         assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes()
     meta = json.loads((tmp_path / "a" / "seed0002.json").read_text())
     assert meta["seed"] == 2 and len(meta["latent"]) == 100
+    assert meta["generator"] == "celeba-dcgan64"
+    one = runner.invoke(cli, ["generate", "--seeds", "5", "--out", str(tmp_path / "c")])
+    assert one.exit_code == 0 and one.output.strip() == f"wrote 1 face to {tmp_path / 'c'}"
+    assert res.output.strip().endswith(f"wrote 3 faces to {tmp_path / 'b'}")
+
+
+def test_counts_in_messages_agree_in_number() -> None:
+    from tlgan.cli.options import count
+
+    assert count(1, "face") == "1 face" and count(120_000, "face") == "120,000 faces"
+    assert count(1, "axis", "axes") == "1 axis" and count(40, "axis", "axes") == "40 axes"
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option
+from tlgan.latents import DEFAULT_TRUNCATION
 
 
 @click.command()
@@ -15,7 +16,7 @@ from tlgan.cli.options import device_option, generator_option
               help="Seeds to render: a range '1-8', a list '3,5,9' or both '1-4,10'.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (created if missing).")
-@click.option("--truncation", type=float, default=1.0, show_default=True,
+@click.option("--truncation", type=float, default=DEFAULT_TRUNCATION, show_default=True,
               help="Truncation psi in (0, 1]: smaller gives more typical faces.")
 @click.option("--size", type=int, default=None, show_default="generator resolution",
               help="Output size in pixels (16..1024).")
@@ -62,7 +63,7 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
                     "latent": latent_to_list(zi),
                 })
             bar.update(len(chunk))
-    click.echo(f"wrote {len(seed_list)} faces to {out}")
+    click.echo(f"wrote {count(len(seed_list), 'face')} to {out}")
 
 
 @click.command()

@@ -12,3 +12,8 @@ generator_option = click.option(
     "--generator", default=None, show_default="registry DEFAULT",
     help="Registered generator name, weights folder, or plug-in .json file.",
 )
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``count(1, "face")`` -> ``"1 face"``, ``count(120000, "face")`` -> ``"120,000 faces"``."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
