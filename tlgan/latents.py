@@ -17,6 +17,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 MAX_SEED = 2**63 - 1
+#: the truncation psi that /generate, ``tlgan generate`` and the web page use unless told
+#: otherwise, chosen on evidence (README "Truncation": Fréchet distance and broken faces
+#: per psi, ``bench/truncation.py``)
+DEFAULT_TRUNCATION = 1.0
 
 
 def check_truncation(psi: float, name: str = "truncation") -> float:

@@ -92,3 +92,13 @@ def test_assets_ship_as_package_data() -> None:
 
 def test_router_exposes_only_the_page() -> None:
     assert sorted(r.path for r in router.routes) == ["/", "/static/{name}"]  # type: ignore[attr-defined]
+
+
+def test_page_truncation_default_is_the_services(client: TestClient) -> None:
+    from tlgan.latents import DEFAULT_TRUNCATION
+
+    html = client.get("/").text
+    field = re.search(r'<input[^>]*data-testid="truncation"[^>]*>', html)
+    assert field is not None
+    value = re.search(r'value="([0-9.]+)"', field.group(0))
+    assert value is not None and float(value.group(1)) == DEFAULT_TRUNCATION
