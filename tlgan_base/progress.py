@@ -3,8 +3,8 @@
 On a terminal, :func:`progress_bar` is a plain tqdm bar that redraws in place. When the stream
 is not a terminal (a file, a pipe, a CI log) tqdm's in-place redraws become one line per
 redraw, so there the bar is redrawn at most every ``log_interval`` seconds, each redraw is
-one complete line, identical consecutive lines are dropped, and clearing a transient bar
-writes nothing.
+one complete line (postfix and description changes wait for the next redraw), identical
+consecutive lines are dropped, and clearing a transient bar writes nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +63,21 @@ class LineStream:
         return False
 
 
+class _LogBar(tqdm):
+    """A tqdm bar whose postfix and description changes wait for the next timed redraw
+    (tqdm redraws on each of them by default, which off a terminal is one line per call)."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True,
+                    **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        super().set_postfix_str(s, refresh=False)
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        super().set_description(desc, refresh=False)
+
+
 def _is_terminal(stream: IO[str]) -> bool:
     isatty = getattr(stream, "isatty", None)
     try:
@@ -88,6 +103,6 @@ def progress_bar(iterable: Iterable[Any] | None = None, *, total: int | None = N
     if _is_terminal(out):
         return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial,
                     file=out, disable=not enabled, dynamic_ncols=True)
-    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial,
-                file=LineStream(out), disable=not enabled, mininterval=log_interval,
-                maxinterval=max(log_interval, 10.0), ncols=100, ascii=True)
+    return _LogBar(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial,
+                   file=LineStream(out), disable=not enabled, mininterval=log_interval,
+                   maxinterval=max(log_interval, 10.0), ncols=100, ascii=True)

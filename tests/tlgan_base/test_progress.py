@@ -74,3 +74,15 @@ def test_ground_floor_imports_none_of_our_other_packages() -> None:
             "{'tlgan', 'api', 'axes', 'feature_extractor', 'torch'})\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_off_a_terminal_postfix_changes_wait_for_the_next_redraw() -> None:
+    out = io.StringIO()
+    bar = progress_bar(range(500), desc="epoch 1/2", unit="batch", stream=out,
+                       log_interval=3600.0)
+    for i in bar:
+        bar.set_postfix(loss=f"{1 / (i + 1):.4f}")  # as the training loops do, every batch
+        bar.set_postfix_str(f"batch {i}")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert "500/500" in lines[-1] and "batch 499" in lines[-1]
