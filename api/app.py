@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         state.batcher = batcher.start()
         state.draining = False
         state.ready = True
-        log.info("ready: %s", state.pipeline.describe())
+        log.info("ready: %s", state.pipeline.summary())
         try:
             yield
         finally:

@@ -344,6 +344,17 @@ class Pipeline:
                  for row in (np.abs(p - tgt) <= tolerance)]
         return ConditionResult(cur.astype(np.float32), images, probs, unmet, steps)
 
+    def summary(self) -> str:
+        """One readable line: the models loaded (for logs)."""
+        g = self.generator
+        ext = (f"extractor {self.extractor.name} ({self.extractor.sha256[:12]})"
+               if self.extractor is not None else "no extractor")
+        axes = (f"bundle {self.bundle_id} ({len(self.axis_names)} axes, references "
+                f"{', '.join(self.bundle.references) or 'none'})" if self.bundle is not None
+                else "no axes")
+        return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, z in "
+                f"R^{g.latent_size}), {ext}, {axes}, device {g.device}")
+
     def describe(self) -> dict[str, Any]:
         return {
             "generator": self.generator.describe(),

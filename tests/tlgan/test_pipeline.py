@@ -133,3 +133,13 @@ def test_closed_loop_locks_need_an_extractor_and_an_attribute(tiny_pipeline: Pip
     np.testing.assert_array_equal(res.latents, (z + 0.1).astype(np.float32))
     with pytest.raises(ValueError, match="moved"):
         p.hold_locks(z, z[:1], ["Male"])
+
+
+def test_summary_is_one_readable_line(tiny_pipeline: Pipeline) -> None:
+    line = tiny_pipeline.summary()
+    assert "\n" not in line and "{" not in line
+    assert line.startswith("generator tiny-dcgan (000000000000, 64 px, z in R^16)")
+    assert "extractor tiny-extractor (111111111111)" in line
+    assert f"bundle {tiny_pipeline.bundle_id} (5 axes, references Male, Young)" in line
+    bare = Pipeline(generator=tiny_pipeline.generator)
+    assert "no extractor, no axes" in bare.summary()

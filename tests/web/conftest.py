@@ -103,8 +103,8 @@ def new_page(browser: Any) -> Iterator[Callable[..., tuple[Any, PageProbe]]]:
     opened: list[tuple[Any, PageProbe, str]] = []
 
     def make(base_url: str, **context_options: Any) -> tuple[Any, PageProbe]:
-        context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                      base_url=base_url, **context_options)
+        options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+        context = browser.new_context(base_url=base_url, **options)
         context.set_default_timeout(15_000)
         page = context.new_page()
         probe = PageProbe()

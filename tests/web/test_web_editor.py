@@ -231,3 +231,18 @@ def test_api_key_is_asked_for_and_sent(tiny_pipeline: Pipeline, new_page: NewPag
         expect(page.get_by_test_id("face-image")).to_have_attribute("src", re.compile("^data:"))
         expect(page.get_by_test_id("error")).to_be_hidden()
         assert page.evaluate("localStorage.getItem('tlgan.apiKey')") == "s3cret"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_layout_fits_desktop_and_phone_widths_and_long_seeds(server_url: str,
+                                                             new_page: NewPage,
+                                                             width: int) -> None:
+    page, _ = new_page(server_url, viewport={"width": width, "height": 900})
+    open_editor(page)
+    generate(page, 123456789)
+    seed = page.get_by_test_id("seed-input")
+    expect(seed).to_have_value("123456789")
+    assert seed.evaluate("el => el.scrollWidth <= el.clientWidth")  # no digit cut off
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    box = page.get_by_test_id("face-image").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width

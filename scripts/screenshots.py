@@ -1,0 +1,109 @@
+"""Retake the README's screenshots of the web editor on the shipped default models.
+
+    .venv/bin/python scripts/screenshots.py --out docs/img        # needs Debian's chromium
+
+Starts ``tlgan serve`` on a free loopback port, drives the page in headless Chromium
+(Playwright) and writes editor.png (seed 7, Male locked, Smiling +1.5, Eyeglasses +2.5),
+features.png (feature-conditioned generation) and editor-390.png (a 390 px wide phone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def server() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tlgan = str(Path(sys.executable).with_name("tlgan"))
+    proc = subprocess.Popen([tlgan, "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TLGAN_ACCESS_LOG": "0"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise SystemExit("error: the server did not become ready in 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "img")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    chromium = os.environ.get("TLGAN_CHROMIUM") or shutil.which("chromium")
+    if not chromium:
+        raise SystemExit("error: chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=url)
+        page.goto("/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+
+        def row(axis: str):  # type: ignore[no-untyped-def]
+            return page.locator(f'[data-testid="axis-row"][data-axis="{axis}"]')
+
+        def edit(action):  # type: ignore[no-untyped-def]
+            with page.expect_response(lambda r: r.url.endswith("/edit")):
+                action()
+
+        page.get_by_test_id("seed-input").fill(str(args.seed))
+        with page.expect_response(lambda r: r.url.endswith("/generate")):
+            page.get_by_test_id("generate").click()
+        row("Male").get_by_test_id("axis-lock").click()
+        for _ in range(3):
+            edit(row("Smiling").get_by_test_id("axis-plus").click)
+        for _ in range(5):
+            edit(row("Eyeglasses").get_by_test_id("axis-plus").click)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(args.out / "editor.png"))
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, base_url=url)
+        phone.goto("/")
+        expect(phone.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+        phone.get_by_test_id("seed-input").fill("123456789")
+        with phone.expect_response(lambda r: r.url.endswith("/generate")):
+            phone.get_by_test_id("generate").click()
+        phone.wait_for_timeout(500)
+        phone.screenshot(path=str(args.out / "editor-390.png"))
+        page.get_by_test_id("cond-details").locator("summary").click()
+        for axis, want in (("Smiling", "yes"), ("Eyeglasses", "yes"), ("Male", "no")):
+            page.locator(f'[data-testid="cond-select"][data-axis="{axis}"]').select_option(want)
+        page.get_by_test_id("seed-input").fill(str(args.seed))
+        with page.expect_response(lambda r: r.url.endswith("/generate"), timeout=120_000):
+            page.get_by_test_id("generate-features").click()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(args.out / "features.png"))
+        browser.close()
+    print(f"wrote editor.png, editor-390.png and features.png to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
