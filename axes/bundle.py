@@ -252,6 +252,24 @@ class AxisBundle:
                           raw_directions=raws.astype(np.float32), references=self.references,
                           stats=all_stats, provenance=prov)
 
+    def with_stats(self, updates: Mapping[str, Mapping[str, Any]],
+                   provenance: Mapping[str, Any] | None = None) -> AxisBundle:
+        """Return a new bundle whose axes' stats are updated with ``updates[name]`` (JSON
+        values) and whose provenance is updated with ``provenance``; directions unchanged.
+
+        Raises:
+            ValueError: ``updates`` names an axis the bundle does not have.
+        """
+        unknown = [n for n in updates if n not in self.names]
+        if unknown:
+            raise ValueError(f"updates: unknown axes {unknown}; valid names: "
+                             f"{', '.join(self.names)}")
+        stats = [{**s, **dict(updates.get(n, {}))} for n, s in zip(self.names, self.stats,
+                                                                    strict=True)]
+        return AxisBundle(names=self.names, directions=self.directions,
+                          raw_directions=self.raw_directions, references=self.references,
+                          stats=stats, provenance={**self.provenance, **dict(provenance or {})})
+
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path) -> Path:
         """Write the bundle atomically to ``folder`` (replacing it); return the path."""

@@ -259,3 +259,67 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
         "labelled_images": len(labelled.labels),
     }
     return new, figures
+
+
+# ------------------------------------------------------------------ judge an axis bundle
+def reference_drag(pipeline: Any, directions: np.ndarray, references: list[str], *,
+                   faces: int = 100, distance: float = 3.0, seed: int = 9000,
+                   progress: bool = True) -> np.ndarray:
+    """How far each axis drags each reference, as ``pipeline``'s extractor sees it.
+
+    Moves the faces of seeds ``seed .. seed + faces - 1`` from ``-distance`` to
+    ``+distance`` along each row of ``directions`` (K, L) and returns (K, R): the mean change
+    of P(reference) between the two ends, per axis and reference.
+    """
+    from tlgan.latents import sample_latents
+
+    if faces < 1 or distance <= 0:
+        raise ValueError("faces/distance: need faces >= 1 and distance > 0")
+    missing = [r for r in references if r not in pipeline.attributes]
+    if missing:
+        raise ValueError(f"judge: the extractor has no attribute {missing[0]!r}")
+    cols = [pipeline.attributes.index(r) for r in references]
+    z = sample_latents(range(seed, seed + faces), pipeline.latent_size).astype(np.float64)
+    out = np.zeros((len(directions), len(references)))
+    with progress_bar(total=len(directions), desc="judge", unit="axis",
+                      enabled=progress) as bar:
+        for k, d in enumerate(np.asarray(directions, dtype=np.float64)):
+            lo, hi = (z - distance * d), (z + distance * d)
+            probs = pipeline.label_latents(np.concatenate([lo, hi]).astype(np.float32))
+            out[k] = probs[faces:, cols].mean(axis=0) - probs[:faces, cols].mean(axis=0)
+            bar.update(1)
+    return out
+
+
+def judge_bundle(bundle_dir: str | Path, judge: Any, *, faces: int = 100,
+                 distance: float = 3.0, seed: int = 9000, progress: bool = True
+                 ) -> AxisBundle:
+    """Record in the bundle how far each axis drags each reference, measured by ``judge``
+    (a pipeline of the bundle's generator with an extractor that did *not* label the
+    bundle's samples): per axis the stats ``judge_drag_<reference>``, and the judge's name,
+    sha256 and settings in the provenance (``reference_drag``). Rewrites the bundle."""
+    bundle = AxisBundle.load(bundle_dir)
+    ext = judge.extractor
+    if ext is None:
+        raise ValueError("judge: needs an extractor")
+    if ext.sha256 == bundle.provenance.get("extractor_sha256"):
+        raise ValueError(f"judge: {ext.name} labelled the bundle's samples; a judge must be "
+                         "another extractor")
+    gen = judge.generator
+    if (bundle.provenance.get("generator") != gen.name
+            or bundle.provenance.get("generator_sha256") not in (None, gen.sha256)):
+        raise ArtifactError(f"bundle {bundle_dir} was fitted for generator "
+                            f"{bundle.provenance.get('generator')!r}, but {gen.name!r} is "
+                            "loaded; pass --generator")
+    refs = list(bundle.references)
+    drag = reference_drag(judge, np.asarray(bundle.directions), refs, faces=faces,
+                          distance=distance, seed=seed, progress=progress)
+    updates = {n: {f"judge_drag_{r}": round(float(drag[k, j]), 4)
+                   for j, r in enumerate(refs) if r != n}
+               for k, n in enumerate(bundle.names)}
+    new = bundle.with_stats(updates, {"reference_drag": {
+        "judge": ext.name, "judge_sha256": ext.sha256, "faces": faces, "distance": distance,
+        "seeds": [seed, seed + faces - 1],
+        "measure": "mean P(reference) at +distance minus at -distance along the axis"}})
+    new.save(bundle_dir)
+    return new

@@ -67,6 +67,9 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
         row: dict[str, Any] = {"axis": name, "reference": name in bundle.references,
                                "calibration_logit_per_unit": _f(calibration[i]),
                                "auc_holdout": _f(bundle.stats[i].get("auc_holdout"))}
+        for r in bundle.references:  # recorded by `tlgan axes judge` (another extractor)
+            if f"judge_drag_{r}" in bundle.stats[i]:
+                row[f"judge_drag_{r}"] = _f(bundle.stats[i][f"judge_drag_{r}"])
         if name in attrs:
             tcol = attrs.index(name)
             drift_refs = [r for r in refs if r != name]
@@ -103,6 +106,8 @@ def _f(x: Any) -> float | None:
 
 def _markdown(summary: dict[str, Any], refs: list[str]) -> str:
     steps = summary["steps"]
+    judged = [r for r in refs if any(f"judge_drag_{r}" in row for row in summary["axes"])]
+    judge = (summary["provenance"].get("reference_drag") or {}).get("judge")
     lines = [f"# Axis report: bundle {summary['bundle']}", "",
              f"Generator `{summary['provenance'].get('generator')}`, extractor "
              f"`{summary['provenance'].get('extractor')}`, fitted on "
@@ -110,10 +115,14 @@ def _markdown(summary: dict[str, Any], refs: list[str]) -> str:
              f"`{summary['provenance'].get('method')}`.",
              "", f"Moves from {steps[0]:+.1f} to {steps[-1]:+.1f} (unit axes in z; |z| is about "
              f"10), mean over {summary['faces_per_curve']} faces. Δ = P(at max) − P(at min). "
-             "Drift columns: raw axis → orthogonalized axis.", "",
+             "Drift columns: raw axis → orthogonalized axis."
+             + (f" Judge columns: Δ P(reference) over moves of the same size seen by "
+                f"`{judge}`, an extractor that did not label the samples (`tlgan axes judge`)."
+                if judged else ""), "",
              "| axis | ref | AUC held-out | logit/unit | P(min) | P(max) | Δ target | "
-             + " | ".join(f"Δ {r} raw→ortho" for r in refs) + " | strip |",
-             "|" + "---|" * (8 + len(refs))]
+             + " | ".join(f"Δ {r} raw→ortho" for r in refs)
+             + "".join(f" | Δ {r} judge" for r in judged) + " | strip |",
+             "|" + "---|" * (8 + len(refs) + len(judged))]
     for r in summary["axes"]:
         def fmt(v: Any) -> str:
             return "–" if v is None else f"{v:.2f}"
@@ -123,7 +132,8 @@ def _markdown(summary: dict[str, Any], refs: list[str]) -> str:
             f"| {r['axis']} | {'✓' if r['reference'] else ''} | {fmt(r.get('auc_holdout'))} | "
             f"{fmt(r.get('calibration_logit_per_unit'))} | {fmt(r.get('target_at_min'))} | "
             f"{fmt(r.get('target_at_max'))} | {fmt(r.get('target_delta'))} | "
-            + " | ".join(drift) + f" | ![](strips/{r['axis']}.png) |")
+            + " | ".join(drift) + "".join(f" | {fmt(r.get(f'judge_drag_{x}'))}" for x in judged)
+            + f" | ![](strips/{r['axis']}.png) |")
     lines += ["", "![raw cosines](cosine_raw.png)",
               "![orthogonalized cosines](cosine_orthogonalized.png)", ""]
     return "\n".join(lines)

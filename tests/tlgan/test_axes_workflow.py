@@ -172,3 +172,52 @@ def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
                     extractor="tiny-extractor", extractor_sha256="2" * 64)
     with pytest.raises(ArtifactError, match="generator"):
         load_bundle(tmp_path / "bundle", generator="dcgan-digiface64", latent_size=16)
+
+
+def test_judge_records_each_axis_drag_on_each_reference(tmp_path: Path, cache_dir: Path,
+                                                        tiny_pipeline: Pipeline) -> None:
+    from axes.artifact import ArtifactError
+    from tlgan.axes_workflow import judge_bundle, reference_drag
+    from tlgan.testing import calibrate_extractor, tiny_extractor
+
+    bundle_dir = tmp_path / "bundle"
+    fitted = fit_bundle(cache_dir, bundle_dir, progress=False)
+    other = tiny_extractor(seed=5)  # a judge that did not label the samples
+    other.sha256 = "5" * 64
+    calibrate_extractor(other, tiny_pipeline.generator.render_tensor(
+        tiny_pipeline.seeds_to_latents(range(128))))
+    judge = Pipeline(generator=tiny_pipeline.generator, extractor=other)
+    judged = judge_bundle(bundle_dir, judge, faces=20, progress=False)
+    again = AxisBundle.load(bundle_dir)
+    assert again == judged and judged.id != fitted.id
+    np.testing.assert_array_equal(judged.directions, fitted.directions)
+    drag = reference_drag(judge, np.asarray(fitted.directions), ["Male", "Young"], faces=20,
+                          progress=False)
+    for k, name in enumerate(judged.names):
+        keys = {key for key in judged.stats[k] if key.startswith("judge_drag_")}
+        assert keys == {f"judge_drag_{r}" for r in ("Male", "Young") if r != name}
+        for r, j in (("Male", 0), ("Young", 1)):
+            if r != name:
+                assert judged.stats[k][f"judge_drag_{r}"] == pytest.approx(drag[k, j], abs=1e-4)
+    prov = judged.provenance["reference_drag"]
+    assert prov["judge_sha256"] == other.sha256 and prov["faces"] == 20
+    assert np.abs(drag).max() > 0  # the judge sees something move
+    # the report shows the judge's view per axis
+    pipe = Pipeline(generator=tiny_pipeline.generator, extractor=tiny_pipeline.extractor,
+                    bundle=judged)
+    summary = axis_report(pipe, judged, tmp_path / "report", faces=2, curve_faces=4,
+                          axes=["Smiling", "Male"], progress=False)
+    smiling = next(r for r in summary["axes"] if r["axis"] == "Smiling")
+    assert smiling["judge_drag_Male"] == pytest.approx(judged.stats[2]["judge_drag_Male"])
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "| Δ Male judge | Δ Young judge |" in md and "tiny-extractor" in md
+    with pytest.raises(ValueError, match="labelled the bundle's samples"):
+        judge_bundle(bundle_dir, tiny_pipeline, faces=5, progress=False)
+    with pytest.raises(ValueError, match="updates: unknown axes"):
+        judged.with_stats({"Nose": {"x": 1}})
+    from tlgan.testing import tiny_generator
+
+    wrong = Pipeline(generator=tiny_generator(seed=3, latent_size=16), extractor=other)
+    wrong.generator.name = "another-gan"
+    with pytest.raises(ArtifactError, match="was fitted for generator"):
+        judge_bundle(bundle_dir, wrong, faces=5, progress=False)

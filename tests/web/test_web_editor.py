@@ -246,3 +246,22 @@ def test_layout_fits_desktop_and_phone_widths_and_long_seeds(server_url: str,
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     box = page.get_by_test_id("face-image").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_axes_that_drag_a_reference_say_so(new_page: NewPage, tiny_pipeline: Pipeline) -> None:
+    assert tiny_pipeline.bundle is not None
+    judged = tiny_pipeline.bundle.with_stats({
+        "Smiling": {"judge_drag_Male": 0.25, "judge_drag_Young": -0.02},
+        "Eyeglasses": {"judge_drag_Male": 0.05, "judge_drag_Young": 0.04},
+    })
+    pipeline = Pipeline(generator=tiny_pipeline.generator, extractor=tiny_pipeline.extractor,
+                        bundle=judged)
+    with serve(web_app(pipeline)) as url:
+        page, _ = new_page(url)
+        open_editor(page)
+        badge = row(page, "Smiling").get_by_test_id("axis-drag")
+        expect(badge).to_have_text("Male +0.25")
+        expect(badge).to_have_attribute("title", re.compile(r"P\(Male\) by \+0\.25"))
+        expect(row(page, "Eyeglasses").get_by_test_id("axis-drag")).to_have_count(0)
+        title = row(page, "Smiling").locator(".axis-name").get_attribute("title") or ""
+        assert "P(Male) +0.25, P(Young) −0.02" in title

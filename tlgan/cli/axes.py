@@ -152,6 +152,41 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
 
 
 @axes.command()
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder (rewritten atomically).")
+@click.option("--judge", required=True,
+              help="Extractor (registered name or weights folder) that did NOT label the "
+                   "bundle's samples.")
+@click.option("--faces", type=int, default=100, show_default=True)
+@click.option("--distance", type=float, default=3.0, show_default=True)
+@generator_option
+@device_option
+def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str | None,
+          device: str) -> None:
+    """Record how far each axis drags each reference, judged by another extractor.
+
+    FACES faces move from -DISTANCE to +DISTANCE along each axis; the judge's mean change
+    of P(reference) is stored per axis (judge_drag_<reference>), served by GET /axes and
+    shown by the web page and the axes report.
+
+    \b
+    Examples:
+      tlgan axes judge --bundle runs/bundle --judge runs/judge-extractor
+    """
+    from tlgan.axes_workflow import judge_bundle
+    from tlgan.models import load_pipeline
+
+    pipeline = load_pipeline(generator=generator, extractor=judge, bundle="none",
+                             device=device)
+    new = judge_bundle(bundle, pipeline, faces=faces, distance=distance)
+    worst = max(((abs(float(v)), n, k[len("judge_drag_"):]) for n, st in
+                 zip(new.names, new.stats, strict=True) for k, v in st.items()
+                 if k.startswith("judge_drag_")), default=None)
+    click.echo(f"judged {count(len(new.names), 'axis', 'axes')} of {bundle} (id {new.id})"
+               + (f"; largest drag: {worst[1]} on {worst[2]} {worst[0]:.2f}" if worst else ""))
+
+
+@axes.command()
 @click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=None,
               show_default="the generator's shipped bundle", help="Axis-bundle folder.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,

@@ -393,7 +393,8 @@ function buildAxes() {
     lock.addEventListener("click", () => toggleLock(name, lock));
     const row = el("div", { class: isLocked ? "axis locked" : "axis", role: "listitem", "data-testid": "axis-row", "data-axis": name },
       el("span", { class: "axis-name", title: axisTitle(axis) }, label,
-        axis.reference ? el("span", { class: "badge", title: "Reference axis: other axes are orthogonal to it", text: "ref" }) : null),
+        axis.reference ? el("span", { class: "badge", title: "Reference axis: other axes are orthogonal to it", text: "ref" }) : null,
+        dragBadge(axis)),
       probabilityCell(name),
       el("div", { class: "axis-move" },
         el("button", { type: "button", class: "nudge", "data-move": "", "data-testid": "axis-minus",
@@ -416,10 +417,33 @@ function buildAxes() {
   buildConditioned();
 }
 
+// How far an axis drags each reference (GET /axes stats judge_drag_<reference>, measured
+// by an extractor that did not label the samples): [[reference, change of P], ...].
+function dragsOf(axis) {
+  return Object.entries(axis.stats || {})
+    .filter(([k, v]) => k.startsWith("judge_drag_") && typeof v === "number")
+    .map(([k, v]) => [k.slice("judge_drag_".length), v]);
+}
+
+const DRAG_NOTE = 0.10;  // show a badge when moving −3..+3 changes a reference by more
+
+function dragBadge(axis) {
+  const drags = dragsOf(axis);
+  if (!drags.length) return null;
+  const [ref, v] = drags.reduce((a, b) => (Math.abs(b[1]) > Math.abs(a[1]) ? b : a));
+  if (Math.abs(v) <= DRAG_NOTE) return null;
+  const p = `${v > 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`;
+  return el("span", { class: "badge drag", "data-testid": "axis-drag", "data-reference": ref,
+    title: `Moving −3 → +3 changes P(${pretty(ref)}) by ${p} on average: lock ${pretty(ref)} to hold it`,
+    text: `${pretty(ref)} ${p}` });
+}
+
 function axisTitle(axis) {
   const auc = axis.stats && typeof axis.stats.auc_holdout === "number"
     ? ` · held-out AUC ${axis.stats.auc_holdout.toFixed(2)}` : "";
-  return `${pretty(axis.name)}${axis.reference ? " (reference axis)" : ""}${auc}`;
+  const drags = dragsOf(axis).map(([r, v]) => `P(${pretty(r)}) ${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`);
+  const drag = drags.length ? ` · moving −3 → +3 changes ${drags.join(", ")} (judged by another extractor)` : "";
+  return `${pretty(axis.name)}${axis.reference ? " (reference axis)" : ""}${auc}${drag}`;
 }
 
 function probabilityCell(name) {
