@@ -52,3 +52,27 @@ def test_shipped_bundle_matches_the_default_models(real_models) -> None:  # type
     refs = bundle.directions[[bundle.index("Male"), bundle.index("Young")]]
     assert np.abs(np.delete(bundle.directions, [bundle.index("Male"), bundle.index("Young")],
                             axis=0) @ refs.T).max() < 1e-5
+
+
+@pytest.mark.real_weights
+def test_every_registered_generator_serves_its_shipped_axes() -> None:
+    from tlgan.bundles import BUNDLES
+    from tlgan.generators import DEFAULT, GENERATORS
+    from tlgan.models import load_pipeline
+
+    assert set(BUNDLES) == set(GENERATORS)
+    for name in GENERATORS:
+        p = load_pipeline(generator=name)  # refuses a bundle that does not match
+        assert p.bundle is not None and p.bundle.provenance["generator"] == name
+        assert p.bundle.provenance["generator_sha256"] == p.generator.sha256
+        assert p.bundle.provenance["extractor_sha256"] == p.extractor.sha256  # type: ignore[union-attr]
+    default = load_pipeline().bundle
+    assert default is not None
+    prov = default.provenance
+    assert prov["generator"] == DEFAULT and prov["n"] >= 100_000
+    assert prov["reference_orthogonalization"] == "mutual"
+    assert prov["fit_conditioning"].startswith("non-reference axes fitted with the references'")
+    # each reference is orthogonal to the other's raw direction: moving one holds the other
+    m, y = default.index("Male"), default.index("Young")
+    assert abs(float(default.directions[m] @ default.raw_directions[y])) < 1e-5
+    assert abs(float(default.directions[y] @ default.raw_directions[m])) < 1e-5
