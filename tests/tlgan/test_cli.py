@@ -66,3 +66,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], needle: s
     assert res.exit_code == 2
     lines = [ln for ln in res.output.strip().splitlines() if ln]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.output
+
+
+def test_info_text_names_what_each_entry_is_without_trailing_blanks() -> None:
+    res = CliRunner().invoke(cli, ["info"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    assert any(line.startswith(" * celeba-dcgan64") and "latent_size=100" in line
+               for line in lines)
+    assert any("celeba-cnn64" in line and "num_attributes=40" in line for line in lines)
+    assert any(line.startswith("   celeba-dcgan64") and "axes=40" in line for line in lines)

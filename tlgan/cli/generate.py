@@ -66,6 +66,11 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
     click.echo(f"wrote {count(len(seed_list), 'face')} to {out}")
 
 
+#: what ``tlgan info`` shows of each entry, when it has it
+INFO_KEYS = ("latent_size", "resolution", "input_size", "num_attributes", "generator", "axes",
+             "id", "status")
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(as_json: bool) -> None:
@@ -86,9 +91,8 @@ def info(as_json: bool) -> None:
         click.echo(f"{section}:")
         for e in entries:
             mark = "*" if e.get("default") else " "
-            extra = ", ".join(f"{k}={e[k]}" for k in ("latent_size", "resolution", "status")
-                              if k in e)
-            click.echo(f" {mark} {e['name']:<20} {extra}")
+            extra = ", ".join(f"{k}={e[k]}" for k in INFO_KEYS if e.get(k) is not None)
+            click.echo(f" {mark} {e['name']:<20} {extra}".rstrip())
             if e.get("description"):
                 click.echo(f"     {e['description']}")
     click.echo("(* = default)")
