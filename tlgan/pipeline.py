@@ -7,7 +7,7 @@ and outputs are numpy arrays: tensors never leave the pipeline.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,29 +262,19 @@ class Pipeline:
                               for r in rows])
         jac = (raw * coef_norm[:, None]) @ dirs.T  # d logit(attr a) / d step along axis b
         target = p0
-        cur = moved.astype(np.float64).copy()
-        scale = np.ones(n)
-        steps = 0
-        for steps in range(1, max_steps + 1):
-            p = probs[:, cols]
-            bad = np.abs(p - target) > tolerance
-            active = bad.any(axis=1)
-            if not active.any():
-                steps -= 1
-                break
-            gap = _logit_gap(p, target)
-            sol = np.linalg.lstsq(jac, gap.T, rcond=1e-3)[0].T  # (N, K) steps along the axes
-            sol = np.clip(sol, -1.5, 1.5) * (active * scale)[:, None]
-            cand = cur + sol @ dirs
-            cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
-            assert cand_probs is not None
-            before = np.abs(p - target).sum(axis=1)
-            after = np.abs(cand_probs[:, cols] - target).sum(axis=1)
-            better = active & (after < before)
-            cur[better] = cand[better]
-            images[better] = cand_images[better]
-            probs[better] = cand_probs[better]
-            scale[active & ~better] *= 0.5
+
+        def propose(cur: np.ndarray, p: np.ndarray, unmet: np.ndarray, scale: np.ndarray
+                    ) -> np.ndarray:
+            active = unmet.any(axis=1)
+            sol = np.linalg.lstsq(jac, _logit_gap(p, target).T, rcond=1e-3)[0].T  # (N, K)
+            return cur + (np.clip(sol, -1.5, 1.5) * (active * scale)[:, None]) @ dirs
+
+        def error(p: np.ndarray, unmet: np.ndarray) -> np.ndarray:
+            return np.abs(p - target).sum(axis=1)
+
+        cur, images, probs, steps = self._closed_loop(
+            moved.astype(np.float64), images, probs, cols, target, tolerance, max_steps,
+            propose, error)
         final = np.abs(probs[:, cols] - target) > tolerance
         unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
@@ -311,38 +301,57 @@ class Pipeline:
         cal = np.array([max(self.calibration.get(n, 1.0), 1e-3) for n in names])
 
         start = z.astype(np.float64).copy()
-        cur = start.copy()
-        scale = np.ones(len(z))  # per-face step scale, halved when a step made things worse
-        images, probs = self.render_and_label(cur.astype(np.float32))
+        images, probs = self.render_and_label(start.astype(np.float32))
         assert probs is not None
-        steps = 0
-        for steps in range(1, max_steps + 1):
-            p = probs[:, attr_idx]
-            unmet_mask = np.abs(p - tgt) > tolerance
-            active = unmet_mask.any(axis=1)
-            if not active.any():
-                steps -= 1
-                break
-            gap = _logit_gap(p, tgt)
-            dist = np.clip(gap / cal, -max_step, max_step) * unmet_mask * scale[:, None]
-            cand = cur + dist @ axes_t
-            offset = cand - start
+
+        def propose(cur: np.ndarray, p: np.ndarray, unmet: np.ndarray, scale: np.ndarray
+                    ) -> np.ndarray:
+            dist = np.clip(_logit_gap(p, tgt) / cal, -max_step, max_step) * unmet
+            offset = cur + (dist * scale[:, None]) @ axes_t - start
             norm = np.linalg.norm(offset, axis=1, keepdims=True)
-            cand = start + offset * np.minimum(1.0, max_total / np.maximum(norm, 1e-12))
-            cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
-            assert cand_probs is not None
-            before = np.abs(gap * unmet_mask).sum(axis=1)
-            after = np.abs(_logit_gap(cand_probs[:, attr_idx], tgt) * unmet_mask).sum(axis=1)
-            better = active & (after < before)
-            worse = active & ~better
-            cur[better] = cand[better]
-            images[better] = cand_images[better]
-            probs[better] = cand_probs[better]
-            scale[worse] *= 0.5
+            return start + offset * np.minimum(1.0, max_total / np.maximum(norm, 1e-12))
+
+        def error(p: np.ndarray, unmet: np.ndarray) -> np.ndarray:
+            return np.abs(_logit_gap(p, tgt) * unmet).sum(axis=1)
+
+        cur, images, probs, steps = self._closed_loop(
+            start.copy(), images, probs, attr_idx, tgt, tolerance, max_steps, propose, error)
         p = probs[:, attr_idx]
         unmet = [[n for n, ok in zip(names, row, strict=True) if not ok]
                  for row in (np.abs(p - tgt) <= tolerance)]
         return ConditionResult(cur.astype(np.float32), images, probs, unmet, steps)
+
+    def _closed_loop(self, cur: np.ndarray, images: np.ndarray, probs: np.ndarray,
+                     cols: list[int], target: np.ndarray, tolerance: float, max_steps: int,
+                     propose: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                                       np.ndarray],
+                     error: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Move faces until the extractor's probabilities ``probs[:, cols]`` are within
+        ``tolerance`` of ``target`` (shared by :meth:`condition` and :meth:`hold_locks`).
+
+        Each step renders ``propose(cur, p, unmet, scale)`` for the faces still off target;
+        a face takes its candidate when ``error(p, unmet)`` falls, else its step ``scale``
+        is halved. Returns the latents, faces, probabilities and the steps taken.
+        """
+        scale = np.ones(len(cur))  # per-face step scale, halved when a step made things worse
+        steps = 0
+        for steps in range(1, max_steps + 1):
+            p = probs[:, cols]
+            unmet = np.abs(p - target) > tolerance
+            active = unmet.any(axis=1)
+            if not active.any():
+                steps -= 1
+                break
+            cand = propose(cur, p, unmet, scale)
+            cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
+            assert cand_probs is not None
+            better = active & (error(cand_probs[:, cols], unmet) < error(p, unmet))
+            cur[better] = cand[better]
+            images[better] = cand_images[better]
+            probs[better] = cand_probs[better]
+            scale[active & ~better] *= 0.5
+        return cur, images, probs, steps
 
     def summary(self) -> str:
         """One readable line: the models loaded (for logs)."""
