@@ -32,7 +32,7 @@ from torch import nn
 
 from axes.artifact import ArtifactError
 from tlgan.generators.base import FaceGenerator
-from tlgan.generators.registry import _load_into, _load_state_dict, read_json, verify_file
+from tlgan.generators.checks import load_into, load_state_dict, read_json, verify_file
 
 FORMATS = ("torchscript", "torch-export", "state_dict")
 
@@ -92,8 +92,8 @@ def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceG
             mod_name, _, cls_name = _field(cfg, "module", str, path).partition(":")
             cls = getattr(importlib.import_module(mod_name), cls_name)
             module = cls(**cfg.get("kwargs", {}))
-            state = _load_state_dict(file, cfg.get("state_dict_key"), what)
-            _load_into(module, state, what, file)
+            state = load_state_dict(file, cfg.get("state_dict_key"), what)
+            load_into(module, state, what, file)
     except ArtifactError:
         raise
     except Exception as exc:

@@ -9,7 +9,6 @@ in a :class:`~tlgan.generators.base.FaceGenerator`.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError, load_config, sha256_file
+from axes.artifact import ArtifactError, load_config
 from tlgan.generators.base import FaceGenerator
+from tlgan.generators.checks import load_into, load_state_dict, verify_file
 from tlgan.generators.dcgan import DCGANGenerator
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator}
@@ -134,44 +134,6 @@ GENERATORS: dict[str, GeneratorWeights] = {
 DEFAULT = "celeba-dcgan64"
 
 
-def verify_file(path: Path, expected: str, what: str) -> None:
-    """Raise ArtifactError unless ``path``'s sha256 equals ``expected``."""
-    actual = sha256_file(path)
-    if actual != expected:
-        raise ArtifactError(
-            f"{what}: {path} has sha256 {actual[:12]}..., expected {expected[:12]}... "
-            "(the file is corrupt or not the expected version)"
-        )
-
-
-def _load_state_dict(path: Path, key: str | None, what: str) -> dict[str, torch.Tensor]:
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path), device="cpu")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt archive, refused pickle, ...
-        raise ArtifactError(f"{what}: cannot read weights file {path}: {exc}") from exc
-    if key is not None:
-        if not isinstance(obj, dict) or key not in obj:
-            raise ArtifactError(f"{what}: {path} has no {key!r} entry")
-        obj = obj[key]
-    if not isinstance(obj, dict):
-        raise ArtifactError(f"{what}: {path} does not hold a state dict")
-    return obj
-
-
-def _load_into(module: nn.Module, state: dict[str, torch.Tensor], what: str, path: Path) -> None:
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ArtifactError(
-            f"{what}: weights in {path} do not fit the architecture: {first}"
-        ) from exc
-
-
 def load_registered(entry: GeneratorWeights, device: torch.device,
                     max_batch: int) -> FaceGenerator:
     """Build a registered generator, verifying its weights file first."""
@@ -179,7 +141,7 @@ def load_registered(entry: GeneratorWeights, device: torch.device,
     path = entry.locate()
     verify_file(path, entry.sha256, what)
     module = entry.build()
-    _load_into(module, _load_state_dict(path, entry.state_dict_key, what), what, path)
+    load_into(module, load_state_dict(path, entry.state_dict_key, what), what, path)
     return FaceGenerator(
         module=module, name=entry.name, latent_size=entry.latent_size,
         resolution=entry.resolution, value_range=entry.value_range, sha256=entry.sha256,
@@ -202,7 +164,7 @@ def load_weights_folder(folder: Path, device: torch.device, max_batch: int) -> F
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{what}: config.json is missing or has a bad field: {exc}") from exc
     path = folder / "generator.safetensors"
-    _load_into(module, _load_state_dict(path, None, what), what, path)
+    load_into(module, load_state_dict(path, None, what), what, path)
     return FaceGenerator(
         module=module, name=str(config.get("name", folder.name)), latent_size=latent_size,
         resolution=resolution, value_range=(float(lo), float(hi)),
@@ -242,14 +204,3 @@ def load_generator(spec: str | None = None, device: torch.device | str = "cpu",
         f"generator: {spec!r} is neither a registered generator ({', '.join(GENERATORS)}), "
         "a weights folder, nor a plug-in .json file"
     )
-
-
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON object or raise ArtifactError naming ``what``."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{what}: cannot read {path} as JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise ArtifactError(f"{what}: {path} must hold a JSON object")
-    return obj
