@@ -48,6 +48,10 @@ class Settings(BaseSettings):
                           description="Largest output size in pixels.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024,
                                 description="Largest request body (bytes).")
+    max_response_bytes: int = Field(
+        default=33_554_432, ge=65_536,
+        description="Largest response of encoded images (bytes), estimated from count, size "
+        "and format before any work is done; above it: 422 naming count and size.")
     batch_window_ms: float = Field(
         default=2.0, ge=0.0, le=1000.0,
         description="How long the batcher waits for more jobs under load (milliseconds).")

@@ -72,12 +72,30 @@ def image_200(description: str, seed: bool) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def check_limits(settings: Settings, size: int | None, count: int = 1) -> None:
-    """ValueError (-> 422) when a request exceeds this service's configured limits."""
+#: encoded bytes per output pixel of a face, at the upper end of what the shipped generator's
+#: faces take (PNG 0.95-1.2, JPEG q92 about 0.15, WebP about 0.1, measured at 256-384 px)
+BYTES_PER_PIXEL = {"png": 1.25, "jpeg": 0.25, "webp": 0.2}
+
+
+def check_limits(settings: Settings, size: int | None, count: int = 1, fmt: str = "png",
+                 native: int = 64) -> None:
+    """ValueError (-> 422) when a request exceeds this service's configured limits: face
+    count, image size, and the response's size (``count`` faces of ``size`` px, or
+    ``native`` px, in ``fmt``, base64), estimated before any work is done."""
     if count > settings.max_count:
         raise ValueError(f"count: at most {settings.max_count} faces per request on this service")
     if size is not None and size > settings.max_size:
         raise ValueError(f"size: at most {settings.max_size} pixels on this service")
+    px = size or native
+    estimate = count * px * px * BYTES_PER_PIXEL.get(fmt, 1.25) * 4 / 3
+    if estimate > settings.max_response_bytes:
+        mib = 2**20
+        raise ValueError(
+            f"count, size: {count} {fmt} face{'' if count == 1 else 's'} of {px} px come to "
+            f"about {estimate / mib:.0f} "
+            f"MiB, above this service's response limit of "
+            f"{settings.max_response_bytes / mib:.0f} MiB; ask for fewer or smaller faces, "
+            "or jpeg/webp")
 
 
 def latent(values: list[float], pipeline: Pipeline, name: str) -> np.ndarray:

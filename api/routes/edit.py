@@ -40,7 +40,7 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     closed-loop). ``with_features: false`` skips returning labels (``features`` is then
     null).
     """
-    check_limits(settings, body.size)
+    check_limits(settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
     if body.locked and pipeline.bundle is None:

@@ -35,14 +35,14 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
     of the targets, and lists the attributes it could not reach in ``unmet``. The same
     request always gives the same bytes.
     """
-    check_limits(settings, body.size, body.count)
+    check_limits(settings, body.size, body.count, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format, allow_image=body.count == 1)
     seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
     seeds = list(range(seed, seed + body.count))
     z = pipeline.seeds_to_latents(seeds, body.truncation)
     unmet: list[list[str]] | None = None
     probs: np.ndarray | None
-    if body.features is not None:
+    if body.features:
         targets = dict(body.features)
 
         def condition(p: Pipeline) -> ConditionResult:
@@ -50,8 +50,10 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
 
         result = await batcher.call(condition)
         z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet
-    else:
+    else:  # no targets, or none to meet ({}): the plain render, as cheap as no features
         images, probs = await batcher.render(z, body.with_features)
+        if body.features is not None:
+            unmet = [[] for _ in seeds]
     if not body.with_features:
         probs = None
     if kind != JSON:

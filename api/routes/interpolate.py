@@ -22,7 +22,7 @@ async def interpolate(body: InterpolateRequest, request: Request, pipeline: Pipe
     ``slerp`` keeps intermediate latents at a typical norm; ``lerp`` is a straight line.
     Ratio 0 is exactly latent_a and ratio 1 exactly latent_b.
     """
-    check_limits(settings, body.size)
+    check_limits(settings, body.size, body.steps or 1, body.format, pipeline.resolution)
     negotiate(request.headers.get("accept"), body.format, allow_image=False)  # JSON only
     a = latent(body.latent_a, pipeline, "latent_a")
     b = latent(body.latent_b, pipeline, "latent_b")

@@ -125,3 +125,22 @@ def test_nan_in_response_never_happens_for_extreme_moves(client: TestClient) -> 
 def test_get_on_post_route_is_405(client: TestClient) -> None:
     assert client.get("/generate").status_code == 405
     assert client.get("/nope").status_code == 404
+
+
+def test_response_byte_budget_is_checked_before_any_work(
+        make_client: Callable[..., TestClient]) -> None:
+    c = make_client(max_size=1024)
+    big = c.post("/generate", json={"seed": 1, "count": 64, "size": 1024})
+    assert big.status_code == 422
+    assert detail(big).startswith("count, size: 64 png faces of 1024 px come to about")
+    assert "response limit of 32 MiB" in detail(big)
+    # the same faces as JPEG fit, and so do PNG faces at a smaller size
+    assert c.post("/generate", json={"seed": 1, "count": 2, "size": 1024,
+                                     "format": "jpeg"}).status_code == 200
+    small = make_client(max_response_bytes=65_536)
+    r = small.post("/edit", json={"latent": zeros_latent(), "size": 512})
+    assert r.status_code == 422 and detail(r).startswith("count, size: 1 png face of 512 px")
+    r = small.post("/interpolate", json={"latent_a": zeros_latent(), "latent_b": zeros_latent(),
+                                         "steps": 32, "size": 64})
+    assert r.status_code == 422 and detail(r).startswith("count, size: 32 png faces")
+    assert small.post("/edit", json={"latent": zeros_latent()}).status_code == 200

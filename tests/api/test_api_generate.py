@@ -130,3 +130,12 @@ def test_accept_image_for_several_faces_is_406(client: TestClient) -> None:
     assert detail(r).startswith("Accept:")
     r = client.post("/generate", json={"seed": 9}, headers={"Accept": "text/html"})
     assert r.status_code == 406
+
+
+def test_empty_features_cost_no_more_than_none(client: TestClient) -> None:
+    plain = client.post("/generate", json={"seed": 5, "count": 3}).json()["faces"]
+    empty = client.post("/generate", json={"seed": 5, "count": 3, "features": {}}).json()
+    assert [f["image"] for f in empty["faces"]] == [f["image"] for f in plain]
+    assert [f["latent"] for f in empty["faces"]] == [f["latent"] for f in plain]
+    assert all(f["unmet"] == [] for f in empty["faces"])  # nothing asked, nothing unmet
+    assert all(f["unmet"] is None for f in plain)

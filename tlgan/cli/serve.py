@@ -40,6 +40,10 @@ def _default(name: str) -> str:
               show_default=_default("max_size"), help="Largest output image size in pixels.")
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=None,
               show_default=_default("max_body_bytes"), help="Largest request body (413 above).")
+@click.option("--max-response-bytes", type=click.IntRange(min=65_536), default=None,
+              show_default=_default("max_response_bytes"),
+              help="Largest response of encoded images, estimated from count, size and "
+                   "format before any work (422 above).")
 @click.option("--batch-window-ms", type=click.FloatRange(0, 1000), default=None,
               show_default=_default("batch_window_ms"),
               help="How long a render waits for others to share its forward pass, under load.")
@@ -67,7 +71,8 @@ def _default(name: str) -> str:
                    "cancelled.")
 def serve(host: str | None, port: int | None, device: str | None, generator: str | None,
           extractor: str | None, bundle: str | None, max_count: int | None,
-          max_size: int | None, max_body_bytes: int | None, batch_window_ms: float | None,
+          max_size: int | None, max_body_bytes: int | None, max_response_bytes: int | None,
+          batch_window_ms: float | None,
           max_batch: int | None, queue_size: int | None, torch_threads: int | None,
           cors_origins: tuple[str, ...], log_level: str | None, access_log: bool | None,
           metrics: bool | None, graceful_timeout: int | None) -> None:
@@ -105,7 +110,8 @@ def serve(host: str | None, port: int | None, device: str | None, generator: str
     settings = load_settings(
         host=host, port=port, device=device, generator=generator, extractor=extractor,
         bundle=bundle, max_count=max_count, max_size=max_size, max_body_bytes=max_body_bytes,
-        batch_window_ms=batch_window_ms, max_batch=max_batch, queue_size=queue_size,
+        max_response_bytes=max_response_bytes, batch_window_ms=batch_window_ms,
+        max_batch=max_batch, queue_size=queue_size,
         torch_threads=torch_threads, cors_origins=list(cors_origins) or None, log_level=log_level,
         access_log=access_log, metrics=metrics, graceful_timeout=graceful_timeout,
     )
