@@ -48,6 +48,10 @@ class Settings(BaseSettings):
                           description="Largest output size in pixels.")
     max_body_bytes: int = Field(default=1_048_576, ge=1024,
                                 description="Largest request body (bytes).")
+    max_header_bytes: int = Field(
+        default=65_536, ge=1024,
+        description="Largest request line + headers of one request (bytes); above it the "
+        "server answers 431 and closes the connection.")
     max_response_bytes: int = Field(
         default=33_554_432, ge=65_536,
         description="Largest response of encoded images (bytes), estimated from count, size "

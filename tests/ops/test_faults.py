@@ -142,3 +142,43 @@ def test_corrupt_bundle_exits_2_with_one_line(tiny_artifacts: TinyArtifacts,
     line = _one_line(_serve_fails("--generator", str(tiny_artifacts.plugin), "--extractor",
                                   "none", "--bundle", str(bundle)))
     assert line.startswith("Error:") and str(bundle) in line
+
+
+def _raw_request(port: int, head: bytes, chunk: int = 65_536) -> bytes:
+    """Send ``head`` over a raw socket (as fast as the server takes it) and return what the
+    server answered before closing."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        sent = 0
+        try:
+            while sent < len(head):
+                sent += s.send(head[sent:sent + chunk])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed the connection: the answer is below
+        out = b""
+        try:
+            while block := s.recv(65_536):
+                out += block
+        except ConnectionResetError:
+            pass
+        return out
+
+
+def test_oversized_request_headers_get_431_and_the_connection_closed(
+        start_server: StartServer) -> None:
+    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",
+                          TLGAN_MAX_HEADER_BYTES="16384")
+    huge = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000_000 + b"\r\n\r\n"
+    port = int(server.url.rsplit(":", 1)[1])
+    answer = _raw_request(port, huge)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert body["detail"].startswith("headers: the request line and headers are larger than")
+    # headers under the limit still work, on keep-alive connections too
+    ok = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Ok: " + b"b" * 8_000
+          + b"\r\nConnection: close\r\n\r\n")
+    assert _raw_request(port, ok).startswith(b"HTTP/1.1 200 ")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for _ in range(3):
+            assert client.get("/healthz", headers={"X-Ok": "c" * 10_000}).status_code == 200

@@ -40,6 +40,9 @@ def _default(name: str) -> str:
               show_default=_default("max_size"), help="Largest output image size in pixels.")
 @click.option("--max-body-bytes", type=click.IntRange(min=1024), default=None,
               show_default=_default("max_body_bytes"), help="Largest request body (413 above).")
+@click.option("--max-header-bytes", type=click.IntRange(min=1024), default=None,
+              show_default=_default("max_header_bytes"),
+              help="Largest request line + headers (431 and the connection closed above).")
 @click.option("--max-response-bytes", type=click.IntRange(min=65_536), default=None,
               show_default=_default("max_response_bytes"),
               help="Largest response of encoded images, estimated from count, size and "
@@ -71,7 +74,8 @@ def _default(name: str) -> str:
                    "cancelled.")
 def serve(host: str | None, port: int | None, device: str | None, generator: str | None,
           extractor: str | None, bundle: str | None, max_count: int | None,
-          max_size: int | None, max_body_bytes: int | None, max_response_bytes: int | None,
+          max_size: int | None, max_body_bytes: int | None, max_header_bytes: int | None,
+          max_response_bytes: int | None,
           batch_window_ms: float | None,
           max_batch: int | None, queue_size: int | None, torch_threads: int | None,
           cors_origins: tuple[str, ...], log_level: str | None, access_log: bool | None,
@@ -104,13 +108,15 @@ def serve(host: str | None, port: int | None, device: str | None, generator: str
     import uvicorn
 
     from api.app import create_app
+    from api.http_limits import bounded_httptools
     from api.middleware import AccessLogFormatter
     from api.settings import load_settings
 
     settings = load_settings(
         host=host, port=port, device=device, generator=generator, extractor=extractor,
         bundle=bundle, max_count=max_count, max_size=max_size, max_body_bytes=max_body_bytes,
-        max_response_bytes=max_response_bytes, batch_window_ms=batch_window_ms,
+        max_header_bytes=max_header_bytes, max_response_bytes=max_response_bytes,
+        batch_window_ms=batch_window_ms,
         max_batch=max_batch, queue_size=queue_size,
         torch_threads=torch_threads, cors_origins=list(cors_origins) or None, log_level=log_level,
         access_log=access_log, metrics=metrics, graceful_timeout=graceful_timeout,
@@ -130,7 +136,9 @@ def serve(host: str | None, port: int | None, device: str | None, generator: str
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off",
                             log_level=settings.log_level, access_log=False,
-                            timeout_graceful_shutdown=settings.graceful_timeout)
+                            timeout_graceful_shutdown=settings.graceful_timeout,
+                            http=bounded_httptools(settings.max_header_bytes),
+                            h11_max_incomplete_event_size=settings.max_header_bytes)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
