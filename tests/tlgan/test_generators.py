@@ -53,6 +53,11 @@ def test_dcgan_first_layer_as_matmul_equals_the_transposed_convolution() -> None
     with torch.inference_mode():
         batch = g(z)
         assert all(torch.equal(batch[i:i + 1], g(z[i:i + 1])) for i in range(64))
+    # new weights are used at once (the float64 copy of the first layer follows them)
+    other = DCGANGenerator(nz=100, ngf=8).eval()
+    with torch.inference_mode():
+        g.load_state_dict(other.state_dict())
+        assert torch.equal(g(z[:2]), other(z[:2])) and not torch.equal(g(z[:2]), batch[:2])
     z = torch.randn(3, 10, requires_grad=True)
     g = DCGANGenerator(nz=10, ngf=8)
     g.train()(z).sum().backward()  # trainable through the same path
