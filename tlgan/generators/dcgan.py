@@ -34,20 +34,6 @@ class DCGANGenerator(nn.Module):
             nn.Tanh(),
         )
 
-    def _weight64(self, weight: torch.Tensor) -> torch.Tensor:
-        """The first layer's weight as a float64 (K, J) matrix, converted once per weight
-        version (loading or training new weights bumps the version)."""
-        if torch.jit.is_tracing():  # a traced graph must not depend on a cache
-            return weight.flatten(1).double()
-        key = (id(weight), weight._version, weight.device)
-        cached = self.__dict__.get("_w64")
-        if cached is None or cached[0] != key:
-            with torch.no_grad():
-                cached = (key, weight.detach().flatten(1).double())
-            self.__dict__["_w64"] = cached
-        w64: torch.Tensor = cached[1]
-        return w64
-
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() == 4:
             z = z.flatten(1)
@@ -58,11 +44,13 @@ class DCGANGenerator(nn.Module):
         # faster at batch 1 on CPU (0.6 ms -> 0.03 ms), the same values up to rounding.
         # Batch-invariant at inference: BLAS picks other kernels (other float32 rounding)
         # for an (N, K) @ (K, J) product than for a (1, K) row on some CPUs, so a face would
-        # change with the batch it is rendered in. Accumulated in float64 and rounded once to
-        # float32, each row gets the same float32 value whatever the kernel (barring a
-        # float64 tie at a float32 rounding midpoint). Training keeps the float32 product.
-        flat = (z @ first.weight.flatten(1) if self.training
-                else (z.double() @ self._weight64(first.weight)).float())
+        # change with the batch it is rendered in. A batched product of N (1, K) rows
+        # computes every row exactly as a batch of one does: 0.18 ms per face at batch 1
+        # (0.16 as one product), 0.14 at batch 64-256 (0.02), against 4-11 ms for the rest
+        # of the network. Training keeps the one product.
+        w = first.weight.flatten(1)
+        flat = (z @ w if self.training
+                else torch.bmm(z[:, None, :], w.expand(z.shape[0], -1, -1)).squeeze(1))
         x = flat.view(z.shape[0], first.out_channels, *first.kernel_size)
         out: torch.Tensor = self.main[1:](x)
         return out
