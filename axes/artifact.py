@@ -131,6 +131,19 @@ def atomic_artifact_dir(out: str | os.PathLike[str], *, overwrite: bool = True) 
         shutil.rmtree(old, ignore_errors=True)
 
 
+def read_json_object(path: str | os.PathLike[str], what: str | None = None) -> dict[str, Any]:
+    """Read a file holding one JSON object, or raise ArtifactError (prefixed with ``what``)
+    saying that it is unreadable, not JSON, or not an object."""
+    where = f"{what}: {path}" if what else str(path)
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{where} is not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise ArtifactError(f"{where} must hold a JSON object")
+    return obj
+
+
 def save_config(folder: str | os.PathLike[str], config: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``config.json`` into ``folder``, adding the sha256 of every other file in it.
 
@@ -167,12 +180,7 @@ def load_config(folder: str | os.PathLike[str], *, kind: str | None = None,
         raise ArtifactError(f"artifact folder {folder} does not exist")
     if not cfg_path.is_file():
         raise ArtifactError(f"{folder} is not an artifact folder: {CONFIG_NAME} is missing")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{cfg_path} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ArtifactError(f"{cfg_path} must hold a JSON object")
+    config = read_json_object(cfg_path)
     if kind is not None and config.get("kind") != kind:
         raise ArtifactError(
             f"{folder} holds a {config.get('kind')!r} artifact, expected a {kind!r} artifact"

@@ -3,9 +3,7 @@ module of its own, so that neither imports the other)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -52,14 +50,3 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], what: str, path
         raise ArtifactError(
             f"{what}: weights in {path} do not fit the architecture: {first}"
         ) from exc
-
-
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """Read a JSON object or raise ArtifactError naming ``what``."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{what}: cannot read {path} as JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise ArtifactError(f"{what}: {path} must hold a JSON object")
-    return obj

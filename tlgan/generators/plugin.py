@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError
+from axes.artifact import ArtifactError, read_json_object
 from tlgan.generators.base import FaceGenerator
-from tlgan.generators.checks import load_into, load_state_dict, read_json, verify_file
+from tlgan.generators.checks import load_into, load_state_dict, verify_file
 
 FORMATS = ("torchscript", "torch-export", "state_dict")
 
@@ -68,7 +68,7 @@ def _field(cfg: dict[str, Any], key: str, typ: type, path: Path) -> Any:
 def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceGenerator:
     """Load the generator a plug-in JSON file describes (see the module docstring)."""
     path = Path(path)
-    cfg = read_json(path, "generator plug-in")
+    cfg = read_json_object(path, "generator plug-in")
     what = f"generator plug-in {path}"
     fmt = _field(cfg, "format", str, path)
     if fmt not in FORMATS:
