@@ -16,7 +16,8 @@ Fitted on the same cache (z and the labeller's probabilities), references Male a
 
 Judge: ``--judge`` (an extractor weights folder trained apart from the labeller, e.g. with
 ``tlgan extractor train --depths 1,2,2,1``). For every axis, FACES faces (seeds 9000..) move
-from -D to +D; per method: the judge's change of P(target) and of P(Male) and P(Young).
+from -D to +D (``tlgan.axes_workflow.reference_drag``); per method: the judge's change of
+P(target) and of P(Male) and P(Young).
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ def main() -> None:
     from axes.fitting import fit_axes
     from axes.maths import orthogonalize
     from axes.samples import load_samples
-    from tlgan.axes_workflow import fit_conditional
-    from tlgan.latents import sample_latents
+    from tlgan.axes_workflow import fit_conditional, reference_drag
     from tlgan.models import load_pipeline
 
     cache = load_samples(args.samples)
@@ -115,28 +115,24 @@ def main() -> None:
     if judge.extractor is not None and judge.extractor.sha256 == cache.config.get(
             "extractor_sha256"):
         raise SystemExit("error: --judge: that is the extractor that labelled the samples")
-    jcols = {a: judge.attributes.index(a) for a in names if a in judge.attributes}
-    zf = sample_latents(range(9000, 9000 + args.faces), judge.latent_size).astype(np.float64)
     wanted = [a for a in args.axes.split(",") if a] or names
-    results: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for a in wanted:
-        i = names.index(a)
-        results[a] = {}
-        for m, dirs in methods.items():
-            lo = (zf - args.distance * dirs[i]).astype(np.float32)
-            hi = (zf + args.distance * dirs[i]).astype(np.float32)
-            _, p = judge.render_and_label(np.concatenate([lo, hi]))
-            assert p is not None
-            d = p[args.faces:].mean(axis=0) - p[: args.faces].mean(axis=0)
-            results[a][m] = (float(d[jcols[a]]), float(d[jcols["Male"]]),
-                             float(d[jcols["Young"]]))
+    cols = [a for a in judge.attributes if a in names]  # attributes both extractors know
+    results: dict[str, dict[str, tuple[float, float, float]]] = {a: {} for a in wanted}
+    for m, dirs in methods.items():
+        # (axes, attributes): the judge's mean change of each P between -D and +D
+        drag = reference_drag(judge, dirs[[names.index(a) for a in wanted]], cols,
+                              faces=args.faces, distance=args.distance, progress=False)
+        for k, a in enumerate(wanted):
+            results[a][m] = (float(drag[k, cols.index(a)]),
+                             float(drag[k, cols.index("Male")]),
+                             float(drag[k, cols.index("Young")]))
     rows = []
     for a in [x for x in SHOW if x in results] + [x for x in results if x not in SHOW]:
         cells = [a]
         for m in methods:
             t, dm, dy = results[a][m]
-            drag = dy if a == "Male" else dm if a == "Young" else max(dm, dy, key=abs)
-            cells.append(f"{t:+.2f} / {drag:+.2f}")
+            worst = dy if a == "Male" else dm if a == "Young" else max(dm, dy, key=abs)
+            cells.append(f"{t:+.2f} / {worst:+.2f}")
         rows.append(cells)
     print(f"\njudge {judge.extractor.name if judge.extractor else '?'}: {args.faces} faces moved "
           f"{-args.distance:+g}..{args.distance:+g}; cells: Δ P(target) / largest Δ P(reference) "

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/screenshots.py --out docs/img        # needs Debian's chromium
 
-Starts ``tlgan serve`` on a free loopback port, drives the page in headless Chromium
+Serves the app on the default models on a free loopback port, drives the page in headless Chromium
 (Playwright) and writes editor.png (seed 7, Male locked, Smiling +1.5, Eyeglasses +2.5),
 features.png (feature-conditioned generation) and editor-390.png (a 390 px wide phone).
 """
@@ -10,44 +10,13 @@ features.png (feature-conditioned generation) and editor-390.png (a 390 px wide 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@contextlib.contextmanager
-def server() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    tlgan = str(Path(sys.executable).with_name("tlgan"))
-    proc = subprocess.Popen([tlgan, "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "TLGAN_ACCESS_LOG": "0"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise SystemExit("error: the server did not become ready in 60 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def main() -> None:
@@ -60,8 +29,12 @@ def main() -> None:
         raise SystemExit("error: chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
+    from api.app import create_app
+    from api.settings import load_settings
+    from tlgan.testing import serve
+
     args.out.mkdir(parents=True, exist_ok=True)
-    with server() as url, sync_playwright() as p:
+    with serve(create_app(load_settings())) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=url)
         page.goto("/")
