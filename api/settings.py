@@ -16,17 +16,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tlgan.errors import ConfigError
 
-#: Sentinel value of ``extractor``/``bundle`` that serves without that model.
-NONE = "none"
-
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 class Settings(BaseSettings):
     """Settings of the REST service (environment variables ``TLGAN_<NAME>``).
 
-    ``extractor`` / ``bundle`` set to ``"none"`` serve without labelling / editing (routes
-    that need them answer 422 naming the field).
+    ``extractor`` / ``bundle`` set to ``"none"`` (``tlgan.models.NONE``) serve without
+    labelling / editing (routes that need them answer 422 naming the field).
     """
 
     model_config = SettingsConfigDict(env_prefix="TLGAN_", extra="ignore",
@@ -110,11 +107,6 @@ class Settings(BaseSettings):
         if self.torch_threads:
             return self.torch_threads
         return max(1, (os.cpu_count() or 1) - 1)
-
-    def wants(self, which: Literal["extractor", "bundle"]) -> bool:
-        """False when ``which`` is switched off with the value ``"none"``."""
-        value = getattr(self, which)
-        return not (isinstance(value, str) and value.lower() == NONE)
 
 
 def load_settings(**overrides: Any) -> Settings:
