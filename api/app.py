@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             state.pipeline = await run_in_threadpool(build_pipeline, settings)
         batcher = Batcher(state.pipeline, window_ms=settings.batch_window_ms,
                           max_batch=settings.max_batch, queue_size=settings.queue_size,
+                          max_queue_seconds=settings.max_queue_seconds,
                           on_batch=state.on_batch)
         if state.metrics is not None:
             batcher.hooks.append(state.metrics.observe_batch)

@@ -1,26 +1,36 @@
-"""Dynamic micro-batching: concurrent render requests share one forward pass.
+"""Work-aware scheduling of model work: two lanes, micro-batching, bounded backlog.
 
-One worker thread owns all model work. Requests put *jobs* on a bounded queue:
+All model work runs on worker threads owned by a :class:`Batcher`; requests submit *jobs*
+and await their futures (nothing here touches the event loop).
 
-* a render job (latents ``(n, L)`` + ``with_features``) is batched: the worker takes the
-  first job, then keeps taking queued render jobs until ``max_batch`` faces are collected or
-  the time window has passed since the first job was queued, concatenates their latents,
-  calls ``pipeline.render_and_label`` once (once per ``with_features`` value present) and
-  hands each job its slice of faces / probabilities;
-* a call job (any function of the pipeline, e.g. feature-conditioned generation, which
-  renders several times) runs alone, in queue order.
+**Jobs and their cost.** Every job carries a cost in *face-passes* (one face rendered and
+labelled): a render job of ``n`` faces costs ``n``; a call job (any function of the
+pipeline, e.g. feature-conditioned generation or closed-loop locks, which render several
+times) is given its cost by the caller (faces x the most passes it may take). Each lane
+keeps a moving average of the seconds one face-pass takes (measured on its own jobs), so a
+job's cost converts to an estimate of model seconds.
 
-The window is adaptive: the worker waits for more jobs only while requests arrive faster
-than the window (an exponential moving average of the gaps between submissions), so a lone
-client never pays the window while a burst is grouped. Under load the queue fills while the
-model is busy, and the next batch takes everything waiting without waiting at all.
+**Two lanes.** Jobs costing at most ``interactive_cost`` face-passes (a single-face edit,
+even with closed-loop locks; a few faces) go to the *interactive* lane, heavier ones to the
+*bulk* lane. Each lane has its own queue and its own worker thread, so a heavy job never
+makes an interactive one wait behind it (they share the machine's cores, not a queue).
 
-The queue is bounded: :meth:`Batcher.submit` raises :class:`QueueFull` when ``queue_size``
-jobs are waiting, which the API turns into 503 + ``Retry-After``. Results do not depend on
-batching (each face is computed independently; see the determinism tests).
+**Micro-batching.** A worker takes the first render job of its lane, then keeps taking
+queued render jobs until ``max_batch`` faces are collected or the window has passed, and
+renders them in one forward pass (once per ``with_features`` value present). The window is
+adaptive: the worker waits for more jobs only while requests arrive faster than the window
+(a moving average of the gaps between submissions), so a lone client never pays it. Results
+do not depend on batching (each face is computed independently; see the determinism tests).
 
-Nothing here touches the event loop: the async wrappers await a ``concurrent.futures``
-future that the worker completes.
+**Admission.** A lane refuses a job (:class:`QueueFull`, HTTP 503) when ``queue_size`` jobs
+already wait in it, or when its backlog (the estimated model seconds of the jobs waiting)
+plus the job would exceed ``max_queue_seconds``; ``retry_after`` is the backlog rounded up,
+so clients learn when to come back. A job alone in an idle lane is always admitted.
+
+**Leaving.** A job whose future is cancelled before it starts is skipped and its cost leaves
+the backlog; a running call job given a ``stop`` check (see :meth:`Batcher.submit_call`)
+stops between its steps once :meth:`JobFuture.abandon` is called. :mod:`api.jobs` does that
+when the client disconnects or the job waited longer than the service's maximum queue wait.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import asyncio
 import collections
 import concurrent.futures
 import logging
-import queue
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -38,24 +48,62 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from tlgan.pipeline import Pipeline
+from tlgan.pipeline import Pipeline, Stopped
 
 log = logging.getLogger("tlgan.api.batching")
 
 T = TypeVar("T")
 RenderResult = tuple[np.ndarray, np.ndarray | None]
+#: prior estimate of one face-pass (render + label of one 64 px face on one CPU core, with
+#: margin) until a lane has measured its own
+PRIOR_SECONDS_PER_PASS = 0.006
+INTERACTIVE = "interactive"
+BULK = "bulk"
 
 
 class QueueFull(Exception):
-    """The render queue is full; the caller should retry later (HTTP 503)."""
+    """The lane is full (jobs or seconds of queued work); retry later (HTTP 503)."""
 
-    def __init__(self, depth: int) -> None:
-        super().__init__(f"the render queue is full ({depth} requests waiting); retry later")
+    def __init__(self, depth: int, backlog_s: float, reason: str = "") -> None:
+        why = reason or f"{depth} requests waiting"
+        super().__init__(f"the render queue is full ({why}); retry in "
+                         f"{_retry_after(backlog_s)} s")
         self.depth = depth
+        self.backlog_s = backlog_s
+        self.retry_after = _retry_after(backlog_s)
 
 
 class BatcherStopped(Exception):
     """The batcher is not running (the service is starting or shutting down)."""
+
+
+#: what a stoppable job raises when asked to stop between its steps
+JobStopped = Stopped
+
+
+def _retry_after(seconds: float) -> int:
+    return int(min(max(1, math.ceil(seconds)), 3600))
+
+
+class JobFuture(concurrent.futures.Future[Any]):
+    """A job's future, plus a way to stop it once it runs (:meth:`abandon`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop_event = threading.Event()
+        self.started_at: float | None = None
+
+    def abandon(self) -> bool:
+        """Nobody wants the result: cancel the job if it has not started (True), else ask
+        it to stop between steps (False)."""
+        if self.cancel():
+            return True
+        self.stop_event.set()
+        return False
+
+    def stopped(self) -> bool:
+        """Whether :meth:`abandon` asked the running job to stop."""
+        return self.stop_event.is_set()
 
 
 @dataclass
@@ -73,36 +121,229 @@ class BatchInfo:
 class _RenderJob:
     z: np.ndarray
     with_features: bool
-    future: concurrent.futures.Future[RenderResult]
+    future: JobFuture
+    cost: float
     queued_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
 class _CallJob:
-    fn: Callable[[Pipeline], Any]
-    future: concurrent.futures.Future[Any]
+    fn: Callable[..., Any]
+    wants_stop: bool
+    future: JobFuture
+    cost: float
     queued_at: float = field(default_factory=time.perf_counter)
 
 
 _Job = _RenderJob | _CallJob
-_STOP = object()
+
+
+class _Lane:
+    """One queue with its own worker thread and its own cost estimate."""
+
+    def __init__(self, name: str, owner: Batcher) -> None:
+        self.name = name
+        self.owner = owner
+        self.jobs: collections.deque[_Job] = collections.deque()
+        self.cond = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.stopping = False
+        self.seconds_per_pass = PRIOR_SECONDS_PER_PASS
+        self.last_submit = 0.0
+        self.gap = float("inf")  # moving average of the time between submissions (s)
+        self.running_cost = 0.0  # estimated face-passes left of the job being computed
+
+    # -- queue (callers hold self.cond) --------------------------------------------------
+    def _prune(self) -> None:
+        """Drop cancelled jobs so they neither count nor wait."""
+        if any(j.future.cancelled() for j in self.jobs):
+            self.jobs = collections.deque(j for j in self.jobs if not j.future.cancelled())
+
+    def backlog_seconds(self) -> float:
+        """Estimated model seconds of the queued jobs and the rest of the running one."""
+        queued = sum(j.cost for j in self.jobs if not j.future.cancelled())
+        return (queued + self.running_cost) * self.seconds_per_pass
+
+    def put(self, job: _Job) -> None:
+        o = self.owner
+        with self.cond:
+            if self.stopping or not o._accepting:
+                raise BatcherStopped("the service is shutting down")
+            self._prune()
+            backlog = self.backlog_seconds()
+            if len(self.jobs) >= o.queue_size:
+                o._count("rejected")
+                raise QueueFull(len(self.jobs), backlog)
+            idle = not self.jobs and self.running_cost == 0
+            if not idle and backlog + job.cost * self.seconds_per_pass > o.max_queue_seconds:
+                o._count("rejected")
+                raise QueueFull(len(self.jobs), backlog,
+                                f"about {backlog:.0f} s of work waiting for the {self.name} "
+                                f"lane")
+            self.jobs.append(job)
+            now = time.perf_counter()
+            if self.last_submit:
+                gap = now - self.last_submit
+                self.gap = gap if self.gap == float("inf") else 0.7 * self.gap + 0.3 * gap
+            self.last_submit = now
+            self.cond.notify()
+
+    def take(self) -> _Job | None:
+        """The next live job, waiting for one; None once the lane stops and is empty (jobs
+        accepted before the stop are still handed out: a graceful stop finishes them)."""
+        with self.cond:
+            while True:
+                self._prune()
+                if self.jobs:
+                    return self.jobs.popleft()
+                if self.stopping:
+                    return None
+                self.cond.wait()
+
+    # -- worker --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name=f"tlgan-{self.name}",
+                                           daemon=True)
+            self.thread.start()
+
+    def stop(self, timeout: float) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        if self.thread is not None:
+            self.thread.join(timeout)
+            self.thread = None
+
+    def _run(self) -> None:
+        while True:
+            job = self.take()
+            if job is None:
+                return  # stopping, and everything accepted before was done
+            if not self._begin(job):
+                continue
+            if isinstance(job, _CallJob):
+                self._run_call(job)
+            else:
+                self._run_batch(self._collect(job))
+
+    def _begin(self, job: _Job) -> bool:
+        if not job.future.set_running_or_notify_cancel():
+            return False
+        job.future.started_at = time.perf_counter()
+        return True
+
+    def _collect(self, first: _RenderJob) -> list[_RenderJob]:
+        """Render jobs to join ``first`` in one forward pass."""
+        o = self.owner
+        batch = [first]
+        faces = first.z.shape[0]
+        with self.cond:
+            wait = o.window > 0 and (not o.adaptive or self.gap < o.window)
+        deadline = first.queued_at + o.window if wait else 0.0
+        while faces < o.max_batch:
+            with self.cond:
+                self._prune()
+                if not self.jobs:
+                    left = deadline - time.perf_counter()
+                    if not wait or self.stopping or left <= 0:
+                        break
+                    self.cond.wait(left)
+                    continue
+                nxt = self.jobs[0]
+                if isinstance(nxt, _CallJob) or faces + nxt.z.shape[0] > o.max_batch:
+                    break  # runs next, in order
+                self.jobs.popleft()
+            if self._begin(nxt):
+                batch.append(nxt)
+                faces += nxt.z.shape[0]
+        return batch
+
+    def _learn(self, cost: float, seconds: float) -> None:
+        if cost > 0 and seconds > 0:
+            rate = seconds / cost
+            with self.cond:
+                self.seconds_per_pass = 0.8 * self.seconds_per_pass + 0.2 * rate
+
+    def _run_batch(self, batch: list[_RenderJob]) -> None:
+        o = self.owner
+        with self.cond:
+            self.running_cost = float(sum(j.cost for j in batch))
+        try:
+            for flag in (False, True):
+                group = [j for j in batch if j.with_features is flag]
+                if not group:
+                    continue
+                z = np.concatenate([j.z for j in group]) if len(group) > 1 else group[0].z
+                t0 = time.perf_counter()
+                try:
+                    images, probs = o.pipeline.render_and_label(z, with_features=flag)
+                except BaseException as exc:  # handed to the requests, never kills the worker
+                    for j in group:
+                        j.future.set_exception(exc)
+                    continue
+                seconds = time.perf_counter() - t0
+                self._learn(float(sum(j.cost for j in group)), seconds)
+                start = 0
+                for j in group:
+                    n = j.z.shape[0]
+                    j.future.set_result((images[start:start + n],
+                                         None if probs is None else probs[start:start + n]))
+                    start += n
+                o._record(BatchInfo(int(z.shape[0]), len(group), flag, seconds,
+                                    o.queue_depth))
+        finally:
+            with self.cond:
+                self.running_cost = 0.0
+
+    def _run_call(self, job: _CallJob) -> None:
+        o = self.owner
+        with self.cond:
+            self.running_cost = job.cost
+        t0 = time.perf_counter()
+        try:
+            if job.wants_stop:
+                result = job.fn(o.pipeline, job.future.stopped)
+            else:
+                result = job.fn(o.pipeline)
+        except JobStopped as exc:
+            o._count("stopped")
+            job.future.set_exception(exc)
+        except BaseException as exc:
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
+            self._learn(job.cost, time.perf_counter() - t0)
+        finally:
+            with self.cond:
+                self.running_cost = 0.0
+        o._count("calls")
+        o._count("busy_seconds", time.perf_counter() - t0)
 
 
 class Batcher:
-    """Groups render jobs from many requests into batched forward passes on one thread.
+    """Runs model jobs from many requests on two lanes (interactive and bulk), batching
+    render jobs into shared forward passes; see the module docstring.
 
     Args:
         pipeline: the models.
-        window_ms: the longest time a job waits for others to join its batch.
+        window_ms: the longest time a render job waits for others to join its batch.
         max_batch: the most faces in one forward pass (a single larger job runs alone).
-        queue_size: the most jobs waiting; beyond it :meth:`submit` raises QueueFull.
-        on_batch: optional hook called (on the worker thread) after every forward pass.
-        adaptive: wait for the window only while jobs arrive faster than it (see module
-            docstring); False always waits the full window when the queue runs dry.
+        queue_size: the most jobs waiting in one lane; beyond it :meth:`submit` raises
+            QueueFull.
+        max_queue_seconds: the most estimated model seconds of work waiting in one lane;
+            beyond it QueueFull (a job alone in an idle lane is always admitted).
+        interactive_cost: jobs costing at most this many face-passes use the interactive
+            lane, heavier ones the bulk lane.
+        on_batch: optional hook called (on a worker thread) after every forward pass.
+        adaptive: wait for the window only while jobs arrive faster than it; False always
+            waits the full window when the queue runs dry.
     """
 
     def __init__(self, pipeline: Pipeline, *, window_ms: float = 2.0, max_batch: int = 64,
-                 queue_size: int = 256, on_batch: Callable[[BatchInfo], None] | None = None,
+                 queue_size: int = 256, max_queue_seconds: float = 30.0,
+                 interactive_cost: float = 8.0,
+                 on_batch: Callable[[BatchInfo], None] | None = None,
                  adaptive: bool = True) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
@@ -110,194 +351,147 @@ class Batcher:
             raise ValueError(f"queue_size: must be >= 1, got {queue_size}")
         if window_ms < 0:
             raise ValueError(f"window_ms: must be >= 0, got {window_ms}")
+        if max_queue_seconds <= 0:
+            raise ValueError(f"max_queue_seconds: must be > 0, got {max_queue_seconds}")
         self.pipeline = pipeline
         self.window = window_ms / 1000.0
         self.max_batch = max_batch
         self.queue_size = queue_size
+        self.max_queue_seconds = float(max_queue_seconds)
+        self.interactive_cost = float(interactive_cost)
         self.adaptive = adaptive
         self.hooks: list[Callable[[BatchInfo], None]] = [on_batch] if on_batch else []
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._carry: collections.deque[_Job] = collections.deque()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._accepting = True
-        self._last_submit = 0.0
-        self._gap = float("inf")  # EWMA of the time between submissions (s)
+        self._started = False
+        self.lanes = {INTERACTIVE: _Lane(INTERACTIVE, self), BULK: _Lane(BULK, self)}
         self._stats: dict[str, Any] = {
             "jobs": 0, "faces": 0, "batches": 0, "calls": 0, "rejected": 0,
+            "cancelled": 0, "stopped": 0, "expired": 0,
             "last_batch_size": 0, "max_batch_size": 0, "busy_seconds": 0.0,
             "batch_sizes": {},
         }
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Batcher:
-        """Start the worker thread (idempotent); returns self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="tlgan-batcher", daemon=True)
-            self._thread.start()
+        """Start the worker threads (idempotent); returns self."""
+        self._started = True
+        for lane in self.lanes.values():
+            lane.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting jobs, finish queued ones, and join the worker thread."""
+        """Stop accepting jobs, finish the queued ones, and join the worker threads."""
         self._accepting = False
-        if self._thread is None:
-            self._fail_pending()
-            return
-        self._queue.put(_STOP)  # may block briefly if full: the worker keeps draining
-        self._thread.join(timeout)
-        self._thread = None
+        for lane in self.lanes.values():
+            lane.stop(timeout)
         self._fail_pending()
 
     @property
     def running(self) -> bool:
-        """Whether the worker thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the worker threads are alive."""
+        return any(lane.thread is not None and lane.thread.is_alive()
+                   for lane in self.lanes.values())
 
     # -- submitting (any thread) -----------------------------------------------------------
-    def submit(self, z: np.ndarray, with_features: bool = True
-               ) -> concurrent.futures.Future[RenderResult]:
+    def lane_for(self, cost: float) -> str:
+        """The lane a job of ``cost`` face-passes goes to."""
+        return INTERACTIVE if cost <= self.interactive_cost else BULK
+
+    def submit(self, z: np.ndarray, with_features: bool = True) -> JobFuture:
         """Queue latents ``(n, L)`` for rendering; the future yields (faces, probs | None)."""
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[0] < 1:
             raise ValueError(f"latent: expected shape (n, L) with n >= 1, got {z.shape}")
-        fut: concurrent.futures.Future[RenderResult] = concurrent.futures.Future()
-        self._put(_RenderJob(z, bool(with_features), fut), z.shape[0])
+        fut = JobFuture()
+        cost = float(z.shape[0])
+        self._put(_RenderJob(z, bool(with_features), fut, cost), z.shape[0])
         return fut
 
-    def submit_call(self, fn: Callable[[Pipeline], T]) -> concurrent.futures.Future[T]:
-        """Queue ``fn(pipeline)`` to run alone on the worker thread."""
-        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._put(_CallJob(fn, fut), 0)
+    def submit_call(self, fn: Callable[..., T], cost: float = 1.0,
+                    stoppable: bool = False) -> JobFuture:
+        """Queue ``fn(pipeline)`` to run alone on a worker thread; ``cost`` is the most
+        face-passes it may take. With ``stoppable``, it is called as ``fn(pipeline, stop)``
+        where ``stop()`` turns true once the job is abandoned: it should then raise
+        :class:`JobStopped` between its steps."""
+        if not cost >= 0:
+            raise ValueError(f"cost: must be >= 0, got {cost}")
+        fut = JobFuture()
+        self._put(_CallJob(fn, stoppable, fut, float(cost)), 0)
         return fut
 
     async def render(self, z: np.ndarray, with_features: bool = True) -> RenderResult:
-        """Async: render (and label) latents through the batcher."""
-        return await asyncio.wrap_future(self.submit(z, with_features))
+        """Async: render (and label) latents (no disconnect handling: see api.jobs)."""
+        result: RenderResult = await asyncio.wrap_future(self.submit(z, with_features))
+        return result
 
-    async def call(self, fn: Callable[[Pipeline], T]) -> T:
-        """Async: run ``fn(pipeline)`` on the worker thread."""
-        return await asyncio.wrap_future(self.submit_call(fn))
+    async def call(self, fn: Callable[[Pipeline], T], cost: float = 1.0) -> T:
+        """Async: run ``fn(pipeline)`` on a worker thread (no disconnect handling)."""
+        result: T = await asyncio.wrap_future(self.submit_call(fn, cost))
+        return result
 
     def _put(self, job: _Job, faces: int) -> None:
         if not self._accepting:
             raise BatcherStopped("the service is shutting down")
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            with self._lock:
-                self._stats["rejected"] += 1
-            raise QueueFull(self._queue.qsize()) from None
-        now = time.perf_counter()
+        self.lanes[self.lane_for(job.cost)].put(job)
+        job.future.add_done_callback(self._count_cancelled)
         with self._lock:
-            if self._last_submit:
-                gap = now - self._last_submit
-                self._gap = gap if self._gap == float("inf") else 0.7 * self._gap + 0.3 * gap
-            self._last_submit = now
             self._stats["jobs"] += 1
             self._stats["faces"] += faces
+
+    def _count_cancelled(self, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled():
+            self._count("cancelled")
+
+    def expired(self) -> None:
+        """Count a job given up because it waited longer than the maximum queue wait."""
+        self._count("expired")
 
     # -- stats -----------------------------------------------------------------------------
     @property
     def queue_depth(self) -> int:
-        """Jobs waiting (not counting the batch being computed)."""
-        return self._queue.qsize() + len(self._carry)
+        """Jobs waiting in both lanes (not counting the ones being computed)."""
+        total = 0
+        for lane in self.lanes.values():
+            with lane.cond:
+                total += sum(1 for j in lane.jobs if not j.future.cancelled())
+        return total
+
+    def backlog_seconds(self, lane: str | None = None) -> float:
+        """Estimated model seconds waiting (one lane, or the larger of the two)."""
+        names = [lane] if lane is not None else list(self.lanes)
+        out = 0.0
+        for name in names:
+            ln = self.lanes[name]
+            with ln.cond:
+                out = max(out, ln.backlog_seconds())
+        return out
 
     def stats(self) -> dict[str, Any]:
-        """A snapshot: queue depth, counters and the batch-size histogram."""
+        """A snapshot: queue depth, backlog, counters and the batch-size histogram."""
         with self._lock:
             snap = dict(self._stats)
             snap["batch_sizes"] = dict(self._stats["batch_sizes"])
-        snap["queue_depth"] = self.queue_depth
+        lanes = {}
+        for name, ln in self.lanes.items():
+            with ln.cond:
+                lanes[name] = {
+                    "queue_depth": sum(1 for j in ln.jobs if not j.future.cancelled()),
+                    "backlog_seconds": round(ln.backlog_seconds(), 3),
+                    "seconds_per_pass": ln.seconds_per_pass,
+                }
+        snap["lanes"] = lanes
+        snap["queue_depth"] = sum(v["queue_depth"] for v in lanes.values())
+        snap["backlog_seconds"] = max(v["backlog_seconds"] for v in lanes.values())
         snap["queue_size"] = self.queue_size
+        snap["max_queue_seconds"] = self.max_queue_seconds
         snap["max_batch"] = self.max_batch
         snap["window_ms"] = self.window * 1000.0
         return snap
 
-    # -- worker ----------------------------------------------------------------------------
-    def _next(self, timeout: float | None) -> Any:
-        if self._carry:
-            return self._carry.popleft()
-        try:
-            if timeout is None:
-                return self._queue.get()
-            if timeout <= 0:
-                return self._queue.get_nowait()
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def _run(self) -> None:
-        while True:
-            job = self._next(None)
-            if job is _STOP:
-                self._drain_after_stop()
-                return
-            if not job.future.set_running_or_notify_cancel():
-                continue  # the request went away
-            if isinstance(job, _CallJob):
-                self._run_call(job)
-                continue
-            batch, stop = self._collect(job)
-            self._run_batch(batch)
-            if stop:
-                self._drain_after_stop()
-                return
-
-    def _collect(self, first: _RenderJob) -> tuple[list[_RenderJob], bool]:
-        """Gather render jobs to join ``first``; returns them and whether STOP was seen."""
-        batch = [first]
-        faces = first.z.shape[0]
+    def _count(self, name: str, amount: float = 1) -> None:
         with self._lock:
-            wait = self.window > 0 and (not self.adaptive or self._gap < self.window)
-        deadline = first.queued_at + self.window if wait else 0.0
-        while faces < self.max_batch:
-            job = self._next(deadline - time.perf_counter())
-            if job is None:
-                break
-            if job is _STOP:
-                return batch, True
-            if isinstance(job, _CallJob) or faces + job.z.shape[0] > self.max_batch:
-                self._carry.append(job)  # runs next, in order
-                break
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            batch.append(job)
-            faces += job.z.shape[0]
-        return batch, False
-
-    def _run_batch(self, batch: list[_RenderJob]) -> None:
-        for flag in (False, True):
-            group = [j for j in batch if j.with_features is flag]
-            if not group:
-                continue
-            z = np.concatenate([j.z for j in group]) if len(group) > 1 else group[0].z
-            t0 = time.perf_counter()
-            try:
-                images, probs = self.pipeline.render_and_label(z, with_features=flag)
-            except BaseException as exc:  # handed to the requests, never kills the worker
-                for j in group:
-                    j.future.set_exception(exc)
-                continue
-            seconds = time.perf_counter() - t0
-            start = 0
-            for j in group:
-                n = j.z.shape[0]
-                j.future.set_result((images[start:start + n],
-                                     None if probs is None else probs[start:start + n]))
-                start += n
-            self._record(BatchInfo(int(z.shape[0]), len(group), flag, seconds, self.queue_depth))
-
-    def _run_call(self, job: _CallJob) -> None:
-        t0 = time.perf_counter()
-        try:
-            result = job.fn(self.pipeline)
-        except BaseException as exc:
-            job.future.set_exception(exc)
-        else:
-            job.future.set_result(result)
-        with self._lock:
-            self._stats["calls"] += 1
-            self._stats["busy_seconds"] += time.perf_counter() - t0
+            self._stats[name] += amount
 
     def _record(self, info: BatchInfo) -> None:
         with self._lock:
@@ -313,23 +507,11 @@ class Batcher:
             except Exception:  # a broken metrics hook must not break rendering
                 log.exception("batch hook failed")
 
-    def _drain_after_stop(self) -> None:
-        """Finish the jobs already accepted before STOP (graceful shutdown)."""
-        while True:
-            job = self._next(0)
-            if job is None:
-                return
-            if job is _STOP or not job.future.set_running_or_notify_cancel():
-                continue
-            if isinstance(job, _CallJob):
-                self._run_call(job)
-            else:
-                self._run_batch([job])
-
     def _fail_pending(self) -> None:
-        while True:
-            job = self._next(0)
-            if job is None:
-                return
-            if job is not _STOP and job.future.set_running_or_notify_cancel():
-                job.future.set_exception(BatcherStopped("the service is shutting down"))
+        """Jobs still queued after stop (never started, or the join timed out)."""
+        for lane in self.lanes.values():
+            with lane.cond:
+                jobs, lane.jobs = list(lane.jobs), collections.deque()
+            for job in jobs:
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(BatcherStopped("the service is shutting down"))

@@ -19,6 +19,7 @@ from fastapi.security import APIKeyHeader
 
 from api.batching import Batcher
 from api.errors import RETRY_AFTER_S
+from api.jobs import RequestJobs
 from api.settings import Settings
 from tlgan.pipeline import Pipeline
 
@@ -55,6 +56,12 @@ async def get_batcher(request: Request) -> Batcher:
     return batcher
 
 
+async def get_jobs(request: Request, batcher: Annotated[Batcher, Depends(get_batcher)]
+                   ) -> RequestJobs:
+    """Model work for this request: cancelled if the client leaves, bounded queue wait."""
+    return RequestJobs(batcher, request.receive, request.app.state.settings.max_queue_wait)
+
+
 async def require_json(request: Request) -> None:
     """415 unless the request body is declared as JSON (``application/json`` or ``+json``)."""
     ctype = request.headers.get("content-type")
@@ -84,5 +91,6 @@ async def require_api_key(request: Request,
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 BatcherDep = Annotated[Batcher, Depends(get_batcher)]
+JobsDep = Annotated[RequestJobs, Depends(get_jobs)]
 JsonBody = Depends(require_json)
 ApiKey = Depends(require_api_key)

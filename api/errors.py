@@ -3,7 +3,10 @@
 * request validation (pydantic) -> 422, one item per problem, ``field`` = dotted path;
 * ``ValueError`` from the domain layer (messages start with the field name) -> 422;
 * ``HTTPException`` -> its status (401, 404, 406, 413, 415, ...) with the same body shape;
-* a full render queue -> 503 with ``Retry-After``; models not loaded / shutting down -> 503;
+* a full render queue or a job that waited too long -> 503 with ``Retry-After`` (seconds
+  of work queued);
+* the client disconnected -> 499 (logged; nobody reads it);
+* models not loaded / shutting down -> 503;
 * anything else -> a generic 500 (logged with its traceback, never sent to the client) by
   :class:`~api.middleware.CatchAllMiddleware`.
 """
@@ -17,16 +20,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.batching import BatcherStopped, QueueFull
+from api.batching import BatcherStopped, JobStopped, QueueFull
+from api.jobs import ClientDisconnected, QueueTimeout
 from api.media import NotAcceptable
 
 log = logging.getLogger("tlgan.api")
 
 RETRY_AFTER_S = 1
+#: status logged for requests whose client went away (nginx's convention)
+CLIENT_CLOSED = 499
 
 
 def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -100,8 +106,20 @@ async def _value_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _queue_full_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QueueFull)
     return error_response(503, f"server busy: {exc}",
-                          headers={"Retry-After": str(RETRY_AFTER_S)})
+                          headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _queue_timeout_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QueueTimeout)
+    return error_response(503, f"server busy: {exc}",
+                          headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _gone_handler(request: Request, exc: Exception) -> Response:
+    """The client left: nobody reads this answer; the access log and metrics record 499."""
+    return Response(status_code=CLIENT_CLOSED)
 
 
 async def _stopped_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -119,6 +137,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(ValueError, _value_handler)
     app.add_exception_handler(QueueFull, _queue_full_handler)
+    app.add_exception_handler(QueueTimeout, _queue_timeout_handler)
+    app.add_exception_handler(ClientDisconnected, _gone_handler)
+    app.add_exception_handler(JobStopped, _gone_handler)
     app.add_exception_handler(BatcherStopped, _stopped_handler)
     app.add_exception_handler(NotAcceptable, _not_acceptable_handler)
 

@@ -58,7 +58,16 @@ class Settings(BaseSettings):
         description="How long the batcher waits for more jobs under load (milliseconds).")
     max_batch: int = Field(default=64, ge=1, le=4096, description="Most faces per forward pass.")
     queue_size: int = Field(
-        default=256, ge=1, description="Most requests waiting for the model; beyond it: 503.")
+        default=256, ge=1,
+        description="Most requests waiting in one lane (interactive or bulk); beyond: 503.")
+    max_queue_seconds: float = Field(
+        default=30.0, gt=0.0, le=3600.0,
+        description="Most estimated model seconds of work waiting in one lane; beyond it: "
+        "503 with Retry-After = the backlog in seconds.")
+    max_queue_wait: float = Field(
+        default=30.0, gt=0.0, le=3600.0,
+        description="Longest a request waits for the model before it is given up with 503 "
+        "(seconds; once started, work runs to its end).")
     torch_threads: int = Field(
         default=0, ge=0, le=1024,
         description="Torch intra-op threads for `tlgan serve` (0: one per CPU core minus one, "

@@ -21,6 +21,10 @@ from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import candidate_latents, interpolate, sample_latents
 
 
+class Stopped(Exception):
+    """A closed-loop job was stopped between its steps (``should_stop()`` turned true)."""
+
+
 @dataclass
 class ConditionResult:
     """Outcome of feature-conditioned generation for a batch of faces."""
@@ -47,6 +51,20 @@ class HoldResult:
 LOCK_TOLERANCE = 0.05
 #: closed-loop locks: most correction passes (each one render + label of the batch)
 LOCK_MAX_STEPS = 4
+#: feature-conditioned generation: candidate starts per face and most correction steps
+CONDITION_CANDIDATES = 16
+CONDITION_MAX_STEPS = 12
+
+
+def condition_cost(faces: int) -> int:
+    """The most face-passes (render + label of one face) conditioned generation of
+    ``faces`` faces may take: the candidates, the start and every step."""
+    return faces * (CONDITION_CANDIDATES + 1 + CONDITION_MAX_STEPS)
+
+
+def hold_cost(faces: int) -> int:
+    """The most face-passes closed-loop locks on ``faces`` faces may take."""
+    return faces * (2 + LOCK_MAX_STEPS)
 
 
 @dataclass
@@ -108,7 +126,8 @@ class Pipeline:
         return sample_latents(seeds, self.latent_size, truncation)
 
     def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],
-                           truncation: float = 1.0, candidates: int = 16) -> np.ndarray:
+                           truncation: float = 1.0, candidates: int = CONDITION_CANDIDATES
+                           ) -> np.ndarray:
         """Starting latents (N, L) for feature-conditioned generation: for each seed, the one
         of ``candidates`` latents (:func:`tlgan.latents.candidate_latents`; the seed's own is
         the first) whose labelled face is nearest ``targets`` (sum of |logit gaps|), so
@@ -225,8 +244,8 @@ class Pipeline:
         return [n for n in dict.fromkeys(locked) if n in attrs and n in self._axis_index]
 
     def hold_locks(self, start: np.ndarray, moved: np.ndarray, locked: Sequence[str], *,
-                   tolerance: float = LOCK_TOLERANCE, max_steps: int = LOCK_MAX_STEPS
-                   ) -> HoldResult:
+                   tolerance: float = LOCK_TOLERANCE, max_steps: int = LOCK_MAX_STEPS,
+                   should_stop: Callable[[], bool] | None = None) -> HoldResult:
         """Closed-loop locks: keep each locked attribute's probability where it was per face.
 
         ``moved`` (N, L) are ``start`` (N, L) after an open-loop edit (locked axes already
@@ -237,7 +256,8 @@ class Pipeline:
         solved through the (K, K) matrix of each locked attribute's GLM slope along each
         locked axis), at most ``max_steps`` times; a step that makes a face worse is
         halved and not taken. Returns the final latents, faces, probabilities and, per
-        face, the locked attributes that could not be held.
+        face, the locked attributes that could not be held. ``should_stop`` is asked before
+        every correction step; once it is true, :class:`Stopped` is raised.
         """
         held = self.held_locks(locked)
         if start.shape != moved.shape or start.ndim != 2:
@@ -274,7 +294,7 @@ class Pipeline:
 
         cur, images, probs, steps = self._closed_loop(
             moved.astype(np.float64), images, probs, cols, target, tolerance, max_steps,
-            propose, error)
+            propose, error, should_stop)
         final = np.abs(probs[:, cols] - target) > tolerance
         unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
@@ -286,15 +306,17 @@ class Pipeline:
 
     # -- feature-conditioned generation ------------------------------------------------
     def condition(self, z: np.ndarray, targets: Mapping[str, float], *, tolerance: float = 0.2,
-                  max_steps: int = 12, max_step: float = 1.5, max_total: float = 8.0
-                  ) -> ConditionResult:
+                  max_steps: int = CONDITION_MAX_STEPS, max_step: float = 1.5,
+                  max_total: float = 8.0,
+                  should_stop: Callable[[], bool] | None = None) -> ConditionResult:
         """Move latents (N, L) along the axes until the extractor agrees with ``targets``.
 
         A target is met when |p - target| <= tolerance. Each step moves every unmet face
         along each unmet attribute's axis by the logit gap divided by that axis's
         calibration (logit change per unit), clipped to ``max_step``; a face never moves
         more than ``max_total`` from where it started. Returns the final latents, faces,
-        probabilities and, per face, the attributes that could not be met.
+        probabilities and, per face, the attributes that could not be met. ``should_stop``
+        is asked before every step; once it is true, :class:`Stopped` is raised.
         """
         names, attr_idx, axis_idx, tgt = self._targets(targets)
         axes_t = self._axes[axis_idx].astype(np.float64)
@@ -315,7 +337,8 @@ class Pipeline:
             return np.abs(_logit_gap(p, tgt) * unmet).sum(axis=1)
 
         cur, images, probs, steps = self._closed_loop(
-            start.copy(), images, probs, attr_idx, tgt, tolerance, max_steps, propose, error)
+            start.copy(), images, probs, attr_idx, tgt, tolerance, max_steps, propose, error,
+            should_stop)
         p = probs[:, attr_idx]
         unmet = [[n for n, ok in zip(names, row, strict=True) if not ok]
                  for row in (np.abs(p - tgt) <= tolerance)]
@@ -325,30 +348,38 @@ class Pipeline:
                      cols: list[int], target: np.ndarray, tolerance: float, max_steps: int,
                      propose: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                                        np.ndarray],
-                     error: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                     error: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                     should_stop: Callable[[], bool] | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Move faces until the extractor's probabilities ``probs[:, cols]`` are within
         ``tolerance`` of ``target`` (shared by :meth:`condition` and :meth:`hold_locks`).
 
         Each step renders ``propose(cur, p, unmet, scale)`` for the faces still off target;
         a face takes its candidate when ``error(p, unmet)`` falls, else its step ``scale``
-        is halved. Returns the latents, faces, probabilities and the steps taken.
+        is halved. Only the faces still off target are rendered. Returns the latents, faces,
+        probabilities and the steps taken; raises :class:`Stopped` when ``should_stop()``
+        turns true before a step.
         """
         scale = np.ones(len(cur))  # per-face step scale, halved when a step made things worse
         steps = 0
         for steps in range(1, max_steps + 1):
+            if should_stop is not None and should_stop():
+                raise Stopped("stopped between steps: nobody waits for the result")
             p = probs[:, cols]
             unmet = np.abs(p - target) > tolerance
             active = unmet.any(axis=1)
             if not active.any():
                 steps -= 1
                 break
+            rows = np.flatnonzero(active)
             cand = propose(cur, p, unmet, scale)
-            cand_images, cand_probs = self.render_and_label(cand.astype(np.float32))
-            assert cand_probs is not None
+            cand_images, rows_probs = self.render_and_label(cand[rows].astype(np.float32))
+            assert rows_probs is not None
+            cand_probs = probs.copy()
+            cand_probs[rows] = rows_probs
             better = active & (error(cand_probs[:, cols], unmet) < error(p, unmet))
             cur[better] = cand[better]
-            images[better] = cand_images[better]
+            images[rows[better[rows]]] = cand_images[better[rows]]
             probs[better] = cand_probs[better]
             scale[active & ~better] *= 0.5
         return cur, images, probs, steps

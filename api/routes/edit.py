@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
+from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
 from api.media import JSON, encode_b64, negotiate, off_loop
 from api.routes.common import (
     BODY_ERRORS,
@@ -17,7 +19,7 @@ from api.routes.common import (
 )
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
-from tlgan.pipeline import HoldResult, Pipeline
+from tlgan.pipeline import HoldResult, Pipeline, hold_cost
 
 router = APIRouter(tags=["faces"])
 
@@ -28,7 +30,7 @@ router = APIRouter(tags=["faces"])
                                           "the image bytes.", seed=False)},
 )
 async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
-               batcher: BatcherDep, settings: SettingsDep) -> Response | EditResponse:
+               jobs: JobsDep, settings: SettingsDep) -> Response | EditResponse:
     """Add ``moves`` (distances along unit axes in z) to ``latent`` and render the result.
 
     Locked axes are projected out of the summed move (the latent's component along each
@@ -53,16 +55,16 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     if body.moves and pipeline.held_locks(body.locked):
         start = z[None, :]
 
-        def hold(p: Pipeline) -> HoldResult:
-            return p.hold_locks(start, moved[None, :], body.locked)
+        def hold(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
+            return p.hold_locks(start, moved[None, :], body.locked, should_stop=stop)
 
-        result = await batcher.call(hold)
+        result = await jobs.call(hold, cost=hold_cost(1))
         moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
                                         result.unheld[0])
         if not body.with_features:
             probs = None
     else:
-        images, probs = await batcher.render(moved[None, :], body.with_features)
+        images, probs = await jobs.render(moved[None, :], body.with_features)
     features = features_of(pipeline, probs, 0)
     if kind != JSON:
         return await image_response(images[0], kind, body.size, moved, features)

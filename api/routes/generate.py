@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
+from api.batching import JobStopped
+from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
 from api.media import JSON, encode_b64, negotiate, off_loop
 from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
 from tlgan.latents import latent_to_list
-from tlgan.pipeline import ConditionResult, Pipeline
+from tlgan.pipeline import ConditionResult, Pipeline, condition_cost
 
 #: random seeds stay below 2**53 so that JavaScript clients can hold them exactly
 RANDOM_SEED_BOUND = 2**53 - 64
@@ -26,7 +28,7 @@ router = APIRouter(tags=["faces"])
                                           "count 1 the image bytes.", seed=True)},
 )
 async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDep,
-                   batcher: BatcherDep, settings: SettingsDep) -> Response | GenerateResponse:
+                   jobs: JobsDep, settings: SettingsDep) -> Response | GenerateResponse:
     """Render ``count`` faces from seeds ``seed .. seed + count - 1``.
 
     A null seed picks a random one (returned). With ``features``, each face starts from the
@@ -45,13 +47,16 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
     if body.features:
         targets = dict(body.features)
 
-        def condition(p: Pipeline) -> ConditionResult:
-            return p.condition(p.conditioned_starts(seeds, targets, body.truncation), targets)
+        def condition(p: Pipeline, stop: Callable[[], bool]) -> ConditionResult:
+            starts = p.conditioned_starts(seeds, targets, body.truncation)
+            if stop():
+                raise JobStopped("stopped before the first step: nobody waits for the result")
+            return p.condition(starts, targets, should_stop=stop)
 
-        result = await batcher.call(condition)
+        result = await jobs.call(condition, cost=condition_cost(len(seeds)))
         z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet
     else:  # no targets, or none to meet ({}): the plain render, as cheap as no features
-        images, probs = await batcher.render(z, body.with_features)
+        images, probs = await jobs.render(z, body.with_features)
         if body.features is not None:
             unmet = [[] for _ in seeds]
     if not body.with_features:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import BatcherDep, JsonBody, PipelineDep, SettingsDep
+from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
 from api.media import encode_b64, negotiate, off_loop
 from api.routes.common import BODY_ERRORS, NOT_ACCEPTABLE, check_limits, features_of, latent
 from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
@@ -16,7 +16,7 @@ router = APIRouter(tags=["faces"])
 @router.post("/interpolate", response_model=InterpolateResponse, dependencies=[JsonBody],
              responses={**BODY_ERRORS, **NOT_ACCEPTABLE})
 async def interpolate(body: InterpolateRequest, request: Request, pipeline: PipelineDep,
-                      batcher: BatcherDep, settings: SettingsDep) -> InterpolateResponse:
+                      jobs: JobsDep, settings: SettingsDep) -> InterpolateResponse:
     """Faces at ``ratio`` (one) or at ``steps`` evenly spaced ratios from latent_a to latent_b.
 
     ``slerp`` keeps intermediate latents at a typical norm; ``lerp`` is a straight line.
@@ -28,7 +28,7 @@ async def interpolate(body: InterpolateRequest, request: Request, pipeline: Pipe
     b = latent(body.latent_b, pipeline, "latent_b")
     ratios = [body.ratio] if body.ratio is not None else steps_ratios(body.steps or 2)
     zs = pipeline.interpolate(a, b, ratios, body.method)
-    images, probs = await batcher.render(zs, body.with_features)
+    images, probs = await jobs.render(zs, body.with_features)
     encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
                               features=features_of(pipeline, probs, i))

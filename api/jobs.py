@@ -1,0 +1,105 @@
+"""Model work on behalf of one request: no work for clients that left, no endless waits.
+
+:class:`RequestJobs` (the routes' ``JobsDep``) submits jobs to the app's
+:class:`~api.batching.Batcher` and awaits them while watching the connection:
+
+* when the client disconnects, a job that has not started is cancelled (it never renders)
+  and a running one is asked to stop between its steps; the request ends with
+  :class:`ClientDisconnected`, logged with status 499;
+* a job still waiting after ``max_queue_wait`` seconds is cancelled and the request gets
+  :class:`QueueTimeout` (503 + ``Retry-After``); once started, a job runs to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from starlette.types import Receive
+
+from api.batching import Batcher, JobFuture, RenderResult
+from tlgan.pipeline import Pipeline
+
+T = TypeVar("T")
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its answer was ready (logged as 499)."""
+
+
+class QueueTimeout(Exception):
+    """The job waited longer than the maximum queue wait (HTTP 503)."""
+
+    def __init__(self, waited: float, retry_after: int) -> None:
+        super().__init__(f"the job waited {waited:.0f} s for the model, longer than this "
+                         "service's maximum queue wait; retry later")
+        self.retry_after = retry_after
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has disconnected (the request body is already read, so the
+    next ASGI message is ``http.disconnect``)."""
+    while True:
+        message = await receive()
+        if message.get("type") == "http.disconnect":
+            return
+
+
+class RequestJobs:
+    """Submit model jobs for one request; see the module docstring."""
+
+    def __init__(self, batcher: Batcher, receive: Receive | None,
+                 max_queue_wait: float) -> None:
+        self.batcher = batcher
+        self.receive = receive
+        self.max_queue_wait = max_queue_wait
+
+    async def render(self, z: np.ndarray, with_features: bool = True) -> RenderResult:
+        """Render (and label) latents ``(n, L)``."""
+        result: RenderResult = await self.wait(self.batcher.submit(z, with_features))
+        return result
+
+    async def call(self, fn: Callable[[Pipeline, Callable[[], bool]], T], cost: float) -> T:
+        """Run ``fn(pipeline, stop)`` on a worker thread; ``cost`` is the most face-passes it
+        may take; ``stop()`` turns true when the client has left (``fn`` should then raise
+        :class:`api.batching.JobStopped` between its steps)."""
+        result: T = await self.wait(self.batcher.submit_call(fn, cost, stoppable=True))
+        return result
+
+    async def wait(self, future: JobFuture) -> Any:
+        """Await ``future``; abandon it when the client leaves or it waits too long."""
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.wrap_future(future)
+        watch = (asyncio.ensure_future(_disconnected(self.receive))
+                 if self.receive is not None else None)
+        deadline = loop.time() + self.max_queue_wait
+        try:
+            while True:
+                pending: set[asyncio.Future[Any]] = {waiting}
+                if watch is not None:
+                    pending.add(watch)
+                timeout = None if future.started_at is not None else max(
+                    0.0, deadline - loop.time())
+                done, _ = await asyncio.wait(pending, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if waiting in done:
+                    return waiting.result()
+                if watch is not None and watch in done:
+                    future.abandon()
+                    raise ClientDisconnected("the client disconnected")
+                if (future.started_at is None and loop.time() >= deadline
+                        and future.abandon()):
+                        self.batcher.expired()
+                        raise QueueTimeout(self.max_queue_wait,
+                                           max(1, round(self.batcher.backlog_seconds())))
+        finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watch
+            if not waiting.done():
+                # our own cancellation (e.g. shutdown): the job is not wanted any more
+                future.abandon()
