@@ -20,6 +20,7 @@ from fastapi.security import APIKeyHeader
 from api.batching import Batcher
 from api.errors import RETRY_AFTER_S
 from api.settings import Settings
+from tlgan.errors import shown
 from tlgan.pipeline import Pipeline
 
 API_KEY_HEADER = "X-API-Key"
@@ -66,7 +67,7 @@ async def require_json(request: Request) -> None:
     if media == "application/json" or (media.startswith("application/")
                                        and media.endswith("+json")):
         return
-    raise HTTPException(415, f"Content-Type: expected application/json, got {media!r}")
+    raise HTTPException(415, f"Content-Type: expected application/json, got {shown(media)}")
 
 
 async def require_api_key(request: Request,
