@@ -89,8 +89,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
                      done["jobs"], done["faces"])
 
     # FastAPI's own docs routes are always public: api.docs serves them per the settings.
+    # No trailing-slash redirects: Starlette builds them from the client's Host header.
     app = FastAPI(title="tlgan", version=_version(), description=DESCRIPTION,
-                  lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+                  lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
+                  redirect_slashes=False)
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.batcher = None
