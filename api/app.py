@@ -28,6 +28,7 @@ from starlette.types import Scope
 
 from api.batching import Batcher
 from api.deps import ApiKey
+from api.docs import docs_router
 from api.errors import install_error_handlers
 from api.metrics import Metrics
 from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware
@@ -88,8 +89,11 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             log.info("shutdown complete: batcher drained (%d jobs, %d faces served)",
                      done["jobs"], done["faces"])
 
+    # FastAPI's own docs routes are always public: api.docs serves them per the settings.
+    # No trailing-slash redirects: Starlette builds them from the client's Host header.
     app = FastAPI(title="tlgan", version=_version(), description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
+                  redirect_slashes=False)
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.batcher = None
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         app.add_api_route("/metrics", metrics.endpoint, methods=["GET"],
                           include_in_schema=False)
     app.include_router(web_router)  # the page is public; it asks for a key on 401
+    app.include_router(docs_router(app, settings))  # protected unless public_docs
     app.include_router(health.stats_router, dependencies=protected)
     for module in (generate, edit, interpolate, axes):
         app.include_router(module.router, dependencies=protected)

@@ -21,6 +21,7 @@ from api.batching import Batcher
 from api.errors import RETRY_AFTER_S
 from api.jobs import RequestJobs
 from api.settings import Settings
+from tlgan.errors import shown
 from tlgan.pipeline import Pipeline
 
 API_KEY_HEADER = "X-API-Key"
@@ -73,7 +74,7 @@ async def require_json(request: Request) -> None:
     if media == "application/json" or (media.startswith("application/")
                                        and media.endswith("+json")):
         return
-    raise HTTPException(415, f"Content-Type: expected application/json, got {media!r}")
+    raise HTTPException(415, f"Content-Type: expected application/json, got {shown(media)}")
 
 
 async def require_api_key(request: Request,

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.batching import BatcherStopped, JobStopped, QueueFull
 from api.jobs import ClientDisconnected, QueueTimeout
 from api.media import NotAcceptable
+from tlgan.errors import ECHO_LIMIT, clip
 
 log = logging.getLogger("tlgan.api")
 
@@ -35,9 +36,17 @@ RETRY_AFTER_S = 1
 CLIENT_CLOSED = 499
 
 
+#: Longest ``detail`` / item message of an error answer: a safety net behind the messages'
+#: own cutting of echoed values (:func:`tlgan.errors.shown`), so no error is ever large.
+MESSAGE_LIMIT = 2000
+
+
 def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """The JSON body of an error response."""
-    return {"detail": detail, "errors": errors}
+    """The JSON body of an error response (long texts cut, see ``MESSAGE_LIMIT``)."""
+    if errors is not None:
+        errors = [{**e, "field": clip(e["field"], 2 * ECHO_LIMIT),
+                   "message": clip(e["message"], MESSAGE_LIMIT)} for e in errors]
+    return {"detail": clip(detail, MESSAGE_LIMIT), "errors": errors}
 
 
 def error_response(status: int, detail: str, errors: list[dict[str, str]] | None = None,
@@ -47,7 +56,7 @@ def error_response(status: int, detail: str, errors: list[dict[str, str]] | None
 
 
 def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc]
+    parts = [clip(str(p)) for p in loc]  # dict keys and unknown field names are user values
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:] if len(parts) > 1 else parts
     return ".".join(parts) or "body"

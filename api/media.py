@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from tlgan.errors import shown
 from tlgan.images import MEDIA_TYPES, encode_image
 
 T = TypeVar("T")
@@ -98,7 +99,7 @@ def negotiate(accept: str | None, fmt: str, allow_image: bool = True) -> str:
             raise NotAcceptable("Accept: raw image answers are only offered for a single face "
                                 "(/generate with count 1, /edit); ask for application/json")
         raise NotAcceptable(f"Accept: none of application/json, {', '.join(_IMAGE_TYPES)} "
-                            f"is acceptable in {accept!r}")
+                            f"is acceptable in {shown(accept)}")
     return best
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.schemas import MAX_FIRST_SEED
 from tlgan.pipeline import Pipeline
 
 
@@ -26,6 +27,8 @@ def install_openapi(app: FastAPI) -> None:
                              description=app.description, routes=app.routes)
         settings = app.state.settings
         schemas = schema.get("components", {}).get("schemas", {})
+        _integer_bounds(schemas)
+        _limit(schemas, "GenerateRequest", "seed", maximum=MAX_FIRST_SEED)
         _limit(schemas, "GenerateRequest", "count", maximum=settings.max_count)
         for name in ("GenerateRequest", "EditRequest", "InterpolateRequest"):
             _limit(schemas, name, "size", maximum=settings.max_size)
@@ -57,7 +60,24 @@ def _limit(schemas: dict[str, Any], model: str, field: str, maximum: int) -> Non
         return
     for branch in _branches(prop):
         if "maximum" in branch:
-            branch["maximum"] = min(branch["maximum"], maximum)
+            branch["maximum"] = int(min(branch["maximum"], maximum))
+
+
+def _integer_bounds(node: Any) -> None:
+    """FastAPI's OpenAPI models hold ``minimum``/``maximum`` as floats (``64.0``,
+    ``9.223372036854776e+18``): write integral bounds of ``integer`` schemas as integers
+    again. Large ones have lost digits on the way; :func:`_limit` sets those exactly."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                value = node.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    node[key] = int(value)
+        for value in node.values():
+            _integer_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _integer_bounds(value)
 
 
 def _add_model_limits(schemas: dict[str, Any], pipeline: Pipeline) -> None:

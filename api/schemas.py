@@ -33,8 +33,15 @@ def _integral(value: Any) -> Any:
 #: JSON Schema's ``integer`` does. Bounds come before the validator so that the JSON schema
 #: shows them as minimum/maximum.
 _AS_INT = BeforeValidator(_integral)
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED), _AS_INT]
-Count = Annotated[int, Field(ge=1, le=64), _AS_INT]
+MAX_COUNT = 64
+#: The largest first seed: its faces' seeds ``seed .. seed + count - 1`` stay within
+#: ``MAX_SEED`` for every count, so the bound needs no cross-field rule and the published
+#: maximum is accepted whatever the count. A multiple of 1024 below 2**63, it is also exact as
+#: a double, so clients that read JSON numbers as doubles read the same bound.
+MAX_FIRST_SEED = 2**63 - 1024
+assert MAX_FIRST_SEED + MAX_COUNT - 1 <= MAX_SEED and float(MAX_FIRST_SEED) == MAX_FIRST_SEED
+Seed = Annotated[int, Field(ge=0, le=MAX_FIRST_SEED), _AS_INT]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT), _AS_INT]
 Size = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIZE), _AS_INT]
 Steps = Annotated[int, Field(ge=2, le=32), _AS_INT]
 Component = Annotated[float, Field(ge=-BOUND, le=BOUND, allow_inf_nan=False)]
@@ -44,7 +51,6 @@ LatentIn = Annotated[list[Component], Field(
     description=f"A latent vector z: latent_size finite floats in [-{BOUND:g}, {BOUND:g}].")]
 Format = Literal["png", "jpeg", "webp"]
 Method = Literal["slerp", "lerp"]
-MAX_COUNT = 64
 
 _FORMAT: Any = Field(default="png", description="Image encoding of `image`.")
 _SIZE: Any = Field(
@@ -77,12 +83,6 @@ class GenerateRequest(_Request):
     format: Format = _FORMAT
     size: Size | None = _SIZE
     with_features: bool = _WITH_FEATURES
-
-    @model_validator(mode="after")
-    def _seed_range(self) -> GenerateRequest:
-        if self.seed is not None and self.seed + self.count - 1 > MAX_SEED:
-            raise ValueError(f"seed: seed + count - 1 must be <= {MAX_SEED}")
-        return self
 
 
 class EditRequest(_Request):

@@ -75,7 +75,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None,
         description="If set, every request but /healthz, /readyz, /metrics and the web page "
-        "needs header X-API-Key.")
+        "needs header X-API-Key (the API docs too, unless public_docs).")
+    public_docs: bool = Field(
+        default=False,
+        description="With an API key set, serve /openapi.json, /docs and /redoc without it "
+        "(false: they need X-API-Key like the API). Without an API key they are public.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Allowed CORS origins: JSON list or comma-separated ('*' for any).")

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from axes.artifact import ArtifactError
 
-__all__ = ["ArtifactError", "ConfigError"]
+__all__ = ["ECHO_LIMIT", "ArtifactError", "ConfigError", "clip", "shown"]
+
+#: Error messages cut the user values they echo (names, header values) to this many
+#: characters: a 900 KB unknown name must not come back, twice, in a 1.8 MB error.
+ECHO_LIMIT = 80
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text``, cut to ``limit`` characters ending in an ellipsis when longer."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def shown(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A user value for an error message: ``repr`` of it, cut to about ``limit`` characters
+    (strings are cut inside the quotes: ``'xxxx…'``)."""
+    if isinstance(value, str):
+        return repr(clip(value, limit - 2))
+    return clip(repr(value), limit)
 
 
 class ConfigError(ValueError):

@@ -17,6 +17,7 @@ import torch
 from axes.bundle import AxisBundle
 from axes.maths import apply_moves
 from feature_extractor.model import Extractor
+from tlgan.errors import clip, shown
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import candidate_latents, interpolate, sample_latents
 
@@ -157,10 +158,10 @@ class Pipeline:
         for n in names:
             t = targets[n]
             if not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
-                raise ValueError(f"features.{n}: target must be a probability in [0, 1]")
+                raise ValueError(f"features.{clip(n)}: target must be a probability in [0, 1]")
             if n not in self.attributes:
                 raise ValueError(
-                    f"features: unknown attribute {n!r}; valid: {', '.join(self.attributes)}"
+                    f"features: unknown attribute {shown(n)}; valid: {', '.join(self.attributes)}"
                 )
             attr_idx.append(self.attributes.index(n))
         axis_idx = [self.axis_index(n, "features") for n in names]
@@ -210,7 +211,8 @@ class Pipeline:
             return self._axis_index[name]
         except KeyError:
             raise ValueError(
-                f"{field_name}: unknown axis {name!r}; valid axes: {', '.join(self.axis_names)}"
+                f"{field_name}: unknown axis {shown(name)}; valid axes: "
+                f"{', '.join(self.axis_names)}"
             ) from None
 
     def edit(self, z: np.ndarray, moves: Mapping[str, float],
@@ -228,7 +230,7 @@ class Pipeline:
         idx, dists = [], []
         for name, dist in moves.items():
             if not isinstance(dist, (int, float)) or not math.isfinite(dist):
-                raise ValueError(f"moves.{name}: distance must be a finite number")
+                raise ValueError(f"moves.{clip(name)}: distance must be a finite number")
             idx.append(self.axis_index(name, "moves"))
             dists.append(float(dist))
         lock_idx = sorted({self.axis_index(n, "locked") for n in locked})

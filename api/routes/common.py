@@ -15,7 +15,7 @@ from api.media import (
     latent_header,
     off_loop,
 )
-from api.schemas import ErrorResponse
+from api.schemas import BOUND, ErrorResponse
 from api.settings import Settings
 from tlgan.images import MEDIA_TYPES, encode_image
 from tlgan.latents import parse_latent
@@ -101,6 +101,16 @@ def check_limits(settings: Settings, size: int | None, count: int = 1, fmt: str 
 def latent(values: list[float], pipeline: Pipeline, name: str) -> np.ndarray:
     """A validated (latent_size,) float32 latent, or ValueError naming ``name``."""
     return parse_latent(values, pipeline.latent_size, name)
+
+
+def check_in_range(z: np.ndarray, field: str, what: str, hint: str) -> None:
+    """ValueError naming ``field`` unless every component of the latents ``z`` lies in the
+    range requests may use ([-BOUND, BOUND]): every latent the service answers with must be
+    one it accepts back. ``what`` says how the latent was made, ``hint`` what to do."""
+    top = float(np.abs(z).max()) if z.size else 0.0
+    if not top <= BOUND:
+        raise ValueError(f"{field}: {what} leaves the latent range [-{BOUND:g}, {BOUND:g}] "
+                         f"(a component reaches {top:.6g}); {hint}")
 
 
 def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int) -> dict[str, float] | None:

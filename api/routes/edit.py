@@ -11,6 +11,7 @@ from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
 from api.media import JSON, encode_b64, negotiate, off_loop
 from api.routes.common import (
     BODY_ERRORS,
+    check_in_range,
     check_limits,
     features_of,
     image_200,
@@ -40,7 +41,8 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     probability is within 0.05 of its value before the move (at most 4 passes);
     ``unheld`` lists the locks that could not be held (null when no lock was held
     closed-loop). ``with_features: false`` skips returning labels (``features`` is then
-    null).
+    null). A move that would take a component of the latent out of [-1000, 1000] (the range
+    requests may use) is refused with 422 naming ``moves``.
     """
     check_limits(settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
@@ -50,6 +52,7 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     for name in body.locked:
         pipeline.axis_index(name, "locked")
     moved = pipeline.edit(z, body.moves, body.locked)
+    check_in_range(moved, "moves", "the moved latent", "move less far")
     unheld: list[str] | None = None
     probs: np.ndarray | None
     if body.moves and pipeline.held_locks(body.locked):
@@ -61,6 +64,8 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
         result = await jobs.call(hold, cost=hold_cost(1))
         moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
                                         result.unheld[0])
+        check_in_range(moved, "moves", "the moved latent, with its locks held,",
+                       "move less far")
         if not body.with_features:
             probs = None
     else:

@@ -6,7 +6,14 @@ from fastapi import APIRouter, Request
 
 from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
 from api.media import encode_b64, negotiate, off_loop
-from api.routes.common import BODY_ERRORS, NOT_ACCEPTABLE, check_limits, features_of, latent
+from api.routes.common import (
+    BODY_ERRORS,
+    NOT_ACCEPTABLE,
+    check_in_range,
+    check_limits,
+    features_of,
+    latent,
+)
 from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
 from tlgan.latents import latent_to_list, steps_ratios
 
@@ -20,7 +27,9 @@ async def interpolate(body: InterpolateRequest, request: Request, pipeline: Pipe
     """Faces at ``ratio`` (one) or at ``steps`` evenly spaced ratios from latent_a to latent_b.
 
     ``slerp`` keeps intermediate latents at a typical norm; ``lerp`` is a straight line.
-    Ratio 0 is exactly latent_a and ratio 1 exactly latent_b.
+    Ratio 0 is exactly latent_a and ratio 1 exactly latent_b. Between long latents far apart,
+    slerp can leave the range requests may use ([-1000, 1000] per component): that is
+    refused with 422 naming ``method`` (lerp never leaves it).
     """
     check_limits(settings, body.size, body.steps or 1, body.format, pipeline.resolution)
     negotiate(request.headers.get("accept"), body.format, allow_image=False)  # JSON only
@@ -28,6 +37,8 @@ async def interpolate(body: InterpolateRequest, request: Request, pipeline: Pipe
     b = latent(body.latent_b, pipeline, "latent_b")
     ratios = [body.ratio] if body.ratio is not None else steps_ratios(body.steps or 2)
     zs = pipeline.interpolate(a, b, ratios, body.method)
+    check_in_range(zs, "method", f"{body.method} from latent_a to latent_b",
+                   "use lerp, or shorter latents")
     images, probs = await jobs.render(zs, body.with_features)
     encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],

@@ -26,7 +26,9 @@ def test_api_key_required_except_health(make_client: Callable[..., TestClient]) 
     assert c.post("/edit", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
     assert c.get("/axes", headers={"X-API-Key": "s3cret"}).status_code == 200
     assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
-    security = c.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert c.get("/openapi.json").status_code == 401  # the docs too (TLGAN_PUBLIC_DOCS)
+    doc = c.get("/openapi.json", headers={"X-API-Key": "s3cret"}).json()
+    security = doc["components"]["securitySchemes"]
     assert security["APIKeyHeader"]["name"] == "X-API-Key"
 
 

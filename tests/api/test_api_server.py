@@ -14,6 +14,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
+from axes.artifact import sha256_file
 from tlgan.client import ApiError, AsyncClient, Client
 from tlgan.pipeline import Pipeline
 from tlgan.testing import TINY_ATTRIBUTES, serve
@@ -77,6 +78,7 @@ def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
     plugin = tmp_path / "gen.json"
     plugin.write_text(json.dumps({"kind": "generator-plugin", "name": "bad", "format":
                                   "state_dict", "file": "gen.pt", "latent_size": 8,
+                                  "sha256": sha256_file(weights),
                                   "resolution": 64, "module":
                                   "tlgan.generators.dcgan:DCGANGenerator"}))
     proc = subprocess.run(

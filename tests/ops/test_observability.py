@@ -103,7 +103,8 @@ def test_metrics_is_public_off_the_schema_and_can_be_switched_off(make: Any) -> 
     keyed = make(api_key="s3cret")
     assert keyed.get("/axes").status_code == 401
     assert keyed.get("/metrics").status_code == 200  # scrapers send no headers
-    assert "/metrics" not in keyed.get("/openapi.json").json()["paths"]
+    assert "/metrics" not in keyed.get("/openapi.json",
+                                       headers={"X-API-Key": "s3cret"}).json()["paths"]
     om = keyed.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert om.headers["content-type"].startswith("application/openmetrics-text")
     assert om.text.rstrip().endswith("# EOF")

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
-from axes.artifact import ArtifactError
+from axes.artifact import ArtifactError, sha256_file
 from tlgan.generators import DEFAULT, GENERATORS, load_generator
 from tlgan.generators.registry import GeneratorWeights
 from tlgan.images import encode_image
@@ -114,8 +115,12 @@ def test_unknown_generator_name() -> None:
 
 
 def _plugin(tmp_path: Path, **fields: object) -> Path:
+    """A plug-in JSON; ``sha256`` defaults to the weights file's (when it exists)."""
     cfg = {"kind": "generator-plugin", "name": "mine", "latent_size": 16, "resolution": 64,
            "value_range": [-1, 1], **fields}
+    weights = tmp_path / str(fields.get("file", ""))
+    if "sha256" not in cfg and weights.is_file():
+        cfg["sha256"] = sha256_file(weights)
     path = tmp_path / "mine.json"
     path.write_text(json.dumps(cfg))
     return path
@@ -126,8 +131,6 @@ def test_plugin_torchscript_round_trip(tmp_path: Path) -> None:
     gen = tiny_generator()
     traced = torch.jit.trace(gen.module, torch.zeros(1, gen.latent_size))
     traced.save(str(tmp_path / "mine.pt"))
-    from axes.artifact import sha256_file
-
     cfg = _plugin(tmp_path, format="torchscript", file="mine.pt",
                   sha256=sha256_file(tmp_path / "mine.pt"))
     loaded = load_generator(str(cfg))
@@ -157,6 +160,28 @@ def test_plugin_checksum_mismatch_and_wrong_resolution(tmp_path: Path) -> None:
                                    resolution=128)))
     with pytest.raises(ArtifactError, match="missing"):
         load_generator(str(_plugin(tmp_path, format="torchscript", file="absent.pt")))
+
+
+def test_plugin_without_sha256_is_refused(tmp_path: Path) -> None:
+    """The checksum is what catches a corrupt or swapped weights file: it is required."""
+    gen = tiny_generator()
+    torch.jit.trace(gen.module, torch.zeros(1, 16)).save(str(tmp_path / "mine.pt"))
+    for bad in (None, "", "abc", 64):
+        cfg = json.loads(_plugin(tmp_path, format="torchscript", file="mine.pt").read_text())
+        if bad is None:
+            del cfg["sha256"]
+        else:
+            cfg["sha256"] = bad
+        (tmp_path / "mine.json").write_text(json.dumps(cfg))
+        with pytest.raises(ArtifactError, match="'sha256'"):
+            load_generator(str(tmp_path / "mine.json"))
+    from tlgan.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["generate", "--seeds", "1", "--out", str(tmp_path / "out"),
+                                   "--generator", str(tmp_path / "mine.json")])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln]
+    assert len(lines) == 1 and "sha256" in lines[0] and "Traceback" not in res.output
 
 
 def test_corrupt_registered_weights_refuse(tmp_path: Path) -> None:

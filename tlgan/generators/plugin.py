@@ -7,7 +7,7 @@ A plug-in is a small JSON file next to (or pointing at) the operator's weights::
       "name": "my-gan",
       "format": "torchscript",          # or "torch-export" or "state_dict"
       "file": "my_gan.pt",              # relative to this JSON file
-      "sha256": "…",                    # optional but recommended: verified before loading
+      "sha256": "…",                    # required: the file's sha256, verified before loading
       "latent_size": 100,
       "resolution": 64,
       "value_range": [-1, 1],           # the module's output range
@@ -16,6 +16,9 @@ A plug-in is a small JSON file next to (or pointing at) the operator's weights::
       "kwargs": {"nz": 100},                 # state_dict only: its constructor arguments
       "state_dict_key": null                 # state_dict only: key inside a checkpoint dict
     }
+
+``sha256`` is required: it is what tells a corrupt, truncated or swapped weights file from
+the one the plug-in was written for (``sha256sum my_gan.pt``).
 
 ``state_dict`` files are read with safetensors or ``torch.load(weights_only=True)``.
 TorchScript and torch.export archives contain code: load only files you produced yourself.
@@ -65,6 +68,18 @@ def _field(cfg: dict[str, Any], key: str, typ: type, path: Path) -> Any:
     return value
 
 
+def _sha256_field(cfg: dict[str, Any], what: str) -> str:
+    """The plug-in's required ``sha256`` (64 hex digits, lower-cased), or ArtifactError."""
+    value = cfg.get("sha256")
+    if value is None or value == "":
+        raise ArtifactError(f"{what}: field 'sha256' is missing; add the weights file's "
+                            "sha256 (sha256sum FILE) so a corrupt file is refused")
+    if (not isinstance(value, str) or len(value) != 64
+            or any(c not in "0123456789abcdef" for c in value.lower())):
+        raise ArtifactError(f"{what}: field 'sha256' must be 64 hex digits (sha256sum FILE)")
+    return value.lower()
+
+
 def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceGenerator:
     """Load the generator a plug-in JSON file describes (see the module docstring)."""
     path = Path(path)
@@ -76,9 +91,8 @@ def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceG
     file = path.parent / _field(cfg, "file", str, path)
     if not file.is_file():
         raise ArtifactError(f"{what}: weights file {file} is missing")
-    sha = cfg.get("sha256")
-    if sha:
-        verify_file(file, str(sha), what)
+    sha = _sha256_field(cfg, what)
+    verify_file(file, sha, what)
     latent_size = _field(cfg, "latent_size", int, path)
     resolution = _field(cfg, "resolution", int, path)
     lo, hi = cfg.get("value_range", [-1.0, 1.0])
@@ -98,12 +112,10 @@ def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceG
         raise
     except Exception as exc:
         raise ArtifactError(f"{what}: cannot load {fmt} file {file}: {exc}") from exc
-    from axes.artifact import sha256_file
-
     gen = FaceGenerator(
         module=module, name=str(cfg.get("name", path.stem)), latent_size=latent_size,
         resolution=resolution, value_range=(float(lo), float(hi)),
-        sha256=str(sha or sha256_file(file)), device=device, max_batch=max_batch,
+        sha256=sha, device=device, max_batch=max_batch,
         spatial_latent=bool(cfg.get("spatial_latent", False)),
         metadata={"source": str(path), "format": fmt},
     )
