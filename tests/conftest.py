@@ -43,6 +43,7 @@ def _no_tlgan_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("TLGAN_") and key not in ("TLGAN_CELEBA_DIR", "TLGAN_REQUIRE_BROWSER",
                                                     "TLGAN_REQUIRE_CELEBA",
+                                                    "TLGAN_REQUIRE_TOOLS", "TLGAN_CHECKOV",
                                                     "TLGAN_SCREENSHOTS"):
             monkeypatch.delenv(key)
 
