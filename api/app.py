@@ -31,7 +31,7 @@ from api.deps import ApiKey
 from api.docs import docs_router
 from api.errors import install_error_handlers
 from api.metrics import Metrics
-from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware
+from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware, WorkCounter
 from api.openapi import install_openapi
 from api.routes import axes, edit, generate, health, interpolate
 from api.settings import Settings, load_settings
@@ -86,8 +86,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             state.ready = False
             await run_in_threadpool(batcher.stop)
             done = batcher.stats()
-            log.info("shutdown complete: batcher drained (%d jobs, %d faces served)",
-                     done["jobs"], done["faces"])
+            log.info("shutdown complete: batcher drained (%d jobs, %d faces accepted; %d "
+                     "done, %d cancelled by their clients or the queue wait)", done["jobs"],
+                     done["faces"], done["done"], done["cancelled"])
 
     # FastAPI's own docs routes are always public: api.docs serves them per the settings.
     # No trailing-slash redirects: Starlette builds them from the client's Host header.
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.server_errors = 0
     app.state.on_batch = None  # metrics hook: called with api.batching.BatchInfo per batch
     app.state.draining = False  # set on SIGTERM by `tlgan serve`: /readyz answers 503
+    app.state.work = WorkCounter()  # requests in flight (probes excepted): the drain waits
     metrics = Metrics(app.state) if settings.metrics else None
     app.state.metrics = metrics
 
@@ -139,7 +141,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         on_start=[metrics.request_started] if metrics is not None else [],
         on_request=[metrics.observe_request] if metrics is not None else [],
         access_log=settings.access_log, route_of=route_of,
-        draining=lambda: bool(app.state.draining))
+        draining=lambda: bool(app.state.draining), work=app.state.work)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

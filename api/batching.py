@@ -366,7 +366,8 @@ class Batcher:
         self._started = False
         self.lanes = {INTERACTIVE: _Lane(INTERACTIVE, self), BULK: _Lane(BULK, self)}
         self._stats: dict[str, Any] = {
-            "jobs": 0, "faces": 0, "batches": 0, "calls": 0, "rejected": 0,
+            "jobs": 0, "faces": 0, "rendered": 0, "done": 0, "batches": 0, "calls": 0,
+            "rejected": 0,
             "cancelled": 0, "stopped": 0, "expired": 0,
             "last_batch_size": 0, "max_batch_size": 0, "busy_seconds": 0.0,
             "batch_sizes": {},
@@ -434,14 +435,16 @@ class Batcher:
         if not self._accepting:
             raise BatcherStopped("the service is shutting down")
         self.lanes[self.lane_for(job.cost)].put(job)
-        job.future.add_done_callback(self._count_cancelled)
+        job.future.add_done_callback(self._count_end)
         with self._lock:
             self._stats["jobs"] += 1
             self._stats["faces"] += faces
 
-    def _count_cancelled(self, future: concurrent.futures.Future[Any]) -> None:
+    def _count_end(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():
             self._count("cancelled")
+        elif future.exception() is None:
+            self._count("done")
 
     def expired(self) -> None:
         """Count a job given up because it waited longer than the maximum queue wait."""
@@ -497,6 +500,7 @@ class Batcher:
         with self._lock:
             s = self._stats
             s["batches"] += 1
+            s["rendered"] += info.faces
             s["last_batch_size"] = info.faces
             s["max_batch_size"] = max(s["max_batch_size"], info.faces)
             s["busy_seconds"] += info.seconds

@@ -8,6 +8,7 @@ metrics hooks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -28,6 +29,17 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 #: Route label of requests that match no route (404s): raw paths would be unbounded.
 UNMATCHED = "<unmatched>"
+#: paths that are not work: answered while draining, not counted in flight
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+_SHUTTING_DOWN = {"detail": "unavailable: the service is shutting down; retry (another "
+                  "replica)", "errors": None}
+
+
+class WorkCounter:
+    """Requests in flight, probes excepted (the drain waits for it to reach 0)."""
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 async def _send_json(send: Send, status: int, body: Mapping[str, object],
@@ -144,7 +156,11 @@ class CatchAllMiddleware:
       status 499 if no response was sent) goes to the access log (logger ``tlgan.access``,
       when ``access_log``) and to every ``on_request`` hook (metrics).
     * While ``draining()`` is true (SIGTERM received), ``GET /readyz`` answers 503 so load
-      balancers stop sending traffic; every other request is served as usual.
+      balancers stop sending traffic, ``/healthz`` and ``/metrics`` are served, and every
+      other new request gets 503 + ``Retry-After`` + ``Connection: close``; requests that
+      were already in flight finish (``work`` counts them). One still running when the
+      server gives up waiting (its task is cancelled) is answered JSON 503 +
+      ``Retry-After`` and logged in one line.
 
     Args:
         route_of: maps a scope whose request matched no route (e.g. a 413 answered before
@@ -155,8 +171,10 @@ class CatchAllMiddleware:
                  on_start: Sequence[Callable[[], None]] = (),
                  on_request: Sequence[Callable[[RequestRecord], None]] = (),
                  access_log: bool = False, route_of: Callable[[Scope], str] | None = None,
-                 draining: Callable[[], bool] | None = None) -> None:
+                 draining: Callable[[], bool] | None = None,
+                 work: WorkCounter | None = None) -> None:
         self.app = app
+        self.work = work
         self.on_error = on_error
         self.on_start = list(on_start)
         self.on_request = list(on_request)
@@ -190,13 +208,28 @@ class CatchAllMiddleware:
                 message = {**message, "headers": [*message.get("headers", []), rid_header]}
             await send(message)
 
+        path = scope.get("path")
+        draining = self.draining is not None and self.draining()
+        counted = self.work is not None and path not in PROBES and not draining
+        if counted:
+            assert self.work is not None
+            self.work.count += 1
         try:
-            if (self.draining is not None and scope.get("path") == "/readyz"
-                    and self.draining()):
+            if draining and path == "/readyz":
                 await _send_json(tracking_send, 503, {"status": "draining"},
                                  [(b"retry-after", b"1")])
+            elif draining and path not in PROBES:
+                await _send_json(tracking_send, 503, _SHUTTING_DOWN,
+                                 [(b"retry-after", b"1"), (b"connection", b"close")])
             else:
                 await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if started or self.draining is None or not self.draining():
+                raise  # not a shutdown: recorded as 499
+            log.warning("shutdown: %s %s still running after the graceful timeout; answered "
+                        "503 (request id %s)", scope.get("method"), path, rid)
+            await _send_json(tracking_send, 503, _SHUTTING_DOWN,
+                             [(b"retry-after", b"1"), (b"connection", b"close")])
         except Exception as exc:
             log.exception("unhandled error on %s %s (request id %s)", scope.get("method"),
                           scope.get("path"), rid)
@@ -208,6 +241,9 @@ class CatchAllMiddleware:
             await _send_json(tracking_send, 500, {"detail": "internal server error",
                                                   "errors": None})
         finally:
+            if counted:
+                assert self.work is not None
+                self.work.count -= 1
             self._record(scope, rid, status, time.perf_counter() - t0)
 
     def _record(self, scope: Scope, rid: str, status: int, seconds: float) -> None:

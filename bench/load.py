@@ -74,7 +74,7 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives with the server
-        cmd = [sys.executable, "-m", "tlgan.cli.main", "serve", "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), *options]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr,
                                      text=True)

@@ -61,8 +61,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 "$PY" -c 'import torch; print("torch", torch.__version__, "cuda:", torch.cuda.is_available())'
 [ -f "$PACK" ] || { echo "missing $PACK: carry it (see the header)"; exit 1; }
 
-# The generator group alone: tlgan.cli.main also registers `serve`, whose web dependencies
-# the GPU image may lack.
+# The generator group alone: it needs none of the web dependencies the GPU image may lack.
 tlgan_generator() {
   "$PY" -c 'import sys; from tlgan.cli.generator import generator
 generator.main(sys.argv[1:], prog_name="tlgan generator")' "$@"

@@ -82,7 +82,7 @@ def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
                                   "resolution": 64, "module":
                                   "tlgan.generators.dcgan:DCGANGenerator"}))
     proc = subprocess.run(
-        [sys.executable, "-m", "tlgan.cli.main", "serve", "--port", "0", "--generator",
+        [sys.executable, "-m", "api.cli", "serve", "--port", "0", "--generator",
          str(plugin), "--extractor", "none", "--bundle", "none"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr

@@ -249,11 +249,12 @@ def test_probes_are_the_apps_and_public(pod_app: Callable[..., TestClient]) -> N
     client = pod_app(TLGAN_API_KEY="k8s-secret")
     for kind, probe in found.items():
         assert client.get(probe["httpGet"]["path"]).status_code == 200, kind
+    assert client.post("/generate", json={"seed": 1}).status_code == 401  # the key works
     cast(Any, client.app).state.draining = True  # what SIGTERM sets in `tlgan serve`
     assert client.get(found["livenessProbe"]["httpGet"]["path"]).status_code == 200
     assert client.get(found["startupProbe"]["httpGet"]["path"]).status_code == 200
     assert client.get(found["readinessProbe"]["httpGet"]["path"]).status_code == 503
-    assert client.post("/generate", json={"seed": 1}).status_code == 401  # the key works
+    assert client.post("/generate", json={"seed": 1}).status_code == 503  # new work: away
 
 
 def test_ports_agree_with_tlgan_port() -> None:

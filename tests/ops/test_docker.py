@@ -197,7 +197,7 @@ def test_entrypoint_runs_as_written(tmp_path: Path) -> None:
     assert report["metrics_status"] == 200 and report["metrics_has_latency"]
     assert report["exit_code"] == 0, err
     # host from the ENTRYPOINT, port from TLGAN_PORT, device auto -> this machine's cpu
-    assert f"Uvicorn running on http://0.0.0.0:{spec['port']}" in err, err
+    assert f"listening on http://0.0.0.0:{spec['port']}" in err, err
     assert "shutdown complete: batcher drained" in err.splitlines()[-1], err
     assert "Traceback" not in err
     access = [json.loads(line) for line in

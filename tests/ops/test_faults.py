@@ -56,7 +56,8 @@ SLOW: dict[str, object] = {"seed": 1, "count": 64, "with_features": False}  # 64
 @pytest.mark.slow
 def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
     """Requests in flight (running or queued in the batcher) when SIGTERM arrives all get
-    their 200; the listener closes at once; the process exits 0 with a clean last line."""
+    their 200; during the drain /readyz answers 503, /healthz 200 and new work 503 +
+    Retry-After; the process exits 0 with a clean last line."""
     server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none")
     n = 6
     results, threads = post_many(server.url, n, SLOW)
@@ -65,20 +66,77 @@ def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
         assert time.monotonic() < deadline, "the requests never were in flight together"
         time.sleep(0.05)
     server.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    time.sleep(0.3)
     still_running = sum(t.is_alive() for t in threads)
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{server.url}/healthz", timeout=5)
+    ready = httpx.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 503 and ready.json() == {"status": "draining"}
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    late = httpx.post(f"{server.url}/generate", json={"seed": 1}, timeout=5)
+    assert late.status_code == 503 and late.headers["retry-after"] == "1"
+    assert "shutting down" in late.json()["detail"]
     for t in threads:
         t.join(120)
     assert server.proc.wait(60) == 0, server.stderr
     statuses = [r.status_code if isinstance(r, httpx.Response) else repr(r) for r in results]
     assert statuses == [200] * n, statuses
     assert all(len(r.json()["faces"]) == 64 for r in results if isinstance(r, httpx.Response))
-    assert still_running > 0, "all requests finished before the listener closed (too fast?)"
+    assert still_running > 0, "all requests finished before the probes (too fast?)"
     lines = [ln for ln in server.stderr.splitlines() if ln.strip()]
     assert "shutdown complete: batcher drained" in lines[-1], server.stderr
     assert "Traceback" not in server.stderr
+    with pytest.raises(httpx.ConnectError):  # drained: the listener is closed
+        httpx.get(f"{server.url}/healthz", timeout=5)
+
+
+@pytest.mark.slow
+def test_requests_still_running_after_the_grace_get_json_503(
+        start_server: StartServer) -> None:
+    """When the graceful timeout ends, what still runs is answered JSON 503 + Retry-After,
+    logged in one line each; no text/plain 500, no CancelledError traceback; exit 0."""
+    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",
+                          TLGAN_GRACEFUL_TIMEOUT="1")
+    n = 40  # about 40 x 64 faces: far more than 1 s + 1 s of work
+    results, threads = post_many(server.url, n, SLOW)
+    deadline = time.monotonic() + 30
+    while metric(server.url, "tlgan_requests_in_flight") < n + 1:
+        assert time.monotonic() < deadline, "the requests never were in flight together"
+        time.sleep(0.05)
+    server.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(120)
+    assert server.proc.wait(60) == 0, server.stderr
+    answers = [r for r in results if isinstance(r, httpx.Response)]
+    assert len(answers) == n, results
+    cut = [r for r in answers if r.status_code == 503]
+    assert cut and {r.status_code for r in answers} <= {200, 503}
+    assert all(r.headers["content-type"] == "application/json" and
+               r.headers["retry-after"] == "1" and "shutting down" in r.json()["detail"]
+               for r in cut)
+    assert "Traceback" not in server.stderr and "CancelledError" not in server.stderr
+    warned = [ln for ln in server.stderr.splitlines()
+              if "still running after the graceful timeout" in ln]
+    assert len(warned) == len(cut)
+    access = [json.loads(ln) for ln in server.stdout.splitlines() if ln.startswith("{")]
+    assert sorted(a["status"] for a in access if a["path"] == "/generate") == sorted(
+        r.status_code for r in answers)
+
+
+def test_a_busy_port_exits_2_with_one_line_before_loading_models() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        t0 = time.monotonic()
+        proc = subprocess.run([str(VENV_BIN / "tlgan"), "serve", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120,
+                              env=clean_env(TLGAN_TORCH_THREADS="1"))
+    line = _one_line(proc)
+    assert line.startswith("Error: port (--port / TLGAN_PORT): cannot listen on 127.0.0.1:")
+    assert "in use" in line
+    assert "ready:" not in proc.stderr  # the models were never loaded
+    assert time.monotonic() - t0 < 60
 
 
 @pytest.mark.slow

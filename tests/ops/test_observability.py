@@ -189,15 +189,19 @@ def test_unhandled_error_is_counted_logged_and_carries_the_id(
     assert app.state.server_errors == 1
 
 
-def test_draining_turns_readyz_503_but_keeps_serving(make: Any) -> None:
+def test_draining_turns_readyz_503_and_new_work_away(make: Any) -> None:
     c = make()
     app: FastAPI = c.app
     assert c.get("/readyz").status_code == 200
     app.state.draining = True
     r = c.get("/readyz")
     assert r.status_code == 503 and r.json() == {"status": "draining"}
-    assert c.post("/generate", json={"seed": 1}).status_code == 200  # in flight: served
+    assert c.get("/healthz").status_code == 200
+    late = c.post("/generate", json={"seed": 1})  # new work: another replica, please
+    assert late.status_code == 503 and late.headers["retry-after"] == "1"
+    assert late.headers["connection"] == "close" and "shutting down" in late.json()["detail"]
     assert value(samples(c), "tlgan_ready") == 0
+    assert app.state.work.count == 0  # nothing in flight: the drain may end
 
 
 def test_lifespan_exit_finishes_queued_jobs(tiny_pipeline: Pipeline,

@@ -44,24 +44,14 @@ def cli() -> None:
 
 
 def _register() -> None:
+    """Add the library's commands (``serve`` is added by :func:`api.cli.main`)."""
+    from tlgan.cli.axes import axes
+    from tlgan.cli.extractor import extractor
     from tlgan.cli.generate import generate, info
+    from tlgan.cli.generator import generator
 
-    cli.add_command(generate)
-    cli.add_command(info)
-    # Sub-groups live in their own modules; each is optional while it is being built.
-    for module, attr in (
-        ("tlgan.cli.extractor", "extractor"),
-        ("tlgan.cli.generator", "generator"),
-        ("tlgan.cli.axes", "axes"),
-        ("tlgan.cli.serve", "serve"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        cli.add_command(getattr(mod, attr))
+    for command in (generate, info, extractor, generator, axes):
+        cli.add_command(command)
 
 
 _register()

@@ -1,0 +1,216 @@
+"""Running the service: the port, the models, uvicorn, the drain on SIGTERM, the allocator.
+
+:func:`run` is what ``tlgan serve`` (and the Docker image's entrypoint) calls:
+
+1. **The port first.** The listening socket is bound before any model loads, so a busy port
+   (or a host that is not this machine's) stops the command at once with one line naming
+   ``--port`` / ``TLGAN_PORT`` and exit code 2, not minutes later.
+2. **The models** load in the app's lifespan, before the port accepts connections; a missing
+   or corrupt artifact prints one line and exits 2.
+3. **The drain.** On SIGTERM (or Ctrl-C) the listener stays open: ``/readyz`` answers 503
+   (so load balancers stop sending traffic), ``/healthz`` and ``/metrics`` keep answering,
+   new requests for model work get 503 + ``Retry-After`` + ``Connection: close`` (a client
+   retries elsewhere), and the requests in flight finish. Once none is left, or after
+   ``graceful_timeout`` seconds, the listener closes; requests still running then are
+   answered JSON 503 + ``Retry-After`` (one log line each, no traceback); the batcher
+   finishes what it accepted and the process exits 0. A second signal stops at once.
+4. **Memory.** With glibc's malloc (no jemalloc preloaded), the allocator is tuned at start:
+   at most two arenas and a fixed mmap threshold, so large buffers (batches, encoded
+   images) go back to the system when freed instead of fragmenting per-thread heaps, which
+   made RSS creep under load; ``bench/load.py`` shows the RSS trend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from api.settings import Settings
+
+log = logging.getLogger("tlgan.api")
+
+#: glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+#: allocations from this size on are mmapped (and unmapped when freed)
+MMAP_THRESHOLD = 256 * 1024
+
+
+class StartError(Exception):
+    """The service cannot start (one line for the user, exit code 2)."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket bound to ``host:port`` (port 0: any free port).
+
+    Raises:
+        StartError: the address is in use, not this machine's, or not allowed; the message
+            names ``--port`` / ``TLGAN_PORT`` (or ``--host``).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartError(f"host (--host / TLGAN_HOST): cannot resolve {host!r}: "
+                         f"{exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise StartError(f"port (--port / TLGAN_PORT): cannot listen on {host}:{port}: "
+                         f"{reason}; choose another port or stop what uses it") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def tune_allocator() -> str:
+    """Bound glibc malloc's growth (see the module docstring); returns what was done."""
+    if not sys.platform.startswith("linux"):
+        return "not linux: allocator unchanged"
+    with contextlib.suppress(OSError):
+        if "jemalloc" in Path("/proc/self/maps").read_text():
+            return "jemalloc preloaded: allocator unchanged"
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return "no glibc: allocator unchanged"
+    ok = all(mallopt(param, value) == 1 for param, value in (
+        (_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)))
+    return ("glibc malloc: 2 arenas, mmap threshold 256 KiB" if ok
+            else "glibc malloc: mallopt refused a setting")
+
+
+def configure_logging(settings: Settings) -> None:
+    """The service log on stderr and, with ``access_log``, JSON access lines on stdout."""
+    from api.middleware import AccessLogFormatter
+
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(levelname)s:     %(name)s: %(message)s")
+    access = logging.getLogger("tlgan.access")
+    access.propagate = False
+    access.setLevel(settings.log_level.upper())
+    if settings.access_log and not access.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(AccessLogFormatter())
+        access.addHandler(handler)
+
+
+def _ignore_signal(sig: int, frame: object) -> None:
+    """Signal handler that does nothing (see :func:`run`)."""
+
+
+def run(settings: Settings) -> int:
+    """Serve the API on ``settings`` until SIGTERM/SIGINT; returns the exit code.
+
+    Raises:
+        StartError: the port or the models are unusable (one line for the user).
+    """
+    import torch
+
+    from api.app import create_app
+    from api.http_limits import bounded_httptools
+
+    # Process-wide, so set here (the process's entry point), never in the app factory.
+    torch.set_num_threads(settings.resolved_torch_threads())
+    configure_logging(settings)
+    log.debug("allocator: %s", tune_allocator())
+    sock = bind_socket(settings.host, settings.port)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=sock.getsockname()[1],
+                            lifespan="off", log_level=settings.log_level, access_log=False,
+                            timeout_graceful_shutdown=settings.graceful_timeout,
+                            http=bounded_httptools(settings.max_header_bytes),
+                            h11_max_incomplete_event_size=settings.max_header_bytes)
+    server = DrainingServer(config, app.state, settings.graceful_timeout)
+    loaded = False
+
+    async def serve() -> None:
+        nonlocal loaded
+        # The app's own lifespan loads the models *before* the port accepts connections,
+        # so a load failure surfaces below as one exception rather than a uvicorn traceback.
+        async with app.router.lifespan_context(app):
+            loaded = True
+            # uvicorn re-raises the stop signal once it has shut down, for the handler that
+            # was installed before it; make that a no-op so that the lifespan's exit (the
+            # batcher finishing its queue) still runs and the process exits 0.
+            previous = {sig: signal.signal(sig, _ignore_signal)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            host, port = sock.getsockname()[:2]
+            log.info("listening on http://%s:%d (API docs: /docs, metrics: /metrics)",
+                     f"[{host}]" if ":" in host else host, port)
+            try:
+                await server.serve(sockets=[sock])
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    try:
+        # uvicorn's loop choice (uvloop when installed), as `uvicorn.run` would make.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(serve())
+    except KeyboardInterrupt:  # pragma: no cover - interactive stop
+        pass
+    except Exception as exc:
+        if loaded:
+            raise
+        from axes.artifact import ArtifactError
+
+        # One line: some loaders embed multi-line library messages.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+        if isinstance(exc, (ValueError, ArtifactError)):
+            raise StartError(first) from None
+        raise StartError(f"cannot load the models: {type(exc).__name__}: {first}") from None
+    finally:
+        sock.close()
+    return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's Server with the drain described in the module docstring: the first signal
+    starts the drain (``state.draining``), the server stops once ``state.work`` counts no
+    request in flight or ``grace`` seconds have passed; a second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, state: Any, grace: float) -> None:
+        super().__init__(config)
+        self.state = state
+        self.grace = grace
+        self.drain_started: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Signal handler (installed by uvicorn while it serves)."""
+        if self.drain_started is not None:  # a second signal: stop now
+            self.should_exit = self.force_exit = True
+            return
+        self.drain_started = time.monotonic()
+        self.state.draining = True  # /readyz -> 503, new work -> 503
+        log.info("draining: %d request(s) in flight; /readyz answers 503 (up to %s s)",
+                 self.state.work.count, self.grace)
+
+    async def on_tick(self, counter: int) -> bool:
+        """Every 0.1 s: end the drain once nothing is in flight or the grace is over."""
+        if self.drain_started is not None and not self.should_exit:
+            waited = time.monotonic() - self.drain_started
+            if self.state.work.count == 0 or waited >= self.grace:
+                # what still runs after the grace gets a last second, then its JSON 503
+                # (api.middleware.CatchAllMiddleware answers cancelled requests)
+                self.config.timeout_graceful_shutdown = 1 if waited >= self.grace else 5
+                self.should_exit = True
+        return await super().on_tick(counter)
