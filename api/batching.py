@@ -88,10 +88,11 @@ def _retry_after(seconds: float) -> int:
 class JobFuture(concurrent.futures.Future[Any]):
     """A job's future, plus a way to stop it once it runs (:meth:`abandon`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, connected: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.stop_event = threading.Event()
         self.started_at: float | None = None
+        self.connected = connected  # False once the client left (checked before starting)
 
     def abandon(self) -> bool:
         """Nobody wants the result: cancel the job if it has not started (True), else ask
@@ -102,8 +103,9 @@ class JobFuture(concurrent.futures.Future[Any]):
         return False
 
     def stopped(self) -> bool:
-        """Whether :meth:`abandon` asked the running job to stop."""
-        return self.stop_event.is_set()
+        """Whether the running job should stop: abandoned, or its client is gone."""
+        return self.stop_event.is_set() or (self.connected is not None
+                                            and not self.connected())
 
 
 @dataclass
@@ -152,10 +154,15 @@ class _Lane:
         self.last_submit = 0.0
         self.gap = float("inf")  # moving average of the time between submissions (s)
         self.running_cost = 0.0  # estimated face-passes left of the job being computed
+        self.rendered = 0  # faces rendered by this lane's batched forward passes
 
     # -- queue (callers hold self.cond) --------------------------------------------------
     def _prune(self) -> None:
-        """Drop cancelled jobs so they neither count nor wait."""
+        """Drop cancelled jobs (and those whose client is gone) so they neither count nor
+        wait."""
+        for j in self.jobs:
+            if j.future.connected is not None and not j.future.connected():
+                j.future.cancel()
         if any(j.future.cancelled() for j in self.jobs):
             self.jobs = collections.deque(j for j in self.jobs if not j.future.cancelled())
 
@@ -228,6 +235,9 @@ class _Lane:
                 self._run_batch(self._collect(job))
 
     def _begin(self, job: _Job) -> bool:
+        connected = job.future.connected
+        if connected is not None and not connected():
+            job.future.cancel()  # the client left: never start it
         if not job.future.set_running_or_notify_cancel():
             return False
         job.future.started_at = time.perf_counter()
@@ -284,6 +294,8 @@ class _Lane:
                     continue
                 seconds = time.perf_counter() - t0
                 self._learn(float(sum(j.cost for j in group)), seconds)
+                with self.cond:
+                    self.rendered += int(z.shape[0])
                 start = 0
                 for j in group:
                     n = j.z.shape[0]
@@ -399,25 +411,28 @@ class Batcher:
         """The lane a job of ``cost`` face-passes goes to."""
         return INTERACTIVE if cost <= self.interactive_cost else BULK
 
-    def submit(self, z: np.ndarray, with_features: bool = True) -> JobFuture:
-        """Queue latents ``(n, L)`` for rendering; the future yields (faces, probs | None)."""
+    def submit(self, z: np.ndarray, with_features: bool = True,
+               connected: Callable[[], bool] | None = None) -> JobFuture:
+        """Queue latents ``(n, L)`` for rendering; the future yields (faces, probs | None).
+        ``connected()`` (thread-safe), when given, is asked before the job starts: false
+        cancels it."""
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[0] < 1:
             raise ValueError(f"latent: expected shape (n, L) with n >= 1, got {z.shape}")
-        fut = JobFuture()
+        fut = JobFuture(connected)
         cost = float(z.shape[0])
         self._put(_RenderJob(z, bool(with_features), fut, cost), z.shape[0])
         return fut
 
-    def submit_call(self, fn: Callable[..., T], cost: float = 1.0,
-                    stoppable: bool = False) -> JobFuture:
+    def submit_call(self, fn: Callable[..., T], cost: float = 1.0, stoppable: bool = False,
+                    connected: Callable[[], bool] | None = None) -> JobFuture:
         """Queue ``fn(pipeline)`` to run alone on a worker thread; ``cost`` is the most
         face-passes it may take. With ``stoppable``, it is called as ``fn(pipeline, stop)``
         where ``stop()`` turns true once the job is abandoned: it should then raise
-        :class:`JobStopped` between its steps."""
+        :class:`JobStopped` between its steps; ``connected`` as for :meth:`submit`."""
         if not cost >= 0:
             raise ValueError(f"cost: must be >= 0, got {cost}")
-        fut = JobFuture()
+        fut = JobFuture(connected)
         self._put(_CallJob(fn, stoppable, fut, float(cost)), 0)
         return fut
 
@@ -482,6 +497,7 @@ class Batcher:
                     "queue_depth": sum(1 for j in ln.jobs if not j.future.cancelled()),
                     "backlog_seconds": round(ln.backlog_seconds(), 3),
                     "seconds_per_pass": ln.seconds_per_pass,
+                    "rendered": ln.rendered,
                 }
         snap["lanes"] = lanes
         snap["queue_depth"] = sum(v["queue_depth"] for v in lanes.values())

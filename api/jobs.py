@@ -48,6 +48,24 @@ async def _disconnected(receive: Receive) -> None:
             return
 
 
+def connection_check(receive: Receive | None) -> Callable[[], bool] | None:
+    """A thread-safe "is the client still connected?" for the worker threads, read from
+    uvicorn's request cycle (its ``disconnected`` flag, set the moment the connection is
+    lost), so a job is skipped even before the watcher task has run; None under servers
+    without that flag (the watcher alone then cancels)."""
+    while receive is not None and hasattr(receive, "inner"):
+        receive = receive.inner
+    cycle = getattr(receive, "__self__", None)
+    if cycle is None or not isinstance(getattr(cycle, "disconnected", None), bool):
+        return None
+    return lambda: not cycle.disconnected
+
+
+def _discard(outcome: asyncio.Future[Any]) -> None:
+    if not outcome.cancelled():
+        outcome.exception()
+
+
 class RequestJobs:
     """Submit model jobs for one request; see the module docstring."""
 
@@ -56,17 +74,20 @@ class RequestJobs:
         self.batcher = batcher
         self.receive = receive
         self.max_queue_wait = max_queue_wait
+        self.connected = connection_check(receive)
 
     async def render(self, z: np.ndarray, with_features: bool = True) -> RenderResult:
         """Render (and label) latents ``(n, L)``."""
-        result: RenderResult = await self.wait(self.batcher.submit(z, with_features))
+        result: RenderResult = await self.wait(
+            self.batcher.submit(z, with_features, connected=self.connected))
         return result
 
     async def call(self, fn: Callable[[Pipeline, Callable[[], bool]], T], cost: float) -> T:
         """Run ``fn(pipeline, stop)`` on a worker thread; ``cost`` is the most face-passes it
         may take; ``stop()`` turns true when the client has left (``fn`` should then raise
         :class:`api.batching.JobStopped` between its steps)."""
-        result: T = await self.wait(self.batcher.submit_call(fn, cost, stoppable=True))
+        result: T = await self.wait(self.batcher.submit_call(fn, cost, stoppable=True,
+                                                             connected=self.connected))
         return result
 
     async def wait(self, future: JobFuture) -> Any:
@@ -101,5 +122,7 @@ class RequestJobs:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await watch
             if not waiting.done():
-                # our own cancellation (e.g. shutdown): the job is not wanted any more
+                # nobody awaits it any more: stop it, and take its outcome when it comes
+                # (else asyncio logs "exception was never retrieved")
                 future.abandon()
+                waiting.add_done_callback(_discard)

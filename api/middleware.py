@@ -103,15 +103,22 @@ class BodyLimitMiddleware:
                                         "more_body": False}], receive), send)
 
 
+class _Replay:
+    """A receive callable that hands out ``messages`` first, then defers to ``inner`` (kept
+    as an attribute so :func:`api.jobs.connection_check` can find the server's own)."""
+
+    def __init__(self, messages: list[Message], inner: Receive) -> None:
+        self.pending = list(messages)
+        self.inner = inner
+
+    async def __call__(self) -> Message:
+        if self.pending:
+            return self.pending.pop(0)
+        return await self.inner()
+
+
 def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
+    return _Replay(messages, receive)
 
 
 def request_id_from(headers: Sequence[tuple[bytes, bytes]]) -> str:

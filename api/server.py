@@ -131,7 +131,8 @@ def run(settings: Settings) -> int:
     # Process-wide, so set here (the process's entry point), never in the app factory.
     torch.set_num_threads(settings.resolved_torch_threads())
     configure_logging(settings)
-    log.debug("allocator: %s", tune_allocator())
+    log.debug("allocator: %s", tune_allocator() if settings.tune_malloc
+              else "unchanged (tune_malloc off)")
     sock = bind_socket(settings.host, settings.port)
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=sock.getsockname()[1],

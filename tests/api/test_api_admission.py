@@ -240,3 +240,44 @@ def test_a_departed_clients_conditioned_job_stops_between_steps(
         assert slow.rendered == rendered  # nothing more is rendered for it
     # candidates (16 x 16) + start + up to 12 steps: it stopped well before the end
     assert rendered < condition_cost(16)
+
+
+def test_jobs_of_clients_known_gone_are_dropped_before_they_start(
+        tiny_pipeline: Pipeline) -> None:
+    """The server's own "connection lost" flag is read on the worker side, so a job whose
+    client left is dropped from the queue (freeing its place) without waiting for the
+    watcher task."""
+    here = {"a": True, "b": True}
+    b = Batcher(tiny_pipeline, queue_size=2)  # not started
+    z = sample_latents([1], 16)
+    fa = b.submit(z, connected=lambda: here["a"])
+    b.submit(z, connected=lambda: here["b"])
+    with pytest.raises(QueueFull):
+        b.submit(z)
+    here["a"] = False  # a's client hung up
+    b.submit(z)  # its place is free again
+    assert fa.cancelled() and b.queue_depth == 2 and b.stats()["cancelled"] == 1
+    b.stop()
+
+
+def test_connection_check_finds_uvicorns_flag_through_the_body_replay() -> None:
+    from api.jobs import connection_check
+    from api.middleware import _replay
+
+    class Cycle:  # the shape of uvicorn's RequestResponseCycle
+        disconnected = False
+
+        async def receive(self) -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+    cycle = Cycle()
+    check = connection_check(_replay([], cycle.receive))
+    assert check is not None and check() is True
+    cycle.disconnected = True
+    assert check() is False
+    assert connection_check(None) is None
+
+    async def bare() -> dict[str, Any]:
+        return {}
+
+    assert connection_check(bare) is None  # other servers: the watcher alone decides
