@@ -296,14 +296,17 @@ class _Lane:
                 self._learn(float(sum(j.cost for j in group)), seconds)
                 with self.cond:
                     self.rendered += int(z.shape[0])
+                # Bookkeeping and hooks first, results last: a resolved future wakes the
+                # event loop, which would otherwise wait for this thread's Python (the GIL)
+                # before it can answer; and the batch is counted before its requests end.
+                o._record(BatchInfo(int(z.shape[0]), len(group), flag, seconds,
+                                    o.queue_depth))
                 start = 0
                 for j in group:
                     n = j.z.shape[0]
                     j.future.set_result((images[start:start + n],
                                          None if probs is None else probs[start:start + n]))
                     start += n
-                o._record(BatchInfo(int(z.shape[0]), len(group), flag, seconds,
-                                    o.queue_depth))
         finally:
             with self.cond:
                 self.running_cost = 0.0

@@ -13,15 +13,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from starlette.types import Receive
 
 from api.batching import Batcher, JobFuture, RenderResult
 from tlgan.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 T = TypeVar("T")
 
@@ -61,20 +63,36 @@ def connection_check(receive: Receive | None) -> Callable[[], bool] | None:
     return lambda: not cycle.disconnected
 
 
-def _discard(outcome: asyncio.Future[Any]) -> None:
+def _retrieve(outcome: asyncio.Future[Any]) -> None:
+    """Done callback of a task or future nobody awaits any more (a cancelled watcher, an
+    abandoned job): read its outcome so that asyncio never reports an unretrieved
+    exception."""
     if not outcome.cancelled():
         outcome.exception()
 
 
 class RequestJobs:
-    """Submit model jobs for one request; see the module docstring."""
+    """Submit model jobs for one request; see the module docstring.
+
+    ``pipeline`` and ``settings`` are the request's (the face routes read them from here:
+    one FastAPI dependency instead of three)."""
 
     def __init__(self, batcher: Batcher, receive: Receive | None,
-                 max_queue_wait: float) -> None:
+                 max_queue_wait: float, pipeline: Pipeline | None = None,
+                 settings: Settings | None = None) -> None:
         self.batcher = batcher
         self.receive = receive
         self.max_queue_wait = max_queue_wait
         self.connected = connection_check(receive)
+        self.pipeline: Pipeline = pipeline if pipeline is not None else batcher.pipeline
+        self._settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        """The service's settings (only when given)."""
+        if self._settings is None:
+            raise RuntimeError("RequestJobs: no settings given")
+        return self._settings
 
     async def render(self, z: np.ndarray, with_features: bool = True) -> RenderResult:
         """Render (and label) latents ``(n, L)``."""
@@ -93,8 +111,8 @@ class RequestJobs:
     async def wait(self, future: JobFuture) -> Any:
         """Await ``future``; abandon it when the client leaves or it waits too long."""
         loop = asyncio.get_running_loop()
-        waiting = asyncio.wrap_future(future)
-        watch = (asyncio.ensure_future(_disconnected(self.receive))
+        waiting = asyncio.wrap_future(future, loop=loop)
+        watch = (loop.create_task(_disconnected(self.receive))
                  if self.receive is not None else None)
         deadline = loop.time() + self.max_queue_wait
         try:
@@ -118,11 +136,16 @@ class RequestJobs:
                                            max(1, round(self.batcher.backlog_seconds())))
         finally:
             if watch is not None:
-                watch.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await watch
+                # Cancelled, not awaited: awaiting would cost the answer one more turn of the
+                # event loop. The task is blocked in ``receive`` and takes the cancellation at
+                # its next step, consuming nothing more.
+                if watch.done():
+                    _retrieve(watch)
+                else:
+                    watch.cancel()
+                    watch.add_done_callback(_retrieve)
             if not waiting.done():
                 # nobody awaits it any more: stop it, and take its outcome when it comes
                 # (else asyncio logs "exception was never retrieved")
                 future.abandon()
-                waiting.add_done_callback(_discard)
+                waiting.add_done_callback(_retrieve)

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from tlgan.errors import shown
 from tlgan.images import MEDIA_TYPES, encode_image
@@ -117,6 +119,14 @@ async def off_loop(images: np.ndarray, size: int | None,
     if int(images.shape[0]) * side * side <= INLINE_PIXELS:
         return fn(*args)
     return await run_in_threadpool(fn, *args)
+
+
+def json_response(model: BaseModel) -> Response:
+    """``model`` (already validated: it was constructed) as a JSON response, serialized the
+    way FastAPI serializes a ``response_model`` (same bytes), without FastAPI validating it a
+    second time on the way out."""
+    return Response(type(model).__pydantic_serializer__.to_json(model, by_alias=True),
+                    media_type="application/json")
 
 
 def latent_header(z: np.ndarray) -> str:

@@ -67,11 +67,14 @@ def load_models(settings: Settings) -> Pipeline:
 class Server:
     """``tlgan serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, python_args: list[str] | None = None) -> None:
+        """``python_args`` go between the interpreter and ``-m api.cli`` (e.g. a
+        profiler's ``-m pyinstrument ...``)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "tlgan.cli.main", "serve", "--port", str(self.port),
-               "--device", settings.device, "--log-level", "warning", "--no-access-log",
+        cmd = [sys.executable, *(python_args or []), "-m", "api.cli", "serve",
+               "--port", str(self.port), "--device", settings.device,
+               "--log-level", "warning", "--no-access-log",
                "--max-batch", str(settings.max_batch),
                "--torch-threads", str(settings.resolved_torch_threads())]
         for opt in ("generator", "extractor", "bundle"):

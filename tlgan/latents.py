@@ -98,6 +98,9 @@ def parse_seeds(text: str, max_count: int = 100_000) -> list[int]:
     return seeds
 
 
+_PLAIN_NUMBERS = frozenset((int, float))
+
+
 def parse_latent(values: object, latent_size: int, name: str = "latent") -> np.ndarray:
     """Validate a latent given as a list of floats; return a (latent_size,) float32 array.
 
@@ -109,7 +112,10 @@ def parse_latent(values: object, latent_size: int, name: str = "latent") -> np.n
     else:
         if not isinstance(values, Sequence) or isinstance(values, (str, bytes)):
             raise ValueError(f"{name}: expected a list of {latent_size} numbers")
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        # Exact int/float elements (what JSON gives) pass on one set of types; anything else
+        # (bool, numpy scalars, other subclasses) is checked element by element.
+        if not set(map(type, values)) <= _PLAIN_NUMBERS and any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
             raise ValueError(f"{name}: every element must be a number")
         arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] != latent_size:
@@ -121,7 +127,8 @@ def parse_latent(values: object, latent_size: int, name: str = "latent") -> np.n
 
 def latent_to_list(z: np.ndarray) -> list[float]:
     """Serialize a latent as a list of Python floats (exact float32 round trip)."""
-    return [float(v) for v in np.asarray(z, dtype=np.float32).ravel()]
+    out: list[float] = np.asarray(z, dtype=np.float32).ravel().tolist()
+    return out
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:

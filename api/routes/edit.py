@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
-from api.media import JSON, encode_b64, negotiate, off_loop
+from api.deps import JobsDep, JsonBody
+from api.media import JSON, encode_b64, json_response, negotiate, off_loop
 from api.routes.common import (
     BODY_ERRORS,
     check_in_range,
@@ -30,8 +30,7 @@ router = APIRouter(tags=["faces"])
     responses={**BODY_ERRORS, **image_200("The moved face (JSON), or with `Accept: image/*` "
                                           "the image bytes.", seed=False)},
 )
-async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
-               jobs: JobsDep, settings: SettingsDep) -> Response | EditResponse:
+async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     """Add ``moves`` (distances along unit axes in z) to ``latent`` and render the result.
 
     Locked axes are projected out of the summed move (the latent's component along each
@@ -44,7 +43,8 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     null). A move that would take a component of the latent out of [-1000, 1000] (the range
     requests may use) is refused with 422 naming ``moves``.
     """
-    check_limits(settings, body.size, 1, body.format, pipeline.resolution)
+    pipeline = jobs.pipeline
+    check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
     if body.locked and pipeline.bundle is None:
@@ -74,5 +74,5 @@ async def edit(body: EditRequest, request: Request, pipeline: PipelineDep,
     if kind != JSON:
         return await image_response(images[0], kind, body.size, moved, features)
     encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
-    return EditResponse(latent=latent_to_list(moved), image=encoded[0], features=features,
-                        unheld=unheld)
+    return json_response(EditResponse(latent=latent_to_list(moved), image=encoded[0],
+                                      features=features, unheld=unheld))

@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from api.batching import JobStopped
-from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
+from api.deps import JobsDep, JsonBody
 from api.media import JSON, encode_b64, negotiate, off_loop
 from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
@@ -27,8 +27,8 @@ router = APIRouter(tags=["faces"])
     responses={**BODY_ERRORS, **image_200("The faces (JSON), or with `Accept: image/*` and "
                                           "count 1 the image bytes.", seed=True)},
 )
-async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDep,
-                   jobs: JobsDep, settings: SettingsDep) -> Response | GenerateResponse:
+async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
+                   ) -> Response | GenerateResponse:
     """Render ``count`` faces from seeds ``seed .. seed + count - 1``.
 
     A null seed picks a random one (returned). With ``features``, each face starts from the
@@ -37,6 +37,7 @@ async def generate(body: GenerateRequest, request: Request, pipeline: PipelineDe
     of the targets, and lists the attributes it could not reach in ``unmet``. The same
     request always gives the same bytes.
     """
+    pipeline, settings = jobs.pipeline, jobs.settings
     check_limits(settings, body.size, body.count, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format, allow_image=body.count == 1)
     seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)

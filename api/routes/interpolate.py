@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import JobsDep, JsonBody, PipelineDep, SettingsDep
+from api.deps import JobsDep, JsonBody
 from api.media import encode_b64, negotiate, off_loop
 from api.routes.common import (
     BODY_ERRORS,
@@ -22,8 +22,8 @@ router = APIRouter(tags=["faces"])
 
 @router.post("/interpolate", response_model=InterpolateResponse, dependencies=[JsonBody],
              responses={**BODY_ERRORS, **NOT_ACCEPTABLE})
-async def interpolate(body: InterpolateRequest, request: Request, pipeline: PipelineDep,
-                      jobs: JobsDep, settings: SettingsDep) -> InterpolateResponse:
+async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
+                      ) -> InterpolateResponse:
     """Faces at ``ratio`` (one) or at ``steps`` evenly spaced ratios from latent_a to latent_b.
 
     ``slerp`` keeps intermediate latents at a typical norm; ``lerp`` is a straight line.
@@ -31,7 +31,8 @@ async def interpolate(body: InterpolateRequest, request: Request, pipeline: Pipe
     slerp can leave the range requests may use ([-1000, 1000] per component): that is
     refused with 422 naming ``method`` (lerp never leaves it).
     """
-    check_limits(settings, body.size, body.steps or 1, body.format, pipeline.resolution)
+    pipeline = jobs.pipeline
+    check_limits(jobs.settings, body.size, body.steps or 1, body.format, pipeline.resolution)
     negotiate(request.headers.get("accept"), body.format, allow_image=False)  # JSON only
     a = latent(body.latent_a, pipeline, "latent_a")
     b = latent(body.latent_b, pipeline, "latent_b")
