@@ -16,6 +16,7 @@ Run it with ``tlgan serve`` or ``uvicorn --factory api.app:create_app``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from api.batching import Batcher
 from api.deps import ApiKey
 from api.docs import docs_router
 from api.errors import install_error_handlers
+from api.media import BIG_ENCODES
 from api.metrics import Metrics
 from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware, WorkCounter
 from api.openapi import install_openapi
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         if state.metrics is not None:
             batcher.hooks.append(state.metrics.observe_batch)
         state.batcher = batcher.start()
+        state.encode_slots = asyncio.Semaphore(BIG_ENCODES)  # bound to the serving loop
         state.draining = False
         state.ready = True
         log.info("ready: %s", state.pipeline.summary())
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.batcher = None
+    app.state.encode_slots = None
     app.state.ready = False
     app.state.server_errors = 0
     app.state.on_batch = None  # metrics hook: called with api.batching.BatchInfo per batch

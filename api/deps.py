@@ -72,7 +72,7 @@ async def get_jobs(request: Request, pipeline: Annotated[Pipeline, Depends(get_p
         raise _not_ready()
     settings: Settings = state.settings
     return RequestJobs(batcher, request.receive, settings.max_queue_wait, pipeline=pipeline,
-                       settings=settings)
+                       settings=settings, encode_slots=state.encode_slots)
 
 
 async def require_json(request: Request) -> None:

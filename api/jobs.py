@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,6 +21,7 @@ import numpy as np
 from starlette.types import Receive
 
 from api.batching import Batcher, JobFuture, RenderResult
+from api.media import off_loop
 from tlgan.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -50,17 +52,40 @@ async def _disconnected(receive: Receive) -> None:
             return
 
 
+#: poll events meaning the peer closed its side (Linux: POLLRDHUP; elsewhere HUP/ERR only)
+_CLOSED = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+
+
+def peer_closed(fd: int) -> bool:
+    """Whether the peer of socket ``fd`` has closed the connection, asked of the kernel (a
+    zero-timeout poll: no data is read), so it is known even while the event loop is too
+    busy to have noticed."""
+    poller = select.poll()
+    poller.register(fd, _CLOSED)
+    return any(events & _CLOSED for _, events in poller.poll(0))
+
+
 def connection_check(receive: Receive | None) -> Callable[[], bool] | None:
-    """A thread-safe "is the client still connected?" for the worker threads, read from
-    uvicorn's request cycle (its ``disconnected`` flag, set the moment the connection is
-    lost), so a job is skipped even before the watcher task has run; None under servers
+    """A thread-safe "is the client still connected?" for the worker threads: false once
+    uvicorn's request cycle has seen the connection lost (its ``disconnected`` flag) or the
+    kernel says the peer closed the socket, so a job is skipped even before the watcher task
+    has run (under a flood of requests the event loop notices late). None under servers
     without that flag (the watcher alone then cancels)."""
     while receive is not None and hasattr(receive, "inner"):
         receive = receive.inner
     cycle = getattr(receive, "__self__", None)
     if cycle is None or not isinstance(getattr(cycle, "disconnected", None), bool):
         return None
-    return lambda: not cycle.disconnected
+    transport = getattr(cycle, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    fd = sock.fileno() if sock is not None else -1
+
+    def connected() -> bool:
+        if cycle.disconnected:
+            return False
+        return fd < 0 or not peer_closed(fd)
+
+    return connected
 
 
 def _retrieve(outcome: asyncio.Future[Any]) -> None:
@@ -79,8 +104,10 @@ class RequestJobs:
 
     def __init__(self, batcher: Batcher, receive: Receive | None,
                  max_queue_wait: float, pipeline: Pipeline | None = None,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 encode_slots: asyncio.Semaphore | None = None) -> None:
         self.batcher = batcher
+        self.encode_slots = encode_slots
         self.receive = receive
         self.max_queue_wait = max_queue_wait
         self.connected = connection_check(receive)
@@ -107,6 +134,12 @@ class RequestJobs:
         result: T = await self.wait(self.batcher.submit_call(fn, cost, stoppable=True,
                                                              connected=self.connected))
         return result
+
+    async def encode(self, images: np.ndarray, size: int | None, fn: Callable[..., T],
+                     *args: object) -> T:
+        """Encode answers: :func:`api.media.off_loop`, big encodes bounded by the app's
+        encode slots."""
+        return await off_loop(images, size, fn, *args, limit=self.encode_slots)
 
     async def wait(self, future: JobFuture) -> Any:
         """Await ``future``; abandon it when the client leaves or it waits too long."""

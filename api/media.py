@@ -12,6 +12,7 @@ travels in headers:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -30,6 +31,8 @@ T = TypeVar("T")
 #: 0.2 ms, less than a hop to the thread pool and back); more goes to the thread pool so a
 #: large request (64 faces, or upscaled ones) never stalls other requests.
 INLINE_PIXELS = 2 * 128 * 128
+#: most big encodes (over INLINE_PIXELS) running at once per app
+BIG_ENCODES = 2
 
 JSON = "json"
 _IMAGE_TYPES = {v: k for k, v in MEDIA_TYPES.items()}  # "image/png" -> "png"
@@ -112,13 +115,19 @@ def encode_b64(images: np.ndarray, fmt: str, size: int | None) -> list[str]:
 
 
 async def off_loop(images: np.ndarray, size: int | None,
-                   fn: Callable[..., T], *args: object) -> T:
+                   fn: Callable[..., T], *args: object,
+                   limit: asyncio.Semaphore | None = None) -> T:
     """Run the encoder ``fn(*args)`` for ``images`` (N, H, W, 3) resized to ``size``: inline
-    when the output is small (:data:`INLINE_PIXELS`), else in the thread pool."""
+    when the output is small (:data:`INLINE_PIXELS`), else in the thread pool, at most
+    ``limit``'s value of them at once (big encodes hold tens of MB each: many at once made
+    the process's memory jump and stay)."""
     side = size or int(images.shape[1])
     if int(images.shape[0]) * side * side <= INLINE_PIXELS:
         return fn(*args)
-    return await run_in_threadpool(fn, *args)
+    if limit is None:
+        return await run_in_threadpool(fn, *args)
+    async with limit:
+        return await run_in_threadpool(fn, *args)
 
 
 def json_response(model: BaseModel) -> Response:

@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 from fastapi import Response
 
+from api.jobs import RequestJobs
 from api.media import (
     FEATURES_HEADER,
     LATENT_HEADER,
     SEED_HEADER,
     features_header,
     latent_header,
-    off_loop,
 )
 from api.schemas import BOUND, ErrorResponse
 from api.settings import Settings
@@ -123,11 +123,11 @@ def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int) -> dict[st
     return pipeline.features_dict(row)
 
 
-async def image_response(image: np.ndarray, fmt: str, size: int | None, z: np.ndarray,
-                         features: dict[str, float] | None, seed: int | None = None
-                         ) -> Response:
+async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: int | None,
+                         z: np.ndarray, features: dict[str, float] | None,
+                         seed: int | None = None) -> Response:
     """Raw image bytes with the latent (and seed / features) in headers."""
-    data = await off_loop(image[None], size, encode_image, image, fmt, size)
+    data = await jobs.encode(image[None], size, encode_image, image, fmt, size)
     headers = {LATENT_HEADER: latent_header(z)}
     if seed is not None:
         headers[SEED_HEADER] = str(seed)

@@ -8,7 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
-from api.media import JSON, encode_b64, json_response, negotiate, off_loop
+from api.media import JSON, encode_b64, json_response, negotiate
 from api.routes.common import (
     BODY_ERRORS,
     check_in_range,
@@ -72,7 +72,7 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
         images, probs = await jobs.render(moved[None, :], body.with_features)
     features = features_of(pipeline, probs, 0)
     if kind != JSON:
-        return await image_response(images[0], kind, body.size, moved, features)
-    encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
+        return await image_response(jobs, images[0], kind, body.size, moved, features)
+    encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     return json_response(EditResponse(latent=latent_to_list(moved), image=encoded[0],
                                       features=features, unheld=unheld))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.batching import JobStopped
 from api.deps import JobsDep, JsonBody
-from api.media import JSON, encode_b64, negotiate, off_loop
+from api.media import JSON, encode_b64, negotiate
 from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
 from tlgan.latents import latent_to_list
@@ -63,9 +63,9 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
     if not body.with_features:
         probs = None
     if kind != JSON:
-        return await image_response(images[0], kind, body.size, z[0],
+        return await image_response(jobs, images[0], kind, body.size, z[0],
                                     features_of(pipeline, probs, 0), seed=seed)
-    encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
+    encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [
         GeneratedFace(seed=s, latent=latent_to_list(z[i]), image=encoded[i],
                       features=features_of(pipeline, probs, i),

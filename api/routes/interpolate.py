@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import JobsDep, JsonBody
-from api.media import encode_b64, negotiate, off_loop
+from api.media import encode_b64, negotiate
 from api.routes.common import (
     BODY_ERRORS,
     NOT_ACCEPTABLE,
@@ -41,7 +41,7 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     check_in_range(zs, "method", f"{body.method} from latent_a to latent_b",
                    "use lerp, or shorter latents")
     images, probs = await jobs.render(zs, body.with_features)
-    encoded = await off_loop(images, body.size, encode_b64, images, body.format, body.size)
+    encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
                               features=features_of(pipeline, probs, i))
              for i, r in enumerate(ratios)]
