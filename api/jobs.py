@@ -158,6 +158,8 @@ class RequestJobs:
                 done, _ = await asyncio.wait(pending, timeout=timeout,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if waiting in done:
+                    if waiting.cancelled():  # dropped by the worker: its client is gone
+                        raise ClientDisconnected("the client disconnected")
                     return waiting.result()
                 if watch is not None and watch in done:
                     future.abandon()
