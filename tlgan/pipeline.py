@@ -307,6 +307,19 @@ class Pipeline:
         return interpolate(a, b, ratios, method)
 
     # -- feature-conditioned generation ------------------------------------------------
+    def generate_conditioned(self, seeds: Sequence[int], targets: Mapping[str, float],
+                             truncation: float = 1.0,
+                             should_stop: Callable[[], bool] | None = None
+                             ) -> ConditionResult:
+        """Feature-conditioned faces for ``seeds``: each starts from the best of its
+        candidate latents (:meth:`conditioned_starts`) and is moved until the extractor
+        agrees with ``targets`` (:meth:`condition`). ``should_stop`` is asked before the
+        first step and every later one (:class:`Stopped` once true)."""
+        starts = self.conditioned_starts(seeds, targets, truncation)
+        if should_stop is not None and should_stop():
+            raise Stopped("stopped before the first step: nobody waits for the result")
+        return self.condition(starts, targets, should_stop=should_stop)
+
     def condition(self, z: np.ndarray, targets: Mapping[str, float], *, tolerance: float = 0.2,
                   max_steps: int = CONDITION_MAX_STEPS, max_step: float = 1.5,
                   max_total: float = 8.0,

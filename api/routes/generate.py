@@ -8,7 +8,6 @@ from collections.abc import Callable
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from api.batching import JobStopped
 from api.deps import JobsDep, JsonBody
 from api.media import JSON, encode_b64, negotiate
 from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
@@ -49,10 +48,7 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
         targets = dict(body.features)
 
         def condition(p: Pipeline, stop: Callable[[], bool]) -> ConditionResult:
-            starts = p.conditioned_starts(seeds, targets, body.truncation)
-            if stop():
-                raise JobStopped("stopped before the first step: nobody waits for the result")
-            return p.condition(starts, targets, should_stop=stop)
+            return p.generate_conditioned(seeds, targets, body.truncation, should_stop=stop)
 
         result = await jobs.call(condition, cost=condition_cost(len(seeds)))
         z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet
