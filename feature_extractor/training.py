@@ -31,14 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from feature_extractor.data import (
-    Augment,
-    CelebaError,
-    augment_batch,
-    channel_stats,
-    image_cache,
-    read_celeba,
-)
+from feature_extractor.celeba import CelebaError, read_celeba
+from feature_extractor.images import image_cache
+from feature_extractor.transforms import Augment, augment_batch, channel_stats
 
 Log = Callable[[str], None]
 

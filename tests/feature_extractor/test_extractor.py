@@ -17,16 +17,10 @@ from PIL import Image
 
 from axes.artifact import ArtifactError
 from feature_extractor import registry
-from feature_extractor.data import (
-    Augment,
-    CelebaError,
-    augment_batch,
-    image_cache,
-    load_image,
-    load_images,
-    read_celeba,
-)
+from feature_extractor.celeba import CelebaError, read_celeba
 from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_metrics, roc_auc
+from feature_extractor.images import image_cache, load_image, load_images
+from feature_extractor.transforms import Augment, augment_batch
 from tlgan.cli.extractor import extractor as extractor_cli
 
 ATTRS = ["Smiling", "Male", "Eyeglasses", "Rare_Thing"]
