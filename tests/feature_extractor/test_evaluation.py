@@ -16,6 +16,7 @@ from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_me
 from tlgan.cli.extractor import extractor as extractor_cli
 
 
+@pytest.mark.slow
 def test_metrics_schema_and_single_class() -> None:
     from sklearn.metrics import roc_auc_score
 

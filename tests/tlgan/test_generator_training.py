@@ -21,6 +21,7 @@ from tlgan.training.data import list_images, load_image_set, read_pack, save_pac
 from tlgan.training.trainer import train
 
 
+@pytest.mark.slow
 def test_resume_continues_and_matches_an_uninterrupted_run(celeba_fixture: Path,
                                                            tmp_path: Path) -> None:
     def run(out: Path, iterations: int, resume: bool, logs: list[str]) -> None:
