@@ -5,8 +5,8 @@ Per attribute the samples are split (seeded, ``holdout`` fraction held out), a m
 attribute on ``z`` is fitted on the training part with statsmodels, and the unit vector of
 its slope coefficients is the raw axis.
 
-Methods (``METHODS``)
----------------------
+Methods (``FIT_METHODS``: name -> fitting function)
+---------------------------------------------------
 ``"glm-binomial"`` (default)
     Binomial GLM with logit link on the probabilities as a fractional response
     (Papke-Wooldridge quasi-likelihood), i.e. ``sm.GLM(p, sm.add_constant(z),
@@ -24,13 +24,13 @@ All three give a slope in logit units per unit of z, so ``coef_norm`` is the cha
 attribute's logit per unit step along the unit axis (for ``logit-binary`` it is the logit of
 ``P(p > 0.5)``, which is steeper than the extractor's own logit).
 
-Why ``glm-binomial`` is the default (evidence: ``compare_methods()``)
+Why ``glm-binomial`` is the default (evidence: :mod:`axes.evidence`)
 --------------------------------------------------------------------
 Synthetic single-index data like a CNN labelling GAN samples (``make_synthetic``):
 z ~ N(0, I_100), one planted unit direction w per attribute,
 ``p = sigmoid(s * (z . w) + b + noise)``, 8 attributes per scenario with biases spread over a
 range (``SCENARIOS``). Mean cosine(recovered, planted) over the 8 attributes, N = 5,000
-(20% held out), seed 0 (reproduce with ``compare_methods()``, ~1 min):
+(20% held out), seed 0 (reproduce with ``python -m axes.evidence --compare``, ~1 min):
 
 ==================  ==================================  ======  ======  ======
 scenario            extractor output                    glm     binary  linear
@@ -57,7 +57,7 @@ on the arbitrary clip ``eps``: for s=12, float32, eps 1e-3 / 1e-6 / 1e-9 gives c
 deviance explained in every scenario), so its R^2 / deviance metrics mean something. Hence
 ``DEFAULT_METHOD = "glm-binomial"``; ``linear-logit`` stays available for TL-GAN parity.
 
-Speed (``python -m axes.fitting --bench``): 40 attributes x 50,000 samples x 100 dims
+Speed (``python -m axes.evidence --bench``): 40 attributes x 50,000 samples x 100 dims
 (40,000 fitted per attribute) took 17 s with 1 worker thread at load average ~2 and 24 s with
 the default 2 worker threads while other jobs loaded the 2 cores (load average 5-6):
 glm-binomial 24.2 s, logit-binary 25.7 s, linear-logit 28.6 s. BLAS is limited to 1 thread
@@ -82,19 +82,17 @@ from axes.maths import normalize
 
 __all__ = [
     "DEFAULT_METHOD",
+    "FIT_METHODS",
     "METHODS",
     "FitResult",
-    "compare_methods",
     "fit_axes",
     "fit_one",
-    "make_synthetic",
     "reference_covariates",
     "roc_auc",
     "split_indices",
 ]
 
 Method = Literal["glm-binomial", "logit-binary", "linear-logit"]
-METHODS: tuple[Method, ...] = ("glm-binomial", "logit-binary", "linear-logit")
 DEFAULT_METHOD: Method = "glm-binomial"
 #: probabilities are clipped to [CLIP_EPS, 1 - CLIP_EPS] before taking logits / deviances
 CLIP_EPS = 1e-3
@@ -185,6 +183,63 @@ def _binomial_deviance(p: NDArray[np.float64], mu: NDArray[np.float64]) -> float
     return float(2.0 * np.sum(t1 + t2))
 
 
+FitFn = Callable[[NDArray[np.float64], NDArray[np.float64], str],
+                 tuple[NDArray[np.float64], NDArray[np.float64], bool]]
+
+
+def _fit_glm_binomial(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
+                      name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    """Binomial GLM on the probabilities as a fractional response (see module docstring)."""
+    return _fit_logit(x_train, p_train, "glm-binomial", name)
+
+
+def _fit_logit_binary(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
+                      name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    """Logistic regression on the binarized labels ``p > 0.5``."""
+    return _fit_logit(x_train, (p_train > 0.5).astype(float), "logit-binary", name)
+
+
+def _fit_logit(x_train: NDArray[np.float64], target: NDArray[np.float64], method: Method,
+               name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    import statsmodels.api as sm
+
+    if target.min() == target.max():
+        raise ValueError(
+            f"attribute {name!r}: every training label is {target.min():g}; a "
+            f"{method} axis cannot be fitted (exclude this attribute)"
+        )
+    # Logit with a fractional endog maximizes exactly the binomial-GLM
+    # quasi-likelihood (see module docstring); Newton is much faster than IRLS.
+    res = sm.Logit(target, x_train, check_rank=False).fit(
+        disp=0, method="newton", maxiter=100)
+    converged = bool(res.mle_retvals.get("converged", True))
+    if method == "logit-binary":
+        eta = x_train @ np.asarray(res.params)
+        if np.array_equal(eta > 0, target > 0.5):  # perfect separation: no MLE
+            converged = False
+    return (np.asarray(res.params, dtype=np.float64), np.asarray(res.bse, dtype=np.float64),
+            converged)
+
+
+def _fit_linear_logit(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
+                      name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    """TL-GAN's recipe: OLS of ``logit(clip(p, eps, 1 - eps))``."""
+    import statsmodels.api as sm
+
+    res = sm.OLS(_logit(p_train), x_train).fit()
+    return np.asarray(res.params, dtype=np.float64), np.asarray(res.bse, dtype=np.float64), True
+
+
+#: method name -> ``fit(x_train [1, z, covariates], p_train, name) -> (params, bse,
+#: converged)``; ``METHODS`` and the CLI's ``--method`` choices are its keys
+FIT_METHODS: dict[Method, FitFn] = {
+    "glm-binomial": _fit_glm_binomial,
+    "logit-binary": _fit_logit_binary,
+    "linear-logit": _fit_linear_logit,
+}
+METHODS: tuple[Method, ...] = tuple(FIT_METHODS)
+
+
 def _fit_statsmodels(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
                      method: Method, name: str) -> tuple[NDArray[np.float64],
                                                          NDArray[np.float64], bool]:
@@ -192,30 +247,8 @@ def _fit_statsmodels(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
 
     Thread-safe: touches no global state (warning filters are set once by the caller).
     """
-    import statsmodels.api as sm
-
-    converged = True
     try:
-        if method == "linear-logit":
-            res = sm.OLS(_logit(p_train), x_train).fit()
-        else:
-            target = p_train if method == "glm-binomial" else (p_train > 0.5).astype(float)
-            if target.min() == target.max():
-                raise ValueError(
-                    f"attribute {name!r}: every training label is {target.min():g}; a "
-                    f"{method} axis cannot be fitted (exclude this attribute)"
-                )
-            # Logit with a fractional endog maximizes exactly the binomial-GLM
-            # quasi-likelihood (see module docstring); Newton is much faster than IRLS.
-            res = sm.Logit(target, x_train, check_rank=False).fit(
-                disp=0, method="newton", maxiter=100)
-            converged = bool(res.mle_retvals.get("converged", True))
-            if method == "logit-binary":
-                eta = x_train @ np.asarray(res.params)
-                if np.array_equal(eta > 0, target > 0.5):  # perfect separation: no MLE
-                    converged = False
-        params = np.asarray(res.params, dtype=np.float64)
-        bse = np.asarray(res.bse, dtype=np.float64)
+        params, bse, converged = FIT_METHODS[method](x_train, p_train, name)
     except np.linalg.LinAlgError as exc:
         raise ValueError(f"attribute {name!r}: {method} fit failed ({exc}); the labels "
                          "may be perfectly separable or degenerate") from exc
@@ -438,111 +471,3 @@ def fit_axes(z: ArrayLike, y: ArrayLike, names: Sequence[str], method: str = DEF
     return FitResult(names=names_l, axes=normalize(axes, name="axes"), stats=stats, method=m,
                      holdout=float(holdout), seed=int(seed), n=int(zz.shape[0]),
                      latent_size=int(zz.shape[1]), seconds=time.perf_counter() - t0)
-
-
-# --------------------------------------------------------------------------- evidence
-
-#: scenario name -> make_synthetic keyword arguments (8 attributes each in compare_methods)
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "calibrated": {"scale": 1.5, "noise": "normal", "bias": (-3.0, 0.0)},
-    "heavy-tailed": {"scale": 1.5, "noise": "t3", "bias": (-3.0, 0.0)},
-    "confident-mistakes": {"scale": 1.5, "noise": "flip", "bias": (-3.0, 0.0)},
-    "rare": {"scale": 1.5, "noise": "normal", "bias": (-4.0, -3.0)},
-    "overconfident": {"scale": 6.0, "noise": "normal", "bias": (-12.0, 0.0)},
-    "saturated-float32": {"scale": 12.0, "noise": "normal", "bias": (-24.0, 0.0),
-                          "float32": True},
-}
-
-
-def make_synthetic(n: int, latent_size: int, n_attributes: int, *, scale: float = 1.5,
-                   noise: str = "normal", bias: tuple[float, float] = (-3.0, 0.0),
-                   flip_rate: float = 0.05, float32: bool = False,
-                   seed: int = 0) -> tuple[NDArray[np.float64], NDArray[np.float64],
-                                           NDArray[np.float64]]:
-    """Synthetic (z, p) data with a known unit direction per attribute.
-
-    ``z ~ N(0, I)``; attribute ``a`` has a random unit direction ``w_a`` and bias ``b_a``
-    spread over ``bias``; ``p = sigmoid(scale * (z . w_a) + b_a + e)`` with ``e`` standard
-    normal (``noise="normal"``) or Student-t with 3 dof (``"t3"``) -- the extractor's own
-    idiosyncratic error; ``"flip"`` adds normal noise and then turns a ``flip_rate`` fraction
-    of the answers into confident mistakes (``p -> 1 - p``). ``float32`` rounds ``p`` to
-    float32 like a sample cache does. Returns ``(z (n, L), p (n, A), directions (A, L))``.
-    """
-    if noise not in ("normal", "t3", "flip"):
-        raise ValueError(f"noise must be 'normal', 't3' or 'flip', got {noise!r}")
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, latent_size))
-    w = normalize(rng.standard_normal((n_attributes, latent_size)), name="directions")
-    b = np.linspace(bias[0], bias[1], n_attributes)
-    e = (rng.standard_t(3, size=(n, n_attributes)) if noise == "t3"
-         else rng.standard_normal((n, n_attributes)))
-    p = _sigmoid(scale * (z @ w.T) + b + e)
-    if noise == "flip":
-        flip = rng.random((n, n_attributes)) < flip_rate
-        p = np.where(flip, 1.0 - p, p)
-    if float32:  # as stored in a sample cache: saturated answers become exactly 0 or 1
-        p = p.astype(np.float32).astype(np.float64)
-    return z, p, w
-
-
-def compare_methods(n: int = 5000, latent_size: int = 100, n_attributes: int = 8,
-                    seed: int = 0, methods: Sequence[str] = METHODS,
-                    scenarios: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Compare the fitting methods on planted-direction synthetic data (``SCENARIOS``).
-
-    Returns one row per (scenario, method): mean/min cosine between recovered and planted
-    directions, mean held-out AUC and deviance explained, and seconds.
-    """
-    rows: list[dict[str, Any]] = []
-    for scen in scenarios if scenarios is not None else list(SCENARIOS):
-        if scen not in SCENARIOS:
-            raise ValueError(f"scenarios entry {scen!r} is unknown; valid: {list(SCENARIOS)}")
-        z, p, w = make_synthetic(n, latent_size, n_attributes, seed=seed, **SCENARIOS[scen])
-        names = [f"a{i}" for i in range(n_attributes)]
-        for method in methods:
-            res = fit_axes(z, p, names, method=method, seed=seed)
-            cos = np.sum(res.axes * w, axis=1)
-            aucs = [s["auc_holdout"] for s in res.stats if s["auc_holdout"] is not None]
-            devs = [s["deviance_explained_holdout"] for s in res.stats
-                    if s["deviance_explained_holdout"] is not None]
-            rows.append({
-                "scenario": scen,
-                "method": method,
-                "cosine_mean": float(np.mean(cos)),
-                "cosine_min": float(np.min(cos)),
-                "auc_mean": float(np.mean(aucs)) if aucs else None,
-                "deviance_explained_mean": float(np.mean(devs)) if devs else None,
-                "positives_rate_mean": float(np.mean([s["positives_rate"]
-                                                      for s in res.stats])),
-                "seconds": res.seconds,
-            })
-    return rows
-
-
-def _main(argv: Sequence[str] | None = None) -> None:
-    """``python -m axes.fitting [--compare] [--bench]``: reproduce the evidence / timing."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m axes.fitting")
-    parser.add_argument("--compare", action="store_true", help="run compare_methods()")
-    parser.add_argument("--bench", action="store_true",
-                        help="time fit_axes on 40 attributes x 50,000 samples x 100 dims")
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
-    parser.add_argument("--n-jobs", type=int, default=None)
-    args = parser.parse_args(argv)
-    if args.compare:
-        for row in compare_methods():
-            print(f"{row['scenario']:20s} {row['method']:13s} cos={row['cosine_mean']:.4f} "
-                  f"min={row['cosine_min']:.4f} dev={row['deviance_explained_mean']:.3f} "
-                  f"auc={row['auc_mean']:.4f} {row['seconds']:.1f}s")
-    if args.bench:
-        z, p, w = make_synthetic(50_000, 100, 40, seed=0)
-        res = fit_axes(z, p, [f"a{i}" for i in range(40)], method=args.method,
-                       n_jobs=args.n_jobs)
-        cos = np.sum(res.axes * w, axis=1)
-        print(f"{args.method}: 40 x 50,000 x 100 in {res.seconds:.1f} s "
-              f"(min cosine to planted {cos.min():.4f})")
-
-
-if __name__ == "__main__":
-    _main()

@@ -36,8 +36,9 @@ def main() -> None:
 
     from tlgan.generators import load_generator
     from tlgan.latents import sample_latents
+    from tlgan.training.export import image_grid
     from tlgan.training.frechet import load_metric_extractor
-    from tlgan.training.trainer import image_grid, score_generator
+    from tlgan.training.scoring import score_generator
 
     args.out.mkdir(parents=True, exist_ok=True)
     ext = load_metric_extractor(None, "cpu")

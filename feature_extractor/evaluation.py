@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from feature_extractor.data import CelebaIndex, Report, iter_image_batches, read_celeba
+from feature_extractor.celeba import CelebaIndex, Report, read_celeba
+from feature_extractor.images import iter_image_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     from feature_extractor.model import Extractor

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from feature_extractor.data import resize_square
+from feature_extractor.transforms import resize_square
 
 ARCH = "resnet-compact-v1"
 

@@ -27,18 +27,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from feature_extractor.data import (
-    Augment,
-    CelebaError,
-    augment_batch,
-    channel_stats,
-    image_cache,
-    read_celeba,
-)
+from feature_extractor.celeba import CelebaError, CelebaIndex, read_celeba
+from feature_extractor.images import image_cache
+from feature_extractor.transforms import Augment, augment_batch, channel_stats
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 
 Log = Callable[[str], None]
 
@@ -183,6 +183,84 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
+@dataclass
+class _Run:
+    """One training run: what :func:`_setup` prepares and the loop's state as it goes."""
+
+    cfg: TrainConfig
+    say: Log
+    progress: bool
+    device: torch.device
+    t_start: float
+    gen: torch.Generator
+    index: CelebaIndex
+    images: np.ndarray  # (N, S, S, 3) uint8, every cached image
+    labels: np.ndarray  # (N, A) of the cached rows
+    tr: np.ndarray  # positions of the train / val / test partitions among the cached rows
+    va: np.ndarray
+    te: np.ndarray
+    x_all: torch.Tensor
+    y_all: torch.Tensor
+    norm: Normalization
+    mean_t: torch.Tensor
+    std_t: torch.Tensor
+    soft_all: torch.Tensor | None
+    teacher_info: list[dict[str, Any]]
+    mcfg: ModelConfig
+    model: AttributeNet
+    ema_model: AttributeNet | None
+    opt: torch.optim.Optimizer
+    steps_per_epoch: int
+    total_steps: int
+    budget: float | None
+    pos_weight: torch.Tensor | None
+    amp_dtype: Any
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_auc: float = -1.0
+    best_epoch: int = 0
+    best_state: dict[str, Any] | None = None
+    step: int = 0
+    lr_now: float = 0.0
+    time_led: bool = False  # the time budget, not the step count, set the schedule at some step
+    done: bool = False  # set when the time budget ends the run
+    stopped_by: str = "epochs"
+
+    def batch_input(self, idx: torch.Tensor, augment: bool) -> torch.Tensor:
+        import torch
+
+        xb = self.x_all[idx].to(self.device, non_blocking=True).permute(0, 3, 1, 2).float() \
+            .div_(255.0)
+        if augment:
+            xb = augment_batch(xb, self.cfg.augment, self.gen)
+        xb = (xb - self.mean_t) / self.std_t
+        return xb.contiguous(memory_format=torch.channels_last)
+
+    def predict_rows(self, net: Any, sel: np.ndarray) -> np.ndarray:
+        import torch
+
+        net.eval()
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, sel.size, 512):
+                idx = torch.from_numpy(sel[s:s + 512])
+                outs.append(torch.sigmoid(net(self.batch_input(idx, False)).float()).cpu().numpy())
+        return np.concatenate(outs)
+
+    def ema_update(self, step: int) -> None:
+        import torch
+
+        if self.ema_model is None:
+            return
+        decay = min(self.cfg.ema, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            msd = self.model.state_dict()
+            for k, v in self.ema_model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    v.lerp_(msd[k], 1.0 - decay)
+                else:
+                    v.copy_(msd[k])
+
+
 def train(
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -208,26 +286,34 @@ def train(
         ValueError: a bad argument or a partition without images.
     """
     import torch
-    import torch.nn.functional as F
-    from safetensors.torch import save_file
     from tqdm import tqdm
 
-    from axes.artifact import atomic_artifact_dir, save_config
-    from feature_extractor.calibration import calibrate_extractor
-    from feature_extractor.evaluation import compute_metrics, evaluate
+    cfg = cfg or TrainConfig()
+    say: Log = log or (lambda m: tqdm.write(m))
+    run = _setup(data, cfg, say, progress)
+    tr_t = torch.from_numpy(run.tr)
+    for epoch in range(1, cfg.epochs + 1):
+        t_epoch = time.perf_counter()
+        loss_sum, batches = _train_epoch(run, epoch, tr_t)
+        if batches == 0:
+            break
+        if _end_epoch(run, epoch, loss_sum, batches, t_epoch):
+            break
+    return _export(run, out)
+
+
+def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: bool) -> _Run:
+    """Read and decode the data, load the teachers, build the model, optimizer and schedule."""
+    import torch
+
     from feature_extractor.model import (
         AttributeNet,
-        Extractor,
         ModelConfig,
         Normalization,
         resolve_device,
         to_channels_last,
     )
-    from feature_extractor.registry import KIND, WEIGHTS_FILE
-    from tlgan_base.progress import progress_bar
 
-    cfg = cfg or TrainConfig()
-    say: Log = log or (lambda m: tqdm.write(m))
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
@@ -276,148 +362,164 @@ def train(
     pw = _pos_weight(labels[tr], cfg.pos_weight)
     pos_weight = torch.from_numpy(pw).to(device) if pw is not None else None
     amp_dtype = _amp_dtype(cfg.amp, device)
+    return _Run(cfg=cfg, say=say, progress=progress, device=device, t_start=t_start, gen=gen,
+                index=index, images=images, labels=labels, tr=tr, va=va, te=te, x_all=x_all,
+                y_all=y_all, norm=norm, mean_t=mean_t, std_t=std_t, soft_all=soft_all,
+                teacher_info=teacher_info, mcfg=mcfg, model=model, ema_model=ema_model, opt=opt,
+                steps_per_epoch=steps_per_epoch, total_steps=total_steps, budget=budget,
+                pos_weight=pos_weight, amp_dtype=amp_dtype, lr_now=_one_cycle(0.0, cfg.lr))
 
-    def batch_input(idx: torch.Tensor, augment: bool) -> torch.Tensor:
-        xb = x_all[idx].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        if augment:
-            xb = augment_batch(xb, cfg.augment, gen)
-        xb = (xb - mean_t) / std_t
-        return xb.contiguous(memory_format=torch.channels_last)
 
-    def predict_rows(net: Any, sel: np.ndarray) -> np.ndarray:
-        net.eval()
-        outs = []
-        with torch.inference_mode():
-            for s in range(0, sel.size, 512):
-                idx = torch.from_numpy(sel[s:s + 512])
-                outs.append(torch.sigmoid(net(batch_input(idx, False)).float()).cpu().numpy())
-        return np.concatenate(outs)
+def _train_epoch(run: _Run, epoch: int, tr_t: torch.Tensor) -> tuple[float, int]:
+    """One pass over a fresh shuffle of the training rows; returns ``(loss sum, batches)``.
 
-    def ema_update(step: int) -> None:
-        if ema_model is None:
-            return
-        decay = min(cfg.ema, (1.0 + step) / (10.0 + step))
-        with torch.no_grad():
-            msd = model.state_dict()
-            for k, v in ema_model.state_dict().items():
-                if v.dtype.is_floating_point:
-                    v.lerp_(msd[k], 1.0 - decay)
-                else:
-                    v.copy_(msd[k])
+    Stops early, setting ``run.done``, when the time budget's schedule reaches its end.
+    """
+    import torch
+    import torch.nn.functional as F
 
-    history: list[dict[str, Any]] = []
-    best_auc = -1.0
-    best_epoch = 0
-    best_state: dict[str, Any] | None = None
-    step = 0
-    lr_now = _one_cycle(0.0, cfg.lr)
-    time_led = False  # the time budget, not the step count, set the schedule at some step
-    done = False  # set when the time budget ends the run
-    stopped_by = "epochs"
-    tr_t = torch.from_numpy(tr)
-    for epoch in range(1, cfg.epochs + 1):
-        t_epoch = time.perf_counter()
-        model.train()
-        perm = tr_t[torch.randperm(tr.size, generator=gen)]
-        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}",
-                           unit="batch", leave=False, enabled=progress)
-        loss_sum = 0.0
-        batches = 0
-        for b in bar:
-            progress_frac = step / total_steps
-            if budget is not None:
-                by_time = (time.perf_counter() - t_start) / budget
-                if by_time > progress_frac:
-                    progress_frac, time_led = by_time, True
-            if progress_frac >= 1.0 and step > 0:
-                done = True
-                break
-            lr_now = _one_cycle(progress_frac, cfg.lr)
-            for group in opt.param_groups:
-                group["lr"] = lr_now
-            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            xb = batch_input(idx, True)
-            yb = y_all[idx].to(device)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
-                logits = model(xb)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=pos_weight)
-            if soft_all is not None:
-                # no positive weighting here: the teachers' probabilities already carry it
-                soft = F.binary_cross_entropy_with_logits(logits.float(),
-                                                          soft_all[idx].to(device))
-                loss = (1.0 - cfg.distill) * loss + cfg.distill * soft
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            batches += 1
-            ema_update(step)
-            loss_sum += float(loss.detach())
-            if b % 10 == 0:
-                bar.set_postfix(loss=f"{loss_sum / (b + 1):.4f}")
-        bar.close()
-        if batches == 0:
+    from tlgan_base.progress import progress_bar
+
+    cfg, model, opt, device = run.cfg, run.model, run.opt, run.device
+    model.train()
+    perm = tr_t[torch.randperm(run.tr.size, generator=run.gen)]
+    bar = progress_bar(range(run.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}",
+                       unit="batch", leave=False, enabled=run.progress)
+    loss_sum = 0.0
+    batches = 0
+    for b in bar:
+        progress_frac = run.step / run.total_steps
+        if run.budget is not None:
+            by_time = (time.perf_counter() - run.t_start) / run.budget
+            if by_time > progress_frac:
+                progress_frac, run.time_led = by_time, True
+        if progress_frac >= 1.0 and run.step > 0:
+            run.done = True
             break
-        net = ema_model if ema_model is not None else model
-        val_probs = predict_rows(net, va)
-        vm = compute_metrics(labels[va], val_probs, index.attributes)
-        val_loss = float(F.binary_cross_entropy(
-            torch.from_numpy(val_probs).clamp(1e-6, 1 - 1e-6), y_all[torch.from_numpy(va)]))
-        rec = {
-            "epoch": epoch,
-            "train_loss": round(loss_sum / batches, 5),
-            "steps": batches,
-            "val_loss": round(val_loss, 5),
-            "val_mean_auc": vm["mean_auc"],
-            "val_mean_accuracy": vm["mean_accuracy"],
-            "val_mean_balanced_accuracy": vm["mean_balanced_accuracy"],
-            "lr": lr_now,
-            "seconds": round(time.perf_counter() - t_epoch, 1),
-        }
-        history.append(rec)
-        auc = vm["mean_auc"] if vm["mean_auc"] is not None else -val_loss
-        improved = auc > best_auc
-        if improved:
-            best_auc, best_epoch = auc, epoch
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        say(f"epoch {epoch}: train loss {rec['train_loss']:.4f}, val loss {val_loss:.4f}, "
-            f"val mean AUC {_fmt(vm['mean_auc'])}, acc {_fmt(vm['mean_accuracy'])}, "
-            f"bal acc {_fmt(vm['mean_balanced_accuracy'])} ({rec['seconds']}s)"
-            + (" *" if improved else ""))
-        if cfg.patience and epoch - best_epoch >= cfg.patience:
-            say(f"early stop: no better validation AUC since epoch {best_epoch}")
-            stopped_by = "early stopping"
-            break
-        if done or step >= total_steps:
-            if done:
-                stopped_by = "time budget"
-                say(f"time budget of {cfg.max_minutes} min reached after {step} of "
-                    f"{total_steps} steps (the schedule was compressed to fit)")
-            break
+        run.lr_now = _one_cycle(progress_frac, cfg.lr)
+        for group in opt.param_groups:
+            group["lr"] = run.lr_now
+        idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        xb = run.batch_input(idx, True)
+        yb = run.y_all[idx].to(device)
+        with torch.autocast(device.type, dtype=run.amp_dtype or torch.float32,
+                            enabled=run.amp_dtype is not None):
+            logits = model(xb)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), yb,
+                                                  pos_weight=run.pos_weight)
+        if run.soft_all is not None:
+            # no positive weighting here: the teachers' probabilities already carry it
+            soft = F.binary_cross_entropy_with_logits(logits.float(),
+                                                      run.soft_all[idx].to(device))
+            loss = (1.0 - cfg.distill) * loss + cfg.distill * soft
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run.step += 1
+        batches += 1
+        run.ema_update(run.step)
+        loss_sum += float(loss.detach())
+        if b % 10 == 0:
+            bar.set_postfix(loss=f"{loss_sum / (b + 1):.4f}")
+    bar.close()
+    return loss_sum, batches
 
-    assert best_state is not None
-    final = AttributeNet(mcfg)
-    final.load_state_dict({k: v.cpu() for k, v in best_state.items()})
-    extractor = Extractor(final, index.attributes, norm, name=Path(out).name, sha256="",
-                          device=device)
-    val_images = images[va]
+
+def _end_epoch(run: _Run, epoch: int, loss_sum: float, batches: int, t_epoch: float) -> bool:
+    """Validate the epoch's (EMA) weights, keep them if they are the best so far, log the
+    epoch; returns whether training stops (early stopping, the step count or the budget)."""
+    import torch
+    import torch.nn.functional as F
+
+    from feature_extractor.evaluation import compute_metrics
+
+    cfg, say, va = run.cfg, run.say, run.va
+    net = run.ema_model if run.ema_model is not None else run.model
+    val_probs = run.predict_rows(net, va)
+    vm = compute_metrics(run.labels[va], val_probs, run.index.attributes)
+    val_loss = float(F.binary_cross_entropy(
+        torch.from_numpy(val_probs).clamp(1e-6, 1 - 1e-6), run.y_all[torch.from_numpy(va)]))
+    rec = {
+        "epoch": epoch,
+        "train_loss": round(loss_sum / batches, 5),
+        "steps": batches,
+        "val_loss": round(val_loss, 5),
+        "val_mean_auc": vm["mean_auc"],
+        "val_mean_accuracy": vm["mean_accuracy"],
+        "val_mean_balanced_accuracy": vm["mean_balanced_accuracy"],
+        "lr": run.lr_now,
+        "seconds": round(time.perf_counter() - t_epoch, 1),
+    }
+    run.history.append(rec)
+    auc = vm["mean_auc"] if vm["mean_auc"] is not None else -val_loss
+    improved = auc > run.best_auc
+    if improved:
+        run.best_auc, run.best_epoch = auc, epoch
+        run.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    say(f"epoch {epoch}: train loss {rec['train_loss']:.4f}, val loss {val_loss:.4f}, "
+        f"val mean AUC {_fmt(vm['mean_auc'])}, acc {_fmt(vm['mean_accuracy'])}, "
+        f"bal acc {_fmt(vm['mean_balanced_accuracy'])} ({rec['seconds']}s)"
+        + (" *" if improved else ""))
+    if cfg.patience and epoch - run.best_epoch >= cfg.patience:
+        say(f"early stop: no better validation AUC since epoch {run.best_epoch}")
+        run.stopped_by = "early stopping"
+        return True
+    if run.done or run.step >= run.total_steps:
+        if run.done:
+            run.stopped_by = "time budget"
+            say(f"time budget of {cfg.max_minutes} min reached after {run.step} of "
+                f"{run.total_steps} steps (the schedule was compressed to fit)")
+        return True
+    return False
+
+
+def _choose_views(run: _Run, extractor: Extractor, val_images: np.ndarray) -> tuple[
+        tuple[bool, tuple[float, ...]], list[dict[str, Any]]]:
+    """Set the extractor's test-time views to the best of ``cfg.tta``'s candidates on the
+    validation images; returns ``(chosen (flip, zooms), trials)``."""
+    from feature_extractor.evaluation import compute_metrics
+
+    labels, va = run.labels, run.va
     tta_trials = []
     candidates = {"none": TTA_CANDIDATES[:1], "flip": TTA_CANDIDATES[1:2],
-                  "auto": TTA_CANDIDATES}[cfg.tta]
+                  "auto": TTA_CANDIDATES}[run.cfg.tta]
     chosen: tuple[bool, tuple[float, ...]] = candidates[0]
     chosen_auc = -1.0
     for flip, zooms in candidates:
         extractor.flip_tta, extractor.tta_zooms = flip, zooms
         auc = compute_metrics(labels[va], extractor.predict(val_images),
-                              index.attributes)["mean_auc"] or 0.0
+                              run.index.attributes)["mean_auc"] or 0.0
         tta_trials.append({"flip": flip, "zooms": list(zooms), "val_mean_auc": auc})
         if auc >= chosen_auc + 0.0005:
             chosen, chosen_auc = (flip, zooms), auc
     extractor.flip_tta, extractor.tta_zooms = chosen
     if len(candidates) > 1:
-        say(f"test-time views: flip={chosen[0]}, zooms={list(chosen[1])} (validation mean AUC "
-            + ", ".join(f"{t['val_mean_auc']:.4f}" for t in tta_trials) + ")")
+        run.say(f"test-time views: flip={chosen[0]}, zooms={list(chosen[1])} (validation mean "
+                "AUC " + ", ".join(f"{t['val_mean_auc']:.4f}" for t in tta_trials) + ")")
+    return chosen, tta_trials
+
+
+def _export(run: _Run, out: str | os.PathLike[str]) -> dict[str, Any]:
+    """The best weights as an extractor: test-time views, calibration and test metrics,
+    written atomically as a weights folder; returns its config."""
+    import torch
+    from safetensors.torch import save_file
+
+    from axes.artifact import atomic_artifact_dir, save_config
+    from feature_extractor.calibration import calibrate_extractor
+    from feature_extractor.evaluation import evaluate
+    from feature_extractor.model import AttributeNet, Extractor
+    from feature_extractor.registry import KIND, WEIGHTS_FILE
+
+    cfg, say, index, device, mcfg = run.cfg, run.say, run.index, run.device, run.mcfg
+    labels, images, tr, va, te = run.labels, run.images, run.tr, run.va, run.te
+    assert run.best_state is not None
+    final = AttributeNet(mcfg)
+    final.load_state_dict({k: v.cpu() for k, v in run.best_state.items()})
+    extractor = Extractor(final, index.attributes, run.norm, name=Path(out).name, sha256="",
+                          device=device)
+    val_images = images[va]
+    chosen, tta_trials = _choose_views(run, extractor, val_images)
     calibration = None
     if cfg.calibrate:
         calibration = calibrate_extractor(
@@ -428,7 +530,8 @@ def train(
     if te.size:
         test_metrics = evaluate(extractor, index, partition="test", workers=cfg.workers,
                                 skip_bad=cfg.skip_bad, report=say)
-    wall = time.perf_counter() - t_start
+    wall = time.perf_counter() - run.t_start
+    amp_dtype = run.amp_dtype
     config: dict[str, Any] = {
         "kind": KIND,
         "format_version": 1,
@@ -436,7 +539,7 @@ def train(
         "input_size": cfg.size,
         "architecture": mcfg.arch,
         "model": mcfg.as_dict(),
-        "normalization": norm.as_dict(),
+        "normalization": run.norm.as_dict(),
         "inference": {"flip_tta": chosen[0], "zooms": list(chosen[1]), "threshold": 0.5,
                       "selected_on": "validation partition", "trials": tta_trials},
         "calibration": calibration,
@@ -450,8 +553,8 @@ def train(
         },
         "seed": cfg.seed,
         "epochs": cfg.epochs,
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
+        "epochs_run": len(run.history),
+        "best_epoch": run.best_epoch,
         "training": {
             **cfg.as_dict(),
             "device": device.type,
@@ -460,15 +563,15 @@ def train(
             "amp": str(amp_dtype).replace("torch.", "") if amp_dtype is not None else "off",
             "threads": torch.get_num_threads(),
             "wall_seconds": round(wall, 1),
-            "steps_run": step,
-            "steps_planned": total_steps,
-            "stopped_by": stopped_by,
-            "schedule_time_led": time_led,
-            "teachers": teacher_info,
+            "steps_run": run.step,
+            "steps_planned": run.total_steps,
+            "stopped_by": run.stopped_by,
+            "schedule_time_led": run.time_led,
+            "teachers": run.teacher_info,
             "torch": torch.__version__,
             "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         },
-        "val_metrics": history,
+        "val_metrics": run.history,
         "test_metrics": test_metrics,
         "source": "trained with `tlgan extractor train` on the CelebA-format directory "
                   f"{index.root.name!r}; CelebA is non-commercial research only",

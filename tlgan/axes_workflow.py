@@ -185,7 +185,7 @@ def read_labels(labels_file: str | Path, data: str | Path, column: str) -> Label
 def embed_images(extractor: Any, paths: list[Path], batch: int = 256,
                  progress: bool = True) -> np.ndarray:
     """Extractor embeddings (N, E) of image files, decoded at the extractor's input size."""
-    from feature_extractor.data import load_image
+    from feature_extractor.images import load_image
 
     size = int(extractor.input_size)
     out = []

@@ -11,7 +11,8 @@ import pytest
 from axes import bundle as bundle_mod
 from axes.artifact import ArtifactError
 from axes.bundle import AxisBundle, build_bundle, load
-from axes.fitting import FitResult, fit_axes, fit_one, make_synthetic
+from axes.evidence import make_synthetic
+from axes.fitting import FitResult, fit_axes, fit_one
 
 NAMES = ["Male", "Young", "Smiling", "Eyeglasses"]
 PROV = {"generator": "pggan-celebahq", "generator_sha256": "a" * 64,

@@ -1,17 +1,16 @@
-"""axes.fitting: planted-direction recovery, statistics, method comparison, arguments."""
+"""axes.fitting: planted-direction recovery, statistics, arguments."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from axes.evidence import make_synthetic
 from axes.fitting import (
     DEFAULT_METHOD,
     METHODS,
-    compare_methods,
     fit_axes,
     fit_one,
-    make_synthetic,
     roc_auc,
     split_indices,
 )
@@ -134,20 +133,6 @@ def test_too_few_samples() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="too few training samples"):
         fit_axes(rng.standard_normal((20, 30)), rng.random((20, 1)), ["a"])
-
-
-def test_compare_methods_supports_the_default() -> None:
-    """A small version of the documented evidence: the GLM beats binarized logit on rare
-    attributes and OLS-on-clipped-logits on saturated float32 probabilities."""
-    rows = compare_methods(n=3000, latent_size=30, n_attributes=4,
-                           scenarios=["rare", "saturated-float32"])
-    cos = {(r["scenario"], r["method"]): r["cosine_mean"] for r in rows}
-    assert len(rows) == 6
-    assert cos["rare", "glm-binomial"] > cos["rare", "logit-binary"] + 0.02
-    assert cos["saturated-float32", "glm-binomial"] > cos["saturated-float32", "linear-logit"]
-    assert all(r["cosine_mean"] > 0.8 for r in rows)
-    with pytest.raises(ValueError, match="scenarios entry"):
-        compare_methods(scenarios=["nope"])
 
 
 def test_covariates_are_fitted_beside_z_but_left_out_of_the_axis() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from axes.fitting import DEFAULT_METHOD, FIT_METHODS
 from tlgan.cli.options import count, device_option, generator_option
 
 extractor_option = click.option(
@@ -76,8 +77,8 @@ def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: i
 @click.option("--reference", default="Male,Young", show_default=True,
               help="Reference axes (comma-separated) the others are orthogonalized against; "
                    "'' for none.")
-@click.option("--method", type=click.Choice(["glm-binomial", "logit-binary", "linear-logit"]),
-              default="glm-binomial", show_default=True,
+@click.option("--method", type=click.Choice(list(FIT_METHODS)),
+              default=DEFAULT_METHOD, show_default=True,
               help="glm-binomial: binomial GLM on probabilities; linear-logit: TL-GAN's OLS on "
                    "logit(p); logit-binary: logit on p>0.5.")
 @click.option("--holdout", type=float, default=0.2, show_default=True)

@@ -121,8 +121,8 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
           --out runs/student --teacher runs/teachers/a --teacher runs/teachers/b
       tlgan extractor train --data /data/celeba --out runs/celeba-128 --size 128 --device cuda
     """
-    from feature_extractor.data import Augment
     from feature_extractor.training import TrainConfig, train
+    from feature_extractor.transforms import Augment
 
     try:
         cfg = TrainConfig(
@@ -298,7 +298,7 @@ def label_cmd(images: tuple[Path, ...], weights: str | None, device: str,
     """
     import numpy as np
 
-    from feature_extractor.data import load_image
+    from feature_extractor.images import load_image
     from feature_extractor.registry import load_extractor
 
     try:

@@ -111,7 +111,7 @@ def train(data: Path, out: Path, resolution: int, iterations: int, batch: int, s
       tlgan generator train --data pack/celeba64.npz --out weights/celeba-dcgan64 \\
           --device cuda --iterations 30000 --batch 128 --resume
     """
-    from tlgan.training.trainer import TrainConfig
+    from tlgan.training.config import TrainConfig
     from tlgan.training.trainer import train as run_training
 
     cfg = TrainConfig(
@@ -197,7 +197,7 @@ def score(generator_spec: str, data: Path, n: int, extractor: str | None, seed: 
       tlgan generator score --generator runs/my-gen --data pack/celeba64.npz
       tlgan generator score --generator celeba-dcgan64 --data celeba-subset --truncation 0.8
     """
-    from tlgan.training.trainer import score_generator
+    from tlgan.training.scoring import score_generator
 
     if (extractor or "").lower() == "none":
         raise ValueError("extractor: score needs an extractor; 'none' is only for train")

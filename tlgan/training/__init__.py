@@ -6,7 +6,10 @@
 - :mod:`tlgan.training.models`: the discriminator, the EMA of the generator, BN recalibration.
 - :mod:`tlgan.training.augment`: differentiable batch augmentations (DiffAugment-style).
 - :mod:`tlgan.training.checkpoint`: pickle-free checkpoints (safetensors + JSON).
-- :mod:`tlgan.training.trainer`: the training loop and the weights-folder export.
+- :mod:`tlgan.training.config`: the training settings and the seeds of the random streams.
+- :mod:`tlgan.training.trainer`: the training loop (``train``), checkpoints and resume.
+- :mod:`tlgan.training.export`: the weights-folder export and the sample grids.
+- :mod:`tlgan.training.scoring`: the Fréchet distance of any generator to real faces.
 
 Heavy modules import torch; import them where they are used.
 """

@@ -29,17 +29,14 @@ Work folder (``<out>.work`` unless given): ``checkpoint.safetensors`` + ``state.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,7 +51,9 @@ from tlgan.training.checkpoint import (
     save_checkpoint,
     split_prefix,
 )
+from tlgan.training.config import TrainConfig, _stream_seed
 from tlgan.training.data import ImageSet, load_image_set
+from tlgan.training.export import TrainResult, _save_png, _to_uint8, export, image_grid
 from tlgan.training.frechet import (
     EmbeddingExtractor,
     Reference,
@@ -62,133 +61,16 @@ from tlgan.training.frechet import (
     load_metric_extractor,
 )
 from tlgan.training.models import (
-    D_ARCHS,
-    D_NORMS,
     EMA,
     LATENT_SIZE,
-    RESOLUTION,
     Discriminator,
     build_generator,
     dcgan_init,
     recalibrate_bn,
 )
 
-LOSSES = ("hinge", "ns")
 BEST = "best.safetensors"
 GRID = 64
-# Seed offsets of the independent random streams (data, latents, augmentation, ...).
-_STREAMS = {"data": 1, "z": 2, "aug": 3, "fixed": 4, "eval": 5, "bn": 6, "subset": 7}
-
-
-def _stream_seed(seed: int, name: str) -> int:
-    return (seed * 1_000_003 + _STREAMS[name] * 7_919) % (2**63)
-
-
-@dataclass
-class TrainConfig:
-    """Everything ``train`` needs; the CLI options map one to one."""
-
-    data: str
-    out: str
-    resolution: int = 64
-    iterations: int = 30_000
-    batch: int = 128
-    seed: int = 0
-    device: str = "cpu"
-    ngf: int = 64
-    ndf: int = 64
-    loss: str = "hinge"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    ema_decay: float = 0.999
-    d_arch: str = "dcgan"
-    d_norm: str = "spectral"
-    augment: str = "translation"
-    flip: bool = True
-    amp: bool = False
-    bn_batches: int = 8
-    sample_every: int = 1000
-    checkpoint_every: int = 1000
-    eval_every: int = 2500
-    fd_samples: int = 2000
-    eval_raw: bool = True  # also score the raw generator (measures the EMA's gain)
-    extractor: str | None = None  # None: registry default; "none": no metric
-    work: str | None = None
-    resume: bool = False
-    cache: str | None = None
-    name: str | None = None
-    progress: bool = True
-    log_every: int = 50
-    time_limit: float | None = None  # seconds of this process's loop; then stop and export
-
-    def work_dir(self) -> Path:
-        return Path(self.work) if self.work else Path(str(self.out).rstrip("/\\") + ".work")
-
-    def metric_enabled(self) -> bool:
-        return (self.extractor or "").lower() != "none"
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
-        if self.resolution != RESOLUTION:
-            raise ValueError(
-                f"resolution: the DCGAN generator renders {RESOLUTION}x{RESOLUTION} images, "
-                f"got {self.resolution}"
-            )
-        positive = {"iterations": self.iterations, "ngf": self.ngf, "ndf": self.ndf,
-                    "sample_every": self.sample_every, "checkpoint_every": self.checkpoint_every,
-                    "eval_every": self.eval_every, "log_every": self.log_every}
-        for name, val in positive.items():
-            if val < 1:
-                raise ValueError(f"{name}: must be >= 1, got {val}")
-        if self.batch < 2:
-            raise ValueError(f"batch: must be >= 2 (BatchNorm needs a batch), got {self.batch}")
-        if self.time_limit is not None and not self.time_limit > 0:
-            raise ValueError(f"time_limit: must be a positive number of seconds, got "
-                             f"{self.time_limit}")
-        if self.bn_batches < 0:
-            raise ValueError(f"bn_batches: must be >= 0, got {self.bn_batches}")
-        if self.fd_samples < 2:
-            raise ValueError(f"fd_samples: must be >= 2, got {self.fd_samples}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss: must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        for name, lr in (("lr_g", self.lr_g), ("lr_d", self.lr_d)):
-            if not (lr > 0 and math.isfinite(lr)):
-                raise ValueError(f"{name}: must be a positive number, got {lr}")
-        for name, b in (("beta1", self.beta1), ("beta2", self.beta2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name}: must be in [0, 1), got {b}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay: must be in [0, 1), got {self.ema_decay}")
-        parse_policy(self.augment)
-        if self.d_arch not in D_ARCHS:
-            raise ValueError(f"d_arch: must be one of {', '.join(D_ARCHS)}, got {self.d_arch!r}")
-        if self.d_norm not in D_NORMS:
-            raise ValueError(f"d_norm: must be one of {', '.join(D_NORMS)}, got {self.d_norm!r}")
-
-    def recipe(self) -> dict[str, Any]:
-        """The choices that define the training run (recorded and checked on resume)."""
-        return {
-            "loss": self.loss, "d_arch": self.d_arch, "d_norm": self.d_norm, "ngf": self.ngf,
-            "ndf": self.ndf, "batch": self.batch, "seed": self.seed,
-            "lr_g": self.lr_g, "lr_d": self.lr_d, "betas": [self.beta1, self.beta2],
-            "ema_decay": self.ema_decay, "ema_bn": "recalibrated" if self.bn_batches else "copied",
-            "augment": ",".join(parse_policy(self.augment)) or "none", "flip": self.flip,
-            "d_steps_per_g_step": 1, "amp": "bf16" if self.amp else "none",
-        }
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    iterations: int
-    best_iteration: int
-    fd_best: float | None
-    fd_floor: float | None
-    wall_time_s: float
-    iterations_per_s: float
-    config: dict[str, Any] = field(default_factory=dict)
 
 
 def d_loss_fn(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -201,34 +83,6 @@ def g_loss_fn(loss: str, fake: torch.Tensor) -> torch.Tensor:
     if loss == "hinge":
         return -fake.mean()
     return F.softplus(-fake).mean()
-
-
-def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
-    """uint8 (N, H, W, 3) -> one uint8 grid image with ``nrow`` columns."""
-    n, h, w, c = images.shape
-    rows = math.ceil(n / nrow)
-    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, q = divmod(i, nrow)
-        y, x = pad + r * (h + pad), pad + q * (w + pad)
-        grid[y:y + h, x:x + w] = img
-    return grid
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    from tlgan.files import write_bytes_atomic
-
-    buf = io.BytesIO()
-    Image.fromarray(image, "RGB").save(buf, format="PNG")
-    write_bytes_atomic(path, buf.getvalue())
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """G output in [-1, 1] (N, 3, H, W) -> uint8 (N, H, W, 3)."""
-    u8 = ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
-    return u8.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 class Trainer:
@@ -618,110 +472,4 @@ def train(cfg: TrainConfig, *, extractor: EmbeddingExtractor | None = None,
     return export(trainer)
 
 
-def export(trainer: Trainer) -> TrainResult:
-    """Write the best snapshot as a ``generator-weights`` folder and check it loads."""
-    from safetensors.torch import save_file
-
-    from axes.artifact import atomic_artifact_dir, save_config
-    from tlgan.generators import load_generator
-
-    cfg = trainer.cfg
-    out = Path(cfg.out)
-    assert trainer.best_state is not None
-    module = build_generator(cfg.ngf)
-    module.load_state_dict(trainer.best_state)
-    module.eval()
-    with torch.inference_mode():
-        samples = _to_uint8(module(trainer.z_fixed.cpu()))
-    ips = trainer.iteration / trainer.train_time_s if trainer.train_time_s > 0 else 0.0
-    ref = trainer.reference
-    config: dict[str, Any] = {
-        "kind": "generator-weights",
-        "name": cfg.name or out.name,
-        "architecture": {"name": "dcgan", "kwargs": {"nz": LATENT_SIZE, "ngf": cfg.ngf, "nc": 3}},
-        "latent_size": LATENT_SIZE,
-        "resolution": RESOLUTION,
-        "value_range": [-1.0, 1.0],
-        "created_by": "tlgan generator train",
-        "data_checksum": trainer.images.source_sha256,
-        "data": trainer.images.describe(),
-        "iterations": trainer.iteration,
-        "iterations_target": cfg.iterations,
-        "stopped_by_time_limit": trainer.stopped_early,
-        "snapshot_iteration": trainer.best_iteration,
-        "snapshot_weights": trainer.best_weights,
-        "batch": cfg.batch,
-        "seed": cfg.seed,
-        "recipe": cfg.recipe(),
-        "device": str(trainer.device),
-        "device_name": torch.cuda.get_device_name(trainer.device) if trainer.cuda else "cpu",
-        "torch_version": torch.__version__,
-        "wall_time_s": round(trainer.wall_time_s, 2),
-        "iterations_per_s": round(ips, 3),
-        "metrics": {
-            "fd_best": trainer.best_fd,
-            "fd_floor": None if ref is None else ref.floor,
-            "fd_per_snapshot": trainer.history,
-            **({} if ref is None else ref.describe()),
-        },
-    }
-    with atomic_artifact_dir(out) as tmp:
-        save_file({k: v.contiguous() for k, v in trainer.best_state.items()},
-                  str(tmp / "generator.safetensors"), metadata={"format": "pt"})
-        _save_png(tmp / "samples.png", image_grid(samples))
-        save_config(tmp, config)
-    gen = load_generator(str(out), device="cpu")
-    check = gen.render(trainer.z_fixed[:4].cpu().numpy())
-    if check.shape != (4, RESOLUTION, RESOLUTION, 3):
-        raise RuntimeError(f"exported generator renders {check.shape}, expected 64x64 faces")
-    fd = trainer.best_fd
-    trainer.log(f"wrote {out} ({trainer.best_weights} snapshot of iteration "
-                f"{trainer.best_iteration}"
-                + ("" if fd is None else f", FD {fd:.2f}") + ")")
-    return TrainResult(out=out, iterations=trainer.iteration,
-                       best_iteration=trainer.best_iteration, fd_best=fd,
-                       fd_floor=None if ref is None else ref.floor,
-                       wall_time_s=trainer.wall_time_s, iterations_per_s=ips,
-                       config=json.loads((out / "config.json").read_text(encoding="utf-8")))
-
-
-def score_generator(generator: str | None, data: str, *, n: int = 2000,
-                    extractor: EmbeddingExtractor | str | None = None, device: str = "cpu",
-                    seed: int = 0, truncation: float = 1.0) -> dict[str, Any]:
-    """FD of a generator's faces to a data directory's test faces, with the real floor.
-
-    The latents are standard normal times ``truncation`` (psi in (0, 1]).
-
-    Returns a JSON-ready dict: ``fd``, ``floor``, ``n``, ``n_reference``, ``generator``,
-    ``extractor``, ``data_checksum``, ``truncation``.
-    """
-    from tlgan.devices import resolve_device
-    from tlgan.generators import load_generator
-    from tlgan.latents import check_truncation
-
-    if n < 2:
-        raise ValueError(f"n: must be >= 2, got {n}")
-    check_truncation(truncation)
-    dev = resolve_device(device)
-    gen = load_generator(generator, dev)
-    images = load_image_set(data, gen.resolution)
-    ext = extractor if extractor is not None and not isinstance(extractor, str) \
-        else load_metric_extractor(extractor, dev)
-    ref = Reference(ext, images.train, images.test, n, dev, seed=_stream_seed(seed, "subset"))
-    z = torch.randn(n, gen.latent_size, generator=torch.Generator().manual_seed(
-        _stream_seed(seed, "eval"))) * truncation
-    emb = embed_generated(ext, gen.render_tensor, z.to(dev))
-    return {
-        "fd": ref.score(emb),
-        "floor": ref.floor,
-        "n": n,
-        "n_reference": ref.n_ref,
-        "reference": ref.reference,
-        "generator": gen.name,
-        "extractor": ref.extractor_name,
-        "data_checksum": images.source_sha256,
-        "truncation": truncation,
-    }
-
-
-__all__ = ["TrainConfig", "TrainResult", "Trainer", "score_generator", "train"]
+__all__ = ["Trainer", "train"]
