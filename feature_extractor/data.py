@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from axes.artifact import sha256_file
+from tlgan_base.artifact import sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

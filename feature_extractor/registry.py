@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from axes.artifact import ArtifactError, load_config, sha256_file
+from tlgan_base.artifact import ArtifactError, load_config, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

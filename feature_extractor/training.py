@@ -212,7 +212,6 @@ def train(
     from safetensors.torch import save_file
     from tqdm import tqdm
 
-    from axes.artifact import atomic_artifact_dir, save_config
     from feature_extractor.calibration import calibrate_extractor
     from feature_extractor.evaluation import compute_metrics, evaluate
     from feature_extractor.model import (
@@ -220,10 +219,11 @@ def train(
         Extractor,
         ModelConfig,
         Normalization,
-        resolve_device,
         to_channels_last,
     )
     from feature_extractor.registry import KIND, WEIGHTS_FILE
+    from tlgan_base.artifact import atomic_artifact_dir, save_config
+    from tlgan_base.devices import resolve_device
     from tlgan_base.progress import progress_bar
 
     cfg = cfg or TrainConfig()

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from axes.artifact import ArtifactError
 from axes.bundle import DEFAULT_REFERENCES, AxisBundle, build_bundle
 from axes.fitting import DEFAULT_METHOD, FitResult, fit_axes, fit_one, reference_covariates
 from axes.heads import train_head
 from axes.samples import SampleCache, load_samples
+from tlgan_base.artifact import ArtifactError
 from tlgan_base.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from axes.artifact import ArtifactError, load_config
 from axes.bundle import AxisBundle, load
+from tlgan_base.artifact import ArtifactError, load_config
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
 

@@ -14,10 +14,10 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from axes.artifact import sha256_file
 from tlgan.client import ApiError, AsyncClient, Client
 from tlgan.pipeline import Pipeline
 from tlgan.testing import TINY_ATTRIBUTES, serve
+from tlgan_base.artifact import sha256_file
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from axes.artifact import ArtifactError
 from feature_extractor import registry
 from feature_extractor.data import (
     Augment,
@@ -26,8 +25,10 @@ from feature_extractor.data import (
     load_images,
     read_celeba,
 )
-from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_metrics, roc_auc
+from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_metrics
 from tlgan.cli.extractor import extractor as extractor_cli
+from tlgan_base.artifact import ArtifactError
+from tlgan_base.metrics import roc_auc
 
 ATTRS = ["Smiling", "Male", "Eyeglasses", "Rare_Thing"]
 N_IMAGES = 40
@@ -497,7 +498,7 @@ def test_registry_default_entry() -> None:
 
 @pytest.mark.real_weights
 def test_default_weights_load_and_match_checksum() -> None:
-    from axes.artifact import sha256_file
+    from tlgan_base.artifact import sha256_file
 
     entry = registry.EXTRACTORS[registry.DEFAULT]
     ext = registry.load_extractor(None, "cpu")

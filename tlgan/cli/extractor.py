@@ -26,7 +26,7 @@ def _fail(exc: BaseException) -> NoReturn:
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
-    from axes.artifact import ArtifactError
+    from tlgan_base.artifact import ArtifactError
 
     return (ValueError, ArtifactError)
 

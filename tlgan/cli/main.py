@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from axes.artifact import ArtifactError
+from tlgan_base.artifact import ArtifactError
 
 
 class TlganGroup(click.Group):

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError, load_config
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.checks import load_into, load_state_dict, verify_file
 from tlgan.generators.dcgan import DCGANGenerator
+from tlgan_base.artifact import ArtifactError, load_config
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator}
 
@@ -188,8 +188,8 @@ def load_generator(spec: str | None = None, device: torch.device | str = "cpu",
         ArtifactError: the weights are missing, corrupt or do not fit.
         ValueError: ``spec`` names nothing we know.
     """
-    from tlgan.devices import resolve_device
     from tlgan.generators.plugin import load_plugin
+    from tlgan_base.devices import resolve_device
 
     dev = resolve_device(device)
     spec = spec or DEFAULT

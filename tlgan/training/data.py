@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from axes.artifact import atomic_path
+from tlgan_base.artifact import atomic_path
 
 PARTITION_FILE = "list_eval_partition.txt"
 IMAGE_DIR = "img_align_celeba"

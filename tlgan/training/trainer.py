@@ -218,7 +218,7 @@ def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
 def _save_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    from tlgan.files import write_bytes_atomic
+    from tlgan_base.artifact import write_bytes_atomic
 
     buf = io.BytesIO()
     Image.fromarray(image, "RGB").save(buf, format="PNG")
@@ -586,7 +586,7 @@ def train(cfg: TrainConfig, *, extractor: EmbeddingExtractor | None = None,
         ValueError: bad settings or data, a checkpoint that does not match, divergence.
         ArtifactError: the extractor weights are missing or corrupt.
     """
-    from tlgan.devices import resolve_device
+    from tlgan_base.devices import resolve_device
 
     cfg.validate()
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -622,8 +622,8 @@ def export(trainer: Trainer) -> TrainResult:
     """Write the best snapshot as a ``generator-weights`` folder and check it loads."""
     from safetensors.torch import save_file
 
-    from axes.artifact import atomic_artifact_dir, save_config
     from tlgan.generators import load_generator
+    from tlgan_base.artifact import atomic_artifact_dir, save_config
 
     cfg = trainer.cfg
     out = Path(cfg.out)
@@ -695,9 +695,9 @@ def score_generator(generator: str | None, data: str, *, n: int = 2000,
     Returns a JSON-ready dict: ``fd``, ``floor``, ``n``, ``n_reference``, ``generator``,
     ``extractor``, ``data_checksum``, ``truncation``.
     """
-    from tlgan.devices import resolve_device
     from tlgan.generators import load_generator
     from tlgan.latents import check_truncation
+    from tlgan_base.devices import resolve_device
 
     if n < 2:
         raise ValueError(f"n: must be >= 2, got {n}")
