@@ -1,8 +1,10 @@
-"""Image encoding for the API and CLI: PNG / JPEG / WebP bytes, optional bounded resize."""
+"""Images for every layer: decoding (file or bytes -> centre-cropped square uint8 array) and
+encoding for the API and CLI (PNG / JPEG / WebP bytes, optional bounded resize)."""
 
 from __future__ import annotations
 
 import io
+import os
 from typing import Literal
 
 import numpy as np
@@ -57,10 +59,53 @@ def encode_image(image: np.ndarray, fmt: str = "png", size: int | None = None,
     return buf.getvalue()
 
 
-def load_image(path: str) -> np.ndarray:
-    """Read an image file as uint8 (H, W, 3); raise ValueError naming the file if unreadable."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"image {path}: cannot be read ({exc})") from None
+# --------------------------------------------------------------------------------------------
+# Decoding: one path from file or bytes to a centre-cropped square uint8 array
+
+
+DECODE_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX}
+
+
+def center_crop_square(img: Image.Image) -> Image.Image:
+    """Centre-crop a PIL image to a square (a no-op for square images)."""
+    w, h = img.size
+    if w == h:
+        return img
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img.crop((left, top, left + s, top + s))
+
+
+def decode_image(source: bytes | str | os.PathLike[str], size: int | None = None, *,
+                 resample: str = "bilinear") -> np.ndarray:
+    """Decode image bytes or an image file to uint8 (H, W, 3) RGB, centre-cropped square.
+
+    With ``size`` it is resized to ``size`` x ``size``: ``"bilinear"`` is PIL's antialiasing
+    bilinear filter (the same filter as ``torch.nn.functional.interpolate(..., antialias=True)``;
+    a JPEG is first downscaled in the DCT domain to no less than twice the target), ``"box"``
+    an exact area average of the full-size image.
+
+    Raises:
+        OSError / ValueError: from PIL when the file is missing or not a readable image.
+    """
+    if resample not in DECODE_FILTERS:
+        raise ValueError(f"resample: must be one of {', '.join(DECODE_FILTERS)}, "
+                         f"got {resample!r}")
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        if size is not None and resample == "bilinear" and im.format == "JPEG":
+            # DCT-domain downscale to no less than twice the target: fast and lossless enough.
+            im.draft("RGB", (2 * size, 2 * size))
+        img = center_crop_square(im.convert("RGB"))
+    if size is not None and img.size != (size, size):
+        img = img.resize((size, size), DECODE_FILTERS[resample])
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
+    """Decode an image file to uint8 (H, W, 3) RGB, centre-cropped square, resized (bilinear)
+    to ``size`` x ``size`` when given: :func:`decode_image` of a file.
+
+    Raises:
+        OSError / ValueError: from PIL when the file is missing or not a readable image.
+    """
+    return decode_image(path, size)
