@@ -12,10 +12,12 @@ import click
 
 from tlgan_base.artifact import ArtifactError
 
-__all__ = ["DOMAIN_ERRORS", "ErrorGroup", "InputError", "fail"]
+__all__ = ["DOMAIN_ERRORS", "GROUP_ERRORS", "ErrorGroup", "InputError", "fail"]
 
 #: what a command line reports as a bad input rather than a crash
-DOMAIN_ERRORS: tuple[type[BaseException], ...] = (ValueError, ArtifactError)
+DOMAIN_ERRORS = (ValueError, ArtifactError)
+#: what the ``tlgan`` group reports so (a sub-command may say more about an OSError first)
+GROUP_ERRORS = (ValueError, ArtifactError, FileNotFoundError, PermissionError)
 
 
 class InputError(click.ClickException):
@@ -39,7 +41,7 @@ class ErrorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (*DOMAIN_ERRORS, FileNotFoundError, PermissionError) as exc:
+        except GROUP_ERRORS as exc:
             fail(exc)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)

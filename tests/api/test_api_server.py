@@ -71,6 +71,7 @@ def test_async_client_concurrent(server_url: str) -> None:
     assert asyncio.run(run()) == list(range(10, 18))
 
 
+@pytest.mark.slow
 def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
     """A corrupt generator artifact: `tlgan serve` prints one line (no traceback), exits 2."""
     weights = tmp_path / "gen.pt"

@@ -76,6 +76,7 @@ def test_training_writes_a_loadable_weights_folder(trained: Path) -> None:
         "iter_000002.png", "iter_000004.png"]
 
 
+@pytest.mark.slow
 def test_resume_continues_and_matches_an_uninterrupted_run(celeba_fixture: Path,
                                                            tmp_path: Path) -> None:
     def run(out: Path, iterations: int, resume: bool, logs: list[str]) -> None:
