@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from api.settings import Settings
+from tlgan_base.cli import fail
 
 #: settings that are never options (the API key is read from TLGAN_API_KEY only)
 ENV_ONLY = frozenset({"api_key"})
@@ -116,8 +117,7 @@ def serve(**options: Any) -> None:
     try:
         code = run(settings)
     except StartError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        raise SystemExit(2) from None
+        fail(exc)
     raise SystemExit(code)
 
 

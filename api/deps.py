@@ -23,8 +23,8 @@ from api.batching import Batcher
 from api.errors import RETRY_AFTER_S
 from api.jobs import RequestJobs
 from api.settings import Settings
-from tlgan.errors import shown
 from tlgan.pipeline import Pipeline
+from tlgan_base.errors import shown
 
 API_KEY_HEADER = "X-API-Key"
 _api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.batching import BatcherStopped, JobStopped, QueueFull
 from api.jobs import ClientDisconnected, QueueTimeout
 from api.media import NotAcceptable
-from tlgan.errors import ECHO_LIMIT, clip
+from tlgan_base.errors import ECHO_LIMIT, clip
 
 log = logging.getLogger("tlgan.api")
 
@@ -37,7 +37,7 @@ CLIENT_CLOSED = 499
 
 
 #: Longest ``detail`` / item message of an error answer: a safety net behind the messages'
-#: own cutting of echoed values (:func:`tlgan.errors.shown`), so no error is ever large.
+#: own cutting of echoed values (:func:`tlgan_base.errors.shown`), so no error is ever large.
 MESSAGE_LIMIT = 2000
 
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from tlgan.images import MAX_SIZE, MIN_SIZE
 from tlgan.latents import DEFAULT_TRUNCATION, MAX_SEED
+from tlgan_base.images import MAX_SIZE, MIN_SIZE
 
 #: Latent components and move distances are bounded (Gaussian latents lie within about
 #: +-6): larger values overflow the models' float32 arithmetic.

@@ -172,7 +172,7 @@ def run(settings: Settings) -> int:
     except Exception as exc:
         if loaded:
             raise
-        from axes.artifact import ArtifactError
+        from tlgan_base.artifact import ArtifactError
 
         # One line: some loaders embed multi-line library messages.
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from tlgan.errors import ConfigError
+from tlgan_base.errors import ConfigError
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 

@@ -1,6 +1,6 @@
 """Axis bundles: a set of orthogonalized feature axes with statistics and provenance.
 
-On disk an axis bundle is an artifact folder (see ``axes.artifact``)::
+On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
 
     <folder>/axes.npz     directions (K, L) float32, raw_directions (K, L) float32 and every
                           array-valued per-axis statistic as ``stats.<i>.<key>``
@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from axes.artifact import ArtifactError, atomic_artifact_dir, load_config, save_config
 from axes.fitting import FitResult
 from axes.maths import REFERENCE_MODES, normalize, orthogonalize
+from tlgan_base.artifact import ArtifactError, atomic_artifact_dir, load_config, save_config
 
 __all__ = [
     "ARRAYS_NAME",

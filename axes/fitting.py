@@ -79,6 +79,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from axes.maths import normalize
+from tlgan_base.metrics import roc_auc
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -144,23 +145,6 @@ def split_indices(n: int, holdout: float, seed: int) -> tuple[NDArray[np.intp], 
     n_hold = round(n * holdout)
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_hold:]), np.sort(perm[:n_hold])
-
-
-def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float | None:
-    """Area under the ROC curve (Mann-Whitney, ties count half); None if one class only."""
-    from scipy.stats import rankdata
-
-    lab = np.asarray(labels).astype(bool).reshape(-1)
-    sc = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if lab.shape != sc.shape:
-        raise ValueError(f"scores must have the same length as labels, got {sc.shape} vs "
-                         f"{lab.shape}")
-    n_pos = int(lab.sum())
-    n_neg = lab.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(sc)
-    return float((ranks[lab].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:

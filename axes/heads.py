@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from axes.artifact import ArtifactError, atomic_path
-from axes.fitting import roc_auc
+from tlgan_base.artifact import ArtifactError, atomic_path
+from tlgan_base.metrics import roc_auc
 
 __all__ = ["DEFAULT_CS", "Head", "load_head", "save_head", "train_head"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from axes.artifact import atomic_path
+from tlgan_base.artifact import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,6 +1,6 @@
 """The sample cache: latents z with the extractor's probabilities and embeddings of their images.
 
-On disk a sample cache is an artifact folder (see ``axes.artifact``)::
+On disk a sample cache is an artifact folder (see ``tlgan_base.artifact``)::
 
     <folder>/z.npy           (N, L) float32
     <folder>/probs.npy       (N, A) float32
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from axes.artifact import (
+from tlgan_base.artifact import (
     ArtifactError,
     atomic_artifact_dir,
     atomic_path,

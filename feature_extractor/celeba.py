@@ -26,14 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from axes.artifact import sha256_file
-
-IMAGE_DIR = "img_align_celeba"
-ATTR_FILE = "list_attr_celeba.txt"
-PARTITION_FILE = "list_eval_partition.txt"
-IDENTITY_FILE = "identity_CelebA.txt"
-
-PARTITIONS = {"train": 0, "val": 1, "test": 2}
+from tlgan_base.artifact import sha256_file
+from tlgan_base.celeba import (
+    ATTR_FILE,
+    IDENTITY_FILE,
+    IMAGE_DIR,
+    PARTITION_FILE,
+    PARTITIONS,
+    parse_partition,
+    read_pairs,
+    split_rows,
+)
 
 Report = Callable[[str], None]
 
@@ -140,45 +143,6 @@ def _read_lines(path: Path) -> list[str]:
         raise CelebaError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _read_pairs(
-    path: Path, kind: str, parse: Callable[[str], int], skip_bad: bool, report: Report,
-    skipped: list[str],
-) -> dict[str, tuple[int, int]]:
-    """Parse "<file> <int>" lines into {file: (value, line number)}."""
-    out: dict[str, tuple[int, int]] = {}
-    for n, line in enumerate(_read_lines(path), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        problem = None
-        value = 0
-        if len(parts) != 2:
-            problem = f"expected '<image> <{kind}>', found {len(parts)} fields"
-        else:
-            try:
-                value = parse(parts[1])
-            except ValueError:
-                problem = f"bad {kind} {parts[1]!r}"
-        if problem is None and parts[0] in out:
-            problem = f"duplicate image {parts[0]!r} (first on line {out[parts[0]][1]})"
-        if problem is not None:
-            msg = f"{path} line {n}: {problem}"
-            if not skip_bad:
-                raise CelebaError(msg)
-            skipped.append(msg)
-            report(f"skipped: {msg}")
-            continue
-        out[parts[0]] = (value, n)
-    return out
-
-
-def _parse_partition(text: str) -> int:
-    value = int(text)
-    if value not in (0, 1, 2):
-        raise ValueError(text)
-    return value
-
-
 def read_celeba(
     root: str | os.PathLike[str],
     *,
@@ -238,10 +202,7 @@ def read_celeba(
     line_nos: list[int] = []
     seen: dict[str, int] = {}
     table = {"1": 1, "-1": 0, "+1": 1}
-    for n, line in enumerate(lines[2:], start=3):
-        parts = line.split()
-        if not parts:
-            continue
+    for n, parts in split_rows(lines[2:], start=3):
         if len(parts) != n_attr + 1:
             bad(f"{attr_path} line {n}: expected an image name and {n_attr} values, "
                 f"found {len(parts)} fields")
@@ -270,7 +231,7 @@ def read_celeba(
     partitions: np.ndarray | None = None
     part_path = root / PARTITION_FILE
     if part_path.is_file():
-        pairs = _read_pairs(part_path, "partition", _parse_partition, skip_bad, report, skipped)
+        pairs = read_pairs(part_path, _read_lines(part_path), "partition", parse_partition, bad)
         partitions = np.zeros(len(names), dtype=np.int8)
         for i, name in enumerate(names):
             if name not in pairs:
@@ -283,7 +244,7 @@ def read_celeba(
     identities: np.ndarray | None = None
     id_path = root / IDENTITY_FILE
     if id_path.is_file():
-        id_pairs = _read_pairs(id_path, "identity", int, skip_bad, report, skipped)
+        id_pairs = read_pairs(id_path, _read_lines(id_path), "identity", int, bad)
         identities = np.full(len(names), -1, dtype=np.int64)
         for i, name in enumerate(names):
             if name in id_pairs:

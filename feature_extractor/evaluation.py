@@ -22,6 +22,7 @@ import numpy as np
 
 from feature_extractor.celeba import CelebaIndex, Report, read_celeba
 from feature_extractor.images import iter_image_batches
+from tlgan_base.metrics import roc_auc
 
 if TYPE_CHECKING:  # pragma: no cover
     from feature_extractor.model import Extractor
@@ -29,23 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
 REPORT_KEYS = ("attributes", "mean_accuracy", "mean_baseline_accuracy",
                "mean_balanced_accuracy", "mean_auc", "images", "weights")
 ATTRIBUTE_KEYS = ("accuracy", "baseline_accuracy", "balanced_accuracy", "auc", "positives")
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC-AUC of binary ``labels`` (0/1) against ``scores``; None with a single class.
-
-    Ties get half credit (the Mann-Whitney statistic, as ``sklearn.metrics.roc_auc_score``).
-    """
-    labels = np.asarray(labels).astype(bool)
-    pos = int(labels.sum())
-    neg = labels.size - pos
-    if pos == 0 or neg == 0:
-        return None
-    _, inv, counts = np.unique(np.asarray(scores, dtype=np.float64), return_inverse=True,
-                               return_counts=True)
-    avg_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based average rank of each value
-    r = avg_rank[inv.reshape(-1)]
-    return float((r[labels].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
 def compute_metrics(

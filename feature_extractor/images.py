@@ -1,6 +1,7 @@
-"""Images of a CelebA-format directory: decoding, batches and the decoded-image cache.
+"""Images of a CelebA-format directory: decoding in batches and the decoded-image cache.
 
-Images are centre-cropped to a square (the official images are 178x218) and resized with an
+Images are decoded by :func:`tlgan_base.images.load_image`: centre-cropped to a square (the
+official images are 178x218) and resized with an
 antialiasing bilinear filter to the model's input size. Unreadable images raise
 :class:`~feature_extractor.celeba.CelebaError` naming the image and its attribute-file line
 (or, with ``skip_bad=True``, are dropped and reported).
@@ -12,43 +13,11 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from feature_extractor.celeba import CelebaError, CelebaIndex, Report, _stderr_report
-
-
-def center_crop_square(img: Any) -> Any:
-    """Centre-crop a PIL image to a square (a no-op for square images)."""
-    w, h = img.size
-    if w == h:
-        return img
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    return img.crop((left, top, left + s, top + s))
-
-
-def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
-    """Decode an image file to uint8 (H, W, 3) RGB, centre-cropped square.
-
-    With ``size`` it is resized to ``size`` x ``size`` with PIL's antialiasing bilinear filter
-    (the same filter as ``torch.nn.functional.interpolate(..., antialias=True)``).
-
-    Raises:
-        OSError / ValueError: from PIL when the file is missing or not a readable image.
-    """
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if size is not None and im.format == "JPEG":
-            # DCT-domain downscale to no less than twice the target: fast and lossless enough.
-            im.draft("RGB", (2 * size, 2 * size))
-        img = im.convert("RGB")
-    img = center_crop_square(img)
-    if size is not None and img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.uint8)
+from tlgan_base.images import load_image
 
 
 def _decode_many(

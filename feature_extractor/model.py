@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from feature_extractor.transforms import resize_square
+from tlgan_base.devices import resolve_device
 
 ARCH = "resnet-compact-v1"
 
@@ -141,23 +142,6 @@ class Normalization:
     def as_dict(self) -> dict[str, list[float]]:
         """JSON-ready description."""
         return {"mean": list(self.mean), "std": list(self.std)}
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/"auto" -> cuda if available else cpu; otherwise ``torch.device(device)``.
-
-    Raises:
-        ValueError: the device string is not valid or names an unavailable CUDA device.
-    """
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"invalid device {device!r}: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 class Extractor:

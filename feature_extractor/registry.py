@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from axes.artifact import ArtifactError, load_config, sha256_file
+from tlgan_base.artifact import ArtifactError, load_config, sha256_file
+from tlgan_base.registry import WeightsEntry, lookup
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -29,16 +30,22 @@ CELEBA_NOTE = "trained on CelebA subset; CelebA is non-commercial research only"
 
 
 @dataclass(frozen=True)
-class ExtractorEntry:
-    """A registered extractor: where its weights are and what they must be."""
+class ExtractorEntry(WeightsEntry):
+    """A registered extractor: where its weights are and what they must be.
 
-    name: str
-    folder: str  # relative to feature_extractor/weights/
-    sha256: str  # of model.safetensors
+    ``location`` is the weights folder relative to ``feature_extractor/weights/``; ``sha256``
+    is that of its ``model.safetensors``.
+    """
+
     input_size: int
     num_attributes: int
     normalization: dict[str, tuple[float, ...]]
     source: str
+
+    @property
+    def folder(self) -> str:
+        """The weights folder, relative to ``feature_extractor/weights/``."""
+        return self.location
 
     @property
     def path(self) -> Path:
@@ -49,7 +56,7 @@ class ExtractorEntry:
 EXTRACTORS: dict[str, ExtractorEntry] = {
     "celeba-cnn64": ExtractorEntry(
         name="celeba-cnn64",
-        folder="celeba-cnn64",
+        location="celeba-cnn64",
         sha256="d56ca70e17e9a3a51b97215a4b36aa24c41c66fbac125cebf840c5e7cff5d247",
         input_size=64,
         num_attributes=40,
@@ -133,7 +140,7 @@ def load_extractor(name_or_dir: str | os.PathLike[str] | None = None,
             ``device`` is invalid.
     """
     key = DEFAULT if name_or_dir is None else str(name_or_dir)
-    entry = EXTRACTORS.get(key)
+    entry = lookup(EXTRACTORS, key)
     if entry is None:
         path = Path(key).expanduser()
         if path.is_dir():

@@ -310,9 +310,9 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
         AttributeNet,
         ModelConfig,
         Normalization,
-        resolve_device,
         to_channels_last,
     )
+    from tlgan_base.devices import resolve_device
 
     device = resolve_device(cfg.device)
     if cfg.threads:
@@ -505,11 +505,11 @@ def _export(run: _Run, out: str | os.PathLike[str]) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
 
-    from axes.artifact import atomic_artifact_dir, save_config
     from feature_extractor.calibration import calibrate_extractor
     from feature_extractor.evaluation import evaluate
     from feature_extractor.model import AttributeNet, Extractor
     from feature_extractor.registry import KIND, WEIGHTS_FILE
+    from tlgan_base.artifact import atomic_artifact_dir, save_config
 
     cfg, say, index, device, mcfg = run.cfg, run.say, run.index, run.device, run.mcfg
     labels, images, tr, va, te = run.labels, run.images, run.tr, run.va, run.te

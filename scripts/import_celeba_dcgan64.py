@@ -33,8 +33,8 @@ def main() -> int:
 
     from safetensors.torch import load_file
 
-    from axes.artifact import atomic_artifact_dir, save_config, sha256_file
     from tlgan.generators.dcgan import DCGANGenerator
+    from tlgan_base.artifact import atomic_artifact_dir, save_config, sha256_file
 
     src = args.source / "generator.safetensors"
     if not src.is_file():

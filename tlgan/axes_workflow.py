@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from axes.artifact import ArtifactError
 from axes.bundle import DEFAULT_REFERENCES, AxisBundle, build_bundle
 from axes.fitting import DEFAULT_METHOD, FitResult, fit_axes, fit_one, reference_covariates
 from axes.heads import train_head
 from axes.samples import SampleCache, load_samples
+from tlgan_base.artifact import ArtifactError
+from tlgan_base.celeba import images_dir, split_rows
 from tlgan_base.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -134,7 +135,7 @@ def read_labels(labels_file: str | Path, data: str | Path, column: str) -> Label
         raise ValueError(f"labels: file {labels_file} does not exist")
     if not data.is_dir():
         raise ValueError(f"data: folder {data} does not exist")
-    img_dir = data / "img_align_celeba" if (data / "img_align_celeba").is_dir() else data
+    img_dir = images_dir(data)
     lines = labels_file.read_text(encoding="utf-8").splitlines()
     rows: list[tuple[int, str, str]] = []
     if labels_file.suffix.lower() == ".csv":
@@ -156,10 +157,7 @@ def read_labels(labels_file: str | Path, data: str | Path, column: str) -> Label
             raise ValueError(f"labels: {labels_file} line 2 has no column {column!r} "
                              f"(columns: {', '.join(names)}); pass --column")
         col = names.index(column)
-        for lineno, line in enumerate(lines[2:], start=3):
-            parts = line.split()
-            if not parts:
-                continue
+        for lineno, parts in split_rows(lines[2:], start=3):
             if len(parts) != len(names) + 1:
                 raise ValueError(f"labels: {labels_file} line {lineno}: expected "
                                  f"{len(names) + 1} fields, found {len(parts)}")
@@ -185,7 +183,7 @@ def read_labels(labels_file: str | Path, data: str | Path, column: str) -> Label
 def embed_images(extractor: Any, paths: list[Path], batch: int = 256,
                  progress: bool = True) -> np.ndarray:
     """Extractor embeddings (N, E) of image files, decoded at the extractor's input size."""
-    from feature_extractor.images import load_image
+    from tlgan_base.images import load_image
 
     size = int(extractor.input_size)
     out = []

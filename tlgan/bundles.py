@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from axes.artifact import ArtifactError, load_config
 from axes.bundle import AxisBundle, load
+from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base.registry import WeightsEntry, lookup
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
 
-#: the shipped bundle for each (generator) name; fitted with the default extractor.
-BUNDLES: dict[str, str] = {
-    "celeba-dcgan64": "celeba-dcgan64",
-    "dcgan-digiface64": "dcgan-digiface64",
+
+
+@dataclass(frozen=True)
+class BundleEntry(WeightsEntry):
+    """A shipped axis bundle: ``location`` is its folder under ``tlgan/data/bundles/``;
+    ``sha256`` is empty (the bundle's ``config.json`` checksums its files)."""
+
+    generator: str
+
+    @property
+    def path(self) -> Path:
+        """Absolute path of the bundle folder."""
+        return DATA_DIR / self.location
+
+
+#: the shipped bundle for each generator (by generator name); fitted with the default extractor.
+BUNDLES: dict[str, BundleEntry] = {
+    gen: BundleEntry(name=gen, location=gen, sha256="", generator=gen)
+    for gen in ("celeba-dcgan64", "dcgan-digiface64")
 }
 
 
 def default_bundle_path(generator: str) -> Path:
     """The shipped bundle folder for a generator, or ArtifactError if there is none."""
-    if generator not in BUNDLES:
+    entry = lookup(BUNDLES, generator)
+    if entry is None:
         raise ArtifactError(
             f"no axis bundle ships for generator {generator!r} (shipped: "
             f"{', '.join(BUNDLES)}); fit one with `tlgan axes sample` + `tlgan axes fit` "
             "and pass it with --bundle / TLGAN_BUNDLE"
         )
-    return DATA_DIR / BUNDLES[generator]
+    return entry.path
 
 
 def load_bundle(spec: str | Path | None, *, generator: str, latent_size: int,
@@ -43,9 +61,10 @@ def load_bundle(spec: str | Path | None, *, generator: str, latent_size: int,
 def describe_bundles() -> list[dict[str, Any]]:
     """The shipped bundles (for ``tlgan info``), with their status."""
     out = []
-    for gen, sub in BUNDLES.items():
-        folder = DATA_DIR / sub
-        entry: dict[str, Any] = {"name": sub, "generator": gen, "path": str(folder)}
+    for bundle in BUNDLES.values():
+        folder = bundle.path
+        entry: dict[str, Any] = {"name": bundle.name, "generator": bundle.generator,
+                                 "path": str(folder)}
         try:
             cfg = load_config(folder, kind="axis-bundle", verify=False)
         except ArtifactError as exc:

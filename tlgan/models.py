@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from tlgan.errors import ConfigError
 from tlgan.pipeline import Pipeline
+from tlgan_base.errors import ConfigError
 
 #: the value that switches the extractor or the bundle off
 NONE = "none"
@@ -41,8 +41,8 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
             fitted for another generator, latent size or extractor is refused).
         ValueError: an argument names no known model, or the device is unavailable.
     """
-    from tlgan.devices import resolve_device
     from tlgan.generators import load_generator
+    from tlgan_base.devices import resolve_device
 
     dev = resolve_device(device)
     gen = load_generator(generator, dev, max_batch=max_batch)

@@ -17,9 +17,9 @@ import torch
 from axes.bundle import AxisBundle
 from axes.maths import apply_moves
 from feature_extractor.model import Extractor
-from tlgan.errors import clip, shown
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import candidate_latents, interpolate, sample_latents
+from tlgan_base.errors import clip, shown
 
 
 class Stopped(Exception):

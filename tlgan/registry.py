@@ -19,8 +19,9 @@ def describe_all() -> dict[str, list[dict[str, Any]]]:
         out["extractors"] = []
     else:
         out["extractors"] = [
-            {"name": name, "default": name == EXTRACTOR_DEFAULT,
-             **{k: v for k, v in vars(e).items() if isinstance(v, (str, int, float))}}
+            {"name": name, "default": name == EXTRACTOR_DEFAULT, "folder": e.folder,
+             **{k: v for k, v in vars(e).items()
+                if k != "location" and isinstance(v, (str, int, float))}}
             for name, e in EXTRACTORS.items()
         ]
     try:

@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from axes.artifact import write_json_atomic
 from axes.bundle import AxisBundle
 from axes.maths import cosine_matrix
 from axes.plots import save_cosine_heatmap, save_edit_strip, save_response_curves
-from tlgan.files import write_bytes_atomic
 from tlgan.latents import sample_latents
 from tlgan.pipeline import Pipeline
+from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
 from tlgan_base.progress import progress_bar
 
 

@@ -17,9 +17,9 @@ from api.media import (
 )
 from api.schemas import BOUND, ErrorResponse
 from api.settings import Settings
-from tlgan.images import MEDIA_TYPES, encode_image
 from tlgan.latents import parse_latent
 from tlgan.pipeline import Pipeline
+from tlgan_base.images import MEDIA_TYPES, encode_image
 
 
 def _err(description: str) -> dict[str, Any]:

@@ -70,6 +70,7 @@ def _wait_for(check: Callable[[], bool], timeout: float = 10.0,
 
 
 # -- the batcher -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_admission_bounds_queued_seconds_and_retry_after_follows_the_backlog(
         tiny_pipeline: Pipeline) -> None:
     b = Batcher(tiny_pipeline, max_queue_seconds=10.0)  # not started: jobs stay queued

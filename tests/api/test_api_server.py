@@ -14,10 +14,10 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from axes.artifact import sha256_file
 from tlgan.client import ApiError, AsyncClient, Client
 from tlgan.pipeline import Pipeline
 from tlgan.testing import TINY_ATTRIBUTES, serve
+from tlgan_base.artifact import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,7 @@ def test_async_client_concurrent(server_url: str) -> None:
     assert asyncio.run(run()) == list(range(10, 18))
 
 
+@pytest.mark.slow
 def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
     """A corrupt generator artifact: `tlgan serve` prints one line (no traceback), exits 2."""
     weights = tmp_path / "gen.pt"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -47,6 +48,7 @@ def _run(op: Any, mode: GenerationMode, n: int, checks: list[Any]) -> int:
     return ran
 
 
+@pytest.mark.slow
 def test_openapi_conformance(tiny_pipeline: Pipeline) -> None:
     # Small limits keep each case fast; the served schema states them, so cases respect them.
     app = create_app(Settings(max_count=4, max_size=64), pipeline=tiny_pipeline)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from axes import bundle as bundle_mod
-from axes.artifact import ArtifactError
 from axes.bundle import AxisBundle, build_bundle, load
 from axes.evidence import make_synthetic
 from axes.fitting import FitResult, fit_axes, fit_one
+from tlgan_base.artifact import ArtifactError
 
 NAMES = ["Male", "Young", "Smiling", "Eyeglasses"]
 PROV = {"generator": "pggan-celebahq", "generator_sha256": "a" * 64,

@@ -11,7 +11,6 @@ from axes.fitting import (
     METHODS,
     fit_axes,
     fit_one,
-    roc_auc,
     split_indices,
 )
 
@@ -92,12 +91,6 @@ def test_split_is_seeded() -> None:
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[1], c[1])
     assert len(a[1]) == 20 and len(np.intersect1d(a[0], a[1])) == 0
-
-
-def test_roc_auc() -> None:
-    assert roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4]) == 1.0
-    assert roc_auc([0, 1], [0.5, 0.5]) == 0.5
-    assert roc_auc([1, 1], [0.1, 0.2]) is None
 
 
 def test_constant_labels_name_the_attribute() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from axes.artifact import ArtifactError
-from axes.fitting import roc_auc
 from axes.heads import Head, load_head, save_head, train_head
+from tlgan_base.artifact import ArtifactError
+from tlgan_base.metrics import roc_auc
 
 
 def separable(n: int, e: int, seed: int, pos: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from axes import samples as samples_mod
-from axes.artifact import ArtifactError
 from axes.samples import SampleCacheWriter, load_samples, save_samples, work_dir_for
+from tlgan_base.artifact import ArtifactError
 
 ATTRS = ["Male", "Young", "Smiling"]
 META = {"generator": "pggan-celebahq", "extractor": "celeba-resnet18", "seed": 3,

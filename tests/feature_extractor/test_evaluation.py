@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from extractor_helpers import ATTRS, N_IMAGES, make_celeba
 
 from feature_extractor import registry
-from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_metrics, roc_auc
+from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_metrics
 from tlgan.cli.extractor import extractor as extractor_cli
+from tlgan_base.metrics import roc_auc
 
 
 @pytest.mark.slow

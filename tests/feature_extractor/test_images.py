@@ -9,7 +9,8 @@ import pytest
 from extractor_helpers import N_IMAGES
 
 from feature_extractor.celeba import CelebaError, read_celeba
-from feature_extractor.images import image_cache, load_image, load_images
+from feature_extractor.images import image_cache, load_images
+from tlgan_base.images import load_image
 
 
 def test_unreadable_image_names_image_and_line(celeba_tiny: Path) -> None:

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 from extractor_helpers import _one_line_error
 
-from axes.artifact import ArtifactError
 from feature_extractor import registry
 from feature_extractor.celeba import read_celeba
-from feature_extractor.evaluation import roc_auc
 from feature_extractor.images import load_images
 from tlgan.cli.extractor import extractor as extractor_cli
+from tlgan_base.artifact import ArtifactError
+from tlgan_base.metrics import roc_auc
 
 
 def test_corrupt_weights_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_registry_default_entry() -> None:
 
 @pytest.mark.real_weights
 def test_default_weights_load_and_match_checksum() -> None:
-    from axes.artifact import sha256_file
+    from tlgan_base.artifact import sha256_file
 
     entry = registry.EXTRACTORS[registry.DEFAULT]
     ext = registry.load_extractor(None, "cpu")

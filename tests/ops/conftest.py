@@ -44,9 +44,9 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> TinyArtifacts:
     orthonormal axes fitted "for" it (what an operator mounts under /models)."""
     from safetensors.torch import save_file
 
-    from axes.artifact import sha256_file
     from axes.bundle import AxisBundle
     from tlgan.testing import TINY_ATTRIBUTES, TINY_LATENT, tiny_generator
+    from tlgan_base.artifact import sha256_file
 
     folder = tmp_path_factory.mktemp("models")
     gen = tiny_generator(0)

@@ -121,6 +121,7 @@ def test_requests_still_running_after_the_grace_get_json_503(
         r.status_code for r in answers)
 
 
+@pytest.mark.slow
 def test_a_busy_port_exits_2_with_one_line_before_loading_models() -> None:
     import socket
 
@@ -223,6 +224,7 @@ def _raw_request(port: int, head: bytes, chunk: int = 65_536) -> bytes:
         return out
 
 
+@pytest.mark.slow
 def test_oversized_request_headers_get_431_and_the_connection_closed(
         start_server: StartServer) -> None:
     server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",

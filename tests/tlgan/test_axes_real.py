@@ -19,6 +19,7 @@ def real_models():  # type: ignore[no-untyped-def]
     return load_generator(None, "cpu"), load_extractor(None, "cpu")
 
 
+@pytest.mark.slow
 def test_add_a_celeba_column_as_a_new_axis(tmp_path: Path, celeba: Path,
                                            real_models) -> None:  # type: ignore[no-untyped-def]
     from tlgan.axes_workflow import add_axis, fit_bundle, read_labels

@@ -160,8 +160,8 @@ def test_cli_fit_and_bad_inputs(tmp_path: Path, cache_dir: Path) -> None:
 
 def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
                                                                 cache_dir: Path) -> None:
-    from axes.artifact import ArtifactError
     from tlgan.bundles import load_bundle
+    from tlgan_base.artifact import ArtifactError
 
     fit_bundle(cache_dir, tmp_path / "bundle", progress=False)
     ok = load_bundle(tmp_path / "bundle", generator="tiny-dcgan", latent_size=16,
@@ -176,9 +176,9 @@ def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
 
 def test_judge_records_each_axis_drag_on_each_reference(tmp_path: Path, cache_dir: Path,
                                                         tiny_pipeline: Pipeline) -> None:
-    from axes.artifact import ArtifactError
     from tlgan.axes_workflow import judge_bundle, reference_drag
     from tlgan.testing import calibrate_extractor, tiny_extractor
+    from tlgan_base.artifact import ArtifactError
 
     bundle_dir = tmp_path / "bundle"
     fitted = fit_bundle(cache_dir, bundle_dir, progress=False)

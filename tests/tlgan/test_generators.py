@@ -12,12 +12,12 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from axes.artifact import ArtifactError, sha256_file
 from tlgan.generators import DEFAULT, GENERATORS, load_generator
 from tlgan.generators.registry import GeneratorWeights
-from tlgan.images import encode_image
 from tlgan.latents import sample_latents
 from tlgan.testing import tiny_generator
+from tlgan_base.artifact import ArtifactError, sha256_file
+from tlgan_base.images import encode_image
 
 
 def test_render_shapes_range_and_batching() -> None:
@@ -211,7 +211,7 @@ def test_plugin_torch_export_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.real_weights
 def test_default_is_the_shipped_celeba_generator_with_truthful_provenance() -> None:
-    from axes.artifact import load_config
+    from tlgan_base.artifact import load_config
 
     assert DEFAULT == "celeba-dcgan64"
     entry = GENERATORS[DEFAULT]

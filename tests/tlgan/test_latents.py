@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlgan.images import encode_image
 from tlgan.latents import (
     interpolate,
     latent_to_list,
@@ -21,6 +20,7 @@ from tlgan.latents import (
     slerp,
     steps_ratios,
 )
+from tlgan_base.images import encode_image
 
 
 def test_seeded_sampling_is_reproducible_and_independent_of_batch() -> None:

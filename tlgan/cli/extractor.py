@@ -9,26 +9,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-
-class InputError(click.ClickException):
-    """A bad input (missing folder, unknown weights, malformed file): one line, exit code 2."""
-
-    exit_code = 2
-
-
-def _fail(exc: BaseException) -> NoReturn:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    raise InputError(msg) from exc
-
-
-def _domain_errors() -> tuple[type[BaseException], ...]:
-    from axes.artifact import ArtifactError
-
-    return (ValueError, ArtifactError)
+from tlgan_base.cli import DOMAIN_ERRORS, InputError, fail
 
 
 def _note(message: str) -> None:
@@ -135,8 +120,8 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
             threads=threads, cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
         )
         config = train(data_dir, out_dir, cfg, progress=not quiet)
-    except _domain_errors() as exc:
-        _fail(exc)
+    except DOMAIN_ERRORS as exc:
+        fail(exc)
     except OSError as exc:
         raise InputError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
     tm = config.get("test_metrics")
@@ -179,8 +164,8 @@ def calibrate_cmd(weights: str | None, data_dir: Path, out_dir: Path, device: st
     try:
         config = calibrate_weights(weights, data_dir, out_dir, device=device,
                                    progress=not quiet, log=_note)
-    except _domain_errors() as exc:
-        _fail(exc)
+    except DOMAIN_ERRORS as exc:
+        fail(exc)
     except OSError as exc:
         raise InputError(f"cannot write {out_dir}: {exc.strerror or exc}") from exc
     cal = config["calibration"]
@@ -253,8 +238,8 @@ def eval_cmd(data_dir: Path, weights: str | None, partition: str, device: str,
             ext.flip_tta, ext.tta_zooms = False, (1.0,)
         report = evaluate(ext, data_dir, partition=partition, batch_size=batch_size,
                           skip_bad=skip_bad, report=_note, progress=not quiet)
-    except _domain_errors() as exc:
-        _fail(exc)
+    except DOMAIN_ERRORS as exc:
+        fail(exc)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -298,13 +283,13 @@ def label_cmd(images: tuple[Path, ...], weights: str | None, device: str,
     """
     import numpy as np
 
-    from feature_extractor.images import load_image
     from feature_extractor.registry import load_extractor
+    from tlgan_base.images import load_image
 
     try:
         ext = load_extractor(weights, device)
-    except _domain_errors() as exc:
-        _fail(exc)
+    except DOMAIN_ERRORS as exc:
+        fail(exc)
     arrays = []
     for path in images:
         try:

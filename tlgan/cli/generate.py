@@ -36,11 +36,10 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
       tlgan generate --seeds 1-8 --out faces/
       tlgan generate --seeds 42 --out faces/ --truncation 0.7 --size 256
     """
-    from axes.artifact import write_json_atomic
-    from tlgan.files import write_bytes_atomic
     from tlgan.generators import load_generator
-    from tlgan.images import check_size, encode_image
     from tlgan.latents import check_truncation, latent_to_list, parse_seeds, sample_latents
+    from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
+    from tlgan_base.images import check_size, encode_image
     from tlgan_base.progress import progress_bar
 
     seed_list = parse_seeds(seeds)

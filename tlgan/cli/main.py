@@ -6,31 +6,14 @@ code 2; no traceback reaches the user.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from axes.artifact import ArtifactError
-
-
-class TlganGroup(click.Group):
-    """A click group that turns domain errors into one line and exit code 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (ValueError, ArtifactError, FileNotFoundError, PermissionError) as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
-
+from tlgan_base.cli import ErrorGroup
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(cls=TlganGroup, context_settings=CONTEXT)
+@click.group(cls=ErrorGroup, context_settings=CONTEXT)
 @click.version_option(package_name="tlgan")
 def cli() -> None:
     """tlgan: transparent latent-space control for face generators.

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError, sha256_file
+from tlgan_base.artifact import ArtifactError, sha256_file
 
 
 def verify_file(path: Path, expected: str, what: str) -> None:

@@ -33,9 +33,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError, read_json_object
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.checks import load_into, load_state_dict, verify_file
+from tlgan_base.artifact import ArtifactError, read_json_object
 
 FORMATS = ("torchscript", "torch-export", "state_dict")
 

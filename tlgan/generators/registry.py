@@ -16,16 +16,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError, load_config
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.checks import load_into, load_state_dict, verify_file
 from tlgan.generators.dcgan import DCGANGenerator
+from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base.registry import WeightsEntry, lookup
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator}
 
 
 @dataclass(frozen=True)
-class GeneratorWeights:
+class GeneratorWeights(WeightsEntry):
     """One registered generator.
 
     ``location`` is either ``"dist:<distribution>==<version>:<path inside it>"`` (a file
@@ -33,9 +34,6 @@ class GeneratorWeights:
     written by ``tlgan generator train``; relative paths resolve against this package).
     """
 
-    name: str
-    location: str
-    sha256: str
     architecture: str
     latent_size: int
     resolution: int
@@ -188,13 +186,14 @@ def load_generator(spec: str | None = None, device: torch.device | str = "cpu",
         ArtifactError: the weights are missing, corrupt or do not fit.
         ValueError: ``spec`` names nothing we know.
     """
-    from tlgan.devices import resolve_device
     from tlgan.generators.plugin import load_plugin
+    from tlgan_base.devices import resolve_device
 
     dev = resolve_device(device)
     spec = spec or DEFAULT
-    if spec in GENERATORS:
-        return load_registered(GENERATORS[spec], dev, max_batch)
+    entry = lookup(GENERATORS, spec)
+    if entry is not None:
+        return load_registered(entry, dev, max_batch)
     path = Path(spec)
     if path.is_dir():
         return load_weights_folder(path, dev, max_batch)

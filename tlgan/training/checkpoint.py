@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from axes.artifact import ArtifactError, atomic_path, write_json_atomic
+from tlgan_base.artifact import ArtifactError, atomic_path, write_json_atomic
 
 CHECKPOINT = "checkpoint.safetensors"
 STATE_JSON = "state.json"

@@ -30,14 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from axes.artifact import atomic_path
+from tlgan_base.artifact import atomic_path, sha256_bytes, sha256_file
+from tlgan_base.celeba import (
+    IMAGE_DIR,
+    PARTITION_FILE,
+    TEST,
+    TRAIN,
+    images_dir,
+    parse_partition,
+    read_pairs,
+)
+from tlgan_base.images import decode_image as decode_square
 
-PARTITION_FILE = "list_eval_partition.txt"
-IMAGE_DIR = "img_align_celeba"
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 PACK_FORMAT = "tlgan-image-pack/1"
 PACK_ENCODINGS = ("jpeg", "raw")
-TRAIN, TEST = 0, 2
 
 
 @dataclass(frozen=True)
@@ -113,35 +120,26 @@ def list_images(data: str | os.PathLike[str]) -> ImageListing:
         raise ValueError(f"data: {root} is neither a folder of images nor a .npz pack file")
     part = root / PARTITION_FILE
     if part.is_file():
-        image_dir = root / IMAGE_DIR if (root / IMAGE_DIR).is_dir() else root
-        train: list[Path] = []
-        test: list[Path] = []
+        image_dir = images_dir(root)
         raw = part.read_bytes()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError(f"data: {part} is not UTF-8 text") from None
-        for lineno, line in enumerate(text.splitlines(), 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
-                raise ValueError(
-                    f"data: {part} line {lineno}: expected 'NAME.jpg P' with P in 0/1/2, "
-                    f"got {line.strip()[:60]!r}"
-                )
-            p = int(fields[1])
-            if p == TRAIN:
-                train.append(image_dir / fields[0])
-            elif p == TEST:
-                test.append(image_dir / fields[0])
+
+        def bad(message: str) -> None:
+            raise ValueError(f"data: {message}")
+
+        pairs = read_pairs(part, text.splitlines(), "partition", parse_partition, bad)
+        train = [image_dir / name for name, (p, _) in pairs.items() if p == TRAIN]
+        test = [image_dir / name for name, (p, _) in pairs.items() if p == TEST]
         for path in (*train, *test):
             if not path.is_file():
                 raise ValueError(f"data: image {path} listed in {part} does not exist")
         if not train:
             raise ValueError(f"data: {part} lists no training images (partition 0)")
         return ImageListing(root, "celeba", tuple(train), tuple(test),
-                            hashlib.sha256(raw).hexdigest())
+                            sha256_bytes(raw))
     images = sorted(p for p in root.iterdir() if p.is_file() and _is_image(p))
     if not images and (root / IMAGE_DIR).is_dir():
         images = sorted(p for p in (root / IMAGE_DIR).iterdir() if p.is_file() and _is_image(p))
@@ -154,21 +152,12 @@ def list_images(data: str | os.PathLike[str]) -> ImageListing:
 
 def decode_image(data: bytes, resolution: int, what: str = "image") -> np.ndarray:
     """Image bytes -> uint8 (R, R, 3): RGB, centre-cropped square, area-resized."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            img = im.convert("RGB")
+        return decode_square(data, resolution, resample="box")
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ValueError(f"data: cannot decode {what}: {exc}") from None
-    w, h = img.size
-    if w != h:
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        img = img.crop((left, top, left + s, top + s))
-    if img.size != (resolution, resolution):
-        img = img.resize((resolution, resolution), Image.Resampling.BOX)
-    return np.asarray(img, dtype=np.uint8)
 
 
 def _read_and_decode(path: Path, resolution: int) -> tuple[str, np.ndarray]:
@@ -176,7 +165,7 @@ def _read_and_decode(path: Path, resolution: int) -> tuple[str, np.ndarray]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"data: cannot read {path}: {exc.strerror or exc}") from None
-    return hashlib.sha256(raw).hexdigest(), decode_image(raw, resolution, str(path))
+    return sha256_bytes(raw), decode_image(raw, resolution, str(path))
 
 
 def decode_files(paths: Sequence[Path], resolution: int, *, workers: int | None = None,
@@ -227,7 +216,8 @@ def load_image_set(data: str | os.PathLike[str], resolution: int = 64, *,
     listing = list_images(path)
     if cache is not None and Path(cache).is_file():
         cached = read_pack(Path(cache), resolution)
-        digest = _source_digest(listing, _hash_files(listing.train), _hash_files(listing.test))
+        digest = _source_digest(listing, [sha256_file(p) for p in listing.train],
+                               [sha256_file(p) for p in listing.test])
         if (cached.source_sha256 == digest
                 and cached.pack is not None and cached.pack.get("encoding") == "raw"):
             cached.source = str(path)
@@ -247,16 +237,6 @@ def load_image_set(data: str | os.PathLike[str], resolution: int = 64, *,
     if cache is not None:
         save_pack(images, cache, encoding="raw")
     return images
-
-
-def _hash_files(paths: Sequence[Path]) -> list[str]:
-    out = []
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            h.update(fh.read())
-        out.append(h.hexdigest())
-    return out
 
 
 def _encode_jpeg(images: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,7 @@ def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
 def _save_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    from tlgan.files import write_bytes_atomic
+    from tlgan_base.artifact import write_bytes_atomic
 
     buf = io.BytesIO()
     Image.fromarray(image, "RGB").save(buf, format="PNG")
@@ -64,8 +64,8 @@ def export(trainer: Trainer) -> TrainResult:
     """Write the best snapshot as a ``generator-weights`` folder and check it loads."""
     from safetensors.torch import save_file
 
-    from axes.artifact import atomic_artifact_dir, save_config
     from tlgan.generators import load_generator
+    from tlgan_base.artifact import atomic_artifact_dir, save_config
 
     cfg = trainer.cfg
     out = Path(cfg.out)

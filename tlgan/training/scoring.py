@@ -27,9 +27,9 @@ def score_generator(generator: str | None, data: str, *, n: int = 2000,
     Returns a JSON-ready dict: ``fd``, ``floor``, ``n``, ``n_reference``, ``generator``,
     ``extractor``, ``data_checksum``, ``truncation``.
     """
-    from tlgan.devices import resolve_device
     from tlgan.generators import load_generator
     from tlgan.latents import check_truncation
+    from tlgan_base.devices import resolve_device
 
     if n < 2:
         raise ValueError(f"n: must be >= 2, got {n}")

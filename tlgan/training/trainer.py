@@ -440,7 +440,7 @@ def train(cfg: TrainConfig, *, extractor: EmbeddingExtractor | None = None,
         ValueError: bad settings or data, a checkpoint that does not match, divergence.
         ArtifactError: the extractor weights are missing or corrupt.
     """
-    from tlgan.devices import resolve_device
+    from tlgan_base.devices import resolve_device
 
     cfg.validate()
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))

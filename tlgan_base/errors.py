@@ -1,10 +1,10 @@
-"""Domain errors shared by the pipeline, the CLI and the API."""
+"""Domain errors shared by every layer: :class:`ConfigError` (the message names the offending
+setting) and the helpers that cut the user values an error message echoes. The artifact error
+is :class:`tlgan_base.artifact.ArtifactError`."""
 
 from __future__ import annotations
 
-from axes.artifact import ArtifactError
-
-__all__ = ["ECHO_LIMIT", "ArtifactError", "ConfigError", "clip", "shown"]
+__all__ = ["ECHO_LIMIT", "ConfigError", "clip", "shown"]
 
 #: Error messages cut the user values they echo (names, header values) to this many
 #: characters: a 900 KB unknown name must not come back, twice, in a 1.8 MB error.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from safetensors.numpy import save_file
 
-from axes.artifact import atomic_artifact_dir, default_file_mode, load_config, save_config
+from tlgan_base.artifact import atomic_artifact_dir, default_file_mode, load_config, save_config
 
 
 def test_artifact_files_get_umask_mode(tmp_path: Path) -> None:

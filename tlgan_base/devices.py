@@ -1,4 +1,6 @@
-"""Device selection: always passed in explicitly, never a global."""
+"""Device selection, the one meaning of a device setting for every layer: always passed in
+explicitly, never a global. ``None`` and ``"auto"`` mean the same: CUDA when available, else
+the CPU."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?|mps|auto)$")
 def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
     """Turn ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` into a torch.device.
 
-    ``"auto"`` picks CUDA when available, else CPU. Asking for CUDA on a machine without it
-    raises ``ValueError`` naming the ``device`` setting rather than failing later.
+    ``"auto"`` (or ``None``) picks CUDA when available, else CPU. Asking for CUDA on a
+    machine without it raises ``ValueError`` naming the ``device`` setting rather than failing
+    later.
     """
     if isinstance(spec, torch.device):
         return spec
-    spec = (spec or "cpu").strip().lower()
+    spec = (spec or "auto").strip().lower()
     if not _DEVICE_RE.match(spec):
         raise ValueError(f"device: expected cpu, cuda, cuda:N, mps or auto, got {spec!r}")
     if spec == "auto":

@@ -1,0 +1,111 @@
+"""Images for every layer: decoding (file or bytes -> centre-cropped square uint8 array) and
+encoding for the API and CLI (PNG / JPEG / WebP bytes, optional bounded resize)."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+ImageFormat = Literal["png", "jpeg", "webp"]
+FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+MIN_SIZE = 16
+MAX_SIZE = 1024
+RESAMPLE = {"nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}
+
+
+def check_size(size: int | None, name: str = "size") -> int | None:
+    """Return ``size`` if None or an integer in [MIN_SIZE, MAX_SIZE], else raise ValueError."""
+    if size is None:
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"{name}: must be an integer in [{MIN_SIZE}, {MAX_SIZE}], got {size!r}")
+    return size
+
+
+def resize(image: np.ndarray, size: int | None, resample: str = "lanczos") -> Image.Image:
+    """uint8 (H, W, 3) -> PIL image, resized to size x size if ``size`` is given.
+
+    ``resample="nearest"`` keeps pixels crisp for display upscales; ``"lanczos"`` is smooth.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image: expected uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    if resample not in RESAMPLE:
+        raise ValueError(f"resample: must be one of {', '.join(RESAMPLE)}, got {resample!r}")
+    pil = Image.fromarray(image, "RGB")
+    size = check_size(size)
+    if size is not None and (size, size) != pil.size:
+        pil = pil.resize((size, size), RESAMPLE[resample])
+    return pil
+
+
+def encode_image(image: np.ndarray, fmt: str = "png", size: int | None = None,
+                 quality: int = 92, resample: str = "lanczos") -> bytes:
+    """Encode a uint8 (H, W, 3) image to PNG, JPEG or WebP bytes (deterministic)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    pil = resize(image, size, resample)
+    buf = io.BytesIO()
+    if fmt == "png":
+        pil.save(buf, format="PNG", compress_level=1)
+    elif fmt == "jpeg":
+        pil.save(buf, format="JPEG", quality=quality)
+    else:
+        pil.save(buf, format="WEBP", quality=quality, method=4)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding: one path from file or bytes to a centre-cropped square uint8 array
+
+
+DECODE_FILTERS = {"bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX}
+
+
+def center_crop_square(img: Image.Image) -> Image.Image:
+    """Centre-crop a PIL image to a square (a no-op for square images)."""
+    w, h = img.size
+    if w == h:
+        return img
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img.crop((left, top, left + s, top + s))
+
+
+def decode_image(source: bytes | str | os.PathLike[str], size: int | None = None, *,
+                 resample: str = "bilinear") -> np.ndarray:
+    """Decode image bytes or an image file to uint8 (H, W, 3) RGB, centre-cropped square.
+
+    With ``size`` it is resized to ``size`` x ``size``: ``"bilinear"`` is PIL's antialiasing
+    bilinear filter (the same filter as ``torch.nn.functional.interpolate(..., antialias=True)``;
+    a JPEG is first downscaled in the DCT domain to no less than twice the target), ``"box"``
+    an exact area average of the full-size image.
+
+    Raises:
+        OSError / ValueError: from PIL when the file is missing or not a readable image.
+    """
+    if resample not in DECODE_FILTERS:
+        raise ValueError(f"resample: must be one of {', '.join(DECODE_FILTERS)}, "
+                         f"got {resample!r}")
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        if size is not None and resample == "bilinear" and im.format == "JPEG":
+            # DCT-domain downscale to no less than twice the target: fast and lossless enough.
+            im.draft("RGB", (2 * size, 2 * size))
+        img = center_crop_square(im.convert("RGB"))
+    if size is not None and img.size != (size, size):
+        img = img.resize((size, size), DECODE_FILTERS[resample])
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndarray:
+    """Decode an image file to uint8 (H, W, 3) RGB, centre-cropped square, resized (bilinear)
+    to ``size`` x ``size`` when given: :func:`decode_image` of a file.
+
+    Raises:
+        OSError / ValueError: from PIL when the file is missing or not a readable image.
+    """
+    return decode_image(path, size)
