@@ -62,8 +62,10 @@ def tiny_mapped_generator(seed: int = 0, latent_size: int = TINY_LATENT, w_size:
     MLP z -> w, then the tiny DCGAN on w)."""
     synthesis = tiny_generator(seed, w_size, max_batch).module
     torch.manual_seed(seed + 100)
-    mapping = nn.Sequential(nn.Linear(latent_size, 32), nn.LeakyReLU(0.2),
-                            nn.Linear(32, w_size))
+    last = nn.Linear(32, w_size)
+    with torch.no_grad():  # w of roughly unit spread, as the synthesis DCGAN expects
+        last.weight.mul_(4.5)
+    mapping = nn.Sequential(nn.Linear(latent_size, 32), nn.LeakyReLU(0.2), last)
     return FaceGenerator(module=MappedGenerator(mapping, synthesis), name="tiny-mapped",
                          latent_size=latent_size, resolution=64, sha256="2" * 64,
                          max_batch=max_batch, mapping=mapping, synthesis=synthesis,
