@@ -87,6 +87,7 @@ def _add_model_limits(schemas: dict[str, Any], pipeline: Pipeline) -> None:
         prop = _prop(schemas, model, field)
         if prop is not None:
             prop["minItems"] = prop["maxItems"] = size
+            prop["x-latent-space"] = pipeline.latent_space
     axes = pipeline.axis_names
     moves = _prop(schemas, "EditRequest", "moves")
     if moves is not None:

@@ -48,7 +48,9 @@ Component = Annotated[float, Field(ge=-BOUND, le=BOUND, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 LatentIn = Annotated[list[Component], Field(
     min_length=1, max_length=4096,
-    description=f"A latent vector z: latent_size finite floats in [-{BOUND:g}, {BOUND:g}].")]
+    description=f"A latent vector in the loaded axes' latent space (z, or w for axes fitted in "
+                f"a mapping network's output): latent_size finite floats in [-{BOUND:g}, "
+                f"{BOUND:g}].")]
 Format = Literal["png", "jpeg", "webp"]
 Method = Literal["slerp", "lerp"]
 
@@ -197,6 +199,9 @@ class AxesResponse(_Response):
 
     bundle: str | None
     latent_size: int
+    latent_space: str = Field(default="z", description="The generator latent space latents "
+                              "in and out live in: z, or w when the axes were fitted in a "
+                              "mapping network's output.")
     axes: list[AxisInfo]
     attributes: list[str]
 

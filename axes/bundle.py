@@ -4,8 +4,13 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
 
     <folder>/axes.npz     directions (K, L) float32, raw_directions (K, L) float32 and every
                           array-valued per-axis statistic as ``stats.<i>.<key>``
-    <folder>/config.json  kind "axis-bundle", id, names, references, provenance, the
-                          JSON-valued per-axis statistics and the sha256 of axes.npz
+    <folder>/config.json  kind "axis-bundle", id, names, references, latent_size,
+                          latent_space, provenance, the JSON-valued per-axis statistics and
+                          the sha256 of axes.npz
+
+``latent_space`` names the generator's latent space the axes live in: ``"z"`` (its input; the
+default, and what a config.json without the key means) or e.g. ``"w"`` (a mapping network's
+output). A bundle loads only with a generator that has that space.
 
 ``directions`` are the raw GLM axes with every non-reference axis projected off the span of
 the reference axes (e.g. Male, Young; see ``axes.maths.orthogonalize``) -- always on. Since
@@ -47,6 +52,8 @@ KIND = "axis-bundle"
 ARRAYS_NAME = "axes.npz"
 FORMAT_VERSION = 1
 DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
+#: the latent space of bundles that name none (every bundle written before spaces existed)
+DEFAULT_LATENT_SPACE = "z"
 #: how new bundles treat their reference axes (see ``axes.maths.orthogonalize``)
 DEFAULT_REFERENCE_MODE = "mutual"
 #: provenance keys every bundle carries (missing optional ones are stored as None)
@@ -94,6 +101,7 @@ class AxisBundle:
             is needed for ``calibration``.
         provenance: generator / extractor names and sha256, latent_size, samples_id, n, seed,
             method, created, ...
+        latent_space: the generator latent space the axes live in (``"z"`` by default).
     """
 
     names: list[str]
@@ -102,8 +110,12 @@ class AxisBundle:
     references: list[str]
     stats: list[dict[str, Any]]
     provenance: dict[str, Any] = field(default_factory=dict)
+    latent_space: str = DEFAULT_LATENT_SPACE
 
     def __post_init__(self) -> None:
+        if not isinstance(self.latent_space, str) or not self.latent_space.isidentifier():
+            raise ValueError(f"latent_space must be a space name like 'z' or 'w', got "
+                             f"{self.latent_space!r}")
         names = [str(n) for n in self.names]
         if not names:
             raise ValueError("names must not be empty")
@@ -151,6 +163,7 @@ class AxisBundle:
             return NotImplemented
         return (self.names == other.names and self.references == other.references
                 and self.provenance == other.provenance
+                and self.latent_space == other.latent_space
                 and np.array_equal(self.directions, other.directions)
                 and np.array_equal(self.raw_directions, other.raw_directions)
                 and all(_stats_equal(a, b) for a, b in zip(self.stats, other.stats,
@@ -160,11 +173,15 @@ class AxisBundle:
 
     @cached_property
     def id(self) -> str:
-        """Short content hash (12 hex) of names, references, directions, calibration and
-        provenance (without its ``created`` time)."""
+        """Short content hash (12 hex) of names, references, directions, calibration,
+        provenance (without its ``created`` time) and the latent space (when not ``"z"``, so
+        z bundles keep the ids they always had)."""
         h = hashlib.sha256()
         prov = {k: v for k, v in self.provenance.items() if k != "created"}
-        head = {"names": self.names, "references": self.references, "provenance": prov}
+        head: dict[str, Any] = {"names": self.names, "references": self.references,
+                                "provenance": prov}
+        if self.latent_space != DEFAULT_LATENT_SPACE:
+            head["latent_space"] = self.latent_space
         h.update(json.dumps(head, sort_keys=True, default=str).encode())
         h.update(np.ascontiguousarray(self.directions, dtype="<f4").tobytes())
         h.update(np.ascontiguousarray(self.raw_directions, dtype="<f4").tobytes())
@@ -250,7 +267,7 @@ class AxisBundle:
         prov["added_axes"] = [*prov.get("added_axes", []), {"name": name, "created": _now()}]
         return AxisBundle(names=names, directions=directions,
                           raw_directions=raws.astype(np.float32), references=self.references,
-                          stats=all_stats, provenance=prov)
+                          stats=all_stats, provenance=prov, latent_space=self.latent_space)
 
     def with_stats(self, updates: Mapping[str, Mapping[str, Any]],
                    provenance: Mapping[str, Any] | None = None) -> AxisBundle:
@@ -268,7 +285,8 @@ class AxisBundle:
                                                                     strict=True)]
         return AxisBundle(names=self.names, directions=self.directions,
                           raw_directions=self.raw_directions, references=self.references,
-                          stats=stats, provenance={**self.provenance, **dict(provenance or {})})
+                          stats=stats, provenance={**self.provenance, **dict(provenance or {})},
+                          latent_space=self.latent_space)
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path) -> Path:
@@ -310,7 +328,8 @@ def _orthogonalize_named(raws: NDArray[np.float64], names: Sequence[str],
 
 def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFERENCES,
                  provenance: Mapping[str, Any] | None = None, *,
-                 reference_mode: str = DEFAULT_REFERENCE_MODE) -> AxisBundle:
+                 reference_mode: str = DEFAULT_REFERENCE_MODE,
+                 latent_space: str = DEFAULT_LATENT_SPACE) -> AxisBundle:
     """Orthogonalize a ``FitResult`` against ``references`` into an ``AxisBundle``.
 
     Args:
@@ -323,6 +342,7 @@ def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFE
         provenance: must name ``generator`` and ``extractor``; ``n``, ``seed``, ``method``,
             ``latent_size`` and ``created`` are filled from ``fit_result`` / now when absent,
             the other ``PROVENANCE_KEYS`` default to None. Extra keys are kept.
+        latent_space: the generator latent space the fitted latents live in.
 
     Raises:
         ValueError: an unknown reference (message lists the valid names), a provenance
@@ -359,7 +379,8 @@ def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFE
     directions = _orthogonalize_named(raws, fit_result.names, refs, reference_mode)
     return AxisBundle(names=list(fit_result.names), directions=directions.astype(np.float32),
                       raw_directions=raws.astype(np.float32), references=refs,
-                      stats=[dict(s) for s in fit_result.stats], provenance=prov)
+                      stats=[dict(s) for s in fit_result.stats], provenance=prov,
+                      latent_space=latent_space)
 
 
 def save(bundle: AxisBundle, folder: str | Path) -> Path:
@@ -385,6 +406,7 @@ def save(bundle: AxisBundle, folder: str | Path) -> Path:
         "names": bundle.names,
         "references": bundle.references,
         "latent_size": bundle.latent_size,
+        "latent_space": bundle.latent_space,
         "provenance": bundle.provenance,
         "stats": json_stats,
     }
@@ -413,16 +435,20 @@ def _mismatch(folder: Path, what: str, have: Any, want: Any) -> ArtifactError:
 def load(folder: str | Path, expect_generator: str | None = None,
          expect_latent_size: int | None = None, expect_extractor: str | None = None, *,
          expect_generator_sha256: str | None = None,
-         expect_extractor_sha256: str | None = None) -> AxisBundle:
+         expect_extractor_sha256: str | None = None,
+         expect_spaces: Mapping[str, int] | None = None) -> AxisBundle:
     """Load and verify an axis bundle.
 
     Checksums (``config["files"]``) and the content id are verified; each ``expect_*`` that
     is given must match the bundle's provenance (sha256s are only compared when the bundle
-    records one).
+    records one). ``expect_spaces`` ({space name: latent size}, the generator's spaces) must
+    hold the bundle's ``latent_space`` with its latent size; it replaces
+    ``expect_latent_size`` (the size of z) when given.
 
     Raises:
         ArtifactError: missing/corrupt folder or file, wrong kind, id mismatch, or a bundle
-            for another generator / latent size / extractor (message names both sides).
+            for another generator / latent space / latent size / extractor (message names
+            both sides).
     """
     folder = Path(folder)
     config = load_config(folder, kind=KIND)
@@ -430,6 +456,14 @@ def load(folder: str | Path, expect_generator: str | None = None,
     names = config.get("names")
     if not isinstance(prov, dict) or not isinstance(names, list):
         raise ArtifactError(f"{folder}: config.json lacks 'provenance' or 'names'")
+    space = config.get("latent_space", DEFAULT_LATENT_SPACE)
+    if expect_spaces is not None:
+        if space not in expect_spaces:
+            raise ArtifactError(
+                f"axis bundle {folder} lives in latent space {space!r}, but the loaded "
+                f"generator has no such space (it has: {', '.join(expect_spaces)}); refit "
+                "the axes for it or pick a matching bundle")
+        expect_latent_size = expect_spaces[space]
     if expect_generator is not None and prov.get("generator") != expect_generator:
         raise _mismatch(folder, "generator", prov.get("generator"), expect_generator)
     if (expect_generator_sha256 is not None and prov.get("generator_sha256")
@@ -466,7 +500,7 @@ def load(folder: str | Path, expect_generator: str | None = None,
         bundle = AxisBundle(names=names, directions=arrays["directions"],
                             raw_directions=arrays["raw_directions"],
                             references=config.get("references", []), stats=stats,
-                            provenance=prov)
+                            provenance=prov, latent_space=space)
     except ValueError as exc:
         raise ArtifactError(f"{folder} holds an invalid axis bundle: {exc}") from exc
     if bundle.id != config.get("id"):

@@ -6,7 +6,9 @@ On disk a sample cache is an artifact folder (see ``tlgan_base.artifact``)::
     <folder>/probs.npy       (N, A) float32
     <folder>/embeddings.npy  (N, E) float16 or float32
     <folder>/config.json     kind "sample-cache", generator, extractor, n, seed, truncation,
-                             attributes, latent_size, embedding_size, created, ... + sha256s
+                             attributes, latent_size, embedding_size, created, ... + sha256s;
+                             latent_space ("w", ...) when the latents are not the generator's
+                             input z (absent: "z")
 
 It is built chunk by chunk with ``SampleCacheWriter``; completed chunks live in a work
 folder ``<out>.partial-work`` so that an interrupted run resumes where it stopped, and
@@ -85,6 +87,12 @@ class SampleCache:
     @property
     def latent_size(self) -> int:
         return int(self.z.shape[1])
+
+    @property
+    def latent_space(self) -> str:
+        """The generator latent space the latents live in (config ``latent_space``; "z"
+        when absent)."""
+        return str(self.config.get("latent_space") or "z")
 
     @property
     def id(self) -> str:

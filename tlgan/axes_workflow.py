@@ -109,7 +109,7 @@ def fit_bundle(samples: str | Path, out: str | Path, *,
         "fit_conditioning": ("non-reference axes fitted with the references' logits as "
                              "covariates" if conditional and refs else "none"),
     }
-    bundle = build_bundle(fit, refs, provenance)
+    bundle = build_bundle(fit, refs, provenance, latent_space=cache.latent_space)
     bundle.save(out)
     return bundle
 
@@ -218,6 +218,10 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
                          "rebuild it with `tlgan axes sample` (same --n/--seed) and pass "
                          "--samples")
     cache: SampleCache = load_samples(samples_path)
+    if cache.latent_space != bundle.latent_space:
+        raise ArtifactError(f"samples: cache {samples_path} holds latents of space "
+                            f"{cache.latent_space!r}, the bundle's axes live in "
+                            f"{bundle.latent_space!r}")
     for key in ("generator", "extractor"):
         if cache.config.get(key) != prov.get(key):
             raise ArtifactError(f"samples: cache {samples_path} was made with {key} "
@@ -262,28 +266,29 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
 # ------------------------------------------------------------------ judge an axis bundle
 def reference_drag(pipeline: Any, directions: np.ndarray, references: list[str], *,
                    faces: int = 100, distance: float = 3.0, seed: int = 9000,
-                   progress: bool = True) -> np.ndarray:
+                   progress: bool = True, space: str | None = None) -> np.ndarray:
     """How far each axis drags each reference, as ``pipeline``'s extractor sees it.
 
     Moves the faces of seeds ``seed .. seed + faces - 1`` from ``-distance`` to
     ``+distance`` along each row of ``directions`` (K, L) and returns (K, R): the mean change
-    of P(reference) between the two ends, per axis and reference.
+    of P(reference) between the two ends, per axis and reference. ``space``: the generator
+    latent space the directions live in (None: the pipeline's).
     """
-    from tlgan.latents import sample_latents
-
     if faces < 1 or distance <= 0:
         raise ValueError("faces/distance: need faces >= 1 and distance > 0")
     missing = [r for r in references if r not in pipeline.attributes]
     if missing:
         raise ValueError(f"judge: the extractor has no attribute {missing[0]!r}")
     cols = [pipeline.attributes.index(r) for r in references]
-    z = sample_latents(range(seed, seed + faces), pipeline.latent_size).astype(np.float64)
+    space = space or pipeline.latent_space
+    gen = pipeline.generator
+    z = gen.sample_latents(range(seed, seed + faces), 1.0, space).astype(np.float64)
     out = np.zeros((len(directions), len(references)))
     with progress_bar(total=len(directions), desc="judge", unit="axis",
                       enabled=progress) as bar:
         for k, d in enumerate(np.asarray(directions, dtype=np.float64)):
             lo, hi = (z - distance * d), (z + distance * d)
-            probs = pipeline.label_latents(np.concatenate([lo, hi]).astype(np.float32))
+            probs = pipeline.label_latents(np.concatenate([lo, hi]).astype(np.float32), space)
             out[k] = probs[faces:, cols].mean(axis=0) - probs[:faces, cols].mean(axis=0)
             bar.update(1)
     return out
@@ -311,7 +316,8 @@ def judge_bundle(bundle_dir: str | Path, judge: Any, *, faces: int = 100,
                             "loaded; pass --generator")
     refs = list(bundle.references)
     drag = reference_drag(judge, np.asarray(bundle.directions), refs, faces=faces,
-                          distance=distance, seed=seed, progress=progress)
+                          distance=distance, seed=seed, progress=progress,
+                          space=bundle.latent_space)
     updates = {n: {f"judge_drag_{r}": round(float(drag[k, j]), 4)
                    for j, r in enumerate(refs) if r != n}
                for k, n in enumerate(bundle.names)}

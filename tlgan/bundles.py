@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,17 @@ def default_bundle_path(generator: str) -> Path:
 
 def load_bundle(spec: str | Path | None, *, generator: str, latent_size: int,
                 extractor: str | None = None, generator_sha256: str | None = None,
-                extractor_sha256: str | None = None) -> AxisBundle:
+                extractor_sha256: str | None = None,
+                spaces: Mapping[str, int] | None = None) -> AxisBundle:
     """Load a bundle folder (``None``: the one shipped for ``generator``), refusing a bundle
     fitted for another generator, latent size or extractor (by name and, when given, by the
-    sha256 of their weights: a retrained extractor of the same name is another extractor)."""
+    sha256 of their weights: a retrained extractor of the same name is another extractor).
+    ``spaces`` ({name: size}, ``FaceGenerator.space_sizes()``): the bundle's latent space
+    must be one of them (a "w" bundle is refused for a generator without "w")."""
     folder = Path(spec) if spec else default_bundle_path(generator)
     return load(folder, expect_generator=generator, expect_latent_size=latent_size,
                 expect_extractor=extractor, expect_generator_sha256=generator_sha256,
-                expect_extractor_sha256=extractor_sha256)
+                expect_extractor_sha256=extractor_sha256, expect_spaces=spaces)
 
 
 def describe_bundles() -> list[dict[str, Any]]:

@@ -78,6 +78,8 @@ class Axes:
     latent_size: int
     axes: list[Axis]
     attributes: list[str]
+    #: the generator latent space latents live in ("z", or "w" for axes fitted in w)
+    latent_space: str = "z"
 
     @property
     def names(self) -> list[str]:
@@ -106,7 +108,8 @@ def _axes(d: Mapping[str, Any]) -> Axes:
     return Axes(bundle=d["bundle"], latent_size=int(d["latent_size"]),
                 axes=[Axis(a["name"], bool(a["reference"]), dict(a.get("stats") or {}))
                       for a in d["axes"]],
-                attributes=list(d["attributes"]))
+                attributes=list(d["attributes"]),
+                latent_space=str(d.get("latent_space") or "z"))
 
 
 def _generate_body(seed: int | None, count: int, truncation: float,

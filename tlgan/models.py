@@ -62,6 +62,7 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
 
         axes = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size,
                            extractor=getattr(ext, "name", None), generator_sha256=gen.sha256,
-                           extractor_sha256=getattr(ext, "sha256", None))
+                           extractor_sha256=getattr(ext, "sha256", None),
+                           spaces=gen.space_sizes())
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
     return Pipeline(generator=gen, extractor=ext, bundle=axes)

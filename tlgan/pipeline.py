@@ -18,7 +18,7 @@ from axes.bundle import AxisBundle
 from axes.maths import apply_moves
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator, to_uint8
-from tlgan.latents import candidate_latents, interpolate, sample_latents
+from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
 from tlgan_base.errors import clip, shown
 
 
@@ -78,6 +78,9 @@ class Pipeline:
         bundle: the feature axes (None: no editing).
         calibration: logit change per unit step, per axis name (used to size the steps of
             feature-conditioned generation); missing axes default to 1.0.
+
+    Latents in and out live in the bundle's latent space (``bundle.latent_space``, "z"
+    without a bundle): seeds map to it, edits move in it and faces render from it.
     """
 
     generator: FaceGenerator
@@ -86,12 +89,21 @@ class Pipeline:
     calibration: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._space_name = DEFAULT_SPACE
         if self.bundle is not None:
+            name = self.bundle.latent_space
+            if name not in self.generator.space_names:
+                raise ValueError(
+                    f"bundle: axes live in latent space {name!r}, generator "
+                    f"{self.generator.name!r} has no such space (it has: "
+                    f"{', '.join(self.generator.space_names)})")
+            self._space_name = name
+            size = self.generator.space_sizes()[name]
             dirs = np.asarray(self.bundle.directions)
-            if dirs.ndim != 2 or dirs.shape[1] != self.generator.latent_size:
+            if dirs.ndim != 2 or dirs.shape[1] != size:
                 raise ValueError(
                     f"bundle: axes have latent size {dirs.shape[-1]}, generator "
-                    f"{self.generator.name!r} has {self.generator.latent_size}"
+                    f"{self.generator.name!r} has {size}"
                 )
             self._axes = dirs.astype(np.float32)
             self._axis_index = {n: i for i, n in enumerate(self.bundle.names)}
@@ -102,8 +114,20 @@ class Pipeline:
 
     # -- properties --------------------------------------------------------------------
     @property
+    def latent_space(self) -> str:
+        """The name of the latent space latents in and out live in (the bundle's)."""
+        return self._space_name
+
+    @property
+    def space(self) -> LatentSpace:
+        """The :class:`LatentSpace` latents in and out live in."""
+        return self.generator.space(self._space_name)
+
+    @property
     def latent_size(self) -> int:
-        return self.generator.latent_size
+        if self._space_name == DEFAULT_SPACE:
+            return self.generator.latent_size
+        return self.generator.space_sizes()[self._space_name]
 
     @property
     def resolution(self) -> int:
@@ -123,8 +147,9 @@ class Pipeline:
 
     # -- rendering ---------------------------------------------------------------------
     def seeds_to_latents(self, seeds: Sequence[int], truncation: float = 1.0) -> np.ndarray:
-        """Seeded latents (see tlgan.latents for the reproducibility contract)."""
-        return sample_latents(seeds, self.latent_size, truncation)
+        """Seeded latents (see tlgan.latents for the reproducibility contract), in the
+        pipeline's latent space."""
+        return self.generator.sample_latents(seeds, truncation, self._space_name)
 
     def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],
                            truncation: float = 1.0, candidates: int = CONDITION_CANDIDATES
@@ -137,7 +162,8 @@ class Pipeline:
         _, attr_idx, _, tgt = self._targets(targets)
         if candidates < 1:
             raise ValueError(f"candidates: must be >= 1, got {candidates}")
-        pool = np.concatenate([candidate_latents(s, candidates, self.latent_size, truncation)
+        pool = np.concatenate([self.generator.candidate_latents(s, candidates, truncation,
+                                                                self._space_name)
                                for s in seeds]) if len(seeds) else np.zeros(
             (0, self.latent_size), np.float32)
         if candidates == 1 or len(pool) == 0:
@@ -170,7 +196,7 @@ class Pipeline:
 
     def render(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, L) -> uint8 faces (N, H, W, 3)."""
-        return self.generator.render(z)
+        return self.generator.render(z, self._space_name)
 
     def render_and_label(self, z: np.ndarray, with_features: bool = True
                          ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -178,7 +204,7 @@ class Pipeline:
 
         Returns uint8 faces (N, H, W, 3) and probabilities (N, A) or None.
         """
-        x = self.generator.render_tensor(z)
+        x = self.generator.render_tensor(z, self._space_name)
         images = to_uint8(x)
         if not with_features:
             return images, None
@@ -191,9 +217,10 @@ class Pipeline:
             probs, _ = self.extractor.forward_tensor(x)
         return probs.float().cpu().numpy()
 
-    def label_latents(self, z: np.ndarray) -> np.ndarray:
-        """Probabilities (N, A) of the faces rendered from z."""
-        return self._label_tensor(self.generator.render_tensor(z))
+    def label_latents(self, z: np.ndarray, space: str | None = None) -> np.ndarray:
+        """Probabilities (N, A) of the faces rendered from z (latents of ``space``; None:
+        the pipeline's space)."""
+        return self._label_tensor(self.generator.render_tensor(z, space or self._space_name))
 
     def features_dict(self, probs: np.ndarray) -> dict[str, float]:
         """One face's probabilities as {attribute: probability}."""
@@ -304,7 +331,9 @@ class Pipeline:
     # -- interpolation ---------------------------------------------------------------------
     def interpolate(self, a: np.ndarray, b: np.ndarray, ratios: Sequence[float],
                     method: str = "slerp") -> np.ndarray:
-        return interpolate(a, b, ratios, method)
+        """Latents between a and b (slerp turns around the space's prior mean)."""
+        space = self.space
+        return interpolate(a, b, ratios, method, None if space.is_standard else space)
 
     # -- feature-conditioned generation ------------------------------------------------
     def generate_conditioned(self, seeds: Sequence[int], targets: Mapping[str, float],
@@ -407,8 +436,8 @@ class Pipeline:
         axes = (f"bundle {self.bundle_id} ({len(self.axis_names)} axes, references "
                 f"{', '.join(self.bundle.references) or 'none'})" if self.bundle is not None
                 else "no axes")
-        return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, z in "
-                f"R^{g.latent_size}), {ext}, {axes}, device {g.device}")
+        return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, "
+                f"{self._space_name} in R^{self.latent_size}), {ext}, {axes}, device {g.device}")
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,6 @@ import numpy as np
 from axes.bundle import AxisBundle
 from axes.maths import cosine_matrix
 from axes.plots import save_cosine_heatmap, save_edit_strip, save_response_curves
-from tlgan.latents import sample_latents
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
 from tlgan_base.progress import progress_bar
@@ -48,9 +47,8 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
     refs = [r for r in bundle.references if r in attrs]
     steps = np.linspace(-max_step, max_step, n_steps)
     step_labels = [f"{s:+.1f}" for s in steps]
-    z_strip = sample_latents(range(seed, seed + faces), pipeline.latent_size)
-    z_curve = sample_latents(range(seed + faces, seed + faces + curve_faces),
-                             pipeline.latent_size)
+    z_strip = pipeline.seeds_to_latents(range(seed, seed + faces))
+    z_curve = pipeline.seeds_to_latents(range(seed + faces, seed + faces + curve_faces))
     calibration = bundle.calibration
     rows: list[dict[str, Any]] = []
     for name in progress_bar(names, desc="report", unit="axis", enabled=progress):

@@ -18,10 +18,12 @@ from axes.bundle import AxisBundle
 from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
+from tlgan.latents import LatentSpace
 from tlgan.pipeline import Pipeline
 
 TINY_ATTRIBUTES = ["Eyeglasses", "Male", "Smiling", "Young", "Blond_Hair"]
 TINY_LATENT = 16
+TINY_W = 12
 
 
 def tiny_generator(seed: int = 0, latent_size: int = TINY_LATENT, max_batch: int = 64
@@ -39,6 +41,54 @@ def tiny_generator(seed: int = 0, latent_size: int = TINY_LATENT, max_batch: int
             m.running_var.uniform_(0.5, 1.5)
     return FaceGenerator(module=module, name="tiny-dcgan", latent_size=latent_size,
                          resolution=64, sha256="0" * 64, max_batch=max_batch)
+
+
+class MappedGenerator(nn.Module):
+    """A StyleGAN-like generator: z -> ``mapping`` -> w -> ``synthesis`` -> images."""
+
+    def __init__(self, mapping: nn.Module, synthesis: nn.Module) -> None:
+        super().__init__()
+        self.mapping = mapping
+        self.synthesis = synthesis
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.synthesis(self.mapping(z))
+        return out
+
+
+def tiny_mapped_generator(seed: int = 0, latent_size: int = TINY_LATENT, w_size: int = TINY_W,
+                          max_batch: int = 64) -> FaceGenerator:
+    """A seeded tiny generator with a mapping network: declares the spaces z and w (a small
+    MLP z -> w, then the tiny DCGAN on w)."""
+    synthesis = tiny_generator(seed, w_size, max_batch).module
+    torch.manual_seed(seed + 100)
+    last = nn.Linear(32, w_size)
+    with torch.no_grad():  # w of roughly unit spread, as the synthesis DCGAN expects
+        last.weight.mul_(4.5)
+    mapping = nn.Sequential(nn.Linear(latent_size, 32), nn.LeakyReLU(0.2), last)
+    return FaceGenerator(module=MappedGenerator(mapping, synthesis), name="tiny-mapped",
+                         latent_size=latent_size, resolution=64, sha256="2" * 64,
+                         max_batch=max_batch, mapping=mapping, synthesis=synthesis,
+                         w_size=w_size)
+
+
+def tiny_gaussian_prior(seed: int = 0, latent_size: int = TINY_LATENT) -> LatentSpace:
+    """A seeded non-standard Gaussian prior for z: a shifted mean and a correlated,
+    unequal-variance covariance (what an autoencoder's latent distribution looks like)."""
+    rng = np.random.default_rng(seed + 7)
+    mean = rng.normal(0.0, 0.5, latent_size)
+    a = rng.normal(0.0, 1.0, (latent_size, latent_size)) / np.sqrt(latent_size)
+    cov = a @ a.T + 0.1 * np.eye(latent_size)
+    return LatentSpace("z", latent_size, mean=mean, cov=cov)
+
+
+def tiny_gaussian_generator(seed: int = 0, latent_size: int = TINY_LATENT,
+                            max_batch: int = 64) -> FaceGenerator:
+    """The tiny DCGAN declaring the prior :func:`tiny_gaussian_prior` (an AE-like decoder)."""
+    gen = tiny_generator(seed, latent_size, max_batch)
+    return FaceGenerator(module=gen.module, name="tiny-gaussian", latent_size=latent_size,
+                         resolution=64, sha256="3" * 64, max_batch=max_batch,
+                         prior=tiny_gaussian_prior(seed, latent_size))
 
 
 def tiny_extractor(seed: int = 0, attributes: list[str] | None = None) -> Extractor:
@@ -68,20 +118,20 @@ def calibrate_extractor(extractor: Extractor, images: torch.Tensor, gain: float 
 
 
 def tiny_bundle(generator: FaceGenerator, extractor: Extractor, n: int = 3000,
-                seed: int = 0) -> AxisBundle:
-    """Axes really fitted (GLM, orthogonalized against Male and Young) on ``n`` tiny samples."""
+                seed: int = 0, space: str = "z") -> AxisBundle:
+    """Axes really fitted (GLM, orthogonalized against Male and Young) on ``n`` tiny samples
+    of the generator's latent space ``space``."""
     from axes.bundle import build_bundle
     from axes.fitting import fit_axes
-    from tlgan.latents import sample_latents
 
-    z = sample_latents(range(seed, seed + n), generator.latent_size)
+    z = generator.sample_latents(range(seed, seed + n), space=space)
     with torch.inference_mode():
-        probs, _ = extractor.forward_tensor(generator.render_tensor(z))
+        probs, _ = extractor.forward_tensor(generator.render_tensor(z, space))
     fit = fit_axes(z, probs.numpy(), extractor.attributes, seed=seed, n_jobs=1)
     return build_bundle(fit, ["Male", "Young"], {
         "generator": generator.name, "generator_sha256": generator.sha256,
         "extractor": extractor.name, "extractor_sha256": extractor.sha256,
-    })
+    }, latent_space=space)
 
 
 def tiny_pipeline(seed: int = 0) -> Pipeline:

@@ -52,7 +52,8 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
                 stats["calibration"] = pipeline.calibration[name]
             infos.append(AxisInfo(name=name, reference=name in refs, stats=stats))
     return AxesResponse(bundle=pipeline.bundle_id, latent_size=pipeline.latent_size,
-                        axes=infos, attributes=pipeline.attributes)
+                        latent_space=pipeline.latent_space, axes=infos,
+                        attributes=pipeline.attributes)
 
 
 @router.get("/generators", response_model=GeneratorsResponse, responses=COMMON_ERRORS)

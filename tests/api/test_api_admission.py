@@ -43,10 +43,13 @@ class _Gate:
             self.rendered += len(z)
         return self._inner.render_and_label(z, with_features)
 
-    def label_latents(self, z: np.ndarray) -> np.ndarray:
+    def label_latents(self, z: np.ndarray, space: str | None = None) -> np.ndarray:
         probs = self.render_and_label(z, True)[1]
         assert probs is not None
         return np.asarray(probs)
+
+    def generate_conditioned(self, *args: Any, **kwargs: Any) -> Any:
+        return Pipeline.generate_conditioned(self, *args, **kwargs)  # type: ignore[arg-type]
 
     def condition(self, *args: Any, **kwargs: Any) -> Any:
         return Pipeline.condition(self, *args, **kwargs)  # type: ignore[arg-type]

@@ -40,11 +40,15 @@ def axes() -> None:
               help="Faces per resumable chunk.")
 @click.option("--restart", is_flag=True,
               help="Discard an interrupted run made with other settings.")
+@click.option("--space", default="z", show_default=True,
+              help="Latent space to sample and fit axes in: z, or w for a generator with a "
+                   "mapping network.")
 @generator_option
 @extractor_option
 @device_option
 def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: int,
-           restart: bool, generator: str | None, extractor: str | None, device: str) -> None:
+           restart: bool, space: str, generator: str | None, extractor: str | None,
+           device: str) -> None:
     """Render and label N seeded faces into a sample cache (z, probabilities, embeddings).
 
     An interrupted run resumes from its completed chunks when run again.
@@ -65,7 +69,7 @@ def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: i
     gen = load_generator(generator, device)
     ext = load_extractor(extractor, device)
     path = build_sample_cache(gen, ext, out, n=n, seed=seed, truncation=truncation,
-                              chunk=chunk, batch=batch, restart=restart)
+                              chunk=chunk, batch=batch, restart=restart, space=space)
     click.echo(f"wrote sample cache {path} ({count(n, 'face')})")
 
 
@@ -221,7 +225,8 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
     gen = load_generator(generator, device)
     ext = load_extractor(extractor, device)
     b = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size, extractor=ext.name,
-                    generator_sha256=gen.sha256, extractor_sha256=ext.sha256)
+                    generator_sha256=gen.sha256, extractor_sha256=ext.sha256,
+                    spaces=gen.space_sizes())
     names = [a.strip() for a in axis_names.split(",")] if axis_names else None
     summary = axis_report(Pipeline(gen, ext, b), b, out, faces=faces, curve_faces=curve_faces,
                           max_step=max_step, axes=names)

@@ -52,7 +52,7 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
                       enabled=len(seed_list) >= 16) as bar:
         for start in range(0, len(seed_list), batch):
             chunk = seed_list[start : start + batch]
-            z = sample_latents(chunk, gen.latent_size, truncation)
+            z = sample_latents(chunk, gen.latent_space, truncation)
             images = gen.render(z)
             for seed, zi, img in zip(chunk, z, images, strict=True):
                 stem = out / f"seed{seed:04d}"

@@ -14,8 +14,19 @@ A plug-in is a small JSON file next to (or pointing at) the operator's weights::
       "spatial_latent": false,          # true: the module wants z as (N, L, 1, 1)
       "module": "my_pkg.models:Generator",   # state_dict only: an importable nn.Module class
       "kwargs": {"nz": 100},                 # state_dict only: its constructor arguments
-      "state_dict_key": null                 # state_dict only: key inside a checkpoint dict
+      "state_dict_key": null,                # state_dict only: key inside a checkpoint dict
+      "prior": {                             # optional: z's Gaussian prior (default N(0, I))
+        "mean": [0.1, ...],                  #   (latent_size,) inline, or "mean.npy" ...
+        "cov": "cov.npy",                    #   (latent_size, latent_size) inline or .npy
+        "cov_sha256": "…"                    #   ... with the .npy file's sha256
+      }
     }
+
+``prior`` is for autoencoder/VAE decoders whose latents are not standard normal: seed ``s``
+then renders ``mean + chol(cov) @ eps_s`` (``eps_s`` the seed's standard-normal draw),
+truncation pulls toward ``mean`` and slerp turns around it. Either key may be left out (zero
+mean, identity covariance). A value given as a file name is a ``.npy`` file next to this JSON
+file (loaded with ``allow_pickle=False``) and needs ``mean_sha256`` / ``cov_sha256``.
 
 ``sha256`` is required: it is what tells a corrupt, truncated or swapped weights file from
 the one the plug-in was written for (``sha256sum my_gan.pt``).
@@ -30,11 +41,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.checks import load_into, load_state_dict, verify_file
+from tlgan.latents import DEFAULT_SPACE, LatentSpace
 from tlgan_base.artifact import ArtifactError, read_json_object
 
 FORMATS = ("torchscript", "torch-export", "state_dict")
@@ -80,6 +93,56 @@ def _sha256_field(cfg: dict[str, Any], what: str) -> str:
     return value.lower()
 
 
+def _prior_array(prior: dict[str, Any], key: str, path: Path, what: str) -> np.ndarray | None:
+    """``prior[key]``: an inline (nested) list of numbers, or the name of a .npy file next
+    to the plug-in JSON verified against ``prior[key + "_sha256"]``; None when absent."""
+    value = prior.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        file = path.parent / value
+        if not file.is_file():
+            raise ArtifactError(f"{what}: prior {key} file {file} is missing")
+        sha = prior.get(f"{key}_sha256")
+        if (not isinstance(sha, str) or len(sha) != 64
+                or any(c not in "0123456789abcdef" for c in sha.lower())):
+            raise ArtifactError(f"{what}: prior '{key}_sha256' must be the 64 hex digits of "
+                                f"{value} (sha256sum {value})")
+        verify_file(file, sha.lower(), what)
+        try:
+            return np.load(file, allow_pickle=False).astype(np.float64)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ArtifactError(f"{what}: prior {key} file {file} is not a readable .npy "
+                                f"file: {exc}") from exc
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ArtifactError(f"{what}: prior {key} must be numbers or a .npy file name") from None
+
+
+def plugin_prior(cfg: dict[str, Any], path: Path, latent_size: int) -> LatentSpace | None:
+    """The z prior a plug-in declares (``"prior": {"mean": ..., "cov": ...}``), or None for
+    the standard normal; ArtifactError naming the plug-in for a bad mean or covariance."""
+    what = f"generator plug-in {path}"
+    prior = cfg.get("prior")
+    if prior is None:
+        return None
+    if not isinstance(prior, dict):
+        raise ArtifactError(f"{what}: field 'prior' must be an object with 'mean' and/or 'cov'")
+    unknown = set(prior) - {"mean", "cov", "mean_sha256", "cov_sha256"}
+    if unknown:
+        raise ArtifactError(f"{what}: prior has unknown keys {sorted(unknown)} (valid: mean, "
+                            "cov, mean_sha256, cov_sha256)")
+    mean = _prior_array(prior, "mean", path, what)
+    cov = _prior_array(prior, "cov", path, what)
+    if mean is None and cov is None:
+        return None
+    try:
+        return LatentSpace(DEFAULT_SPACE, latent_size, mean=mean, cov=cov)
+    except ValueError as exc:
+        raise ArtifactError(f"{what}: prior {exc}") from exc
+
+
 def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceGenerator:
     """Load the generator a plug-in JSON file describes (see the module docstring)."""
     path = Path(path)
@@ -95,6 +158,7 @@ def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceG
     verify_file(file, sha, what)
     latent_size = _field(cfg, "latent_size", int, path)
     resolution = _field(cfg, "resolution", int, path)
+    prior = plugin_prior(cfg, path, latent_size)
     lo, hi = cfg.get("value_range", [-1.0, 1.0])
     module: nn.Module
     try:
@@ -117,7 +181,7 @@ def load_plugin(path: Path, device: torch.device, max_batch: int = 256) -> FaceG
         resolution=resolution, value_range=(float(lo), float(hi)),
         sha256=sha, device=device, max_batch=max_batch,
         spatial_latent=bool(cfg.get("spatial_latent", False)),
-        metadata={"source": str(path), "format": fmt},
+        metadata={"source": str(path), "format": fmt}, prior=prior,
     )
     _check_output(gen, what)
     return gen
