@@ -37,6 +37,7 @@ from typing import Any
 import uvicorn
 
 from api.settings import Settings
+from tlgan_base.devices import set_threads
 
 log = logging.getLogger("tlgan.api")
 
@@ -123,13 +124,11 @@ def run(settings: Settings) -> int:
     Raises:
         StartError: the port or the models are unusable (one line for the user).
     """
-    import torch
-
     from api.app import create_app
     from api.http_limits import bounded_httptools
 
     # Process-wide, so set here (the process's entry point), never in the app factory.
-    torch.set_num_threads(settings.resolved_torch_threads())
+    set_threads(settings.resolved_torch_threads())
     configure_logging(settings)
     log.debug("allocator: %s", tune_allocator() if settings.tune_malloc
               else "unchanged (tune_malloc off)")

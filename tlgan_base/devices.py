@@ -36,3 +36,11 @@ def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device: 'mps' requested but MPS is not available here")
     return dev
+
+
+def set_threads(threads: int) -> None:
+    """Set torch's intra-op threads for this process (its entry point's call, never a
+    library's: the setting is process-wide)."""
+    if threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {threads}")
+    torch.set_num_threads(threads)

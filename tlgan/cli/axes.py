@@ -58,17 +58,19 @@ def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: i
       tlgan axes sample --n 50000 --seed 0 --out runs/samples
       tlgan axes sample --n 2000 --out /tmp/samples --device cuda
     """
-    from feature_extractor.registry import load_extractor
-    from tlgan.generators import load_generator
     from tlgan.latents import check_truncation
+    from tlgan.models import load_pipeline
     from tlgan.sampling import build_sample_cache
 
     check_truncation(truncation)
     if batch < 1 or chunk < 1:
         raise ValueError("batch/chunk: must be >= 1")
-    gen = load_generator(generator, device)
-    ext = load_extractor(extractor, device)
-    path = build_sample_cache(gen, ext, out, n=n, seed=seed, truncation=truncation,
+    models = load_pipeline(generator=generator, extractor=extractor, bundle="none",
+                           device=device)
+    if models.extractor is None:
+        raise ValueError("extractor: sampling labels every face; give an extractor, not none")
+    path = build_sample_cache(models.generator, models.extractor, out, n=n, seed=seed,
+                              truncation=truncation,
                               chunk=chunk, batch=batch, restart=restart, space=space)
     click.echo(f"wrote sample cache {path} ({count(n, 'face')})")
 
@@ -214,21 +216,16 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
       tlgan axes report --out runs/report
       tlgan axes report --bundle runs/bundle --out runs/report --axes Smiling,Eyeglasses
     """
-    from feature_extractor.registry import load_extractor
-    from tlgan.bundles import load_bundle
-    from tlgan.generators import load_generator
-    from tlgan.pipeline import Pipeline
+    from tlgan.models import load_pipeline
     from tlgan.report import axis_report
 
     if faces < 1 or curve_faces < 1 or max_step <= 0:
         raise ValueError("faces/curve-faces/max-step: must be positive")
-    gen = load_generator(generator, device)
-    ext = load_extractor(extractor, device)
-    b = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size, extractor=ext.name,
-                    generator_sha256=gen.sha256, extractor_sha256=ext.sha256,
-                    spaces=gen.space_sizes())
+    pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
+                             device=device)
+    assert pipeline.bundle is not None  # load_pipeline loads one unless told "none"
     names = [a.strip() for a in axis_names.split(",")] if axis_names else None
-    summary = axis_report(Pipeline(gen, ext, b), b, out, faces=faces, curve_faces=curve_faces,
+    summary = axis_report(pipeline, pipeline.bundle, out, faces=faces, curve_faces=curve_faces,
                           max_step=max_step, axes=names)
     click.echo(f"wrote report for {count(len(summary['axes']), 'axis', 'axes')} to "
                f"{out}/summary.md")
