@@ -14,7 +14,7 @@ does) and measures, over HTTP:
    bounded in seconds) and the largest Retry-After they carried.
 2. **A disconnect storm.** While a heavy client keeps the bulk lane busy and ``--live``
    clients keep sending edits, ``--storm`` clients each send ``/edit`` at once and give up
-   after ``--patience`` seconds (the connection is closed). From ``/stats`` before and
+   after ``--patience`` seconds (0: they hang up right after sending). From ``/stats`` before and
    after: faces the interactive lane rendered, the jobs the server cancelled, the share of
    abandoned requests rendered anyway (goal: under 5%), and how the clients that stayed
    fared.
@@ -110,6 +110,20 @@ async def live_loop(url: str, rng: np.random.Generator, size: int, stop: asyncio
             tally[str(r.status_code)] = tally.get(str(r.status_code), 0) + 1
 
 
+async def send_and_hang_up(url: str, body: dict[str, Any]) -> bool:
+    """Send one POST /edit over a raw connection and close it at once (never answered)."""
+    host, port = url.removeprefix("http://").split(":")
+    data = json.dumps(body).encode()
+    head = (f"POST /edit HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head + data)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    return False
+
+
 async def storm(url: str, size: int, n: int, live: int, patience: float, seed: int
                 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
@@ -123,19 +137,23 @@ async def storm(url: str, size: int, n: int, live: int, patience: float, seed: i
         staying = [asyncio.create_task(live_loop(url, rng, size, stop, stayed))
                    for _ in range(live)]
         await asyncio.sleep(1.0)
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
-        # each request is sent for sure (connect/write/pool: 30 s), then its client waits
-        # ``patience`` for the answer and hangs up
-        timeout = httpx.Timeout(30.0, read=patience)
-        async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as crowd:
-            async def one(body: dict[str, Any]) -> bool:
-                try:
-                    r = await crowd.post("/edit", json=body)
-                    return r.status_code == 200
-                except httpx.ReadTimeout:
-                    return False
+        if patience <= 0:
+            results = await asyncio.gather(*(send_and_hang_up(url, b) for b in bodies))
+        else:
+            limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+            # each request is sent for sure (connect/write/pool: 30 s), then its client waits
+            # ``patience`` for the answer and hangs up
+            timeout = httpx.Timeout(30.0, read=patience)
+            async with httpx.AsyncClient(base_url=url, timeout=timeout,
+                                         limits=limits) as crowd:
+                async def one(body: dict[str, Any]) -> bool:
+                    try:
+                        r = await crowd.post("/edit", json=body)
+                        return r.status_code == 200
+                    except httpx.ReadTimeout:
+                        return False
 
-            results = await asyncio.gather(*(one(b) for b in bodies))
+                results = await asyncio.gather(*(one(b) for b in bodies))
         await asyncio.sleep(2.0)  # the staying clients go on after the storm
         stop.set()
         await asyncio.gather(busy, *staying)
@@ -164,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heavy", type=int, default=4, help="clients looping heavy /generate")
     ap.add_argument("--seconds", type=float, default=8.0, help="edit phase length (s)")
     ap.add_argument("--storm", type=int, default=1000, help="clients in the disconnect storm")
-    ap.add_argument("--patience", type=float, default=0.3,
-                    help="how long a storm client waits for its answer once sent (s)")
+    ap.add_argument("--patience", type=float, default=0.0,
+                    help="how long a storm client waits for its answer once sent (s; 0: it "
+                    "hangs up right after sending)")
     ap.add_argument("--live", type=int, default=8,
                     help="clients that stay, sending edits through the storm")
     ap.add_argument("--json", type=Path, default=None)
