@@ -157,12 +157,16 @@ class _Lane:
         self.rendered = 0  # faces rendered by this lane's batched forward passes
 
     # -- queue (callers hold self.cond) --------------------------------------------------
-    def _prune(self) -> None:
-        """Drop cancelled jobs (and those whose client is gone) so they neither count nor
-        wait."""
+    def _drop_departed(self) -> None:
+        """Cancel queued jobs whose client is gone (a syscall each: only when the lane would
+        otherwise refuse a job)."""
         for j in self.jobs:
             if j.future.connected is not None and not j.future.connected():
                 j.future.cancel()
+        self._prune()
+
+    def _prune(self) -> None:
+        """Drop cancelled jobs so they neither count nor wait."""
         if any(j.future.cancelled() for j in self.jobs):
             self.jobs = collections.deque(j for j in self.jobs if not j.future.cancelled())
 
@@ -177,12 +181,16 @@ class _Lane:
             if self.stopping or not o._accepting:
                 raise BatcherStopped("the service is shutting down")
             self._prune()
+            cost = job.cost * self.seconds_per_pass
+            if (len(self.jobs) >= o.queue_size
+                    or self.backlog_seconds() + cost > o.max_queue_seconds):
+                self._drop_departed()  # their places are free
             backlog = self.backlog_seconds()
             if len(self.jobs) >= o.queue_size:
                 o._count("rejected")
                 raise QueueFull(len(self.jobs), backlog)
             idle = not self.jobs and self.running_cost == 0
-            if not idle and backlog + job.cost * self.seconds_per_pass > o.max_queue_seconds:
+            if not idle and backlog + cost > o.max_queue_seconds:
                 o._count("rejected")
                 raise QueueFull(len(self.jobs), backlog,
                                 f"about {backlog:.0f} s of work waiting for the {self.name} "
