@@ -166,9 +166,9 @@ class RequestJobs:
                     raise ClientDisconnected("the client disconnected")
                 if (future.started_at is None and loop.time() >= deadline
                         and future.abandon()):
-                        self.batcher.expired()
-                        raise QueueTimeout(self.max_queue_wait,
-                                           max(1, round(self.batcher.backlog_seconds())))
+                    self.batcher.expired()
+                    raise QueueTimeout(self.max_queue_wait,
+                                       max(1, round(self.batcher.backlog_seconds())))
         finally:
             if watch is not None:
                 # Cancelled, not awaited: awaiting would cost the answer one more turn of the
