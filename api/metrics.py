@@ -15,7 +15,11 @@ metric                                    type       labels / meaning
 ``tlgan_faces_rendered_total``            counter    faces rendered by batched forward passes
 ``tlgan_queue_depth``                     gauge      render jobs waiting for the model
 ``tlgan_queue_capacity``                  gauge      most jobs that may wait (beyond: 503)
-``tlgan_queue_rejected_total``            counter    jobs refused because the queue was full
+``tlgan_queue_rejected_total``            counter    jobs refused: a lane full (jobs or seconds)
+``tlgan_queue_backlog_seconds``           gauge      ``lane``: estimated model seconds waiting
+``tlgan_jobs_cancelled_total``            counter    jobs never started: their client left
+``tlgan_jobs_stopped_total``              counter    running jobs stopped: their client left
+``tlgan_jobs_expired_total``              counter    jobs given up after the maximum queue wait
 ``tlgan_model_calls_total``               counter    unbatched model jobs (conditioned generation)
 ``tlgan_ready``                           gauge      1 when ready, 0 while loading or draining
 ``tlgan_model_info``                      gauge (1)  ``generator``, ``generator_sha256``,
@@ -77,6 +81,25 @@ class _StateCollector(Collector):
         yield CounterMetricFamily("tlgan_model_calls",
                                   "Unbatched model jobs (e.g. feature-conditioned generation).",
                                   value=snap.get("calls", 0))
+        backlog = GaugeMetricFamily(
+            "tlgan_queue_backlog_seconds",
+            "Estimated model seconds of work waiting, per lane (admission bounds it).",
+            labels=["lane"])
+        for lane, figures in snap.get("lanes", {}).items():
+            backlog.add_metric([lane], float(figures.get("backlog_seconds", 0.0)))
+        yield backlog
+        yield CounterMetricFamily(
+            "tlgan_jobs_cancelled",
+            "Jobs never started because their client left (or waited too long).",
+            value=snap.get("cancelled", 0))
+        yield CounterMetricFamily(
+            "tlgan_jobs_stopped",
+            "Running jobs stopped between steps because their client left.",
+            value=snap.get("stopped", 0))
+        yield CounterMetricFamily(
+            "tlgan_jobs_expired",
+            "Jobs given up after the maximum queue wait (503).",
+            value=snap.get("expired", 0))
         ready = bool(state.ready) and not bool(getattr(state, "draining", False))
         yield GaugeMetricFamily("tlgan_ready",
                                 "1 when the service is ready, 0 while loading or draining.",

@@ -222,6 +222,9 @@ def test_departed_clients_get_no_work_and_are_logged_499(
         gated.gate.set()
         holder.join(30)
         assert httpx.get(f"{url}/healthz").status_code == 200
+        metrics = httpx.get(f"{url}/metrics").text
+        assert "tlgan_jobs_cancelled_total 5.0" in metrics
+        assert 'tlgan_queue_backlog_seconds{lane="interactive"} 0.0' in metrics
     assert gated.rendered == 1  # only the client that stayed got a face
     statuses = [r.tlgan_access.status for r in caplog.records
                 if hasattr(r, "tlgan_access") and r.tlgan_access.path == "/edit"]

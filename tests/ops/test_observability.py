@@ -92,6 +92,16 @@ def test_metrics_by_route_template_batches_errors_and_state(make: Any,
     assert value(snap, "tlgan_queue_depth") == 0
     assert value(snap, "tlgan_queue_capacity") == 256
     assert value(snap, "tlgan_queue_rejected_total") == 0
+    assert value(snap, "tlgan_queue_backlog_seconds", lane="interactive") == 0
+    assert value(snap, "tlgan_queue_backlog_seconds", lane="bulk") == 0
+    assert value(snap, "tlgan_jobs_cancelled_total") == 0
+    assert value(snap, "tlgan_jobs_stopped_total") == 0
+    assert value(snap, "tlgan_jobs_expired_total") == 0
+    for name, labels in (("tlgan_queue_backlog_seconds", {("lane", "bulk")}),
+                         ("tlgan_jobs_cancelled_total", set()),
+                         ("tlgan_jobs_stopped_total", set()),
+                         ("tlgan_jobs_expired_total", set())):
+        assert (name, frozenset(labels)) in snap, name  # present, not just absent = 0
     assert value(snap, "tlgan_ready") == 1
     assert value(snap, "tlgan_requests_in_flight") == 1  # this scrape
     assert value(snap, "tlgan_model_info", generator="tiny-dcgan", generator_sha256="0" * 64,
