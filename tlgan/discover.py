@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,10 @@ import torch
 from torch import nn
 
 from axes.discover import nearest_axes, pca_directions, sefa_directions, top_moves
+from axes.plots import save_edit_strip
 from tlgan.latents import DEFAULT_SPACE
 from tlgan.pipeline import Pipeline, Stopped
+from tlgan_base.artifact import atomic_artifact_dir, atomic_path, save_config
 
 #: the methods, and the default (see README "Discovering directions" for the evidence)
 METHODS = ("sefa", "pca")
@@ -185,8 +188,9 @@ def discover(pipeline: Pipeline, method: str = DEFAULT_METHOD, k: int = 10, *,
     else:
         moves = np.zeros((len(dirs), 0))
     bundle = pipeline.bundle
-    nearest: list[dict[str, Any] | None] = (nearest_axes(dirs, np.asarray(bundle.directions), bundle.names)
-               if bundle is not None and len(bundle.names) else [None] * len(dirs))
+    nearest: list[dict[str, Any] | None] = [None] * len(dirs)
+    if bundle is not None and len(bundle.names):
+        nearest = nearest_axes(dirs, np.asarray(bundle.directions), bundle.names)
     return Discovered(method, dirs.astype(np.float32), scores, moves, pipeline.attributes,
                       nearest, faces, float(distance))
 
@@ -216,3 +220,52 @@ def cached(pipeline: Pipeline, method: str, k: int) -> Discovered | None:
     """The cached result for ``method`` and ``k`` directions, if there is one."""
     hit = pipeline.__dict__.get("_discovered", {}).get(method)
     return hit.head(k) if hit is not None and len(hit.directions) >= k else None
+
+
+def save_strips(pipeline: Pipeline, found: Discovered, path: str | Path, *,
+                seed: int = DISCOVER_SEED, n_steps: int = 7) -> Path:
+    """A PNG with one row per direction: the face of ``seed`` moved from ``-distance`` to
+    ``+distance`` along it in ``n_steps`` steps."""
+    steps = np.linspace(-found.distance, found.distance, n_steps)
+    z = pipeline.seeds_to_latents([seed])[0].astype(np.float64)
+    moved = z[None, None, :] + steps[None, :, None] * found.directions[:, None, :]
+    images = pipeline.render(moved.reshape(-1, z.shape[0]).astype(np.float32))
+    images = images.reshape(len(found.directions), n_steps, *images.shape[1:])
+    labels = [f"{found.method} {r['index']}: "
+              + ", ".join(f"{a} {v:+.2f}" for a, v in list(r["moves"].items())[:2])
+              for r in found.rows(top=2)]
+    return save_edit_strip(images, [f"{s:+.1f}" for s in steps], labels, path,
+                           title=f"{found.method} directions, face of seed {seed}")
+
+
+def save_discovered(pipeline: Pipeline, found: Discovered, out: str | Path) -> Path:
+    """Write the folder ``out`` atomically: ``directions.npz`` (directions, scores, moves),
+    ``strips.png`` and ``config.json`` (kind "discovered-directions", provenance, each
+    direction's top moves and nearest axis, file checksums)."""
+    out = Path(out)
+    with atomic_artifact_dir(out) as tmp:
+        with atomic_path(tmp / "directions.npz") as npz, open(npz, "wb") as fh:
+            np.savez(fh, directions=found.directions, scores=found.scores, moves=found.moves)
+        save_strips(pipeline, found, tmp / "strips.png")
+        gen = pipeline.generator
+        save_config(tmp, {
+            "kind": "discovered-directions", "method": found.method,
+            "k": len(found.directions), "latent_space": pipeline.latent_space,
+            "latent_size": pipeline.latent_size, "faces": found.faces,
+            "distance": found.distance, "seed": DISCOVER_SEED,
+            "pca_samples": PCA_SAMPLES if found.method == "pca" else None,
+            "attributes": found.attributes,
+            "provenance": {"generator": gen.name, "generator_sha256": gen.sha256,
+                           "extractor": getattr(pipeline.extractor, "name", None),
+                           "extractor_sha256": getattr(pipeline.extractor, "sha256", None),
+                           "bundle": pipeline.bundle_id, "created": _now()},
+            "directions": [{k: v for k, v in r.items() if k != "direction"}
+                           for r in found.rows()],
+        })
+    return out
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

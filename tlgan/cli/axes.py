@@ -229,3 +229,13 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
                           max_step=max_step, axes=names)
     click.echo(f"wrote report for {count(len(summary['axes']), 'axis', 'axes')} to "
                f"{out}/summary.md")
+
+
+def _register() -> None:
+    """Add the subcommands that live in their own modules."""
+    from tlgan.cli.discover import discover
+
+    axes.add_command(discover)
+
+
+_register()
