@@ -35,7 +35,7 @@ from api.media import BIG_ENCODES
 from api.metrics import Metrics
 from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware, WorkCounter
 from api.openapi import install_openapi
-from api.routes import axes, edit, generate, health, interpolate
+from api.routes import axes, discover, edit, generate, health, interpolate
 from api.settings import Settings, load_settings
 from api.web.router import router as web_router
 from tlgan.pipeline import Pipeline
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(web_router)  # the page is public; it asks for a key on 401
     app.include_router(docs_router(app, settings))  # protected unless public_docs
     app.include_router(health.stats_router, dependencies=protected)
-    for module in (generate, edit, interpolate, axes):
+    for module in (generate, edit, interpolate, discover, axes):
         app.include_router(module.router, dependencies=protected)
     install_openapi(app)
 

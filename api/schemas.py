@@ -206,6 +206,38 @@ class AxesResponse(_Response):
     attributes: list[str]
 
 
+#: the most directions GET /axes/discover returns
+MAX_DISCOVER = 20
+DiscoverMethod = Literal["sefa", "pca"]
+
+
+class NearestAxis(_Response):
+    """The bundle axis closest to a discovered direction."""
+
+    name: str
+    cosine: float = Field(description="Signed cosine between the direction and the axis.")
+
+
+class DiscoveredDirection(_Response):
+    """One direction found without labels."""
+
+    index: int = Field(description="Rank of the direction (0: the strongest).")
+    direction: list[float] = Field(description="Unit vector of latent_size floats.")
+    score: float = Field(description="Eigenvalue of W W^T (sefa) or fraction of the "
+                         "activations' variance (pca).")
+    moves: dict[str, float] = Field(description="The attributes it moves most: mean change "
+                                    "of P(attribute) from -3 to +3 along it, largest first.")
+    nearest_axis: NearestAxis | None = Field(description="The bundle axis with the largest "
+                                             "|cosine| (null without a bundle).")
+
+
+class DiscoverResponse(_Response):
+    """Unsupervised directions of the loaded generator, strongest first."""
+
+    method: DiscoverMethod
+    directions: list[DiscoveredDirection]
+
+
 class GeneratorsResponse(_Response):
     """Registered generators and the loaded one."""
 

@@ -21,7 +21,7 @@ from tlgan_base.artifact import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["save_cosine_heatmap", "save_edit_strip", "save_response_curves"]
+__all__ = ["save_cosine_heatmap", "save_edit_strip", "save_latent_map", "save_response_curves"]
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -171,5 +171,31 @@ def save_cosine_heatmap(matrix: ArrayLike, names: Sequence[str], path: str | os.
                         color="white" if abs(mat[i, j]) > 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_title(title or "cosine between axes")
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def save_latent_map(coords: ArrayLike, values: ArrayLike, path: str | os.PathLike[str], *,
+                    label: str = "probability", title: str | None = None,
+                    axis_labels: Sequence[str] = ("PC 1", "PC 2")) -> Path:
+    """Save a 2-D scatter of latents (``coords`` (N, 2), e.g. from
+    :func:`axes.discover.pca_2d`) coloured by ``values`` (N,) in [0, 1] (an attribute's
+    probability, colour bar titled ``label``)."""
+    xy = np.asarray(coords, dtype=np.float64)
+    vals = np.asarray(values, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) == 0:
+        raise ValueError(f"coords must have shape (N, 2), got {xy.shape}")
+    if vals.shape != (len(xy),):
+        raise ValueError(f"values must have shape ({len(xy)},), got {vals.shape}")
+    if len(axis_labels) != 2:
+        raise ValueError(f"axis_labels must have 2 entries, got {len(axis_labels)}")
+    fig = _new_figure(6.5, 5.5)
+    ax = fig.add_subplot(1, 1, 1)
+    size = float(np.clip(2000.0 / len(xy), 1.0, 20.0))
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=vals, s=size, cmap="viridis", vmin=0.0, vmax=1.0,
+                    linewidths=0)
+    fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.04, label=label)
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1],
+           title=title or f"latents coloured by {label}")
     fig.tight_layout()
     return _save_png(fig, path)

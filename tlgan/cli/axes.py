@@ -204,17 +204,26 @@ def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str 
 @click.option("--curve-faces", type=int, default=48, show_default=True,
               help="Faces averaged per response curve.")
 @click.option("--max-step", type=float, default=3.0, show_default=True)
+@click.option("--samples", type=click.Path(file_okay=False, path_type=Path), default=None,
+              show_default="the bundle's samples.npz, if shipped",
+              help="Sample cache for the latent map.")
+@click.option("--map-attribute", default=None, show_default="the first reference",
+              help="Attribute whose probability colours the latent map.")
+@click.option("--discover-k", type=click.IntRange(0, 20), default=8, show_default=True,
+              help="Unsupervised directions shown per method (0: none).")
 @generator_option
 @extractor_option
 @device_option
 def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, curve_faces: int,
-           max_step: float, generator: str | None, extractor: str | None, device: str) -> None:
+           max_step: float, samples: Path | None, map_attribute: str | None, discover_k: int,
+           generator: str | None, extractor: str | None, device: str) -> None:
     """Render edit strips, response curves and cosine heatmaps, plus summary.md.
 
     \b
     Examples:
       tlgan axes report --out runs/report
       tlgan axes report --bundle runs/bundle --out runs/report --axes Smiling,Eyeglasses
+      tlgan axes report --out runs/report --samples runs/samples --map-attribute Smiling
     """
     from tlgan.models import load_pipeline
     from tlgan.report import axis_report
@@ -227,5 +236,23 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
     names = [a.strip() for a in axis_names.split(",")] if axis_names else None
     summary = axis_report(pipeline, pipeline.bundle, out, faces=faces, curve_faces=curve_faces,
                           max_step=max_step, axes=names)
+    if discover_k:
+        from tlgan.report_discover import discovery_report, shipped_bundle_dir
+
+        extra = discovery_report(pipeline, out, samples=samples,
+                                 bundle_dir=bundle or shipped_bundle_dir(pipeline),
+                                 attribute=map_attribute, k=discover_k)
+        with open(out / "summary.md", "a", encoding="utf-8") as fh:
+            fh.write("\n".join(extra))
     click.echo(f"wrote report for {count(len(summary['axes']), 'axis', 'axes')} to "
                f"{out}/summary.md")
+
+
+def _register() -> None:
+    """Add the subcommands that live in their own modules."""
+    from tlgan.cli.discover import discover
+
+    axes.add_command(discover)
+
+
+_register()
