@@ -87,6 +87,15 @@ class GenerateRequest(_Request):
     with_features: bool = _WITH_FEATURES
 
 
+class CustomAxisIn(_Request):
+    """A request's own axis with its fields named (the form ``POST /axes/fit`` returns)."""
+
+    direction: list[Component] = Field(
+        max_length=4096, description="The axis in latent space (normalized by the server).")
+    head: dict[str, Any] | None = Field(
+        default=None, description="Not supported yet: send the direction alone.")
+
+
 class EditRequest(_Request):
     """Move a latent along feature axes, then render it."""
 
@@ -98,6 +107,12 @@ class EditRequest(_Request):
         default_factory=list, max_length=1024,
         description="Axes kept fixed: projected out of the summed move and, with an "
         "extractor loaded, held per face (closed loop; see `unheld`).")
+    custom_axes: dict[str, list[Component] | CustomAxisIn] = Field(
+        default_factory=dict, max_length=32,
+        description="The request's own axes, {name: direction} or {name: {\"direction\": "
+        "[...]}}: `moves` and `locked` may name them like the bundle's axes (locks on them "
+        "are projected out, open loop). At most 32, each a finite non-zero vector of the "
+        "latent's length, normalized by the server; a name may not be a bundle axis's.")
     format: Format = _FORMAT
     size: Size | None = _SIZE
     with_features: bool = _WITH_FEATURES

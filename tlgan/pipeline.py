@@ -52,6 +52,8 @@ class HoldResult:
 LOCK_TOLERANCE = 0.05
 #: closed-loop locks: most correction passes (each one render + label of the batch)
 LOCK_MAX_STEPS = 4
+#: most axes of a request's own (``custom_axes``)
+MAX_CUSTOM_AXES = 32
 #: feature-conditioned generation: candidate starts per face and most correction steps
 CONDITION_CANDIDATES = 16
 CONDITION_MAX_STEPS = 12
@@ -242,26 +244,65 @@ class Pipeline:
                 f"{', '.join(self.axis_names)}"
             ) from None
 
+    def custom_axes(self, raw: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+        """Validate a request's own axes ``{name: direction}``: at most
+        :data:`MAX_CUSTOM_AXES`, each a finite, non-zero vector of the latent's length whose
+        name is not one of the bundle's axes. Returns them as unit vectors (float64).
+
+        Raises:
+            ValueError: naming ``custom_axes`` or ``custom_axes.<name>``.
+        """
+        if len(raw) > MAX_CUSTOM_AXES:
+            raise ValueError(f"custom_axes: at most {MAX_CUSTOM_AXES} per request, got "
+                             f"{len(raw)}")
+        out: dict[str, np.ndarray] = {}
+        for name, values in raw.items():
+            field = f"custom_axes.{clip(name)}"
+            if not name.strip():
+                raise ValueError("custom_axes: a name must not be empty")
+            if name in self._axis_index:
+                raise ValueError(f"{field}: the bundle has an axis of this name; choose "
+                                 "another name")
+            vec = np.asarray(values, dtype=np.float64)
+            if vec.shape != (self.latent_size,):
+                raise ValueError(f"{field}: expected {self.latent_size} numbers, got "
+                                 f"{vec.size}")
+            norm = float(np.linalg.norm(vec)) if np.isfinite(vec).all() else math.nan
+            if not math.isfinite(norm) or norm == 0.0:
+                raise ValueError(f"{field}: the direction must be finite and non-zero")
+            out[name] = vec / norm
+        return out
+
     def edit(self, z: np.ndarray, moves: Mapping[str, float],
-             locked: Sequence[str] = ()) -> np.ndarray:
+             locked: Sequence[str] = (),
+             custom: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Move a latent (L,) by distances along unit axes; locked axes are projected out.
 
         Several moves add up; locking applies to the summed move (so a locked axis's own
-        move is cancelled too).
+        move is cancelled too). ``custom`` (from :meth:`custom_axes`) adds the request's own
+        axes: ``moves`` and ``locked`` may name them like the bundle's.
         """
         if z.shape != (self.latent_size,):
             raise ValueError(f"latent: expected {self.latent_size} numbers, got {z.shape}")
         if not moves and not locked:
             return z.copy()
-        self._require_bundle()
-        idx, dists = [], []
+        custom = custom or {}
+
+        def axis(name: str, field: str) -> np.ndarray:
+            if name in custom:
+                return custom[name]
+            return self._axes[self.axis_index(name, field)].astype(np.float64)
+
+        dirs, dists = [], []
         for name, dist in moves.items():
             if not isinstance(dist, (int, float)) or not math.isfinite(dist):
                 raise ValueError(f"moves.{clip(name)}: distance must be a finite number")
-            idx.append(self.axis_index(name, "moves"))
+            dirs.append(axis(name, "moves"))
             dists.append(float(dist))
-        lock_idx = sorted({self.axis_index(n, "locked") for n in locked})
-        moved = apply_moves(z, self._axes[idx], np.asarray(dists), self._axes[lock_idx])
+        locks = [axis(n, "locked") for n in dict.fromkeys(locked)]
+        empty = np.zeros((0, self.latent_size))
+        moved = apply_moves(z, np.array(dirs) if dirs else empty, np.asarray(dists),
+                            np.array(locks) if locks else empty)
         return moved.astype(np.float32)
 
     def held_locks(self, locked: Sequence[str]) -> list[str]:

@@ -18,11 +18,26 @@ from api.routes.common import (
     image_response,
     latent,
 )
-from api.schemas import EditRequest, EditResponse
+from api.schemas import CustomAxisIn, EditRequest, EditResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import HoldResult, Pipeline, hold_cost
+from tlgan_base.errors import clip
 
 router = APIRouter(tags=["faces"])
+
+
+def custom_directions(axes: dict[str, list[float] | CustomAxisIn]) -> dict[str, list[float]]:
+    """``custom_axes`` as {name: direction}; a head is refused (not supported yet)."""
+    out: dict[str, list[float]] = {}
+    for name, value in axes.items():
+        if isinstance(value, CustomAxisIn):
+            if value.head is not None:
+                raise ValueError(f"custom_axes.{clip(name)}.head: heads are not supported yet; "
+                                 "send the direction alone")
+            out[name] = value.direction
+        else:
+            out[name] = value
+    return out
 
 
 @router.post(
@@ -47,19 +62,21 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
-    if body.locked and pipeline.bundle is None:
+    custom = pipeline.custom_axes(custom_directions(body.custom_axes))
+    bundle_locks = [n for n in body.locked if n not in custom]
+    if bundle_locks and pipeline.bundle is None:
         raise ValueError("locked: this service has no axis bundle loaded")
-    for name in body.locked:
+    for name in bundle_locks:
         pipeline.axis_index(name, "locked")
-    moved = pipeline.edit(z, body.moves, body.locked)
+    moved = pipeline.edit(z, body.moves, body.locked, custom)
     check_in_range(moved, "moves", "the moved latent", "move less far")
     unheld: list[str] | None = None
     probs: np.ndarray | None
-    if body.moves and pipeline.held_locks(body.locked):
+    if body.moves and pipeline.held_locks(bundle_locks):
         start = z[None, :]
 
         def hold(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
-            return p.hold_locks(start, moved[None, :], body.locked, should_stop=stop)
+            return p.hold_locks(start, moved[None, :], bundle_locks, should_stop=stop)
 
         result = await jobs.call(hold, cost=hold_cost(1))
         moved, images, probs, unheld = (result.latents[0], result.images, result.probs,

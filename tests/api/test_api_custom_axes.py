@@ -1,0 +1,68 @@
+"""``custom_axes`` on /edit: a request's own axes, moved along and locked like the bundle's."""
+
+from __future__ import annotations
+
+import numpy as np
+from api_helpers import detail
+from fastapi.testclient import TestClient
+
+from tlgan.latents import sample_latent
+from tlgan.pipeline import MAX_CUSTOM_AXES, Pipeline
+from tlgan.testing import TINY_LATENT
+
+
+def _z() -> list[float]:
+    return [float(x) for x in sample_latent(5, TINY_LATENT)]
+
+
+def _unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(TINY_LATENT)
+    return v / np.linalg.norm(v)
+
+
+def test_a_custom_axis_moves_like_a_bundle_axis_and_is_normalized(
+        client: TestClient) -> None:
+    d = _unit(1)
+    r = client.post("/edit", json={"latent": _z(), "moves": {"mine": 2.0},
+                                   "custom_axes": {"mine": (5.0 * d).tolist()},
+                                   "with_features": False})
+    assert r.status_code == 200, r.text
+    moved = np.asarray(r.json()["latent"], dtype=np.float64)
+    assert np.allclose(moved - np.asarray(_z()), 2.0 * d, atol=1e-5)
+    # the object form gives the same answer
+    r2 = client.post("/edit", json={"latent": _z(), "moves": {"mine": 2.0},
+                                    "custom_axes": {"mine": {"direction": d.tolist()}},
+                                    "with_features": False})
+    assert r2.json()["latent"] == r.json()["latent"]
+
+
+def test_locking_a_custom_axis_projects_it_out_of_bundle_moves(
+        client: TestClient, tiny_pipeline: Pipeline) -> None:
+    d = _unit(2)
+    body = {"latent": _z(), "moves": {"Smiling": 2.0}, "locked": ["mine"],
+            "custom_axes": {"mine": d.tolist()}, "with_features": False}
+    r = client.post("/edit", json=body)
+    assert r.status_code == 200, r.text
+    move = np.asarray(r.json()["latent"], dtype=np.float64) - np.asarray(_z())
+    assert abs(float(move @ d)) < 1e-5  # nothing moved along the locked custom axis
+    assert np.linalg.norm(move) > 0.5  # but Smiling still moved
+
+
+def test_bad_custom_axes_get_422_naming_the_field(client: TestClient) -> None:
+    base = {"latent": _z(), "moves": {"mine": 1.0}, "with_features": False}
+    cases = [
+        ({"mine": [1.0] * (TINY_LATENT - 1)}, "custom_axes.mine: expected 16 numbers"),
+        ({"mine": [0.0] * TINY_LATENT}, "custom_axes.mine: the direction must be finite"),
+        ({"Smiling": [1.0] * TINY_LATENT}, "custom_axes.Smiling: the bundle has an axis"),
+        ({"mine": {"direction": [1.0] * TINY_LATENT, "head": {"w": [1]}}},
+         "custom_axes.mine.head: heads are not supported yet"),
+    ]
+    for axes, message in cases:
+        r = client.post("/edit", json={**base, "custom_axes": axes})
+        assert r.status_code == 422, r.text
+        assert message in detail(r), detail(r)
+    many = {f"a{i}": [1.0] * TINY_LATENT for i in range(MAX_CUSTOM_AXES + 1)}
+    r = client.post("/edit", json={**base, "custom_axes": many})
+    assert r.status_code == 422 and "custom_axes" in detail(r)
+    r = client.post("/edit", json={**base, "custom_axes": {"mine": [1e9] * TINY_LATENT}})
+    assert r.status_code == 422 and "custom_axes" in detail(r)
