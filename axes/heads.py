@@ -22,7 +22,8 @@ from numpy.typing import ArrayLike, NDArray
 from tlgan_base.artifact import ArtifactError, atomic_path
 from tlgan_base.metrics import roc_auc
 
-__all__ = ["DEFAULT_CS", "Head", "load_head", "save_head", "train_head"]
+__all__ = ["DEFAULT_CS", "Head", "cross_validated_accuracy", "load_head", "save_head",
+           "train_head"]
 
 #: inverse regularization strengths tried on the validation split
 DEFAULT_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
@@ -194,6 +195,35 @@ def train_head(embeddings: ArrayLike, labels: ArrayLike, seed: int = 0, *,
         w, b = _fit_lr((emb - mean) / std, y, c_best, seed)
     return Head(weights=w, bias=b, mean=mean, std=std, val_auc=val_auc, C=c_best,
                 n_train=int(y.size), positives_rate=float(n_pos / y.size))
+
+
+def cross_validated_accuracy(embeddings: ArrayLike, labels: ArrayLike, C: float, *,
+                             folds: int = 5, seed: int = 0) -> float | None:
+    """Stratified ``folds``-fold cross-validated accuracy of the head ``train_head`` fits
+    (standardized, class-balanced logistic regression with inverse regularization ``C``);
+    fewer folds when a class has fewer examples; None when a class has fewer than 2."""
+    from threadpoolctl import threadpool_limits
+
+    emb = np.asarray(embeddings, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    k = min(folds, int(y.sum()), int((~y).sum()))
+    if k < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(y.size, dtype=np.intp)
+    for cls in (False, True):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        fold_of[idx] = np.arange(idx.size) % k
+    correct = 0
+    with threadpool_limits(1):
+        for f in range(k):
+            train, test = fold_of != f, fold_of == f
+            mean = emb[train].mean(axis=0)
+            std = np.maximum(emb[train].std(axis=0), _STD_FLOOR)
+            w, b = _fit_lr((emb[train] - mean) / std, y[train], C, seed)
+            pred = ((emb[test] - mean) / std) @ w + b > 0
+            correct += int(np.sum(pred == y[test]))
+    return float(correct / y.size)
 
 
 def save_head(head: Head, path: str | os.PathLike[str]) -> Path:
