@@ -97,3 +97,11 @@ def test_an_axis_added_with_its_head_is_a_feature_and_a_target(
     assert r.status_code == 200, r.text
     for face in r.json()["faces"]:
         assert "Smile_taught" in face["features"] and face["unmet"] == []
+
+
+def test_served_schema_states_the_example_latent_length(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    latent = schemas["FitExample"]["properties"]["latent"]
+    assert latent["minItems"] == latent["maxItems"] == TINY_LATENT
+    examples = schemas["AxesFitRequest"]["properties"]["examples"]
+    assert examples["minItems"] == 10 and examples["maxItems"] == 2000
