@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--generator", default=None)
     ap.add_argument("--bundle", default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
+                    help="Only time RUNS fits of 60 marks (median and breakdown), then stop.")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = load_pipeline(generator=args.generator, bundle=args.bundle, device=args.device)
@@ -62,6 +64,16 @@ def main() -> None:
           f"{cache.n} shipped samples; torch threads {torch.get_num_threads()}")
     test_z = pipe.seeds_to_latents(range(9000, 9000 + args.faces)).astype(np.float64)
     teach_axis(pipe, "warmup", pool[:20], (np.arange(20) % 2))  # imports, first calls
+    if args.timing_only:
+        col = pipe.attributes.index(args.attributes.split(",")[0])
+        labels = (pool_p[:60, col] > 0.5).astype(int)
+        runs = [teach_axis(pipe, "timed", pool[:60], labels).stats
+                for _ in range(args.timing_only)]
+        keys = ("embed_s", "head_s", "fit_s", "total_s")
+        print(f"60 marks, {args.timing_only} fits, medians: " + ", ".join(
+            f"{k} {statistics.median(r[k] for r in runs):.3f}" for k in keys)
+              + f"; min total_s {min(r['total_s'] for r in runs):.3f}")
+        return
 
     rows = []
     for attr in args.attributes.split(","):
