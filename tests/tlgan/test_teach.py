@@ -102,6 +102,13 @@ def test_an_added_axis_with_a_head_is_a_feature_and_a_generation_target(
     assert np.all(np.abs(result.probs[:, -1] - 0.9) <= np.abs(start - 0.9) + 1e-6)
     assert result.unmet == [[], []]
     assert "Smile_taught" in pipe.held_locks(["Smile_taught"])
+    # and the axes report measures its response curve with its head
+    from tlgan.report import axis_report
+
+    summary = axis_report(pipe, new, tmp_path / "report", faces=2, curve_faces=8,
+                          axes=["Smile_taught"], progress=False)
+    assert summary["axes"][0]["target_delta"] > 0
+    assert (tmp_path / "report" / "curves" / "Smile_taught.png").is_file()
 
 
 def _labelled(tmp_path: Path, pipeline: Pipeline, n: int = 60) -> Path:
