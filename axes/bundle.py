@@ -4,9 +4,16 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
 
     <folder>/axes.npz     directions (K, L) float32, raw_directions (K, L) float32 and every
                           array-valued per-axis statistic as ``stats.<i>.<key>``
+    <folder>/samples.npz  optional: a compact subset of the sample cache the axes were
+                          fitted on (float16 z, probs, embeddings; ``attach_samples``), so new
+                          axes can be fitted without the full cache
     <folder>/config.json  kind "axis-bundle", id, names, references, latent_size,
-                          latent_space, provenance, the JSON-valued per-axis statistics and
-                          the sha256 of axes.npz
+                          latent_space, provenance, the JSON-valued per-axis statistics,
+                          ``samples`` (the subset's provenance: cache id/path, rows, seed,
+                          dtype, sha256) and the sha256 of every file
+
+Added axes may carry a ``head`` stat (``axes.heads.Head.to_dict``: a classifier on the
+extractor's embeddings); a pipeline labels faces with it like an extractor attribute.
 
 ``latent_space`` names the generator's latent space the axes live in: ``"z"`` (its input; the
 default, and what a config.json without the key means) or e.g. ``"w"`` (a mapping network's
