@@ -83,7 +83,7 @@ def _integer_bounds(node: Any) -> None:
 def _add_model_limits(schemas: dict[str, Any], pipeline: Pipeline) -> None:
     size = pipeline.latent_size
     for model, field in (("EditRequest", "latent"), ("InterpolateRequest", "latent_a"),
-                         ("InterpolateRequest", "latent_b")):
+                         ("InterpolateRequest", "latent_b"), ("FitExample", "latent")):
         prop = _prop(schemas, model, field)
         if prop is not None:
             prop["minItems"] = prop["maxItems"] = size

@@ -252,6 +252,38 @@ class DiscoverResponse(_Response):
     method: DiscoverMethod
     directions: list[DiscoveredDirection]
 
+class FitExample(_Request):
+    """One marked face: its latent and whether it shows the feature (1) or not (0)."""
+
+    latent: LatentIn
+    label: Annotated[int, Field(ge=0, le=1), _AS_INT] = Field(
+        description="1: the face shows the feature; 0: it does not.")
+
+
+class AxesFitRequest(_Request):
+    """POST /axes/fit: teach an axis from marked faces."""
+
+    name: str = Field(min_length=1, max_length=64, description="The new axis' name (not one "
+                      "of the bundle's axes or attributes).")
+    examples: list[FitExample] = Field(min_length=10, max_length=2000, description=(
+        "Marked faces, both labels present (at least 2 of each)."))
+    orthogonal_to: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, max_length=64, description="Axes the new one is made orthogonal to "
+        "(null: the bundle's reference axes; []: none).")
+
+
+class AxesFitResponse(_Response):
+    """A taught axis: send ``direction`` (and ``head``) back as a custom axis, or save it
+    with ``tlgan axes import``."""
+
+    name: str
+    direction: list[float] = Field(description="Unit direction (latent_size floats).")
+    head: dict[str, Any] = Field(description="The classifier on extractor embeddings: "
+                                 "p = sigmoid(((e - mean) / std) . weights + bias).")
+    stats: dict[str, Any] = Field(description="Examples of each label, the head's "
+                                  "cross-validated accuracy (head_cv_accuracy), the GLM's "
+                                  "fit statistics and timings.")
+
 
 class GeneratorsResponse(_Response):
     """Registered generators and the loaded one."""

@@ -4,9 +4,16 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
 
     <folder>/axes.npz     directions (K, L) float32, raw_directions (K, L) float32 and every
                           array-valued per-axis statistic as ``stats.<i>.<key>``
+    <folder>/samples.npz  optional: a compact subset of the sample cache the axes were
+                          fitted on (float16 z, probs, embeddings; ``attach_samples``), so new
+                          axes can be fitted without the full cache
     <folder>/config.json  kind "axis-bundle", id, names, references, latent_size,
-                          latent_space, provenance, the JSON-valued per-axis statistics and
-                          the sha256 of axes.npz
+                          latent_space, provenance, the JSON-valued per-axis statistics,
+                          ``samples`` (the subset's provenance: cache id/path, rows, seed,
+                          dtype, sha256) and the sha256 of every file
+
+Added axes may carry a ``head`` stat (``axes.heads.Head.to_dict``: a classifier on the
+extractor's embeddings); a pipeline labels faces with it like an extractor attribute.
 
 ``latent_space`` names the generator's latent space the axes live in: ``"z"`` (its input; the
 default, and what a config.json without the key means) or e.g. ``"w"`` (a mapping network's
@@ -23,6 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,13 +45,21 @@ from numpy.typing import ArrayLike, NDArray
 
 from axes.fitting import FitResult
 from axes.maths import REFERENCE_MODES, normalize, orthogonalize
-from tlgan_base.artifact import ArtifactError, atomic_artifact_dir, load_config, save_config
+from axes.samples import COMPACT_NAME, SampleCache, load_compact, write_compact
+from tlgan_base.artifact import (
+    ArtifactError,
+    atomic_artifact_dir,
+    load_config,
+    save_config,
+    sha256_file,
+)
 
 __all__ = [
     "ARRAYS_NAME",
     "DEFAULT_REFERENCES",
     "KIND",
     "AxisBundle",
+    "attach_samples",
     "build_bundle",
     "load",
     "save",
@@ -102,6 +119,9 @@ class AxisBundle:
         provenance: generator / extractor names and sha256, latent_size, samples_id, n, seed,
             method, created, ...
         latent_space: the generator latent space the axes live in (``"z"`` by default).
+        samples_meta: provenance of the shipped compact sample subset (``samples.npz``:
+            which cache, rows, dtype, sha256), or None when the bundle ships none.
+        source: the folder the bundle was loaded from (None when built in memory).
     """
 
     names: list[str]
@@ -111,6 +131,10 @@ class AxisBundle:
     stats: list[dict[str, Any]]
     provenance: dict[str, Any] = field(default_factory=dict)
     latent_space: str = DEFAULT_LATENT_SPACE
+    #: the compact sample subset the bundle ships (config ``samples``; None: none) and the
+    #: folder it was loaded from (where ``samples.npz`` lies); not part of the content id
+    samples_meta: dict[str, Any] | None = None
+    source: Path | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.latent_space, str) or not self.latent_space.isidentifier():
@@ -217,6 +241,42 @@ class AxisBundle:
         out: NDArray[np.float64] = norms * dots
         return out
 
+    # ------------------------------------------------------------------ shipped samples
+    @property
+    def has_samples(self) -> bool:
+        """True when the bundle ships a compact sample subset that is on disk."""
+        return (self.samples_meta is not None and self.source is not None
+                and (self.source / COMPACT_NAME).is_file())
+
+    def load_samples(self) -> SampleCache:
+        """The shipped compact sample subset (z, probs, embeddings) as a ``SampleCache``.
+
+        Raises:
+            ArtifactError: the bundle ships none (or it is not on disk).
+        """
+        if not self.has_samples:
+            raise ArtifactError(f"samples: bundle {self.source or self.id} ships no sample "
+                                f"subset ({COMPACT_NAME}); pass a sample cache (--samples) or "
+                                "attach one with `tlgan axes ship-samples`")
+        assert self.source is not None and self.samples_meta is not None
+        return load_compact(self.source / COMPACT_NAME, self.samples_meta)
+
+    def head(self, name: str) -> dict[str, Any] | None:
+        """The head (classifier on extractor embeddings, ``axes.heads.Head.to_dict``) that
+        axis ``name`` carries, or None."""
+        head = self.stats[self.index(name)].get("head")
+        return head if isinstance(head, dict) else None
+
+    def _carry(self, **changes: Any) -> AxisBundle:
+        """A new bundle with ``changes`` and the shipped samples / source carried over."""
+        fields: dict[str, Any] = {"names": self.names, "directions": self.directions,
+                  "raw_directions": self.raw_directions, "references": self.references,
+                  "stats": self.stats, "provenance": self.provenance,
+                  "latent_space": self.latent_space, "samples_meta": self.samples_meta,
+                  "source": self.source}
+        fields.update(changes)
+        return AxisBundle(**fields)
+
     # ------------------------------------------------------------------ edits
     def add_axis(self, name: str, raw_direction: ArrayLike,
                  stats: Mapping[str, Any]) -> AxisBundle:
@@ -265,9 +325,9 @@ class AxisBundle:
                 directions[names.index(name)] = own
         prov = dict(self.provenance)
         prov["added_axes"] = [*prov.get("added_axes", []), {"name": name, "created": _now()}]
-        return AxisBundle(names=names, directions=directions,
-                          raw_directions=raws.astype(np.float32), references=self.references,
-                          stats=all_stats, provenance=prov, latent_space=self.latent_space)
+        return self._carry(names=names, directions=directions,
+                           raw_directions=raws.astype(np.float32), stats=all_stats,
+                           provenance=prov)
 
     def with_stats(self, updates: Mapping[str, Mapping[str, Any]],
                    provenance: Mapping[str, Any] | None = None) -> AxisBundle:
@@ -283,10 +343,8 @@ class AxisBundle:
                              f"{', '.join(self.names)}")
         stats = [{**s, **dict(updates.get(n, {}))} for n, s in zip(self.names, self.stats,
                                                                     strict=True)]
-        return AxisBundle(names=self.names, directions=self.directions,
-                          raw_directions=self.raw_directions, references=self.references,
-                          stats=stats, provenance={**self.provenance, **dict(provenance or {})},
-                          latent_space=self.latent_space)
+        return self._carry(stats=stats,
+                           provenance={**self.provenance, **dict(provenance or {})})
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path) -> Path:
@@ -410,11 +468,64 @@ def save(bundle: AxisBundle, folder: str | Path) -> Path:
         "provenance": bundle.provenance,
         "stats": json_stats,
     }
+    samples = bundle.source / COMPACT_NAME if bundle.has_samples and bundle.source else None
     with atomic_artifact_dir(folder) as tmp:
         with open(tmp / ARRAYS_NAME, "wb") as fh:
             np.savez(fh, allow_pickle=False, **arrays)
+        if samples is not None:  # the shipped sample subset travels with the bundle
+            shutil.copyfile(samples, tmp / COMPACT_NAME)
+            config["samples"] = bundle.samples_meta
         save_config(tmp, config)
     return folder
+
+
+def attach_samples(folder: str | Path, cache: SampleCache, rows: Sequence[int] | int, *,
+                   source: str | None = None) -> AxisBundle:
+    """Ship a compact subset of ``cache`` (rows ``rows``, or the first ``rows`` rows) in the
+    bundle folder ``folder`` as ``samples.npz`` (float16 z, probabilities and embeddings,
+    compressed) with its provenance in config.json ``samples``; rewrites the folder
+    atomically and returns the reloaded bundle.
+
+    Raises:
+        ValueError: rows out of range, or a cache of another generator / extractor / latent
+            space than the bundle's (naming the field).
+    """
+    folder = Path(folder)
+    bundle = load(folder)
+    idx = np.arange(rows) if isinstance(rows, int | np.integer) else np.asarray(rows)
+    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= cache.n:
+        raise ValueError(f"rows: must select 1..{cache.n} rows of the cache")
+    for key in ("generator", "extractor"):
+        if cache.config.get(key) != bundle.provenance.get(key):
+            raise ValueError(f"samples: the cache was made with {key} "
+                             f"{cache.config.get(key)!r}, the bundle with "
+                             f"{bundle.provenance.get(key)!r}")
+    if cache.latent_space != bundle.latent_space:
+        raise ValueError(f"samples: the cache holds {cache.latent_space!r} latents, the "
+                         f"bundle's axes live in {bundle.latent_space!r}")
+    contiguous = bool(np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)))
+    cfg = cache.config
+    with tempfile.TemporaryDirectory() as tmpdir:
+        path = write_compact(Path(tmpdir) / COMPACT_NAME, np.asarray(cache.z)[idx],
+                             np.asarray(cache.probs)[idx], np.asarray(cache.embeddings)[idx])
+        meta = {
+            "file": COMPACT_NAME, "n": int(idx.size), "dtype": "float16",
+            "sha256": sha256_file(path),
+            "rows": ([int(idx[0]), int(idx[0] + idx.size)] if contiguous
+                     else "see rows_list"),
+            "seeds": ("sample i is the face of seed cache_seed + row" if contiguous
+                      else None),
+            "cache_id": cache.id, "cache_path": source or None, "cache_n": cache.n,
+            "cache_seed": cfg.get("seed"), "truncation": cfg.get("truncation"),
+            "generator": cfg.get("generator"), "extractor": cfg.get("extractor"),
+            "latent_space": cache.latent_space, "attributes": list(cache.attributes),
+            "created": _now(),
+        }
+        if not contiguous:
+            meta["rows_list"] = [int(i) for i in idx]
+        carried = bundle._carry(samples_meta=meta, source=Path(tmpdir))
+        save(carried, folder)
+    return load(folder)
 
 
 def _json_check(obj: Any) -> Any:
@@ -496,11 +607,17 @@ def load(folder: str | Path, expect_generator: str | None = None,
             if not idx.isdigit() or int(idx) >= len(stats):
                 raise ArtifactError(f"{path}: array {key!r} names no axis")
             stats[int(idx)][stat] = value
+    samples_meta = config.get("samples")
+    if samples_meta is not None and (not isinstance(samples_meta, dict)
+                                     or COMPACT_NAME not in (config.get("files") or {})):
+        raise ArtifactError(f"{folder}: config.json 'samples' names no checksummed "
+                            f"{COMPACT_NAME}")
     try:
         bundle = AxisBundle(names=names, directions=arrays["directions"],
                             raw_directions=arrays["raw_directions"],
                             references=config.get("references", []), stats=stats,
-                            provenance=prov, latent_space=space)
+                            provenance=prov, latent_space=space, samples_meta=samples_meta,
+                            source=folder.resolve())
     except ValueError as exc:
         raise ArtifactError(f"{folder} holds an invalid axis bundle: {exc}") from exc
     if bundle.id != config.get("id"):

@@ -44,13 +44,16 @@ from tlgan_base.artifact import (
 )
 
 __all__ = [
+    "COMPACT_NAME",
     "KIND",
     "REQUIRED_META",
     "SampleCache",
     "SampleCacheWriter",
+    "load_compact",
     "load_samples",
     "save_samples",
     "work_dir_for",
+    "write_compact",
 ]
 
 KIND = "sample-cache"
@@ -449,5 +452,63 @@ def load_samples(folder: str | os.PathLike[str], *, verify: bool = True,
             f"{folder}: arrays z {z.shape}, probs {probs.shape}, embeddings {emb.shape} do "
             f"not match config n={n}, {len(attrs)} attributes"
         )
+    return SampleCache(z=z, probs=probs, embeddings=emb, attributes=list(attrs),
+                       config=config)
+
+
+# ---------------------------------------------------------------- compact (shipped) samples
+#: the file a bundle folder ships its compact sample subset in (see ``axes.bundle``)
+COMPACT_NAME = "samples.npz"
+COMPACT_DTYPE = "float16"
+
+
+def write_compact(path: str | os.PathLike[str], z: ArrayLike, probs: ArrayLike,
+                  embeddings: ArrayLike) -> Path:
+    """Write z, probs and embeddings as float16 into one compressed ``.npz`` (atomically).
+
+    This is the subset of a sample cache an axis bundle ships (``samples.npz``) so that new
+    axes can be fitted without the full cache. Raises ValueError on bad shapes (naming the
+    array)."""
+    zz, pp, ee = _check_arrays(z, probs, embeddings, n=None,
+                               n_attributes=int(np.shape(probs)[1]) if np.ndim(probs) == 2
+                               else -1, latent_size=None, embedding_size=None,
+                               embedding_dtype="float32")
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, z=zz.astype(np.float16), probs=pp.astype(np.float16),
+                            embeddings=ee.astype(np.float16))
+    return path
+
+
+def load_compact(path: str | os.PathLike[str], meta: Mapping[str, Any]) -> SampleCache:
+    """Load a compact sample file written by :func:`write_compact` as a :class:`SampleCache`
+    (z and probs as float32, embeddings float16); ``meta`` is its config (attributes,
+    generator, extractor, latent_space, ...: the bundle's ``samples`` block).
+
+    Raises:
+        ArtifactError: unreadable file or arrays that do not match ``meta``.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            z = np.asarray(npz["z"], dtype=np.float32)
+            probs = np.clip(np.asarray(npz["probs"], dtype=np.float32), 0.0, 1.0)
+            emb = np.asarray(npz["embeddings"], dtype=np.float16)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArtifactError(f"{path} is not a readable compact sample file: {exc}") from exc
+    attrs = meta.get("attributes")
+    if not isinstance(attrs, list):
+        raise ArtifactError(f"{path}: its metadata lacks the 'attributes' list")
+    n = z.shape[0]
+    if (z.ndim != 2 or probs.shape != (n, len(attrs)) or emb.ndim != 2 or emb.shape[0] != n
+            or meta.get("n") not in (None, n)):
+        raise ArtifactError(f"{path}: arrays z {z.shape}, probs {probs.shape}, embeddings "
+                            f"{emb.shape} do not match n={meta.get('n')}, {len(attrs)} "
+                            "attributes")
+    for arr in (z, probs, emb):
+        arr.setflags(write=False)
+    config = {"kind": KIND, **dict(meta), "n": n, "latent_size": int(z.shape[1]),
+              "embedding_size": int(emb.shape[1]),
+              "files": {COMPACT_NAME: meta.get("sha256")}}
     return SampleCache(z=z, probs=probs, embeddings=emb, attributes=list(attrs),
                        config=config)

@@ -198,44 +198,57 @@ def embed_images(extractor: Any, paths: list[Path], batch: int = 256,
     return np.concatenate(out)
 
 
-def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extractor: Any, *,
-             samples: str | Path | None = None, method: str | None = None, seed: int = 0,
-             progress: bool = True) -> tuple[AxisBundle, dict[str, Any]]:
-    """Add (or replace) axis ``name``: a head on frozen embeddings labels the cached samples,
-    a GLM on z gives the raw axis, and the bundle orthogonalizes it against its references.
+def check_new_name(bundle: AxisBundle, name: str, *, replace: bool = False,
+                   replace_reference: bool = False, field: str = "name") -> None:
+    """Refuse to overwrite an axis silently: a name the bundle has needs ``replace``, and a
+    reference axis (every other axis is orthogonalized against it) needs
+    ``replace_reference`` as well. ValueError naming ``field`` otherwise."""
+    if not name or not name.strip():
+        raise ValueError(f"{field}: must be a non-empty axis name")
+    if name in bundle.references and not replace_reference:
+        raise ValueError(f"{field}: {name!r} is a reference axis of the bundle (the other "
+                         "axes are orthogonalized against it); replacing it re-orthogonalizes "
+                         "every axis: pass --replace-reference to do that on purpose")
+    if name in bundle.names and not (replace or replace_reference):
+        raise ValueError(f"{field}: the bundle already has an axis {name!r}; pass --replace "
+                         "to replace it or choose another name")
 
-    Returns the new bundle (already saved to ``bundle_dir``) and timing/quality figures.
-    """
-    t0 = time.perf_counter()
-    bundle = AxisBundle.load(bundle_dir)
-    prov = bundle.provenance
-    if prov.get("extractor") not in (None, extractor.name):
-        raise ArtifactError(f"bundle {bundle_dir} was fitted with extractor "
-                            f"{prov.get('extractor')!r}, but {extractor.name!r} is loaded")
-    samples_path = Path(samples) if samples else Path(str(prov.get("samples_path", "")))
-    if not samples_path or not (samples_path / "config.json").is_file():
-        raise ValueError(f"samples: the bundle's sample cache {samples_path} is not here; "
-                         "rebuild it with `tlgan axes sample` (same --n/--seed) and pass "
-                         "--samples")
-    cache: SampleCache = load_samples(samples_path)
+
+def bundle_samples(bundle: AxisBundle, samples: str | Path | None = None) -> SampleCache:
+    """The sample cache to fit new axes on: ``samples`` when given, else the compact subset
+    the bundle ships (``samples.npz``), else the full cache its provenance names when that
+    is on this machine. Checked against the bundle (generator, extractor, latent space)."""
+    if samples:
+        cache = load_samples(samples)
+        where = str(samples)
+    elif bundle.has_samples:
+        cache = bundle.load_samples()
+        where = f"{bundle.source}/samples.npz"
+    else:
+        path = Path(str(bundle.provenance.get("samples_path") or ""))
+        if not str(path) or not (path / "config.json").is_file():
+            raise ValueError(f"samples: the bundle ships no sample subset and its sample cache "
+                             f"{path} is not here; rebuild it with `tlgan axes sample` (same "
+                             "--n/--seed) and pass --samples")
+        cache, where = load_samples(path), str(path)
     if cache.latent_space != bundle.latent_space:
-        raise ArtifactError(f"samples: cache {samples_path} holds latents of space "
+        raise ArtifactError(f"samples: cache {where} holds latents of space "
                             f"{cache.latent_space!r}, the bundle's axes live in "
                             f"{bundle.latent_space!r}")
     for key in ("generator", "extractor"):
-        if cache.config.get(key) != prov.get(key):
-            raise ArtifactError(f"samples: cache {samples_path} was made with {key} "
-                                f"{cache.config.get(key)!r}, the bundle with {prov.get(key)!r}")
-    if cache.embeddings.shape[1] != extractor.embedding_size:
-        raise ArtifactError(f"samples: cache embeddings have size {cache.embeddings.shape[1]}, "
-                            f"the extractor's are {extractor.embedding_size}")
-    t_load = time.perf_counter()
-    emb = embed_images(extractor, labelled.paths, progress=progress)
-    t_embed = time.perf_counter()
-    head = train_head(emb, labelled.labels, seed=seed)
-    p_new = head.predict_proba(cache.embeddings)
-    t_head = time.perf_counter()
-    # fitted the way the bundle's own axes were: conditional on its references, if they were
+        if cache.config.get(key) != bundle.provenance.get(key):
+            raise ArtifactError(f"samples: cache {where} was made with {key} "
+                                f"{cache.config.get(key)!r}, the bundle with "
+                                f"{bundle.provenance.get(key)!r}")
+    return cache
+
+
+def fit_new_axis(bundle: AxisBundle, cache: SampleCache, p_new: np.ndarray, name: str, *,
+                 method: str | None = None, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """Fit the raw axis of a new attribute from its probabilities ``p_new`` (N,) on the
+    cache's samples, the way the bundle's own axes were fitted (GLM on z, conditional on the
+    references' logits when they were). Returns the raw unit axis (L,) and its stats."""
+    prov = bundle.provenance
     conditional = (str(prov.get("fit_conditioning") or "none") != "none"
                    and name not in bundle.references
                    and all(r in cache.attributes for r in bundle.references))
@@ -245,6 +258,39 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
                          or DEFAULT_METHOD, seed=seed, covariates=cov)
     if conditional:
         stats["conditioned_on"] = list(bundle.references)
+    stats["samples"] = {"id": cache.id, "n": cache.n}
+    return raw, stats
+
+
+def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extractor: Any, *,
+             samples: str | Path | None = None, method: str | None = None, seed: int = 0,
+             progress: bool = True, replace: bool = False,
+             replace_reference: bool = False) -> tuple[AxisBundle, dict[str, Any]]:
+    """Add axis ``name``: a head on frozen embeddings labels the cached samples (the
+    bundle's shipped subset unless ``samples`` is given), a GLM on z gives the raw axis, and
+    the bundle orthogonalizes it against its references. An existing name needs
+    ``replace``; a reference axis needs ``replace_reference``.
+
+    Returns the new bundle (already saved to ``bundle_dir``) and timing/quality figures.
+    """
+    t0 = time.perf_counter()
+    bundle = AxisBundle.load(bundle_dir)
+    check_new_name(bundle, name, replace=replace, replace_reference=replace_reference)
+    prov = bundle.provenance
+    if prov.get("extractor") not in (None, extractor.name):
+        raise ArtifactError(f"bundle {bundle_dir} was fitted with extractor "
+                            f"{prov.get('extractor')!r}, but {extractor.name!r} is loaded")
+    cache = bundle_samples(bundle, samples)
+    if cache.embeddings.shape[1] != extractor.embedding_size:
+        raise ArtifactError(f"samples: cache embeddings have size {cache.embeddings.shape[1]}, "
+                            f"the extractor's are {extractor.embedding_size}")
+    t_load = time.perf_counter()
+    emb = embed_images(extractor, labelled.paths, progress=progress)
+    t_embed = time.perf_counter()
+    head = train_head(emb, labelled.labels, seed=seed)
+    p_new = head.predict_proba(cache.embeddings)
+    t_head = time.perf_counter()
+    raw, stats = fit_new_axis(bundle, cache, p_new, name, method=method, seed=seed)
     t_fit = time.perf_counter()
     stats = {**stats, "source": "tlgan axes add", "labels": labelled.source,
              "labelled_images": len(labelled.labels),

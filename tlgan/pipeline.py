@@ -7,6 +7,7 @@ and outputs are numpy arrays: tensors never leave the pipeline.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,9 @@ import numpy as np
 import torch
 
 from axes.bundle import AxisBundle
+from axes.heads import Head
 from axes.maths import apply_moves
+from axes.samples import SampleCache
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
@@ -89,9 +92,12 @@ class Pipeline:
     extractor: Extractor | None = None
     bundle: AxisBundle | None = None
     calibration: dict[str, float] = field(default_factory=dict)
+    samples: SampleCache | None = None
 
     def __post_init__(self) -> None:
         self._space_name = DEFAULT_SPACE
+        self._heads: list[tuple[str, Head]] = []
+        self._samples_lock = threading.Lock()
         if self.bundle is not None:
             name = self.bundle.latent_space
             if name not in self.generator.space_names:
@@ -113,6 +119,8 @@ class Pipeline:
             if not self.calibration:
                 self.calibration = {n: float(c) for n, c in zip(self.bundle.names, cal, strict=True)
                                     if np.isfinite(c) and c > 0}
+            if self.extractor is not None:
+                self._heads = _bundle_heads(self.bundle, self.extractor)
 
     # -- properties --------------------------------------------------------------------
     @property
@@ -137,7 +145,29 @@ class Pipeline:
 
     @property
     def attributes(self) -> list[str]:
-        return list(self.extractor.attributes) if self.extractor is not None else []
+        """The attributes faces are labelled with: the extractor's, then the bundle axes
+        that carry a head (a classifier on the extractor's embeddings, e.g. added with
+        ``tlgan axes add/teach/import``)."""
+        if self.extractor is None:
+            return []
+        return [*self.extractor.attributes, *(n for n, _ in self._heads)]
+
+    @property
+    def head_axes(self) -> list[str]:
+        """The bundle axes labelled by their own head (extra columns of the probabilities
+        after the extractor's attributes)."""
+        return [n for n, _ in self._heads]
+
+    def sample_cache(self) -> SampleCache:
+        """The samples new axes are fitted on: ``samples`` when given, else the compact
+        subset the bundle ships (loaded once). ValueError naming ``samples`` when none."""
+        with self._samples_lock:
+            if self.samples is None:
+                if self.bundle is None or not self.bundle.has_samples:
+                    raise ValueError("samples: the loaded axis bundle ships no sample subset "
+                                     "(samples.npz) to fit new axes on")
+                self.samples = self.bundle.load_samples()
+            return self.samples
 
     @property
     def axis_names(self) -> list[str]:
@@ -216,8 +246,23 @@ class Pipeline:
         if self.extractor is None:
             raise ValueError("with_features: this service has no feature extractor loaded")
         with torch.inference_mode():
-            probs, _ = self.extractor.forward_tensor(x)
-        return probs.float().cpu().numpy()
+            probs, emb = self.extractor.forward_tensor(x)
+        out = probs.float().cpu().numpy()
+        if not self._heads:
+            return out
+        e = emb.float().cpu().numpy()
+        extra = np.stack([head.predict_proba(e) for _, head in self._heads], axis=1)
+        return np.concatenate([out, extra.astype(np.float32)], axis=1)
+
+    def embed_latents(self, z: np.ndarray) -> np.ndarray:
+        """The extractor's embeddings (N, E) float32 of the faces rendered from latents z
+        (N, L) of the pipeline's space."""
+        if self.extractor is None:
+            raise ValueError("examples: this service has no feature extractor loaded")
+        x = self.generator.render_tensor(z, self._space_name)
+        with torch.inference_mode():
+            _, emb = self.extractor.forward_tensor(x)
+        return np.asarray(emb.float().cpu().numpy(), dtype=np.float32)
 
     def label_latents(self, z: np.ndarray, space: str | None = None) -> np.ndarray:
         """Probabilities (N, A) of the faces rendered from z (latents of ``space``; None:
@@ -487,6 +532,27 @@ class Pipeline:
             "bundle": self.bundle_id,
             "axes": self.axis_names,
         }
+
+
+def _bundle_heads(bundle: AxisBundle, extractor: Extractor) -> list[tuple[str, Head]]:
+    """The bundle axes that carry a head for this extractor's embeddings and are not
+    already extractor attributes, with their heads."""
+    out = []
+    attrs = set(extractor.attributes)
+    for name in bundle.names:
+        raw = bundle.head(name)
+        if name in attrs or raw is None:
+            continue
+        try:
+            head = Head.from_dict(raw)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"bundle: axis {name!r} carries an unreadable head ({exc})") from exc
+        if head.embedding_size != extractor.embedding_size:
+            raise ValueError(f"bundle: axis {name!r} carries a head for embeddings of size "
+                             f"{head.embedding_size}, extractor {extractor.name!r} gives "
+                             f"{extractor.embedding_size}")
+        out.append((name, head))
+    return out
 
 
 def _logit_gap(probs: np.ndarray, targets: np.ndarray, eps: float = 0.02) -> np.ndarray:

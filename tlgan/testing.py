@@ -144,6 +144,30 @@ def tiny_pipeline(seed: int = 0) -> Pipeline:
     return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(gen, ext, seed=seed))
 
 
+def tiny_bundle_with_samples(pipeline: Pipeline, folder: Any, n: int = 1500,
+                             seed: int = 0) -> Pipeline:
+    """Save ``pipeline``'s bundle to ``folder`` with ``n`` shipped samples (seeds
+    ``seed..``, labelled by its extractor) and return a pipeline that loads it from there
+    (as the shipped bundles are: ``tlgan axes teach`` and ``POST /axes/fit`` work)."""
+    from pathlib import Path
+
+    from axes.bundle import attach_samples
+    from axes.samples import SampleCache
+
+    assert pipeline.bundle is not None and pipeline.extractor is not None
+    folder = Path(folder)
+    pipeline.bundle.save(folder)
+    z = pipeline.seeds_to_latents(range(seed, seed + n))
+    with torch.inference_mode():
+        probs, emb = pipeline.extractor.forward_tensor(pipeline.generator.render_tensor(z))
+    cache = SampleCache(z=z, probs=probs.numpy(), embeddings=emb.numpy().astype(np.float16),
+                        attributes=list(pipeline.extractor.attributes),
+                        config={"generator": pipeline.generator.name, "seed": seed,
+                                "extractor": pipeline.extractor.name, "truncation": 1.0})
+    bundle = attach_samples(folder, cache, n, source="tiny samples")
+    return Pipeline(generator=pipeline.generator, extractor=pipeline.extractor, bundle=bundle)
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run an ASGI ``app`` with uvicorn on a free loopback port (in a thread); yield its base

@@ -1,4 +1,4 @@
-"""GET /axes and GET /generators: what the service can do."""
+"""GET /axes and GET /generators: what the service can do; POST /axes/fit: teach an axis."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import PipelineDep
+from api.deps import JobsDep, JsonBody, PipelineDep
 from api.errors import jsonable
-from api.routes.common import COMMON_ERRORS
-from api.schemas import AxesResponse, AxisInfo, GeneratorsResponse
+from api.routes.common import BODY_ERRORS, COMMON_ERRORS
+from api.schemas import AxesFitRequest, AxesFitResponse, AxesResponse, AxisInfo, GeneratorsResponse
+from tlgan.pipeline import Pipeline
+from tlgan.teach import TaughtAxis, teach_axis
 
 router = APIRouter(tags=["models"])
 
@@ -65,3 +67,37 @@ async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
     listed = [dict(g, loaded=g.get("name") == loaded["name"])
               for g in describe_all()["generators"]]
     return GeneratorsResponse(loaded=jsonable(loaded), generators=jsonable(listed))
+
+
+@router.post("/axes/fit", response_model=AxesFitResponse, dependencies=[JsonBody],
+             responses=BODY_ERRORS, tags=["axes"])
+async def fit_axis(body: AxesFitRequest, jobs: JobsDep) -> AxesFitResponse:
+    """Teach a new axis from marked faces: each example's latent is rendered and embedded by
+    the extractor, a regularized logistic head learns the feature from the embeddings, it
+    scores the samples the bundle ships, a GLM on z gives the direction (as ``tlgan axes
+    add`` does) and it is made orthogonal to ``orthogonal_to``. Stateless: nothing is
+    stored; send the answer back as a custom axis or save it with ``tlgan axes import``.
+    Bad examples (one label only, a wrong latent length, the name of a bundle axis) get 422
+    naming the field. Costs one face-pass per example.
+    """
+    pipeline = jobs.pipeline
+    latents = [ex.latent for ex in body.examples]
+    labels = [ex.label for ex in body.examples]
+    orthogonal_to = body.orthogonal_to
+    # cheap checks first, so bad input never waits in the queue
+    if pipeline.bundle is not None and (body.name in pipeline.axis_names
+                                        or body.name in pipeline.attributes):
+        raise ValueError(f"name: {body.name!r} is already an axis or attribute of the loaded "
+                         "bundle; choose another name")
+    for i, z in enumerate(latents):
+        if len(z) != pipeline.latent_size:
+            raise ValueError(f"examples[{i}].latent: expected {pipeline.latent_size} numbers "
+                             f"(the latent size), got {len(z)}")
+
+    def fit(p: Pipeline, stop: Any) -> TaughtAxis:
+        return teach_axis(p, body.name, latents, labels, orthogonal_to)
+
+    taught = await jobs.call(fit, cost=len(body.examples))
+    out = taught.to_dict()
+    return AxesFitResponse(name=out["name"], direction=out["direction"], head=out["head"],
+                           stats=jsonable(out["stats"]))

@@ -244,3 +244,66 @@ def test_constructor_checks_shapes(bundle: AxisBundle) -> None:
         AxisBundle(names=bundle.names, directions=bundle.directions,
                    raw_directions=bundle.raw_directions, references=[],
                    stats=bundle.stats, provenance={"x": object()})
+
+
+# ------------------------------------------------------------------ shipped sample subset
+def _cache(n: int = 400, seed: int = 3):  # type: ignore[no-untyped-def]
+    from axes.samples import SampleCache
+
+    rng = np.random.default_rng(seed)
+    return SampleCache(z=rng.standard_normal((n, 12)).astype(np.float32),
+                       probs=rng.uniform(0, 1, (n, 4)).astype(np.float32),
+                       embeddings=rng.uniform(0, 3, (n, 8)).astype(np.float16),
+                       attributes=NAMES, config={"generator": PROV["generator"],
+                                                 "extractor": PROV["extractor"], "seed": 7})
+
+
+def test_attach_samples_ships_a_checksummed_float16_subset_and_keeps_the_id(
+        tmp_path: Path, bundle: AxisBundle) -> None:
+    folder = bundle.save(tmp_path / "b")
+    cache = _cache()
+    shipped = bundle_mod.attach_samples(folder, cache, 100, source="runs/samples")
+    assert shipped.id == bundle.id and shipped == bundle and shipped.has_samples
+    cfg = json.loads((folder / "config.json").read_text())
+    meta = cfg["samples"]
+    assert meta["n"] == 100 and meta["rows"] == [0, 100] and meta["cache_seed"] == 7
+    assert meta["cache_path"] == "runs/samples" and meta["dtype"] == "float16"
+    assert cfg["files"]["samples.npz"] == meta["sha256"]
+    got = shipped.load_samples()
+    assert got.z.dtype == np.float32 and got.embeddings.dtype == np.float16
+    np.testing.assert_allclose(got.z, cache.z[:100], atol=4e-3)
+    np.testing.assert_allclose(got.probs, cache.probs[:100], atol=1e-3)
+    assert got.attributes == NAMES and got.latent_space == "z"
+    # an edit of the bundle carries the samples along; a mismatch is refused on load
+    shipped.add_axis("New", np.ones(12), {"coef_norm": 1.0}).save(folder)
+    again = load(folder)
+    assert again.has_samples and "New" in again.names
+    with open(folder / "samples.npz", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ArtifactError, match=r"samples\.npz is corrupt"):
+        load(folder)
+
+
+def test_attach_samples_refuses_another_generator_and_bad_rows(tmp_path: Path,
+                                                               bundle: AxisBundle) -> None:
+    folder = bundle.save(tmp_path / "b")
+    cache = _cache()
+    with pytest.raises(ValueError, match="rows"):
+        bundle_mod.attach_samples(folder, cache, 401)
+    other = type(cache)(z=cache.z, probs=cache.probs, embeddings=cache.embeddings,
+                        attributes=NAMES, config={**cache.config, "generator": "x"})
+    with pytest.raises(ValueError, match="samples: the cache was made with generator"):
+        bundle_mod.attach_samples(folder, other, 10)
+    assert not load(folder).has_samples
+    with pytest.raises(ArtifactError, match=r"samples: bundle .* ships no sample subset"):
+        load(folder).load_samples()
+
+
+def test_shipped_bundles_carry_their_samples() -> None:
+    from tlgan.bundles import BUNDLES
+
+    for entry in BUNDLES.values():
+        b = load(entry.path)
+        assert b.has_samples, entry.name
+        assert b.samples_meta is not None and b.samples_meta["n"] == 5000
+        assert (entry.path / "samples.npz").stat().st_size < 4 * 2**20

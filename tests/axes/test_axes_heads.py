@@ -102,3 +102,15 @@ def test_bad_head_shapes() -> None:
         head.predict_proba(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="Cs must be"):
         train_head(emb, labels, Cs=[])
+
+
+def test_cross_validated_accuracy_is_high_on_separable_and_chance_on_noise() -> None:
+    from axes.heads import cross_validated_accuracy
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    emb = rng.standard_normal((60, 16)) + 5.0 * y[:, None] * (np.arange(16) == 0)
+    assert cross_validated_accuracy(emb, y, 1.0) >= 0.9
+    noise = rng.standard_normal((60, 16))
+    assert cross_validated_accuracy(noise, y, 1.0) < 0.8
+    assert cross_validated_accuracy(noise[:3], [0, 1, 1], 1.0) is None

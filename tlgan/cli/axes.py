@@ -132,10 +132,14 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
 @click.option("--samples", type=click.Path(file_okay=False, path_type=Path), default=None,
               show_default="the bundle's sample cache", help="Sample-cache folder.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--replace", is_flag=True, help="Replace an axis of that name.")
+@click.option("--replace-reference", is_flag=True,
+              help="Allow replacing a reference axis (re-orthogonalizes every axis).")
 @extractor_option
 @device_option
 def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
-        samples: Path | None, seed: int, extractor: str | None, device: str) -> None:
+        samples: Path | None, seed: int, replace: bool, replace_reference: bool,
+        extractor: str | None, device: str) -> None:
     """Add a new axis NAME from your own labelled face images.
 
     A logistic head on the frozen extractor embeddings learns NAME from your labels, labels
@@ -153,9 +157,136 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
 
     labelled = read_labels(labels, data, column or name)
     ext = load_extractor(extractor, device)
-    new, figures = add_axis(name, labelled, bundle, ext, samples=samples, seed=seed)
+    new, figures = add_axis(name, labelled, bundle, ext, samples=samples, seed=seed,
+                            replace=replace, replace_reference=replace_reference)
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id, **figures},
                           indent=2))
+
+
+replace_options = [
+    click.option("--replace", is_flag=True, help="Replace an axis of that name."),
+    click.option("--replace-reference", is_flag=True,
+                 help="Allow replacing a reference axis (re-orthogonalizes every axis)."),
+]
+
+
+@axes.command()
+@click.argument("name")
+@click.option("--examples", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSONL ({\"latent\": [...] or \"seed\": N, \"label\": 0|1} per line) or CSV "
+                   "(label plus seed or z0..z{L-1} columns).")
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder to add the axis to (rewritten atomically); it must "
+                   "ship its sample subset (samples.npz).")
+@click.option("--orthogonal-to", default=None, show_default="the bundle's references",
+              help="Comma-separated axes the new one is orthogonal to ('' for none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@replace_options[0]
+@replace_options[1]
+@generator_option
+@extractor_option
+@device_option
+def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, seed: int,
+          replace: bool, replace_reference: bool, generator: str | None,
+          extractor: str | None, device: str) -> None:
+    """Teach a new axis NAME from marked faces (latents or seeds labelled 0/1).
+
+    The faces are rendered and embedded, a logistic head learns NAME, scores the bundle's
+    shipped samples, and a GLM on z gives the axis; it is added with its head (so NAME gets
+    a probability in `features` and can be a `features` target) and its provenance.
+
+    \b
+    Examples:
+      tlgan axes teach Freckles --examples marks.jsonl --bundle runs/bundle
+    """
+    from tlgan.axes_workflow import check_new_name
+    from tlgan.models import load_pipeline
+    from tlgan.teach import add_to_bundle, read_examples, teach_axis
+
+    pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
+                             device=device)
+    assert pipeline.bundle is not None
+    check_new_name(pipeline.bundle, name, replace=replace, replace_reference=replace_reference)
+    latents, labels = read_examples(examples, pipeline)
+    refs = None if orthogonal_to is None else [r.strip() for r in orthogonal_to.split(",")
+                                               if r.strip()]
+    taught = teach_axis(pipeline, name, latents, labels, refs, seed=seed,
+                        allow_existing=replace or replace_reference)
+    stats = {**taught.stats, "source": "tlgan axes teach", "examples_file": str(examples)}
+    new = add_to_bundle(bundle, name, taught.raw_direction, taught.head, stats,
+                        replace=replace, replace_reference=replace_reference)
+    click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
+                           **{k: taught.stats[k] for k in (
+                               "examples", "positives", "negatives", "head_cv_accuracy",
+                               "total_s")}}, indent=2))
+
+
+@axes.command("import")
+@click.argument("name")
+@click.option("--direction", "direction_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="JSON {\"direction\": [...], \"head\": {...}?, \"stats\": "
+                                  "{...}?} (POST /axes/fit's answer, the web page's export).")
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder to add the axis to (rewritten atomically).")
+@replace_options[0]
+@replace_options[1]
+def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
+            replace_reference: bool) -> None:
+    """Import an axis NAME from a direction JSON (with its head, if it has one).
+
+    \b
+    Examples:
+      tlgan axes import Freckles --direction freckles.json --bundle runs/bundle
+    """
+    from axes.bundle import AxisBundle
+    from tlgan.axes_workflow import check_new_name
+    from tlgan.teach import add_to_bundle, read_direction
+
+    current = AxisBundle.load(bundle)
+    check_new_name(current, name, replace=replace, replace_reference=replace_reference)
+    direction, head, stats = read_direction(direction_file, current.latent_size)
+    if head is not None and current.has_samples:
+        size = current.load_samples().embeddings.shape[1]
+        if head.embedding_size != size:
+            raise ValueError(f"head: weights for embeddings of size {head.embedding_size}, "
+                             f"the bundle's extractor gives {size}")
+    stats = {**stats, "name": name, "source": "tlgan axes import",
+             "direction_file": str(direction_file)}
+    stats.pop("coef_norm_source", None)
+    new = add_to_bundle(bundle, name, direction, head, stats, replace=replace,
+                        replace_reference=replace_reference)
+    click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
+                           "head": head is not None,
+                           "examples": stats.get("examples"),
+                           "head_cv_accuracy": stats.get("head_cv_accuracy")}, indent=2))
+
+
+@axes.command("ship-samples")
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder (rewritten atomically).")
+@click.option("--samples", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The sample cache the bundle was fitted on (or one of its generator and "
+                   "extractor).")
+@click.option("--n", "n", type=int, default=5000, show_default=True,
+              help="Ship the cache's first N samples.")
+def ship_samples(bundle: Path, samples: Path, n: int) -> None:
+    """Ship a compact subset of a sample cache inside a bundle (samples.npz, float16), so
+    `tlgan axes add/teach` and POST /axes/fit work without the full cache.
+
+    \b
+    Examples:
+      tlgan axes ship-samples --bundle runs/bundle --samples runs/samples --n 5000
+    """
+    from axes.bundle import attach_samples
+    from axes.samples import load_samples
+
+    cache = load_samples(samples, mmap=True)
+    if not 1 <= n <= cache.n:
+        raise ValueError(f"n: must be in 1..{cache.n} (the cache's size), got {n}")
+    new = attach_samples(bundle, cache, n, source=str(samples))
+    size = (bundle / "samples.npz").stat().st_size
+    click.echo(f"shipped {count(n, 'sample')} of {samples} in {bundle}/samples.npz "
+               f"({size / 2**20:.2f} MiB; bundle id {new.id})")
 
 
 @axes.command()

@@ -1,0 +1,214 @@
+"""tlgan.teach and the first-class added axes: teach from marked latents, add/teach/import
+into a bundle with refusal rules, heads as extra feature columns, with tiny seeded models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from axes.bundle import AxisBundle
+from tlgan.axes_workflow import add_axis, read_labels
+from tlgan.cli.main import cli
+from tlgan.pipeline import Pipeline
+from tlgan.teach import read_direction, read_examples, teach_axis
+from tlgan.testing import tiny_bundle_with_samples
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline: Pipeline) -> Pipeline:
+    """The tiny pipeline with its bundle saved with a shipped sample subset."""
+    return tiny_bundle_with_samples(tiny_pipeline, tmp_path_factory.mktemp("b") / "bundle")
+
+
+def _marks(pipeline: Pipeline, n: int = 60, attr: str = "Smiling",
+           start: int = 7000) -> tuple[np.ndarray, np.ndarray]:
+    z = pipeline.seeds_to_latents(range(start, start + n))
+    p = pipeline.label_latents(z)[:, pipeline.attributes.index(attr)]
+    return z, (p > np.median(p)).astype(int)
+
+
+def test_teach_axis_recovers_a_known_attribute(shipped: Pipeline) -> None:
+    z, y = _marks(shipped)
+    taught = teach_axis(shipped, "Smile_taught", z, y)
+    bundle = shipped.bundle
+    assert bundle is not None
+    assert taught.direction.shape == (16,) and abs(np.linalg.norm(taught.direction) - 1) < 1e-9
+    assert float(taught.direction @ bundle.direction("Smiling")) > 0.7
+    for ref in bundle.references:  # default: orthogonal to the references
+        assert abs(float(taught.direction @ bundle.direction(ref))) < 1e-9
+    st = taught.stats
+    assert st["examples"] == 60 and st["positives"] + st["negatives"] == 60
+    assert st["head_cv_accuracy"] > 0.7 and st["samples_scored"] == 1500
+    assert st["orthogonal_to"] == ["Male", "Young"] and st["coef_norm"] > 0
+    json.dumps(taught.to_dict())  # plain JSON
+    free = teach_axis(shipped, "Smile_taught", z, y, orthogonal_to=[])
+    assert free.stats["orthogonal_to"] == [] and abs(free.direction @ free.raw_direction - 1) < 1e-9
+    eyes = teach_axis(shipped, "Smile_taught", z, y, orthogonal_to=["Eyeglasses"])
+    assert abs(float(eyes.direction @ bundle.direction("Eyeglasses"))) < 1e-9
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda z, y: (z, np.ones_like(y)), r"examples: need at least 2 examples of each label"),
+    (lambda z, y: (z[:5], y[:5]), r"examples: need 10\.\.2000 examples"),
+    (lambda z, y: ([*z[:-1], np.zeros(3)], y), r"examples\[19\]\.latent: expected 16 numbers"),
+    (lambda z, y: (z, np.where(np.arange(len(y)) == 4, 2, y)), r"examples\[4\]\.label"),
+])
+def test_teach_axis_bad_examples_name_the_field(shipped: Pipeline, change, match) -> None:  # type: ignore[no-untyped-def]
+    z, y = _marks(shipped, 20)
+    bad_z, bad_y = change(z, y)
+    with pytest.raises(ValueError, match=match):
+        teach_axis(shipped, "New", bad_z, bad_y)
+
+
+def test_teach_axis_refuses_existing_names_unknown_axes_and_missing_samples(
+        shipped: Pipeline, tiny_pipeline: Pipeline) -> None:
+    z, y = _marks(shipped, 20)
+    for name in ("Smiling", "Male"):
+        with pytest.raises(ValueError, match=f"name: '{name}' is already an axis"):
+            teach_axis(shipped, name, z, y)
+    with pytest.raises(ValueError, match="orthogonal_to: unknown axis"):
+        teach_axis(shipped, "New", z, y, orthogonal_to=["Nose"])
+    with pytest.raises(ValueError, match="samples: the loaded axis bundle ships no sample"):
+        teach_axis(tiny_pipeline, "New", z, y)  # built in memory: no samples.npz
+
+
+def test_an_added_axis_with_a_head_is_a_feature_and_a_generation_target(
+        shipped: Pipeline, tmp_path: Path) -> None:
+    from tlgan.teach import add_to_bundle
+
+    assert shipped.bundle is not None and shipped.bundle.source is not None
+    folder = tmp_path / "bundle"
+    shipped.bundle.save(folder)
+    z, y = _marks(shipped)
+    taught = teach_axis(shipped, "Smile_taught", z, y)
+    new = add_to_bundle(folder, "Smile_taught", taught.raw_direction, taught.head, taught.stats)
+    assert new.has_samples and new.head("Smile_taught") is not None
+    pipe = Pipeline(shipped.generator, shipped.extractor, new)
+    assert pipe.attributes[-1] == "Smile_taught" and pipe.head_axes == ["Smile_taught"]
+    probs = pipe.label_latents(z[:8])
+    assert probs.shape == (8, 6)
+    np.testing.assert_allclose(probs[:, -1], taught.head.predict_proba(pipe.embed_latents(z[:8])),
+                               atol=1e-5)
+    assert "Smile_taught" in pipe.features_dict(probs[0])
+    # a features target: faces are moved until the head agrees
+    result = pipe.generate_conditioned([1, 2], {"Smile_taught": 0.9})
+    assert result.probs.shape == (2, 6)
+    start = pipe.label_latents(pipe.seeds_to_latents([1, 2]))[:, -1]
+    assert np.all(np.abs(result.probs[:, -1] - 0.9) <= np.abs(start - 0.9) + 1e-6)
+    assert result.unmet == [[], []]
+    assert "Smile_taught" in pipe.held_locks(["Smile_taught"])
+    # and the axes report measures its response curve with its head
+    from tlgan.report import axis_report
+
+    summary = axis_report(pipe, new, tmp_path / "report", faces=2, curve_faces=8,
+                          axes=["Smile_taught"], progress=False)
+    assert summary["axes"][0]["target_delta"] > 0
+    assert (tmp_path / "report" / "curves" / "Smile_taught.png").is_file()
+
+
+def _labelled(tmp_path: Path, pipeline: Pipeline, n: int = 60) -> Path:
+    z, y = _marks(pipeline, n)
+    images, _ = pipeline.render_and_label(z, with_features=False)
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rows = ["image,label"]
+    for i, (img, label) in enumerate(zip(images, y, strict=True)):
+        Image.fromarray(img).save(folder / f"f{i}.png")
+        rows.append(f"f{i}.png,{label}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_add_axis_uses_the_shipped_samples_and_refuses_to_overwrite(
+        shipped: Pipeline, tmp_path: Path) -> None:
+    assert shipped.bundle is not None
+    folder = tmp_path / "bundle"
+    shipped.bundle.save(folder)
+    faces = _labelled(tmp_path, shipped)
+    labelled = read_labels(tmp_path / "labels.csv", faces, "x")
+    assert shipped.extractor is not None
+    new, figures = add_axis("Smile_mine", labelled, folder, shipped.extractor, progress=False)
+    assert figures["samples"] == 1500 and new.has_samples
+    before = AxisBundle.load(folder)
+    with pytest.raises(ValueError, match="already has an axis 'Smile_mine'; pass --replace"):
+        add_axis("Smile_mine", labelled, folder, shipped.extractor, progress=False)
+    with pytest.raises(ValueError, match=r"'Male' is a reference axis.*--replace-reference"):
+        add_axis("Male", labelled, folder, shipped.extractor, progress=False, replace=True)
+    assert AxisBundle.load(folder) == before  # nothing written
+    add_axis("Smile_mine", labelled, folder, shipped.extractor, progress=False, replace=True)
+    assert AxisBundle.load(folder).names.count("Smile_mine") == 1
+
+
+def test_read_examples_jsonl_and_csv(shipped: Pipeline, tmp_path: Path) -> None:
+    jl = tmp_path / "m.jsonl"
+    latent = json.dumps([0.5] * 16)
+    jl.write_text(f'{{"seed": 3, "label": 1}}\n\n{{"latent": {latent}, "label": 0}}\n')
+    z, y = read_examples(jl, shipped)
+    np.testing.assert_array_equal(z[0], shipped.seeds_to_latents([3])[0])
+    assert z.shape == (2, 16) and y.tolist() == [1, 0]
+    csv_file = tmp_path / "m.csv"
+    csv_file.write_text("seed,label\n4,1\n5,0\n")
+    z, y = read_examples(csv_file, shipped)
+    assert z.shape == (2, 16) and y.tolist() == [1, 0]
+    csv_file.write_text("seed,label\n4,yes\n")
+    with pytest.raises(ValueError, match=r"examples: .*m.csv line 2: label 'yes'"):
+        read_examples(csv_file, shipped)
+    jl.write_text('{"latent": [1, 2], "label": 1}\n')
+    with pytest.raises(ValueError, match=r"examples: .* example 1 has a latent of shape \(2,\)"):
+        read_examples(jl, shipped)
+    bad = tmp_path / "d.json"
+    bad.write_text('{"direction": [1, 2]}')
+    with pytest.raises(ValueError, match="direction: expected 16 finite numbers"):
+        read_direction(bad, 16)
+    bad.write_text(json.dumps({"direction": [1.0] * 16, "head": {"weights": [1]}}))
+    with pytest.raises(ValueError, match="head: d is missing head keys"):
+        read_direction(bad, 16)
+
+
+def test_cli_teach_then_import_add_first_class_axes(shipped: Pipeline, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import tlgan.models
+
+    assert shipped.bundle is not None
+    folder = tmp_path / "bundle"
+    shipped.bundle.save(folder)
+
+    def fake_load(**kwargs):  # type: ignore[no-untyped-def]
+        return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
+
+    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    z, y = _marks(shipped, 40)
+    marks = tmp_path / "marks.jsonl"
+    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": int(yi)})
+                             + "\n" for zi, yi in zip(z, y, strict=True)))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["axes", "teach", "Smile_t", "--examples", str(marks),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["examples"] == 40 and out["head_cv_accuracy"] > 0.6
+    b = AxisBundle.load(folder)
+    st = b.stats[b.index("Smile_t")]
+    assert st["source"] == "tlgan axes teach" and st["examples"] == 40 and b.head("Smile_t")
+    res = runner.invoke(cli, ["axes", "teach", "Smile_t", "--examples", str(marks),
+                              "--bundle", str(folder)])
+    assert res.exit_code != 0 and "--replace" in res.output
+    # export as POST /axes/fit answers, import under another name
+    taught = teach_axis(fake_load(bundle=folder), "Smile_x", z, y)
+    exported = tmp_path / "smile.json"
+    exported.write_text(json.dumps(taught.to_dict()))
+    res = runner.invoke(cli, ["axes", "import", "Smile_x", "--direction", str(exported),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 0, res.output
+    b = AxisBundle.load(folder)
+    assert b.head("Smile_x") is not None and b.stats[b.index("Smile_x")]["examples"] == 40
+    assert abs(float(b.direction("Smile_x") @ taught.direction) - 1) < 1e-5
+    assert "Smile_x" in fake_load(bundle=folder).attributes
+    res = runner.invoke(cli, ["axes", "import", "Young", "--direction", str(exported),
+                              "--bundle", str(folder), "--replace"])
+    assert res.exit_code != 0 and "--replace-reference" in res.output
