@@ -93,7 +93,8 @@ class CustomAxisIn(_Request):
     direction: list[Component] = Field(
         max_length=4096, description="The axis in latent space (normalized by the server).")
     head: dict[str, Any] | None = Field(
-        default=None, description="Not supported yet: send the direction alone.")
+        default=None, description="The axis' classifier on extractor embeddings, as `POST "
+        "/axes/fit` returns it: with it, the axis gets a probability in `features`.")
 
 
 class EditRequest(_Request):
@@ -110,8 +111,9 @@ class EditRequest(_Request):
     custom_axes: dict[str, list[Component] | CustomAxisIn] = Field(
         default_factory=dict, max_length=32,
         description="The request's own axes, {name: direction} or {name: {\"direction\": "
-        "[...]}}: `moves` and `locked` may name them like the bundle's axes (locks on them "
-        "are projected out, open loop). At most 32, each a finite non-zero vector of the "
+        "[...], \"head\": {...}}}: `moves` and `locked` may name them like the bundle's axes "
+        "(locks on them are projected out, open loop); one with a head also gets a "
+        "probability in `features`. At most 32, each a finite non-zero vector of the "
         "latent's length, normalized by the server; a name may not be a bundle axis's.")
     format: Format = _FORMAT
     size: Size | None = _SIZE

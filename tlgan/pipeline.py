@@ -242,17 +242,54 @@ class Pipeline:
             return images, None
         return images, self._label_tensor(x)
 
-    def _label_tensor(self, x: torch.Tensor) -> np.ndarray:
+    def _label_tensor(self, x: torch.Tensor,
+                      extra_heads: Sequence[Head] = ()) -> np.ndarray:
         if self.extractor is None:
             raise ValueError("with_features: this service has no feature extractor loaded")
         with torch.inference_mode():
             probs, emb = self.extractor.forward_tensor(x)
         out = probs.float().cpu().numpy()
-        if not self._heads:
+        heads = [head for _, head in self._heads] + list(extra_heads)
+        if not heads:
             return out
         e = emb.float().cpu().numpy()
-        extra = np.stack([head.predict_proba(e) for _, head in self._heads], axis=1)
+        extra = np.stack([head.predict_proba(e) for head in heads], axis=1)
         return np.concatenate([out, extra.astype(np.float32)], axis=1)
+
+    def render_and_label_with(self, z: np.ndarray, heads: Sequence[Head]
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`render_and_label` with a request's own heads: their probabilities follow
+        the attributes' (in ``heads``' order)."""
+        x = self.generator.render_tensor(z, self._space_name)
+        return to_uint8(x), self._label_tensor(x, heads)
+
+    def custom_heads(self, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, Head]:
+        """Validate a request's heads ``{axis name: head dict}`` (the form ``POST /axes/fit``
+        returns) for this extractor's embeddings.
+
+        Raises:
+            ValueError: naming ``custom_axes.<name>.head``.
+        """
+        out: dict[str, Head] = {}
+        for name, d in raw.items():
+            field = f"custom_axes.{clip(name)}.head"
+            if self.extractor is None:
+                raise ValueError(f"{field}: this service has no feature extractor loaded")
+            try:
+                head = Head.from_dict(d)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"{field}: {' '.join(str(exc).split())[:200]}") from None
+            if not (np.isfinite(head.weights).all() and np.isfinite(head.mean).all()
+                    and np.isfinite(head.std).all() and math.isfinite(head.bias)):
+                raise ValueError(f"{field}: weights, bias, mean and std must be finite")
+            if head.embedding_size != self.extractor.embedding_size:
+                raise ValueError(f"{field}: a head for embeddings of size "
+                                 f"{head.embedding_size}; the extractor's are "
+                                 f"{self.extractor.embedding_size}")
+            if name in self.attributes:
+                raise ValueError(f"{field}: {shown(name)} is already an attribute")
+            out[name] = head
+        return out
 
     def embed_latents(self, z: np.ndarray) -> np.ndarray:
         """The extractor's embeddings (N, E) float32 of the faces rendered from latents z

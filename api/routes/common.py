@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -113,14 +114,19 @@ def check_in_range(z: np.ndarray, field: str, what: str, hint: str) -> None:
                          f"(a component reaches {top:.6g}); {hint}")
 
 
-def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int) -> dict[str, float] | None:
-    """Face ``i``'s features as a dict, or None without labelling."""
+def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int,
+                extra: Sequence[str] = ()) -> dict[str, float] | None:
+    """Face ``i``'s features as a dict, or None without labelling; ``extra`` names the
+    columns after the pipeline's attributes (a request's own heads)."""
     if probs is None:
         return None
     row = probs[i]
     if not np.isfinite(row).all():
         raise ValueError("latent: the models produced invalid output for this latent")
-    return pipeline.features_dict(row)
+    n = len(pipeline.attributes)
+    out = pipeline.features_dict(row[:n])
+    out.update({name: float(p) for name, p in zip(extra, row[n:], strict=True)})
+    return out
 
 
 async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: int | None,

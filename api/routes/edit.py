@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -21,23 +22,23 @@ from api.routes.common import (
 from api.schemas import CustomAxisIn, EditRequest, EditResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import HoldResult, Pipeline, hold_cost
-from tlgan_base.errors import clip
 
 router = APIRouter(tags=["faces"])
 
 
-def custom_directions(axes: dict[str, list[float] | CustomAxisIn]) -> dict[str, list[float]]:
-    """``custom_axes`` as {name: direction}; a head is refused (not supported yet)."""
-    out: dict[str, list[float]] = {}
+def custom_directions(axes: dict[str, list[float] | CustomAxisIn]
+                      ) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]]]:
+    """``custom_axes`` as {name: direction} and {name: head} (for those that carry one)."""
+    dirs: dict[str, list[float]] = {}
+    heads: dict[str, dict[str, Any]] = {}
     for name, value in axes.items():
         if isinstance(value, CustomAxisIn):
+            dirs[name] = value.direction
             if value.head is not None:
-                raise ValueError(f"custom_axes.{clip(name)}.head: heads are not supported yet; "
-                                 "send the direction alone")
-            out[name] = value.direction
+                heads[name] = value.head
         else:
-            out[name] = value
-    return out
+            dirs[name] = value
+    return dirs, heads
 
 
 @router.post(
@@ -62,7 +63,11 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
-    custom = pipeline.custom_axes(custom_directions(body.custom_axes))
+    raw_dirs, raw_heads = custom_directions(body.custom_axes)
+    custom = pipeline.custom_axes(raw_dirs)
+    heads = pipeline.custom_heads(raw_heads)  # checked even when not used
+    if not body.with_features:
+        heads = {}
     bundle_locks = [n for n in body.locked if n not in custom]
     if bundle_locks and pipeline.bundle is None:
         raise ValueError("locked: this service has no axis bundle loaded")
@@ -76,18 +81,29 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
         start = z[None, :]
 
         def hold(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
-            return p.hold_locks(start, moved[None, :], bundle_locks, should_stop=stop)
+            held = p.hold_locks(start, moved[None, :], bundle_locks, should_stop=stop)
+            if heads:  # the request's own heads label the final face too
+                held.images, held.probs = p.render_and_label_with(held.latents,
+                                                                  list(heads.values()))
+            return held
 
-        result = await jobs.call(hold, cost=hold_cost(1))
+        result = await jobs.call(hold, cost=hold_cost(1) + (1 if heads else 0))
         moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
                                         result.unheld[0])
         check_in_range(moved, "moves", "the moved latent, with its locks held,",
                        "move less far")
         if not body.with_features:
             probs = None
+    elif heads:  # the request's own heads: labelled alone, not in a shared batch
+        face = moved[None, :]
+
+        def label(p: Pipeline, stop: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray]:
+            return p.render_and_label_with(face, list(heads.values()))
+
+        images, probs = await jobs.call(label, cost=1)
     else:
         images, probs = await jobs.render(moved[None, :], body.with_features)
-    features = features_of(pipeline, probs, 0)
+    features = features_of(pipeline, probs, 0, extra=list(heads))
     if kind != JSON:
         return await image_response(jobs, images[0], kind, body.size, moved, features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)

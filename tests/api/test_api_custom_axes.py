@@ -55,7 +55,7 @@ def test_bad_custom_axes_get_422_naming_the_field(client: TestClient) -> None:
         ({"mine": [0.0] * TINY_LATENT}, "custom_axes.mine: the direction must be finite"),
         ({"Smiling": [1.0] * TINY_LATENT}, "custom_axes.Smiling: the bundle has an axis"),
         ({"mine": {"direction": [1.0] * TINY_LATENT, "head": {"w": [1]}}},
-         "custom_axes.mine.head: heads are not supported yet"),
+         "custom_axes.mine.head: d is missing head keys"),
     ]
     for axes, message in cases:
         r = client.post("/edit", json={**base, "custom_axes": axes})
@@ -66,3 +66,34 @@ def test_bad_custom_axes_get_422_naming_the_field(client: TestClient) -> None:
     assert r.status_code == 422 and "custom_axes" in detail(r)
     r = client.post("/edit", json={**base, "custom_axes": {"mine": [1e9] * TINY_LATENT}})
     assert r.status_code == 422 and "custom_axes" in detail(r)
+
+
+def _head(size: int, seed: int = 0) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    return {"weights": rng.standard_normal(size).tolist(), "bias": 0.1,
+            "mean": np.zeros(size).tolist(), "std": np.ones(size).tolist(), "val_auc": 0.9,
+            "C": 1.0, "n_train": 40, "positives_rate": 0.5}
+
+
+def test_a_custom_axis_with_a_head_gets_a_probability_in_features(
+        client: TestClient, tiny_pipeline: Pipeline) -> None:
+    from axes.heads import Head
+
+    assert tiny_pipeline.extractor is not None
+    size = tiny_pipeline.extractor.embedding_size
+    d = _unit(3)
+    axes = {"mine": {"direction": d.tolist(), "head": _head(size)}}
+    for locked in ([], ["Male"]):  # plain and with a closed-loop lock
+        r = client.post("/edit", json={"latent": _z(), "moves": {"mine": 1.0, "Smiling": 0.5},
+                                       "locked": locked, "custom_axes": axes})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        features = body["features"]
+        assert set(tiny_pipeline.attributes) | {"mine"} == set(features)
+        # the probability is the head's on the returned face's embedding
+        z = np.asarray(body["latent"], dtype=np.float32)[None, :]
+        expected = Head.from_dict(_head(size)).predict_proba(tiny_pipeline.embed_latents(z))
+        assert abs(features["mine"] - float(expected[0])) < 1e-4
+    bad = {"mine": {"direction": d.tolist(), "head": _head(size + 1)}}
+    r = client.post("/edit", json={"latent": _z(), "custom_axes": bad, "moves": {"mine": 1}})
+    assert r.status_code == 422 and "custom_axes.mine.head: a head for embeddings" in detail(r)
