@@ -380,7 +380,7 @@ function lockIcon() {
 function buildAxes() {
   const list = $("axes");
   list.replaceChildren();
-  const axisNames = new Set(state.axes.map((a) => a.name));
+  const axisNames = new Set(allAxes().map((a) => a.name));
   for (const axis of allAxes()) {
     const name = axis.name;
     const label = pretty(name);
@@ -459,7 +459,7 @@ function dragBadge(axis) {
 }
 
 function allAxes() {
-  return [...state.axes, ...[...state.taught].map(([name, t]) => ({ name, taught: true, stats: {} , source: t }))];
+  return [...state.axes, ...[...state.taught].map(([name, t]) => ({ name, taught: true, stats: {}, source: t }))];
 }
 
 function axisTitle(axis) {
@@ -802,7 +802,7 @@ async function loadDiscover() {
     const moved = Object.entries(d.moves || {}).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 3)
       .map(([n, v]) => `${pretty(n)} ${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`);
     const near = d.nearest_axis ? `nearest axis ${pretty(d.nearest_axis.name)} (cosine ${d.nearest_axis.cosine.toFixed(2)})` : "no named axis near";
-    const imgs = STRIP.map((t) => el("img", { width: 56, height: 56, alt: `Direction ${d.index + 1} at ${signed(t)}`,
+    const imgs = STRIP.map((t) => el("img", { width: 56, height: 56, alt: `Direction ${d.index + 1} at ${signed(t)}`, title: signed(t),
       "data-testid": "discover-strip-image", "data-distance": String(t) }));
     const input = el("input", { type: "text", maxlength: 64, spellcheck: "false", "data-testid": "discover-name-input",
       "aria-label": `Name for direction ${d.index + 1}`, placeholder: "Name it…" });
