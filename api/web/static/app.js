@@ -10,11 +10,19 @@ const RANGE = 4;            // sliders go from -RANGE to +RANGE
 const WANT = { yes: 0.9, no: 0.1 };
 const DEBOUNCE_MS = 120;
 const KEY_STORAGE = "tlgan.apiKey";
+const TAUGHT_STORAGE = "tlgan.taughtAxes";  // {name: {direction, head, stats}}
+const TEACH_ROUND = 12;     // faces per round of marking
+const TEACH_POOL = 36;      // candidates drawn for later rounds (the least sure are shown)
+const TEACH_MIN_EACH = 5;   // marks of each label needed before /axes/fit
+const TEACH_MIN_TOTAL = 10;
+const DISCOVER_K = 8;
+const STRIP = [-3, -2, -1, 0, 1, 2, 3];  // distances of a discovered direction's strip
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const state = {
-  axes: [],            // [{name, reference}]
+  axes: [],            // [{name, reference}] from the bundle
+  taught: new Map(),   // name -> {direction, head, stats}: taught / named axes (localStorage)
   attributes: [],
   latentSize: null,
   origin: null,        // latent of the face as generated / pasted / blended (Reset goes here)
@@ -265,6 +273,8 @@ async function renderEdit() {
     latent: state.base, moves: activeMoves(), locked: [...state.locked],
     format: "png", with_features: true,
   };
+  const custom = customAxesFor(body.moves, body.locked);
+  if (Object.keys(custom).length) body.custom_axes = custom;
   const data = await faceRequest("Edit", "edit", body);
   if (!data) return null;
   showFace({ latent: data.latent, image: dataUrl(data.image), features: data.features });
@@ -370,8 +380,8 @@ function lockIcon() {
 function buildAxes() {
   const list = $("axes");
   list.replaceChildren();
-  const axisNames = new Set(state.axes.map((a) => a.name));
-  for (const axis of state.axes) {
+  const axisNames = new Set(allAxes().map((a) => a.name));
+  for (const axis of allAxes()) {
     const name = axis.name;
     const label = pretty(name);
     const slider = el("input", {
@@ -394,6 +404,7 @@ function buildAxes() {
     const row = el("div", { class: isLocked ? "axis locked" : "axis", role: "listitem", "data-testid": "axis-row", "data-axis": name },
       el("span", { class: "axis-name", title: axisTitle(axis) }, label,
         axis.reference ? el("span", { class: "badge", title: "Reference axis: other axes are orthogonal to it", text: "ref" }) : null,
+        axis.taught ? el("span", { class: "badge taught", title: "Taught in this browser: kept in localStorage", text: "taught" }) : null,
         dragBadge(axis)),
       probabilityCell(name),
       el("div", { class: "axis-move" },
@@ -404,6 +415,15 @@ function buildAxes() {
           "aria-label": `More ${label}`, title: `More ${label} (+${STEP})`, text: "+", onclick: nudge(+1), disabled: true }),
         el("output", { class: "axis-value", "data-testid": "axis-value", "aria-label": `${label} distance`, text: "±0.0" })),
       lock);
+    if (axis.taught) {
+      row.append(el("div", { class: "axis-tools" },
+        el("button", { type: "button", class: "ghost small", "data-testid": "axis-export",
+          title: `Download ${label} as JSON for tlgan axes import`, text: "Export JSON",
+          onclick: () => exportTaught(name) }),
+        el("button", { type: "button", class: "ghost small", "data-testid": "axis-delete",
+          title: `Delete the taught axis ${label} from this browser`, text: "Delete",
+          onclick: () => deleteTaught(name) })));
+    }
     list.append(row);
   }
   // Attributes the extractor reports but no axis moves: probabilities only.
@@ -438,7 +458,17 @@ function dragBadge(axis) {
     text: `${pretty(ref)} ${p}` });
 }
 
+function allAxes() {
+  return [...state.axes, ...[...state.taught].map(([name, t]) => ({ name, taught: true, stats: {}, source: t }))];
+}
+
 function axisTitle(axis) {
+  if (axis.taught) {
+    const st = axis.source.stats || {};
+    const acc = typeof st.head_cv_accuracy === "number"
+      ? ` · head accuracy ${st.head_cv_accuracy.toFixed(2)} on ${st.examples} marked faces` : "";
+    return `${pretty(axis.name)} (taught in this browser${acc}; moves are open loop)`;
+  }
   const auc = axis.stats && typeof axis.stats.auc_holdout === "number"
     ? ` · held-out AUC ${axis.stats.auc_holdout.toFixed(2)}` : "";
   const drags = dragsOf(axis).map(([r, v]) => `P(${pretty(r)}) ${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`);
@@ -513,6 +543,310 @@ function conditionTargets() {
     if (s.value) targets[s.dataset.axis] = WANT[s.value];
   }
   return targets;
+}
+
+// ---------------------------------------------------------------------------------------
+// Taught axes (kept in this browser) and the "Teach a feature" mode
+function loadTaught() {
+  state.taught.clear();
+  let stored = {};
+  try {
+    stored = JSON.parse(localStorage.getItem(TAUGHT_STORAGE) || "{}") || {};
+  } catch {
+    stored = {};
+  }
+  const bundle = new Set(state.axes.map((a) => a.name));
+  const skipped = [];
+  for (const [name, t] of Object.entries(stored)) {
+    const ok = t && Array.isArray(t.direction) && t.direction.length === state.latentSize
+      && t.direction.every((x) => typeof x === "number" && Number.isFinite(x));
+    if (ok && !bundle.has(name)) state.taught.set(name, t);
+    else skipped.push(name);
+  }
+  if (skipped.length) {
+    notice(`Taught axes not usable with these models (other latent size or a bundle axis's name): ${skipped.join(", ")}.`, 8000);
+  }
+}
+
+function saveTaught() {
+  try {
+    localStorage.setItem(TAUGHT_STORAGE, JSON.stringify(Object.fromEntries(state.taught)));
+    return true;
+  } catch (err) {
+    showError("Saving taught axes", new Error(`this browser did not keep them (${err.message || err})`));
+    return false;
+  }
+}
+
+// The directions of the taught axes a request moves or locks, as /edit's custom_axes. Only
+// the direction is sent: the API refuses a custom axis's head for now (moves and locks on
+// taught axes are open loop).
+function customAxesFor(moves, locked) {
+  const custom = {};
+  for (const name of [...Object.keys(moves), ...locked]) {
+    const t = state.taught.get(name);
+    if (t) custom[name] = t.direction;
+  }
+  return custom;
+}
+
+function addTaught(name, entry) {
+  state.taught.set(name, entry);
+  if (!saveTaught()) return;
+  buildAxes();
+  syncSliders();
+  updateProbabilities();
+}
+
+function exportTaught(name) {
+  const t = state.taught.get(name);
+  if (!t) return;
+  // The shape `tlgan axes import NAME --direction FILE --bundle DIR` reads.
+  const text = JSON.stringify({ name, direction: t.direction, head: t.head || null, stats: t.stats || {} }, null, 2);
+  const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  const a = el("a", { href: url, download: `tlgan-axis-${name.replace(/[^a-z0-9_-]+/gi, "-")}.json` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  notice(`Exported ${pretty(name)}: add it to a bundle with tlgan axes import ${name} --direction FILE --bundle DIR.`, 8000);
+}
+
+function deleteTaught(name) {
+  if (!state.taught.has(name)) return;
+  const hadEffect = (state.moves.get(name) || 0) !== 0 || state.locked.has(name);
+  state.taught.delete(name);
+  state.moves.delete(name);
+  state.locked.delete(name);
+  saveTaught();
+  buildAxes();
+  syncSliders();
+  updateProbabilities();
+  if (hadEffect) scheduleEdit(0);
+  notice(`Deleted the taught axis ${pretty(name)}.`);
+}
+
+// A name for a new axis: not empty, not a bundle axis's.
+function checkAxisName(raw, action) {
+  const name = raw.trim().replace(/\s+/g, "_");
+  if (!name) {
+    showError(action, new Error("name: give the feature a name first"));
+    return null;
+  }
+  if (state.axes.some((a) => a.name === name)) {
+    showError(action, new Error(`name: ${name} is an axis of the loaded bundle; pick another name`));
+    return null;
+  }
+  return name;
+}
+
+const teach = {
+  name: null,
+  faces: [],       // every face shown this session: {latent, image, label: 1 | 0 | null}
+  direction: null, // the direction of the last fit, if any
+};
+
+function teachCounts() {
+  const yes = teach.faces.filter((f) => f.label === 1).length;
+  const no = teach.faces.filter((f) => f.label === 0).length;
+  return { yes, no };
+}
+
+function updateTeachStatus() {
+  const { yes, no } = teachCounts();
+  const ready = yes >= TEACH_MIN_EACH && no >= TEACH_MIN_EACH && yes + no >= TEACH_MIN_TOTAL;
+  $("teach-fit").disabled = !ready || !teach.name;
+  $("teach-more").disabled = !teach.name;
+  let text = teach.name ? `${pretty(teach.name)}: ${yes} yes · ${no} no.` : "";
+  if (teach.name && !ready) {
+    text += ` Mark at least ${TEACH_MIN_EACH} of each (${TEACH_MIN_TOTAL} in all) to make the axis.`;
+  } else if (teach.name) {
+    text += " Enough marks: press Make the axis (more marks make it better).";
+  }
+  $("teach-count").textContent = text;
+}
+
+function showTeachFaces(faces) {
+  const grid = $("teach-grid");
+  grid.replaceChildren();
+  for (const face of faces) {
+    const mark = (label) => () => {
+      face.label = face.label === label ? null : label;
+      card.dataset.label = face.label === null ? "" : String(face.label);
+      yes.setAttribute("aria-pressed", face.label === 1 ? "true" : "false");
+      no.setAttribute("aria-pressed", face.label === 0 ? "true" : "false");
+      updateTeachStatus();
+    };
+    const yes = el("button", { type: "button", class: "small", "data-testid": "teach-yes",
+      "aria-pressed": "false", text: "Yes", onclick: mark(1) });
+    const no = el("button", { type: "button", class: "small", "data-testid": "teach-no",
+      "aria-pressed": "false", text: "No", onclick: mark(0) });
+    const card = el("div", { class: "teach-card", role: "listitem", "data-testid": "teach-card", "data-label": "" },
+      el("img", { src: face.image, alt: `Face to mark for ${pretty(teach.name)}`, width: 96, height: 96,
+        "data-testid": "teach-image" }),
+      el("div", { class: "teach-marks" }, yes, no));
+    grid.append(card);
+  }
+  updateTeachStatus();
+}
+
+async function teachFaces(count) {
+  const data = await api("generate", { seed: randomSeed(), count, format: "png" });
+  return data.faces.map((f) => ({ latent: f.latent, image: dataUrl(f.image), label: null }));
+}
+
+async function startTeach(event) {
+  event.preventDefault();
+  const name = checkAxisName($("teach-name").value, "Teach a feature");
+  if (!name) return;
+  if (name !== teach.name) {
+    teach.name = name;
+    teach.faces = [];
+    teach.direction = null;
+  }
+  $("teach-start").disabled = true;
+  try {
+    const faces = await teachFaces(TEACH_ROUND);
+    teach.faces.push(...faces);
+    clearError();
+    showTeachFaces(faces);
+    if (state.taught.has(name)) notice(`${pretty(name)} is already taught here: making the axis again replaces it.`, 6000);
+  } catch (err) {
+    showError("Teach a feature (faces)", err);
+  } finally {
+    $("teach-start").disabled = false;
+  }
+}
+
+// Later rounds: the faces the current axis is least sure about. The head /axes/fit returns
+// scores extractor embeddings, which the page does not have, so the page uses the taught
+// direction instead: it projects candidate latents on it (the last fit's direction, or
+// before any fit the difference of the mean yes and mean no latents) and shows those whose
+// projection is nearest the decision boundary of the marked faces, the middle between the
+// mean projections of the yes and the no faces.
+function leastSure(candidates) {
+  const yes = teach.faces.filter((f) => f.label === 1).map((f) => f.latent);
+  const no = teach.faces.filter((f) => f.label === 0).map((f) => f.latent);
+  if (!yes.length || !no.length) return candidates.slice(0, TEACH_ROUND);
+  const mean = (rows) => rows[0].map((_, i) => rows.reduce((s, r) => s + r[i], 0) / rows.length);
+  const my = mean(yes);
+  const mn = mean(no);
+  const d = teach.direction || my.map((v, i) => v - mn[i]);
+  const dot = (z) => z.reduce((s, v, i) => s + v * d[i], 0);
+  const boundary = (dot(my) + dot(mn)) / 2;
+  return candidates.map((c) => [Math.abs(dot(c.latent) - boundary), c])
+    .sort((a, b) => a[0] - b[0]).slice(0, TEACH_ROUND).map(([, c]) => c);
+}
+
+async function moreTeachFaces() {
+  if (!teach.name) return;
+  $("teach-more").disabled = true;
+  try {
+    const faces = leastSure(await teachFaces(TEACH_POOL));
+    teach.faces.push(...faces);
+    clearError();
+    showTeachFaces(faces);
+  } catch (err) {
+    showError("Teach a feature (more faces)", err);
+  } finally {
+    updateTeachStatus();
+  }
+}
+
+async function fitTaught() {
+  const name = teach.name;
+  const examples = teach.faces.filter((f) => f.label !== null)
+    .map((f) => ({ latent: f.latent, label: f.label }));
+  $("teach-fit").disabled = true;
+  try {
+    const data = await api("axes/fit", { name, examples });
+    clearError();
+    teach.direction = data.direction;
+    addTaught(name, { direction: data.direction, head: data.head, stats: data.stats });
+    const st = data.stats || {};
+    const acc = typeof st.head_cv_accuracy === "number" ? ` (cross-validated accuracy ${st.head_cv_accuracy.toFixed(2)})` : "";
+    notice(`Taught ${pretty(name)} from ${examples.length} faces${acc}: its slider is in the feature list.`, 8000);
+  } catch (err) {
+    showError("Make the axis", err);
+  } finally {
+    updateTeachStatus();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Discover: unsupervised directions (GET /axes/discover), each as a strip on the current face
+const STRIP_AXIS = "discovered_direction";  // the custom axis name used to draw strips
+let discoverSeq = 0;
+
+async function loadDiscover() {
+  if (!state.current) {
+    showError("Discover", new Error("make a face first: the strips show the current face"));
+    return;
+  }
+  const mine = ++discoverSeq;
+  const latent = state.current;
+  $("discover-load").disabled = true;
+  let data;
+  try {
+    data = await api(`axes/discover?k=${DISCOVER_K}&method=sefa`);
+    clearError();
+  } catch (err) {
+    showError("Discover", err);
+    $("discover-load").disabled = false;
+    return;
+  }
+  const list = $("discover-list");
+  list.replaceChildren();
+  const strips = [];
+  for (const d of data.directions) {
+    const moved = Object.entries(d.moves || {}).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])).slice(0, 3)
+      .map(([n, v]) => `${pretty(n)} ${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`);
+    const near = d.nearest_axis ? `nearest axis ${pretty(d.nearest_axis.name)} (cosine ${d.nearest_axis.cosine.toFixed(2)})` : "no named axis near";
+    const imgs = STRIP.map((t) => el("img", { width: 56, height: 56, alt: `Direction ${d.index + 1} at ${signed(t)}`, title: signed(t),
+      "data-testid": "discover-strip-image", "data-distance": String(t) }));
+    const input = el("input", { type: "text", maxlength: 64, spellcheck: "false", "data-testid": "discover-name-input",
+      "aria-label": `Name for direction ${d.index + 1}`, placeholder: "Name it…" });
+    const button = el("button", { type: "button", class: "small", "data-testid": "discover-name", text: "Name it",
+      onclick: () => nameDiscovered(d, data.method, input) });
+    list.append(el("div", { class: "discover-entry", role: "listitem", "data-testid": "discover-entry", "data-index": String(d.index) },
+      el("div", { class: "discover-info" },
+        el("strong", { text: `Direction ${d.index + 1}` }),
+        el("span", { class: "hint", "data-testid": "discover-moves", text: moved.length ? `moves ${moved.join(", ")}` : "moves nothing measurable" }),
+        el("span", { class: "hint", "data-testid": "discover-nearest", text: near })),
+      el("div", { class: "strip", "data-testid": "discover-strip" }, ...imgs),
+      el("div", { class: "discover-name" }, input, button)));
+    strips.push([d.direction, imgs]);
+  }
+  // Draw the strips one request at a time (the service's CPUs are shared with the editor).
+  try {
+    for (const [direction, imgs] of strips) {
+      for (let i = 0; i < STRIP.length; i += 1) {
+        if (mine !== discoverSeq) return;
+        const r = await api("edit", { latent, moves: { [STRIP_AXIS]: STRIP[i] }, locked: [],
+          custom_axes: { [STRIP_AXIS]: direction }, format: "png" });
+        imgs[i].src = dataUrl(r.image);
+      }
+    }
+  } catch (err) {
+    if (mine === discoverSeq) showError("Discover (drawing the strips)", err);
+  } finally {
+    if (mine === discoverSeq) $("discover-load").disabled = false;
+  }
+}
+
+function nameDiscovered(d, method, input) {
+  const name = checkAxisName(input.value, "Name a discovered direction");
+  if (!name) return;
+  if (state.taught.has(name)) {
+    showError("Name a discovered direction", new Error(`name: ${name} is already a taught axis; delete it first or pick another name`));
+    return;
+  }
+  clearError();
+  addTaught(name, { direction: d.direction, head: null,
+    stats: { source: `GET /axes/discover (${method})`, index: d.index, score: d.score,
+      moves: d.moves || {}, nearest_axis: d.nearest_axis || null } });
+  input.value = "";
+  notice(`Named direction ${d.index + 1} ${pretty(name)}: its slider is in the feature list.`, 6000);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -640,6 +974,7 @@ async function loadModels() {
     state.axes = info.axes;
     state.attributes = info.attributes || [];
     state.latentSize = info.latent_size;
+    loadTaught();
     buildAxes();
     const ready = await api("readyz").catch(() => null);
     const parts = [];
@@ -694,6 +1029,10 @@ function wire() {
   ratio.addEventListener("change", () => { showRatio(); scheduleMix(0); });
   $("mix-lerp").addEventListener("change", () => scheduleMix(0));
   $("axis-filter").addEventListener("input", filterAxes);
+  $("teach-form").addEventListener("submit", startTeach);
+  $("teach-more").addEventListener("click", moreTeachFaces);
+  $("teach-fit").addEventListener("click", fitTaught);
+  $("discover-load").addEventListener("click", loadDiscover);
   $("error-dismiss").addEventListener("click", clearError);
   $("apikey-toggle").addEventListener("click", () => showKeyForm($("apikey-form").hidden));
   $("apikey-form").addEventListener("submit", saveKey);
