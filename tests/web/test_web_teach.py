@@ -99,8 +99,14 @@ def test_teach_a_feature_by_marking_faces(shipped_url: str, new_page: NewPage, t
         """el => { el.value = '3'; el.dispatchEvent(new Event('input', {bubbles: true}));
                    el.dispatchEvent(new Event('change', {bubbles: true})); }"""))
     assert resp.status == 200
-    assert body["moves"] == {"Taught_one": 3} and body["custom_axes"] == {"Taught_one": direction}
+    head = stored["Taught_one"]["head"]
+    assert body["moves"] == {"Taught_one": 3}
+    assert body["custom_axes"] == {"Taught_one": {"direction": direction, "head": head}}
     expect(page.get_by_test_id("face-image")).not_to_have_attribute("src", before)
+    # its head labels the face: the row shows the answer's probability
+    answer = resp.json()["features"]["Taught_one"]
+    prob = taught.get_by_test_id("axis-prob-value")
+    expect(prob).to_have_attribute("data-value", str(answer))
     expect(page.get_by_test_id("face-label")).to_contain_text("Taught one +3.0")
     screenshot(page, "teach")
 

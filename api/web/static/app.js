@@ -578,14 +578,18 @@ function saveTaught() {
   }
 }
 
-// The directions of the taught axes a request moves or locks, as /edit's custom_axes. Only
-// the direction is sent: the API refuses a custom axis's head for now (moves and locks on
-// taught axes are open loop).
+// The taught axes as /edit's custom_axes: those the request moves or locks, and every one that
+// carries a head (from /axes/fit), sent with it so that the answer's features include its
+// probability. At most 32 (the API's bound): moved and locked ones first.
+const MAX_CUSTOM_AXES = 32;
 function customAxesFor(moves, locked) {
   const custom = {};
-  for (const name of [...Object.keys(moves), ...locked]) {
+  const wanted = [...Object.keys(moves), ...locked].filter((n) => state.taught.has(n));
+  const headed = [...state.taught.keys()].filter((n) => state.taught.get(n).head);
+  for (const name of [...wanted, ...headed]) {
+    if (name in custom || Object.keys(custom).length >= MAX_CUSTOM_AXES) continue;
     const t = state.taught.get(name);
-    if (t) custom[name] = t.direction;
+    custom[name] = t.head ? { direction: t.direction, head: t.head } : t.direction;
   }
   return custom;
 }
