@@ -25,10 +25,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 from bench.common import median_time, print_table  # noqa: E402
-from feature_extractor.registry import load_extractor  # noqa: E402
 from tlgan.axes_workflow import add_axis, fit_bundle, read_labels  # noqa: E402
-from tlgan.generators import load_generator  # noqa: E402
 from tlgan.latents import sample_latents  # noqa: E402
+from tlgan.models import load_pipeline  # noqa: E402
 from tlgan.sampling import build_sample_cache  # noqa: E402
 
 
@@ -41,8 +40,9 @@ def main() -> None:
     ap.add_argument("--column", default="Smiling", help="CelebA column used as the 'new' axis")
     ap.add_argument("--keep", action="store_true", help="Reuse an existing sample cache")
     args = ap.parse_args()
-    gen = load_generator(None, args.device)
-    ext = load_extractor(None, args.device)
+    models = load_pipeline(bundle="none", device=args.device)  # default generator + extractor
+    gen, ext = models.generator, models.extractor
+    assert ext is not None
     samples, bundle = args.work / "samples", args.work / "bundle"
 
     z = sample_latents(range(256), gen.latent_size)
