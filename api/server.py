@@ -148,9 +148,9 @@ def run(settings: Settings) -> int:
         # so a load failure surfaces below as one exception rather than a uvicorn traceback.
         async with app.router.lifespan_context(app):
             loaded = True
-            # uvicorn re-raises the stop signal once it has shut down, for the handler that
-            # was installed before it; make that a no-op so that the lifespan's exit (the
-            # batcher finishing its queue) still runs and the process exits 0.
+            # While it serves, uvicorn routes SIGTERM/SIGINT to DrainingServer.handle_exit.
+            # Around that, ignore them, so that a late second signal cannot cut short the
+            # lifespan's exit (the batcher finishing its queue) and the process exits 0.
             previous = {sig: signal.signal(sig, _ignore_signal)
                         for sig in (signal.SIGINT, signal.SIGTERM)}
             host, port = sock.getsockname()[:2]
