@@ -148,9 +148,10 @@ def run(settings: Settings) -> int:
         # so a load failure surfaces below as one exception rather than a uvicorn traceback.
         async with app.router.lifespan_context(app):
             loaded = True
-            # While it serves, uvicorn routes SIGTERM/SIGINT to DrainingServer.handle_exit.
-            # Around that, ignore them, so that a late second signal cannot cut short the
-            # lifespan's exit (the batcher finishing its queue) and the process exits 0.
+            # While it serves, uvicorn routes SIGTERM/SIGINT to DrainingServer.handle_exit;
+            # when it stops, it re-raises the signals its own handler captured (ours records
+            # none). Should one come anyway, it lands on this no-op rather than killing the
+            # process before the lifespan's exit (the batcher finishing its queue).
             previous = {sig: signal.signal(sig, _ignore_signal)
                         for sig in (signal.SIGINT, signal.SIGTERM)}
             host, port = sock.getsockname()[:2]
