@@ -97,6 +97,8 @@ class Pipeline:
     def __post_init__(self) -> None:
         self._space_name = DEFAULT_SPACE
         self._heads: list[tuple[str, Head]] = []
+        self._axis_index: dict[str, int] = {}  # none without a bundle
+        self._axes = np.zeros((0, self.generator.latent_size), np.float32)
         self._samples_lock = threading.Lock()
         if self.bundle is not None:
             name = self.bundle.latent_space

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from api_helpers import detail
 from fastapi.testclient import TestClient
@@ -97,3 +99,16 @@ def test_a_custom_axis_with_a_head_gets_a_probability_in_features(
     bad = {"mine": {"direction": d.tolist(), "head": _head(size + 1)}}
     r = client.post("/edit", json={"latent": _z(), "custom_axes": bad, "moves": {"mine": 1}})
     assert r.status_code == 422 and "custom_axes.mine.head: a head for embeddings" in detail(r)
+
+
+def test_custom_axes_work_on_a_service_without_a_bundle(
+        make_client: Callable[..., TestClient], tiny_pipeline: Pipeline) -> None:
+    bare = Pipeline(tiny_pipeline.generator, tiny_pipeline.extractor)  # no axes at all
+    c = make_client(pipeline=bare)
+    d = _unit(4)
+    r = c.post("/edit", json={"latent": _z(), "moves": {"mine": 1.5}, "locked": ["mine2"],
+                              "custom_axes": {"mine": d.tolist(), "mine2": _unit(5).tolist()},
+                              "with_features": False})
+    assert r.status_code == 200, r.text
+    r = c.post("/edit", json={"latent": _z(), "moves": {"Smiling": 1.0}})
+    assert r.status_code == 422 and "no axis bundle" in detail(r)
