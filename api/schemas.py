@@ -70,6 +70,27 @@ class _Response(BaseModel):
 
 
 # -- requests ----------------------------------------------------------------------------
+class CustomAxisIn(_Request):
+    """A request's own axis with its fields named (the form ``POST /axes/fit`` returns)."""
+
+    direction: list[Component] = Field(
+        max_length=4096, description="The axis in latent space (normalized by the server).")
+    head: dict[str, Any] | None = Field(
+        default=None, description="The axis' classifier on extractor embeddings, as `POST "
+        "/axes/fit` returns it: with it, the axis gets a probability in `features`.")
+
+
+CustomAxes = dict[str, list[Component] | CustomAxisIn]
+_CUSTOM_AXES: Any = Field(
+    default_factory=dict, max_length=32,
+    description="The request's own axes, {name: direction} or {name: {\"direction\": [...], "
+    "\"head\": {...}}} (e.g. what `POST /axes/fit` returns; at most 32, each a finite "
+    "non-zero vector of the latent's length, normalized by the server; a name may not be a "
+    "bundle axis's): `moves` and `locked` may name them like the bundle's axes, and one with "
+    "a head is first-class: a probability in `features`, a `features` target of /generate "
+    "and a lock held per face.")
+
+
 class GenerateRequest(_Request):
     """Render ``count`` seeded faces, optionally conditioned on target feature probabilities."""
 
@@ -84,17 +105,8 @@ class GenerateRequest(_Request):
         "until the extractor agrees (within 0.2); faces then list `unmet` attributes.")
     format: Format = _FORMAT
     size: Size | None = _SIZE
+    custom_axes: CustomAxes = _CUSTOM_AXES
     with_features: bool = _WITH_FEATURES
-
-
-class CustomAxisIn(_Request):
-    """A request's own axis with its fields named (the form ``POST /axes/fit`` returns)."""
-
-    direction: list[Component] = Field(
-        max_length=4096, description="The axis in latent space (normalized by the server).")
-    head: dict[str, Any] | None = Field(
-        default=None, description="The axis' classifier on extractor embeddings, as `POST "
-        "/axes/fit` returns it: with it, the axis gets a probability in `features`.")
 
 
 class EditRequest(_Request):
@@ -108,13 +120,7 @@ class EditRequest(_Request):
         default_factory=list, max_length=1024,
         description="Axes kept fixed: projected out of the summed move and, with an "
         "extractor loaded, held per face (closed loop; see `unheld`).")
-    custom_axes: dict[str, list[Component] | CustomAxisIn] = Field(
-        default_factory=dict, max_length=32,
-        description="The request's own axes, {name: direction} or {name: {\"direction\": "
-        "[...], \"head\": {...}}}: `moves` and `locked` may name them like the bundle's axes "
-        "(locks on them are projected out, open loop); one with a head also gets a "
-        "probability in `features`. At most 32, each a finite non-zero vector of the "
-        "latent's length, normalized by the server; a name may not be a bundle axis's.")
+    custom_axes: CustomAxes = _CUSTOM_AXES
     format: Format = _FORMAT
     size: Size | None = _SIZE
     with_features: bool = _WITH_FEATURES
@@ -139,6 +145,7 @@ class InterpolateRequest(_Request):
     method: Method = Field(default="slerp", description="Spherical or linear interpolation.")
     format: Format = _FORMAT
     size: Size | None = _SIZE
+    custom_axes: CustomAxes = _CUSTOM_AXES
     with_features: bool = _WITH_FEATURES
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ and outputs are numpy arrays: tensors never leave the pipeline.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -98,6 +99,7 @@ class Pipeline:
         self._space_name = DEFAULT_SPACE
         self._heads: list[tuple[str, Head]] = []
         self._axis_index: dict[str, int] = {}  # none without a bundle
+        self._custom_rows: dict[int, float] = {}  # a request's own axes: row -> logit slope
         self._axes = np.zeros((0, self.generator.latent_size), np.float32)
         self._samples_lock = threading.Lock()
         if self.bundle is not None:
@@ -319,6 +321,8 @@ class Pipeline:
 
     def axis_index(self, name: str, field_name: str = "moves") -> int:
         """Index of an axis, or ValueError naming the field and listing valid names."""
+        if name in self._axis_index:
+            return self._axis_index[name]
         self._require_bundle()
         try:
             return self._axis_index[name]
@@ -357,6 +361,63 @@ class Pipeline:
             out[name] = vec / norm
         return out
 
+    def with_custom(self, custom: Mapping[str, np.ndarray],
+                    heads: Mapping[str, Head] | None = None) -> Pipeline:
+        """This pipeline plus a request's own axes (from :meth:`custom_axes`): a copy whose
+        axis table ends with them, so that moves and locks may name them; one with a head
+        (from :meth:`custom_heads`) is first-class like a bundle axis that carries one: a
+        probability column after the attributes, a ``features`` target of conditioned
+        generation and a lock held per face. Its logit slope along its direction (for step
+        sizes and the locks' Newton steps) is fitted on the shipped samples when there are
+        some, else taken as 1. The models are shared, not copied."""
+        heads = heads or {}
+        stray = [n for n in heads if n not in custom]
+        if stray:
+            raise ValueError(f"custom_axes.{clip(stray[0])}.head: a head needs its direction")
+        if not custom:
+            return self
+        out = copy.copy(self)
+        names = list(custom)
+        first = len(self._axes)
+        out._axes = np.concatenate([self._axes, np.stack(
+            [np.asarray(custom[n], dtype=np.float32) for n in names])])
+        out._axis_index = {**self._axis_index, **{n: first + i for i, n in enumerate(names)}}
+        out._heads = [*self._heads, *((n, heads[n]) for n in names if n in heads)]
+        out._custom_rows = dict(self._custom_rows)
+        out.calibration = dict(self.calibration)
+        for i, n in enumerate(names):
+            slope = self._head_slope(heads[n], custom[n]) if n in heads else 1.0
+            out._custom_rows[first + i] = slope
+            out.calibration[n] = slope
+        return out
+
+    def _head_slope(self, head: Head, direction: np.ndarray) -> float:
+        """A head's logit change per unit step along ``direction``: least squares over the
+        shipped samples (their embeddings and latents), else 1."""
+        try:
+            cache = self.sample_cache()
+        except ValueError:
+            return 1.0
+        x = np.asarray(cache.z, dtype=np.float64) @ np.asarray(direction, np.float64)
+        y = head.decision_function(np.asarray(cache.embeddings, dtype=np.float64))
+        var = float(np.var(x))
+        slope = float(np.cov(x, y, bias=True)[0, 1] / var) if var > 0 else 0.0
+        return slope if math.isfinite(slope) and abs(slope) > 1e-3 else 1.0
+
+    def _linear_models(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """For axis rows: the raw direction of each attribute's linear model and its logit
+        slope (bundle axes: the GLM's; a request's own: its direction and fitted slope)."""
+        raw, coef = [], []
+        for r in rows:
+            if r in self._custom_rows:
+                raw.append(self._axes[r].astype(np.float64))
+                coef.append(self._custom_rows[r])
+            else:
+                assert self.bundle is not None
+                raw.append(np.asarray(self.bundle.raw_directions[r], dtype=np.float64))
+                coef.append(float(self.bundle.stats[r].get("coef_norm") or 0.0))
+        return np.array(raw), np.array(coef)
+
     def edit(self, z: np.ndarray, moves: Mapping[str, float],
              locked: Sequence[str] = (),
              custom: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
@@ -392,7 +453,7 @@ class Pipeline:
     def held_locks(self, locked: Sequence[str]) -> list[str]:
         """The locked axes that :meth:`hold_locks` holds closed-loop: those that are also
         extractor attributes, when an extractor is loaded (others stay open-loop)."""
-        if self.extractor is None or self.bundle is None:
+        if self.extractor is None:
             return []
         attrs = set(self.attributes)
         return [n for n in dict.fromkeys(locked) if n in attrs and n in self._axis_index]
@@ -422,7 +483,6 @@ class Pipeline:
             images, probs = self.render_and_label(moved.astype(np.float32))
             assert probs is not None
             return HoldResult(moved.astype(np.float32), images, probs, [[] for _ in range(n)], 0)
-        assert self.bundle is not None
         cols = [self.attributes.index(a) for a in held]
         rows = [self._axis_index[a] for a in held]
         # before and after in one forward pass
@@ -431,9 +491,7 @@ class Pipeline:
         p0 = probs[:n, cols]
         images, probs = images[n:], probs[n:]
         dirs = self._axes[rows].astype(np.float64)
-        raw = np.asarray(self.bundle.raw_directions, dtype=np.float64)[rows]
-        coef_norm = np.array([float(self.bundle.stats[r].get("coef_norm") or 0.0)
-                              for r in rows])
+        raw, coef_norm = self._linear_models(rows)
         jac = (raw * coef_norm[:, None]) @ dirs.T  # d logit(attr a) / d step along axis b
         target = p0
 

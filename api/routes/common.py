@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from api.media import (
     features_header,
     latent_header,
 )
-from api.schemas import BOUND, ErrorResponse
+from api.schemas import BOUND, CustomAxisIn, ErrorResponse
 from api.settings import Settings
 from tlgan.latents import parse_latent
 from tlgan.pipeline import Pipeline
@@ -114,19 +114,34 @@ def check_in_range(z: np.ndarray, field: str, what: str, hint: str) -> None:
                          f"(a component reaches {top:.6g}); {hint}")
 
 
-def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int,
-                extra: Sequence[str] = ()) -> dict[str, float] | None:
-    """Face ``i``'s features as a dict, or None without labelling; ``extra`` names the
-    columns after the pipeline's attributes (a request's own heads)."""
+def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int
+                ) -> dict[str, float] | None:
+    """Face ``i``'s features as a dict, or None without labelling."""
     if probs is None:
         return None
     row = probs[i]
     if not np.isfinite(row).all():
         raise ValueError("latent: the models produced invalid output for this latent")
-    n = len(pipeline.attributes)
-    out = pipeline.features_dict(row[:n])
-    out.update({name: float(p) for name, p in zip(extra, row[n:], strict=True)})
-    return out
+    return pipeline.features_dict(row)
+
+
+def with_custom_axes(pipeline: Pipeline, axes: Mapping[str, list[float] | CustomAxisIn]
+                     ) -> Pipeline:
+    """The pipeline plus a request's ``custom_axes`` (validated; each one's head, if it
+    carries one, checked for this extractor): :meth:`Pipeline.with_custom`; the pipeline
+    itself when there are none."""
+    if not axes:
+        return pipeline
+    dirs: dict[str, list[float]] = {}
+    heads: dict[str, dict[str, Any]] = {}
+    for name, value in axes.items():
+        if isinstance(value, CustomAxisIn):
+            dirs[name] = value.direction
+            if value.head is not None:
+                heads[name] = value.head
+        else:
+            dirs[name] = value
+    return pipeline.with_custom(pipeline.custom_axes(dirs), pipeline.custom_heads(heads))
 
 
 async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: int | None,
@@ -140,3 +155,16 @@ async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: i
     if features is not None:
         headers[FEATURES_HEADER] = features_header(features)
     return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+async def render_faces(jobs: RequestJobs, own: Pipeline, z: np.ndarray, with_features: bool
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Render (and label) latents: in a shared batch, or, when the request brings heads of
+    its own (``own`` from :func:`with_custom_axes`), alone with them."""
+    if not with_features or own.head_axes == jobs.pipeline.head_axes:
+        return await jobs.render(z, with_features)
+
+    def label(p: Pipeline, stop: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray | None]:
+        return own.render_and_label(z)
+
+    return await jobs.call(label, cost=len(z))

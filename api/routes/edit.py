@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -18,27 +17,14 @@ from api.routes.common import (
     image_200,
     image_response,
     latent,
+    render_faces,
+    with_custom_axes,
 )
-from api.schemas import CustomAxisIn, EditRequest, EditResponse
+from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import HoldResult, Pipeline, hold_cost
 
 router = APIRouter(tags=["faces"])
-
-
-def custom_directions(axes: dict[str, list[float] | CustomAxisIn]
-                      ) -> tuple[dict[str, list[float]], dict[str, dict[str, Any]]]:
-    """``custom_axes`` as {name: direction} and {name: head} (for those that carry one)."""
-    dirs: dict[str, list[float]] = {}
-    heads: dict[str, dict[str, Any]] = {}
-    for name, value in axes.items():
-        if isinstance(value, CustomAxisIn):
-            dirs[name] = value.direction
-            if value.head is not None:
-                heads[name] = value.head
-        else:
-            dirs[name] = value
-    return dirs, heads
 
 
 @router.post(
@@ -63,47 +49,31 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
-    raw_dirs, raw_heads = custom_directions(body.custom_axes)
-    custom = pipeline.custom_axes(raw_dirs)
-    heads = pipeline.custom_heads(raw_heads)  # checked even when not used
-    if not body.with_features:
-        heads = {}
-    bundle_locks = [n for n in body.locked if n not in custom]
-    if bundle_locks and pipeline.bundle is None:
+    own = with_custom_axes(pipeline, body.custom_axes)
+    if body.locked and pipeline.bundle is None and own is pipeline:
         raise ValueError("locked: this service has no axis bundle loaded")
-    for name in bundle_locks:
-        pipeline.axis_index(name, "locked")
-    moved = pipeline.edit(z, body.moves, body.locked, custom)
+    for name in body.locked:
+        own.axis_index(name, "locked")
+    moved = own.edit(z, body.moves, body.locked)
     check_in_range(moved, "moves", "the moved latent", "move less far")
     unheld: list[str] | None = None
     probs: np.ndarray | None
-    if body.moves and pipeline.held_locks(bundle_locks):
+    if body.moves and own.held_locks(body.locked):
         start = z[None, :]
 
         def hold(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
-            held = p.hold_locks(start, moved[None, :], bundle_locks, should_stop=stop)
-            if heads:  # the request's own heads label the final face too
-                held.images, held.probs = p.render_and_label_with(held.latents,
-                                                                  list(heads.values()))
-            return held
+            return own.hold_locks(start, moved[None, :], body.locked, should_stop=stop)
 
-        result = await jobs.call(hold, cost=hold_cost(1) + (1 if heads else 0))
+        result = await jobs.call(hold, cost=hold_cost(1))
         moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
                                         result.unheld[0])
         check_in_range(moved, "moves", "the moved latent, with its locks held,",
                        "move less far")
         if not body.with_features:
             probs = None
-    elif heads:  # the request's own heads: labelled alone, not in a shared batch
-        face = moved[None, :]
-
-        def label(p: Pipeline, stop: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray]:
-            return p.render_and_label_with(face, list(heads.values()))
-
-        images, probs = await jobs.call(label, cost=1)
     else:
-        images, probs = await jobs.render(moved[None, :], body.with_features)
-    features = features_of(pipeline, probs, 0, extra=list(heads))
+        images, probs = await render_faces(jobs, own, moved[None, :], body.with_features)
+    features = features_of(own, probs, 0)
     if kind != JSON:
         return await image_response(jobs, images[0], kind, body.size, moved, features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)

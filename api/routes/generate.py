@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
 from api.media import JSON, encode_b64, negotiate
-from api.routes.common import BODY_ERRORS, check_limits, features_of, image_200, image_response
+from api.routes.common import (
+    BODY_ERRORS,
+    check_limits,
+    features_of,
+    image_200,
+    image_response,
+    render_faces,
+    with_custom_axes,
+)
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import ConditionResult, Pipeline, condition_cost
@@ -42,29 +50,31 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
     seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
     seeds = list(range(seed, seed + body.count))
     z = pipeline.seeds_to_latents(seeds, body.truncation)
+    own = with_custom_axes(pipeline, body.custom_axes)
     unmet: list[list[str]] | None = None
     probs: np.ndarray | None
     if body.features:
         targets = dict(body.features)
 
         def condition(p: Pipeline, stop: Callable[[], bool]) -> ConditionResult:
-            return p.generate_conditioned(seeds, targets, body.truncation, should_stop=stop)
+            return own.generate_conditioned(seeds, targets, body.truncation,
+                                            should_stop=stop)
 
         result = await jobs.call(condition, cost=condition_cost(len(seeds)))
         z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet
     else:  # no targets, or none to meet ({}): the plain render, as cheap as no features
-        images, probs = await jobs.render(z, body.with_features)
+        images, probs = await render_faces(jobs, own, z, body.with_features)
         if body.features is not None:
             unmet = [[] for _ in seeds]
     if not body.with_features:
         probs = None
     if kind != JSON:
         return await image_response(jobs, images[0], kind, body.size, z[0],
-                                    features_of(pipeline, probs, 0), seed=seed)
+                                    features_of(own, probs, 0), seed=seed)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [
         GeneratedFace(seed=s, latent=latent_to_list(z[i]), image=encoded[i],
-                      features=features_of(pipeline, probs, i),
+                      features=features_of(own, probs, i),
                       unmet=None if unmet is None else unmet[i])
         for i, s in enumerate(seeds)
     ]

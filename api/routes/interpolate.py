@@ -13,6 +13,8 @@ from api.routes.common import (
     check_limits,
     features_of,
     latent,
+    render_faces,
+    with_custom_axes,
 )
 from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
 from tlgan.latents import latent_to_list, steps_ratios
@@ -40,10 +42,11 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     zs = pipeline.interpolate(a, b, ratios, body.method)
     check_in_range(zs, "method", f"{body.method} from latent_a to latent_b",
                    "use lerp, or shorter latents")
-    images, probs = await jobs.render(zs, body.with_features)
+    own = with_custom_axes(pipeline, body.custom_axes)
+    images, probs = await render_faces(jobs, own, zs, body.with_features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
-                              features=features_of(pipeline, probs, i))
+                              features=features_of(own, probs, i))
              for i, r in enumerate(ratios)]
     return InterpolateResponse(faces=faces, generator=pipeline.generator.name,
                                bundle=pipeline.bundle_id)

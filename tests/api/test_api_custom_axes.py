@@ -112,3 +112,48 @@ def test_custom_axes_work_on_a_service_without_a_bundle(
     assert r.status_code == 200, r.text
     r = c.post("/edit", json={"latent": _z(), "moves": {"Smiling": 1.0}})
     assert r.status_code == 422 and "no axis bundle" in detail(r)
+
+
+def _taught(pipeline: Pipeline) -> tuple[np.ndarray, dict[str, object]]:
+    """A custom axis with a head that really follows it: the head's weights are the
+    direction's effect on the embeddings (fitted on rendered faces)."""
+    from axes.heads import train_head
+
+    z = np.stack([sample_latent(100 + i, TINY_LATENT) for i in range(200)])
+    d = _unit(7)
+    emb = pipeline.embed_latents(z.astype(np.float32))
+    head = train_head(emb, (z @ d) > 0)
+    return d, head.to_dict()
+
+
+def test_a_custom_head_is_a_generate_target_and_a_lock_held_per_face(
+        client: TestClient, tiny_pipeline: Pipeline) -> None:
+    d, head = _taught(tiny_pipeline)
+    axes = {"mine": {"direction": d.tolist(), "head": head}}
+    r = client.post("/generate", json={"seed": 11, "count": 2, "features": {"mine": 0.9},
+                                       "custom_axes": axes})
+    assert r.status_code == 200, r.text
+    for face in r.json()["faces"]:
+        assert "mine" in face["features"]
+        if "mine" not in face["unmet"]:
+            assert abs(face["features"]["mine"] - 0.9) <= 0.2
+    # a lock on it is held per face: closed loop reports on it
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 2.0},
+                                   "locked": ["mine"], "custom_axes": axes})
+    assert r.status_code == 200, r.text
+    assert r.json()["unheld"] is not None  # held closed-loop (null when nothing was held)
+    # a target naming a custom axis without a head is refused, naming the field
+    r = client.post("/generate", json={"seed": 1, "features": {"plain": 0.9},
+                                       "custom_axes": {"plain": d.tolist()}})
+    assert r.status_code == 422 and "features" in detail(r)
+
+
+def test_interpolate_labels_faces_with_custom_heads(client: TestClient,
+                                                    tiny_pipeline: Pipeline) -> None:
+    d, head = _taught(tiny_pipeline)
+    far = (-np.asarray(_z())).tolist()
+    r = client.post("/interpolate", json={"latent_a": _z(), "latent_b": far, "steps": 3,
+                                          "custom_axes": {"mine": {"direction": d.tolist(),
+                                                                   "head": head}}})
+    assert r.status_code == 200, r.text
+    assert all("mine" in f["features"] for f in r.json()["faces"])
