@@ -580,7 +580,7 @@ function saveTaught() {
 
 // The taught axes as /edit's custom_axes: those the request moves or locks, and every one that
 // carries a head (from /axes/fit), sent with it so that the answer's features include its
-// probability. At most 32 (the API's bound): moved and locked ones first.
+// probability and a lock on it is held per face. At most 32 (the API's bound): moved and locked ones first.
 const MAX_CUSTOM_AXES = 32;
 function customAxesFor(moves, locked) {
   const custom = {};
