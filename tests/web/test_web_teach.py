@@ -110,6 +110,17 @@ def test_teach_a_feature_by_marking_faces(shipped_url: str, new_page: NewPage, t
     expect(page.get_by_test_id("face-label")).to_contain_text("Taught one +3.0")
     screenshot(page, "teach")
 
+    # After a fit, the next round's candidates come labelled by the taught head, and the
+    # page shows the 12 it is least sure about (probability nearest 0.5).
+    body, resp = call(page, "generate", page.get_by_test_id("teach-more").click)
+    assert resp.status == 200 and body["count"] == 36 and body["with_features"] is True
+    assert body["custom_axes"] == {"Taught_one": {"direction": direction, "head": head}}
+    probs = sorted(abs(f["features"]["Taught_one"] - 0.5) for f in resp.json()["faces"])
+    expect(cards).to_have_count(12)
+    shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid="teach-card"]')]
+        .map((c) => c.dataset.p)""")
+    assert sorted(abs(float(p) - 0.5) for p in shown) == probs[:12]
+
     # Export: the JSON tlgan axes import reads.
     with page.expect_download() as info:
         taught.get_by_test_id("axis-export").click()

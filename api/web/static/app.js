@@ -648,6 +648,7 @@ const teach = {
   name: null,
   faces: [],       // every face shown this session: {latent, image, label: 1 | 0 | null}
   direction: null, // the direction of the last fit, if any
+  head: null,      // and its head (labels later rounds' candidates)
 };
 
 function teachCounts() {
@@ -685,7 +686,9 @@ function showTeachFaces(faces) {
       "aria-pressed": "false", text: "Yes", onclick: mark(1) });
     const no = el("button", { type: "button", class: "small", "data-testid": "teach-no",
       "aria-pressed": "false", text: "No", onclick: mark(0) });
-    const card = el("div", { class: "teach-card", role: "listitem", "data-testid": "teach-card", "data-label": "" },
+    const attrs = { class: "teach-card", role: "listitem", "data-testid": "teach-card", "data-label": "" };
+    if (typeof face.p === "number") attrs["data-p"] = String(face.p);  // the taught head's
+    const card = el("div", attrs,
       el("img", { src: face.image, alt: `Face to mark for ${pretty(teach.name)}`, width: 96, height: 96,
         "data-testid": "teach-image" }),
       el("div", { class: "teach-marks" }, yes, no));
@@ -694,9 +697,19 @@ function showTeachFaces(faces) {
   updateTeachStatus();
 }
 
+// Faces to mark. Once an axis has been fitted, they come labelled by its head (sent as a
+// custom axis): ``p`` is the head's probability for each face.
 async function teachFaces(count) {
-  const data = await api("generate", { seed: randomSeed(), count, format: "png" });
-  return data.faces.map((f) => ({ latent: f.latent, image: dataUrl(f.image), label: null }));
+  const body = { seed: randomSeed(), count, format: "png" };
+  if (teach.head) {
+    body.custom_axes = { [teach.name]: { direction: teach.direction, head: teach.head } };
+    body.with_features = true;
+  }
+  const data = await api("generate", body);
+  return data.faces.map((f) => ({
+    latent: f.latent, image: dataUrl(f.image), label: null,
+    p: f.features && typeof f.features[teach.name] === "number" ? f.features[teach.name] : null,
+  }));
 }
 
 async function startTeach(event) {
@@ -707,6 +720,7 @@ async function startTeach(event) {
     teach.name = name;
     teach.faces = [];
     teach.direction = null;
+    teach.head = null;
   }
   $("teach-start").disabled = true;
   try {
@@ -722,13 +736,15 @@ async function startTeach(event) {
   }
 }
 
-// Later rounds: the faces the current axis is least sure about. The head /axes/fit returns
-// scores extractor embeddings, which the page does not have, so the page uses the taught
-// direction instead: it projects candidate latents on it (the last fit's direction, or
-// before any fit the difference of the mean yes and mean no latents) and shows those whose
-// projection is nearest the decision boundary of the marked faces, the middle between the
-// mean projections of the yes and the no faces.
+// Later rounds: the faces the current axis is least sure about. After a fit, the server
+// labels the candidates with the taught head: those with a probability nearest 0.5. Before
+// any fit there is no head, so the page projects candidate latents on the difference of the
+// mean yes and mean no latents and shows those nearest the middle of the two means.
 function leastSure(candidates) {
+  if (candidates.length && candidates.every((c) => typeof c.p === "number")) {
+    return candidates.map((c) => [Math.abs(c.p - 0.5), c])
+      .sort((a, b) => a[0] - b[0]).slice(0, TEACH_ROUND).map(([, c]) => c);
+  }
   const yes = teach.faces.filter((f) => f.label === 1).map((f) => f.latent);
   const no = teach.faces.filter((f) => f.label === 0).map((f) => f.latent);
   if (!yes.length || !no.length) return candidates.slice(0, TEACH_ROUND);
@@ -766,6 +782,7 @@ async function fitTaught() {
     const data = await api("axes/fit", { name, examples });
     clearError();
     teach.direction = data.direction;
+    teach.head = data.head;
     addTaught(name, { direction: data.direction, head: data.head, stats: data.stats });
     const st = data.stats || {};
     const acc = typeof st.head_cv_accuracy === "number" ? ` (cross-validated accuracy ${st.head_cv_accuracy.toFixed(2)})` : "";
