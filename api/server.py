@@ -137,6 +137,7 @@ def run(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.host, port=sock.getsockname()[1],
                             lifespan="off", log_level=settings.log_level, access_log=False,
                             timeout_graceful_shutdown=settings.graceful_timeout,
+                            timeout_keep_alive=settings.keep_alive,
                             http=bounded_httptools(settings.max_header_bytes),
                             h11_max_incomplete_event_size=settings.max_header_bytes)
     server = DrainingServer(config, app.state, settings.graceful_timeout)

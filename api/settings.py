@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     metrics: bool = Field(
         default=True,
         description="Serve Prometheus metrics at GET /metrics (public: no API key).")
+    keep_alive: int = Field(
+        default=75, ge=1, le=3600,
+        description="Seconds an idle keep-alive connection stays open. Keep it above the load "
+        "balancer's idle timeout (often 60 s), or the server may close a connection just as "
+        "a request is sent on it.")
     tune_malloc: bool = Field(
         default=True,
         description="With glibc's malloc (no jemalloc preloaded), cap its arenas at 2 and fix "

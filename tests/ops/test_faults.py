@@ -242,3 +242,20 @@ def test_oversized_request_headers_get_431_and_the_connection_closed(
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for _ in range(3):
             assert client.get("/healthz", headers={"X-Ok": "c" * 10_000}).status_code == 200
+
+
+@pytest.mark.slow
+def test_idle_keep_alive_connections_outlive_uvicorns_5_s(start_server: StartServer) -> None:
+    """TLGAN_KEEP_ALIVE (75 s) reaches uvicorn: a connection idle for 6 s still serves the
+    next request (uvicorn's default of 5 s closed it, so a client sending just then got a
+    read error)."""
+    import socket
+
+    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none")
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request)
+        assert b" 200 " in conn.recv(4096)
+        time.sleep(6)
+        conn.sendall(request)
+        assert b" 200 " in conn.recv(4096)
