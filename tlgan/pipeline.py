@@ -246,26 +246,18 @@ class Pipeline:
             return images, None
         return images, self._label_tensor(x)
 
-    def _label_tensor(self, x: torch.Tensor,
-                      extra_heads: Sequence[Head] = ()) -> np.ndarray:
+    def _label_tensor(self, x: torch.Tensor) -> np.ndarray:
         if self.extractor is None:
             raise ValueError("with_features: this service has no feature extractor loaded")
         with torch.inference_mode():
             probs, emb = self.extractor.forward_tensor(x)
         out = probs.float().cpu().numpy()
-        heads = [head for _, head in self._heads] + list(extra_heads)
+        heads = [head for _, head in self._heads]
         if not heads:
             return out
         e = emb.float().cpu().numpy()
         extra = np.stack([head.predict_proba(e) for head in heads], axis=1)
         return np.concatenate([out, extra.astype(np.float32)], axis=1)
-
-    def render_and_label_with(self, z: np.ndarray, heads: Sequence[Head]
-                              ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`render_and_label` with a request's own heads: their probabilities follow
-        the attributes' (in ``heads``' order)."""
-        x = self.generator.render_tensor(z, self._space_name)
-        return to_uint8(x), self._label_tensor(x, heads)
 
     def custom_heads(self, raw: Mapping[str, Mapping[str, Any]]) -> dict[str, Head]:
         """Validate a request's heads ``{axis name: head dict}`` (the form ``POST /axes/fit``
@@ -419,23 +411,18 @@ class Pipeline:
         return np.array(raw), np.array(coef)
 
     def edit(self, z: np.ndarray, moves: Mapping[str, float],
-             locked: Sequence[str] = (),
-             custom: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+             locked: Sequence[str] = ()) -> np.ndarray:
         """Move a latent (L,) by distances along unit axes; locked axes are projected out.
 
         Several moves add up; locking applies to the summed move (so a locked axis's own
-        move is cancelled too). ``custom`` (from :meth:`custom_axes`) adds the request's own
-        axes: ``moves`` and ``locked`` may name them like the bundle's.
+        move is cancelled too). Axes are the bundle's and, on a pipeline from
+        :meth:`with_custom`, the request's own.
         """
         if z.shape != (self.latent_size,):
             raise ValueError(f"latent: expected {self.latent_size} numbers, got {z.shape}")
         if not moves and not locked:
             return z.copy()
-        custom = custom or {}
-
         def axis(name: str, field: str) -> np.ndarray:
-            if name in custom:
-                return custom[name]
             return self._axes[self.axis_index(name, field)].astype(np.float64)
 
         dirs, dists = [], []
