@@ -35,7 +35,6 @@ when the client disconnects or the job waited longer than the service's maximum 
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import logging
@@ -446,16 +445,6 @@ class Batcher:
         fut = JobFuture(connected)
         self._put(_CallJob(fn, stoppable, fut, float(cost)), 0)
         return fut
-
-    async def render(self, z: np.ndarray, with_features: bool = True) -> RenderResult:
-        """Async: render (and label) latents (no disconnect handling: see api.jobs)."""
-        result: RenderResult = await asyncio.wrap_future(self.submit(z, with_features))
-        return result
-
-    async def call(self, fn: Callable[[Pipeline], T], cost: float = 1.0) -> T:
-        """Async: run ``fn(pipeline)`` on a worker thread (no disconnect handling)."""
-        result: T = await asyncio.wrap_future(self.submit_call(fn, cost))
-        return result
 
     def _put(self, job: _Job, faces: int) -> None:
         if not self._accepting:

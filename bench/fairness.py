@@ -39,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.load import Server
+from bench.storm import hang_up
 
 HEAVY = {"seed": 1, "count": 64, "with_features": False,
          "features": {"Smiling": 0.9, "Eyeglasses": 0.9, "Male": 0.1}}
@@ -110,20 +111,6 @@ async def live_loop(url: str, rng: np.random.Generator, size: int, stop: asyncio
             tally[str(r.status_code)] = tally.get(str(r.status_code), 0) + 1
 
 
-async def send_and_hang_up(url: str, body: dict[str, Any]) -> bool:
-    """Send one POST /edit over a raw connection and close it at once (never answered)."""
-    host, port = url.removeprefix("http://").split(":")
-    data = json.dumps(body).encode()
-    head = (f"POST /edit HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n").encode()
-    _, writer = await asyncio.open_connection(host, int(port))
-    writer.write(head + data)
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
-    return False
-
-
 async def storm(url: str, size: int, n: int, live: int, patience: float, seed: int
                 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
@@ -138,7 +125,7 @@ async def storm(url: str, size: int, n: int, live: int, patience: float, seed: i
                    for _ in range(live)]
         await asyncio.sleep(1.0)
         if patience <= 0:
-            results = await asyncio.gather(*(send_and_hang_up(url, b) for b in bodies))
+            results = await asyncio.gather(*(hang_up(url, b) for b in bodies))
         else:
             limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
             # each request is sent for sure (connect/write/pool: 30 s), then its client waits

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
+import time
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from tlgan.pipeline import Pipeline
 from tlgan.testing import TINY_LATENT
 
 
@@ -36,3 +39,45 @@ def detail(resp: Any) -> str:
     assert isinstance(body["detail"], str) and body["detail"]
     assert "Traceback" not in body["detail"]
     return str(body["detail"])
+
+
+class Gate:
+    """A pipeline whose renders wait until the test opens the gate (or a delay passes)."""
+
+    def __init__(self, inner: Pipeline, delay: float | None = None) -> None:
+        self._inner = inner
+        self.delay = delay
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.rendered = 0
+        self._lock = threading.Lock()
+
+    def render_and_label(self, z: np.ndarray, with_features: bool = True) -> Any:
+        self.entered.set()
+        if self.delay is not None:
+            time.sleep(self.delay)
+        else:
+            assert self.gate.wait(30)
+        with self._lock:
+            self.rendered += len(z)
+        return self._inner.render_and_label(z, with_features)
+
+    def label_latents(self, z: np.ndarray, space: str | None = None) -> np.ndarray:
+        probs = self.render_and_label(z, True)[1]
+        assert probs is not None
+        return np.asarray(probs)
+
+    def generate_conditioned(self, *args: Any, **kwargs: Any) -> Any:
+        return Pipeline.generate_conditioned(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def condition(self, *args: Any, **kwargs: Any) -> Any:
+        return Pipeline.condition(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def conditioned_starts(self, *args: Any, **kwargs: Any) -> Any:
+        return Pipeline.conditioned_starts(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def _closed_loop(self, *args: Any, **kwargs: Any) -> Any:
+        return Pipeline._closed_loop(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)

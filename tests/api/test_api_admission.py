@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from api_helpers import zeros_latent
+from api_helpers import Gate, zeros_latent
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -20,48 +20,6 @@ from api.settings import Settings
 from tlgan.latents import sample_latents
 from tlgan.pipeline import Pipeline, Stopped, condition_cost, hold_cost
 from tlgan.testing import serve
-
-
-class _Gate:
-    """A pipeline whose renders wait until the test opens the gate (or a delay passes)."""
-
-    def __init__(self, inner: Pipeline, delay: float | None = None) -> None:
-        self._inner = inner
-        self.delay = delay
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-        self.rendered = 0
-        self._lock = threading.Lock()
-
-    def render_and_label(self, z: np.ndarray, with_features: bool = True) -> Any:
-        self.entered.set()
-        if self.delay is not None:
-            time.sleep(self.delay)
-        else:
-            assert self.gate.wait(30)
-        with self._lock:
-            self.rendered += len(z)
-        return self._inner.render_and_label(z, with_features)
-
-    def label_latents(self, z: np.ndarray, space: str | None = None) -> np.ndarray:
-        probs = self.render_and_label(z, True)[1]
-        assert probs is not None
-        return np.asarray(probs)
-
-    def generate_conditioned(self, *args: Any, **kwargs: Any) -> Any:
-        return Pipeline.generate_conditioned(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    def condition(self, *args: Any, **kwargs: Any) -> Any:
-        return Pipeline.condition(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    def conditioned_starts(self, *args: Any, **kwargs: Any) -> Any:
-        return Pipeline.conditioned_starts(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    def _closed_loop(self, *args: Any, **kwargs: Any) -> Any:
-        return Pipeline._closed_loop(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def _wait_for(check: Callable[[], bool], timeout: float = 10.0,
@@ -119,7 +77,7 @@ def test_interactive_jobs_run_while_a_heavy_job_holds_the_bulk_lane(
 
 def test_a_cancelled_queued_job_never_runs_and_leaves_the_backlog(
         tiny_pipeline: Pipeline) -> None:
-    gated = _Gate(tiny_pipeline)
+    gated = Gate(tiny_pipeline)
     b = Batcher(gated, window_ms=0).start()  # type: ignore[arg-type]
     try:
         first = b.submit(sample_latents([1], 16))
@@ -182,7 +140,7 @@ def test_conditioned_generation_checks_should_stop_before_every_step(
 # -- over HTTP -------------------------------------------------------------------------------
 def test_max_queue_wait_gives_up_queued_requests_with_503(
         make_client: Callable[..., TestClient], tiny_pipeline: Pipeline) -> None:
-    gated = _Gate(tiny_pipeline)
+    gated = Gate(tiny_pipeline)
     c = make_client(pipeline=gated, batch_window_ms=0, max_queue_wait=0.3)
     body = {"latent": zeros_latent(), "with_features": False}
     out: list[int] = []
@@ -204,7 +162,7 @@ def test_max_queue_wait_gives_up_queued_requests_with_503(
 
 def test_departed_clients_get_no_work_and_are_logged_499(
         tiny_pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
-    gated = _Gate(tiny_pipeline)
+    gated = Gate(tiny_pipeline)
     app = create_app(Settings(batch_window_ms=0), pipeline=gated)  # type: ignore[arg-type]
     body = {"latent": zeros_latent(), "with_features": False}
     with caplog.at_level(logging.INFO, logger="tlgan.access"), serve(app) as url:
@@ -233,7 +191,7 @@ def test_departed_clients_get_no_work_and_are_logged_499(
 
 def test_a_departed_clients_conditioned_job_stops_between_steps(
         tiny_pipeline: Pipeline) -> None:
-    slow = _Gate(tiny_pipeline, delay=0.2)  # every render takes 200 ms
+    slow = Gate(tiny_pipeline, delay=0.2)  # every render takes 200 ms
     app = create_app(Settings(batch_window_ms=0), pipeline=slow)  # type: ignore[arg-type]
     body = {"seed": 3, "count": 16, "features": {"Smiling": 0.999, "Male": 0.001},
             "with_features": False}

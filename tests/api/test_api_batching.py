@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from api_helpers import detail, zeros_latent
+from api_helpers import Gate, detail, zeros_latent
 from fastapi.testclient import TestClient
 
 from api.batching import Batcher, BatcherStopped, QueueFull
@@ -108,26 +108,9 @@ def test_concurrent_http_requests_are_batched(make_client: Callable[..., TestCli
     assert [out[i]["faces"][0]["image"] for i in range(6)] == [f["image"] for f in alone["faces"]]
 
 
-class _GatedPipeline:
-    """The tiny pipeline, but rendering waits until the test opens the gate."""
-
-    def __init__(self, inner: Pipeline) -> None:
-        self._inner = inner
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-
-    def render_and_label(self, z: np.ndarray, with_features: bool = True) -> Any:
-        self.entered.set()
-        assert self.gate.wait(30)
-        return self._inner.render_and_label(z, with_features)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def test_full_queue_answers_503_with_retry_after(make_client: Callable[..., TestClient],
                                                  tiny_pipeline: Pipeline) -> None:
-    gated = _GatedPipeline(tiny_pipeline)
+    gated = Gate(tiny_pipeline)
     c = make_client(pipeline=gated, queue_size=1, batch_window_ms=0)
     body = {"latent": zeros_latent(), "with_features": False}
     results: list[int] = []
