@@ -253,9 +253,24 @@ def test_idle_keep_alive_connections_outlive_uvicorns_5_s(start_server: StartSer
 
     server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none")
     request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+    def response(conn: socket.socket) -> bytes:
+        """One whole response (headers, then Content-Length bytes of body); b"" if closed."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        while len(body) < length:
+            body += conn.recv(4096)
+        return head
+
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
         conn.sendall(request)
-        assert b" 200 " in conn.recv(4096)
+        assert b" 200 " in response(conn)
         time.sleep(6)
         conn.sendall(request)
-        assert b" 200 " in conn.recv(4096)
+        assert b" 200 " in response(conn)
