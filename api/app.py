@@ -35,7 +35,7 @@ from api.media import BIG_ENCODES
 from api.metrics import Metrics
 from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware, WorkCounter
 from api.openapi import install_openapi
-from api.routes import axes, discover, edit, generate, health, interpolate
+from api.routes import axes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
 from api.web.router import router as web_router
 from tlgan.pipeline import Pipeline
@@ -43,8 +43,9 @@ from tlgan.pipeline import Pipeline
 log = logging.getLogger("tlgan.api")
 
 DESCRIPTION = """\
-Latent-space control for face GANs: generate seeded faces, move them along feature axes
-(with locks), interpolate between them, and read the axes the service knows.
+Latent-space control for face GANs: generate seeded faces, encode a face photo into a
+latent, move faces along feature axes (with locks), interpolate between them, and read the
+axes the service knows.
 
 Errors are JSON `{"detail": "<field>: <message>", "errors": [...]}`. Images are base64 in
 JSON, or raw bytes with `Accept: image/png|jpeg|webp` on /generate (count 1) and /edit,
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(web_router)  # the page is public; it asks for a key on 401
     app.include_router(docs_router(app, settings))  # protected unless public_docs
     app.include_router(health.stats_router, dependencies=protected)
-    for module in (generate, edit, interpolate, discover, axes):
+    for module in (generate, edit, interpolate, encode, discover, axes):
         app.include_router(module.router, dependencies=protected)
     install_openapi(app)
 
@@ -139,7 +140,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     # Outermost last: CORS -> request id / catch-all 500 / access log / metrics -> body
     # limit -> FastAPI's own stack.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       per_path={"/encode": (settings.max_upload_bytes, "image")})
     app.add_middleware(
         CatchAllMiddleware, on_error=count_error,
         on_start=[metrics.request_started] if metrics is not None else [],

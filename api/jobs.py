@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive
 
 from api.batching import Batcher, JobFuture, RenderResult
@@ -140,6 +141,14 @@ class RequestJobs:
         """Encode answers: :func:`api.media.off_loop`, big encodes bounded by the app's
         encode slots."""
         return await off_loop(images, size, fn, *args, limit=self.encode_slots)
+
+    async def decode(self, fn: Callable[..., T], *args: object) -> T:
+        """Decode an upload (``fn(*args)``) in the thread pool, at most the app's encode
+        slots at once (a large photo holds tens of MB while it is decoded)."""
+        if self.encode_slots is None:
+            return await run_in_threadpool(fn, *args)
+        async with self.encode_slots:
+            return await run_in_threadpool(fn, *args)
 
     async def wait(self, future: JobFuture) -> Any:
         """Await ``future``; abandon it when the client leaves or it waits too long."""

@@ -12,7 +12,7 @@ from tlgan.pipeline import Pipeline
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
-    """Load the generator, extractor and axis bundle named by ``settings``.
+    """Load the generator, extractor, axis bundle and photo encoder named by ``settings``.
 
     ``settings.extractor`` / ``settings.bundle`` equal to ``"none"`` skip that model (the
     service then cannot label faces / move along axes).
@@ -25,4 +25,4 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
     return load_pipeline(generator=settings.generator, extractor=settings.extractor,
                          bundle=settings.bundle, device=settings.device,
-                         max_batch=settings.max_batch)
+                         max_batch=settings.max_batch, encoder=settings.encoder)

@@ -61,16 +61,20 @@ class BodyLimitMiddleware:
     accepted body is buffered and replayed to the app.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 per_path: Mapping[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: {path: (limit, field named in the 413)}: routes that take larger bodies (uploads)
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = {"detail": f"body: request body exceeds the limit of {self.max_bytes} bytes",
+        limit, field = self.per_path.get(str(scope.get("path", "")), (self.max_bytes, "body"))
+        too_big = {"detail": f"{field}: request body exceeds the limit of {limit} bytes",
                    "errors": None}
         declared = None
         for name, value in scope.get("headers", []):
@@ -81,7 +85,7 @@ class BodyLimitMiddleware:
                     await _send_json(send, 400, {"detail": "Content-Length: not an integer",
                                                  "errors": None})
                     return
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > limit:
             await _send_json(send, 413, too_big, [(b"connection", b"close")])
             return
         chunks: list[bytes] = []
@@ -93,7 +97,7 @@ class BodyLimitMiddleware:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
+            if size > limit:
                 await _send_json(send, 413, too_big, [(b"connection", b"close")])
                 return
             chunks.append(body)

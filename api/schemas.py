@@ -192,6 +192,31 @@ class EditResponse(_Response):
         "held closed-loop (no moves, no locks, or no extractor loaded).")
 
 
+class EncodeQuality(_Response):
+    """How closely the reconstruction matches the photo (both at the generator's
+    resolution, the photo centre-cropped and area-resized)."""
+
+    psnr: float = Field(description="Pixel PSNR in dB, photo vs reconstruction.")
+    embedding_cosine: float | None = Field(
+        default=None, description="Cosine between the feature extractor's embeddings of photo "
+        "and reconstruction (null without an extractor).")
+    label_agreement: float | None = Field(
+        default=None, description="Fraction of the extractor's attributes whose yes/no label "
+        "(probability > 0.5) is the same for photo and reconstruction.")
+
+
+class EncodeResponse(_Response):
+    """A photo encoded: a latent that /edit, /interpolate and the web page accept, and the
+    face it renders."""
+
+    latent: list[float]
+    image: str = Field(description="The reconstruction (the face `latent` renders), base64.")
+    features: Features
+    quality: EncodeQuality
+    steps: int = Field(description="Refinement steps run after the encoder.")
+    generator: str
+
+
 class InterpolatedFace(_Response):
     """One face between latent_a and latent_b."""
 

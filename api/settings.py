@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tlgan.encoders import DEFAULT_STEPS as DEFAULT_ENCODE_STEPS
 from tlgan_base.errors import ConfigError
+from tlgan_base.images import MAX_PHOTO_PIXELS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -40,6 +42,24 @@ class Settings(BaseSettings):
         description="Registered extractor or weights folder (None: default; 'none': off).")
     bundle: str | None = Field(
         default=None, description="Axis bundle folder (None: the default bundle; 'none': off).")
+    encoder: str | None = Field(
+        default=None,
+        description="Photo encoder for POST /encode: registered name or weights folder (None: "
+        "the one registered for the generator; 'none': off).")
+    encode_steps: int = Field(
+        default=DEFAULT_ENCODE_STEPS, ge=0, le=10_000,
+        description="Refinement steps of POST /encode when the request names none (0: the "
+        "encoder alone).")
+    max_encode_steps: int = Field(
+        default=200, ge=0, le=10_000,
+        description="Most refinement steps a POST /encode request may ask for.")
+    max_upload_bytes: int = Field(
+        default=8_388_608, ge=1024,
+        description="Largest POST /encode request body (bytes): the photo and the form.")
+    max_upload_pixels: int = Field(
+        default=MAX_PHOTO_PIXELS, ge=4096,
+        description="Most pixels (width x height) of an uploaded photo, checked from its "
+        "header before decoding.")
     max_count: int = Field(default=64, ge=1, le=64, description="Most faces per /generate request.")
     max_size: int = Field(default=1024, ge=16, le=1024,
                           description="Largest output size in pixels.")
@@ -119,7 +139,7 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("generator", "extractor", "bundle", "api_key", mode="before")
+    @field_validator("generator", "extractor", "bundle", "encoder", "api_key", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -9,6 +9,8 @@ Example::
         face.image.save("face.png")
         smiling = api.edit(face.latent, moves={"Smiling": 2.0}, locked=["Male"])
         print(smiling.features["Smiling"])
+        me = api.encode("photo.jpg")  # a face photo -> a latent, then edit it the same way
+        print(me.quality["psnr"]); api.edit(me.latent, moves={"Smiling": 2.0}).image.show()
 
 Every method returns small dataclasses holding PIL images and numpy latents, and raises
 :class:`ApiError` (with the HTTP status and the server's one-line message) on a 4xx/5xx.
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,6 +63,48 @@ class Face:
     ratio: float | None = None
     unmet: list[str] | None = None
     unheld: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class EncodedFace(Face):
+    """A photo encoded: the reconstruction (``image``, the face ``latent`` renders), and how
+    close it is to the photo (``quality``: ``psnr`` in dB, ``embedding_cosine``,
+    ``label_agreement``) after ``steps`` refinement steps."""
+
+    quality: dict[str, float | None] = field(default_factory=dict)
+    steps: int = 0
+
+
+PhotoLike = str | os.PathLike[str] | bytes | Image.Image
+
+
+def _photo_upload(photo: PhotoLike) -> tuple[str, bytes, str]:
+    """(file name, bytes, media type) of a photo: a path or bytes are sent as they are; a PIL
+    image is sent as PNG."""
+    if isinstance(photo, Image.Image):
+        buf = io.BytesIO()
+        photo.convert("RGB").save(buf, "PNG")
+        return "photo.png", buf.getvalue(), "image/png"
+    if isinstance(photo, bytes):
+        return "photo", photo, "application/octet-stream"
+    path = Path(photo)
+    return path.name, path.read_bytes(), "application/octet-stream"
+
+
+def _encode_form(steps: int | None, format: str, size: int | None,
+                 with_features: bool) -> dict[str, str]:
+    form = {"format": format, "with_features": "true" if with_features else "false"}
+    if steps is not None:
+        form["steps"] = str(steps)
+    if size is not None:
+        form["size"] = str(size)
+    return form
+
+
+def _encoded(d: Mapping[str, Any]) -> EncodedFace:
+    return EncodedFace(image=_image(d["image"]), latent=np.asarray(d["latent"], np.float32),
+                       features=d.get("features"), quality=dict(d.get("quality") or {}),
+                       steps=int(d.get("steps", 0)))
 
 
 @dataclass(frozen=True)
@@ -218,6 +264,16 @@ class Client:
                                  with_features)
         return [_face(f) for f in self._post("/interpolate", body)["faces"]]
 
+    def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
+               size: int | None = None, with_features: bool = True) -> EncodedFace:
+        """Encode a face photo (a path, the file's bytes, or a PIL image) into a latent that
+        :meth:`edit` and :meth:`interpolate` take. ``steps``: refinement steps after the
+        encoder (None: the service's default). Photos should be framed like CelebA's
+        aligned crops; a non-square one is centre-cropped by the service."""
+        resp = self._http.post("/encode", files={"image": _photo_upload(photo)},
+                               data=_encode_form(steps, format, size, with_features))
+        return _encoded(_check(resp))
+
     def axes(self) -> Axes:
         """The service's axes (names, references, fit statistics) and attributes."""
         return _axes(self._get("/axes"))
@@ -276,6 +332,13 @@ class AsyncClient:
         body = _interpolate_body(latent_a, latent_b, ratio, steps, method, format, size,
                                  with_features)
         return [_face(f) for f in (await self._post("/interpolate", body))["faces"]]
+
+    async def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
+                     size: int | None = None, with_features: bool = True) -> EncodedFace:
+        """See :meth:`Client.encode`."""
+        resp = await self._http.post("/encode", files={"image": _photo_upload(photo)},
+                                     data=_encode_form(steps, format, size, with_features))
+        return _encoded(_check(resp))
 
     async def axes(self) -> Axes:
         """See :meth:`Client.axes`."""

@@ -24,7 +24,7 @@ def _off(value: str | Path | None) -> bool:
 
 def load_pipeline(generator: str | None = None, extractor: str | None = None,
                   bundle: str | Path | None = None, device: torch.device | str = "cpu",
-                  max_batch: int = 256) -> Pipeline:
+                  max_batch: int = 256, encoder: str | Path | None = None) -> Pipeline:
     """Load a generator, an extractor and an axis bundle into a :class:`Pipeline`.
 
     Args:
@@ -35,6 +35,8 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
             none (no axes).
         device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
         max_batch: the largest batch the generator sees at once.
+        encoder: photo encoder (registered name or weights folder); None: the one
+            registered for the generator, if any; ``"none"``: none (no photo encoding).
 
     Raises:
         ArtifactError: an artifact is missing, corrupt or does not fit the others (a bundle
@@ -64,5 +66,10 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
                            extractor=getattr(ext, "name", None), generator_sha256=gen.sha256,
                            extractor_sha256=getattr(ext, "sha256", None),
                            spaces=gen.space_sizes())
+    enc = None
+    if not _off(encoder):
+        from tlgan.encoders.registry import load_encoder
+
+        enc = load_encoder(encoder, gen, dev)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
-    return Pipeline(generator=gen, extractor=ext, bundle=axes)
+    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc)

@@ -11,7 +11,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,11 +23,12 @@ from axes.samples import SampleCache
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
-from tlgan_base.errors import clip, shown
+from tlgan_base.errors import Stopped, clip, shown
 
+__all__ = ["EncodeResult", "Pipeline", "Stopped", "condition_cost", "hold_cost"]
 
-class Stopped(Exception):
-    """A closed-loop job was stopped between its steps (``should_stop()`` turned true)."""
+if TYPE_CHECKING:
+    from tlgan.encoders.photo import PhotoEncoder
 
 
 @dataclass
@@ -38,6 +39,20 @@ class ConditionResult:
     images: np.ndarray
     probs: np.ndarray
     unmet: list[list[str]]
+    steps: int
+
+
+@dataclass
+class EncodeResult:
+    """Photos encoded: latents (N, L) of the pipeline's space, the faces they render
+    (uint8 (N, H, W, 3)), their labels (N, A) or None, and each reconstruction's quality
+    (``psnr`` in dB at the generator's resolution; with an extractor also
+    ``embedding_cosine`` and ``label_agreement``, photo vs reconstruction)."""
+
+    latents: np.ndarray
+    images: np.ndarray
+    probs: np.ndarray | None
+    quality: list[dict[str, float]]
     steps: int
 
 
@@ -84,6 +99,7 @@ class Pipeline:
         bundle: the feature axes (None: no editing).
         calibration: logit change per unit step, per axis name (used to size the steps of
             feature-conditioned generation); missing axes default to 1.0.
+        encoder: the photo encoder trained for this generator (None: no photo encoding).
 
     Latents in and out live in the bundle's latent space (``bundle.latent_space``, "z"
     without a bundle): seeds map to it, edits move in it and faces render from it.
@@ -94,6 +110,7 @@ class Pipeline:
     bundle: AxisBundle | None = None
     calibration: dict[str, float] = field(default_factory=dict)
     samples: SampleCache | None = None
+    encoder: PhotoEncoder | None = None
 
     def __post_init__(self) -> None:
         self._space_name = DEFAULT_SPACE
@@ -498,6 +515,28 @@ class Pipeline:
         unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
 
+    # -- photos ------------------------------------------------------------------------
+    def encode(self, photos: np.ndarray, steps: int, *, with_features: bool = True,
+               should_stop: Callable[[], bool] | None = None) -> EncodeResult:
+        """Encode face photos (uint8 (N, R, R, 3), framed like CelebA's aligned crops, at
+        the generator's resolution R) into latents of the pipeline's space: the encoder,
+        then ``steps`` refinement steps. The faces answered are rendered from the latents
+        answered, exactly as ``render_and_label`` renders them.
+
+        Raises:
+            ValueError: no encoder is loaded, or the photos are malformed (naming ``image``).
+            Stopped: ``should_stop`` turned true between refinement steps.
+        """
+        if self.encoder is None:
+            raise ValueError(f"image: this service has no photo encoder for generator "
+                             f"{self.generator.name!r} (train one with `tlgan encoder "
+                             "train` and serve it with TLGAN_ENCODER)")
+        enc = self.encoder.encode(photos, self.extractor, steps, should_stop=should_stop)
+        z = self.generator.to_space(enc.z, self._space_name)
+        images, probs = self.render_and_label(z, with_features and self.extractor is not None)
+        return EncodeResult(latents=z, images=images, probs=probs, quality=enc.quality,
+                            steps=enc.steps)
+
     # -- interpolation ---------------------------------------------------------------------
     def interpolate(self, a: np.ndarray, b: np.ndarray, ratios: Sequence[float],
                     method: str = "slerp") -> np.ndarray:
@@ -606,8 +645,11 @@ class Pipeline:
         axes = (f"bundle {self.bundle_id} ({len(self.axis_names)} axes, references "
                 f"{', '.join(self.bundle.references) or 'none'})" if self.bundle is not None
                 else "no axes")
+        enc = (f"encoder {self.encoder.name} ({self.encoder.sha256[:12]})"
+               if self.encoder is not None else "no photo encoder")
         return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, "
-                f"{self._space_name} in R^{self.latent_size}), {ext}, {axes}, device {g.device}")
+                f"{self._space_name} in R^{self.latent_size}), {ext}, {axes}, {enc}, "
+                f"device {g.device}")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -615,6 +657,7 @@ class Pipeline:
             "extractor": self.extractor.name if self.extractor else None,
             "bundle": self.bundle_id,
             "axes": self.axis_names,
+            "encoder": self.encoder.describe() if self.encoder is not None else None,
         }
 
 

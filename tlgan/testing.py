@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import LatentSpace
 from tlgan.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from tlgan.encoders.photo import PhotoEncoder
 
 TINY_ATTRIBUTES = ["Eyeglasses", "Male", "Smiling", "Young", "Blond_Hair"]
 TINY_LATENT = 16
@@ -134,14 +137,26 @@ def tiny_bundle(generator: FaceGenerator, extractor: Extractor, n: int = 3000,
     }, latent_space=space)
 
 
+def tiny_encoder(generator: FaceGenerator, seed: int = 0) -> PhotoEncoder:
+    """A seeded random photo encoder (the production class, widths 4/8/8/8) for
+    ``generator``."""
+    from tlgan.encoders.model import EncoderConfig, ImageEncoder
+    from tlgan.encoders.photo import PhotoEncoder
+
+    torch.manual_seed(seed)
+    net = ImageEncoder(EncoderConfig(generator.latent_size, generator.resolution, (4, 8, 8, 8)))
+    return PhotoEncoder(net, generator, name="tiny-encoder", sha256="0" * 64)
+
+
 def tiny_pipeline(seed: int = 0) -> Pipeline:
-    """A full pipeline of tiny seeded models."""
+    """A full pipeline of tiny seeded models (with a tiny photo encoder)."""
     gen = tiny_generator(seed)
     ext = tiny_extractor(seed)
     rng = np.random.default_rng(seed + 1)
     calibrate_extractor(ext, gen.render_tensor(rng.standard_normal((128, gen.latent_size))
                                                .astype(np.float32)))
-    return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(gen, ext, seed=seed))
+    return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(gen, ext, seed=seed),
+                    encoder=tiny_encoder(gen, seed))
 
 
 def tiny_bundle_with_samples(pipeline: Pipeline, folder: Any, n: int = 1500,

@@ -4,7 +4,7 @@ is :class:`tlgan_base.artifact.ArtifactError`."""
 
 from __future__ import annotations
 
-__all__ = ["ECHO_LIMIT", "ConfigError", "clip", "shown"]
+__all__ = ["ECHO_LIMIT", "ConfigError", "Stopped", "clip", "shown"]
 
 #: Error messages cut the user values they echo (names, header values) to this many
 #: characters: a 900 KB unknown name must not come back, twice, in a 1.8 MB error.
@@ -26,3 +26,8 @@ def shown(value: object, limit: int = ECHO_LIMIT) -> str:
 
 class ConfigError(ValueError):
     """A setting or configuration file is invalid (message names the setting)."""
+
+
+class Stopped(Exception):
+    """Long model work (a closed loop, a refinement) was stopped between its steps because
+    its ``should_stop()`` turned true (the client left)."""

@@ -109,3 +109,58 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndar
         OSError / ValueError: from PIL when the file is missing or not a readable image.
     """
     return decode_image(path, size)
+
+
+# --------------------------------------------------------------------------------------------
+# Photos: uploads to encode, checked before they are decoded
+
+#: the formats a photo may come in (PIL's names)
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+#: default most pixels (width x height) of a photo, checked before decoding
+MAX_PHOTO_PIXELS = 40_000_000
+
+
+def read_photo(source: bytes | str | os.PathLike[str], size: int,
+               max_pixels: int = MAX_PHOTO_PIXELS, *, name: str = "image") -> np.ndarray:
+    """Decode a face photo (JPEG, PNG or WebP) to uint8 (size, size, 3) RGB.
+
+    The photo is turned upright by its EXIF orientation, centre-cropped to a square (a
+    non-square photo loses the ends of its longer side) and area-resized to ``size``. Its
+    pixel count is checked from the header, before any pixel is decoded.
+
+    Raises:
+        ValueError: naming ``name``: not an image, another format, too many pixels, or a
+            truncated/corrupt file.
+    """
+    from PIL import ImageOps, UnidentifiedImageError
+
+    try:
+        im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except UnidentifiedImageError:
+        raise ValueError(f"{name}: not a JPEG, PNG or WebP image (cannot identify the file)"
+                         ) from None
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
+    with im:
+        if im.format not in PHOTO_FORMATS:
+            raise ValueError(f"{name}: {im.format} images are not accepted; send a JPEG, PNG "
+                             "or WebP")
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ValueError(f"{name}: {w}x{h} is {w * h:,} pixels, above this service's "
+                             f"limit of {max_pixels:,}; send a smaller photo")
+        if w < 1 or h < 1:
+            raise ValueError(f"{name}: the image is empty ({w}x{h})")
+        try:
+            if im.format == "JPEG":
+                s = min(w, h)
+                # DCT-domain downscale first, to no less than twice the crop's target
+                im.draft("RGB", (max(1, w * 2 * size // s), max(1, h * 2 * size // s)))
+            upright = ImageOps.exif_transpose(im)
+            img = center_crop_square(upright.convert("RGB"))
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.Resampling.BOX)
+            return np.asarray(img, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+            raise ValueError(f"{name}: the {im.format} file is truncated or corrupt "
+                             f"({' '.join(str(exc).split())[:120]})") from None

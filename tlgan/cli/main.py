@@ -22,6 +22,8 @@ def cli() -> None:
     Examples:
       tlgan info
       tlgan generate --seeds 1-8 --out faces/
+      tlgan encode photo.jpg --out encoded/
+      tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
       tlgan serve --port 8000
     """
 
@@ -29,11 +31,13 @@ def cli() -> None:
 def _register() -> None:
     """Add the library's commands (``serve`` is added by :func:`api.cli.main`)."""
     from tlgan.cli.axes import axes
+    from tlgan.cli.encode import edit, encode
+    from tlgan.cli.encoder import encoder
     from tlgan.cli.extractor import extractor
     from tlgan.cli.generate import generate, info
     from tlgan.cli.generator import generator
 
-    for command in (generate, info, extractor, generator, axes):
+    for command in (generate, encode, edit, info, extractor, generator, encoder, axes):
         cli.add_command(command)
 
 

@@ -1,0 +1,98 @@
+"""POST /encode: a face photo in, a latent (and its face) out, ready for /edit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+
+from api.deps import JobsDep
+from api.media import encode_b64, json_response
+from api.routes.common import COMMON_ERRORS, _err, check_in_range, check_limits, features_of
+from api.schemas import EncodeQuality, EncodeResponse, Format
+from tlgan.encoders.photo import encode_cost
+from tlgan.latents import latent_to_list
+from tlgan.pipeline import EncodeResult, Pipeline
+from tlgan_base.errors import shown
+from tlgan_base.images import MAX_SIZE, MIN_SIZE, read_photo
+
+router = APIRouter(tags=["faces"])
+
+
+async def require_multipart(request: Request) -> None:
+    """415 unless the body is declared as ``multipart/form-data``."""
+    ctype = request.headers.get("content-type") or ""
+    media = ctype.split(";", 1)[0].strip().lower()
+    if media != "multipart/form-data":
+        raise HTTPException(415, "Content-Type: expected multipart/form-data with the photo "
+                            f"in the field 'image', got {shown(media or 'none')}")
+
+
+ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **COMMON_ERRORS,
+    400: _err("Unreadable body or Content-Length."),
+    413: _err("Request body larger than the service's max_upload_bytes (names `image`)."),
+    415: _err("Content-Type is not multipart/form-data."),
+    422: _err("Invalid field: `image` (missing, not a JPEG/PNG/WebP, corrupt, too many "
+              "pixels), `steps` (above the service's max_encode_steps), `size`, `format`."),
+}
+
+
+@router.post("/encode", response_model=EncodeResponse, responses=ENCODE_ERRORS,
+             dependencies=[Depends(require_multipart)])
+async def encode(
+    jobs: JobsDep,
+    image: Annotated[UploadFile, File(description=(
+        "The face photo: JPEG, PNG or WebP, framed like CelebA's aligned crops (face "
+        "centred, eyes at about 40% of the height). A non-square photo is centre-cropped "
+        "to a square (the ends of its longer side are cut off); EXIF orientation is "
+        "applied."))],
+    steps: Annotated[int | None, Form(ge=0, description=(
+        "Refinement steps after the encoder (0: the encoder alone; more: closer, slower); "
+        "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS."
+    ))] = None,
+    format: Annotated[Format, Form(description="Image encoding of `image`.")] = "png",
+    size: Annotated[int | None, Form(ge=MIN_SIZE, le=MAX_SIZE, description=(
+        "Output width = height in pixels (null: the generator's resolution)."))] = None,
+    with_features: Annotated[bool, Form(description=(
+        "Label the reconstruction with the feature extractor."))] = True,
+) -> Response:
+    """Encode a face photo into the generator's latent space.
+
+    The photo is centre-cropped to a square and area-resized to the generator's
+    resolution; the encoder network gives a latent, and ``steps`` steps of Adam on it
+    (from several starting points, the best kept) bring the face it renders closer to the
+    photo. The answer's ``latent`` goes to /edit and /interpolate like any other;
+    ``quality`` says how close the reconstruction is (pixel PSNR, embedding cosine, label
+    agreement).
+    """
+    pipeline = jobs.pipeline
+    settings = jobs.settings
+    budget = settings.encode_steps if steps is None else steps
+    if budget > settings.max_encode_steps:
+        raise ValueError(f"steps: at most {settings.max_encode_steps} on this service, got "
+                         f"{budget}")
+    check_limits(settings, size, 1, format, pipeline.resolution)
+    if pipeline.encoder is None:
+        raise ValueError(f"image: this service has no photo encoder for generator "
+                         f"{pipeline.generator.name!r} (start it with TLGAN_ENCODER set to "
+                         "one trained by `tlgan encoder train`)")
+    data = await image.read()
+    if not data:
+        raise ValueError("image: the uploaded file is empty")
+    photo = await jobs.decode(read_photo, data, pipeline.resolution,
+                              settings.max_upload_pixels)
+
+    def run(p: Pipeline, stop: Callable[[], bool]) -> EncodeResult:
+        return p.encode(photo[None], budget, with_features=with_features, should_stop=stop)
+
+    result = await jobs.call(run, cost=encode_cost(1, budget))
+    z = result.latents[0]
+    check_in_range(z, "image", "the encoded latent", "try fewer steps")
+    features = features_of(pipeline, result.probs, 0)
+    encoded = await jobs.encode(result.images, size, encode_b64, result.images, format, size)
+    return json_response(EncodeResponse(
+        latent=latent_to_list(z), image=encoded[0], features=features,
+        quality=EncodeQuality(**result.quality[0]), steps=result.steps,
+        generator=pipeline.generator.name))

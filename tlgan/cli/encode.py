@@ -1,0 +1,175 @@
+"""``tlgan encode`` (face photos -> latents) and ``tlgan edit`` (move a latent along axes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tlgan.cli.options import count, device_option, generator_option
+from tlgan.encoders import DEFAULT_STEPS
+
+encoder_option = click.option(
+    "--encoder", default=None, show_default="the one registered for the generator",
+    help="Photo encoder: registered name or weights folder from `tlgan encoder train`.")
+#: photos encoded together (one refinement batch)
+CHUNK = 16
+
+
+def _read_latent(path: Path, size: int) -> Any:
+    from tlgan.latents import parse_latent
+    from tlgan_base.artifact import read_json_object
+
+    obj = read_json_object(path, "latent")
+    if "latent" not in obj:
+        raise ValueError(f"latent: {path} has no 'latent' entry (expected the JSON that "
+                         "`tlgan encode` or `tlgan generate` writes)")
+    return parse_latent(obj["latent"], size, f"latent ({path})")
+
+
+@click.command()
+@click.argument("photos", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for NAME.png (reconstruction), NAME.json (latent) and "
+                   "NAME.meta.json (quality and provenance).")
+@click.option("--steps", type=click.IntRange(min=0), default=DEFAULT_STEPS, show_default=True,
+              help="Refinement steps after the encoder (0: the encoder alone).")
+@click.option("--size", type=int, default=None, show_default="generator resolution",
+              help="Size of the written reconstruction in pixels.")
+@click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
+              show_default=True, help="Image format of the reconstruction.")
+@generator_option
+@encoder_option
+@click.option("--extractor", default=None, show_default="registry DEFAULT",
+              help="Extractor of the perceptual term and the quality figures ('none': off).")
+@device_option
+def encode(photos: tuple[Path, ...], out: Path, steps: int, size: int | None, fmt: str,
+           generator: str | None, encoder: str | None, extractor: str | None,
+           device: str) -> None:
+    """Encode face photos into the generator's latent space.
+
+    Photos (JPEG, PNG or WebP) should be framed like CelebA's aligned crops: face centred,
+    eyes at about 40% of the height. A non-square photo is centre-cropped to a square.
+    NAME.json holds {"latent": [...]}: a body POST /edit accepts as it is, and what
+    `tlgan edit` reads.
+
+    \b
+    Examples:
+      tlgan encode photo.jpg --out encoded/
+      tlgan encode photos/*.jpg --out encoded/ --steps 100 --size 256
+      tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
+      curl -s localhost:8000/edit -H 'Content-Type: application/json' -d @encoded/photo.json
+    """
+    from tlgan.latents import latent_to_list
+    from tlgan.models import load_pipeline
+    from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
+    from tlgan_base.images import check_size, encode_image, read_photo
+    from tlgan_base.progress import progress_bar
+
+    check_size(size)
+    pipeline = load_pipeline(generator=generator, extractor=extractor, bundle="none",
+                             device=device, encoder=encoder)
+    if pipeline.encoder is None:
+        raise ValueError(f"encoder: no photo encoder is registered for generator "
+                         f"{pipeline.generator.name!r}; train one with `tlgan encoder train` "
+                         "and pass --encoder FOLDER")
+    r = pipeline.resolution
+    out.mkdir(parents=True, exist_ok=True)
+    stems = [p.stem for p in photos]
+    if len(set(stems)) != len(stems):
+        raise ValueError("photos: two photos have the same name; their outputs would collide")
+    with progress_bar(total=len(photos), desc="encoding", unit="photo",
+                      enabled=len(photos) > 1) as bar:
+        for start in range(0, len(photos), CHUNK):
+            chunk = photos[start:start + CHUNK]
+            import numpy as np
+
+            arr = np.stack([read_photo(p, r, name=f"photo {p}") for p in chunk])
+            result = pipeline.encode(arr, steps)
+            for i, path in enumerate(chunk):
+                stem = out / path.stem
+                write_bytes_atomic(stem.with_suffix(f".{fmt}"),
+                                   encode_image(result.images[i], fmt, size))
+                write_json_atomic(stem.with_suffix(".json"),
+                                  {"latent": latent_to_list(result.latents[i])})
+                meta: dict[str, Any] = {
+                    "photo": str(path), "photo_sha256": sha256_file(path),
+                    "generator": pipeline.generator.name,
+                    "generator_sha256": pipeline.generator.sha256,
+                    "encoder": pipeline.encoder.name, "steps": steps,
+                    "quality": result.quality[i]}
+                if result.probs is not None:
+                    meta["features"] = pipeline.features_dict(result.probs[i])
+                write_json_atomic(stem.with_suffix(".meta.json"), meta)
+                q = result.quality[i]
+                click.echo(f"{path.name}: PSNR {q['psnr']:.2f} dB"
+                           + (f", embedding cosine {q['embedding_cosine']:.3f}, label "
+                              f"agreement {q['label_agreement']:.3f}"
+                              if "embedding_cosine" in q else ""), err=True)
+            bar.update(len(chunk))
+    click.echo(f"wrote {count(len(photos), 'encoded photo')} to {out}")
+
+
+def _parse_move(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"move: expected AXIS=DISTANCE (e.g. Smiling=2), got {text!r}"
+                         ) from None
+
+
+@click.command()
+@click.argument("latent", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--move", "moves", multiple=True, metavar="AXIS=DISTANCE",
+              help="Move along an axis (repeatable), e.g. --move Smiling=2.")
+@click.option("--lock", "locks", multiple=True, metavar="AXIS",
+              help="Keep an axis' attribute where it is (repeatable), e.g. --lock Male.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for NAME.png and NAME.json (the moved latent).")
+@click.option("--size", type=int, default=None, show_default="generator resolution",
+              help="Output size in pixels.")
+@click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
+              show_default=True, help="Image format.")
+@generator_option
+@click.option("--bundle", default=None, show_default="the bundle shipped for the generator",
+              help="Axis bundle folder.")
+@device_option
+def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
+         size: int | None, fmt: str, generator: str | None, bundle: str | None,
+         device: str) -> None:
+    """Move a latent (the JSON `tlgan encode` or `tlgan generate` writes) along feature
+    axes, holding locked ones, and render it (what POST /edit does).
+
+    \b
+    Examples:
+      tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
+      tlgan edit faces/seed0001.json --move Eyeglasses=3 --move Young=-1 --out edited/
+    """
+    from tlgan.latents import latent_to_list
+    from tlgan.models import load_pipeline
+    from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
+    from tlgan_base.images import check_size, encode_image
+
+    check_size(size)
+    parsed = dict(_parse_move(m) for m in moves)
+    pipeline = load_pipeline(generator=generator, bundle=bundle, device=device,
+                             encoder="none")
+    z = _read_latent(latent, pipeline.latent_size)
+    for name in locks:
+        pipeline.axis_index(name, "lock")
+    moved = pipeline.edit(z, parsed, list(locks))[None, :]
+    result = pipeline.hold_locks(z[None, :], moved, list(locks))
+    stem = out / latent.name.removesuffix(".json")
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(result.images[0], fmt, size))
+    write_json_atomic(stem.with_suffix(".json"), {"latent": latent_to_list(result.latents[0])})
+    feats = pipeline.features_dict(result.probs[0])
+    shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
+    click.echo(json.dumps({"out": str(stem.with_suffix(f'.{fmt}')), "features": shown,
+                           "unheld": result.unheld[0]}))

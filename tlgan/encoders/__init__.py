@@ -1,0 +1,13 @@
+"""Photo encoders: a face photo -> a latent of the generator, refined by optimization.
+
+``model`` (the network), ``losses`` (the inversion loss), ``refine`` (Adam on z),
+``photo`` (:class:`~tlgan.encoders.photo.PhotoEncoder`: all of it bound to a generator),
+``registry`` (registered weights), ``training`` (``tlgan encoder train``).
+This module itself imports nothing heavy.
+"""
+
+#: the default refinement budget of ``tlgan encode`` and POST /encode (README's table says
+#: what each budget buys and costs on 2 CPU cores)
+DEFAULT_STEPS = 50
+
+__all__ = ["DEFAULT_STEPS"]

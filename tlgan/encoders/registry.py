@@ -1,0 +1,107 @@
+"""Registry of photo-encoder weights (like the generator and extractor registries).
+
+An encoder is tied to one generator: its ``config.json`` records the generator's sha256, and
+loading it for any other generator is refused (as axis bundles are). With no encoder named,
+the one registered for the generator in use is loaded; a generator with none registered has
+no photo encoding (``tlgan encoder train`` makes one).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base.registry import WeightsEntry, lookup
+
+if TYPE_CHECKING:
+    import torch
+
+    from tlgan.encoders.photo import PhotoEncoder
+    from tlgan.generators.base import FaceGenerator
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class EncoderWeights(WeightsEntry):
+    """A registered encoder: ``location`` is its weights folder relative to
+    ``tlgan/encoders/weights/``; ``sha256`` that of its ``encoder.safetensors``."""
+
+    generator: str
+    generator_sha256: str
+    source: str
+    description: str = ""
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.location
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "sha256": self.sha256, "generator": self.generator,
+                "generator_sha256": self.generator_sha256, "source": self.source,
+                "description": self.description, "default": self.name == DEFAULT}
+
+
+ENCODERS: dict[str, EncoderWeights] = {}
+
+DEFAULT = ""
+
+
+def registered_for(generator: FaceGenerator) -> EncoderWeights | None:
+    """The registered encoder trained for this generator (by sha256), if any."""
+    for entry in ENCODERS.values():
+        if entry.generator_sha256 == generator.sha256:
+            return entry
+    return None
+
+
+def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator,
+                 device: torch.device | str = "cpu") -> PhotoEncoder | None:
+    """Load a photo encoder for ``generator``.
+
+    Args:
+        spec: None (the encoder registered for this generator; None when there is none), a
+            registered name, or a weights folder written by ``tlgan encoder train``.
+        generator: the generator it must have been trained for.
+        device: where to run it.
+
+    Raises:
+        ArtifactError: the weights are missing or corrupt, or were trained for another
+            generator.
+        ValueError: ``spec`` names nothing we know.
+    """
+    from tlgan.encoders.photo import PhotoEncoder
+
+    if spec is None:
+        entry = registered_for(generator)
+        if entry is None:
+            return None
+    else:
+        entry = lookup(ENCODERS, str(spec))
+    if entry is not None:
+        folder, name = entry.path, entry.name
+    else:
+        folder, name = Path(spec), str(spec)  # type: ignore[arg-type]
+        if not folder.is_dir():
+            raise ValueError(f"encoder: {str(spec)!r} is neither a registered encoder "
+                             f"({', '.join(ENCODERS) or 'none registered'}) nor a weights "
+                             "folder")
+    encoder = PhotoEncoder.from_folder(folder, generator, device, name=name)
+    if entry is not None and encoder.sha256 != entry.sha256:
+        raise ArtifactError(
+            f"encoder {entry.name!r}: {folder / 'encoder.safetensors'} has sha256 "
+            f"{encoder.sha256[:12]}..., the registry pins {entry.sha256[:12]}...")
+    return encoder
+
+
+def read_encoder_config(folder: Path) -> dict[str, Any]:
+    """An encoder folder's verified config.json (ArtifactError otherwise)."""
+    from tlgan.encoders.training import KIND, WEIGHTS_FILE
+
+    config = load_config(folder, kind=KIND, verify=True)
+    if WEIGHTS_FILE not in config.get("files", {}):
+        raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
+    return config

@@ -1,0 +1,394 @@
+"""``tlgan encoder train``: train an image -> z encoder for a generator.
+
+Recipe (defaults; each is recorded in the weights folder's ``config.json``):
+
+- Each step takes ``batch`` generated pairs (z ~ the generator's prior, x = G(z), sampled on
+  the fly) and ``batch`` real CelebA crops of partition 0 (random horizontal flips).
+- On the pairs: the latent loss, the mean squared error between E(G(z)) and z.
+- On the real crops: the inversion loss of :mod:`tlgan.encoders.losses` at E(x) (pixel MSE
+  + the extractor-embedding perceptual term + the Gaussian-shell penalty), weighted by
+  ``real_weight``.
+- Adam (lr ``lr``, cosine decay to 5% over ``steps``), generator and extractor frozen (eval).
+- Every ``eval_every`` steps the encoder alone is scored on ``val_images`` crops of
+  partition 1 (their inversion loss); the best snapshot is kept, and training stops early
+  after ``patience`` evaluations without improvement (or at ``steps``, or after
+  ``max_minutes``).
+
+Work folder (``<out>.work`` unless given): ``checkpoint.safetensors`` + ``state.json``
+every ``checkpoint_every`` steps and at the end, ``best.safetensors``, ``log.jsonl``, the
+decoded images cache ``images.npz``. ``resume=True`` continues from the checkpoint (the same
+recipe is required; data order continues from a seed derived from the step, so a resumed
+run is not bit-for-bit the uninterrupted one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
+from tlgan.encoders.model import ARCHITECTURE, EncoderConfig, ImageEncoder, count_parameters
+from tlgan.latents import from_prior
+from tlgan_base.artifact import (
+    ArtifactError,
+    atomic_artifact_dir,
+    save_config,
+    sha256_bytes,
+    write_json_atomic,
+)
+from tlgan_base.celeba import PARTITION_FILE, TRAIN, VAL, images_dir, parse_partition, read_pairs
+
+WEIGHTS_FILE = "encoder.safetensors"
+KIND = "encoder-weights"
+BEST = "best.safetensors"
+IMAGES_CACHE = "images.npz"
+
+
+@dataclass
+class EncoderTrainConfig:
+    """Everything a run depends on (see the module docstring for the recipe)."""
+
+    data: str
+    out: str
+    generator: str | None = None
+    extractor: str | None = None
+    work: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    steps: int = 6000
+    batch: int = 32
+    lr: float = 1e-3
+    real_weight: float = 10.0
+    perceptual_weight: float = LossWeights.perceptual
+    shell_weight: float = LossWeights.shell
+    eval_every: int = 250
+    patience: int = 6
+    val_images: int = 512
+    max_train_images: int = 50000
+    max_minutes: float | None = None
+    checkpoint_every: int = 250
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    resume: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        positive = ("steps", "batch", "eval_every", "patience", "val_images",
+                    "max_train_images", "checkpoint_every")
+        for name in positive:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: must be a positive integer, got {v!r}")
+        for name in ("lr", "real_weight"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: must be a positive number, got {v!r}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes: must be positive, got {self.max_minutes!r}")
+        LossWeights(self.perceptual_weight, self.shell_weight)
+        if not Path(self.data).is_dir():
+            raise ValueError(f"data: {self.data} is not a CelebA-format directory")
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.work) if self.work else Path(str(self.out) + ".work")
+
+    def recipe(self) -> dict[str, Any]:
+        """The fields that shape the result (a resumed run must match them)."""
+        d = asdict(self)
+        for k in ("out", "work", "device", "resume", "progress", "max_minutes"):
+            d.pop(k)
+        d["widths"] = list(self.widths)
+        return d
+
+
+@dataclass
+class Partitions:
+    """Decoded crops of partitions 0 (train) and 1 (validation), uint8 (N, R, R, 3)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    source: str
+    source_sha256: str
+    names: dict[str, list[str]] = field(default_factory=dict)
+
+
+def load_partitions(data: str | Path, resolution: int, *, max_train: int, n_val: int,
+                    seed: int, cache: Path | None = None, progress: bool = False
+                    ) -> Partitions:
+    """Decode partition 0 (at most ``max_train`` crops, a seeded choice when there are
+    more) and the first ``n_val`` crops of partition 1 of a CelebA-format directory.
+
+    Raises:
+        ValueError: no partition file, a malformed one, or too few images in a partition.
+    """
+    from tlgan.training.data import decode_files
+
+    root = Path(data)
+    part = root / PARTITION_FILE
+    if not part.is_file():
+        raise ValueError(f"data: {root} has no {PARTITION_FILE} (a CelebA-format directory "
+                         "is needed: the encoder trains on partition 0, stops on 1)")
+    raw = part.read_bytes()
+
+    def bad(message: str) -> None:
+        raise ValueError(f"data: {message}")
+
+    pairs = read_pairs(part, raw.decode("utf-8", "replace").splitlines(), "partition",
+                       parse_partition, bad)
+    train = [n for n, (p, _) in pairs.items() if p == TRAIN]
+    val = [n for n, (p, _) in pairs.items() if p == VAL][:n_val]
+    if not train or not val:
+        raise ValueError(f"data: {part} needs images in partitions 0 and 1 "
+                         f"(found {len(train)} and {len(val)})")
+    if len(train) > max_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(train), max_train, replace=False))
+        train = [train[i] for i in keep]
+    digest = sha256_bytes(("\n".join([sha256_bytes(raw), *train, "--", *val])
+                           + f"\n{resolution}").encode())
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["digest"]) == digest:
+                return Partitions(z["train"], z["val"], str(root), digest,
+                                  {"train": train, "val": val})
+    folder = images_dir(root)
+    train_arr, _ = decode_files([folder / n for n in train], resolution, progress=progress,
+                                desc="decoding partition 0")
+    val_arr, _ = decode_files([folder / n for n in val], resolution, progress=progress,
+                              desc="decoding partition 1")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".partial.npz")
+        np.savez(tmp, train=train_arr, val=val_arr, digest=np.array(digest))
+        tmp.replace(cache)
+    return Partitions(train_arr, val_arr, str(root), digest, {"train": train, "val": val})
+
+
+def _to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2) \
+        .float().div_(255.0)
+
+
+@torch.no_grad()
+def score_encoder(encoder: ImageEncoder, loss: InversionLoss, images: np.ndarray,
+                  device: torch.device, batch: int = 128) -> dict[str, float]:
+    """The encoder alone on photos: mean inversion loss (``loss``), PSNR, embedding cosine
+    and extractor-label agreement between photo and reconstruction."""
+    was = encoder.training
+    encoder.eval()
+    totals: dict[str, list[float]] = {"loss": [], "psnr": [], "cosine": [], "agreement": []}
+    for s in range(0, len(images), batch):
+        x = _to_float(images[s:s + batch], device)
+        probs, emb = loss.extractor.forward_tensor(x) if loss.extractor else (None, None)
+        z = encoder(x)
+        t = loss.terms(z, x, emb)
+        rec = t["image"].clamp(0, 1)
+        mse = ((rec - x) ** 2).flatten(1).mean(1)
+        totals["loss"] += t["total"].tolist()
+        totals["psnr"] += psnr(mse).tolist()  # type: ignore[union-attr]
+        if loss.extractor is not None and probs is not None and emb is not None:
+            rp, re = loss.extractor.forward_tensor(rec)
+            totals["cosine"] += torch.nn.functional.cosine_similarity(re, emb).tolist()
+            totals["agreement"] += ((rp > 0.5) == (probs > 0.5)).float().mean(1).tolist()
+    encoder.train(was)
+    return {k: float(np.mean(v)) for k, v in totals.items() if v}
+
+
+def train_encoder(cfg: EncoderTrainConfig,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) a training run and export the best encoder to ``cfg.out``.
+
+    Returns the exported ``config.json``.
+
+    Raises:
+        ValueError: a bad setting or data.
+        ArtifactError: a model does not load, or ``resume`` finds no matching checkpoint.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from tlgan.generators import load_generator
+    from tlgan.training.checkpoint import (
+        load_checkpoint,
+        module_tensors,
+        optimizer_from_flat,
+        optimizer_to_flat,
+        save_checkpoint,
+        split_prefix,
+    )
+    from tlgan_base.devices import resolve_device
+    from tlgan_base.progress import progress_bar
+
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    from feature_extractor.registry import load_extractor
+
+    gen = load_generator(cfg.generator, device)
+    ext = load_extractor(cfg.extractor, device)
+    for p in (*gen.module.parameters(), *ext.model.parameters()):
+        p.requires_grad_(False)
+    gen.module.eval()
+    ext.model.eval()
+    weights = LossWeights(cfg.perceptual_weight, cfg.shell_weight)
+    loss = InversionLoss(gen.module, ext, weights, gen.value_range, gen.spatial_latent)
+    work = cfg.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    data = load_partitions(cfg.data, gen.resolution, max_train=cfg.max_train_images,
+                           n_val=cfg.val_images, seed=cfg.seed, cache=work / IMAGES_CACHE,
+                           progress=cfg.progress)
+    log(f"data: {len(data.train)} training crops (partition 0), {len(data.val)} validation "
+        f"crops (partition 1) at {gen.resolution}px")
+
+    torch.manual_seed(cfg.seed)
+    enc_cfg = EncoderConfig(gen.latent_size, gen.resolution, tuple(cfg.widths))
+    encoder = ImageEncoder(enc_cfg).to(device).train()
+    opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    recipe = cfg.recipe()
+    recipe["generator_sha256"] = gen.sha256
+    recipe["extractor_sha256"] = ext.sha256
+    step, best, bad_evals, history = 0, math.inf, 0, []
+    if cfg.resume:
+        tensors, state = load_checkpoint(work)
+        if state.get("recipe") != recipe:
+            raise ArtifactError(f"resume: the checkpoint in {work} was made with another "
+                                "recipe; start a fresh run (another --work folder)")
+        encoder.load_state_dict(split_prefix(tensors, "encoder"))
+        optimizer_from_flat(opt, "opt", tensors, state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
+        history = state["history"]
+        log(f"resumed at step {step} (best validation loss {best:.5f})")
+    val_psnr = None
+    log_path = work / "log.jsonl"
+    rng = np.random.default_rng([cfg.seed, step])
+    zgen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + step)
+    prior = gen.latent_space
+    start_time = time.monotonic()
+    stop_reason = "steps"
+
+    def checkpoint() -> None:
+        tensors = {f"encoder.{k}": v for k, v in module_tensors(encoder).items()}
+        opt_t, opt_meta = optimizer_to_flat(opt, "opt")
+        tensors.update(opt_t)
+        save_checkpoint(work, tensors, {
+            "step": step, "best": best, "bad_evals": bad_evals, "history": history,
+            "optimizer": opt_meta, "scheduler": sched.state_dict(), "recipe": recipe})
+
+    with progress_bar(total=cfg.steps, initial=step, desc="encoder", unit="step",
+                      enabled=cfg.progress) as bar:
+        while step < cfg.steps:
+            if cfg.max_minutes is not None and \
+                    time.monotonic() - start_time > cfg.max_minutes * 60:
+                stop_reason = "max_minutes"
+                break
+            eps = torch.randn(cfg.batch, gen.latent_size, generator=zgen)
+            z = eps.numpy() if prior.is_standard else from_prior(eps.numpy(), prior)
+            zt = torch.as_tensor(z, dtype=torch.float32, device=device)
+            with torch.no_grad():
+                fake = loss.render(zt).clamp(0, 1)
+            idx = rng.integers(0, len(data.train), cfg.batch)
+            real = _to_float(data.train[idx], device)
+            flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)
+            real = torch.where(flip[:, None, None, None], real.flip(3), real)
+            with torch.no_grad():
+                _, real_emb = ext.forward_tensor(real)
+            z_all = encoder(torch.cat([fake, real]))
+            latent = ((z_all[:cfg.batch] - zt) ** 2).mean()
+            terms = loss.terms(z_all[cfg.batch:], real, real_emb)
+            total = latent + cfg.real_weight * terms["total"].mean()
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+            if step % 25 == 0:
+                bar.set_postfix(latent=f"{latent.item():.3f}",
+                                real=f"{terms['total'].mean().item():.4f}", refresh=False)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                scores = score_encoder(encoder, loss, data.val, device)
+                val_psnr = scores["psnr"]
+                entry = {"step": step, "latent_mse": latent.item(),
+                         "train_real": terms["total"].mean().item(),
+                         **{f"val_{k}": v for k, v in scores.items()},
+                         "lr": sched.get_last_lr()[0],
+                         "seconds": round(time.monotonic() - start_time, 1)}
+                history.append(entry)
+                with log_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+                if scores["loss"] < best:
+                    best, bad_evals = scores["loss"], 0
+                    save_file(module_tensors(encoder), str(work / (BEST + ".tmp")))
+                    (work / (BEST + ".tmp")).replace(work / BEST)
+                else:
+                    bad_evals += 1
+                log(f"step {step}: validation loss {scores['loss']:.5f}, PSNR "
+                    f"{scores['psnr']:.2f} dB, cosine {scores.get('cosine', 0):.3f}, label "
+                    f"agreement {scores.get('agreement', 0):.3f}"
+                    + ("  (best)" if bad_evals == 0 else f"  ({bad_evals} without gain)"))
+                if bad_evals >= cfg.patience:
+                    stop_reason = "early_stop"
+                    checkpoint()
+                    break
+            if step % cfg.checkpoint_every == 0:
+                checkpoint()
+        else:
+            checkpoint()
+    if not (work / BEST).is_file():
+        raise ArtifactError(f"no evaluated snapshot in {work}: run at least eval_every "
+                            f"({cfg.eval_every}) steps")
+    encoder.load_state_dict(load_file(str(work / BEST), device=str(device)))
+    encoder.eval()
+    final = score_encoder(encoder, loss, data.val, device)
+    best_entry = min(history, key=lambda e: e["val_loss"])
+    config = {
+        "kind": KIND,
+        "format_version": 1,
+        "architecture": {"name": ARCHITECTURE, "config": enc_cfg.as_dict()},
+        "parameters": count_parameters(encoder),
+        "generator": {"name": gen.name, "sha256": gen.sha256,
+                      "latent_space": prior.name},
+        "extractor": {"name": ext.name, "sha256": ext.sha256},
+        "loss_weights": weights.as_dict(),
+        "data": {"source": data.source, "source_sha256": data.source_sha256,
+                 "train_images": len(data.train), "val_images": len(data.val),
+                 "train_partition": TRAIN, "val_partition": VAL},
+        "recipe": recipe,
+        "training": {"steps_run": step, "best_step": best_entry["step"],
+                     "stopped_by": stop_reason, "history": history},
+        "metrics": {"val_" + k: round(v, 5) for k, v in final.items()},
+        "created_by": "tlgan encoder train",
+        "torch": torch.__version__,
+    }
+    del val_psnr
+    with atomic_artifact_dir(cfg.out) as tmp:
+        save_file(module_tensors(encoder), str(tmp / WEIGHTS_FILE))
+        _write_preview(tmp / "reconstructions.png", encoder, loss, data.val[:16], device)
+        written = save_config(tmp, config)
+    write_json_atomic(work / "result.json", written["metrics"])
+    log(f"wrote {cfg.out}: validation PSNR {final['psnr']:.2f} dB, cosine "
+        f"{final.get('cosine', 0):.3f}, label agreement {final.get('agreement', 0):.3f} "
+        f"(best step {best_entry['step']}, stopped by {stop_reason})")
+    return written
+
+
+@torch.no_grad()
+def _write_preview(path: Path, encoder: ImageEncoder, loss: InversionLoss, photos: np.ndarray,
+                   device: torch.device) -> None:
+    """Photos (top of each pair of rows) above their encoder-only reconstructions."""
+    from tlgan.training.export import _save_png, image_grid
+
+    x = _to_float(photos, device)
+    rec = (loss.render(encoder(x)).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
+    rows = []
+    for s in range(0, len(photos), 8):
+        rows += [photos[s:s + 8], rec[s:s + 8].cpu().numpy()]
+    _save_png(path, image_grid(np.concatenate(rows), nrow=8))
