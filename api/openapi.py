@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.routes.encode import FORM_SCHEMA as ENCODE_FORM
 from api.schemas import MAX_FIRST_SEED
 from tlgan.pipeline import Pipeline
 
@@ -30,8 +31,9 @@ def install_openapi(app: FastAPI) -> None:
         _integer_bounds(schemas)
         _limit(schemas, "GenerateRequest", "seed", maximum=MAX_FIRST_SEED)
         _limit(schemas, "GenerateRequest", "count", maximum=settings.max_count)
-        for name in ("GenerateRequest", "EditRequest", "InterpolateRequest"):
+        for name in ("GenerateRequest", "EditRequest", "InterpolateRequest", ENCODE_FORM):
             _limit(schemas, name, "size", maximum=settings.max_size)
+        _limit(schemas, ENCODE_FORM, "steps", maximum=settings.max_encode_steps)
         pipeline: Pipeline | None = app.state.pipeline
         if pipeline is not None and app.state.ready:
             _add_model_limits(schemas, pipeline)

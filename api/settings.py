@@ -11,7 +11,7 @@ import json
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tlgan.encoders import DEFAULT_STEPS as DEFAULT_ENCODE_STEPS
@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("max_encode_steps")
+    @classmethod
+    def _cap_covers_default(cls, value: int, info: ValidationInfo) -> int:
+        default = info.data.get("encode_steps")
+        if default is not None and value < default:
+            raise ValueError(f"{value} is below encode_steps ({default}), the budget of "
+                             "requests that name none; raise it or lower TLGAN_ENCODE_STEPS")
+        return value
 
     def resolved_torch_threads(self) -> int:
         """``torch_threads``, with 0 resolved to max(1, CPU cores - 1)."""

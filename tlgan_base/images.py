@@ -139,6 +139,10 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
     except UnidentifiedImageError:
         raise ValueError(f"{name}: not a JPEG, PNG or WebP image (cannot identify the file)"
                          ) from None
+    except Image.DecompressionBombError:  # PIL's own cap (2 x MAX_IMAGE_PIXELS) hit first
+        bound = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ValueError(f"{name}: more than {bound:,} pixels, above this service's limit of "
+                         f"{min(bound, max_pixels):,}; send a smaller photo") from None
     except OSError as exc:
         raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
     with im:

@@ -39,6 +39,10 @@ ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: the name FastAPI gives the form's schema (api.openapi publishes its service limits)
+FORM_SCHEMA = "Body_encode_encode_post"
+
+
 @router.post("/encode", response_model=EncodeResponse, responses=ENCODE_ERRORS,
              dependencies=[Depends(require_multipart)])
 async def encode(
@@ -48,7 +52,7 @@ async def encode(
         "centred, eyes at about 40% of the height). A non-square photo is centre-cropped "
         "to a square (the ends of its longer side are cut off); EXIF orientation is "
         "applied."))],
-    steps: Annotated[int | None, Form(ge=0, description=(
+    steps: Annotated[int | None, Form(ge=0, le=10_000, description=(
         "Refinement steps after the encoder (0: the encoder alone; more: closer, slower); "
         "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS."
     ))] = None,

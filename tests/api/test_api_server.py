@@ -71,6 +71,35 @@ def test_async_client_concurrent(server_url: str) -> None:
     assert asyncio.run(run()) == list(range(10, 18))
 
 
+def test_client_encodes_a_path_bytes_or_pil_image(server_url: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    photo = Image.fromarray(rng.integers(0, 255, (70, 70, 3), dtype=np.uint8))
+    path = tmp_path / "me.png"
+    photo.save(path)
+    with Client(server_url, api_key="k3y") as api:
+        by_path = api.encode(path, steps=3)
+        by_bytes = api.encode(path.read_bytes(), steps=3)
+        by_image = api.encode(photo, steps=3, size=32, with_features=False)
+        assert by_path.steps == 3 and by_path.image.size == (64, 64)
+        assert np.array_equal(by_path.latent, by_bytes.latent)
+        assert np.array_equal(by_path.latent, by_image.latent)  # sent as PNG: same pixels
+        assert by_image.image.size == (32, 32) and by_image.features is None
+        assert set(by_path.quality) == {"psnr", "embedding_cosine", "label_agreement"}
+        moved = api.edit(by_path.latent, moves={"Smiling": 1.0})
+        assert not np.array_equal(moved.latent, by_path.latent)
+        with pytest.raises(ApiError) as err:
+            api.encode(b"not a photo")
+        assert err.value.status == 422 and err.value.message.startswith("image:")
+
+    async def run() -> np.ndarray:
+        async with AsyncClient(server_url, api_key="k3y") as api:
+            return (await api.encode(path, steps=3)).latent
+
+    assert np.array_equal(asyncio.run(run()), by_path.latent)
+
+
 @pytest.mark.slow
 def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
     """A corrupt generator artifact: `tlgan serve` prints one line (no traceback), exits 2."""

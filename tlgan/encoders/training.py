@@ -17,8 +17,8 @@ Recipe (defaults; each is recorded in the weights folder's ``config.json``):
 Work folder (``<out>.work`` unless given): ``checkpoint.safetensors`` + ``state.json``
 every ``checkpoint_every`` steps and at the end, ``best.safetensors``, ``log.jsonl``, the
 decoded images cache ``images.npz``. ``resume=True`` continues from the checkpoint (the same
-recipe is required; data order continues from a seed derived from the step, so a resumed
-run is not bit-for-bit the uninterrupted one).
+recipe is required, but ``steps`` may change: it is the target; data order continues from a
+seed derived from the step, so a resumed run is not bit-for-bit the uninterrupted one).
 """
 
 from __future__ import annotations
@@ -257,7 +257,10 @@ def train_encoder(cfg: EncoderTrainConfig,
     step, best, bad_evals, history = 0, math.inf, 0, []
     if cfg.resume:
         tensors, state = load_checkpoint(work)
-        if state.get("recipe") != recipe:
+        def same(r: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in r.items() if k != "steps"}  # steps: the new target
+
+        if same(state.get("recipe") or {}) != same(recipe):
             raise ArtifactError(f"resume: the checkpoint in {work} was made with another "
                                 "recipe; start a fresh run (another --work folder)")
         encoder.load_state_dict(split_prefix(tensors, "encoder"))

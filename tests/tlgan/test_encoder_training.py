@@ -1,0 +1,150 @@
+"""`tlgan encoder train`, the encoder weights folder, and `tlgan encode` / `tlgan edit`, on a
+tiny CelebA-format folder with the real generator and extractor (a few steps)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tlgan.cli.main import cli
+from tlgan_base.artifact import ArtifactError
+
+pytestmark = pytest.mark.slow
+
+
+def make_celeba(root: Path, n: int = 24) -> Path:
+    """A CelebA-format folder of ``n`` non-square JPEGs: 16 in partition 0, 4 in 1, 4 in 2."""
+    rng = np.random.default_rng(0)
+    (root / "img_align_celeba").mkdir(parents=True)
+    parts = []
+    for i in range(n):
+        name = f"{i + 1:06d}.jpg"
+        arr = np.clip(rng.normal(120, 40, size=(88, 72, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(root / "img_align_celeba" / name, quality=90)
+        parts.append(f"{name} {0 if i < 16 else (1 if i < 20 else 2)}")
+    (root / "list_eval_partition.txt").write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return root
+
+
+def _train(data: Path, out: Path, *extra: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(cli, ["encoder", "train", "--data", str(data), "--out", str(out),
+                                   "--batch", "4", "--eval-every", "3", "--val-images", "4",
+                                   "--quiet", *extra])
+    return res.exit_code, res.stdout, res.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("enc")
+    data = make_celeba(root / "celeba")
+    code, out, err = _train(data, root / "encoder", "--steps", "3")
+    assert code == 0, err
+    code, out, err = _train(data, root / "encoder", "--steps", "6", "--resume")
+    assert code == 0, err
+    assert "resumed at step 3" in err
+    return data, root / "encoder"
+
+
+def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[Path, Path]
+                                                                ) -> None:
+    from tlgan.generators import GENERATORS, load_generator
+    from tlgan.encoders.registry import load_encoder
+    from tlgan.testing import tiny_generator
+
+    data, folder = trained
+    config = json.loads((folder / "config.json").read_text())
+    assert config["kind"] == "encoder-weights"
+    assert config["generator"]["sha256"] == GENERATORS["celeba-dcgan64"].sha256
+    assert config["data"]["train_images"] == 16 and config["data"]["val_images"] == 4
+    assert [h["step"] for h in config["training"]["history"]] == [3, 6]
+    assert config["training"]["steps_run"] == 6
+    assert {"encoder.safetensors", "reconstructions.png"} <= set(config["files"])
+    assert set(config["metrics"]) >= {"val_psnr", "val_cosine", "val_agreement", "val_loss"}
+    gen = load_generator(None)
+    enc = load_encoder(str(folder), gen)
+    assert enc is not None and enc.sha256 == config["files"]["encoder.safetensors"]
+    with pytest.raises(ArtifactError, match="trained for generator 'celeba-dcgan64'"):
+        load_encoder(str(folder), tiny_generator(0, latent_size=100))
+    (folder / "encoder.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        load_encoder(str(folder), gen)
+    with pytest.raises(ValueError, match="^encoder:"):
+        load_encoder(str(folder / "nowhere"), gen)
+
+
+def test_training_refuses_bad_data_and_settings_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    code, _, err = _train(tmp_path / "plain", tmp_path / "o", "--steps", "2")
+    assert code == 2 and err.count("\n") == 1 and "list_eval_partition.txt" in err
+    code, _, err = _train(make_celeba(tmp_path / "c"), tmp_path / "o", "--steps", "0")
+    assert code == 2 and err.startswith("Error: steps:"), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("enc2")
+    data = make_celeba(root / "celeba")
+    code, _, err = _train(data, root / "encoder", "--steps", "3")
+    assert code == 0, err
+    return data, root / "encoder"
+
+
+def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    from api.schemas import EditRequest
+
+    data, folder = encoder_folder
+    photo = data / "img_align_celeba" / "000021.jpg"
+    res = CliRunner().invoke(cli, ["encode", str(photo), "--out", str(tmp_path / "enc"),
+                                   "--encoder", str(folder), "--steps", "2"])
+    assert res.exit_code == 0, res.stderr
+    assert "PSNR" in res.stderr
+    body = json.loads((tmp_path / "enc" / "000021.json").read_text())
+    assert set(body) == {"latent"} and len(body["latent"]) == 100
+    EditRequest.model_validate(body)  # POST /edit takes the file as it is
+    meta = json.loads((tmp_path / "enc" / "000021.meta.json").read_text())
+    assert meta["steps"] == 2 and meta["generator"] == "celeba-dcgan64"
+    assert set(meta["quality"]) == {"psnr", "embedding_cosine", "label_agreement"}
+    with Image.open(tmp_path / "enc" / "000021.png") as im:
+        assert im.size == (64, 64)
+    res = CliRunner().invoke(cli, ["edit", str(tmp_path / "enc" / "000021.json"),
+                                   "--move", "Smiling=2", "--lock", "Male",
+                                   "--out", str(tmp_path / "ed")])
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert set(out["features"]) == {"Smiling", "Male"}
+    moved = json.loads((tmp_path / "ed" / "000021.json").read_text())["latent"]
+    assert moved != body["latent"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--move", "Smiling"], "Error: move: expected AXIS=DISTANCE"),
+    (["--move", "Nope=1"], "Error: moves: unknown axis 'Nope'"),
+    (["--lock", "Nope"], "Error: lock: unknown axis 'Nope'"),
+])
+def test_edit_refuses_bad_moves_in_one_line(tmp_path: Path, args: list[str],
+                                            message: str) -> None:
+    latent = tmp_path / "z.json"
+    latent.write_text(json.dumps({"latent": [0.0] * 100}))
+    res = CliRunner().invoke(cli, ["edit", str(latent), "--out", str(tmp_path / "o"), *args])
+    assert res.exit_code == 2 and res.stderr.startswith(message), res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+def test_encode_refuses_a_non_image_in_one_line(encoder_folder: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    _, folder = encoder_folder
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    res = CliRunner().invoke(cli, ["encode", str(bad), "--out", str(tmp_path / "o"),
+                                   "--encoder", str(folder)])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith(f"Error: photo {bad}: not a JPEG, PNG or WebP image")
+    assert res.stderr.count("\n") == 1
+    assert not (tmp_path / "o" / "notes.json").exists()
