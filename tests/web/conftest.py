@@ -99,7 +99,7 @@ class PageProbe:
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Callable[..., tuple[Any, PageProbe]]]:
     """Open pages in fresh browser contexts; on teardown assert the page raised no script
-    errors and fetched nothing but its own server (and data: URLs)."""
+    errors and fetched nothing but its own server (and data: and its own blob: URLs)."""
     opened: list[tuple[Any, PageProbe, str]] = []
 
     def make(base_url: str, **context_options: Any) -> tuple[Any, PageProbe]:
@@ -119,8 +119,10 @@ def new_page(browser: Any) -> Iterator[Callable[..., tuple[Any, PageProbe]]]:
     for context, probe, base_url in opened:
         context.close()
         assert probe.errors == [], f"script errors on the page: {probe.errors}"
+        # data: URLs, and blob: URLs of this origin (object URLs of the user's own files)
         foreign = [u for u in probe.urls
-                   if not (u.startswith(base_url + "/") or u.startswith("data:"))]
+                   if not (u.startswith(base_url + "/") or u.startswith("data:")
+                           or u.startswith(f"blob:{base_url}/"))]
         assert foreign == [], f"the page fetched other hosts: {foreign}"
 
 

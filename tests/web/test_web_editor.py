@@ -244,8 +244,9 @@ def test_layout_fits_desktop_and_phone_widths_and_long_seeds(server_url: str,
     expect(seed).to_have_value("123456789")
     assert seed.evaluate("el => el.scrollWidth <= el.clientWidth")  # no digit cut off
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    box = page.get_by_test_id("face-image").bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    for testid in ("face-image", "random-face", "upload-button", "upload-hint"):
+        box = page.get_by_test_id(testid).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, testid
 
 
 def test_axes_that_drag_a_reference_say_so(new_page: NewPage, tiny_pipeline: Pipeline) -> None:

@@ -68,7 +68,7 @@ def test_page_calls_only_public_api_routes(client: TestClient) -> None:
     called |= set(re.findall(r'\bfaceRequest\([^,]+, "([^"]+)"', js))
     called |= set(re.findall(r'\bapi\(`([^`?$]+)', js))  # template paths, query dropped
     assert called == {"axes", "readyz", "generate", "edit", "interpolate", "axes/fit",
-                      "axes/discover"}
+                      "axes/discover", "encode"}
     public = set(client.get("/openapi.json").json()["paths"])
     assert {"/" + c for c in called} <= public
 
