@@ -320,10 +320,11 @@ class AxesFitResponse(_Response):
 
 
 class GeneratorsResponse(_Response):
-    """Registered generators and the loaded one."""
+    """Registered generators, the loaded one, and the loaded photo encoder."""
 
     loaded: dict[str, Any]
     generators: list[dict[str, Any]]
+    encoder: dict[str, Any] | None = None
 
 
 class HealthResponse(_Response):

@@ -6,11 +6,14 @@ from typing import Any
 
 
 def describe_all() -> dict[str, list[dict[str, Any]]]:
-    """Registered generators, extractors and axis bundles, as JSON-friendly dicts."""
+    """Registered generators, extractors, photo encoders and axis bundles, as JSON-friendly
+    dicts."""
+    from tlgan.encoders.registry import ENCODERS
     from tlgan.generators.registry import GENERATORS
 
     out: dict[str, list[dict[str, Any]]] = {
         "generators": [g.describe() for g in GENERATORS.values()],
+        "encoders": [e.describe() for e in ENCODERS.values()],
     }
     try:
         from feature_extractor.registry import DEFAULT as EXTRACTOR_DEFAULT

@@ -73,7 +73,7 @@ INFO_KEYS = ("latent_size", "resolution", "input_size", "num_attributes", "gener
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(as_json: bool) -> None:
-    """List registered generators, extractors and axis bundles.
+    """List registered generators, extractors, photo encoders and axis bundles.
 
     \b
     Examples:

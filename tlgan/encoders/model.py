@@ -15,6 +15,9 @@ import torch
 from torch import nn
 
 ARCHITECTURE = "resnet-flat-v1"
+#: an encoder weights folder: its kind in config.json, and its weights file
+KIND = "encoder-weights"
+WEIGHTS_FILE = "encoder.safetensors"
 
 
 @dataclass(frozen=True)

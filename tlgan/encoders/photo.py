@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from tlgan.encoders.losses import Embedder, InversionLoss, LossWeights, psnr
-from tlgan.encoders.model import ARCHITECTURE, EncoderConfig, ImageEncoder
+from tlgan.encoders.model import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
 from tlgan.encoders.refine import DEFAULT_STARTS, refine
 from tlgan.generators.base import FaceGenerator, to_uint8
-from tlgan_base.artifact import ArtifactError
+from tlgan_base.artifact import ArtifactError, load_config
 
 #: face-passes (render + label, forward) one refinement step of one start costs: forward,
 #: then backward through the generator and the extractor (about twice the forward)
@@ -91,10 +91,9 @@ class PhotoEncoder:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        from tlgan.encoders.registry import read_encoder_config
-        from tlgan.encoders.training import WEIGHTS_FILE
-
-        config = read_encoder_config(folder)
+        config = load_config(folder, kind=KIND, verify=True)
+        if WEIGHTS_FILE not in config.get("files", {}):
+            raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
         name = name or str(folder)
         try:
             arch = config["architecture"]

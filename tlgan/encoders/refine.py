@@ -100,9 +100,10 @@ def refine(loss: InversionLoss, target: torch.Tensor, target_emb: torch.Tensor |
             z = keep.clone().requires_grad_(True)
             tgt, temb = target, target_emb
             opt = torch.optim.Adam([z], lr=lr)
-        opt.zero_grad(set_to_none=True)
         total = loss.terms(z, tgt, temb)["total"]
-        total.sum().backward()
+        # the gradient of z alone: the models' weights (shared with other threads rendering
+        # faces) get none, and their weight gradients are never computed
+        (z.grad,) = torch.autograd.grad(total.sum(), [z])
         with torch.no_grad():
             # the loss just computed belongs to z before this step's update
             per = total.detach().view(k, n)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base.artifact import ArtifactError
 from tlgan_base.registry import WeightsEntry, lookup
 
 if TYPE_CHECKING:
@@ -95,13 +95,3 @@ def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator,
             f"encoder {entry.name!r}: {folder / 'encoder.safetensors'} has sha256 "
             f"{encoder.sha256[:12]}..., the registry pins {entry.sha256[:12]}...")
     return encoder
-
-
-def read_encoder_config(folder: Path) -> dict[str, Any]:
-    """An encoder folder's verified config.json (ArtifactError otherwise)."""
-    from tlgan.encoders.training import KIND, WEIGHTS_FILE
-
-    config = load_config(folder, kind=KIND, verify=True)
-    if WEIGHTS_FILE not in config.get("files", {}):
-        raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
-    return config

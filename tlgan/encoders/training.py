@@ -35,7 +35,14 @@ import numpy as np
 import torch
 
 from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
-from tlgan.encoders.model import ARCHITECTURE, EncoderConfig, ImageEncoder, count_parameters
+from tlgan.encoders.model import (
+    ARCHITECTURE,
+    KIND,
+    WEIGHTS_FILE,
+    EncoderConfig,
+    ImageEncoder,
+    count_parameters,
+)
 from tlgan.latents import from_prior
 from tlgan_base.artifact import (
     ArtifactError,
@@ -46,8 +53,6 @@ from tlgan_base.artifact import (
 )
 from tlgan_base.celeba import PARTITION_FILE, TRAIN, VAL, images_dir, parse_partition, read_pairs
 
-WEIGHTS_FILE = "encoder.safetensors"
-KIND = "encoder-weights"
 BEST = "best.safetensors"
 IMAGES_CACHE = "images.npz"
 
