@@ -4,7 +4,8 @@
 
 Serves the app on the default models on a free loopback port, drives the page in headless Chromium
 (Playwright) and writes editor.png (seed 7, Male locked, Smiling +1.5, Eyeglasses +2.5),
-features.png (feature-conditioned generation) and editor-390.png (a 390 px wide phone).
+features.png (feature-conditioned generation), editor-390.png (a 390 px wide phone) and
+upload.png (a CelebA test photo uploaded, then Smiling +1.5 with Male locked).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--photo", type=Path,
+                    default=REPO.parent / "shared/data/celeba-subset/img_align_celeba/182652.jpg",
+                    help="The photo uploaded for upload.png (a CelebA test-partition crop).")
     args = ap.parse_args()
     chromium = os.environ.get("TLGAN_CHROMIUM") or shutil.which("chromium")
     if not chromium:
@@ -74,8 +78,21 @@ def main() -> None:
             page.get_by_test_id("generate-features").click()
         page.wait_for_timeout(500)
         page.screenshot(path=str(args.out / "features.png"))
+        upload = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=url)
+        upload.goto("/")
+        expect(upload.locator("body")).to_have_attribute("data-ready", "true", timeout=60_000)
+        with upload.expect_response(lambda r: r.url.endswith("/encode"), timeout=120_000):
+            upload.get_by_test_id("upload-input").set_input_files(str(args.photo))
+        expect(upload.get_by_test_id("upload-result")).to_be_visible()
+        page = upload
+        row("Male").get_by_test_id("axis-lock").click()
+        for _ in range(3):
+            edit(row("Smiling").get_by_test_id("axis-plus").click)
+        upload.evaluate("window.scrollTo(0, 0)")
+        upload.wait_for_timeout(500)
+        upload.screenshot(path=str(args.out / "upload.png"))
         browser.close()
-    print(f"wrote editor.png, editor-390.png and features.png to {args.out}")
+    print(f"wrote editor.png, editor-390.png, features.png and upload.png to {args.out}")
 
 
 if __name__ == "__main__":
