@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--photo", type=Path,
-                    default=REPO.parent / "shared/data/celeba-subset/img_align_celeba/182652.jpg",
+                    default=REPO.parent / "shared/data/celeba-subset/img_align_celeba/184428.jpg",
                     help="The photo uploaded for upload.png (a CelebA test-partition crop).")
     args = ap.parse_args()
     chromium = os.environ.get("TLGAN_CHROMIUM") or shutil.which("chromium")
@@ -90,7 +90,7 @@ def main() -> None:
             edit(row("Smiling").get_by_test_id("axis-plus").click)
         upload.evaluate("window.scrollTo(0, 0)")
         upload.wait_for_timeout(500)
-        upload.screenshot(path=str(args.out / "upload.png"))
+        upload.get_by_test_id("stage").screenshot(path=str(args.out / "upload.png"))  # the face panel
         browser.close()
     print(f"wrote editor.png, editor-390.png, features.png and upload.png to {args.out}")
 

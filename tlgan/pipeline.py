@@ -516,11 +516,13 @@ class Pipeline:
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
 
     # -- photos ------------------------------------------------------------------------
-    def encode(self, photos: np.ndarray, steps: int, *, with_features: bool = True,
+    def encode(self, photos: np.ndarray, steps: int, *, starts: int | None = None,
+               with_features: bool = True,
                should_stop: Callable[[], bool] | None = None) -> EncodeResult:
         """Encode face photos (uint8 (N, R, R, 3), framed like CelebA's aligned crops, at
         the generator's resolution R) into latents of the pipeline's space: the encoder,
-        then ``steps`` refinement steps. The faces answered are rendered from the latents
+        then ``steps`` refinement steps from ``starts`` starting points (None: the default,
+        ``tlgan.encoders.refine.DEFAULT_STARTS``). The faces answered are rendered from the latents
         answered, exactly as ``render_and_label`` renders them.
 
         Raises:
@@ -531,7 +533,9 @@ class Pipeline:
             raise ValueError(f"image: this service has no photo encoder for generator "
                              f"{self.generator.name!r} (train one with `tlgan encoder "
                              "train` and serve it with TLGAN_ENCODER)")
-        enc = self.encoder.encode(photos, self.extractor, steps, should_stop=should_stop)
+        extra = {} if starts is None else {"starts": starts}
+        enc = self.encoder.encode(photos, self.extractor, steps, should_stop=should_stop,
+                                  **extra)
         z = self.generator.to_space(enc.z, self._space_name)
         images, probs = self.render_and_label(z, with_features and self.extractor is not None)
         return EncodeResult(latents=z, images=images, probs=probs, quality=enc.quality,

@@ -42,9 +42,9 @@ def _train(data: Path, out: Path, *extra: str) -> tuple[int, str, str]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("enc")
     data = make_celeba(root / "celeba")
-    code, out, err = _train(data, root / "encoder", "--steps", "3")
+    code, _, err = _train(data, root / "encoder", "--steps", "3")
     assert code == 0, err
-    code, out, err = _train(data, root / "encoder", "--steps", "6", "--resume")
+    code, _out, err = _train(data, root / "encoder", "--steps", "6", "--resume")
     assert code == 0, err
     assert "resumed at step 3" in err
     return data, root / "encoder"
@@ -52,11 +52,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[Path, Path]
                                                                 ) -> None:
-    from tlgan.generators import GENERATORS, load_generator
     from tlgan.encoders.registry import load_encoder
+    from tlgan.generators import GENERATORS, load_generator
     from tlgan.testing import tiny_generator
 
-    data, folder = trained
+    _data, folder = trained
     config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "encoder-weights"
     assert config["generator"]["sha256"] == GENERATORS["celeba-dcgan64"].sha256
@@ -73,7 +73,7 @@ def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[P
     (folder / "encoder.safetensors").write_bytes(b"not weights")
     with pytest.raises(ArtifactError, match="corrupt"):
         load_encoder(str(folder), gen)
-    with pytest.raises(ValueError, match="^encoder:"):
+    with pytest.raises(ValueError, match=r"^encoder:"):
         load_encoder(str(folder / "nowhere"), gen)
 
 

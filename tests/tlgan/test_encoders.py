@@ -135,10 +135,10 @@ def test_pipeline_encode_answers_latents_that_render_the_answered_face(
         assert set(q) == {"psnr", "embedding_cosine", "label_agreement"}
         assert q["psnr"] > q0["psnr"]  # refinement buys pixels over the (random) encoder
         assert -1.0 <= q["embedding_cosine"] <= 1.0 and 0.0 <= q["label_agreement"] <= 1.0
-    with pytest.raises(ValueError, match="^image:"):
+    with pytest.raises(ValueError, match=r"^image:"):
         tiny_pipeline.encode(photos[:, :32], 0)
     bare = Pipeline(generator=tiny_pipeline.generator)
-    with pytest.raises(ValueError, match="^image: this service has no photo encoder"):
+    with pytest.raises(ValueError, match=r"^image: this service has no photo encoder"):
         bare.encode(photos, 0)
 
 

@@ -10,6 +10,7 @@ import click
 
 from tlgan.cli.options import count, device_option, generator_option
 from tlgan.encoders import DEFAULT_STEPS
+from tlgan.encoders.refine import DEFAULT_STARTS
 
 encoder_option = click.option(
     "--encoder", default=None, show_default="the one registered for the generator",
@@ -37,6 +38,10 @@ def _read_latent(path: Path, size: int) -> Any:
                    "NAME.meta.json (quality and provenance).")
 @click.option("--steps", type=click.IntRange(min=0), default=DEFAULT_STEPS, show_default=True,
               help="Refinement steps after the encoder (0: the encoder alone).")
+@click.option("--starts", type=click.IntRange(min=1), default=DEFAULT_STARTS,
+              show_default=True,
+              help="Starting points of refinement (the encoder's z and perturbations of it; "
+                   "the best is kept after a quarter of the steps).")
 @click.option("--size", type=int, default=None, show_default="generator resolution",
               help="Size of the written reconstruction in pixels.")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
@@ -46,7 +51,8 @@ def _read_latent(path: Path, size: int) -> Any:
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor of the perceptual term and the quality figures ('none': off).")
 @device_option
-def encode(photos: tuple[Path, ...], out: Path, steps: int, size: int | None, fmt: str,
+def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: int | None,
+           fmt: str,
            generator: str | None, encoder: str | None, extractor: str | None,
            device: str) -> None:
     """Encode face photos into the generator's latent space.
@@ -88,7 +94,7 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, size: int | None, fm
             import numpy as np
 
             arr = np.stack([read_photo(p, r, name=f"photo {p}") for p in chunk])
-            result = pipeline.encode(arr, steps)
+            result = pipeline.encode(arr, steps, starts=starts)
             for i, path in enumerate(chunk):
                 stem = out / path.stem
                 write_bytes_atomic(stem.with_suffix(f".{fmt}"),
@@ -99,7 +105,7 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, size: int | None, fm
                     "photo": str(path), "photo_sha256": sha256_file(path),
                     "generator": pipeline.generator.name,
                     "generator_sha256": pipeline.generator.sha256,
-                    "encoder": pipeline.encoder.name, "steps": steps,
+                    "encoder": pipeline.encoder.name, "steps": steps, "starts": starts,
                     "quality": result.quality[i]}
                 if result.probs is not None:
                     meta["features"] = pipeline.features_dict(result.probs[i])

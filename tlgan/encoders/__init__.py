@@ -8,6 +8,6 @@ This module itself imports nothing heavy.
 
 #: the default refinement budget of ``tlgan encode`` and POST /encode (README's table says
 #: what each budget buys and costs on 2 CPU cores)
-DEFAULT_STEPS = 50
+DEFAULT_STEPS = 25
 
 __all__ = ["DEFAULT_STEPS"]

@@ -21,7 +21,7 @@ from tlgan_base.errors import Stopped
 
 #: Adam's learning rate on z (a z ~ N(0, I) in R^100 has entries of size ~1)
 DEFAULT_LR = 0.05
-DEFAULT_STARTS = 4
+DEFAULT_STARTS = 1
 DEFAULT_JITTER = 0.3
 #: the fraction of the steps after which only the best start goes on
 PRUNE_AT = 0.25
