@@ -90,7 +90,8 @@ def main() -> None:
             edit(row("Smiling").get_by_test_id("axis-plus").click)
         upload.evaluate("window.scrollTo(0, 0)")
         upload.wait_for_timeout(500)
-        upload.get_by_test_id("stage").screenshot(path=str(args.out / "upload.png"))  # the face panel
+        # the face panel: the face, the photo beside its reconstruction, the quality
+        upload.get_by_test_id("stage").screenshot(path=str(args.out / "upload.png"))
         browser.close()
     print(f"wrote editor.png, editor-390.png, features.png and upload.png to {args.out}")
 

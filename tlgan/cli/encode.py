@@ -69,6 +69,8 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
       tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
       curl -s localhost:8000/edit -H 'Content-Type: application/json' -d @encoded/photo.json
     """
+    import numpy as np
+
     from tlgan.latents import latent_to_list
     from tlgan.models import load_pipeline
     from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
@@ -91,8 +93,6 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                       enabled=len(photos) > 1) as bar:
         for start in range(0, len(photos), CHUNK):
             chunk = photos[start:start + CHUNK]
-            import numpy as np
-
             arr = np.stack([read_photo(p, r, name=f"photo {p}") for p in chunk])
             result = pipeline.encode(arr, steps, starts=starts)
             for i, path in enumerate(chunk):

@@ -274,7 +274,6 @@ def train_encoder(cfg: EncoderTrainConfig,
         step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
         history = state["history"]
         log(f"resumed at step {step} (best validation loss {best:.5f})")
-    val_psnr = None
     log_path = work / "log.jsonl"
     rng = np.random.default_rng([cfg.seed, step])
     zgen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + step)
@@ -323,7 +322,6 @@ def train_encoder(cfg: EncoderTrainConfig,
                                 real=f"{terms['total'].mean().item():.4f}", refresh=False)
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 scores = score_encoder(encoder, loss, data.val, device)
-                val_psnr = scores["psnr"]
                 entry = {"step": step, "latent_mse": latent.item(),
                          "train_real": terms["total"].mean().item(),
                          **{f"val_{k}": v for k, v in scores.items()},
@@ -376,7 +374,6 @@ def train_encoder(cfg: EncoderTrainConfig,
         "created_by": "tlgan encoder train",
         "torch": torch.__version__,
     }
-    del val_psnr
     with atomic_artifact_dir(cfg.out) as tmp:
         save_file(module_tensors(encoder), str(tmp / WEIGHTS_FILE))
         _write_preview(tmp / "reconstructions.png", encoder, loss, data.val[:16], device)
