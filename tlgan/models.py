@@ -70,6 +70,6 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
     if not _off(encoder):
         from tlgan.encoders.registry import load_encoder
 
-        enc = load_encoder(encoder, gen, dev)
+        enc = load_encoder(encoder, gen)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
     return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc)

@@ -21,6 +21,7 @@ from axes.heads import Head
 from axes.maths import apply_moves
 from axes.samples import SampleCache
 from feature_extractor.model import Extractor
+from tlgan.encoders import DEFAULT_STARTS
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
 from tlgan_base.errors import Stopped, clip, shown
@@ -516,14 +517,14 @@ class Pipeline:
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
 
     # -- photos ------------------------------------------------------------------------
-    def encode(self, photos: np.ndarray, steps: int, *, starts: int | None = None,
+    def encode(self, photos: np.ndarray, steps: int, *, starts: int = DEFAULT_STARTS,
                with_features: bool = True,
                should_stop: Callable[[], bool] | None = None) -> EncodeResult:
         """Encode face photos (uint8 (N, R, R, 3), framed like CelebA's aligned crops, at
         the generator's resolution R) into latents of the pipeline's space: the encoder,
-        then ``steps`` refinement steps from ``starts`` starting points (None: the default,
-        ``tlgan.encoders.refine.DEFAULT_STARTS``). The faces answered are rendered from the latents
-        answered, exactly as ``render_and_label`` renders them.
+        then ``steps`` refinement steps from ``starts`` starting points. The faces
+        answered are rendered from the latents answered, exactly as ``render_and_label``
+        renders them.
 
         Raises:
             ValueError: no encoder is loaded, or the photos are malformed (naming ``image``).
@@ -533,9 +534,8 @@ class Pipeline:
             raise ValueError(f"image: this service has no photo encoder for generator "
                              f"{self.generator.name!r} (train one with `tlgan encoder "
                              "train` and serve it with TLGAN_ENCODER)")
-        extra = {} if starts is None else {"starts": starts}
-        enc = self.encoder.encode(photos, self.extractor, steps, should_stop=should_stop,
-                                  **extra)
+        enc = self.encoder.encode(photos, self.extractor, steps, starts=starts,
+                                  should_stop=should_stop)
         z = self.generator.to_space(enc.z, self._space_name)
         images, probs = self.render_and_label(z, with_features and self.extractor is not None)
         return EncodeResult(latents=z, images=images, probs=probs, quality=enc.quality,

@@ -4,6 +4,7 @@ tiny CelebA-format folder with the real generator and extractor (a few steps).""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return data, root / "encoder"
 
 
-def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[Path, Path]
-                                                                ) -> None:
+def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[Path, Path],
+                                                                tmp_path: Path) -> None:
     from tlgan.encoders.registry import load_encoder
     from tlgan.generators import GENERATORS, load_generator
     from tlgan.testing import tiny_generator
@@ -70,9 +71,11 @@ def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[P
     assert enc is not None and enc.sha256 == config["files"]["encoder.safetensors"]
     with pytest.raises(ArtifactError, match="trained for generator 'celeba-dcgan64'"):
         load_encoder(str(folder), tiny_generator(0, latent_size=100))
-    (folder / "encoder.safetensors").write_bytes(b"not weights")
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)  # the module's other tests use the folder itself
+    (broken / "encoder.safetensors").write_bytes(b"not weights")
     with pytest.raises(ArtifactError, match="corrupt"):
-        load_encoder(str(folder), gen)
+        load_encoder(str(broken), gen)
     with pytest.raises(ValueError, match=r"^encoder:"):
         load_encoder(str(folder / "nowhere"), gen)
 
@@ -87,12 +90,8 @@ def test_training_refuses_bad_data_and_settings_in_one_line(tmp_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def encoder_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("enc2")
-    data = make_celeba(root / "celeba")
-    code, _, err = _train(data, root / "encoder", "--steps", "3")
-    assert code == 0, err
-    return data, root / "encoder"
+def encoder_folder(trained: tuple[Path, Path]) -> tuple[Path, Path]:
+    return trained
 
 
 def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path],

@@ -9,8 +9,7 @@ from typing import Any
 import click
 
 from tlgan.cli.options import count, device_option, generator_option
-from tlgan.encoders import DEFAULT_STEPS
-from tlgan.encoders.refine import DEFAULT_STARTS
+from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
 
 encoder_option = click.option(
     "--encoder", default=None, show_default="the one registered for the generator",

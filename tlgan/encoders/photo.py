@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.losses import Embedder, InversionLoss, LossWeights, psnr
 from tlgan.encoders.model import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
-from tlgan.encoders.refine import DEFAULT_STARTS, refine
+from tlgan.encoders.refine import refine
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan_base.artifact import ArtifactError, load_config
 
@@ -80,10 +81,10 @@ class PhotoEncoder:
         return self.generator.resolution
 
     @classmethod
-    def from_folder(cls, folder: Path, generator: FaceGenerator,
-                    device: torch.device | str = "cpu", *, name: str | None = None
+    def from_folder(cls, folder: Path, generator: FaceGenerator, *, name: str | None = None
                     ) -> PhotoEncoder:
-        """Load a folder written by ``tlgan encoder train`` for ``generator``.
+        """Load a folder written by ``tlgan encoder train`` for ``generator`` (it runs on the
+        generator's device).
 
         Raises:
             ArtifactError: missing/corrupt files, or trained for another generator.
@@ -120,7 +121,6 @@ class PhotoEncoder:
             first = str(exc).strip().splitlines()[0]
             raise ArtifactError(f"{folder / WEIGHTS_FILE} does not load into the encoder in "
                                 f"its config.json ({first})") from None
-        del device  # the generator's device is the encoder's
         return cls(network, generator, name=name, sha256=str(config["files"][WEIGHTS_FILE]),
                    weights=weights, config=config)
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import torch
 
+from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.losses import InversionLoss
 from tlgan_base.errors import Stopped
 
 #: Adam's learning rate on z (a z ~ N(0, I) in R^100 has entries of size ~1)
 DEFAULT_LR = 0.05
-DEFAULT_STARTS = 1
 DEFAULT_JITTER = 0.3
 #: the fraction of the steps after which only the best start goes on
 PRUNE_AT = 0.25
@@ -104,21 +104,23 @@ def refine(loss: InversionLoss, target: torch.Tensor, target_emb: torch.Tensor |
         # the gradient of z alone: the models' weights (shared with other threads rendering
         # faces) get none, and their weight gradients are never computed
         (z.grad,) = torch.autograd.grad(total.sum(), [z])
-        with torch.no_grad():
-            # the loss just computed belongs to z before this step's update
-            per = total.detach().view(k, n)
-            cand = z.detach().view(k, n, -1)
-            i = per.argmin(0)
-            cl = per[i, torch.arange(n)]
-            better = cl < best_loss
-            best_loss = torch.where(better, cl, best_loss)
-            best_z[better] = cand[i, torch.arange(n)][better]
+        # the loss just computed belongs to z before this step's update
+        best_loss = _keep_best(total.detach().view(k, n), z.detach(), best_z, best_loss)
         opt.step()
     with torch.no_grad():
         last = loss.terms(z.detach(), tgt, temb)["total"].view(k, n)
-        i = last.argmin(0)
-        cl = last[i, torch.arange(n)]
-        better = cl < best_loss
-        best_loss = torch.where(better, cl, best_loss)
-        best_z[better] = z.detach().view(k, n, -1)[i, torch.arange(n)][better]
+    best_loss = _keep_best(last, z.detach(), best_z, best_loss)
     return Refined(best_z, best_loss, steps)
+
+
+def _keep_best(per: torch.Tensor, z: torch.Tensor, best_z: torch.Tensor,
+               best_loss: torch.Tensor) -> torch.Tensor:
+    """Per photo, the best of the ``k`` starts' losses ``per`` (k, N) for latents ``z``
+    (k * N, L), start-major; where it beats ``best_loss`` (N,), copy its z into ``best_z``
+    (in place). Returns the updated best losses."""
+    k, n = per.shape
+    i = per.argmin(0)
+    cl = per[i, torch.arange(n)]
+    better = cl < best_loss
+    best_z[better] = z.view(k, n, -1)[i, torch.arange(n)][better]
+    return torch.where(better, cl, best_loss)

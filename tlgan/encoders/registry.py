@@ -17,8 +17,6 @@ from tlgan_base.artifact import ArtifactError
 from tlgan_base.registry import WeightsEntry, lookup
 
 if TYPE_CHECKING:
-    import torch
-
     from tlgan.encoders.photo import PhotoEncoder
     from tlgan.generators.base import FaceGenerator
 
@@ -70,15 +68,15 @@ def registered_for(generator: FaceGenerator) -> EncoderWeights | None:
     return None
 
 
-def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator,
-                 device: torch.device | str = "cpu") -> PhotoEncoder | None:
+def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator
+                 ) -> PhotoEncoder | None:
     """Load a photo encoder for ``generator``.
 
     Args:
         spec: None (the encoder registered for this generator; None when there is none), a
             registered name, or a weights folder written by ``tlgan encoder train``.
-        generator: the generator it must have been trained for.
-        device: where to run it.
+        generator: the generator it must have been trained for (the encoder runs on its
+            device).
 
     Raises:
         ArtifactError: the weights are missing or corrupt, or were trained for another
@@ -101,7 +99,7 @@ def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator,
             raise ValueError(f"encoder: {str(spec)!r} is neither a registered encoder "
                              f"({', '.join(ENCODERS) or 'none registered'}) nor a weights "
                              "folder")
-    encoder = PhotoEncoder.from_folder(folder, generator, device, name=name)
+    encoder = PhotoEncoder.from_folder(folder, generator, name=name)
     if entry is not None and encoder.sha256 != entry.sha256:
         raise ArtifactError(
             f"encoder {entry.name!r}: {folder / 'encoder.safetensors'} has sha256 "
