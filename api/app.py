@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
+        warm = state.pipeline is None  # a pipeline given by the caller (tests) is not
         if state.pipeline is None:
             from api.loading import build_pipeline
 
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
                           on_batch=state.on_batch)
         if state.metrics is not None:
             batcher.hooks.append(state.metrics.observe_batch)
+        if warm:  # admission starts from measured figures, not a guess (api.batching)
+            measured = await run_in_threadpool(batcher.warm_up, min(16, settings.max_batch))
+            log.info("warm-up: %s", ", ".join(f"{lane} lane {s * 1000:.1f} ms per face"
+                                               for lane, s in measured.items()))
         state.batcher = batcher.start()
         state.encode_slots = asyncio.Semaphore(BIG_ENCODES)  # bound to the serving loop
         state.draining = False

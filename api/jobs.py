@@ -176,8 +176,7 @@ class RequestJobs:
                 if (future.started_at is None and loop.time() >= deadline
                         and future.abandon()):
                     self.batcher.expired()
-                    raise QueueTimeout(self.max_queue_wait,
-                                       max(1, round(self.batcher.backlog_seconds())))
+                    raise QueueTimeout(self.max_queue_wait, self.batcher.retry_after())
         finally:
             if watch is not None:
                 # Cancelled, not awaited: awaiting would cost the answer one more turn of the
