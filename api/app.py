@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         if state.metrics is not None:
             batcher.hooks.append(state.metrics.observe_batch)
         if warm:  # admission starts from measured figures, not a guess (api.batching)
-            measured = await run_in_threadpool(batcher.warm_up, min(16, settings.max_batch))
+            measured = await run_in_threadpool(batcher.warm_up, min(8, settings.max_batch))
             log.info("warm-up: %s", ", ".join(f"{lane} lane {s * 1000:.1f} ms per face"
                                                for lane, s in measured.items()))
         state.batcher = batcher.start()

@@ -448,7 +448,7 @@ class Batcher:
             lane.stop(timeout)
         self._fail_pending()
 
-    def warm_up(self, faces: int = 16, runs: int = 2) -> dict[str, float]:
+    def warm_up(self, faces: int = 8, runs: int = 2) -> dict[str, float]:
         """Measure the pipeline before serving (the caller's thread, before :meth:`start`
         takes requests): the interactive lane's estimate from a single face, the bulk lane's
         from a batch of ``faces`` (per face), each the slowest of ``runs`` after one
@@ -458,13 +458,14 @@ class Batcher:
             raise ValueError(f"faces, runs: must be >= 1, got {faces}, {runs}")
         z = np.ascontiguousarray(self.pipeline.seeds_to_latents(list(range(faces))),
                                  dtype=np.float32)
+        labels = getattr(self.pipeline, "extractor", None) is not None
         out = {}
         for name, batch in ((INTERACTIVE, z[:1]), (BULK, z)):
-            self.pipeline.render_and_label(batch, with_features=True)  # untimed
+            self.pipeline.render_and_label(batch, with_features=labels)  # untimed
             worst = 0.0
             for _ in range(runs):
                 t0 = time.perf_counter()
-                self.pipeline.render_and_label(batch, with_features=True)
+                self.pipeline.render_and_label(batch, with_features=labels)
                 worst = max(worst, (time.perf_counter() - t0) / len(batch))
             lane = self.lanes[name]
             with lane.cond:

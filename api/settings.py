@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         default=65_536, ge=1024,
         description="Largest request line + headers of one request (bytes); above it the "
         "server answers 431 and closes the connection.")
+    header_timeout: float = Field(
+        default=10.0, gt=0.0, le=3600.0,
+        description="Seconds a request's line and headers may take from its first byte; "
+        "then 408 and the connection is closed (slow clients). A connection that sends "
+        "nothing is closed after keep_alive, like an idle one.")
+    body_timeout: float = Field(
+        default=60.0, gt=0.0, le=3600.0,
+        description="Seconds a request's body may take once its headers are in; then 408 "
+        "and the connection is closed (slow clients; an 8 MiB photo at 2 Mbit/s takes 34 s).")
     max_response_bytes: int = Field(
         default=33_554_432, ge=65_536,
         description="Largest response of encoded images (bytes), estimated from count, size "
