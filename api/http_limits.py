@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 #: the default limit on one request's request line + headers (bytes)
 DEFAULT_MAX_HEADER_BYTES = 65_536
@@ -60,7 +60,8 @@ def bounded_httptools(max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES, *,
 
     class BoundedHttpTools(HttpToolsProtocol):
         limit = max_header_bytes
-        deadlines = {"headers": header_timeout, "body": body_timeout}
+        deadlines: ClassVar[dict[str, float]] = {"headers": header_timeout,
+                                                  "body": body_timeout}
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)

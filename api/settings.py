@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default=33_554_432, ge=65_536,
         description="Largest response of encoded images (bytes), estimated from count, size "
         "and format before any work is done; above it: 422 naming count and size.")
+    max_fit_examples: int = Field(
+        default=500, ge=10, le=2000,
+        description="Most examples of one POST /axes/fit request (each is rendered and "
+        "embedded, and the head's cross-validation grows with them); above it: 422 naming "
+        "examples.")
     batch_window_ms: float = Field(
         default=2.0, ge=0.0, le=1000.0,
         description="How long the batcher waits for more jobs under load (milliseconds).")

@@ -155,8 +155,9 @@ def test_a_cold_batcher_without_warm_up_is_conservative(tiny_pipeline: Pipeline)
 
 def test_the_app_warms_up_when_it_loads_the_models(tiny_pipeline: Pipeline,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import api.loading
     from fastapi.testclient import TestClient
+
+    import api.loading
 
     slow = Slow(tiny_pipeline, per_face=0.02)
     monkeypatch.setattr(api.loading, "build_pipeline", lambda settings: slow)
@@ -165,3 +166,59 @@ def test_the_app_warms_up_when_it_loads_the_models(tiny_pipeline: Pipeline,
         lanes = c.get("/stats").json()["batcher"]["lanes"]
         assert all(lanes[name]["seconds_per_pass"] >= 0.02 for name in (INTERACTIVE, BULK))
         assert c.get("/stats").json()["batcher"]["jobs"] == 0
+
+
+# -- item 11: a single request's memory and work are bounded ----------------------------------
+def test_axes_fit_is_bounded_in_examples_memory_and_charged_for_its_work(
+        tiny_pipeline: Pipeline, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+
+    from fastapi.testclient import TestClient
+
+    from api.routes.axes import fit_cost
+    from tlgan.testing import tiny_bundle_with_samples
+
+    shipped = copy.copy(tiny_bundle_with_samples(tiny_pipeline, tmp_path / "bundle"))
+    shipped.pass_faces = 16  # as build_pipeline sets it from max_batch
+    seen: list[int] = []
+    forward = shipped.extractor.forward_tensor
+
+    def spy(x: Any) -> Any:
+        seen.append(int(x.shape[0]))
+        return forward(x)
+
+    monkeypatch.setattr(shipped.extractor, "forward_tensor", spy)
+    costs: list[float] = []
+    submit = Batcher.submit_call
+
+    def charged(self: Batcher, fn: Any, cost: float = 1.0, **kw: Any) -> Any:
+        costs.append(cost)
+        return submit(self, fn, cost, **kw)
+
+    monkeypatch.setattr(Batcher, "submit_call", charged)
+    z = shipped.seeds_to_latents(list(range(60)))
+    examples = [{"latent": zi.tolist(), "label": i % 2} for i, zi in enumerate(z)]
+    app = create_app(Settings(max_fit_examples=50), pipeline=shipped)
+    with TestClient(app) as c:
+        r = c.post("/axes/fit", json={"name": "mine", "examples": examples})
+        assert r.status_code == 422
+        assert r.json()["detail"] == "examples: at most 50 per request on this service, got 60"
+        assert costs == [] and seen == []  # refused before any work
+        r = c.post("/axes/fit", json={"name": "mine", "examples": examples[:48]})
+        assert r.status_code == 200, r.text
+    # 48 examples embedded 16 at a time: the memory of one pass, whatever the count
+    assert seen and max(seen) <= 16, seen
+    assert costs == [fit_cost(48)] and fit_cost(48) > 48
+
+
+def test_labelling_many_latents_is_chunked_with_the_same_results(
+        tiny_pipeline: Pipeline) -> None:
+    import copy
+
+    z = tiny_pipeline.seeds_to_latents(list(range(40)))
+    whole = tiny_pipeline.label_latents(z)
+    small = copy.copy(tiny_pipeline)
+    small.pass_faces = 7
+    np.testing.assert_allclose(small.label_latents(z), whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(small.embed_latents(z), tiny_pipeline.embed_latents(z),
+                               rtol=1e-5, atol=1e-5)
