@@ -70,7 +70,7 @@ def bounded_httptools(max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES, *,
             self._deadline: asyncio.TimerHandle | None = None
 
         # -- slow clients ------------------------------------------------------------
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)  # type: ignore[arg-type]
             # silent from the start: idle like a connection between requests
             self.timeout_keep_alive_task = self.loop.call_later(
