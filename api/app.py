@@ -33,7 +33,13 @@ from api.docs import docs_router
 from api.errors import install_error_handlers
 from api.media import BIG_ENCODES
 from api.metrics import Metrics
-from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware, WorkCounter
+from api.middleware import (
+    UNMATCHED,
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    LoopTurnMiddleware,
+    WorkCounter,
+)
 from api.openapi import install_openapi
 from api.routes import axes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
@@ -144,7 +150,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         return path if path in known else UNMATCHED
 
     # Outermost last: CORS -> request id / catch-all 500 / access log / metrics -> body
-    # limit -> FastAPI's own stack.
+    # limit -> turns on the event loop -> FastAPI's own stack.
+    app.add_middleware(LoopTurnMiddleware, per_turn=settings.loop_turn_requests)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        per_path={"/encode": (settings.max_upload_bytes, "image")})
     app.add_middleware(

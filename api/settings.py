@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0.0, le=3600.0,
         description="Longest a request waits for the model before it is given up with 503 "
         "(seconds; once started, work runs to its end).")
+    loop_turn_requests: int = Field(
+        default=4, ge=1, le=10_000,
+        description="Most requests that go on computing on the event loop (validating a body, "
+        "encoding an answer) in one turn of it; the others take later turns, and the loop "
+        "reads its sockets in between, so /healthz and /readyz answer promptly under any "
+        "load. Throughput does not change.")
     torch_threads: int = Field(
         default=0, ge=0, le=1024,
         description="Torch intra-op threads for `tlgan serve` (0: one per CPU core minus one, "

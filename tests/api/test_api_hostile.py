@@ -222,3 +222,44 @@ def test_labelling_many_latents_is_chunked_with_the_same_results(
     np.testing.assert_allclose(small.label_latents(z), whole, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(small.embed_latents(z), tiny_pipeline.embed_latents(z),
                                rtol=1e-5, atol=1e-5)
+
+
+# -- item 7: /healthz and /readyz stay prompt while many requests compute on the loop ---------
+@pytest.mark.parametrize("per_turn", [2])
+def test_probes_answer_promptly_while_many_requests_compute_on_the_loop(
+        tiny_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, per_turn: int) -> None:
+    import api.routes.edit as edit_route
+
+    negotiate = edit_route.negotiate
+    inside, most = 0, 0
+
+    def heavy(*args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        time.sleep(0.02)  # 20 ms of work on the event loop per request (parsing, encoding)
+        inside -= 1
+        return negotiate(*args, **kwargs)
+
+    monkeypatch.setattr(edit_route, "negotiate", heavy)
+    app = create_app(Settings(loop_turn_requests=per_turn), pipeline=tiny_pipeline)
+    body = {"latent": [0.1] * TINY_LATENT, "moves": {"Smiling": 0.5}, "with_features": False}
+
+    async def load(url: str) -> tuple[list[int], float]:
+        limits = httpx.Limits(max_connections=None)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+            edits = [asyncio.create_task(http.post("/edit", json=body)) for _ in range(60)]
+            await asyncio.sleep(0.15)  # the requests have arrived: 60 x 20 ms = 1.2 s of loop
+            worst = 0.0
+            for path in ("/healthz", "/readyz", "/healthz", "/readyz"):
+                t0 = time.perf_counter()
+                assert (await http.get(path)).status_code == 200
+                worst = max(worst, time.perf_counter() - t0)
+            return [(await e).status_code for e in edits], worst
+
+    with serve(app) as url:
+        statuses, worst = asyncio.run(load(url))
+    assert statuses == [200] * 60
+    assert most == 1  # the loop is one thread: the slots order the work, never parallel
+    # without slots a probe waits behind every request that arrived before it (~1 s here)
+    assert worst < 0.4, f"a probe took {worst:.2f} s"
