@@ -8,6 +8,11 @@
   :class:`ClientDisconnected`, logged with status 499;
 * a job still waiting after ``max_queue_wait`` seconds is cancelled and the request gets
   :class:`QueueTimeout` (503 + ``Retry-After``); once started, a job runs to its end.
+
+Coming back from the model (or from a thread: big encodes, decodes), a request takes a turn
+on the event loop (:class:`api.middleware.LoopTurns`) before it computes there: the answers of
+a whole batch arrive at once, and encoding them all in one turn of the loop would hold every
+other socket (``/healthz`` included) until they are done.
 """
 
 from __future__ import annotations

@@ -128,10 +128,14 @@ class LoopTurns:
         self.admitted = 0  # in the current turn
         self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._tick: asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def enter(self) -> None:
         """Return when this request may compute on the loop (this turn or a later one)."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new serving loop (tests run one app on several)
+            self._loop, self._tick, self.admitted = loop, None, 0
+            self.waiting = collections.deque()
         if self.admitted < self.per_turn and not self.waiting:
             self.admitted += 1
             self._schedule(loop)
