@@ -448,30 +448,29 @@ class Batcher:
             lane.stop(timeout)
         self._fail_pending()
 
-    def warm_up(self, faces: int = 8, runs: int = 2) -> dict[str, float]:
-        """Measure the pipeline before serving (the caller's thread, before :meth:`start`
-        takes requests): the interactive lane's estimate from a single face, the bulk lane's
-        from a batch of ``faces`` (per face), each the slowest of ``runs`` after one
-        untimed pass (first passes pay one-off costs). Not counted in the stats or hooks.
-        Returns ``{lane: seconds per face-pass}``."""
+    def warm_up(self, faces: int = 8, runs: int = 3) -> dict[str, float]:
+        """Measure the pipeline before serving (the caller's thread, before requests come):
+        the seconds per face of a batch of ``faces``, the median of ``runs`` after one
+        untimed pass (first passes pay one-off costs), becomes both lanes' estimate (queued
+        jobs are rendered in batches; a lane whose own jobs are slower learns it from its
+        first ones). Not counted in the stats or hooks. Returns ``{lane: seconds per
+        face-pass}``."""
         if faces < 1 or runs < 1:
             raise ValueError(f"faces, runs: must be >= 1, got {faces}, {runs}")
         z = np.ascontiguousarray(self.pipeline.seeds_to_latents(list(range(faces))),
                                  dtype=np.float32)
         labels = getattr(self.pipeline, "extractor", None) is not None
-        out = {}
-        for name, batch in ((INTERACTIVE, z[:1]), (BULK, z)):
-            self.pipeline.render_and_label(batch, with_features=labels)  # untimed
-            worst = 0.0
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                self.pipeline.render_and_label(batch, with_features=labels)
-                worst = max(worst, (time.perf_counter() - t0) / len(batch))
-            lane = self.lanes[name]
+        self.pipeline.render_and_label(z, with_features=labels)  # untimed
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.pipeline.render_and_label(z, with_features=labels)
+            times.append((time.perf_counter() - t0) / faces)
+        per_face = float(np.median(times))
+        for lane in self.lanes.values():
             with lane.cond:
-                lane.seconds_per_pass = worst
-            out[name] = worst
-        return out
+                lane.seconds_per_pass = per_face
+        return {name: per_face for name in self.lanes}
 
     def retry_after(self, lane: str | None = None) -> int:
         """Retry-After for a request refused now: the backlog (one lane, or the larger),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -114,36 +115,48 @@ class Server:
             self.proc.wait()
 
 
-class HealthProbe:
-    """Polls GET /healthz every ``every`` seconds in a thread while a load runs."""
+_PROBE = """
+import json, sys, time, http.client
+host, port, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+times, failures = [], 0
+import os
+while not os.path.exists(stop):
+    t0 = time.perf_counter()
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn.request("GET", "/healthz")
+        ok = conn.getresponse().status == 200
+        conn.close()
+    except OSError:
+        ok = False
+    times.append(time.perf_counter() - t0)
+    failures += not ok
+    time.sleep(0.05)
+print(json.dumps({"times": times, "failures": failures}))
+"""
 
-    def __init__(self, url: str, every: float = 0.05) -> None:
-        self.url = url
-        self.every = every
+
+class HealthProbe:
+    """Polls GET /healthz every 50 ms, each on a new connection, from a process of its own
+    (so that the load's own client never delays it) while a load runs."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self._stop = Path(tempfile.mkdtemp()) / "stop"
+        self._proc = subprocess.Popen([sys.executable, "-c", _PROBE, host, port,
+                                       str(self._stop)], stdout=subprocess.PIPE, text=True)
         self.times: list[float] = []
         self.failures = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=60) as http:
-            while not self._stop.is_set():
-                t0 = time.perf_counter()
-                try:
-                    ok = http.get(f"{self.url}/healthz").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.times.append(time.perf_counter() - t0)
-                self.failures += not ok
-                self._stop.wait(self.every)
 
     def __enter__(self) -> HealthProbe:
-        self._thread.start()
+        time.sleep(0.3)  # the probe is up
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(120)
+        self._stop.touch()
+        out, _ = self._proc.communicate(timeout=180)
+        data = json.loads(out)
+        self.times, self.failures = data["times"], data["failures"]
 
     def summary(self) -> str:
         if not self.times:

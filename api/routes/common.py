@@ -126,8 +126,9 @@ def features_of(pipeline: Pipeline, probs: np.ndarray | None, i: int
 
 
 #: face-passes charged per custom head for fitting its logit slope on the shipped samples
-#: (5,000 samples: about 60 ms per head on a loaded 2-core CPU, 1-3 face-passes there)
-HEAD_SLOPE_COST = 2.0
+#: (5,000 samples: about 60 ms per head on a loaded 2-core CPU, where a face-pass takes
+#: 17-65 ms)
+HEAD_SLOPE_COST = 1.0
 
 
 async def with_custom_axes(jobs: RequestJobs, axes: Mapping[str, list[float] | CustomAxisIn]

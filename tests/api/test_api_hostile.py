@@ -125,7 +125,7 @@ def test_warm_up_measures_the_pipeline_and_a_cold_burst_is_admitted_to_measure(
         tiny_pipeline: Pipeline) -> None:
     slow = Slow(tiny_pipeline, per_face=0.02)
     b = Batcher(slow, max_queue_seconds=1.0)  # type: ignore[arg-type]
-    measured = b.warm_up(faces=4, runs=1)
+    measured = b.warm_up(faces=4, runs=2)
     assert set(measured) == {INTERACTIVE, BULK}
     assert all(0.02 <= s < 0.2 for s in measured.values()), measured
     assert b.stats()["jobs"] == 0 and b.stats()["rendered"] == 0  # not counted as work
