@@ -152,7 +152,8 @@ def test_full_queue_answers_503_and_the_process_stays_up(start_server: StartServ
     busy = [r for r in answers if r.status_code == 503]
     assert busy, [r.status_code for r in answers]
     assert {r.status_code for r in answers} <= {200, 503}
-    assert all(r.headers.get("retry-after") == "1" and "server busy" in r.json()["detail"]
+    # Retry-After: the backlog (measured at the warm-up), within [1, max_queue_seconds]
+    assert all(1 <= int(r.headers["retry-after"]) <= 30 and "server busy" in r.json()["detail"]
                for r in busy)
     # still up and serving
     assert server.proc.poll() is None
