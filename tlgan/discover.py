@@ -12,6 +12,7 @@ them on the pipeline (the API's ``GET /axes/discover`` computes each method once
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ DEFAULT_FACES = 32
 DEFAULT_DISTANCE = 3.0
 #: sampled latents whose activations the PCA method decomposes
 PCA_SAMPLES = 2000
+#: what one PCA sample costs (forward to the activation, its share of the Gram matrix and
+#: eigenvectors) in face-passes (render + label): measured 0.05 by ``python -m bench.discover``
+#: (DCGAN 64 px, 2 CPU threads), counted double
+PCA_SAMPLE_COST = 0.1
 #: the most memory the PCA method's activations may take (float32, N x D); DCGAN 64 px:
 #: 2,000 x 16,384 values = 131 MB
 PCA_MAX_BYTES = 512 * 2**20
@@ -85,8 +90,8 @@ class Discovered:
 
 def discover_cost(k: int, faces: int = DEFAULT_FACES, method: str = DEFAULT_METHOD) -> int:
     """The face-passes :func:`discover` takes: 2 faces per direction and face, plus the
-    PCA samples' forward passes (counted as whole faces)."""
-    return 2 * k * faces + (PCA_SAMPLES if method == "pca" else 0)
+    PCA samples' work (PCA_SAMPLE_COST face-passes each)."""
+    return 2 * k * faces + (math.ceil(PCA_SAMPLES * PCA_SAMPLE_COST) if method == "pca" else 0)
 
 
 def _first_module(module: nn.Module) -> nn.Module:
