@@ -39,9 +39,9 @@ DEFAULT_DISTANCE = 3.0
 #: sampled latents whose activations the PCA method decomposes
 PCA_SAMPLES = 2000
 #: what one PCA sample costs (forward to the activation, its share of the Gram matrix and
-#: eigenvectors) in face-passes (render + label): measured 0.05 by ``python -m bench.discover``
-#: (DCGAN 64 px, 2 CPU threads), counted double
-PCA_SAMPLE_COST = 0.1
+#: eigenvectors) in face-passes (render + label): measured 0.05 and 0.10 in two runs of
+#: ``python -m bench.discover`` (DCGAN 64 px, 2 CPU threads), counted double
+PCA_SAMPLE_COST = 0.2
 #: the most memory the PCA method's activations may take (float32, N x D); DCGAN 64 px:
 #: 2,000 x 16,384 values = 131 MB
 PCA_MAX_BYTES = 512 * 2**20
