@@ -44,3 +44,29 @@ def set_threads(threads: int) -> None:
     if threads < 1:
         raise ValueError(f"threads: must be >= 1, got {threads}")
     torch.set_num_threads(threads)
+
+
+# oneDNN's AVX2 convolution kernels (CPUs without AVX-512, e.g. AMD EPYC) corrupt memory (a
+# hang, a segfault or "free(): invalid next size") in the backward pass of a stride-2 1x1
+# convolution over channels_last tensors with few input channels: measured with
+# ONEDNN_MAX_CPU_ISA=AVX2 on torch 2.13.0, 2, 3, 4 and 6 input channels hang, 7 to 16 pass
+# (issue #23). channels_last still pays on the CPU at ordinary widths (the extractor at its
+# default widths: `python bench/memory_format.py`), so it is kept there from this many up.
+CPU_CHANNELS_LAST_MIN = 8
+
+
+def memory_format(device: torch.device, min_channels: int | None = None) -> torch.memory_format:
+    """The memory format for a convolutional model's weights and inputs on ``device``.
+
+    CUDA: channels_last. CPU: channels_last only when the caller vouches for the model there
+    by passing ``min_channels``, the fewest input channels of any of its convolutions after
+    the image's own, and that is at least :data:`CPU_CHANNELS_LAST_MIN`; else contiguous.
+    Other devices (MPS): contiguous. A model and its inputs must use the same format: one
+    channels_last input is enough for oneDNN to take the channels_last kernels.
+    """
+    if device.type == "cuda":
+        return torch.channels_last
+    if (device.type == "cpu" and min_channels is not None
+            and min_channels >= CPU_CHANNELS_LAST_MIN):
+        return torch.channels_last
+    return torch.contiguous_format
