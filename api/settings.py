@@ -8,13 +8,13 @@ in explicitly (``create_app(settings)``); nothing reads them globally.
 from __future__ import annotations
 
 import json
-import os
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tlgan.encoders import DEFAULT_STEPS as DEFAULT_ENCODE_STEPS
+from tlgan_base.devices import resolve_threads
 from tlgan_base.errors import ConfigError
 from tlgan_base.images import MAX_PHOTO_PIXELS
 
@@ -154,10 +154,10 @@ class Settings(BaseSettings):
         return value
 
     def resolved_torch_threads(self) -> int:
-        """``torch_threads``, with 0 resolved to max(1, CPU cores - 1)."""
-        if self.torch_threads:
-            return self.torch_threads
-        return max(1, (os.cpu_count() or 1) - 1)
+        """``torch_threads``, with 0 resolved to max(1, CPU cores - 1)
+        (:func:`tlgan_base.devices.resolve_threads`, as every ``tlgan`` command's
+        ``--threads auto``)."""
+        return resolve_threads(self.torch_threads)
 
 
 def load_settings(**overrides: Any) -> Settings:

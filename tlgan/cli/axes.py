@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from axes.fitting import DEFAULT_METHOD, FIT_METHODS
-from tlgan.cli.options import count, device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option, threads_option
 
 extractor_option = click.option(
     "--extractor", default=None, show_default="registry DEFAULT",
@@ -46,6 +46,7 @@ def axes() -> None:
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: int,
            restart: bool, space: str, generator: str | None, extractor: str | None,
            device: str) -> None:
@@ -137,6 +138,7 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
               help="Allow replacing a reference axis (re-orthogonalizes every axis).")
 @extractor_option
 @device_option
+@threads_option
 def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
         samples: Path | None, seed: int, replace: bool, replace_reference: bool,
         extractor: str | None, device: str) -> None:
@@ -186,6 +188,7 @@ replace_options = [
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, seed: int,
           replace: bool, replace_reference: bool, generator: str | None,
           extractor: str | None, device: str) -> None:
@@ -299,6 +302,7 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 @click.option("--distance", type=float, default=3.0, show_default=True)
 @generator_option
 @device_option
+@threads_option
 def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str | None,
           device: str) -> None:
     """Record how far each axis drags each reference, judged by another extractor.
@@ -345,6 +349,7 @@ def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str 
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, curve_faces: int,
            max_step: float, samples: Path | None, map_attribute: str | None, discover_k: int,
            generator: str | None, extractor: str | None, device: str) -> None:

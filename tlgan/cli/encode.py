@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tlgan.cli.options import count, device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option, threads_option
 from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
 
 encoder_option = click.option(
@@ -50,6 +50,7 @@ def _read_latent(path: Path, size: int) -> Any:
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor of the perceptual term and the quality figures ('none': off).")
 @device_option
+@threads_option
 def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: int | None,
            fmt: str,
            generator: str | None, encoder: str | None, extractor: str | None,
@@ -145,6 +146,7 @@ def _parse_move(text: str) -> tuple[str, float]:
 @click.option("--bundle", default=None, show_default="the bundle shipped for the generator",
               help="Axis bundle folder.")
 @device_option
+@threads_option
 def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
          device: str) -> None:
