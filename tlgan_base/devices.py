@@ -1,6 +1,7 @@
 """Device selection, the one meaning of a device setting for every layer: always passed in
 explicitly, never a global. ``None`` and ``"auto"`` mean the same: CUDA when available, else
-the CPU."""
+the CPU. Also the memory format convolutional models use on a device
+(:func:`memory_format`) and the torch thread count entry points set (:func:`resolve_threads`)."""
 
 from __future__ import annotations
 
