@@ -1,7 +1,8 @@
-"""A test that crashes the interpreter fails alone (issue #23): the suite runs in a pytest-xdist
+"""A test that crashes or hangs fails alone (issue #23): the suite runs in a pytest-xdist
 worker (``-n 1`` in pyproject's addopts), so a native crash (a segfault in torch's kernels)
 is reported as that test's failure, the worker is replaced, and the run goes on to its
-summary and a non-zero exit. ``-n 0`` runs in-process (for ``--pdb``)."""
+summary and a non-zero exit; a hang ends the worker after pyproject's ``timeout`` (thread
+method) and is reported the same way. ``-n 0`` runs in-process (for ``--pdb``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CRASHING = '''
 import os
 import signal
+import time
+
+import pytest
 
 
 def test_crashes():
     os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@pytest.mark.timeout(3)
+def test_hangs():
+    time.sleep(600)  # stands for a deadlock in native code
 
 
 def test_passes():
@@ -29,7 +38,7 @@ def test_passes():
 
 
 @pytest.mark.slow
-def test_a_segfaulting_test_fails_alone(tmp_path: Path) -> None:
+def test_a_crashing_or_hanging_test_fails_alone(tmp_path: Path) -> None:
     (tmp_path / "test_crashing.py").write_text(CRASHING, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     # the project's configuration (pyproject's addopts), over a test file outside the project
@@ -41,5 +50,6 @@ def test_a_segfaulting_test_fails_alone(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, f"exit {proc.returncode}, expected 1 (tests failed)\n{out}"
-    assert "1 failed, 1 passed" in proc.stdout, out
+    assert "2 failed, 1 passed" in proc.stdout, out
     assert "crashed while running 'test_crashing.py::test_crashes'" in proc.stdout, out
+    assert "crashed while running 'test_crashing.py::test_hangs'" in proc.stdout, out
