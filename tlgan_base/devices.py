@@ -76,8 +76,9 @@ def set_threads(threads: int) -> None:
 # oneDNN's AVX2 convolution kernels (CPUs without AVX-512, e.g. AMD EPYC) corrupt memory (a
 # hang, a segfault or "free(): invalid next size") in the backward pass of a stride-2 1x1
 # convolution over channels_last tensors with few input channels: measured with
-# ONEDNN_MAX_CPU_ISA=AVX2 on torch 2.13.0, 2, 3, 4 and 6 input channels hang, 7 to 16 pass
-# (issue #23). channels_last still pays on the CPU at ordinary widths (the extractor at its
+# ONEDNN_MAX_CPU_ISA=AVX2 on torch 2.13.0 (20 backward passes, batch 8, 32x32), 2 to 6 input
+# channels hang, 7 to 12, 16, 20, 24, 40 and 64 pass; AttributeNet trains at widths 8-64 and
+# at its default 32-256 (issue #23). channels_last still pays on the CPU at ordinary widths (the extractor at its
 # default widths: `python bench/memory_format.py`), so it is kept there from this many up.
 CPU_CHANNELS_LAST_MIN = 8
 
