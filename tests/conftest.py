@@ -44,6 +44,8 @@ def _no_tlgan_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("TLGAN_") and key not in ("TLGAN_CELEBA_DIR", "TLGAN_REQUIRE_BROWSER",
                                                     "TLGAN_REQUIRE_CELEBA",
                                                     "TLGAN_REQUIRE_TOOLS", "TLGAN_CHECKOV",
+                                                    "TLGAN_REQUIRE_DOCKER",
+                                                    "TLGAN_DOCKER_IMAGE",
                                                     "TLGAN_SCREENSHOTS"):
             monkeypatch.delenv(key)
 
