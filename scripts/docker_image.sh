@@ -16,12 +16,15 @@
 #     debootstrap (apt-get install debootstrap).
 #  3. torch: if the host's pip finds a torch wheel (TLGAN_DOCKER_TORCH, default torch==2.13.0)
 #     without any index (its find-links, e.g. a CPU-only wheel on local disk), that wheel is
-#     served to the build from a loopback index (http://127.0.0.1:PORT/simple, up for the
-#     build only) and pinned exactly (e.g. torch==2.13.0+cpu); everything else comes from
+#     served to the build from a loopback index (http://127.0.0.1:PORT/simple, PORT from
+#     TLGAN_DOCKER_INDEX_PORT, default 47381; up for the build only) and pinned exactly
+#     (e.g. torch==2.13.0+cpu); everything else comes from
 #     $TLGAN_DOCKER_PYPI (default https://pypi.org/simple). Without a local wheel the
 #     Dockerfile's defaults apply (PyPI's torch, which bundles CUDA).
 #  4. docker build with BuildKit (docker/Dockerfile.dockerignore keeps the context small; the
-#     legacy builder ignores it), --network host (the loopback index), then print the size.
+#     legacy builder ignores it), --network host (the loopback index), the CA bundle this
+#     machine's pip trusts (TLGAN_DOCKER_PIP_CERT, else PIP_CERT, else pip's `cert` setting;
+#     e.g. a TLS-inspecting proxy's) as the build secret pip_cert; then print the size.
 #
 # Nothing of this machine's goes into the image: no pip configuration, no path; the build
 # arguments (a loopback URL and the PyPI URL) are in the image history: never put
@@ -32,6 +35,7 @@ IMAGE="${TLGAN_IMAGE:-tlgan:latest}"
 BASE="python:3.11-slim"
 TORCH_WANT="${TLGAN_DOCKER_TORCH:-torch==2.13.0}"
 PYPI="${TLGAN_DOCKER_PYPI:-https://pypi.org/simple}"
+INDEX_PORT="${TLGAN_DOCKER_INDEX_PORT:-47381}"
 HOST_PY="${PYTHON:-python3}"
 if [ -x .venv/bin/python ]; then HOST_PY=.venv/bin/python; fi
 say() { echo "[docker-image] $*"; }
@@ -114,25 +118,44 @@ if "$HOST_PY" -m pip download -q --no-index --no-deps --only-binary=:all: --pyth
   sha="$(sha256sum "$WORK/index/simple/torch/$wheel" | cut -d' ' -f1)"
   printf '<!DOCTYPE html><html><body><a href="%s#sha256=%s">%s</a></body></html>\n' \
     "$wheel" "$sha" "$wheel" >"$WORK/index/simple/torch/index.html"
-  "$HOST_PY" - "$WORK/index" "$WORK/port" <<'EOF' &
-import functools, http.server, sys
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-handler.log_message = lambda *args: None  # type: ignore[method-assign]
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-with open(sys.argv[2] + ".tmp", "w") as f:
-    f.write(str(server.server_address[1]))
-import os; os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+  # A fixed port: the index URL is a build argument, and a changed one would miss Docker's
+  # layer cache for the torch layer and everything after it.
+  "$HOST_PY" - "$WORK/index" "$INDEX_PORT" "$WORK/ready" <<'EOF' &
+import functools, http.server, pathlib, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # pip asks for every package; only torch is here
+        pass
+handler = functools.partial(Quiet, directory=sys.argv[1])
+try:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), handler)
+except OSError as exc:
+    sys.exit(f"[docker-image] error: the loopback index cannot listen on 127.0.0.1:{sys.argv[2]} "
+             f"({exc}): set TLGAN_DOCKER_INDEX_PORT to a free port")
+pathlib.Path(sys.argv[3]).touch()
 server.serve_forever()
 EOF
   SERVER_PID=$!
-  for _ in $(seq 1 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
-  [ -s "$WORK/port" ] || die "the loopback index did not start"
-  INDEX="http://127.0.0.1:$(cat "$WORK/port")/simple"
+  for _ in $(seq 1 100); do
+    [ -e "$WORK/ready" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || die "the loopback index did not start"
+    sleep 0.1
+  done
+  [ -e "$WORK/ready" ] || die "the loopback index did not start in 10 s"
+  INDEX="http://127.0.0.1:$INDEX_PORT/simple"
   say "torch: $wheel from this machine, served at $INDEX (build only)"
   BUILD_ARGS+=(--build-arg "TORCH_SPEC=torch==$version"
                --build-arg "PIP_INDEX_URL=$INDEX" --build-arg "PIP_EXTRA_INDEX_URL=$PYPI")
 else
   say "torch: no local wheel for $TORCH_WANT; the Dockerfile's default (PyPI) applies"
+fi
+
+# The CA bundle this machine's pip trusts (a TLS-inspecting proxy's CA, say) goes to the
+# build's pip steps as the secret pip_cert: not stored in the image or its history.
+CERT="${TLGAN_DOCKER_PIP_CERT:-${PIP_CERT:-$("$HOST_PY" -m pip config get global.cert 2>/dev/null || true)}}"
+if [ -n "$CERT" ]; then
+  [ -s "$CERT" ] || die "the CA bundle $CERT (TLGAN_DOCKER_PIP_CERT, PIP_CERT or pip's cert) is missing"
+  say "pip trusts $CERT during the build (secret pip_cert, not kept in the image)"
+  BUILD_ARGS+=(--secret "id=pip_cert,src=$CERT")
 fi
 
 # -- 4. build -----------------------------------------------------------------------------------
