@@ -95,6 +95,11 @@ else
   rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
          "$ROOTFS"/var/log/* "$ROOTFS"/tmp/* "$ROOTFS"/root/.cache
   : >"$ROOTFS/etc/resolv.conf"
+  # The suites python:3.11-slim's apt reads (debootstrap writes the release only).
+  printf '%s\n' "deb http://deb.debian.org/debian bookworm main" \
+    "deb http://deb.debian.org/debian bookworm-updates main" \
+    "deb http://deb.debian.org/debian-security bookworm-security main" \
+    >"$ROOTFS/etc/apt/sources.list"
   echo localhost >"$ROOTFS/etc/hostname"
   pyver="$(chroot "$ROOTFS" python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
   [ "$pyver" = 3.11 ] || die "the stand-in's python is $pyver, not 3.11"
