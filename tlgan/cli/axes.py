@@ -291,6 +291,41 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 
 @axes.command()
 @click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder that ships samples (rewritten atomically).")
+@click.option("--faces", type=int, default=160, show_default=True,
+              help="Shipped samples the masks are learned on.")
+@extractor_option
+@generator_option
+@device_option
+def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None,
+          device: str) -> None:
+    """Learn the local-edit masks of a bundle's axes and ship them in it (masks.npz).
+
+    Each local axis's mask marks where a move along it changes what the extractor reads
+    as its attribute (tlgan.locality); the references and axes whose mask would cover most
+    of the image stay global. POST /edit uses them with `locality`.
+
+    \b
+    Examples:
+      tlgan axes masks --bundle tlgan/data/bundles/celeba-dcgan64
+    """
+    from axes.bundle import attach_masks
+    from tlgan.locality import learn_masks
+    from tlgan.models import load_pipeline
+
+    if faces < 1:
+        raise ValueError(f"faces: must be >= 1, got {faces}")
+    pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
+                             device=device, encoder="none")
+    learned, meta = learn_masks(pipeline, faces=faces, progress=True)
+    new = attach_masks(bundle, learned, meta)
+    glob = [n for n, a in meta["axes"].items() if "global" in a]
+    click.echo(f"shipped {count(len(learned), 'local mask')} in {bundle}/masks.npz (global: "
+               f"{', '.join(glob) or 'none'}; bundle id {new.id})")
+
+
+@axes.command()
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Axis-bundle folder (rewritten atomically).")
 @click.option("--judge", required=True,
               help="Extractor (registered name or weights folder) that did NOT label the "
