@@ -163,6 +163,33 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
                           indent=2))
 
 
+@axes.command("copy-default")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--generator", default=None, show_default="registry DEFAULT",
+              help="Copy the bundle shipped for this registered generator.")
+def copy_default(out: Path, generator: str | None) -> None:
+    """Copy the shipped axis bundle to the new folder OUT, to add your own axes to.
+
+    The shipped bundles live inside the installed package and are not for editing. The copy
+    is verified and written atomically; an existing OUT is refused. It carries the shipped
+    samples, so `tlgan axes add` and `tlgan axes teach` work on it at once.
+
+    \b
+    Examples:
+      tlgan axes copy-default runs/bundle
+      tlgan axes add Bangs_mine --column Bangs --labels celeba/list_attr_celeba.txt \\
+          --data celeba/ --bundle runs/bundle
+      TLGAN_BUNDLE=runs/bundle tlgan serve
+    """
+    from tlgan.bundles import copy_default_bundle
+    from tlgan.generators.registry import DEFAULT
+
+    config = copy_default_bundle(generator or DEFAULT, out)
+    click.echo(f"wrote bundle {out} (id {config['id']}, "
+               f"{count(len(config['names']), 'axis', 'axes')}, a copy of the bundle shipped "
+               f"for {generator or DEFAULT}); add axes with: tlgan axes add NAME --bundle {out}")
+
+
 replace_options = [
     click.option("--replace", is_flag=True, help="Replace an axis of that name."),
     click.option("--replace-reference", is_flag=True,
