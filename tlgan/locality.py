@@ -84,7 +84,7 @@ def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
             m = torch.as_tensor(np.asarray(moved[i:i + generator.max_batch], np.float32),
                                 device=generator.device)
             hs, hm = _features(module, s), _features(module, m)
-            k = torch.as_tensor(np.asarray(masks[i:i + generator.max_batch], np.float32),
+            k = torch.as_tensor(np.array(masks[i:i + generator.max_batch], np.float32),
                                 device=generator.device)[:, None]
             k = F.adaptive_avg_pool2d(k, hs.shape[-1])
             x = module.main[BLEND_LAYER:](hs + k * (hm - hs))
@@ -123,10 +123,12 @@ def _blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def learn_masks(pipeline: Pipeline, names: Sequence[str] | None = None, *, faces: int = 160,
                 step: float = MASK_STEP, sigma: float = MASK_SIGMA,
-                quantile: float = MASK_QUANTILE, progress: bool = False
+                quantile: float = MASK_QUANTILE, global_area: float = GLOBAL_AREA,
+                progress: bool = False
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Learn the masks of the bundle's axes on the first ``faces`` shipped samples.
 
+    Axes whose mask covers more than ``global_area`` of the image stay global.
     Returns ({axis: mask (H, W) float32 in [0, 1]} for the local axes, metadata: the recipe,
     the generator and extractor, and per axis its area or why it is global).
 
@@ -169,13 +171,13 @@ def learn_masks(pipeline: Pipeline, names: Sequence[str] | None = None, *, faces
             axes[name] = {"global": "a move changes nothing the attribute depends on"}
             continue
         area = round(float(mask.mean()), 4)
-        if area > GLOBAL_AREA:
+        if area > global_area:
             axes[name] = {"global": f"mask covers {area:.0%} of the image", "area": area}
             continue
         masks[name] = mask
         axes[name] = {"area": area}
-    meta = {"method": MASK_METHOD, "faces": int(len(z)), "step": step, "sigma": sigma,
-            "quantile": quantile, "global_area": GLOBAL_AREA, "blend_layer": BLEND_LAYER,
+    meta = {"method": MASK_METHOD, "faces": len(z), "step": step, "sigma": sigma,
+            "quantile": quantile, "global_area": global_area, "blend_layer": BLEND_LAYER,
             "resolution": gen.resolution, "generator": gen.name,
             "generator_sha256": gen.sha256, "extractor": ext.name,
             "extractor_sha256": ext.sha256, "axes": axes}

@@ -516,6 +516,20 @@ class Pipeline:
         images = to_uint8(x)
         return images, (self._label_tensor(x) if with_features else None)
 
+    def local_locks(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
+                    locked: Sequence[str], tolerance: float = LOCK_TOLERANCE
+                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The local face of an edit from ``start`` (L,) to ``moved`` (L,) (its locks
+        already held by :meth:`hold_locks`), its probabilities and the held locks whose
+        probability on that face is more than ``tolerance`` from the start face's."""
+        held = self.held_locks(locked)
+        _, p0 = self.render_and_label(start[None, :].astype(np.float32))
+        images, probs = self.render_edit(start[None, :], moved[None, :], moves, True)
+        assert p0 is not None and probs is not None
+        cols = [self.attributes.index(a) for a in held]
+        bad = np.abs(probs[0, cols] - p0[0, cols]) > tolerance
+        return images, probs, [a for a, b in zip(held, bad, strict=True) if b]
+
     def held_locks(self, locked: Sequence[str]) -> list[str]:
         """The locked axes that :meth:`hold_locks` holds closed-loop: those that are also
         extractor attributes, when an extractor is loaded (others stay open-loop)."""
