@@ -18,6 +18,8 @@
    at most two arenas and a fixed mmap threshold, so large buffers (batches, encoded
    images) go back to the system when freed instead of fragmenting per-thread heaps, which
    made RSS creep under load; ``bench/load.py`` shows the RSS trend.
+5. **Reload.** SIGHUP loads the models again (a bundle changed on disk) and swaps them in
+   once loaded; a bad bundle keeps the old models (:mod:`api.reload`).
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def run(settings: Settings) -> int:
     """
     from api.app import create_app
     from api.http_limits import bounded_httptools
+    from api.reload import install_reload_signal
 
     # Process-wide, so set here (the process's entry point), never in the app factory.
     set_threads(settings.resolved_torch_threads())
@@ -158,9 +161,11 @@ def run(settings: Settings) -> int:
             host, port = sock.getsockname()[:2]
             log.info("listening on http://%s:%d (API docs: /docs, metrics: /metrics)",
                      f"[{host}]" if ":" in host else host, port)
+            stop_reload = install_reload_signal(app, asyncio.get_running_loop())  # SIGHUP
             try:
                 await server.serve(sockets=[sock])
             finally:
+                stop_reload()
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
