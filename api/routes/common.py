@@ -11,9 +11,11 @@ from fastapi import Response
 from api.jobs import RequestJobs
 from api.media import (
     FEATURES_HEADER,
+    FEATURES_OMITTED_HEADER,
     LATENT_HEADER,
+    MAX_FEATURES_HEADER,
     SEED_HEADER,
-    features_header,
+    features_headers,
     latent_header,
 )
 from api.schemas import BOUND, MAX_STEPS, CustomAxisIn, ErrorResponse
@@ -59,7 +61,11 @@ def image_200(description: str, seed: bool) -> dict[int | str, dict[str, Any]]:
         LATENT_HEADER: {"description": "Raw image answers: the latent, base64 of float32 "
                         "little-endian.", "schema": {"type": "string"}},
         FEATURES_HEADER: {"description": "Raw image answers with with_features: JSON "
-                          "{attribute: probability}.", "schema": {"type": "string"}},
+                          "{attribute: probability}, when it fits in "
+                          f"{MAX_FEATURES_HEADER} bytes.", "schema": {"type": "string"}},
+        FEATURES_OMITTED_HEADER: {"description": "Instead of X-Features when the features "
+                                  "do not fit in a header: why (ask for JSON to get them).",
+                                  "schema": {"type": "string"}},
     }
     if seed:
         headers[SEED_HEADER] = {"description": "Raw image answers: the face's seed.",
@@ -167,7 +173,7 @@ async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: i
     if seed is not None:
         headers[SEED_HEADER] = str(seed)
     if features is not None:
-        headers[FEATURES_HEADER] = features_header(features)
+        headers.update(features_headers(features))
     return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
