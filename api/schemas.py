@@ -199,6 +199,14 @@ class EditRequest(_Request):
         default_factory=list, max_length=1024,
         description="Axes kept fixed: projected out of the summed move and, with an "
         "extractor loaded, held per face (closed loop; see `unheld`).")
+    locality: bool | None = Field(
+        default=None,
+        description="Local edit: keep each moved axis's change inside the region where its "
+        "attribute lives (a mask per axis shipped with the bundle; the start face is kept "
+        "outside it, blended on the generator's feature map). Gender/age axes and a "
+        "request's own axes are global. null: on when the bundle ships masks for this "
+        "generator; true where it does not: 422. `latent` is the moved latent either way "
+        "(rendered alone it gives the global edit).")
     custom_axes: CustomAxes = _CUSTOM_AXES
     format: Format = _FORMAT
     size: Size | None = _SIZE
@@ -269,6 +277,9 @@ class EditResponse(_Response):
         default=None, description="Locked axes whose attribute probability could not be held "
         "within 0.05 of its value before the move (closed-loop locks); null when no lock was "
         "held closed-loop (no moves, no locks, or no extractor loaded).")
+    locality: bool = Field(
+        default=False, description="Whether the face was rendered as a local edit (false "
+        "when locality is off or every move was global).")
 
 
 class EncodeQuality(_Response):

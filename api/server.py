@@ -21,6 +21,8 @@
    at most two arenas and a fixed mmap threshold, so large buffers (batches, encoded
    images) go back to the system when freed instead of fragmenting per-thread heaps, which
    made RSS creep under load; ``bench/load.py`` shows the RSS trend.
+5. **Reload.** SIGHUP loads the models again (a bundle changed on disk) and swaps them in
+   once loaded; a bad bundle keeps the old models (:mod:`api.reload`).
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def run(settings: Settings) -> int:
     """
     from api.app import create_app
     from api.http_limits import bounded_httptools
+    from api.reload import install_reload_signal
 
     # Process-wide, so set here (the process's entry point), never in the app factory.
     set_threads(settings.resolved_torch_threads())
@@ -225,7 +228,11 @@ def run(settings: Settings) -> int:
                 host, port = sock.getsockname()[:2]
                 log.info("listening on http://%s:%d (API docs: /docs, metrics: /metrics)",
                          f"[{host}]" if ":" in host else host, port)
-                await serving
+                stop_reload = install_reload_signal(app, asyncio.get_running_loop())  # SIGHUP
+                try:
+                    await serving
+                finally:
+                    stop_reload()
         finally:
             uvicorn_log.setLevel(level)
             if not serving.done():

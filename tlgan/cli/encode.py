@@ -144,10 +144,13 @@ def _parse_move(text: str) -> tuple[str, float]:
 @generator_option
 @click.option("--bundle", default=None, show_default="the bundle shipped for the generator",
               help="Axis bundle folder.")
+@click.option("--locality/--no-locality", default=None,
+              show_default="on when the bundle ships masks",
+              help="Keep each moved axis's change inside the region its attribute lives in.")
 @device_option
 def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
-         device: str) -> None:
+         locality: bool | None, device: str) -> None:
     """Move a latent (the JSON `tlgan encode` or `tlgan generate` writes) along feature
     axes, holding locked ones, and render it (what POST /edit does).
 
@@ -168,13 +171,17 @@ def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path
     z = _read_latent(latent, pipeline.latent_size)
     for name in locks:
         pipeline.axis_index(name, "lock")
+    local = pipeline.resolve_locality(locality) and pipeline.locality_mask(parsed) is not None
     moved = pipeline.edit(z, parsed, list(locks))[None, :]
     result = pipeline.hold_locks(z[None, :], moved, list(locks))
+    images, probs, unheld = result.images, result.probs, result.unheld[0]
+    if local:
+        images, probs, unheld = pipeline.local_locks(z, result.latents[0], parsed, list(locks))
     stem = out / latent.name.removesuffix(".json")
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(result.images[0], fmt, size))
+    write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(images[0], fmt, size))
     write_json_atomic(stem.with_suffix(".json"), {"latent": latent_to_list(result.latents[0])})
-    feats = pipeline.features_dict(result.probs[0])
+    feats = pipeline.features_dict(probs[0])
     shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
     click.echo(json.dumps({"out": str(stem.with_suffix(f'.{fmt}')), "features": shown,
-                           "unheld": result.unheld[0]}))
+                           "unheld": unheld, "locality": local}))
