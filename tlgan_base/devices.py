@@ -78,8 +78,9 @@ def set_threads(threads: int) -> None:
 # convolution over channels_last tensors with few input channels: measured with
 # ONEDNN_MAX_CPU_ISA=AVX2 on torch 2.13.0 (20 backward passes, batch 8, 32x32), 2 to 6 input
 # channels hang, 7 to 12, 16, 20, 24, 40 and 64 pass; AttributeNet trains at widths 8-64 and
-# at its default 32-256 (issue #23). channels_last still pays on the CPU at ordinary widths (the extractor at its
-# default widths: `python bench/memory_format.py`), so it is kept there from this many up.
+# at its default 32-256 (issue #23). channels_last still pays on the CPU at ordinary widths
+# (the extractor at its default widths: `python bench/memory_format.py`), so it is kept there
+# from this many channels up.
 CPU_CHANNELS_LAST_MIN = 8
 
 

@@ -146,15 +146,18 @@ def _parse_move(text: str) -> tuple[str, float]:
 @generator_option
 @click.option("--bundle", default=None, show_default="the bundle shipped for the generator",
               help="Axis bundle folder.")
+@click.option("--locality/--no-locality", default=None,
+              show_default="on when the bundle ships masks",
+              help="Keep each moved axis's change inside the region its attribute lives in.")
 @device_option
 @threads_option
 def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
-         device: str) -> None:
+         locality: bool | None, device: str) -> None:
     """Move latents (the JSON files `tlgan encode` or `tlgan generate` writes) along feature
     axes, holding locked ones, and render them (what POST /edit does). Each latent gets the
     same moves; one JSON line per latent on stdout: its output image, the moved and locked
-    attributes' probabilities and the locks it could not hold.
+    attributes' probabilities, the locks it could not hold and whether the edit was local.
 
     \b
     Examples:
@@ -181,6 +184,7 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
     start = np.stack([_read_latent(p, pipeline.latent_size) for p in latents])
     for name in locks:
         pipeline.axis_index(name, "lock")
+    local = pipeline.resolve_locality(locality) and pipeline.locality_mask(parsed) is not None
     moved = np.stack([pipeline.edit(z, parsed, list(locks)) for z in start])
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar(total=len(latents), desc="editing", unit="latent",
@@ -189,13 +193,18 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
             rows = slice(first, first + CHUNK)
             result = pipeline.hold_locks(start[rows], moved[rows], list(locks))
             for i, name in enumerate(names[rows]):
+                images, probs = result.images[i:i + 1], result.probs[i:i + 1]
+                unheld = result.unheld[i]
+                if local:
+                    images, probs, unheld = pipeline.local_locks(
+                        start[first + i], result.latents[i], parsed, list(locks))
                 stem = out / name
                 image = stem.with_suffix(f".{fmt}")
-                write_bytes_atomic(image, encode_image(result.images[i], fmt, size))
+                write_bytes_atomic(image, encode_image(images[0], fmt, size))
                 write_json_atomic(stem.with_suffix(".json"),
                                   {"latent": latent_to_list(result.latents[i])})
-                feats = pipeline.features_dict(result.probs[i])
+                feats = pipeline.features_dict(probs[0])
                 shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
                 click.echo(json.dumps({"out": str(image), "features": shown,
-                                       "unheld": result.unheld[i]}))
+                                       "unheld": unheld, "locality": local}))
             bar.update(len(names[rows]))
