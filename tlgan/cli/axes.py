@@ -346,6 +346,7 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 @extractor_option
 @generator_option
 @device_option
+@threads_option
 def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None,
           device: str) -> None:
     """Learn the local-edit masks of a bundle's axes and ship them in it (masks.npz).
