@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -58,10 +59,11 @@ def docker_problem() -> str | None:
 
 def say(config: pytest.Config, line: str) -> None:
     """Write a ``[docker-image]`` line to the terminal now, past output capture (the figures
-    belong in the CI log whether the test passes or not)."""
+    belong in the CI log whether the test passes or not). On stderr: the tests run in an
+    xdist worker (pyproject's addopts), whose stdout never reaches the terminal."""
     capman = config.pluginmanager.getplugin("capturemanager")
     with capman.global_and_fixture_disabled():
-        print(f"\n[docker-image] {line}", flush=True)
+        print(f"\n[docker-image] {line}", file=sys.stderr, flush=True)
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
