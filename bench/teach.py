@@ -40,13 +40,36 @@ import time
 import numpy as np
 import torch
 
+from axes.heads import accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
 from bench.common import print_table
 from tlgan.axes_workflow import fit_new_axis
 from tlgan.models import load_pipeline
-from tlgan.teach import TEACH_METHODS, teach_axis
+from tlgan.teach import SPAN_KEEP, teach_axis
 
 STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+#: --judge-age variants (label: keyword arguments): "plain" is the recipe before #28; the
+#: defaults are "span-prior" with the head features chosen by cross-validation on the marks
+#: ("auto") and SPAN_KEEP; "z-logistic" is a bench-only logistic fit on the marks' latents
+_MALE = ["Male"]
+JUDGE_VARIANTS: list[tuple[str, dict]] = [  # type: ignore[type-arg]
+    ("A: plain, embeddings, orthogonal to references",
+     {"method": "plain", "features": "embeddings", "keep": SPAN_KEEP, "orth": None}),
+    ("B: span-prior 0.3, embeddings, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": 0.3, "orth": _MALE}),
+    ("C: span-prior 0.1, embeddings, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": 0.1, "orth": _MALE}),
+    ("D: span-prior 0, embeddings, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": 0.0, "orth": _MALE}),
+    ("E: span-prior 0.3, attributes, orthogonal to Male",
+     {"method": "span-prior", "features": "attributes", "keep": 0.3, "orth": _MALE}),
+    ("F: span-prior 0.3, auto (default), orthogonal to Male",
+     {"method": "span-prior", "features": "auto", "keep": SPAN_KEEP, "orth": _MALE}),
+    ("G: span-prior 0.3, auto (default), orthogonal to references",
+     {"method": "span-prior", "features": "auto", "keep": SPAN_KEEP, "orth": None}),
+    ("H: z-logistic (bench only), orthogonal to Male",
+     {"method": "z-logistic", "orth": _MALE}),
+]
 
 
 def main() -> None:
@@ -62,6 +85,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--judge-age", action="store_true",
                     help="Teach 'Older' from an independent judge's age marks (see above).")
+    ap.add_argument("--variants", default="",
+                    help="--judge-age: comma-separated variant letters (default: all).")
     ap.add_argument("--distance", type=float, default=3.0,
                     help="--judge-age: faces are moved from -D to +D.")
     ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
@@ -156,31 +181,55 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
 
     young_age, young_male = move(-np.asarray(bundle.direction("Young"), dtype=np.float64))
     rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", f"{young_male:+.2f}",
-             "-", "-", "-"]]
+             "-", "-", "-", "-"]]
     print(rows[-1], flush=True)
-    variants = [(m, None) for m in TEACH_METHODS] + [(m, ["Male"]) for m in TEACH_METHODS]
-    for method, orth in variants:
-        label = f"{method}, orthogonal to {'references' if orth is None else '+'.join(orth)}"
+    for label, kw in JUDGE_VARIANTS:
+        if args.variants and label.split(":")[0] not in args.variants.split(","):
+            continue
         for m in (int(x) for x in args.marks.split(",")):
             res = []
             for draw in range(args.draws):
                 rng = np.random.default_rng(draw)
                 idx = np.concatenate([rng.choice(yes, m // 2, replace=False),
                                       rng.choice(no, m - m // 2, replace=False)])
-                taught = teach_axis(pipe, "Older", pool[idx], older[idx], orth, seed=draw,
-                                    method=method)
-                res.append((*move(taught.direction), taught.stats["head_cv_accuracy"] or 0.0,
-                            float(taught.stats["near_chance"])))
+                if kw.get("method") == "z-logistic":
+                    direction, st = _z_logistic(pipe, pool[idx], older[idx], kw["orth"], draw)
+                else:
+                    taught = teach_axis(pipe, "Older", pool[idx], older[idx], kw["orth"],
+                                        seed=draw, method=kw["method"],
+                                        head_features=kw["features"],
+                                        span_keep=kw["keep"])
+                    direction, st = taught.direction, taught.stats
+                res.append((*move(direction), st["head_cv_accuracy"] or 0.0,
+                            float(st["near_chance"]), float(st["head_features"] == "attributes")))
             a = np.asarray(res)
             rows.append([label, m, args.draws, f"{np.median(a[:, 0]):.2f}",
                          f"{np.median(a[:, 0]) / young_age:.2f}", f"{np.median(a[:, 1]):+.2f}",
                          f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):.2f}",
-                         f"{a[:, 3].mean():.2f}"])
+                         f"{a[:, 3].mean():.2f}", f"{a[:, 4].mean():.2f}"])
             print(rows[-1], flush=True)
     print(f"\nstrength: the judge's age change per unit move (years); drift: its P(male) at "
           f"+{d:g} minus at -{d:g}; medians over draws (marks half older, half not)")
     print_table(["axis", "marks", "draws", "years/unit", "vs Young", "P(male) drift",
-                 "max |drift|", "cv accuracy", "near-chance share"], rows)
+                 "max |drift|", "cv accuracy", "near-chance share", "attribute-head share"],
+                rows)
+
+
+def _z_logistic(pipe, z: np.ndarray, y: np.ndarray, orth: list[str] | None,  # type: ignore[no-untyped-def]
+                seed: int) -> tuple[np.ndarray, dict[str, object]]:
+    """Bench-only variant: a logistic fit on the marked faces' latents themselves (C by
+    cross-validation), orthogonal to the held references' raw directions."""
+    bundle = pipe.bundle
+    c_best, cv = select_C(z, y, seed=seed)
+    head = train_head(z, y, seed=seed, Cs=(c_best,))
+    raw = np.asarray(head.weights / head.std, dtype=np.float64)
+    refs = list(bundle.references) if orth is None else orth
+    basis = span_basis(np.stack([bundle.raw_directions[bundle.index(r)] for r in refs]
+                                ).astype(np.float64))
+    direction = normalize(raw - basis.T @ (basis @ raw))
+    return direction, {"head_cv_accuracy": cv,
+                       "near_chance": accuracy_evidence(cv, len(y))["near_chance"],
+                       "head_features": "latents"}
 
 
 def _response(pipe, z: np.ndarray, direction: np.ndarray, col: int) -> np.ndarray:  # type: ignore[no-untyped-def]

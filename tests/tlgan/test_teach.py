@@ -292,3 +292,68 @@ def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
     _, figures = add_axis("Noise_add", labelled, folder, shipped.extractor, progress=False,
                           force=True)
     assert figures["near_chance"] is True and "Noise_add" in AxisBundle.load(folder).names
+
+
+def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
+        shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tlgan.models
+
+    assert shipped.bundle is not None
+    folder = tmp_path / "bundle"
+    shipped.bundle.save(folder)
+
+    def fake_load(**kwargs):  # type: ignore[no-untyped-def]
+        return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
+
+    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    z, y = _marks(shipped, attr="Young")
+    marks = tmp_path / "marks.jsonl"
+    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": 1 - int(yi)})
+                             + "\n" for zi, yi in zip(z, y, strict=True)))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["axes", "teach", "Older", "--examples", str(marks),
+                              "--bundle", str(folder), "--orthogonal-to", "Male"])
+    assert res.exit_code == 0, res.output
+    b = AxisBundle.load(folder)
+    taught = teach_axis(shipped, "Older", z, 1 - y, orthogonal_to=["Male"])
+    # saved as taught: it holds Male only, so it may change Young
+    assert abs(float(b.direction("Older") @ taught.direction) - 1) < 1e-5
+    assert float(b.direction("Older") @ -b.direction("Young")) > 0.3
+    assert b.held_references("Older") == ["Male"]
+    # import honours the exported answer's orthogonal_to
+    exported = tmp_path / "older.json"
+    exported.write_text(json.dumps(taught.to_dict()))
+    res = runner.invoke(cli, ["axes", "import", "Older2", "--direction", str(exported),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 0, res.output
+    b = AxisBundle.load(folder)
+    assert abs(float(b.direction("Older2") @ taught.direction) - 1) < 1e-5
+    assert b.held_references("Older2") == ["Male"]
+    bad = json.loads(exported.read_text())
+    bad["stats"]["orthogonal_to"] = ["Nose"]
+    exported.write_text(json.dumps(bad))
+    res = runner.invoke(cli, ["axes", "import", "Older3", "--direction", str(exported),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 2 and "orthogonal_to: 'Nose' is not another axis" in res.output
+
+
+def test_teach_axis_head_features_and_span_keep(shipped: Pipeline) -> None:
+    z, y = _marks(shipped)
+    st = {f: teach_axis(shipped, "Smile_taught", z, y, head_features=f)
+          for f in ("auto", "attributes", "embeddings")}
+    by = st["auto"].stats["head_cv_accuracy_by_features"]
+    assert set(by) == {"attributes", "embeddings"}
+    best = "attributes" if by["attributes"] >= by["embeddings"] else "embeddings"
+    assert st["auto"].stats["head_features"] == best  # chosen on the marks alone
+    assert st["attributes"].stats["head_features"] == "attributes"
+    # the attribute head is a head on embeddings: it scores the marks as its fit did
+    emb = shipped.embed_latents(z)
+    acc = float(np.mean((st["attributes"].head.predict_proba(emb) > 0.5) == y))
+    assert acc > 0.75
+    assert float(st["attributes"].direction @ st["embeddings"].direction) > 0.5
+    inside = teach_axis(shipped, "Smile_taught", z, y, span_keep=0.0)
+    assert inside.stats["span_keep"] == 0.0
+    with pytest.raises(ValueError, match="head_features: must be one of"):
+        teach_axis(shipped, "Smile_taught", z, y, head_features="pixels")
+    with pytest.raises(ValueError, match=r"span_keep: must be a number in \[0, 1\]"):
+        teach_axis(shipped, "Smile_taught", z, y, span_keep=1.5)

@@ -202,7 +202,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
 
     The faces are rendered and embedded, a logistic head learns NAME, scores the bundle's
     shipped samples, and a GLM on z gives the axis; it is added with its head (so NAME gets
-    a probability in `features` and can be a `features` target) and its provenance.
+    a probability in `features` and can be a `features` target) and its provenance. It
+    holds the axes of --orthogonal-to (recorded with the axis; default: the references).
     When the marks look near chance (the 95% interval of the head's cross-validated accuracy
     reaches 0.5) it says so and saves nothing unless --force.
 
@@ -232,7 +233,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
         click.echo(f"warning: {taught.stats['warning']}; saved anyway (--force)", err=True)
     stats = {**taught.stats, "source": "tlgan axes teach", "examples_file": examples.name}
     new = add_to_bundle(bundle, name, taught.raw_direction, taught.head, stats,
-                        replace=replace, replace_reference=replace_reference)
+                        replace=replace, replace_reference=replace_reference,
+                        held=taught.stats["orthogonal_to"])
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            **{k: taught.stats[k] for k in (
                                "examples", "positives", "negatives", "head_cv_accuracy",
@@ -252,6 +254,9 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
 def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
             replace_reference: bool) -> None:
     """Import an axis NAME from a direction JSON (with its head, if it has one).
+
+    The axes it holds are its stats' `orthogonal_to` (as POST /axes/fit answers; default:
+    the bundle's references); they are recorded with the axis.
 
     \b
     Examples:
@@ -273,7 +278,7 @@ def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
              "direction_file": str(direction_file)}
     stats.pop("coef_norm_source", None)
     new = add_to_bundle(bundle, name, direction, head, stats, replace=replace,
-                        replace_reference=replace_reference)
+                        replace_reference=replace_reference, held=stats.get("orthogonal_to"))
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            "head": head is not None,
                            "examples": stats.get("examples"),
