@@ -142,6 +142,16 @@ def test_add_axis_uses_the_shipped_samples_and_refuses_to_overwrite(
     assert AxisBundle.load(folder) == before  # nothing written
     add_axis("Smile_mine", labelled, folder, shipped.extractor, progress=False, replace=True)
     assert AxisBundle.load(folder).names.count("Smile_mine") == 1
+    # --orthogonal-to: it holds Male only, recorded with it
+    new, _ = add_axis("Smile_m", labelled, folder, shipped.extractor, progress=False,
+                      orthogonal_to=["Male"])
+    own = new.direction("Smile_m").astype(np.float64)
+    assert new.held_references("Smile_m") == ["Male"]
+    assert abs(float(own @ new.raw_directions[new.index("Male")])) < 1e-6
+    assert abs(float(own @ new.direction("Young"))) > 1e-3
+    with pytest.raises(ValueError, match="orthogonal_to: 'Nose' is not another axis"):
+        add_axis("Smile_n", labelled, folder, shipped.extractor, progress=False,
+                 orthogonal_to=["Nose"])
 
 
 def test_read_examples_jsonl_and_csv(shipped: Pipeline, tmp_path: Path) -> None:
@@ -320,6 +330,18 @@ def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
     assert abs(float(b.direction("Older") @ taught.direction) - 1) < 1e-5
     assert float(b.direction("Older") @ -b.direction("Young")) > 0.3
     assert b.held_references("Older") == ["Male"]
+    # a lock on Young takes Young's part out of an Older move; without it Young may change
+    pipe = fake_load(bundle=folder)
+    z0 = z[0]
+    free = pipe.edit(z0, {"Older": 2.0}).astype(np.float64) - z0
+    locked = pipe.edit(z0, {"Older": 2.0}, locked=["Young"]).astype(np.float64) - z0
+    young = b.direction("Young").astype(np.float64)
+    assert abs(float(free @ young)) > 0.5 and abs(float(locked @ young)) < 1e-4
+    from tlgan.report import axis_report  # the report says what each axis holds
+
+    summary = axis_report(pipe, b, tmp_path / "report", faces=1, curve_faces=4,
+                          axes=["Older", "Smiling"], progress=False)
+    assert [r["holds"] for r in summary["axes"]] == [["Male"], ["Male", "Young"]]
     # import honours the exported answer's orthogonal_to
     exported = tmp_path / "older.json"
     exported.write_text(json.dumps(taught.to_dict()))

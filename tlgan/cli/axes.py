@@ -138,17 +138,20 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
 @click.option("--force", is_flag=True,
               help="Add the axis even when the labels look near chance (the 95% interval of "
                    "the head's cross-validated accuracy reaches 0.5).")
+@click.option("--orthogonal-to", default=None, show_default="the bundle's references",
+              help="Comma-separated axes the new one holds ('' for none); recorded with it.")
 @extractor_option
 @device_option
 def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
         samples: Path | None, seed: int, replace: bool, replace_reference: bool,
-        force: bool, extractor: str | None, device: str) -> None:
+        force: bool, orthogonal_to: str | None, extractor: str | None, device: str) -> None:
     """Add a new axis NAME from your own labelled face images.
 
     A logistic head on the frozen extractor embeddings learns NAME from your labels, labels
     the cached samples, a GLM on z gives the axis, and it is orthogonalized against the
-    bundle's references. When the labels look near chance (the 95% interval of the head's
-    cross-validated accuracy reaches 0.5) it says so and adds nothing unless --force.
+    bundle's references (or the axes of --orthogonal-to, recorded with it). When the labels
+    look near chance (the 95% interval of the head's cross-validated accuracy reaches 0.5)
+    it says so and adds nothing unless --force.
 
     \b
     Examples:
@@ -161,8 +164,11 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
 
     labelled = read_labels(labels, data, column or name)
     ext = load_extractor(extractor, device)
+    refs = None if orthogonal_to is None else [r.strip() for r in orthogonal_to.split(",")
+                                               if r.strip()]
     new, figures = add_axis(name, labelled, bundle, ext, samples=samples, seed=seed,
-                            replace=replace, replace_reference=replace_reference, force=force)
+                            replace=replace, replace_reference=replace_reference, force=force,
+                            orthogonal_to=refs)
     if figures.get("warning"):
         click.echo(f"warning: {figures['warning']}; added anyway (--force)", err=True)
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id, **figures},
