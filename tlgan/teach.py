@@ -20,6 +20,13 @@ Method ``"span-prior"`` (the default; evidence: ``python -m bench.teach --judge-
   = ["Male"] for an "Older" axis that may change Young) it is what keeps P(Male) put (the
   bundle's Male direction is itself orthogonal to Young, not to Young's raw direction).
 
+The head is fitted on the embeddings by default; ``head_features="attributes"`` fits it on
+the extractor's attribute logits instead (saved as the equivalent head on embeddings) and
+``"auto"`` picks the one with the better cross-validated accuracy on the marks (see
+``HEAD_FEATURES``). The axes held are recorded with a saved axis (``held_references``; see
+``axes.bundle.AxisBundle.add_axis``), so ``tlgan axes teach/import --orthogonal-to`` keep
+what they were taught with.
+
 ``"plain"`` is the previous recipe (conditional on all the bundle's references, orthogonal to
 their final directions, no prior), kept for the bench's before/after comparison.
 
