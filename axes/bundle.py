@@ -10,7 +10,11 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
     <folder>/config.json  kind "axis-bundle", id, names, references, latent_size,
                           latent_space, provenance, the JSON-valued per-axis statistics,
                           ``samples`` (the subset's provenance: cache id/path, rows, seed,
-                          dtype, sha256) and the sha256 of every file
+                          dtype, sha256), ``masks`` (the local-edit masks' recipe and
+                          provenance) and the sha256 of every file
+    <folder>/masks.npz    optional: one spatial mask (H, W) in [0, 1] per local axis, where a
+                          local edit lets that axis's move change the face
+                          (``attach_masks``, learned by ``tlgan.locality.learn_masks``)
 
 Added axes may carry a ``head`` stat (``axes.heads.Head.to_dict``: a classifier on the
 extractor's embeddings); a pipeline labels faces with it like an extractor attribute.
@@ -65,6 +69,7 @@ __all__ = [
     "DEFAULT_REFERENCES",
     "KIND",
     "AxisBundle",
+    "attach_masks",
     "attach_samples",
     "build_bundle",
     "load",
@@ -73,6 +78,8 @@ __all__ = [
 
 KIND = "axis-bundle"
 ARRAYS_NAME = "axes.npz"
+#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.locality``)
+MASKS_NAME = "masks.npz"
 FORMAT_VERSION = 1
 DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
 #: the latent space of bundles that name none (every bundle written before spaces existed)
@@ -141,6 +148,10 @@ class AxisBundle:
     #: folder it was loaded from (where ``samples.npz`` lies); not part of the content id
     samples_meta: dict[str, Any] | None = None
     source: Path | None = None
+    #: the spatial masks of local edits the bundle ships (config ``masks``: recipe, the
+    #: generator they were learned for, per-axis area or why the axis is global; the arrays
+    #: in ``masks.npz``; None: none); not part of the content id
+    masks_meta: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.latent_space, str) or not self.latent_space.isidentifier():
@@ -267,6 +278,37 @@ class AxisBundle:
         assert self.source is not None and self.samples_meta is not None
         return load_compact(self.source / COMPACT_NAME, self.samples_meta)
 
+    @property
+    def has_masks(self) -> bool:
+        """True when the bundle ships local-edit masks that are on disk."""
+        return (self.masks_meta is not None and self.source is not None
+                and (self.source / MASKS_NAME).is_file())
+
+    def load_masks(self) -> dict[str, NDArray[np.float32]]:
+        """The shipped local-edit masks {axis: (H, W) float32 in [0, 1]} (global axes have
+        none; see ``masks_meta``).
+
+        Raises:
+            ArtifactError: the bundle ships none, or the file does not match its metadata.
+        """
+        if not self.has_masks:
+            raise ArtifactError(f"locality: bundle {self.source or self.id} ships no "
+                                f"local-edit masks ({MASKS_NAME}); learn them with "
+                                "`tlgan axes masks`")
+        assert self.source is not None
+        path = self.source / MASKS_NAME
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                masks = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ArtifactError(f"{path} is not a readable npz file: {exc}") from exc
+        for name, m in masks.items():
+            if name not in self.names:
+                raise ArtifactError(f"{path}: mask {name!r} names no axis of the bundle")
+            if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.isfinite(m).all():
+                raise ArtifactError(f"{path}: mask {name!r} must be a finite square array")
+        return masks
+
     def head(self, name: str) -> dict[str, Any] | None:
         """The head (classifier on extractor embeddings, ``axes.heads.Head.to_dict``) that
         axis ``name`` carries, or None."""
@@ -292,7 +334,7 @@ class AxisBundle:
                   "raw_directions": self.raw_directions, "references": self.references,
                   "stats": self.stats, "provenance": self.provenance,
                   "latent_space": self.latent_space, "samples_meta": self.samples_meta,
-                  "source": self.source}
+                  "source": self.source, "masks_meta": self.masks_meta}
         fields.update(changes)
         return AxisBundle(**fields)
 
@@ -527,14 +569,51 @@ def save(bundle: AxisBundle, folder: str | Path) -> Path:
         "stats": json_stats,
     }
     samples = bundle.source / COMPACT_NAME if bundle.has_samples and bundle.source else None
+    masks = bundle.source / MASKS_NAME if bundle.has_masks and bundle.source else None
     with atomic_artifact_dir(folder) as tmp:
         with open(tmp / ARRAYS_NAME, "wb") as fh:
             np.savez(fh, allow_pickle=False, **arrays)
         if samples is not None:  # the shipped sample subset travels with the bundle
             shutil.copyfile(samples, tmp / COMPACT_NAME)
             config["samples"] = bundle.samples_meta
+        if masks is not None:  # so do the local-edit masks
+            shutil.copyfile(masks, tmp / MASKS_NAME)
+            config["masks"] = bundle.masks_meta
         save_config(tmp, config)
     return folder
+
+
+def attach_masks(folder: str | Path, masks: Mapping[str, ArrayLike],
+                 meta: Mapping[str, Any]) -> AxisBundle:
+    """Ship local-edit masks ({axis: (H, W) in [0, 1]}) in the bundle folder ``folder`` as
+    ``masks.npz`` with ``meta`` (recipe, the generator they were learned for, per-axis notes)
+    in config.json ``masks``; rewrites the folder atomically (the content id is unchanged)
+    and returns the reloaded bundle.
+
+    Raises:
+        ValueError: a mask names no axis, or is not a square array of values in [0, 1].
+    """
+    folder = Path(folder)
+    bundle = load(folder)
+    arrays: dict[str, NDArray[np.float32]] = {}
+    for name, m in masks.items():
+        arr = np.asarray(m, dtype=np.float32)
+        if name not in bundle.names:
+            raise ValueError(f"masks: {name!r} names no axis of the bundle")
+        if (arr.ndim != 2 or arr.shape[0] != arr.shape[1] or not np.isfinite(arr).all()
+                or arr.min() < 0 or arr.max() > 1):
+            raise ValueError(f"masks.{name}: must be a square array of values in [0, 1]")
+        arrays[name] = arr
+    with tempfile.TemporaryDirectory() as tmpdir:
+        path = Path(tmpdir) / MASKS_NAME
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, allow_pickle=False, **arrays)
+        full = {**_jsonable(dict(meta), "masks"), "file": MASKS_NAME,
+                "sha256": sha256_file(path), "created": _now()}
+        if bundle.has_samples and bundle.source is not None:
+            shutil.copyfile(bundle.source / COMPACT_NAME, Path(tmpdir) / COMPACT_NAME)
+        save(bundle._carry(masks_meta=full, source=Path(tmpdir)), folder)
+    return load(folder)
 
 
 def attach_samples(folder: str | Path, cache: SampleCache, rows: Sequence[int] | int, *,
@@ -581,6 +660,8 @@ def attach_samples(folder: str | Path, cache: SampleCache, rows: Sequence[int] |
         }
         if not contiguous:
             meta["rows_list"] = [int(i) for i in idx]
+        if bundle.has_masks and bundle.source is not None:  # the masks stay
+            shutil.copyfile(bundle.source / MASKS_NAME, Path(tmpdir) / MASKS_NAME)
         carried = bundle._carry(samples_meta=meta, source=Path(tmpdir))
         save(carried, folder)
     return load(folder)
@@ -670,12 +751,17 @@ def load(folder: str | Path, expect_generator: str | None = None,
                                      or COMPACT_NAME not in (config.get("files") or {})):
         raise ArtifactError(f"{folder}: config.json 'samples' names no checksummed "
                             f"{COMPACT_NAME}")
+    masks_meta = config.get("masks")
+    if masks_meta is not None and (not isinstance(masks_meta, dict)
+                                   or MASKS_NAME not in (config.get("files") or {})):
+        raise ArtifactError(f"{folder}: config.json 'masks' names no checksummed "
+                            f"{MASKS_NAME}")
     try:
         bundle = AxisBundle(names=names, directions=arrays["directions"],
                             raw_directions=arrays["raw_directions"],
                             references=config.get("references", []), stats=stats,
                             provenance=prov, latent_space=space, samples_meta=samples_meta,
-                            source=folder.resolve())
+                            source=folder.resolve(), masks_meta=masks_meta)
     except ValueError as exc:
         raise ArtifactError(f"{folder} holds an invalid axis bundle: {exc}") from exc
     if bundle.id != config.get("id"):

@@ -27,7 +27,7 @@ from tlgan.latents import DEFAULT_SPACE
 from tlgan.pipeline import Pipeline, Stopped
 from tlgan_base.artifact import atomic_artifact_dir, atomic_path, save_config
 
-#: the methods, and the default (see README "Discovering directions" for the evidence)
+#: the methods, and the default (see docs/evidence.md "Discovering directions")
 METHODS = ("sefa", "pca")
 DEFAULT_METHOD = "sefa"
 #: faces rendered at each end of every direction to measure what it moves

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from axes.fitting import DEFAULT_METHOD, FIT_METHODS
-from tlgan.cli.options import count, device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option, threads_option
 
 extractor_option = click.option(
     "--extractor", default=None, show_default="registry DEFAULT",
@@ -46,6 +46,7 @@ def axes() -> None:
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: int,
            restart: bool, space: str, generator: str | None, extractor: str | None,
            device: str) -> None:
@@ -142,6 +143,7 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
               help="Comma-separated axes the new one holds ('' for none); recorded with it.")
 @extractor_option
 @device_option
+@threads_option
 def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
         samples: Path | None, seed: int, replace: bool, replace_reference: bool,
         force: bool, orthogonal_to: str | None, extractor: str | None, device: str) -> None:
@@ -175,6 +177,33 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
                           indent=2))
 
 
+@axes.command("copy-default")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--generator", default=None, show_default="registry DEFAULT",
+              help="Copy the bundle shipped for this registered generator.")
+def copy_default(out: Path, generator: str | None) -> None:
+    """Copy the shipped axis bundle to the new folder OUT, to add your own axes to.
+
+    The shipped bundles live inside the installed package and are not for editing. The copy
+    is verified and written atomically; an existing OUT is refused. It carries the shipped
+    samples, so `tlgan axes add` and `tlgan axes teach` work on it at once.
+
+    \b
+    Examples:
+      tlgan axes copy-default runs/bundle
+      tlgan axes add Bangs_mine --column Bangs --labels celeba/list_attr_celeba.txt \\
+          --data celeba/ --bundle runs/bundle
+      TLGAN_BUNDLE=runs/bundle tlgan serve
+    """
+    from tlgan.bundles import copy_default_bundle
+    from tlgan.generators.registry import DEFAULT
+
+    config = copy_default_bundle(generator or DEFAULT, out)
+    click.echo(f"wrote bundle {out} (id {config['id']}, "
+               f"{count(len(config['names']), 'axis', 'axes')}, a copy of the bundle shipped "
+               f"for {generator or DEFAULT}); add axes with: tlgan axes add NAME --bundle {out}")
+
+
 replace_options = [
     click.option("--replace", is_flag=True, help="Replace an axis of that name."),
     click.option("--replace-reference", is_flag=True,
@@ -201,6 +230,7 @@ replace_options = [
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, seed: int,
           replace: bool, replace_reference: bool, force: bool, generator: str | None,
           extractor: str | None, device: str) -> None:
@@ -321,6 +351,42 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 
 @axes.command()
 @click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder that ships samples (rewritten atomically).")
+@click.option("--faces", type=int, default=160, show_default=True,
+              help="Shipped samples the masks are learned on.")
+@extractor_option
+@generator_option
+@device_option
+@threads_option
+def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None,
+          device: str) -> None:
+    """Learn the local-edit masks of a bundle's axes and ship them in it (masks.npz).
+
+    Each local axis's mask marks where a move along it changes what the extractor reads
+    as its attribute (tlgan.locality); the references and axes whose mask would cover most
+    of the image stay global. POST /edit uses them with `locality`.
+
+    \b
+    Examples:
+      tlgan axes masks --bundle tlgan/data/bundles/celeba-dcgan64
+    """
+    from axes.bundle import attach_masks
+    from tlgan.locality import learn_masks
+    from tlgan.models import load_pipeline
+
+    if faces < 1:
+        raise ValueError(f"faces: must be >= 1, got {faces}")
+    pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
+                             device=device, encoder="none")
+    learned, meta = learn_masks(pipeline, faces=faces, progress=True)
+    new = attach_masks(bundle, learned, meta)
+    glob = [n for n, a in meta["axes"].items() if "global" in a]
+    click.echo(f"shipped {count(len(learned), 'local mask')} in {bundle}/masks.npz (global: "
+               f"{', '.join(glob) or 'none'}; bundle id {new.id})")
+
+
+@axes.command()
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Axis-bundle folder (rewritten atomically).")
 @click.option("--judge", required=True,
               help="Extractor (registered name or weights folder) that did NOT label the "
@@ -329,6 +395,7 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 @click.option("--distance", type=float, default=3.0, show_default=True)
 @generator_option
 @device_option
+@threads_option
 def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str | None,
           device: str) -> None:
     """Record how far each axis drags each reference, judged by another extractor.
@@ -375,6 +442,7 @@ def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str 
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, curve_faces: int,
            max_step: float, samples: Path | None, map_attribute: str | None, discover_k: int,
            generator: str | None, extractor: str | None, device: str) -> None:
