@@ -139,18 +139,21 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
 @click.option("--force", is_flag=True,
               help="Add the axis even when the labels look near chance (the 95% interval of "
                    "the head's cross-validated accuracy reaches 0.5).")
+@click.option("--orthogonal-to", default=None, show_default="the bundle's references",
+              help="Comma-separated axes the new one holds ('' for none); recorded with it.")
 @extractor_option
 @device_option
 @threads_option
 def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
         samples: Path | None, seed: int, replace: bool, replace_reference: bool,
-        force: bool, extractor: str | None, device: str) -> None:
+        force: bool, orthogonal_to: str | None, extractor: str | None, device: str) -> None:
     """Add a new axis NAME from your own labelled face images.
 
     A logistic head on the frozen extractor embeddings learns NAME from your labels, labels
     the cached samples, a GLM on z gives the axis, and it is orthogonalized against the
-    bundle's references. When the labels look near chance (the 95% interval of the head's
-    cross-validated accuracy reaches 0.5) it says so and adds nothing unless --force.
+    bundle's references (or the axes of --orthogonal-to, recorded with it). When the labels
+    look near chance (the 95% interval of the head's cross-validated accuracy reaches 0.5)
+    it says so and adds nothing unless --force.
 
     \b
     Examples:
@@ -163,8 +166,11 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
 
     labelled = read_labels(labels, data, column or name)
     ext = load_extractor(extractor, device)
+    refs = None if orthogonal_to is None else [r.strip() for r in orthogonal_to.split(",")
+                                               if r.strip()]
     new, figures = add_axis(name, labelled, bundle, ext, samples=samples, seed=seed,
-                            replace=replace, replace_reference=replace_reference, force=force)
+                            replace=replace, replace_reference=replace_reference, force=force,
+                            orthogonal_to=refs)
     if figures.get("warning"):
         click.echo(f"warning: {figures['warning']}; added anyway (--force)", err=True)
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id, **figures},
@@ -232,7 +238,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
 
     The faces are rendered and embedded, a logistic head learns NAME, scores the bundle's
     shipped samples, and a GLM on z gives the axis; it is added with its head (so NAME gets
-    a probability in `features` and can be a `features` target) and its provenance.
+    a probability in `features` and can be a `features` target) and its provenance. It
+    holds the axes of --orthogonal-to (recorded with the axis; default: the references).
     When the marks look near chance (the 95% interval of the head's cross-validated accuracy
     reaches 0.5) it says so and saves nothing unless --force.
 
@@ -262,7 +269,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
         click.echo(f"warning: {taught.stats['warning']}; saved anyway (--force)", err=True)
     stats = {**taught.stats, "source": "tlgan axes teach", "examples_file": examples.name}
     new = add_to_bundle(bundle, name, taught.raw_direction, taught.head, stats,
-                        replace=replace, replace_reference=replace_reference)
+                        replace=replace, replace_reference=replace_reference,
+                        held=taught.stats["orthogonal_to"])
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            **{k: taught.stats[k] for k in (
                                "examples", "positives", "negatives", "head_cv_accuracy",
@@ -282,6 +290,9 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
 def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
             replace_reference: bool) -> None:
     """Import an axis NAME from a direction JSON (with its head, if it has one).
+
+    The axes it holds are its stats' `orthogonal_to` (as POST /axes/fit answers; default:
+    the bundle's references); they are recorded with the axis.
 
     \b
     Examples:
@@ -303,7 +314,7 @@ def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
              "direction_file": str(direction_file)}
     stats.pop("coef_norm_source", None)
     new = add_to_bundle(bundle, name, direction, head, stats, replace=replace,
-                        replace_reference=replace_reference)
+                        replace_reference=replace_reference, held=stats.get("orthogonal_to"))
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            "head": head is not None,
                            "examples": stats.get("examples"),
