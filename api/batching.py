@@ -143,6 +143,7 @@ class _RenderJob:
     with_features: bool
     future: JobFuture
     cost: float
+    pipeline: Pipeline  # the models it runs on: the request's (a reload swaps only later ones)
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -152,6 +153,7 @@ class _CallJob:
     wants_stop: bool
     future: JobFuture
     cost: float
+    pipeline: Pipeline  # the models it runs on: the request's (a reload swaps only later ones)
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -322,14 +324,14 @@ class _Lane:
             self.running_cost = float(sum(j.cost for j in batch))
             self.running_since = time.perf_counter()
         try:
-            for flag in (False, True):
-                group = [j for j in batch if j.with_features is flag]
-                if not group:
-                    continue
+            groups: dict[tuple[bool, int], list[_RenderJob]] = {}
+            for j in batch:  # one forward pass per (labels or not, models)
+                groups.setdefault((j.with_features, id(j.pipeline)), []).append(j)
+            for (flag, _), group in sorted(groups.items(), key=lambda kv: kv[0][0]):
                 z = np.concatenate([j.z for j in group]) if len(group) > 1 else group[0].z
                 t0 = time.perf_counter()
                 try:
-                    images, probs = o.pipeline.render_and_label(z, with_features=flag)
+                    images, probs = group[0].pipeline.render_and_label(z, with_features=flag)
                 except BaseException as exc:  # handed to the requests, never kills the worker
                     for j in group:
                         j.future.set_exception(exc)
@@ -362,9 +364,9 @@ class _Lane:
             self.running_since = t0
         try:
             if job.wants_stop:
-                result = job.fn(o.pipeline, job.future.stopped)
+                result = job.fn(job.pipeline, job.future.stopped)
             else:
-                result = job.fn(o.pipeline)
+                result = job.fn(job.pipeline)
         except JobStopped as exc:
             o._count("stopped")
             job.future.set_exception(exc)
@@ -489,28 +491,32 @@ class Batcher:
         return INTERACTIVE if cost <= self.interactive_cost else BULK
 
     def submit(self, z: np.ndarray, with_features: bool = True,
-               connected: Callable[[], bool] | None = None) -> JobFuture:
+               connected: Callable[[], bool] | None = None,
+               pipeline: Pipeline | None = None) -> JobFuture:
         """Queue latents ``(n, L)`` for rendering; the future yields (faces, probs | None).
         ``connected()`` (thread-safe), when given, is asked before the job starts: false
-        cancels it."""
+        cancels it. ``pipeline``: the models to run on (default: :attr:`pipeline` now)."""
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[0] < 1:
             raise ValueError(f"latent: expected shape (n, L) with n >= 1, got {z.shape}")
         fut = JobFuture(connected)
         cost = float(z.shape[0])
-        self._put(_RenderJob(z, bool(with_features), fut, cost), z.shape[0])
+        self._put(_RenderJob(z, bool(with_features), fut, cost, pipeline or self.pipeline),
+                  z.shape[0])
         return fut
 
     def submit_call(self, fn: Callable[..., T], cost: float = 1.0, stoppable: bool = False,
-                    connected: Callable[[], bool] | None = None) -> JobFuture:
+                    connected: Callable[[], bool] | None = None,
+                    pipeline: Pipeline | None = None) -> JobFuture:
         """Queue ``fn(pipeline)`` to run alone on a worker thread; ``cost`` is the most
         face-passes it may take. With ``stoppable``, it is called as ``fn(pipeline, stop)``
         where ``stop()`` turns true once the job is abandoned: it should then raise
-        :class:`JobStopped` between its steps; ``connected`` as for :meth:`submit`."""
+        :class:`JobStopped` between its steps; ``connected`` and ``pipeline`` as for
+        :meth:`submit`."""
         if not cost >= 0:
             raise ValueError(f"cost: must be >= 0, got {cost}")
         fut = JobFuture(connected)
-        self._put(_CallJob(fn, stoppable, fut, float(cost)), 0)
+        self._put(_CallJob(fn, stoppable, fut, float(cost), pipeline or self.pipeline), 0)
         return fut
 
     def _put(self, job: _Job, faces: int) -> None:

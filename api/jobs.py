@@ -133,7 +133,8 @@ class RequestJobs:
     async def render(self, z: np.ndarray, with_features: bool = True) -> RenderResult:
         """Render (and label) latents ``(n, L)``."""
         result: RenderResult = await self.wait(
-            self.batcher.submit(z, with_features, connected=self.connected))
+            self.batcher.submit(z, with_features, connected=self.connected,
+                                pipeline=self.pipeline))
         return result
 
     async def call(self, fn: Callable[[Pipeline, Callable[[], bool]], T], cost: float) -> T:
@@ -141,7 +142,8 @@ class RequestJobs:
         may take; ``stop()`` turns true when the client has left (``fn`` should then raise
         :class:`api.batching.JobStopped` between its steps)."""
         result: T = await self.wait(self.batcher.submit_call(fn, cost, stoppable=True,
-                                                             connected=self.connected))
+                                                             connected=self.connected,
+                                                             pipeline=self.pipeline))
         return result
 
     async def encode(self, images: np.ndarray, size: int | None, fn: Callable[..., T],

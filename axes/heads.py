@@ -22,8 +22,9 @@ from numpy.typing import ArrayLike, NDArray
 from tlgan_base.artifact import ArtifactError, atomic_path
 from tlgan_base.metrics import roc_auc
 
-__all__ = ["DEFAULT_CS", "Head", "cross_validate", "cross_validated_accuracy", "load_head",
-           "save_head", "select_C", "train_head"]
+__all__ = ["DEFAULT_CS", "Head", "accuracy_evidence", "cross_validate",
+           "cross_validated_accuracy", "load_head", "save_head", "select_C", "train_head",
+           "wilson_interval"]
 
 #: inverse regularization strengths tried on the validation split
 DEFAULT_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
@@ -249,6 +250,35 @@ def select_C(embeddings: ArrayLike, labels: ArrayLike, Cs: Sequence[float] = (0.
             best = key
     assert best is not None
     return best[2], acc_of[best[2]]
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% for ``z=1.96``) of an accuracy measured on ``n`` answers
+    (e.g. the ``n`` out-of-fold predictions of :func:`cross_validate`)."""
+    if n < 1 or not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy/n: need 0 <= accuracy <= 1 and n >= 1, got {accuracy}, {n}")
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * float(np.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_evidence(accuracy: float | None, n: int) -> dict[str, Any]:
+    """How sure the cross-validated ``accuracy`` of ``n`` labelled examples is: its 95% Wilson
+    interval (``cv_accuracy_low``/``cv_accuracy_high``), ``near_chance`` (the interval
+    reaches 0.5: the labels may not be learnable from the embeddings) and, then, a
+    ``warning`` sentence for the user. ``accuracy`` None (too few of a class to
+    cross-validate) counts as near chance."""
+    if accuracy is None:
+        return {"cv_accuracy_low": None, "cv_accuracy_high": None, "near_chance": True,
+                "warning": f"too few marks of each kind to cross-validate ({n} in all): the "
+                           "axis may follow noise; mark more faces"}
+    low, high = wilson_interval(accuracy, n)
+    near = low <= 0.5
+    warning = (f"cross-validated accuracy {accuracy:.2f} (95% interval {low:.2f}-{high:.2f} "
+               f"from {n} marks) is near chance (0.5): the marks may not teach a feature the "
+               "extractor sees; mark more faces or check the marks") if near else None
+    return {"cv_accuracy_low": round(low, 4), "cv_accuracy_high": round(high, 4),
+            "near_chance": near, "warning": warning}
 
 
 def save_head(head: Head, path: str | os.PathLike[str]) -> Path:

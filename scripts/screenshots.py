@@ -1,4 +1,4 @@
-"""Retake the README's screenshots of the web editor on the shipped default models.
+"""Retake the web editor's screenshots (README, docs/api.md) on the shipped default models.
 
     .venv/bin/python scripts/screenshots.py --out docs/img        # needs Debian's chromium
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from axes.bundle import DEFAULT_REFERENCES, AxisBundle, build_bundle
 from axes.fitting import DEFAULT_METHOD, FitResult, fit_axes, fit_one, reference_covariates
-from axes.heads import train_head
+from axes.heads import accuracy_evidence, cross_validate, train_head
 from axes.samples import SampleCache, load_samples
 from tlgan_base.artifact import ArtifactError
 from tlgan_base.celeba import images_dir, split_rows
@@ -214,6 +214,22 @@ def check_new_name(bundle: AxisBundle, name: str, *, replace: bool = False,
                          "to replace it or choose another name")
 
 
+def held_axes(bundle: AxisBundle, name: str,
+              orthogonal_to: list[str] | None) -> list[str] | None:
+    """The axes a new axis holds as ``AxisBundle.add_axis`` takes them (None: every
+    reference); ValueError naming ``orthogonal_to`` for an unknown axis."""
+    if orthogonal_to is None:
+        return None
+    held = list(dict.fromkeys(str(h) for h in orthogonal_to))
+    bad = [h for h in held if h not in bundle.names or h == name]
+    if bad:
+        raise ValueError(f"orthogonal_to: {bad[0]!r} is not another axis of the bundle; valid "
+                         f"names: {', '.join(bundle.names)}")
+    if sorted(held) == sorted(bundle.references) or name in bundle.references:
+        return None  # what every axis holds: nothing to record
+    return held
+
+
 def bundle_samples(bundle: AxisBundle, samples: str | Path | None = None) -> SampleCache:
     """The sample cache to fit new axes on: ``samples`` when given, else the compact subset
     the bundle ships (``samples.npz``), else the full cache its provenance names when that
@@ -244,38 +260,46 @@ def bundle_samples(bundle: AxisBundle, samples: str | Path | None = None) -> Sam
 
 
 def fit_new_axis(bundle: AxisBundle, cache: SampleCache, p_new: np.ndarray, name: str, *,
-                 method: str | None = None, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+                 method: str | None = None, seed: int = 0,
+                 references: list[str] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Fit the raw axis of a new attribute from its probabilities ``p_new`` (N,) on the
     cache's samples, the way the bundle's own axes were fitted (GLM on z, conditional on the
-    references' logits when they were). Returns the raw unit axis (L,) and its stats."""
+    references' logits when they were; ``references``: which ones, None = the bundle's).
+    Returns the raw unit axis (L,) and its stats."""
     prov = bundle.provenance
-    conditional = (str(prov.get("fit_conditioning") or "none") != "none"
-                   and name not in bundle.references
-                   and all(r in cache.attributes for r in bundle.references))
+    refs = list(bundle.references) if references is None else list(references)
+    conditional = (str(prov.get("fit_conditioning") or "none") != "none" and bool(refs)
+                   and name not in refs and all(r in cache.attributes for r in refs))
     cov = (reference_covariates(np.asarray(cache.probs)[
-        :, [cache.attributes.index(r) for r in bundle.references]]) if conditional else None)
+        :, [cache.attributes.index(r) for r in refs]]) if conditional else None)
     raw, stats = fit_one(cache.z, p_new, name=name, method=method or prov.get("method")
                          or DEFAULT_METHOD, seed=seed, covariates=cov)
     if conditional:
-        stats["conditioned_on"] = list(bundle.references)
+        stats["conditioned_on"] = refs
     stats["samples"] = {"id": cache.id, "n": cache.n}
     return raw, stats
 
 
 def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extractor: Any, *,
              samples: str | Path | None = None, method: str | None = None, seed: int = 0,
-             progress: bool = True, replace: bool = False,
-             replace_reference: bool = False) -> tuple[AxisBundle, dict[str, Any]]:
+             progress: bool = True, replace: bool = False, replace_reference: bool = False,
+             force: bool = False, orthogonal_to: list[str] | None = None
+             ) -> tuple[AxisBundle, dict[str, Any]]:
     """Add axis ``name``: a head on frozen embeddings labels the cached samples (the
     bundle's shipped subset unless ``samples`` is given), a GLM on z gives the raw axis, and
     the bundle orthogonalizes it against its references. An existing name needs
-    ``replace``; a reference axis needs ``replace_reference``.
+    ``replace``; a reference axis needs ``replace_reference``. Labels whose head is near
+    chance (the 95% interval of its cross-validated accuracy reaches 0.5) raise ValueError
+    naming ``labels`` unless ``force``. ``orthogonal_to``: the axes it holds (None: the
+    bundle's references; recorded with the axis, see ``AxisBundle.add_axis``); it is fitted
+    conditional on the references among them.
 
     Returns the new bundle (already saved to ``bundle_dir``) and timing/quality figures.
     """
     t0 = time.perf_counter()
     bundle = AxisBundle.load(bundle_dir)
     check_new_name(bundle, name, replace=replace, replace_reference=replace_reference)
+    held = held_axes(bundle, name, orthogonal_to)
     prov = bundle.provenance
     if prov.get("extractor") not in (None, extractor.name):
         raise ArtifactError(f"bundle {bundle_dir} was fitted with extractor "
@@ -288,15 +312,26 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
     emb = embed_images(extractor, labelled.paths, progress=progress)
     t_embed = time.perf_counter()
     head = train_head(emb, labelled.labels, seed=seed)
+    cv = cross_validate(emb, labelled.labels, head.C, seed=seed)
+    evidence = accuracy_evidence(None if cv is None else cv[0], len(labelled.labels))
+    if evidence["near_chance"] and not force:
+        raise ValueError(f"labels: {evidence['warning']}; nothing added (pass --force to add "
+                         "it anyway)")
     p_new = head.predict_proba(cache.embeddings)
     t_head = time.perf_counter()
-    raw, stats = fit_new_axis(bundle, cache, p_new, name, method=method, seed=seed)
+    raw, stats = fit_new_axis(bundle, cache, p_new, name, method=method, seed=seed,
+                              references=None if held is None
+                              else [r for r in held if r in bundle.references])
     t_fit = time.perf_counter()
     stats = {**stats, "source": "tlgan axes add", "labels": labelled.source,
              "labelled_images": len(labelled.labels),
              "labelled_positives": int(labelled.labels.sum()),
-             "head": head.to_dict(), "head_val_auc": head.val_auc}
-    new = bundle.add_axis(name, raw, stats)
+             "head": head.to_dict(), "head_val_auc": head.val_auc,
+             "head_cv_accuracy": None if cv is None else cv[0],
+             "head_cv_accuracy_low": evidence["cv_accuracy_low"],
+             "head_cv_accuracy_high": evidence["cv_accuracy_high"],
+             "near_chance": evidence["near_chance"]}
+    new = bundle.add_axis(name, raw, stats, held=held)
     new.save(bundle_dir)
     t_end = time.perf_counter()
     figures = {
@@ -305,6 +340,10 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
         "total_s": round(t_end - t0, 2), "head_val_auc": head.val_auc,
         "glm_auc_holdout": stats.get("auc_holdout"), "samples": cache.n,
         "labelled_images": len(labelled.labels),
+        "head_cv_accuracy": None if cv is None else cv[0],
+        "head_cv_accuracy_low": evidence["cv_accuracy_low"],
+        "head_cv_accuracy_high": evidence["cv_accuracy_high"],
+        "near_chance": evidence["near_chance"], "warning": evidence["warning"],
     }
     return new, figures
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from axes.bundle import AxisBundle, load
-from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base.artifact import ArtifactError, atomic_artifact_dir, load_config
 from tlgan_base.registry import WeightsEntry, lookup
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
@@ -45,6 +46,30 @@ def default_bundle_path(generator: str) -> Path:
             "and pass it with --bundle / TLGAN_BUNDLE"
         )
     return entry.path
+
+
+def copy_default_bundle(generator: str, out: str | Path) -> dict[str, Any]:
+    """Copy the bundle shipped for ``generator`` to the new folder ``out``, to add axes to.
+
+    The shipped bundle is verified (every file's sha256) before copying, the copy is written
+    to a temporary folder and renamed into place, then verified again. Only the files its
+    ``config.json`` lists are copied. Returns the copy's config.
+
+    Raises:
+        ValueError: ``out`` already exists (naming ``out``).
+        ArtifactError: no bundle ships for ``generator``, or the shipped one is corrupt.
+    """
+    out = Path(out)
+    if out.exists():
+        raise ValueError(f"out: {out} already exists; give a new folder (a copy never "
+                         "overwrites)")
+    src = default_bundle_path(generator)
+    config = load_config(src, kind="axis-bundle")
+    with atomic_artifact_dir(out, overwrite=False) as tmp:
+        for name in [*config["files"], "config.json"]:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / name, tmp / name)
+    return load_config(out, kind="axis-bundle")
 
 
 def load_bundle(spec: str | Path | None, *, generator: str, latent_size: int,

@@ -27,7 +27,7 @@ import numpy as np
 
 MAX_SEED = 2**63 - 1
 #: the truncation psi that /generate, ``tlgan generate`` and the web page use unless told
-#: otherwise, chosen on evidence (README "Truncation": Fréchet distance and broken faces
+#: otherwise, chosen on evidence (docs/models.md "Truncation": Fréchet distance and broken faces
 #: per psi, ``bench/truncation.py``)
 DEFAULT_TRUNCATION = 1.0
 

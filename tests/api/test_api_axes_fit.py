@@ -45,6 +45,8 @@ def test_fit_answers_a_unit_direction_a_head_and_stats(
     st = body["stats"]
     assert st["examples"] == 40 and st["positives"] == st["negatives"] == 20
     assert 0.5 < st["head_cv_accuracy"] <= 1.0
+    assert st["head_cv_accuracy_low"] <= st["head_cv_accuracy"] <= st["head_cv_accuracy_high"]
+    assert isinstance(st["near_chance"], bool) and st["teach_method"] == "span-prior"
     r = client.post("/axes/fit", json={"name": "Smile_free", "examples": _examples(shipped),
                                        "orthogonal_to": []})
     assert r.status_code == 200 and r.json()["stats"]["orthogonal_to"] == []

@@ -133,3 +133,32 @@ def test_full_queue_answers_503_with_retry_after(make_client: Callable[..., Test
     second.join(30)
     assert results == [200, 200]
     assert c.get("/stats").json()["batcher"]["rejected"] == 1
+
+
+def test_a_reload_swaps_the_models_only_for_jobs_queued_after_it(
+        tiny_pipeline: Pipeline) -> None:
+    """A job runs on the pipeline it was queued with (its request's): swapping the batcher's
+    pipeline (SIGHUP reload, api/reload.py) changes later jobs only, and jobs on the two
+    pipelines never share a forward pass."""
+    from tlgan.testing import tiny_pipeline as make
+
+    other = make(seed=5)
+    z = sample_latents(range(3), 16)
+    b = Batcher(tiny_pipeline, window_ms=50, max_batch=64)
+    before = [b.submit(z[i:i + 1]) for i in range(3)]
+    call_before = b.submit_call(lambda p: p)
+    b.pipeline = other  # what the reload does, while those jobs wait
+    after = [b.submit(z[i:i + 1]) for i in range(3)]
+    call_after = b.submit_call(lambda p: p)
+    b.start()
+    try:
+        old = [f.result(timeout=10)[0] for f in before]
+        new = [f.result(timeout=10)[0] for f in after]
+        assert call_before.result(timeout=10) is tiny_pipeline
+        assert call_after.result(timeout=10) is other
+    finally:
+        b.stop()
+    for i in range(3):
+        assert np.array_equal(old[i], tiny_pipeline.render_and_label(z[i:i + 1])[0])
+        assert np.array_equal(new[i], other.render_and_label(z[i:i + 1])[0])
+    assert not np.array_equal(old[0], new[0])

@@ -114,3 +114,21 @@ def test_cross_validated_accuracy_is_high_on_separable_and_chance_on_noise() -> 
     noise = rng.standard_normal((60, 16))
     assert cross_validated_accuracy(noise, y, 1.0) < 0.8
     assert cross_validated_accuracy(noise[:3], [0, 1, 1], 1.0) is None
+
+
+def test_wilson_interval_and_near_chance_evidence() -> None:
+    from axes.heads import accuracy_evidence, wilson_interval
+
+    low, high = wilson_interval(0.5, 60)
+    assert abs(low - 0.3773) < 1e-3 and abs(high - 0.6227) < 1e-3  # textbook values
+    low, high = wilson_interval(1.0, 20)
+    assert high == 1.0 and 0.83 < low < 0.84
+    weak = accuracy_evidence(0.58, 60)  # the "cross-validated accuracy 0.58"
+    assert weak["near_chance"] is True and weak["cv_accuracy_low"] < 0.5
+    assert "near chance" in weak["warning"] and "0.58" in weak["warning"]
+    strong = accuracy_evidence(0.8, 60)
+    assert strong["near_chance"] is False and strong["warning"] is None
+    assert accuracy_evidence(0.7, 20)["near_chance"] is True  # same accuracy, fewer marks
+    assert accuracy_evidence(None, 5)["near_chance"] is True
+    with pytest.raises(ValueError, match="accuracy/n"):
+        wilson_interval(0.5, 0)

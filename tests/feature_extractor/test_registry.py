@@ -70,7 +70,7 @@ def test_default_weights_load_and_match_checksum() -> None:
     ext = registry.load_extractor(None, "cpu")
     assert ext.name == registry.DEFAULT and len(ext.attributes) == 40
     assert sha256_file(entry.path / "model.safetensors") == entry.sha256 == ext.sha256
-    # the target, reached with one view per face (labelling speed; see README)
+    # the target, reached with one view per face (labelling speed; see docs/models.md)
     assert ext.input_size == 64 and ext.config["test_metrics"]["mean_auc"] >= 0.91
     assert ext.views == 1 and ext.config["training"]["teachers"]
     cal = ext.config["calibration"]  # probabilities calibrated on the validation partition

@@ -127,7 +127,7 @@ def _plugin(tmp_path: Path, **fields: object) -> Path:
 
 
 def test_plugin_torchscript_round_trip(tmp_path: Path) -> None:
-    """The README's worked example: export to TorchScript, load through the plug-in path."""
+    """docs/models.md's worked example: export to TorchScript, load through the plug-in path."""
     gen = tiny_generator()
     traced = torch.jit.trace(gen.module, torch.zeros(1, gen.latent_size))
     traced.save(str(tmp_path / "mine.pt"))

@@ -217,3 +217,25 @@ def test_teach_and_discover_fit_the_width(shipped_url: str, new_page: NewPage,
     for testid in ("teach-grid", "discover-list"):
         box = page.get_by_test_id(testid).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_teach_warns_when_the_marks_are_near_chance(shipped_url: str, new_page: NewPage) -> None:
+    """12 marks made without looking (yes, no, yes, ...): the fit's cross-validated accuracy
+    interval reaches 0.5, and the panel says so visibly, not only as a number."""
+    page, _ = new_page(shipped_url)
+    open_editor(page)
+    generate(page, 3)
+    start_teaching(page, "Coin flip")
+    warning = page.get_by_test_id("teach-warning")
+    expect(warning).to_be_hidden()
+    mark_alternating(page)
+    _, resp = call(page, "axes/fit", page.get_by_test_id("teach-fit").click)
+    assert resp.status == 200
+    st = resp.json()["stats"]
+    assert st["near_chance"] is True and st["head_cv_accuracy_low"] <= 0.5
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("Near chance")
+    expect(warning).to_contain_text("mark more faces")
+    page.get_by_test_id("teach-name").fill("Another")  # a new feature starts clean
+    page.get_by_test_id("teach-start").click()
+    expect(warning).to_be_hidden()

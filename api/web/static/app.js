@@ -728,6 +728,7 @@ async function startTeach(event) {
     teach.faces = [];
     teach.direction = null;
     teach.head = null;
+    showTeachWarning("");
   }
   $("teach-start").disabled = true;
   try {
@@ -780,6 +781,12 @@ async function moreTeachFaces() {
   }
 }
 
+function showTeachWarning(text) {
+  const box = $("teach-warning");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
 async function fitTaught() {
   const name = teach.name;
   const examples = teach.faces.filter((f) => f.label !== null)
@@ -792,8 +799,12 @@ async function fitTaught() {
     teach.head = data.head;
     addTaught(name, { direction: data.direction, head: data.head, stats: data.stats });
     const st = data.stats || {};
-    const acc = typeof st.head_cv_accuracy === "number" ? ` (cross-validated accuracy ${st.head_cv_accuracy.toFixed(2)})` : "";
+    const range = typeof st.head_cv_accuracy_low === "number" && typeof st.head_cv_accuracy_high === "number"
+      ? `, 95% interval ${st.head_cv_accuracy_low.toFixed(2)}–${st.head_cv_accuracy_high.toFixed(2)}` : "";
+    const acc = typeof st.head_cv_accuracy === "number" ? ` (cross-validated accuracy ${st.head_cv_accuracy.toFixed(2)}${range})` : "";
     notice(`Taught ${pretty(name)} from ${examples.length} faces${acc}: its slider is in the feature list.`, 8000);
+    showTeachWarning(st.near_chance ? `Near chance: ${st.warning || "the marks may not teach a feature"}. `
+      + "The slider may move faces at random: mark more faces (More faces) and make the axis again." : "");
   } catch (err) {
     showError("Make the axis", err);
   } finally {
