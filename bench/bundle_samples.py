@@ -6,7 +6,7 @@ and each of several attributes treated as new, the axis is refitted on the subse
 with the same fit on the whole cache: cosine of the raw axes, GLM time, and the size of
 the compressed ``samples.npz`` that N samples take.
 
-    python -m bench.bundle_samples --cache /work/main/runs/celeba-samples-120k
+    python -m bench.bundle_samples --cache runs/celeba-samples-120k
 """
 
 from __future__ import annotations
