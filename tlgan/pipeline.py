@@ -604,6 +604,20 @@ class Pipeline:
         return [r for r in self.bundle.references
                 if r in attrs and r in self._axis_index and r not in moved and r not in locks]
 
+    def resolve_hold_references(self, hold: bool | None) -> bool:
+        """Whether an edit holds its references per face (:meth:`hold_edit`): ``None``
+        means on when an extractor and a bundle with references are loaded (the default,
+        chosen on ``bench/locality.py``); True where that is not so is a ValueError naming
+        ``hold_references``."""
+        available = (self.extractor is not None and self.bundle is not None
+                     and any(r in self.attributes for r in self.bundle.references))
+        if hold is None:
+            return available
+        if hold and not available:
+            raise ValueError("hold_references: needs a feature extractor and an axis bundle "
+                             "with reference axes the extractor labels")
+        return bool(hold)
+
     def hold_edit(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
                   locked: Sequence[str] = (), *, locality: bool = False,
                   tolerance: float = LOCK_TOLERANCE, max_steps: int = LOCK_MAX_STEPS,
@@ -643,19 +657,36 @@ class Pipeline:
         if not held or max_steps < 1:
             images, probs = render(moved, everyone)
             return HoldResult(moved.astype(np.float32), images, probs, [[] for _ in range(n)], 0)
-        cols = [self.attributes.index(a) for a in held]
+        moved_axes = [m for m, d in moves.items()
+                      if d != 0 and m not in held and m not in locked and m in self._axis_index]
+        keep = [m for m in moved_axes if m in self.attributes]
+        cols = [self.attributes.index(a) for a in [*held, *keep]]
         rows = [self._axis_index[a] for a in held]
-        _, p_start = self.render_and_label(start32)
-        assert p_start is not None
-        target = p_start[:, cols]
-        images, probs = render(moved, everyone)
-        free = [self._axis_index[m] for m, d in moves.items()
-                if d != 0 and m not in held and m not in locked and m in self._axis_index]
-        dirs = self._axes[rows].astype(np.float64)
-        if free:
-            q, _ = np.linalg.qr(self._axes[free].astype(np.float64).T)  # (L, F) orthonormal
-            dirs = dirs - (dirs @ q) @ q.T
-        raw, coef_norm = self._linear_models(rows)
+        # the start's labels and the open-loop edit's faces in one forward pass (a local
+        # render of start over start is the start face)
+        images, probs = render(np.concatenate([start, moved]), np.concatenate([everyone] * 2))
+        target = np.concatenate([probs[:n, cols[:len(held)]], probs[n:, cols[len(held):]]],
+                                axis=1)
+        images, probs = images[n:], probs[n:]
+        # locks held open-loop only (no attribute to label) stay projected out of every
+        # correction; the held ones are corrected along their own axes, as hold_locks does
+        fixed = [self._axis_index[a] for a in dict.fromkeys(locked)
+                 if a not in held and a in self._axis_index]
+
+        def project_off(d: np.ndarray, idx: list[int]) -> np.ndarray:
+            if not idx:
+                return d
+            q, _ = np.linalg.qr(self._axes[idx].astype(np.float64).T)  # (L, F) orthonormal
+            return np.asarray(d - (d @ q) @ q.T)
+
+        dirs = project_off(self._axes[rows].astype(np.float64),
+                           [*(self._axis_index[m] for m in moved_axes), *fixed])
+        # the moved attributes keep the probability the open-loop move gave them, by
+        # moving further along their own axes (locks projected out) where a hold pulled
+        # them back
+        dirs = np.concatenate([dirs, project_off(
+            self._axes[[self._axis_index[m] for m in keep]].astype(np.float64), fixed)])
+        raw, coef_norm = self._linear_models([*rows, *(self._axis_index[m] for m in keep)])
         jac = (raw * coef_norm[:, None]) @ dirs.T
 
         def propose(cur: np.ndarray, p: np.ndarray, unmet: np.ndarray, scale: np.ndarray
@@ -670,7 +701,7 @@ class Pipeline:
         cur, images, probs, steps = self._closed_loop(
             moved.astype(np.float64), images, probs, cols, target, tolerance, max_steps,
             propose, error, should_stop, render=render)
-        final = np.abs(probs[:, cols] - target) > tolerance
+        final = np.abs(probs[:, cols[:len(held)]] - target[:, :len(held)]) > tolerance
         unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
 

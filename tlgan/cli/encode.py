@@ -147,10 +147,13 @@ def _parse_move(text: str) -> tuple[str, float]:
 @click.option("--locality/--no-locality", default=None,
               show_default="on when the bundle ships masks",
               help="Keep each moved axis's change inside the region its attribute lives in.")
+@click.option("--hold-references/--no-hold-references", default=None,
+              show_default="on with an extractor",
+              help="Hold gender and age per face when the edit does not move them.")
 @device_option
 def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
-         locality: bool | None, device: str) -> None:
+         locality: bool | None, hold_references: bool | None, device: str) -> None:
     """Move a latent (the JSON `tlgan encode` or `tlgan generate` writes) along feature
     axes, holding locked ones, and render it (what POST /edit does).
 
@@ -173,10 +176,18 @@ def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path
         pipeline.axis_index(name, "lock")
     local = pipeline.resolve_locality(locality) and pipeline.locality_mask(parsed) is not None
     moved = pipeline.edit(z, parsed, list(locks))[None, :]
-    result = pipeline.hold_locks(z[None, :], moved, list(locks))
-    images, probs, unheld = result.images, result.probs, result.unheld[0]
-    if local:
-        images, probs, unheld = pipeline.local_locks(z, result.latents[0], parsed, list(locks))
+    hold = (pipeline.resolve_hold_references(hold_references)
+            and any(d != 0 for d in parsed.values())
+            and bool(pipeline.held_references(parsed, list(locks))))
+    if hold:
+        result = pipeline.hold_edit(z[None, :], moved, parsed, list(locks), locality=local)
+        images, probs, unheld = result.images, result.probs, result.unheld[0]
+    else:
+        result = pipeline.hold_locks(z[None, :], moved, list(locks))
+        images, probs, unheld = result.images, result.probs, result.unheld[0]
+        if local:
+            images, probs, unheld = pipeline.local_locks(z, result.latents[0], parsed,
+                                                         list(locks))
     stem = out / latent.name.removesuffix(".json")
     out.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(images[0], fmt, size))
@@ -184,4 +195,5 @@ def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path
     feats = pipeline.features_dict(probs[0])
     shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
     click.echo(json.dumps({"out": str(stem.with_suffix(f'.{fmt}')), "features": shown,
-                           "unheld": unheld, "locality": local}))
+                           "unheld": unheld, "locality": local,
+                           "hold_references": hold}))
