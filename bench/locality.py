@@ -33,16 +33,6 @@ SWING_AXES = ("Smiling,Eyeglasses,Wearing_Lipstick,Mouth_Slightly_Open,Blond_Hai
               "Heavy_Makeup,Bangs,Bald,Male,Young")
 
 
-def frame_face_ratio(before: np.ndarray, after: np.ndarray) -> float:
-    """Mean |change| in the outer 6 px frame / in the central 28x28, over all faces."""
-    d = np.abs(after.astype(np.float64) - before.astype(np.float64)).mean(axis=-1)
-    r = d.shape[1]
-    frame = np.ones((r, r), bool)
-    frame[6:-6, 6:-6] = False
-    c = (r - 28) // 2
-    return float(d[:, frame].mean() / d[:, c:c + 28, c:c + 28].mean())
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, default=40)
@@ -54,6 +44,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timing runs (median)")
     args = ap.parse_args()
 
+    from tlgan.locality import frame_face_ratio
     from tlgan.models import load_pipeline
 
     p = load_pipeline(encoder="none")

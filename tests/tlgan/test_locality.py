@@ -165,3 +165,17 @@ def test_shipped_models_hold_references_without_undoing_the_target() -> None:
     assert swing_held < swing_open and swing_held <= 0.15
     gain_open, gain_held = np.mean(p_open[:, t] - p0[:, t]), np.mean(res.probs[:, t] - p0[:, t])
     assert gain_held > 0.9 * gain_open > 0.2  # the glasses stay on
+
+
+def test_axes_report_shows_the_frame_face_ratio_with_locality(
+        local: tuple[Pipeline, Path], tmp_path: Path) -> None:
+    from tlgan.report import axis_report
+
+    p, _ = local
+    assert p.bundle is not None
+    axis = min(p.local_axes, key=lambda a: float(p.locality_mask({a: 1.0}).mean()))
+    summary = axis_report(p, p.bundle, tmp_path / "r", faces=2, curve_faces=8, face_faces=4,
+                          axes=[axis], progress=False)
+    row = summary["axes"][0]
+    assert row["frame_face_on"] < row["frame_face_off"]
+    assert (tmp_path / "r" / "faces" / f"{axis}.png").is_file()
