@@ -6,7 +6,9 @@ shipped models.
     python bench/locality.py --faces 64 --no-judge
 
 Part 1, per axis at its step: the frame/face change ratio (mean |pixel change| in the outer
-6 px frame over that in the central 28x28) and the target's mean change of probability.
+6 px frame over that in the central 28x28), the same over only the frame's pixels outside
+the axis's mask (the background proper: hair reaches the frame of a 64 px crop) and the
+target's mean change of probability.
 Part 2, per axis moved by -3 and +3: the share of faces whose P(Male) or P(Young) (the
 references, by our extractor) moves by more than 0.3, and by the independent judge
 (bench/judge.py: P(male) by more than 0.3, age by more than 10 years; needs
@@ -31,6 +33,24 @@ from bench.common import median_time, print_table  # noqa: E402
 RATIO_AXES = "Blond_Hair=2,Smiling=1.5,Eyeglasses=2,Wearing_Lipstick=2,Mouth_Slightly_Open=2"
 SWING_AXES = ("Smiling,Eyeglasses,Wearing_Lipstick,Mouth_Slightly_Open,Blond_Hair,"
               "Heavy_Makeup,Bangs,Bald,Male,Young")
+
+
+BACKGROUND_BELOW = 0.2
+
+
+def background_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None) -> float:
+    """Like the frame/face ratio, but over the frame's pixels outside ``mask`` (where the
+    axis's mask is below BACKGROUND_BELOW: the background its attribute does not reach);
+    nan without a mask."""
+    if mask is None:
+        return float("nan")
+    d = np.abs(after.astype(np.float64) - before.astype(np.float64)).mean(axis=-1)
+    r = d.shape[1]
+    frame = np.ones((r, r), bool)
+    frame[6:-6, 6:-6] = False
+    c = (r - 28) // 2
+    return float(d[:, frame & (mask < BACKGROUND_BELOW)].mean()
+                 / d[:, c:c + 28, c:c + 28].mean())
 
 
 def main() -> None:
@@ -75,15 +95,18 @@ def main() -> None:
         name, step = item.split("=")
         t = attrs.index(name)
         cells: list[object] = [f"{name} {float(step):+g}"]
+        mask = p.locality_mask({name: 1.0})
         for local, hold in settings.values():
             images, probs = edit({name: float(step)}, local, hold)
             cells += [f"{frame_face_ratio(base, images):.2f}",
+                      f"{background_ratio(base, images, mask):.2f}",
                       f"{np.mean(probs[:, t] - p0[:, t]):+.2f}"]
         rows.append(cells)
     print(f"frame/face change ratio, {args.faces} faces (seeds {args.seed}-"
-          f"{args.seed + args.faces - 1})")
-    print_table(["edit"] + [f"{c} {k}" for k in settings for c in ("ratio", "dP target")],
-                rows)
+          f"{args.seed + args.faces - 1}); bg/face: the frame's pixels outside the axis's "
+          f"mask (mask < {BACKGROUND_BELOW}) only")
+    print_table(["edit"] + [f"{c} {k}" for k in settings
+                            for c in ("ratio", "bg/face", "dP target")], rows)
 
     refs = [r for r in p.bundle.references] if p.bundle else []
     rcols = [attrs.index(r) for r in refs]
