@@ -28,6 +28,12 @@ the reference axes (e.g. Male, Young; see ``axes.maths.orthogonalize``) -- alway
 format 1.1 the reference axes are also disentangled from each other (each projected off the
 span of the other references, order-free; ``provenance["reference_orthogonalization"] ==
 "mutual"``); bundles without that key keep their references as fitted (``"keep"``).
+
+An added axis may hold only some of the references (or other axes): its ``held_references``
+stat (a list of axis names; ``AxisBundle.add_axis(..., held=...)``) says which; its direction
+is orthogonal to their raw directions (references) or directions (other axes) instead of to
+every reference. Axes without the stat hold every reference, as before; the stat is additive
+(older readers ignore it, and its directions are stored as they are).
 """
 
 from __future__ import annotations
@@ -309,6 +315,19 @@ class AxisBundle:
         head = self.stats[self.index(name)].get("head")
         return head if isinstance(head, dict) else None
 
+    def held_references(self, name: str) -> list[str]:
+        """The axes ``name`` is orthogonal to: its ``held_references`` stat when it was added
+        holding only some (see ``add_axis``), else the bundle's references (for a reference:
+        the others when they are mutually orthogonalized)."""
+        i = self.index(name)
+        held = self.stats[i].get("held_references")
+        if isinstance(held, list):
+            return [str(h) for h in held]
+        if name in self.references:
+            return ([r for r in self.references if r != name]
+                    if self.reference_mode == "mutual" else [])
+        return list(self.references)
+
     def _carry(self, **changes: Any) -> AxisBundle:
         """A new bundle with ``changes`` and the shipped samples / source carried over."""
         fields: dict[str, Any] = {"names": self.names, "directions": self.directions,
@@ -321,16 +340,20 @@ class AxisBundle:
 
     # ------------------------------------------------------------------ edits
     def add_axis(self, name: str, raw_direction: ArrayLike,
-                 stats: Mapping[str, Any]) -> AxisBundle:
+                 stats: Mapping[str, Any], held: Sequence[str] | None = None) -> AxisBundle:
         """Return a new bundle with axis ``name`` added (or replaced, keeping its position).
 
         ``raw_direction`` ``(L,)`` is normalized and orthogonalized against the references
         (if ``name`` is itself a reference, every other axis is re-orthogonalized).
+        ``held``: the axes the new one holds instead (None: every reference); it is made
+        orthogonal to their raw directions (references) or directions (other axes), and the
+        list is recorded as its ``held_references`` stat (kept when a reference is replaced).
         ``stats`` must hold ``coef_norm`` (logit per unit z along ``raw_direction``).
 
         Raises:
             ValueError: wrong shape/zero ``raw_direction``, ``stats`` without ``coef_norm``,
-                or a direction inside the span of the references.
+                a direction inside the span of what it holds, or ``held`` naming an unknown
+                axis, the axis itself, or given for a reference axis.
         """
         name = str(name)
         raw = np.asarray(raw_direction, dtype=np.float64)
@@ -342,6 +365,17 @@ class AxisBundle:
             raise ValueError("stats must be a mapping with a 'coef_norm' entry")
         new_stats = dict(stats)
         new_stats.setdefault("name", name)
+        new_stats.pop("held_references", None)
+        if held is not None:
+            held = list(dict.fromkeys(str(h) for h in held))
+            if name in self.references:
+                raise ValueError(f"held: {name!r} is a reference axis; it holds the other "
+                                 "references as the bundle does")
+            bad = [h for h in held if h not in self.names or h == name]
+            if bad:
+                raise ValueError(f"held: {bad[0]!r} is not another axis of the bundle; valid "
+                                 f"names: {', '.join(n for n in self.names if n != name)}")
+            new_stats["held_references"] = held
         names = list(self.names)
         raws = self.raw_directions.astype(np.float64)
         all_stats = [dict(s) for s in self.stats]
@@ -356,6 +390,17 @@ class AxisBundle:
         if name in self.references:  # the reference span changed: redo every axis
             directions = _orthogonalize_named(raws, names, self.references,
                                               self.reference_mode).astype(np.float32)
+            for i, s in enumerate(all_stats):  # axes that hold only some, as recorded
+                if isinstance(s.get("held_references"), list):
+                    directions[i] = _held_direction(raws, directions, names, self.references,
+                                                    s["held_references"], raws[i])
+        elif held is not None:
+            own = _held_direction(raws, self.directions, names, self.references, held, raw)
+            directions = np.array(self.directions)
+            if len(names) > len(directions):
+                directions = np.vstack([directions, own[None]])
+            else:
+                directions[names.index(name)] = own
         else:  # existing axes stay bit-identical; only the new one is orthogonalized
             ref_rows = raws[[names.index(r) for r in self.references]]
             own = orthogonalize(np.vstack([ref_rows, raw[None]]),
@@ -418,6 +463,19 @@ def _normalize_stats(stats: Mapping[str, Any], i: int) -> dict[str, Any]:
         a.setflags(write=False)
     plain = _jsonable({k: v for k, v in stats.items() if k not in arrays}, f"stats[{i}]")
     return {k: arrays[k] if k in arrays else plain[str(k)] for k in stats}
+
+
+def _held_direction(raws: NDArray[np.float64], directions: NDArray[Any], names: Sequence[str],
+                    references: Sequence[str], held: Sequence[str],
+                    raw: NDArray[np.float64]) -> NDArray[np.float32]:
+    """``raw`` made orthogonal to the raw directions of the held references and the
+    directions of the other held axes (ValueError when it lies inside their span)."""
+    rows = [raws[list(names).index(h)] if h in references
+            else np.asarray(directions[list(names).index(h)], dtype=np.float64) for h in held]
+    if not rows:
+        return normalize(raw, name="raw_direction").astype(np.float32)
+    own = orthogonalize(np.vstack([*rows, raw[None]]), list(range(len(rows))))[-1]
+    return np.asarray(own, dtype=np.float32)
 
 
 def _orthogonalize_named(raws: NDArray[np.float64], names: Sequence[str],

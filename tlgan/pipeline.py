@@ -311,7 +311,7 @@ class Pipeline:
                 raise ValueError(f"{field}: this service has no feature extractor loaded")
             try:
                 head = Head.from_dict(d)
-            except (ValueError, TypeError, KeyError) as exc:
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # int(inf)
                 raise ValueError(f"{field}: {' '.join(str(exc).split())[:200]}") from None
             if not (np.isfinite(head.weights).all() and np.isfinite(head.mean).all()
                     and np.isfinite(head.std).all() and math.isfinite(head.bias)):

@@ -15,7 +15,7 @@ from tlgan.encoders.photo import encode_cost
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import EncodeResult, Pipeline
 from tlgan_base.errors import shown
-from tlgan_base.images import MAX_SIZE, MIN_SIZE, read_photo
+from tlgan_base.images import MIN_SIZE, read_photo
 
 router = APIRouter(tags=["faces"])
 
@@ -34,8 +34,9 @@ ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _err("Unreadable body or Content-Length."),
     413: _err("Request body larger than the service's max_upload_bytes (names `image`)."),
     415: _err("Content-Type is not multipart/form-data."),
-    422: _err("Invalid field: `image` (missing, not a JPEG/PNG/WebP, corrupt, too many "
-              "pixels), `steps` (above the service's max_encode_steps), `size`, `format`."),
+    422: _err("Invalid field: `image` (missing, not a file, not a JPEG/PNG/WebP (HEIC and "
+              "others are named), corrupt, too many pixels), `steps` (above the service's "
+              "max_encode_steps), `size`, `format`."),
 }
 
 
@@ -48,16 +49,18 @@ FORM_SCHEMA = "Body_encode_encode_post"
 async def encode(
     jobs: JobsDep,
     image: Annotated[UploadFile, File(description=(
-        "The face photo: JPEG, PNG or WebP, framed like CelebA's aligned crops (face "
-        "centred, eyes at about 40% of the height). A non-square photo is centre-cropped "
-        "to a square (the ends of its longer side are cut off); EXIF orientation is "
-        "applied."))],
-    steps: Annotated[int | None, Form(ge=0, le=10_000, description=(
+        "The face photo: JPEG (a phone's MPO JPEG too: its first frame), PNG or WebP; "
+        "HEIC, AVIF, GIF and other formats are not accepted. Framed like CelebA's aligned "
+        "crops (face centred, eyes at about 40% of the height). A non-square photo is "
+        "centre-cropped to a square (the ends of its longer side are cut off); EXIF "
+        "orientation is applied."))],
+    steps: Annotated[int | None, Form(ge=0, description=(
         "Refinement steps after the encoder (0: the encoder alone; more: closer, slower); "
-        "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS."
+        "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS "
+        "(the maximum stated here)."
     ))] = None,
     format: Annotated[Format, Form(description="Image encoding of `image`.")] = "png",
-    size: Annotated[int | None, Form(ge=MIN_SIZE, le=MAX_SIZE, description=(
+    size: Annotated[int | None, Form(ge=MIN_SIZE, description=(
         "Output width = height in pixels (null: the generator's resolution)."))] = None,
     with_features: Annotated[bool, Form(description=(
         "Label the reconstruction with the feature extractor."))] = True,
