@@ -53,6 +53,31 @@ def background_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | N
                  / d[:, c:c + 28, c:c + 28].mean())
 
 
+def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """Blond_Hair +2 with the shipped mask and variants: plus a face ellipse (the skin and
+    eyebrows a blond edit may recolour), and that with the outer 6 px frame halved."""
+    from tlgan.generators.base import to_uint8
+    from tlgan.locality import frame_face_ratio, render_local
+
+    name, moves = "Blond_Hair", {"Blond_Hair": 2.0}
+    mask = p.locality_mask(moves)
+    moved = np.stack([p.edit(zi, moves) for zi in z])
+    r = p.resolution
+    yy, xx = np.mgrid[:r, :r]
+    face = ((((yy - 34) / 18.0) ** 2 + ((xx - 32) / 14.0) ** 2) <= 1).astype(np.float32)
+    edge = np.minimum(np.minimum(yy, r - 1 - yy), np.minimum(xx, r - 1 - xx)) < 6
+    t = p.attributes.index(name)
+    rows = []
+    for label, m in [("shipped mask", mask), ("mask + face ellipse", np.maximum(mask, face)),
+                     ("mask + face, frame x0.5", np.maximum(mask, face) * (1 - 0.5 * edge))]:
+        x = render_local(p.generator, z, moved, np.broadcast_to(m, (len(z), r, r)))
+        probs = p._label_tensor(x)
+        rows.append([label, f"{frame_face_ratio(base, to_uint8(x)):.2f}",
+                     f"{np.mean(probs[:, t] - p0[:, t]):+.2f}"])
+    print(f"Blond_Hair +2, local, {len(z)} faces")
+    print_table(["mask", "frame/face", "dP target"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, default=40)
@@ -62,6 +87,8 @@ def main() -> None:
     ap.add_argument("--distance", type=float, default=3.0)
     ap.add_argument("--no-judge", action="store_true")
     ap.add_argument("--repeats", type=int, default=5, help="timing runs (median)")
+    ap.add_argument("--hair-variants", action="store_true",
+                    help="only: Blond_Hair +2 rendered with variants of its mask")
     args = ap.parse_args()
 
     from tlgan.locality import frame_face_ratio
@@ -77,6 +104,9 @@ def main() -> None:
     base, p0 = p.render_and_label(z)
     assert p0 is not None
     attrs = p.attributes
+    if args.hair_variants:
+        hair_variants(p, z, base, p0)
+        return
 
     def edit(moves: dict[str, float], local: bool, hold: bool = False, zz: np.ndarray = z
              ) -> tuple[np.ndarray, np.ndarray]:
