@@ -206,7 +206,16 @@ class EditRequest(_Request):
         "outside it, blended on the generator's feature map). Gender/age axes and a "
         "request's own axes are global. null: on when the bundle ships masks for this "
         "generator; true where it does not: 422. `latent` is the moved latent either way "
-        "(rendered alone it gives the global edit).")
+        "(rendered alone it gives the global edit: re-send the start latent and the moves "
+        "to reproduce a local edit).")
+    hold_references: bool | None = Field(
+        default=None,
+        description="Hold the reference attributes (gender, age) the edit does not move per "
+        "face, as locks are held (closed loop, within 0.05; see `unheld`): corrections move "
+        "orthogonally to the moved axes, and the moved attributes keep the probability the "
+        "open-loop move gave them (a moved axis may go further to keep it). Costs up to 5 "
+        "more render + label passes. null: on when an extractor is loaded; true where none "
+        "is: 422.")
     custom_axes: CustomAxes = _CUSTOM_AXES
     format: Format = _FORMAT
     size: Size | None = _SIZE
@@ -276,10 +285,16 @@ class EditResponse(_Response):
     unheld: list[str] | None = Field(
         default=None, description="Locked axes whose attribute probability could not be held "
         "within 0.05 of its value before the move (closed-loop locks); null when no lock was "
-        "held closed-loop (no moves, no locks, or no extractor loaded).")
+        "held closed-loop (no moves, no locks, or no extractor loaded). With `hold_references` "
+        "it also lists the held references that could not be held.")
     locality: bool = Field(
         default=False, description="Whether the face was rendered as a local edit (false "
-        "when locality is off or every move was global).")
+        "when locality is off or every move was global). When true, `latent` rendered alone "
+        "gives the global edit, not this face: to reproduce it, send the start latent and "
+        "the same moves again.")
+    hold_references: bool = Field(
+        default=False, description="Whether the references were held per face (false when "
+        "hold_references is off, nothing moves, or no reference is left to hold).")
 
 
 class EncodeQuality(_Response):

@@ -21,7 +21,8 @@ from tlgan_base.artifact import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["save_cosine_heatmap", "save_edit_strip", "save_latent_map", "save_response_curves"]
+__all__ = ["save_cosine_heatmap", "save_edit_strip", "save_face_changes", "save_latent_map",
+           "save_response_curves"]
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -142,6 +143,41 @@ def save_response_curves(steps: ArrayLike, target_curves: Mapping[str, ArrayLike
         ax2.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def save_face_changes(changes: Mapping[str, Mapping[str, ArrayLike]],
+                      path: str | os.PathLike[str], threshold: float = 0.3,
+                      title: str | None = None) -> Path:
+    """Save per-face distributions: one panel per attribute, one box (with every face as a
+    dot) per setting, of the change of that attribute's probability per face; dotted lines
+    at +-``threshold``.
+
+    Args:
+        changes: ``{attribute: {setting: (N,) change of probability per face}}``.
+        path: output PNG. title: optional figure title.
+    """
+    panels = {a: {k: np.asarray(v, dtype=np.float64).ravel() for k, v in d.items()}
+              for a, d in changes.items()}
+    if not panels or any(not d or any(v.size == 0 for v in d.values())
+                         for d in panels.values()):
+        raise ValueError("changes must hold at least one attribute, each with non-empty "
+                         "settings")
+    fig = _new_figure(1.0 + 2.6 * len(panels), 3.8)
+    rng = np.random.default_rng(0)
+    for i, (attr, d) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax.boxplot(list(d.values()), showfliers=False)
+        for k, v in enumerate(d.values()):
+            ax.scatter(k + 1 + rng.uniform(-0.15, 0.15, v.size), v, s=6, alpha=0.5)
+        ax.set_xticks(range(1, len(d) + 1), list(d), fontsize=8)
+        for y in (-threshold, threshold):
+            ax.axhline(y, ls=":", color="grey")
+        ax.set(ylim=(-1.02, 1.02), ylabel="change of probability per face", title=attr)
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return _save_png(fig, path)
 

@@ -63,6 +63,11 @@ class Face:
     ratio: float | None = None
     unmet: list[str] | None = None
     unheld: list[str] | None = None
+    #: edits only: rendered as a local edit (``latent`` alone renders the global edit; to
+    #: reproduce this face, edit the start latent with the same moves again)
+    locality: bool | None = None
+    #: edits only: the references were held per face
+    hold_references: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,8 @@ def _image(b64: str) -> Image.Image:
 def _face(d: Mapping[str, Any]) -> Face:
     return Face(image=_image(d["image"]), latent=np.asarray(d["latent"], dtype=np.float32),
                 features=d.get("features"), seed=d.get("seed"), ratio=d.get("ratio"),
-                unmet=d.get("unmet"), unheld=d.get("unheld"))
+                unmet=d.get("unmet"), unheld=d.get("unheld"), locality=d.get("locality"),
+                hold_references=d.get("hold_references"))
 
 
 def _axes(d: Mapping[str, Any]) -> Axes:
@@ -168,11 +174,14 @@ def _generate_body(seed: int | None, count: int, truncation: float,
 
 def _edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Sequence[str],
                format: str, size: int | None, with_features: bool,
-               locality: bool | None = None) -> dict[str, Any]:
+               locality: bool | None = None, hold_references: bool | None = None
+               ) -> dict[str, Any]:
     body = {"latent": _latent(latent), "moves": dict(moves or {}), "locked": list(locked),
             "format": format, "size": size, "with_features": with_features}
     if locality is not None:  # absent: the service's default
         body["locality"] = locality
+    if hold_references is not None:
+        body["hold_references"] = hold_references
     return body
 
 
@@ -252,12 +261,18 @@ class Client:
 
     def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
              locked: Sequence[str] = (), format: str = "png", size: int | None = None,
-             with_features: bool = True, locality: bool | None = None) -> Face:
+             with_features: bool = True, locality: bool | None = None,
+             hold_references: bool | None = None) -> Face:
         """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed
         (per face, closed loop, when the service has an extractor; ``Face.unheld`` lists
         the locks it could not hold). ``locality``: keep each moved axis's change in its
-        region (None: the service's default, on when its bundle ships masks)."""
-        body = _edit_body(latent, moves, locked, format, size, with_features, locality)
+        region (None: the service's default, on when its bundle ships masks); when
+        ``Face.locality`` is true, ``Face.latent`` alone renders the global edit, so to
+        reproduce the face keep the start latent and edit it again with the same moves.
+        ``hold_references``: hold gender and age per face when the edit does not move them
+        (None: the service's default, on with an extractor)."""
+        body = _edit_body(latent, moves, locked, format, size, with_features, locality,
+                          hold_references)
         return _face(self._post("/edit", body))
 
     def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
@@ -324,9 +339,11 @@ class AsyncClient:
 
     async def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
                    locked: Sequence[str] = (), format: str = "png", size: int | None = None,
-                   with_features: bool = True, locality: bool | None = None) -> Face:
+                   with_features: bool = True, locality: bool | None = None,
+                   hold_references: bool | None = None) -> Face:
         """See :meth:`Client.edit`."""
-        body = _edit_body(latent, moves, locked, format, size, with_features, locality)
+        body = _edit_body(latent, moves, locked, format, size, with_features, locality,
+                          hold_references)
         return _face(await self._post("/edit", body))
 
     async def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,

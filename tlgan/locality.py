@@ -32,8 +32,8 @@ from tlgan.latents import DEFAULT_SPACE
 if TYPE_CHECKING:
     from tlgan.pipeline import Pipeline
 
-__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "blend_mask", "learn_masks",
-           "render_local", "supports_locality"]
+__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "blend_mask", "frame_face_ratio",
+           "learn_masks", "render_local", "supports_locality"]
 
 #: the blend happens on the output of ``main[:BLEND_LAYER]`` of the DCGAN (16x16x128)
 BLEND_LAYER = 8
@@ -44,6 +44,23 @@ MASK_METHOD = "gradient-x-change"
 MASK_STEP = 2.0
 MASK_SIGMA = 2.0
 MASK_QUANTILE = 0.9
+
+
+def frame_face_ratio(before: np.ndarray, after: np.ndarray, frame: int = 6,
+                     face: int = 28) -> float:
+    """How much an edit repaints the background: the mean |pixel change| from ``before`` to
+    ``after`` (uint8 (N, H, W, 3)) in the outer ``frame`` px of the image divided by that in
+    the central ``face`` x ``face`` square, over all faces (nan when the face is unchanged)."""
+    d = np.abs(after.astype(np.float64) - before.astype(np.float64)).mean(axis=-1)
+    r = d.shape[1]
+    if r <= 2 * frame or face > r:
+        raise ValueError(f"images: {r} px is too small for a {frame} px frame and a "
+                         f"{face} px face")
+    outer = np.ones((r, r), bool)
+    outer[frame:-frame, frame:-frame] = False
+    c = (r - face) // 2
+    inner = float(d[:, c:c + face, c:c + face].mean())
+    return float(d[:, outer].mean() / inner) if inner > 0 else float("nan")
 
 
 def supports_locality(generator: FaceGenerator, space: str = DEFAULT_SPACE) -> bool:

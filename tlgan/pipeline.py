@@ -612,6 +612,120 @@ class Pipeline:
         unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
         return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
 
+    def held_references(self, moves: Mapping[str, float], locked: Sequence[str] = ()
+                        ) -> list[str]:
+        """The reference axes (gender, age) that :meth:`hold_edit` holds per face for an edit
+        with ``moves``: those that are extractor attributes, not moved (a distance of 0
+        counts as not moved) and not already locked."""
+        if self.extractor is None or self.bundle is None:
+            return []
+        moved = {n for n, d in moves.items() if d != 0}
+        locks = set(locked)
+        attrs = set(self.attributes)
+        return [r for r in self.bundle.references
+                if r in attrs and r in self._axis_index and r not in moved and r not in locks]
+
+    def resolve_hold_references(self, hold: bool | None) -> bool:
+        """Whether an edit holds its references per face (:meth:`hold_edit`): ``None``
+        means on when an extractor and a bundle with references are loaded (the default,
+        chosen on ``bench/locality.py``); True where that is not so is a ValueError naming
+        ``hold_references``."""
+        available = (self.extractor is not None and self.bundle is not None
+                     and any(r in self.attributes for r in self.bundle.references))
+        if hold is None:
+            return available
+        if hold and not available:
+            raise ValueError("hold_references: needs a feature extractor and an axis bundle "
+                             "with reference axes the extractor labels")
+        return bool(hold)
+
+    def hold_edit(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
+                  locked: Sequence[str] = (), *, locality: bool = False,
+                  tolerance: float = LOCK_TOLERANCE, max_steps: int = LOCK_MAX_STEPS,
+                  should_stop: Callable[[], bool] | None = None) -> HoldResult:
+        """An edit with its references held per face (``hold_references``): like
+        :meth:`hold_locks`, but the held attributes are the locks *and* the references the
+        edit does not move (:meth:`held_references`), each correction is projected
+        orthogonal to the moved axes (so a hold never takes back the move itself: the
+        latent's component along each moved axis stays where the move put it), and with
+        ``locality`` the faces are rendered and judged as local edits (``moves``' mask).
+
+        ``moved`` (N, L) are ``start`` (N, L) after the open-loop edit by ``moves`` with
+        ``locked`` projected out. Returns the final latents, the faces returned (local or
+        not), their probabilities and per face the held attributes (locks and references)
+        that could not be held within ``tolerance``.
+        """
+        if start.shape != moved.shape or start.ndim != 2:
+            raise ValueError(f"moved: expected the shape of start {start.shape}, got "
+                             f"{moved.shape}")
+        held = list(dict.fromkeys([*self.held_locks(locked),
+                                   *self.held_references(moves, locked)]))
+        mask = self.locality_mask(moves) if locality else None
+        n = len(moved)
+        start32 = start.astype(np.float32)
+
+        def render(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if mask is None:
+                images, probs = self.render_and_label(z.astype(np.float32))
+            else:
+                x = render_local(self.generator, start32[rows], z.astype(np.float32),
+                                 np.broadcast_to(mask, (len(rows), *mask.shape)))
+                images, probs = to_uint8(x), self._label_tensor(x)
+            assert probs is not None
+            return images, probs
+
+        everyone = np.arange(n)
+        if not held or max_steps < 1:
+            images, probs = render(moved, everyone)
+            return HoldResult(moved.astype(np.float32), images, probs, [[] for _ in range(n)], 0)
+        moved_axes = [m for m, d in moves.items()
+                      if d != 0 and m not in held and m not in locked and m in self._axis_index]
+        keep = [m for m in moved_axes if m in self.attributes]
+        cols = [self.attributes.index(a) for a in [*held, *keep]]
+        rows = [self._axis_index[a] for a in held]
+        # the start's labels and the open-loop edit's faces in one forward pass (a local
+        # render of start over start is the start face)
+        images, probs = render(np.concatenate([start, moved]), np.concatenate([everyone] * 2))
+        target = np.concatenate([probs[:n, cols[:len(held)]], probs[n:, cols[len(held):]]],
+                                axis=1)
+        images, probs = images[n:], probs[n:]
+        # locks held open-loop only (no attribute to label) stay projected out of every
+        # correction; the held ones are corrected along their own axes, as hold_locks does
+        fixed = [self._axis_index[a] for a in dict.fromkeys(locked)
+                 if a not in held and a in self._axis_index]
+
+        def project_off(d: np.ndarray, idx: list[int]) -> np.ndarray:
+            if not idx:
+                return d
+            q, _ = np.linalg.qr(self._axes[idx].astype(np.float64).T)  # (L, F) orthonormal
+            return np.asarray(d - (d @ q) @ q.T)
+
+        dirs = project_off(self._axes[rows].astype(np.float64),
+                           [*(self._axis_index[m] for m in moved_axes), *fixed])
+        # the moved attributes keep the probability the open-loop move gave them, by
+        # moving further along their own axes (locks projected out) where a hold pulled
+        # them back
+        dirs = np.concatenate([dirs, project_off(
+            self._axes[[self._axis_index[m] for m in keep]].astype(np.float64), fixed)])
+        raw, coef_norm = self._linear_models([*rows, *(self._axis_index[m] for m in keep)])
+        jac = (raw * coef_norm[:, None]) @ dirs.T
+
+        def propose(cur: np.ndarray, p: np.ndarray, unmet: np.ndarray, scale: np.ndarray
+                    ) -> np.ndarray:
+            active = unmet.any(axis=1)
+            sol = np.linalg.lstsq(jac, _logit_gap(p, target).T, rcond=1e-3)[0].T
+            return cur + (np.clip(sol, -1.5, 1.5) * (active * scale)[:, None]) @ dirs
+
+        def error(p: np.ndarray, unmet: np.ndarray) -> np.ndarray:
+            return np.abs(p - target).sum(axis=1)
+
+        cur, images, probs, steps = self._closed_loop(
+            moved.astype(np.float64), images, probs, cols, target, tolerance, max_steps,
+            propose, error, should_stop, render=render)
+        final = np.abs(probs[:, cols[:len(held)]] - target[:, :len(held)]) > tolerance
+        unheld = [[a for a, bad in zip(held, row, strict=True) if bad] for row in final]
+        return HoldResult(cur.astype(np.float32), images, probs, unheld, steps)
+
     # -- photos ------------------------------------------------------------------------
     def encode(self, photos: np.ndarray, steps: int, *, starts: int = DEFAULT_STARTS,
                with_features: bool = True,
@@ -702,7 +816,9 @@ class Pipeline:
                      propose: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                                        np.ndarray],
                      error: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                     should_stop: Callable[[], bool] | None = None
+                     should_stop: Callable[[], bool] | None = None,
+                     render: Callable[[np.ndarray, np.ndarray],
+                                      tuple[np.ndarray, np.ndarray]] | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Move faces until the extractor's probabilities ``probs[:, cols]`` are within
         ``tolerance`` of ``target`` (shared by :meth:`condition` and :meth:`hold_locks`).
@@ -711,7 +827,8 @@ class Pipeline:
         a face takes its candidate when ``error(p, unmet)`` falls, else its step ``scale``
         is halved. Only the faces still off target are rendered. Returns the latents, faces,
         probabilities and the steps taken; raises :class:`Stopped` when ``should_stop()``
-        turns true before a step.
+        turns true before a step. ``render(latents, rows)`` renders and labels the latents
+        of those faces (default: :meth:`render_and_label`).
         """
         scale = np.ones(len(cur))  # per-face step scale, halved when a step made things worse
         steps = 0
@@ -726,7 +843,10 @@ class Pipeline:
                 break
             rows = np.flatnonzero(active)
             cand = propose(cur, p, unmet, scale)
-            cand_images, rows_probs = self.render_and_label(cand[rows].astype(np.float32))
+            if render is None:
+                cand_images, rows_probs = self.render_and_label(cand[rows].astype(np.float32))
+            else:
+                cand_images, rows_probs = render(cand[rows], rows)
             assert rows_probs is not None
             cand_probs = probs.copy()
             cand_probs[rows] = rows_probs

@@ -16,7 +16,13 @@ import numpy as np
 
 from axes.bundle import AxisBundle
 from axes.maths import cosine_matrix
-from axes.plots import save_cosine_heatmap, save_edit_strip, save_response_curves
+from axes.plots import (
+    save_cosine_heatmap,
+    save_edit_strip,
+    save_face_changes,
+    save_response_curves,
+)
+from tlgan.locality import frame_face_ratio
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
 from tlgan_base.progress import progress_bar
@@ -33,12 +39,20 @@ def _curve(pipeline: Pipeline, z: np.ndarray, direction: np.ndarray, steps: np.n
 
 def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
                 faces: int = 6, curve_faces: int = 48, max_step: float = 3.0, n_steps: int = 7,
-                seed: int = 1000, axes: list[str] | None = None, progress: bool = True
-                ) -> dict[str, Any]:
-    """Write the report folder ``out``; return the summary figures."""
+                seed: int = 1000, axes: list[str] | None = None, progress: bool = True,
+                face_faces: int = 16, swing: float = 0.3) -> dict[str, Any]:
+    """Write the report folder ``out``; return the summary figures.
+
+    Per axis also (on ``face_faces`` of the curve faces): the frame/face change ratio of a
+    move by +2 with locality off and on (:func:`tlgan.locality.frame_face_ratio`), and per
+    face the change of each other reference's probability under moves by -``max_step`` and
+    +``max_step``, open loop and with the references held (``Pipeline.hold_edit``), drawn
+    in ``faces/<axis>.png`` with the share of faces that move by more than ``swing``.
+    """
     out = Path(out)
     (out / "strips").mkdir(parents=True, exist_ok=True)
     (out / "curves").mkdir(parents=True, exist_ok=True)
+    (out / "faces").mkdir(parents=True, exist_ok=True)
     attrs = pipeline.attributes
     names = axes or [n for n in bundle.names]
     unknown = [n for n in names if n not in bundle.names]
@@ -85,6 +99,8 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
             for k, r in enumerate(drift_refs):
                 row[f"drift_{r}_raw"] = _f(before[-1, k + 1] - before[0, k + 1])
                 row[f"drift_{r}_ortho"] = _f(after[-1, k + 1] - after[0, k + 1])
+        row.update(_per_face(pipeline, z_curve[:face_faces], name, refs, max_step, swing,
+                             out / "faces" / f"{name}.png"))
         rows.append(row)
     save_cosine_heatmap(cosine_matrix(bundle.raw_directions), bundle.names,
                         out / "cosine_raw.png", title="cosine similarity: raw GLM axes")
@@ -96,6 +112,47 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
     write_json_atomic(out / "summary.json", summary)
     write_bytes_atomic(out / "summary.md", _markdown(summary, refs).encode())
     return summary
+
+
+def _per_face(pipeline: Pipeline, z: np.ndarray, name: str, refs: list[str],
+              max_step: float, swing: float, path: Path) -> dict[str, Any]:
+    """Frame/face ratios (locality off/on) and per-face reference changes (open loop /
+    references held) of one axis; draws ``path`` when there is a reference to watch."""
+    row: dict[str, Any] = {}
+    base = pipeline.render(z)
+    moves = {name: 2.0}
+    moved = np.stack([pipeline.edit(zi, moves) for zi in z])
+    row["frame_face_off"] = _f(frame_face_ratio(base, pipeline.render(moved)))
+    if pipeline.has_locality and pipeline.locality_mask(moves) is not None:
+        local, _ = pipeline.render_edit(z, moved, moves, True, with_features=False)
+        row["frame_face_on"] = _f(frame_face_ratio(base, local))
+    watch = [r for r in refs if r != name]
+    if not watch:
+        return row
+    cols = [pipeline.attributes.index(r) for r in watch]
+    p0 = pipeline.label_latents(z)[:, cols]
+    locality = pipeline.resolve_locality(None)
+    changes: dict[str, dict[str, list[np.ndarray]]] = {r: {"open": [], "held": []}
+                                                        for r in watch}
+    for sign in (-1.0, 1.0):
+        mv = {name: sign * max_step}
+        m = np.stack([pipeline.edit(zi, mv) for zi in z])
+        _, p_open = pipeline.render_edit(z, m, mv, locality)
+        assert p_open is not None
+        p_held = pipeline.hold_edit(z, m, mv, locality=locality).probs
+        for k, r in enumerate(watch):
+            changes[r]["open"].append(p_open[:, cols[k]] - p0[:, k])
+            changes[r]["held"].append(p_held[:, cols[k]] - p0[:, k])
+    flat = {r: {k: np.concatenate(v) for k, v in d.items()} for r, d in changes.items()}
+    for key in ("open", "held"):
+        moved_far = np.zeros(len(z) * 2, bool)
+        for r in watch:
+            moved_far |= np.abs(flat[r][key]) > swing
+        row[f"swing_share_{key}"] = _f(moved_far.mean())
+    save_face_changes(flat, path, threshold=swing,
+                      title=f"{name} ±{max_step:g}: change per face of the other references "
+                            f"({len(z)} faces x 2 signs; open loop vs held)")
+    return row
 
 
 def _f(x: Any) -> float | None:
@@ -132,6 +189,24 @@ def _markdown(summary: dict[str, Any], refs: list[str]) -> str:
             f"{fmt(r.get('target_at_max'))} | {fmt(r.get('target_delta'))} | "
             + " | ".join(drift) + "".join(f" | {fmt(r.get(f'judge_drag_{x}'))}" for x in judged)
             + f" | ![](strips/{r['axis']}.png) |")
+    lines += ["", "## Local edits and per-face changes", "",
+              "Frame/face: mean |pixel change| in the outer 6 px over that in the central "
+              "28x28 for a move by +2, locality off → on (– : the axis is global). Swing: "
+              f"share of faces whose other reference moves by more than 0.3 under ±{steps[-1]:g}, "
+              "open loop → references held (`hold_references`).", "",
+              "| axis | frame/face off | frame/face on | swing open | swing held | per face |",
+              "|---|---|---|---|---|---|"]
+    for r in summary["axes"]:
+        def pct(v: Any) -> str:
+            return "–" if v is None else f"{v:.0%}"
+
+        def num(v: Any) -> str:
+            return "–" if v is None else f"{v:.2f}"
+        fig = (f"![](faces/{r['axis']}.png)" if r.get("swing_share_open") is not None
+               else "–")
+        lines.append(f"| {r['axis']} | {num(r.get('frame_face_off'))} | "
+                     f"{num(r.get('frame_face_on'))} | {pct(r.get('swing_share_open'))} | "
+                     f"{pct(r.get('swing_share_held'))} | {fig} |")
     lines += ["", "![raw cosines](cosine_raw.png)",
               "![orthogonalized cosines](cosine_orthogonalized.png)", ""]
     return "\n".join(lines)

@@ -48,6 +48,10 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     ``locality`` (default: on when the bundle ships masks) keeps each moved axis's change
     inside the region its attribute lives in (see the field); with locks, the locks are held
     on the moved latent and ``unheld`` is judged on the local face returned.
+
+    ``hold_references`` (default: on when an extractor is loaded) also holds, per face, the
+    reference attributes (gender, age) the edit does not move, with corrections orthogonal
+    to the moved axes; the moved attributes keep what the open-loop move gave them.
     """
     pipeline = jobs.pipeline
     check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
@@ -64,7 +68,24 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     check_in_range(moved, "moves", "the moved latent", "move less far")
     unheld: list[str] | None = None
     probs: np.ndarray | None
-    if body.moves and own.held_locks(body.locked):
+    hold_refs = (own.resolve_hold_references(body.hold_references)
+                 and any(d != 0 for d in body.moves.values())
+                 and bool(own.held_references(body.moves, body.locked)))
+    if hold_refs:
+        start = z[None, :]
+
+        def hold_edit(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
+            return own.hold_edit(start, moved[None, :], body.moves, body.locked,
+                                 locality=local, should_stop=stop)
+
+        result = await jobs.call(hold_edit, cost=hold_cost(1))
+        moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
+                                        result.unheld[0])
+        check_in_range(moved, "moves", "the moved latent, with its references held,",
+                       "move less far")
+        if not body.with_features:
+            probs = None
+    elif body.moves and own.held_locks(body.locked):
         start = z[None, :]
 
         def hold(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
@@ -93,4 +114,4 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     return json_response(EditResponse(latent=latent_to_list(moved), image=encoded[0],
                                       features=features, unheld=unheld,
-                                      locality=local))
+                                      locality=local, hold_references=hold_refs))

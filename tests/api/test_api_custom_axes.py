@@ -27,14 +27,14 @@ def test_a_custom_axis_moves_like_a_bundle_axis_and_is_normalized(
     d = _unit(1)
     r = client.post("/edit", json={"latent": _z(), "moves": {"mine": 2.0},
                                    "custom_axes": {"mine": (5.0 * d).tolist()},
-                                   "with_features": False})
+                                   "with_features": False, "hold_references": False})
     assert r.status_code == 200, r.text
     moved = np.asarray(r.json()["latent"], dtype=np.float64)
     assert np.allclose(moved - np.asarray(_z()), 2.0 * d, atol=1e-5)
     # the object form gives the same answer
     r2 = client.post("/edit", json={"latent": _z(), "moves": {"mine": 2.0},
                                     "custom_axes": {"mine": {"direction": d.tolist()}},
-                                    "with_features": False})
+                                    "with_features": False, "hold_references": False})
     assert r2.json()["latent"] == r.json()["latent"]
 
 

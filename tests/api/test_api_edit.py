@@ -26,8 +26,10 @@ def _axis(pipeline: Pipeline, name: str) -> np.ndarray:
 
 def test_move_adds_distance_times_unit_axis(client: TestClient, tiny_pipeline: Pipeline) -> None:
     z = np.asarray(_z(), np.float64)
-    r = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 1.5}})
+    r = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 1.5},
+                                   "hold_references": False})
     assert r.status_code == 200, r.text
+    assert r.json()["hold_references"] is False
     out = np.asarray(r.json()["latent"], np.float64)
     assert np.allclose(out - z, 1.5 * _axis(tiny_pipeline, "Smiling"), atol=1e-5)
     img = tiny_pipeline.render(out.astype(np.float32)[None])[0]
@@ -44,7 +46,7 @@ def test_locking_male_holds_the_faces_male_probability(client: TestClient,
         z = np.asarray(_z(seed), np.float64)
         before = float(tiny_pipeline.label_latents(z[None].astype(np.float32))[0, col])
         r = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 2.0},
-                                       "locked": ["Male"]})
+                                       "locked": ["Male"], "hold_references": False})
         assert r.status_code == 200, r.text
         body = r.json()
         locked = np.asarray(body["latent"])
@@ -58,7 +60,8 @@ def test_locking_male_holds_the_faces_male_probability(client: TestClient,
         held = abs(body["features"]["Male"] - before) <= 0.05
         assert body["unheld"] == ([] if held else ["Male"])
     assert corrected > 0
-    free = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 2.0}}).json()
+    free = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 2.0},
+                                      "hold_references": False}).json()
     assert free["unheld"] is None  # no lock: nothing held closed-loop
 
 
@@ -132,3 +135,29 @@ def test_unknown_axes_are_422(client: TestClient) -> None:
     assert r.json()["errors"][0]["field"] == "moves"
     r = client.post("/edit", json={"latent": _z(), "locked": ["Wings"]})
     assert r.status_code == 422 and detail(r).startswith("locked: unknown axis 'Wings'")
+
+
+def test_hold_references_default_holds_gender_and_age_per_face(client: TestClient,
+                                                               tiny_pipeline: Pipeline) -> None:
+    cols = [tiny_pipeline.attributes.index(r) for r in ("Male", "Young")]
+    held = 0
+    for seed in range(3, 9):
+        z = np.asarray(_z(seed), np.float64)
+        before = tiny_pipeline.label_latents(z[None].astype(np.float32))[0, cols]
+        off = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 3.0},
+                                         "hold_references": False}).json()
+        r = client.post("/edit", json={"latent": z.tolist(), "moves": {"Smiling": 3.0}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["hold_references"] is True and off["hold_references"] is False
+        after = np.array([body["features"][n] for n in ("Male", "Young")])
+        assert body["unheld"] == [n for n, b, a in zip(("Male", "Young"), before, after,
+                                                        strict=True) if abs(a - b) > 0.05]
+        # the image is the face of the latent answered (no locality on the tiny bundle)
+        img = tiny_pipeline.render(np.asarray(body["latent"], np.float32)[None])[0]
+        assert np.array_equal(decode_image(body["image"]), img)
+        held += body["latent"] != off["latent"]
+    assert held > 0
+    # nothing left to hold: both references moved
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Male": 1.0, "Young": 1.0}})
+    assert r.json()["hold_references"] is False

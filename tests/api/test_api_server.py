@@ -38,6 +38,11 @@ def test_client_round_trip(server_url: str) -> None:
                          size=32, with_features=False)
         assert moved.image.size == (32, 32) and moved.features is None
         assert not np.array_equal(moved.latent, faces[0].latent)
+        # Young is held per face by default (Male is locked); the tiny bundle has no masks
+        assert moved.hold_references is True and moved.locality is False
+        plain = api.edit(faces[0].latent, moves={"Smiling": 1.0}, hold_references=False,
+                         locality=False, with_features=False)
+        assert plain.hold_references is False and plain.unheld is None
         steps = api.interpolate(faces[0].latent, faces[1].latent, steps=3)
         assert [f.ratio for f in steps] == [0.0, 0.5, 1.0]
         assert np.array_equal(steps[0].latent, faces[0].latent)

@@ -132,7 +132,7 @@ def test_report_renders_strips_curves_heatmaps_and_summary(tmp_path: Path, cache
     bundle = fit_bundle(cache_dir, tmp_path / "bundle", progress=False)
     pipe = Pipeline(tiny_pipeline.generator, tiny_pipeline.extractor, bundle)
     summary = axis_report(pipe, bundle, tmp_path / "report", faces=2, curve_faces=8,
-                          axes=["Smiling", "Male"], progress=False)
+                          face_faces=4, axes=["Smiling", "Male"], progress=False)
     for rel in ("strips/Smiling.png", "curves/Smiling.png", "strips/Male.png",
                 "cosine_raw.png", "cosine_orthogonalized.png", "summary.md", "summary.json"):
         path = tmp_path / "report" / rel
@@ -142,6 +142,18 @@ def test_report_renders_strips_curves_heatmaps_and_summary(tmp_path: Path, cache
     assert "drift_Male_raw" in smiling and "drift_Male_ortho" in smiling
     assert "| Smiling |" in (tmp_path / "report" / "summary.md").read_text()
     assert json.loads((tmp_path / "report" / "summary.json").read_text())["bundle"] == bundle.id
+    # per face: the other references' change under +-3, open loop and held (#28)
+    from PIL import Image
+
+    with Image.open(tmp_path / "report" / "faces" / "Smiling.png") as im:
+        assert im.format == "PNG" and im.width > im.height > 200  # two panels side by side
+        assert len(set(im.convert("L").getdata())) > 20  # drawn, not blank
+    with Image.open(tmp_path / "report" / "faces" / "Male.png") as im:
+        assert im.width < 500  # one panel: Young
+    assert smiling["frame_face_off"] > 0 and "frame_face_on" not in smiling  # no masks
+    assert 0 <= smiling["swing_share_held"] <= 1 and 0 <= smiling["swing_share_open"] <= 1
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "## Local edits and per-face changes" in md and "faces/Smiling.png" in md
 
 
 def test_cli_fit_and_bad_inputs(tmp_path: Path, cache_dir: Path) -> None:

@@ -266,3 +266,18 @@ def test_axes_that_drag_a_reference_say_so(new_page: NewPage, tiny_pipeline: Pip
         expect(row(page, "Eyeglasses").get_by_test_id("axis-drag")).to_have_count(0)
         title = row(page, "Smiling").locator(".axis-name").get_attribute("title") or ""
         assert "P(Male) +0.25, P(Young) −0.02" in title
+
+
+def test_locality_toggle_turns_local_edits_off(server_url: str, new_page: NewPage) -> None:
+    page, _ = new_page(server_url)
+    open_editor(page)
+    generate(page, 1)
+    toggle = page.get_by_test_id("locality-toggle")
+    expect(toggle).to_be_checked()
+    body, resp = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
+    assert "locality" not in body  # the server's default
+    assert resp.json()["locality"] is False  # the tiny bundle ships no masks
+    body, _ = call(page, "edit", toggle.uncheck)  # turning it off edits again, globally
+    assert body["locality"] is False and body["moves"] == {"Smiling": 0.5}
+    body, _ = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
+    assert body["locality"] is False and body["moves"] == {"Smiling": 1.0}

@@ -149,15 +149,19 @@ def _parse_move(text: str) -> tuple[str, float]:
 @click.option("--locality/--no-locality", default=None,
               show_default="on when the bundle ships masks",
               help="Keep each moved axis's change inside the region its attribute lives in.")
+@click.option("--hold-references/--no-hold-references", default=None,
+              show_default="on with an extractor",
+              help="Hold gender and age per face when the edit does not move them.")
 @device_option
 @threads_option
 def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
-         locality: bool | None, device: str) -> None:
+         locality: bool | None, hold_references: bool | None, device: str) -> None:
     """Move latents (the JSON files `tlgan encode` or `tlgan generate` writes) along feature
     axes, holding locked ones, and render them (what POST /edit does). Each latent gets the
     same moves; one JSON line per latent on stdout: its output image, the moved and locked
-    attributes' probabilities, the locks it could not hold and whether the edit was local.
+    attributes' probabilities, the locks (and held references) it could not hold, whether
+    the edit was local and whether the references were held.
 
     \b
     Examples:
@@ -186,16 +190,23 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
         pipeline.axis_index(name, "lock")
     local = pipeline.resolve_locality(locality) and pipeline.locality_mask(parsed) is not None
     moved = np.stack([pipeline.edit(z, parsed, list(locks)) for z in start])
+    hold = (pipeline.resolve_hold_references(hold_references)
+            and any(d != 0 for d in parsed.values())
+            and bool(pipeline.held_references(parsed, list(locks))))
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar(total=len(latents), desc="editing", unit="latent",
                       enabled=len(latents) > 1) as bar:
         for first in range(0, len(latents), CHUNK):
             rows = slice(first, first + CHUNK)
-            result = pipeline.hold_locks(start[rows], moved[rows], list(locks))
+            if hold:
+                result = pipeline.hold_edit(start[rows], moved[rows], parsed, list(locks),
+                                            locality=local)
+            else:
+                result = pipeline.hold_locks(start[rows], moved[rows], list(locks))
             for i, name in enumerate(names[rows]):
                 images, probs = result.images[i:i + 1], result.probs[i:i + 1]
                 unheld = result.unheld[i]
-                if local:
+                if local and not hold:
                     images, probs, unheld = pipeline.local_locks(
                         start[first + i], result.latents[i], parsed, list(locks))
                 stem = out / name
@@ -206,5 +217,6 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
                 feats = pipeline.features_dict(probs[0])
                 shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
                 click.echo(json.dumps({"out": str(image), "features": shown,
-                                       "unheld": unheld, "locality": local}))
+                                       "unheld": unheld, "locality": local,
+                                       "hold_references": hold}))
             bar.update(len(names[rows]))

@@ -34,6 +34,7 @@ const state = {
   label: "",
   moves: new Map(),    // axis -> distance (absolute, relative to base)
   locked: new Set(),
+  local: false,        // the face shown is a local edit (its latent alone renders the global one)
   mixA: null,          // {latent, image}
   mixB: null,
   seq: 0,              // number of the latest face request
@@ -161,6 +162,7 @@ function dataUrl(b64, format = "png") {
 
 function showFace({ latent, image, features, label }) {
   state.current = latent;
+  state.local = false;  // renderEdit sets it after a local edit
   state.image = image;
   state.features = features || null;
   if (label !== undefined) state.label = label;
@@ -280,11 +282,14 @@ async function renderEdit() {
     latent: state.base, moves: activeMoves(), locked: [...state.locked],
     format: "png", with_features: true,
   };
+  // Local edits: the server's default (on when its bundle ships masks) unless turned off.
+  if (!$("locality-toggle").checked) body.locality = false;
   const custom = customAxesFor(body.moves, body.locked);
   if (Object.keys(custom).length) body.custom_axes = custom;
   const data = await faceRequest("Edit", "edit", body);
   if (!data) return null;
   showFace({ latent: data.latent, image: dataUrl(data.image), features: data.features });
+  state.local = Boolean(data.locality);
   if (data.unheld && data.unheld.length) {
     notice(`Could not hold ${data.unheld.map(pretty).join(", ")} within 0.05 for this face; `
       + "try a smaller move.");
@@ -895,7 +900,8 @@ async function copyLatent() {
   const text = JSON.stringify(state.current);
   try {
     await navigator.clipboard.writeText(text);
-    notice(`Latent copied to the clipboard (${state.current.length} numbers).`);
+    notice(`Latent copied to the clipboard (${state.current.length} numbers).${localWarning()}`,
+      state.local ? 8000 : undefined);
   } catch {
     const area = $("latent-text");
     $("latent-details").open = true;
@@ -907,9 +913,16 @@ async function copyLatent() {
     } catch {
       ok = false;
     }
-    notice(ok ? `Latent copied (${state.current.length} numbers).`
+    notice(ok ? `Latent copied (${state.current.length} numbers).${localWarning()}`
       : "The clipboard is not available here: the latent is in the box below, select and copy it.", 8000);
   }
+}
+
+function localWarning() {
+  return state.local
+    ? " This face is a local edit: the copied latent alone renders the whole-picture edit."
+      + " To get this face back, paste the face before the edit and move the sliders again."
+    : "";
 }
 
 function parseLatent(text) {
@@ -1180,6 +1193,7 @@ function wire() {
   });
   $("reset-edits").addEventListener("click", resetEdits);
   $("copy-latent").addEventListener("click", copyLatent);
+  $("locality-toggle").addEventListener("change", () => scheduleEdit(0));
   $("paste-latent").addEventListener("click", pasteLatent);
   $("keep-a").addEventListener("click", () => keep("A"));
   $("keep-b").addEventListener("click", () => keep("B"));
