@@ -12,6 +12,7 @@ medians of ``--repeats`` runs of each photo.
 
     python bench/photos.py --celeba /work/shared/data/celeba-subset --photos 60 --seed 0
     python bench/photos.py --photos 60 --seed 0 --detector dlib-hog   # a candidate (own venv)
+    python bench/photos.py --template 200    # the eye template's provenance (CELEBA_EYES)
 
 Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector),
 ``mediapipe`` (mediapipe 0.10.21's bundled BlazeFace short-range model, 6 keypoints; needs
@@ -32,9 +33,16 @@ import numpy as np
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from tlgan.photos.faces import (CELEBA_EYES, Detection, FaceDetector,  # noqa: E402
-                                HaarFaceDetector, apply_affine, find_faces, invert_affine,
-                                warp_face)
+from tlgan.photos.faces import (  # noqa: E402
+    CELEBA_EYES,
+    Detection,
+    FaceDetector,
+    HaarFaceDetector,
+    apply_affine,
+    find_faces,
+    invert_affine,
+    warp_face,
+)
 
 ALIGNED = 64
 
@@ -127,6 +135,33 @@ class _DlibHog:
         return out
 
 
+def measure_template(celeba: Path, n: int) -> None:
+    """Print the mean eye centres (fractions of the side) that HaarFaceDetector finds on the
+    first ``n`` crops of partition 0 (where it finds both eyes): CELEBA_EYES's provenance."""
+    from PIL import Image
+
+    lines = (celeba / "list_eval_partition.txt").read_text().split("\n")
+    names = [ln.split()[0] for ln in lines if ln.strip() and ln.split()[1] == "0"][:n]
+    det = HaarFaceDetector()
+    eyes, in_box, found = [], [], 0
+    for name in names:
+        crop = np.asarray(Image.open(celeba / "img_align_celeba" / name).convert("RGB"))
+        got = det.detect(crop)
+        if not got:
+            continue
+        found += 1
+        best = max(got, key=lambda d: d.box[2] - d.box[0])
+        if best.eyes_found == 2:
+            side = crop.shape[1]
+            eyes.append(best.eyes / side)
+            in_box.append((best.eyes - np.array(best.box[:2])) / (best.box[2] - best.box[0]))
+    e, b = np.mean(eyes, 0), np.mean(in_box, 0)
+    print(f"{len(names)} crops of partition 0: a face found in {found}, both eyes in "
+          f"{len(eyes)}")
+    print(f"CELEBA_EYES = {np.round(e, 4).tolist()}  (std {np.round(np.std(eyes, 0), 4).tolist()})")
+    print(f"EYES_IN_BOX = {np.round(b, 3).tolist()}")
+
+
 def make_detector(name: str) -> FaceDetector:
     if name == "opencv":
         return HaarFaceDetector()
@@ -150,9 +185,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--detector", default="opencv")
+    ap.add_argument("--template", type=int, default=0, metavar="N",
+                    help="instead: measure the eye template on N crops of partition 0")
     args = ap.parse_args(argv)
     if not (args.celeba / "list_eval_partition.txt").is_file():
         raise SystemExit(f"--celeba: no CelebA subset at {args.celeba}")
+    if args.template:
+        measure_template(args.celeba, args.template)
+        return
     crops = _test_crops(args.celeba)
     rng = np.random.default_rng(args.seed)
     detector = make_detector(args.detector)

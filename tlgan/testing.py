@@ -17,9 +17,9 @@ from torch import nn
 from axes.bundle import AxisBundle
 from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 from tlgan.generators.base import FaceGenerator
-from tlgan.photos.faces import CELEBA_EYES, Detection
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import LatentSpace
+from tlgan.photos.faces import CELEBA_EYES, Detection
 from tlgan.pipeline import Pipeline
 
 if TYPE_CHECKING:

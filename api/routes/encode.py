@@ -36,7 +36,8 @@ ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
     413: _err("Request body larger than the service's max_upload_bytes (names `image`)."),
     415: _err("Content-Type is not multipart/form-data."),
     422: _err("Invalid field: `image` (missing, not a JPEG/PNG/WebP, corrupt, too many "
-              "pixels, no face found), `face` (index out of range), `steps` (above the service's max_encode_steps), `size`, `format`."),
+              "pixels, no face found), `face` (index out of range), `steps` (above the "
+              "service's max_encode_steps), `size`, `format`."),
 }
 
 
@@ -68,8 +69,9 @@ async def encode(
     """Encode a face photo into the generator's latent space.
 
     The faces in the photo are found (``faces``, largest first) and face ``face`` is
-    aligned to the generator's framing at its resolution; the encoder network gives a latent, and ``steps`` steps of Adam on it
-    (from several starting points, the best kept) bring the face it renders closer to the
+    aligned to the generator's framing at its resolution; the encoder network gives a
+    latent, and ``steps`` steps of Adam on it (from several starting points, the best kept)
+    bring the face it renders closer to the
     photo. The answer's ``latent`` goes to /edit and /interpolate like any other;
     ``quality`` says how close the reconstruction is (pixel PSNR, embedding cosine, label
     agreement).
@@ -88,8 +90,8 @@ async def encode(
     data = await image.read()
     if not data:
         raise ValueError("image: the uploaded file is empty")
-    found = await jobs.decode(align_photo, data, request.app.state.face_detector, pipeline.resolution,
-                              face, settings.max_upload_pixels)
+    found = await jobs.decode(align_photo, data, request.app.state.face_detector,
+                              pipeline.resolution, face, settings.max_upload_pixels)
     photo = found.aligned
 
     def run(p: Pipeline, stop: Callable[[], bool]) -> EncodeResult:

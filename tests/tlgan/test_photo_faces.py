@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlgan.photos.faces import (CELEBA_EYES, HaarFaceDetector, apply_affine, choose_face,
-                                find_faces, invert_affine, similarity_from_points, warp_face)
+from tlgan.photos.faces import (
+    CELEBA_EYES,
+    HaarFaceDetector,
+    apply_affine,
+    choose_face,
+    find_faces,
+    invert_affine,
+    similarity_from_points,
+    warp_face,
+)
 from tlgan.photos.prepare import align_photo, read_upright
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,16 +57,16 @@ def test_warp_puts_known_eyes_on_the_template() -> None:
         photo[y - 2:y + 3, x - 2:x + 3] = 255
     m = similarity_from_points(eyes, CELEBA_EYES * 128)
     face = warp_face(photo, m, 128).astype(float).sum(2)
-    for (x, y) in CELEBA_EYES * 128:
-        assert face[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2].max() > 300
+    for x, y in np.round(CELEBA_EYES * 128).astype(int):
+        assert face[y - 1:y + 2, x - 1:x + 2].max() > 300
 
 
 def test_choose_face_names_the_field() -> None:
-    with pytest.raises(ValueError, match="^image: no face"):
+    with pytest.raises(ValueError, match=r"^image: no face"):
         choose_face([], None)
     faces = find_faces(np.zeros((40, 40, 3), np.uint8), _Fixed(2), 64)
     assert choose_face(faces, None) == 0 and choose_face(faces, 1) == 1
-    with pytest.raises(ValueError, match="^face: 2 face"):
+    with pytest.raises(ValueError, match=r"^face: 2 face"):
         choose_face(faces, 2)
 
 

@@ -76,9 +76,9 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
 
     from tlgan.latents import latent_to_list
     from tlgan.models import load_pipeline
-    from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
     from tlgan.photos.faces import HaarFaceDetector
     from tlgan.photos.prepare import align_photo, faces_json
+    from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
     from tlgan_base.images import check_size, encode_image
     from tlgan_base.progress import progress_bar
 

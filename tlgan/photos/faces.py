@@ -23,8 +23,9 @@ import numpy as np
 
 #: Eye centres (image-left eye, image-right eye) in the CelebA subset's aligned crops, as
 #: fractions of the crop's side (x, y). Provenance: the mean of HaarFaceDetector's eye
-#: centres on the 128 px crops of the subset's partition 0 where both eyes were found, 120 of the first 200
-#: (`python bench/photos.py --template`, docs/photos.md); the subset ships no landmark list.
+#: centres on the 128 px crops of the subset's partition 0 where both eyes were found (120 of
+#: the first 200; `python bench/photos.py --template 200`, docs/photos.md); the subset ships
+#: no landmark list.
 CELEBA_EYES = np.array([[0.3790, 0.4312], [0.6091, 0.4329]])
 
 #: rotations (degrees) at which the photo is searched: a face tilted up to about 30 degrees
@@ -216,11 +217,11 @@ class HaarFaceDetector:
     """
 
     #: eye centres relative to the cascade's face box (fractions of its side), the mean over
-    #: the subset's crops (bench/photos.py --template); used for an eye the cascade misses
+    #: the subset's crops (bench/photos.py --template 200); used for an eye the cascade misses
     EYES_IN_BOX = np.array([[0.305, 0.378], [0.681, 0.381]])
 
-    def __init__(self, angles: tuple[float, ...] = DEFAULT_ANGLES, work_side: int = 640,
-                 min_face: int = 24, min_neighbors: int = 4) -> None:
+    def __init__(self, angles: tuple[float, ...] = DEFAULT_ANGLES, work_side: int = 800,
+                 min_face: int = 24, min_neighbors: int = 3) -> None:
         self.angles = tuple(angles)
         self.work_side = work_side
         self.min_face = min_face
@@ -310,15 +311,16 @@ def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _merge(found: list[tuple[Detection, float]]) -> list[Detection]:
-    """One detection per face: overlapping ones (centres closer than half the larger side)
-    are merged, keeping the one with more eyes found, then the higher score."""
+    """One detection per face: detections of one face (centres closer than half the smaller
+    side, sides within a factor of 2) are merged, keeping the one with more eyes found, then
+    the higher score."""
     order = sorted(found, key=lambda t: (-t[0].eyes_found, -t[0].score, -t[1]))
     kept: list[tuple[Detection, float]] = []
     for det, side in order:
         c = np.array([(det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2])
         if any(np.linalg.norm(c - np.array([(k.box[0] + k.box[2]) / 2,
-                                            (k.box[1] + k.box[3]) / 2])) < 0.5 * max(side, s)
-               for k, s in kept):
+                                            (k.box[1] + k.box[3]) / 2])) < 0.5 * min(side, s)
+               and max(side, s) < 2 * min(side, s) for k, s in kept):
             continue
         kept.append((det, side))
     return [d for d, _ in kept]

@@ -5,13 +5,19 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from tlgan.photos.faces import (Face, FaceDetector, choose_face, find_faces,
-                                is_already_aligned, warp_face)
+from tlgan.photos.faces import (
+    Face,
+    FaceDetector,
+    choose_face,
+    find_faces,
+    is_already_aligned,
+    warp_face,
+)
 from tlgan_base.images import MAX_PHOTO_PIXELS, read_photo
-
 
 #: a photo whose only face's aligned frame lies within this fraction of its side of the centre
 #: square is taken as an aligned crop already (the eye landmarks' own scatter on the subset's
@@ -69,7 +75,7 @@ def align_photo(source: bytes | str | os.PathLike[str], detector: FaceDetector, 
                         as_is=as_is)
 
 
-def faces_json(faces: list[Face]) -> list[dict[str, object]]:
+def faces_json(faces: list[Face]) -> list[dict[str, Any]]:
     """The answer's ``faces``: each ``box`` [left, top, right, bottom] (photo pixels, rounded
     to 0.1) and ``score``."""
     return [{"box": [round(v, 1) for v in f.box], "score": round(f.score, 3)} for f in faces]
