@@ -221,8 +221,9 @@ class HaarFaceDetector:
     EYES_IN_BOX = np.array([[0.305, 0.378], [0.681, 0.381]])
 
     def __init__(self, angles: tuple[float, ...] = DEFAULT_ANGLES, work_side: int = 800,
-                 min_face: int = 24, min_neighbors: int = 3) -> None:
+                 min_face: int = 24, min_neighbors: int = 3, scale_factor: float = 1.1) -> None:
         self.angles = tuple(angles)
+        self.scale_factor = scale_factor
         self.work_side = work_side
         self.min_face = min_face
         self.min_neighbors = min_neighbors
@@ -266,7 +267,7 @@ class HaarFaceDetector:
             back = invert_affine(rot)
             to_photo_r = _compose(to_photo, back)  # rotated work px -> photo px
             boxes, counts = face_c.detectMultiScale2(  # type: ignore[attr-defined]
-                img, scaleFactor=1.1, minNeighbors=self.min_neighbors,
+                img, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
                 minSize=(self.min_face, self.min_face))
             for (x, y, bw, bh), n in zip(np.reshape(boxes, (-1, 4)), np.ravel(counts),
                                          strict=True):
