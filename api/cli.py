@@ -56,10 +56,16 @@ def _bounds(field: FieldInfo) -> dict[str, Any]:
     return out
 
 
+#: a setting's second flag, shared with the library commands (every model command takes --threads)
+ALIASES = {"torch_threads": "--threads"}
+
+
 def _option(name: str, field: FieldInfo) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The click option of one setting."""
     kind = field.annotation
     flag = "--" + name.replace("_", "-")
+    if name in ALIASES:
+        flag = f"{flag} {ALIASES[name]}"
     common: dict[str, Any] = {"default": None, "help": field.description,
                               "show_default": _default(name, field)}
     if kind is bool:
@@ -67,7 +73,7 @@ def _option(name: str, field: FieldInfo) -> Callable[[Callable[..., Any]], Calla
     if typing.get_origin(kind) is typing.Literal:
         return click.option(flag, name, type=click.Choice(typing.get_args(kind)), **common)
     if kind is int:
-        return click.option(flag, name, type=click.IntRange(**_bounds(field)), **common)
+        return click.option(*flag.split(), name, type=click.IntRange(**_bounds(field)), **common)
     if kind is float:
         return click.option(flag, name, type=click.FloatRange(**_bounds(field)), **common)
     if typing.get_origin(kind) is list or name == "cors_origins":

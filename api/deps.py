@@ -32,7 +32,8 @@ _api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
 
 
 def _not_ready() -> HTTPException:
-    return HTTPException(503, "unavailable: the models are not loaded yet",
+    return HTTPException(503, "unavailable: the models are still loading (GET /readyz "
+                         "answers 200 once they are ready)",
                          headers={"Retry-After": str(RETRY_AFTER_S)})
 
 

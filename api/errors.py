@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.batching import BatcherStopped, JobStopped, QueueFull
 from api.jobs import ClientDisconnected, QueueTimeout
 from api.media import NotAcceptable
-from tlgan_base.errors import ECHO_LIMIT, clip
+from api.schemas import CUSTOM_AXIS_FORMS
+from tlgan_base.errors import ECHO_LIMIT, clip, shown
 
 log = logging.getLogger("tlgan.api")
 
@@ -55,10 +58,17 @@ def error_response(status: int, detail: str, errors: list[dict[str, str]] | None
     return JSONResponse(error_body(detail, errors), status_code=status, headers=headers)
 
 
+#: a field path in a domain error's message: ``count``, ``examples[3].latent``,
+#: ``custom_axes.mine.head`` (new axis names have no whitespace, ':' or ',')
+_FIELD_RE = re.compile(r"[A-Za-z_][^\s:,]*")
+
+
 def _field(loc: Sequence[Any]) -> str:
     parts = [clip(str(p)) for p in loc]  # dict keys and unknown field names are user values
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:] if len(parts) > 1 else parts
+    if len(parts) >= 3 and parts[0] == "custom_axes" and parts[2] in CUSTOM_AXIS_FORMS:
+        del parts[2]  # the union's tag (which of a custom axis' two forms), not a field
     return ".".join(parts) or "body"
 
 
@@ -70,6 +80,9 @@ def _message(err: dict[str, Any]) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
+    if msg.startswith("Expected UploadFile, received:"):  # a form field sent as plain text
+        return ("expected a file: send the photo as a file part with a filename "
+                "(curl -F image=@face.jpg), not as a plain form field")
     return msg
 
 
@@ -77,9 +90,16 @@ def validation_items(errors: Sequence[Any]) -> list[dict[str, str]]:
     """Pydantic/FastAPI errors -> [{field, message, type}] (inputs are never echoed)."""
     items = []
     for err in errors:
-        loc = err.get("loc", ())
+        loc = tuple(err.get("loc", ()))
         message = _message(err)
-        field = _field(loc)
+        if loc and loc[-1] == "[key]":  # a dict key (a name) is wrong: the dict is the field
+            field = _field(loc[:-2])
+            ctx = err.get("ctx") or {}
+            if err.get("type") in ("too_long", "string_too_long"):
+                message = f"longer than {ctx.get('max_length')} characters"
+            message = f"the name {shown(str(loc[-2]), 40)}: {message}"
+        else:
+            field = _field(loc)
         if err.get("type") == "json_invalid":
             field = "body"
         elif field in ("body", "") and ":" in message:
@@ -97,21 +117,47 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, detail, items)
 
 
+def _unparsable(cause: BaseException | None) -> str | None:
+    """Why FastAPI could not parse a JSON body (its 400 "There was an error parsing the
+    body" hides it), or None when the cause is something else."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"malformed JSON (not UTF-8: byte 0x{cause.object[cause.start]:02x} at "
+                f"position {cause.start})")
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return ("malformed JSON (an integer with more than "
+                f"{sys.get_int_max_str_digits() or 4300} digits)")
+    if isinstance(cause, RecursionError):
+        return "malformed JSON (nested too deeply)"
+    return None
+
+
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 400 and (why := _unparsable(exc.__cause__)) is not None:
+        # answered like any other malformed JSON: 422 naming the body
+        return error_response(422, f"body: {why}", [{"field": "body", "message": why,
+                                                      "type": "json_invalid"}])
     return error_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+def _fields(text: str) -> list[str] | None:
+    """The fields a domain error's message starts with (``count, size: ...`` -> [count,
+    size]), or None when its head names no field."""
+    names = [n.strip() for n in text.split(",")]
+    return names if names and all(_FIELD_RE.fullmatch(n) for n in names) else None
 
 
 async def _value_handler(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ValidationError):  # our own model built wrong: a bug, not bad input
         raise exc
     detail = str(exc) or "invalid value"
-    field, sep, message = detail.partition(":")
-    if not sep or " " in field.strip():
-        field, message = "body", detail
-    return error_response(422, detail, [{"field": field.strip(), "message": message.strip(),
-                                         "type": "value_error"}])
+    head, sep, message = detail.partition(": ")
+    fields = _fields(head) if sep else None
+    if fields is None:
+        fields, message = ["body"], detail
+    return error_response(422, detail, [{"field": f, "message": message.strip(),
+                                         "type": "value_error"} for f in fields])
 
 
 async def _queue_full_handler(request: Request, exc: Exception) -> JSONResponse:

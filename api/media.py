@@ -7,7 +7,10 @@ travels in headers:
 
 * ``X-Latent``: the latent as base64 of float32 little-endian bytes (exact);
 * ``X-Seed``: the seed (``/generate`` only);
-* ``X-Features``: compact JSON ``{attribute: probability}`` (only with ``with_features``).
+* ``X-Features``: compact JSON ``{attribute: probability}`` (only with ``with_features``),
+  when it fits in :data:`MAX_FEATURES_HEADER` bytes; otherwise (many custom axes with long
+  names) the header is left out and ``X-Features-Omitted`` says why: a proxy refuses a
+  response whose headers exceed its buffer (nginx's default is 4 or 8 KiB in all).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ _IMAGE_TYPES = {v: k for k, v in MEDIA_TYPES.items()}  # "image/png" -> "png"
 LATENT_HEADER = "X-Latent"
 SEED_HEADER = "X-Seed"
 FEATURES_HEADER = "X-Features"
+FEATURES_OMITTED_HEADER = "X-Features-Omitted"
+#: the longest X-Features header sent (bytes): the 40 CelebA attributes take about 1 KiB
+MAX_FEATURES_HEADER = 2048
 
 
 class NotAcceptable(Exception):
@@ -149,5 +155,17 @@ def decode_latent_header(value: str) -> np.ndarray:
 
 
 def features_header(features: dict[str, float]) -> str:
-    """Compact JSON of the features (the ``X-Features`` header)."""
+    """Compact JSON of the features (the ``X-Features`` header; ASCII: other characters of
+    names are escaped)."""
     return json.dumps(features, separators=(",", ":"))
+
+
+def features_headers(features: dict[str, float]) -> dict[str, str]:
+    """``X-Features`` when it fits in :data:`MAX_FEATURES_HEADER` bytes, else
+    ``X-Features-Omitted`` saying why and where to get them."""
+    text = features_header(features)
+    if len(text) <= MAX_FEATURES_HEADER:
+        return {FEATURES_HEADER: text}
+    return {FEATURES_OMITTED_HEADER: f"{len(features)} features take {len(text)} bytes, more "
+            f"than the {MAX_FEATURES_HEADER} a header may carry here; ask for "
+            "application/json to get them"}

@@ -13,8 +13,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.routes.common import max_faces
 from api.routes.encode import FORM_SCHEMA as ENCODE_FORM
-from api.schemas import MAX_FIRST_SEED
+from api.schemas import MAX_FIRST_SEED, NAME_PATTERN
 from tlgan.pipeline import Pipeline
 
 
@@ -34,6 +35,8 @@ def install_openapi(app: FastAPI) -> None:
         for name in ("GenerateRequest", "EditRequest", "InterpolateRequest", ENCODE_FORM):
             _limit(schemas, name, "size", maximum=settings.max_size)
         _limit(schemas, ENCODE_FORM, "steps", maximum=settings.max_encode_steps)
+        _limit(schemas, "InterpolateRequest", "steps", maximum=max_faces(settings, "steps"))
+        _name_patterns(schemas)
         pipeline: Pipeline | None = app.state.pipeline
         if pipeline is not None and app.state.ready:
             _add_model_limits(schemas, pipeline)
@@ -57,12 +60,14 @@ def _branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _limit(schemas: dict[str, Any], model: str, field: str, maximum: int) -> None:
+    """State ``maximum`` on an integer field: the service's limit, which its route checks
+    (the pydantic model may hold none, or a looser one)."""
     prop = _prop(schemas, model, field)
     if prop is None:
         return
     for branch in _branches(prop):
-        if "maximum" in branch:
-            branch["maximum"] = int(min(branch["maximum"], maximum))
+        if branch.get("type") == "integer":
+            branch["maximum"] = int(min(branch.get("maximum", maximum), maximum))
 
 
 def _integer_bounds(node: Any) -> None:
@@ -82,14 +87,42 @@ def _integer_bounds(node: Any) -> None:
             _integer_bounds(value)
 
 
+def _custom_axes(schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``custom_axes`` properties of the request models."""
+    found = (_prop(schemas, model, "custom_axes")
+             for model in ("GenerateRequest", "EditRequest", "InterpolateRequest"))
+    return [p for p in found if p is not None]
+
+
+def _name_patterns(schemas: dict[str, Any]) -> None:
+    """New axis names (custom_axes keys, /axes/fit's name) match NAME_PATTERN (checked by
+    an after-validator, which pydantic's schema cannot show)."""
+    for prop in _custom_axes(schemas):
+        prop.setdefault("propertyNames", {})["pattern"] = NAME_PATTERN
+    name = _prop(schemas, "AxesFitRequest", "name")
+    if name is not None:
+        name["pattern"] = NAME_PATTERN
+
+
 def _add_model_limits(schemas: dict[str, Any], pipeline: Pipeline) -> None:
     size = pipeline.latent_size
     for model, field in (("EditRequest", "latent"), ("InterpolateRequest", "latent_a"),
-                         ("InterpolateRequest", "latent_b"), ("FitExample", "latent")):
+                         ("InterpolateRequest", "latent_b"), ("FitExample", "latent"),
+                         ("CustomAxisIn", "direction")):
         prop = _prop(schemas, model, field)
         if prop is not None:
             prop["minItems"] = prop["maxItems"] = size
             prop["x-latent-space"] = pipeline.latent_space
+    for prop in _custom_axes(schemas):  # a custom axis' bare direction
+        for form in prop.get("additionalProperties", {}).get("oneOf", []):
+            if form.get("type") == "array":
+                form["minItems"] = form["maxItems"] = size
+    embedding = getattr(pipeline.extractor, "embedding_size", None)
+    if isinstance(embedding, int):
+        for field in ("weights", "mean", "std"):
+            prop = _prop(schemas, "HeadIn", field)
+            if prop is not None:
+                prop["minItems"] = prop["maxItems"] = embedding
     axes = pipeline.axis_names
     moves = _prop(schemas, "EditRequest", "moves")
     if moves is not None:

@@ -10,9 +10,19 @@ OpenAPI document (see ``api.openapi``).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from tlgan.latents import DEFAULT_TRUNCATION, MAX_SEED
 from tlgan_base.images import MAX_SIZE, MIN_SIZE
@@ -41,16 +51,49 @@ MAX_COUNT = 64
 MAX_FIRST_SEED = 2**63 - 1024
 assert MAX_FIRST_SEED + MAX_COUNT - 1 <= MAX_SEED and float(MAX_FIRST_SEED) == MAX_FIRST_SEED
 Seed = Annotated[int, Field(ge=0, le=MAX_FIRST_SEED), _AS_INT]
-Count = Annotated[int, Field(ge=1, le=MAX_COUNT), _AS_INT]
-Size = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIZE), _AS_INT]
-Steps = Annotated[int, Field(ge=2, le=32), _AS_INT]
+# ``count`` and ``size`` have one upper limit, the service's (``max_count``, ``max_size``,
+# never above MAX_COUNT / MAX_SIZE): the routes check it with one message, and the served
+# OpenAPI document states it (api.openapi).
+Count = Annotated[int, Field(ge=1), _AS_INT]
+Size = Annotated[int, Field(ge=MIN_SIZE), _AS_INT]
+assert MAX_SIZE >= MIN_SIZE
+#: most faces of one /interpolate request (and at most the service's max_count)
+MAX_STEPS = 32
+Steps = Annotated[int, Field(ge=2), _AS_INT]
 Component = Annotated[float, Field(ge=-BOUND, le=BOUND, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+#: the longest latent (or custom direction, or head vector) a request may carry
+MAX_VECTOR = 4096
 LatentIn = Annotated[list[Component], Field(
-    min_length=1, max_length=4096,
+    min_length=1, max_length=MAX_VECTOR,
     description=f"A latent vector in the loaded axes' latent space (z, or w for axes fitted in "
                 f"a mapping network's output): latent_size finite floats in [-{BOUND:g}, "
                 f"{BOUND:g}].")]
+
+#: Axis names in requests (custom axes, taught axes, moves, locks, feature targets) have at
+#: most this many characters: names travel in error messages and in the X-Features header.
+MAX_NAME_LENGTH = 64
+#: A name a request gives a new axis (a ``custom_axes`` key, ``POST /axes/fit``'s name): no
+#: whitespace, control characters, ':' or ',' (they would make error fields ambiguous).
+NAME_PATTERN = r"^[^\s\x00-\x1f\x7f:,]+$"
+NAME_RULE = (f"1 to {MAX_NAME_LENGTH} characters, without whitespace, control characters, "
+             "':' or ','")
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def _new_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(f"a new axis name has {NAME_RULE}")
+    return value
+
+
+#: a name that refers to an axis or attribute (moves, locks, targets, orthogonal_to)
+AxisName = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+#: a name a request gives a new axis (also matched against NAME_PATTERN, which the served
+#: OpenAPI document states)
+NewAxisName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH),
+                        AfterValidator(_new_name)]
 Format = Literal["png", "jpeg", "webp"]
 Method = Literal["slerp", "lerp"]
 
@@ -70,17 +113,53 @@ class _Response(BaseModel):
 
 
 # -- requests ----------------------------------------------------------------------------
+_Vector = Annotated[list[Finite], Field(min_length=1, max_length=MAX_VECTOR)]
+
+
+class HeadIn(_Request):
+    """A custom axis' classifier on extractor embeddings, as ``POST /axes/fit`` returns it:
+    ``p = sigmoid(((e - mean) / std) . weights + bias)``; vectors have the extractor's
+    embedding size."""
+
+    weights: _Vector
+    bias: Finite
+    mean: _Vector
+    std: _Vector
+    val_auc: Probability | None = Field(description="Validation AUC of the head (null: "
+                                        "unknown).")
+    C: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
+        description="Inverse regularization strength it was trained with.")
+    n_train: Annotated[int, Field(ge=0, le=1_000_000_000), _AS_INT] = Field(
+        description="Number of examples it was trained on.")
+    positives_rate: Probability = Field(description="Fraction of positive examples.")
+
+
 class CustomAxisIn(_Request):
     """A request's own axis with its fields named (the form ``POST /axes/fit`` returns)."""
 
     direction: list[Component] = Field(
-        max_length=4096, description="The axis in latent space (normalized by the server).")
-    head: dict[str, Any] | None = Field(
+        min_length=1, max_length=MAX_VECTOR,
+        description="The axis in latent space: latent_size finite floats, not all zero "
+        "(normalized by the server).")
+    head: HeadIn | None = Field(
         default=None, description="The axis' classifier on extractor embeddings, as `POST "
         "/axes/fit` returns it: with it, the axis gets a probability in `features`.")
 
 
-CustomAxes = dict[str, list[Component] | CustomAxisIn]
+def _axis_form(value: Any) -> str:
+    """Which form a custom axis takes: ``{"direction": ...}`` or a bare direction."""
+    return "axis" if isinstance(value, (dict, CustomAxisIn)) else "direction"
+
+
+#: union tags of a custom axis' two forms (api.errors leaves them out of error fields)
+CUSTOM_AXIS_FORMS = ("axis", "direction")
+CustomDirection = Annotated[list[Component], Field(
+    min_length=1, max_length=MAX_VECTOR,
+    description="The axis in latent space: latent_size finite floats, not all zero "
+    "(normalized by the server).")]
+CustomAxes = dict[NewAxisName, Annotated[
+    Annotated[CustomDirection, Tag("direction")] | Annotated[CustomAxisIn, Tag("axis")],
+    Discriminator(_axis_form)]]
 _CUSTOM_AXES: Any = Field(
     default_factory=dict, max_length=32,
     description="The request's own axes, {name: direction} or {name: {\"direction\": [...], "
@@ -100,7 +179,7 @@ class GenerateRequest(_Request):
     count: Count = Field(default=1, description="Number of faces.")
     truncation: float = Field(default=DEFAULT_TRUNCATION, gt=0.0, le=1.0, allow_inf_nan=False,
                               description="Truncation psi in (0, 1]: smaller is more typical.")
-    features: dict[str, Probability] | None = Field(
+    features: dict[AxisName, Probability] | None = Field(
         default=None, description="Target probability per attribute: move each face along the axes "
         "until the extractor agrees (within 0.2); faces then list `unmet` attributes.")
     format: Format = _FORMAT
@@ -113,13 +192,21 @@ class EditRequest(_Request):
     """Move a latent along feature axes, then render it."""
 
     latent: LatentIn
-    moves: dict[str, Component] = Field(
+    moves: dict[AxisName, Component] = Field(
         default_factory=dict,
         description="Distance to move along each (unit) axis in z; several moves add up.")
-    locked: list[str] = Field(
+    locked: list[AxisName] = Field(
         default_factory=list, max_length=1024,
         description="Axes kept fixed: projected out of the summed move and, with an "
         "extractor loaded, held per face (closed loop; see `unheld`).")
+    locality: bool | None = Field(
+        default=None,
+        description="Local edit: keep each moved axis's change inside the region where its "
+        "attribute lives (a mask per axis shipped with the bundle; the start face is kept "
+        "outside it, blended on the generator's feature map). Gender/age axes and a "
+        "request's own axes are global. null: on when the bundle ships masks for this "
+        "generator; true where it does not: 422. `latent` is the moved latent either way "
+        "(rendered alone it gives the global edit).")
     custom_axes: CustomAxes = _CUSTOM_AXES
     format: Format = _FORMAT
     size: Size | None = _SIZE
@@ -190,6 +277,9 @@ class EditResponse(_Response):
         default=None, description="Locked axes whose attribute probability could not be held "
         "within 0.05 of its value before the move (closed-loop locks); null when no lock was "
         "held closed-loop (no moves, no locks, or no extractor loaded).")
+    locality: bool = Field(
+        default=False, description="Whether the face was rendered as a local edit (false "
+        "when locality is off or every move was global).")
 
 
 class EncodeQuality(_Response):
@@ -307,11 +397,11 @@ class FitExample(_Request):
 class AxesFitRequest(_Request):
     """POST /axes/fit: teach an axis from marked faces."""
 
-    name: str = Field(min_length=1, max_length=64, description="The new axis' name (not one "
-                      "of the bundle's axes or attributes).")
+    name: NewAxisName = Field(description=f"The new axis' name ({NAME_RULE}; not one of the "
+                              "bundle's axes or attributes).")
     examples: list[FitExample] = Field(min_length=10, max_length=2000, description=(
         "Marked faces, both labels present (at least 2 of each)."))
-    orthogonal_to: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    orthogonal_to: list[AxisName] | None = Field(
         default=None, max_length=64, description="Axes the new one is made orthogonal to "
         "(null: the bundle's reference axes; []: none).")
 

@@ -5,8 +5,11 @@
 1. **The port first.** The listening socket is bound before any model loads, so a busy port
    (or a host that is not this machine's) stops the command at once with one line naming
    ``--port`` / ``TLGAN_PORT`` and exit code 2, not minutes later.
-2. **The models** load in the app's lifespan, before the port accepts connections; a missing
-   or corrupt artifact prints one line and exits 2.
+2. **The models** load in a background thread while the port already answers: ``/healthz``
+   200, ``/readyz`` 503 ``{"status": "loading"}``, model routes 503 + ``Retry-After`` (so a
+   probe or load balancer sees the documented "not ready yet", not a refused connection). A
+   missing or corrupt artifact closes the port, prints one line naming the setting
+   (``bundle (--bundle / TLGAN_BUNDLE): ...``) and exits 2; SIGTERM while loading exits 0.
 3. **The drain.** On SIGTERM (or Ctrl-C) the listener stays open: ``/readyz`` answers 503
    (so load balancers stop sending traffic), ``/healthz`` and ``/metrics`` keep answering,
    new requests for model work get 503 + ``Retry-After`` + ``Connection: close`` (a client
@@ -28,9 +31,11 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import re
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -120,6 +125,47 @@ def _ignore_signal(sig: int, frame: object) -> None:
     """Signal handler that does nothing (see :func:`run`)."""
 
 
+def _load_in_thread(settings: Settings) -> asyncio.Future[Any]:
+    """:func:`api.loading.build_pipeline` in a daemon thread (a stop while loading need not
+    wait for it); the future gets its pipeline or its exception."""
+    from api.loading import build_pipeline
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(result)
+        else:
+            done.set_exception(error)
+
+    def work() -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = build_pipeline(settings)
+        except BaseException as exc:  # handed to the serving loop, which reports it
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=work, name="tlgan-load-models", daemon=True).start()
+    return done
+
+
+def name_setting(message: str) -> str:
+    """A loading error's message with its leading setting named as the user sets it:
+    ``bundle: ...`` -> ``bundle (--bundle / TLGAN_BUNDLE): ...``."""
+    match = re.match(r"([a-z_]+): ", message)
+    if match is None or match.group(1) not in Settings.model_fields:
+        return message
+    name = match.group(1)
+    return (f"{name} (--{name.replace('_', '-')} / TLGAN_{name.upper()}): "
+            f"{message[match.end():]}")
+
+
 def run(settings: Settings) -> int:
     """Serve the API on ``settings`` until SIGTERM/SIGINT; returns the exit code.
 
@@ -148,26 +194,53 @@ def run(settings: Settings) -> int:
 
     async def serve() -> None:
         nonlocal loaded
-        # The app's own lifespan loads the models *before* the port accepts connections,
-        # so a load failure surfaces below as one exception rather than a uvicorn traceback.
-        async with app.router.lifespan_context(app):
-            loaded = True
-            # While it serves, uvicorn routes SIGTERM/SIGINT to DrainingServer.handle_exit;
-            # when it stops, it re-raises the signals its own handler captured (ours records
-            # none). Should one come anyway, it lands on this no-op rather than killing the
-            # process before the lifespan's exit (the batcher finishing its queue).
-            previous = {sig: signal.signal(sig, _ignore_signal)
-                        for sig in (signal.SIGINT, signal.SIGTERM)}
-            host, port = sock.getsockname()[:2]
-            log.info("listening on http://%s:%d (API docs: /docs, metrics: /metrics)",
-                     f"[{host}]" if ":" in host else host, port)
-            stop_reload = install_reload_signal(app, asyncio.get_running_loop())  # SIGHUP
-            try:
-                await server.serve(sockets=[sock])
-            finally:
-                stop_reload()
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+        # While it serves, uvicorn routes SIGTERM/SIGINT to DrainingServer.handle_exit; when
+        # it stops, it re-raises the signals its own handler captured (ours records none).
+        # Should one come anyway, it lands on this no-op rather than killing the process
+        # before the lifespan's exit (the batcher finishing its queue).
+        previous = {sig: signal.signal(sig, _ignore_signal)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        # uvicorn's start-up lines would precede a load failure's one line: quiet until ready
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        level = uvicorn_log.level
+        uvicorn_log.setLevel(max(level, logging.WARNING))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            if app.state.pipeline is None:
+                log.debug("loading models (generator=%s, extractor=%s, bundle=%s, device=%s)"
+                          " while /readyz answers 503", settings.generator or "default",
+                          settings.extractor or "default", settings.bundle or "default",
+                          settings.device)
+                loading = _load_in_thread(settings)
+                await asyncio.wait({serving, loading}, return_when=asyncio.FIRST_COMPLETED)
+                if not loading.done():  # SIGTERM/SIGINT before the models were loaded
+                    loading.cancel()
+                    await serving
+                    log.info("stopped before the models were loaded")
+                    return
+                if loading.exception() is not None:
+                    server.should_exit = server.force_exit = True
+                    await serving
+                app.state.pipeline = loading.result()  # raises the loading error
+            async with app.router.lifespan_context(app):
+                loaded = True
+                uvicorn_log.setLevel(level)
+                host, port = sock.getsockname()[:2]
+                log.info("listening on http://%s:%d (API docs: /docs, metrics: /metrics)",
+                         f"[{host}]" if ":" in host else host, port)
+                stop_reload = install_reload_signal(app, asyncio.get_running_loop())  # SIGHUP
+                try:
+                    await serving
+                finally:
+                    stop_reload()
+        finally:
+            uvicorn_log.setLevel(level)
+            if not serving.done():
+                server.should_exit = server.force_exit = True
+                with contextlib.suppress(Exception):
+                    await serving
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     try:
         # uvicorn's loop choice (uvloop when installed), as `uvicorn.run` would make.
@@ -183,7 +256,7 @@ def run(settings: Settings) -> int:
         # One line: some loaders embed multi-line library messages.
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
         if isinstance(exc, (ValueError, ArtifactError)):
-            raise StartError(first) from None
+            raise StartError(name_setting(first)) from None
         raise StartError(f"cannot load the models: {type(exc).__name__}: {first}") from None
     finally:
         sock.close()

@@ -3,22 +3,61 @@
 Every setting can be given as an environment variable (``TLGAN_MAX_COUNT=16``) and, for
 ``tlgan serve``, overridden by the matching command-line option. Settings are always passed
 in explicitly (``create_app(settings)``); nothing reads them globally.
+
+A ``TLGAN_*`` variable that names no setting (a typo of a setting's name) stops
+:func:`load_settings` with one line naming it and the setting it most likely meant, unless it
+is one of :data:`OTHER_VARIABLES` (read by the project's scripts, tests, CI and Compose).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tlgan.encoders import DEFAULT_STEPS as DEFAULT_ENCODE_STEPS
-from tlgan_base.errors import ConfigError
+from tlgan_base.devices import resolve_threads
+from tlgan_base.errors import ConfigError, clip
 from tlgan_base.images import MAX_PHOTO_PIXELS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+#: ``TLGAN_*`` variables this project reads outside the service's settings. The service
+#: ignores them; any other ``TLGAN_*`` variable that names no setting stops ``tlgan serve``
+#: (a typo in a setting's name would otherwise be ignored silently). Add a variable
+#: here when a script, test or deployment file starts reading one.
+OTHER_VARIABLES: Mapping[str, str] = {
+    # tests (tests/conftest.py, tests/web, tests/ops) and CI (.ci/run)
+    "TLGAN_CELEBA_DIR": "tests: the CelebA data folder",
+    "TLGAN_REQUIRE_BROWSER": "CI: browser tests fail instead of skipping",
+    "TLGAN_REQUIRE_CELEBA": "CI: CelebA tests fail instead of skipping",
+    "TLGAN_REQUIRE_TOOLS": "CI: external linter tests fail instead of skipping",
+    "TLGAN_REQUIRE_DOCKER": "CI: Docker image tests fail instead of skipping",
+    "TLGAN_CHROMIUM": "tests, scripts/screenshots.py: the chromium binary",
+    "TLGAN_CHECKOV": "tests: the checkov binary",
+    "TLGAN_SCREENSHOTS": "tests: folder for browser screenshots",
+    # scripts/setup.sh, scripts/setup_tools.sh (and docker/Dockerfile, which runs setup.sh)
+    "TLGAN_VENV": "scripts/setup.sh: the virtual environment to create",
+    "TLGAN_TORCH": "scripts/setup.sh: the torch requirement to install",
+    "TLGAN_EXTRAS": "scripts/setup.sh: the package extras to install",
+    "TLGAN_TOOLS_VENV": "scripts/setup_tools.sh: the tools' virtual environment",
+    # scripts/docker_image.sh and tests/ops/test_docker_image.py (building the image)
+    "TLGAN_DOCKER_IMAGE": "tests: an image built beforehand to test instead of building one",
+    "TLGAN_DOCKER_TORCH": "scripts/docker_image.sh: the torch requirement served to the build",
+    "TLGAN_DOCKER_PYPI": "scripts/docker_image.sh: the package index for the build",
+    "TLGAN_DOCKER_INDEX_PORT": "scripts/docker_image.sh: loopback port of the torch index",
+    "TLGAN_DOCKER_PIP_CERT": "scripts/docker_image.sh: CA bundle passed to the build's pip",
+    "TLGAN_DOCKERD_LOG": "scripts/docker_image.sh: log file of a dockerd it starts",
+    # docker/compose.yaml (read by Compose on the host, not by the service)
+    "TLGAN_IMAGE": "docker/compose.yaml: the image to run",
+    "TLGAN_PUBLISH": "docker/compose.yaml: the host port",
+    "TLGAN_MODELS_DIR": "docker/compose.yaml: the host folder mounted at /models",
+}
 
 
 class Settings(BaseSettings):
@@ -139,10 +178,31 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("generator", "extractor", "bundle", "encoder", "api_key", mode="before")
+    @field_validator("generator", "extractor", "bundle", "encoder", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _sendable_key(cls, value: Any) -> Any:
+        """Empty: no key. Otherwise a key a client can send in a header: printable ASCII,
+        no leading or trailing whitespace (HTTP strips it from header values, so such a key
+        could never match, and a blank key must not turn authentication off)."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str) or value == "":
+            return None if value == "" else value
+        if not value.strip():
+            raise ValueError("is blank (only whitespace); leave it empty or unset for no "
+                             "key, or set a real key")
+        if value != value.strip():
+            raise ValueError("has leading or trailing whitespace, which HTTP strips from "
+                             "header values, so no request could match it")
+        if not all(" " <= ch <= "~" for ch in value):
+            raise ValueError("must be printable ASCII: a client cannot send other "
+                             "characters in the X-API-Key header")
+        return value
 
     @field_validator("max_encode_steps")
     @classmethod
@@ -154,24 +214,57 @@ class Settings(BaseSettings):
         return value
 
     def resolved_torch_threads(self) -> int:
-        """``torch_threads``, with 0 resolved to max(1, CPU cores - 1)."""
-        if self.torch_threads:
-            return self.torch_threads
-        return max(1, (os.cpu_count() or 1) - 1)
+        """``torch_threads``, with 0 resolved to max(1, CPU cores - 1)
+        (:func:`tlgan_base.devices.resolve_threads`, as every ``tlgan`` command's
+        ``--threads auto``)."""
+        return resolve_threads(self.torch_threads)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The ``TLGAN_*`` names in ``environ`` that are neither a setting nor one of
+    :data:`OTHER_VARIABLES` (compared case-insensitively, as settings are read)."""
+    known = {f"TLGAN_{name.upper()}" for name in Settings.model_fields} | set(OTHER_VARIABLES)
+    return sorted(k for k in environ if k.upper().startswith("TLGAN_")
+                  and k.upper() not in known)
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """ConfigError naming every unknown ``TLGAN_*`` variable of ``environ`` (and the
+    setting each most likely meant), so that a mistyped setting is never ignored."""
+    unknown = unknown_variables(environ)
+    if not unknown:
+        return
+    settings = [name.upper() for name in Settings.model_fields]
+    parts = []
+    for name in unknown:
+        # compared without the shared prefix, which would make every name look close
+        close = difflib.get_close_matches(name.upper()[len("TLGAN_"):], settings, n=1,
+                                          cutoff=0.6)
+        hint = f" (did you mean TLGAN_{close[0]}?)" if close else ""
+        if name.upper().startswith(("TLGAN_SERVICE_", "TLGAN_PORT_")):
+            hint = " (a Kubernetes service link: set enableServiceLinks: false in the pod)"
+        parts.append(f"{clip(name)}{hint}")
+    raise ConfigError(
+        f"environment: unknown setting{'s' if len(parts) > 1 else ''} {', '.join(parts)}; "
+        "`tlgan serve --help` lists every TLGAN_* setting")
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment, with ``overrides`` (not None) taking precedence.
 
+    The environment is first checked for unknown ``TLGAN_*`` variables
+    (:func:`check_environment`).
+
     Raises:
-        ConfigError: a value is invalid; the message names the setting and its variable.
+        ConfigError: a value is invalid, or a ``TLGAN_*`` variable names no setting; the
+            message names the setting and its variable.
     """
+    check_environment(os.environ)
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise ConfigError(
-            f"{name} (TLGAN_{name.split('.')[0].upper()}): {err['msg']}"
-        ) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name} (TLGAN_{name.split('.')[0].upper()}): {msg}") from None

@@ -10,7 +10,11 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
     <folder>/config.json  kind "axis-bundle", id, names, references, latent_size,
                           latent_space, provenance, the JSON-valued per-axis statistics,
                           ``samples`` (the subset's provenance: cache id/path, rows, seed,
-                          dtype, sha256) and the sha256 of every file
+                          dtype, sha256), ``masks`` (the local-edit masks' recipe and
+                          provenance) and the sha256 of every file
+    <folder>/masks.npz    optional: one spatial mask (H, W) in [0, 1] per local axis, where a
+                          local edit lets that axis's move change the face
+                          (``attach_masks``, learned by ``tlgan.locality.learn_masks``)
 
 Added axes may carry a ``head`` stat (``axes.heads.Head.to_dict``: a classifier on the
 extractor's embeddings); a pipeline labels faces with it like an extractor attribute.
@@ -24,6 +28,12 @@ the reference axes (e.g. Male, Young; see ``axes.maths.orthogonalize``) -- alway
 format 1.1 the reference axes are also disentangled from each other (each projected off the
 span of the other references, order-free; ``provenance["reference_orthogonalization"] ==
 "mutual"``); bundles without that key keep their references as fitted (``"keep"``).
+
+An added axis may hold only some of the references (or other axes): its ``held_references``
+stat (a list of axis names; ``AxisBundle.add_axis(..., held=...)``) says which; its direction
+is orthogonal to their raw directions (references) or directions (other axes) instead of to
+every reference. Axes without the stat hold every reference, as before; the stat is additive
+(older readers ignore it, and its directions are stored as they are).
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ __all__ = [
     "DEFAULT_REFERENCES",
     "KIND",
     "AxisBundle",
+    "attach_masks",
     "attach_samples",
     "build_bundle",
     "load",
@@ -67,6 +78,8 @@ __all__ = [
 
 KIND = "axis-bundle"
 ARRAYS_NAME = "axes.npz"
+#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.locality``)
+MASKS_NAME = "masks.npz"
 FORMAT_VERSION = 1
 DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
 #: the latent space of bundles that name none (every bundle written before spaces existed)
@@ -135,6 +148,10 @@ class AxisBundle:
     #: folder it was loaded from (where ``samples.npz`` lies); not part of the content id
     samples_meta: dict[str, Any] | None = None
     source: Path | None = None
+    #: the spatial masks of local edits the bundle ships (config ``masks``: recipe, the
+    #: generator they were learned for, per-axis area or why the axis is global; the arrays
+    #: in ``masks.npz``; None: none); not part of the content id
+    masks_meta: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.latent_space, str) or not self.latent_space.isidentifier():
@@ -261,11 +278,55 @@ class AxisBundle:
         assert self.source is not None and self.samples_meta is not None
         return load_compact(self.source / COMPACT_NAME, self.samples_meta)
 
+    @property
+    def has_masks(self) -> bool:
+        """True when the bundle ships local-edit masks that are on disk."""
+        return (self.masks_meta is not None and self.source is not None
+                and (self.source / MASKS_NAME).is_file())
+
+    def load_masks(self) -> dict[str, NDArray[np.float32]]:
+        """The shipped local-edit masks {axis: (H, W) float32 in [0, 1]} (global axes have
+        none; see ``masks_meta``).
+
+        Raises:
+            ArtifactError: the bundle ships none, or the file does not match its metadata.
+        """
+        if not self.has_masks:
+            raise ArtifactError(f"locality: bundle {self.source or self.id} ships no "
+                                f"local-edit masks ({MASKS_NAME}); learn them with "
+                                "`tlgan axes masks`")
+        assert self.source is not None
+        path = self.source / MASKS_NAME
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                masks = {k: np.asarray(npz[k], np.float32) for k in npz.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ArtifactError(f"{path} is not a readable npz file: {exc}") from exc
+        for name, m in masks.items():
+            if name not in self.names:
+                raise ArtifactError(f"{path}: mask {name!r} names no axis of the bundle")
+            if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.isfinite(m).all():
+                raise ArtifactError(f"{path}: mask {name!r} must be a finite square array")
+        return masks
+
     def head(self, name: str) -> dict[str, Any] | None:
         """The head (classifier on extractor embeddings, ``axes.heads.Head.to_dict``) that
         axis ``name`` carries, or None."""
         head = self.stats[self.index(name)].get("head")
         return head if isinstance(head, dict) else None
+
+    def held_references(self, name: str) -> list[str]:
+        """The axes ``name`` is orthogonal to: its ``held_references`` stat when it was added
+        holding only some (see ``add_axis``), else the bundle's references (for a reference:
+        the others when they are mutually orthogonalized)."""
+        i = self.index(name)
+        held = self.stats[i].get("held_references")
+        if isinstance(held, list):
+            return [str(h) for h in held]
+        if name in self.references:
+            return ([r for r in self.references if r != name]
+                    if self.reference_mode == "mutual" else [])
+        return list(self.references)
 
     def _carry(self, **changes: Any) -> AxisBundle:
         """A new bundle with ``changes`` and the shipped samples / source carried over."""
@@ -273,22 +334,26 @@ class AxisBundle:
                   "raw_directions": self.raw_directions, "references": self.references,
                   "stats": self.stats, "provenance": self.provenance,
                   "latent_space": self.latent_space, "samples_meta": self.samples_meta,
-                  "source": self.source}
+                  "source": self.source, "masks_meta": self.masks_meta}
         fields.update(changes)
         return AxisBundle(**fields)
 
     # ------------------------------------------------------------------ edits
     def add_axis(self, name: str, raw_direction: ArrayLike,
-                 stats: Mapping[str, Any]) -> AxisBundle:
+                 stats: Mapping[str, Any], held: Sequence[str] | None = None) -> AxisBundle:
         """Return a new bundle with axis ``name`` added (or replaced, keeping its position).
 
         ``raw_direction`` ``(L,)`` is normalized and orthogonalized against the references
         (if ``name`` is itself a reference, every other axis is re-orthogonalized).
+        ``held``: the axes the new one holds instead (None: every reference); it is made
+        orthogonal to their raw directions (references) or directions (other axes), and the
+        list is recorded as its ``held_references`` stat (kept when a reference is replaced).
         ``stats`` must hold ``coef_norm`` (logit per unit z along ``raw_direction``).
 
         Raises:
             ValueError: wrong shape/zero ``raw_direction``, ``stats`` without ``coef_norm``,
-                or a direction inside the span of the references.
+                a direction inside the span of what it holds, or ``held`` naming an unknown
+                axis, the axis itself, or given for a reference axis.
         """
         name = str(name)
         raw = np.asarray(raw_direction, dtype=np.float64)
@@ -300,6 +365,17 @@ class AxisBundle:
             raise ValueError("stats must be a mapping with a 'coef_norm' entry")
         new_stats = dict(stats)
         new_stats.setdefault("name", name)
+        new_stats.pop("held_references", None)
+        if held is not None:
+            held = list(dict.fromkeys(str(h) for h in held))
+            if name in self.references:
+                raise ValueError(f"held: {name!r} is a reference axis; it holds the other "
+                                 "references as the bundle does")
+            bad = [h for h in held if h not in self.names or h == name]
+            if bad:
+                raise ValueError(f"held: {bad[0]!r} is not another axis of the bundle; valid "
+                                 f"names: {', '.join(n for n in self.names if n != name)}")
+            new_stats["held_references"] = held
         names = list(self.names)
         raws = self.raw_directions.astype(np.float64)
         all_stats = [dict(s) for s in self.stats]
@@ -314,6 +390,17 @@ class AxisBundle:
         if name in self.references:  # the reference span changed: redo every axis
             directions = _orthogonalize_named(raws, names, self.references,
                                               self.reference_mode).astype(np.float32)
+            for i, s in enumerate(all_stats):  # axes that hold only some, as recorded
+                if isinstance(s.get("held_references"), list):
+                    directions[i] = _held_direction(raws, directions, names, self.references,
+                                                    s["held_references"], raws[i])
+        elif held is not None:
+            own = _held_direction(raws, self.directions, names, self.references, held, raw)
+            directions = np.array(self.directions)
+            if len(names) > len(directions):
+                directions = np.vstack([directions, own[None]])
+            else:
+                directions[names.index(name)] = own
         else:  # existing axes stay bit-identical; only the new one is orthogonalized
             ref_rows = raws[[names.index(r) for r in self.references]]
             own = orthogonalize(np.vstack([ref_rows, raw[None]]),
@@ -376,6 +463,19 @@ def _normalize_stats(stats: Mapping[str, Any], i: int) -> dict[str, Any]:
         a.setflags(write=False)
     plain = _jsonable({k: v for k, v in stats.items() if k not in arrays}, f"stats[{i}]")
     return {k: arrays[k] if k in arrays else plain[str(k)] for k in stats}
+
+
+def _held_direction(raws: NDArray[np.float64], directions: NDArray[Any], names: Sequence[str],
+                    references: Sequence[str], held: Sequence[str],
+                    raw: NDArray[np.float64]) -> NDArray[np.float32]:
+    """``raw`` made orthogonal to the raw directions of the held references and the
+    directions of the other held axes (ValueError when it lies inside their span)."""
+    rows = [raws[list(names).index(h)] if h in references
+            else np.asarray(directions[list(names).index(h)], dtype=np.float64) for h in held]
+    if not rows:
+        return normalize(raw, name="raw_direction").astype(np.float32)
+    own = orthogonalize(np.vstack([*rows, raw[None]]), list(range(len(rows))))[-1]
+    return np.asarray(own, dtype=np.float32)
 
 
 def _orthogonalize_named(raws: NDArray[np.float64], names: Sequence[str],
@@ -469,14 +569,51 @@ def save(bundle: AxisBundle, folder: str | Path) -> Path:
         "stats": json_stats,
     }
     samples = bundle.source / COMPACT_NAME if bundle.has_samples and bundle.source else None
+    masks = bundle.source / MASKS_NAME if bundle.has_masks and bundle.source else None
     with atomic_artifact_dir(folder) as tmp:
         with open(tmp / ARRAYS_NAME, "wb") as fh:
             np.savez(fh, allow_pickle=False, **arrays)
         if samples is not None:  # the shipped sample subset travels with the bundle
             shutil.copyfile(samples, tmp / COMPACT_NAME)
             config["samples"] = bundle.samples_meta
+        if masks is not None:  # so do the local-edit masks
+            shutil.copyfile(masks, tmp / MASKS_NAME)
+            config["masks"] = bundle.masks_meta
         save_config(tmp, config)
     return folder
+
+
+def attach_masks(folder: str | Path, masks: Mapping[str, ArrayLike],
+                 meta: Mapping[str, Any]) -> AxisBundle:
+    """Ship local-edit masks ({axis: (H, W) in [0, 1]}) in the bundle folder ``folder`` as
+    ``masks.npz`` with ``meta`` (recipe, the generator they were learned for, per-axis notes)
+    in config.json ``masks``; rewrites the folder atomically (the content id is unchanged)
+    and returns the reloaded bundle.
+
+    Raises:
+        ValueError: a mask names no axis, or is not a square array of values in [0, 1].
+    """
+    folder = Path(folder)
+    bundle = load(folder)
+    arrays: dict[str, NDArray[np.float32]] = {}
+    for name, m in masks.items():
+        arr = np.asarray(m, dtype=np.float32)
+        if name not in bundle.names:
+            raise ValueError(f"masks: {name!r} names no axis of the bundle")
+        if (arr.ndim != 2 or arr.shape[0] != arr.shape[1] or not np.isfinite(arr).all()
+                or arr.min() < 0 or arr.max() > 1):
+            raise ValueError(f"masks.{name}: must be a square array of values in [0, 1]")
+        arrays[name] = arr
+    with tempfile.TemporaryDirectory() as tmpdir:
+        path = Path(tmpdir) / MASKS_NAME
+        with open(path, "wb") as fh:
+            np.savez_compressed(fh, allow_pickle=False, **arrays)
+        full = {**_jsonable(dict(meta), "masks"), "file": MASKS_NAME,
+                "sha256": sha256_file(path), "created": _now()}
+        if bundle.has_samples and bundle.source is not None:
+            shutil.copyfile(bundle.source / COMPACT_NAME, Path(tmpdir) / COMPACT_NAME)
+        save(bundle._carry(masks_meta=full, source=Path(tmpdir)), folder)
+    return load(folder)
 
 
 def attach_samples(folder: str | Path, cache: SampleCache, rows: Sequence[int] | int, *,
@@ -523,6 +660,8 @@ def attach_samples(folder: str | Path, cache: SampleCache, rows: Sequence[int] |
         }
         if not contiguous:
             meta["rows_list"] = [int(i) for i in idx]
+        if bundle.has_masks and bundle.source is not None:  # the masks stay
+            shutil.copyfile(bundle.source / MASKS_NAME, Path(tmpdir) / MASKS_NAME)
         carried = bundle._carry(samples_meta=meta, source=Path(tmpdir))
         save(carried, folder)
     return load(folder)
@@ -612,12 +751,17 @@ def load(folder: str | Path, expect_generator: str | None = None,
                                      or COMPACT_NAME not in (config.get("files") or {})):
         raise ArtifactError(f"{folder}: config.json 'samples' names no checksummed "
                             f"{COMPACT_NAME}")
+    masks_meta = config.get("masks")
+    if masks_meta is not None and (not isinstance(masks_meta, dict)
+                                   or MASKS_NAME not in (config.get("files") or {})):
+        raise ArtifactError(f"{folder}: config.json 'masks' names no checksummed "
+                            f"{MASKS_NAME}")
     try:
         bundle = AxisBundle(names=names, directions=arrays["directions"],
                             raw_directions=arrays["raw_directions"],
                             references=config.get("references", []), stats=stats,
                             provenance=prov, latent_space=space, samples_meta=samples_meta,
-                            source=folder.resolve())
+                            source=folder.resolve(), masks_meta=masks_meta)
     except ValueError as exc:
         raise ArtifactError(f"{folder} holds an invalid axis bundle: {exc}") from exc
     if bundle.id != config.get("id"):

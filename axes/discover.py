@@ -19,17 +19,20 @@ positive), so results are deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["MAX_K", "discovery_scores", "nearest_axes", "pca_2d", "pca_directions",
-           "sefa_directions", "top_moves"]
+__all__ = ["GRAM_BLOCK", "MAX_K", "centred_gram", "discovery_scores", "nearest_axes", "pca_2d",
+           "pca_directions", "sefa_directions", "top_eigen", "top_moves"]
 
 #: the most directions any method returns at once
 MAX_K = 64
+#: activations (columns, and rows for the mean) per block of the Gram product: the memory of
+#: one block and the granularity of stops
+GRAM_BLOCK = 2048
 
 
 def _matrix(x: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -75,7 +78,78 @@ def sefa_directions(weight: ArrayLike, k: int) -> tuple[NDArray[np.float64], NDA
     return _fix_signs(u[:, :k].T.copy()), (s[:k] ** 2).astype(np.float64)
 
 
-def pca_directions(activations: ArrayLike, latents: ArrayLike, k: int
+def centred_gram(activations: NDArray[np.floating[Any]], *, block: int = GRAM_BLOCK,
+                 on_block: Callable[[], None] | None = None) -> NDArray[np.float64]:
+    """The Gram matrix ``(N, N)`` of the activations' centred rows, ``sum_c B_c B_c^T`` over
+    blocks ``B_c`` of ``block`` centred columns (float32 products, float64 sum).
+
+    The activations are read, never copied whole: the memory is one centred block
+    (N x block float32) and the result. ``on_block()`` is called after every block (a caller
+    stops the work by raising from it). ValueError naming ``activations`` on NaN or
+    infinity.
+    """
+    if activations.ndim != 2 or 0 in activations.shape:
+        raise ValueError(f"activations: expected a non-empty 2-D array, got shape "
+                         f"{activations.shape}")
+    n, d = activations.shape
+    mean = np.zeros(d, dtype=np.float64)
+    for start in range(0, n, block):
+        part = activations[start:start + block]
+        if not np.isfinite(part).all():
+            raise ValueError("activations: contains NaN or infinity")
+        mean += part.sum(axis=0, dtype=np.float64)
+    mean32 = (mean / n).astype(np.float32)
+    gram = np.zeros((n, n), dtype=np.float64)
+    for start in range(0, d, block):
+        cols = slice(start, start + block)
+        centred = np.subtract(activations[:, cols], mean32[cols], dtype=np.float32)
+        gram += centred @ centred.T  # BLAS syrk: the product of a matrix with its transpose
+        if on_block is not None:
+            on_block()
+    return gram
+
+
+def top_eigen(gram: NDArray[np.float64], k: int, *, seed: int = 0, tol: float = 1e-10,
+              max_iter: int = 2000, on_iter: Callable[[], None] | None = None
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The ``k`` largest eigenvalues (k,) and their unit eigenvectors (N, k) of a symmetric
+    positive semi-definite ``gram`` (N, N), by seeded subspace iteration with Rayleigh-Ritz
+    on ``min(N, 2k + 10)`` vectors: the same values as a full ``eigh`` (to ``tol`` relative
+    to the largest eigenvalue, on the residual ``|G v - lambda v|``) at a fraction of its
+    cost for a few components. ``on_iter()`` is called after every iteration.
+    RuntimeError when it does not converge in ``max_iter`` iterations."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # small products: BLAS threads only contend (10x slower)
+        return _subspace_iteration(gram, k, seed, tol, max_iter, on_iter)
+
+
+def _subspace_iteration(gram: NDArray[np.float64], k: int, seed: int, tol: float,
+                        max_iter: int, on_iter: Callable[[], None] | None
+                        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    n = len(gram)
+    m = min(n, 2 * k + 10)
+    q = np.linalg.qr(gram @ np.random.default_rng(seed).standard_normal((n, m)))[0]
+    resid = np.zeros(1)
+    for _ in range(max_iter):
+        y = gram @ q
+        small = q.T @ y
+        values, vectors = np.linalg.eigh((small + small.T) / 2)
+        order = np.argsort(values)[::-1][:k]
+        values, vectors = values[order], vectors[:, order]
+        ritz = q @ vectors
+        resid = np.linalg.norm(y @ vectors - ritz * values, axis=0)
+        if on_iter is not None:
+            on_iter()
+        if m == n or resid.max() <= tol * max(float(values[0]), 1e-300):
+            return np.maximum(values, 0.0), ritz
+        q = np.linalg.qr(y)[0]
+    raise RuntimeError(f"top_eigen: no convergence in {max_iter} iterations "
+                       f"(residual {resid.max():.3g})")
+
+
+def pca_directions(activations: ArrayLike, latents: ArrayLike, k: int, *,
+                   on_block: Callable[[], None] | None = None
                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """GANSpace: principal components of activations, carried back to the latent space.
 
@@ -85,27 +159,35 @@ def pca_directions(activations: ArrayLike, latents: ArrayLike, k: int
     latent move that goes with one standard deviation along component ``i`` (then made unit
     length). Directions are not orthogonalized.
 
+    The components come from the (N, N) Gram matrix of the centred activations
+    (:func:`centred_gram`, float32 products in column blocks) and its top eigenvectors
+    (:func:`top_eigen`): the left singular vectors of the centred activations, without an
+    SVD of the (N, D) matrix and without a copy of the activations.
+
     Args:
         activations: ``(N, D)`` intermediate activations (flattened), N >= 2.
         latents: ``(N, L)`` the latents they came from.
         k: how many directions, ``1 <= k <= min(N - 1, D, L, MAX_K)``.
+        on_block: called after each block of work (a caller stops it by raising).
 
     Returns:
         ``directions`` (k, L) unit rows and ``explained`` (k,): the fraction of the
         activations' variance along each component, descending.
     """
-    act = _matrix(activations, "activations")
+    act = np.asarray(activations)
+    if act.ndim != 2 or 0 in act.shape:
+        raise ValueError(f"activations: expected a non-empty 2-D array, got shape {act.shape}")
     z = _matrix(latents, "latents")
     if len(act) != len(z):
         raise ValueError(f"latents: expected {len(act)} rows (one per activation), got {len(z)}")
     if len(act) < 2:
         raise ValueError("activations: need at least 2 samples")
     _check_k(k, min(len(act) - 1, act.shape[1], z.shape[1], MAX_K))
-    act = act - act.mean(axis=0)
-    u, s, _ = np.linalg.svd(act, full_matrices=False)
-    total = float((s ** 2).sum())
-    explained = (s[:k] ** 2) / total if total > 0 else np.zeros(k)
-    coords = u[:, :k] * np.sqrt(len(act) - 1)  # unit-variance coordinates
+    gram = centred_gram(act, on_block=on_block)
+    values, vectors = top_eigen(gram, k, on_iter=on_block)
+    total = float(np.trace(gram))
+    explained = values / total if total > 0 else np.zeros(k)
+    coords = vectors * np.sqrt(len(act) - 1)  # unit-variance coordinates
     coef, *_ = np.linalg.lstsq(coords, z - z.mean(axis=0), rcond=None)
     return _fix_signs(coef), np.asarray(explained, dtype=np.float64)
 

@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     import numpy as np
     import torch
 
+    from feature_extractor.model import model_memory_format
     from feature_extractor.registry import load_extractor
 
     ap = argparse.ArgumentParser(description="Benchmark the attribute extractor.")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     for bs in (int(b) for b in args.batch_sizes.split(",")):
         imgs = rng.integers(0, 256, (bs, args.resolution, args.resolution, 3), dtype=np.uint8)
         x = torch.rand(bs, 3, ext.input_size, ext.input_size, device=dev).contiguous(
-            memory_format=torch.channels_last)
+            memory_format=model_memory_format(ext.model.cfg, dev))
 
         def label(imgs: np.ndarray = imgs, bs: int = bs) -> None:
             ext.predict(imgs, batch_size=bs)

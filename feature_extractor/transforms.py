@@ -41,11 +41,6 @@ class Augment:
                 "saturation": self.saturation}
 
 
-def to_float_nchw(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, 3) tensor -> float (N, 3, H, W) in [0, 1], channels_last memory."""
-    return images.permute(0, 3, 1, 2).float().div_(255.0)
-
-
 def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.Tensor:
     """Augment a float (N, 3, H, W) batch in [0, 1]: zoom/shift, flip, colour jitter.
 
@@ -90,7 +85,7 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
         s = 1 + (rand(n) * 2 - 1) * aug.saturation
         gray = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
         x = (x - gray) * s[:, None, None, None] + gray
-    return x.clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
+    return x.clamp_(0.0, 1.0)
 
 
 def channel_stats(images: np.ndarray, max_images: int = 4096, seed: int = 0) -> tuple[

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-step, idempotent setup: a virtual environment with torch, tlgan (editable, with the
-# test/lint extra) and the default generator's weights package.
+# test/lint extra) and gan-face-generate (the weights of dcgan-digiface64, a second generator).
 #
 #   bash scripts/setup.sh            # creates/updates ./.venv
 #   TLGAN_VENV=/opt/venv bash scripts/setup.sh
@@ -24,7 +24,9 @@ echo "[setup] installing $TORCH_SPEC"
 "${PIP[@]}" install "$TORCH_SPEC"
 echo "[setup] installing tlgan (${EXTRAS:-no} extra)"
 "${PIP[@]}" install -e "$TARGET"
-# The default generator's weights ship inside this package. Its declared dependencies pull
+# The default generator (celeba-dcgan64) ships inside tlgan itself. This package carries the
+# weights of the other registered generator, dcgan-digiface64 (a DCGAN trained on synthetic
+# DigiFace faces; `tlgan generate --generator dcgan-digiface64`). Its declared dependencies pull
 # wandb and torchvision, which we neither need nor want: install the file only.
 echo "[setup] installing gan-face-generate==1.1.1 (weights only, --no-deps)"
 "${PIP[@]}" install --no-deps gan-face-generate==1.1.1

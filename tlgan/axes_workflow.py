@@ -214,6 +214,22 @@ def check_new_name(bundle: AxisBundle, name: str, *, replace: bool = False,
                          "to replace it or choose another name")
 
 
+def held_axes(bundle: AxisBundle, name: str,
+              orthogonal_to: list[str] | None) -> list[str] | None:
+    """The axes a new axis holds as ``AxisBundle.add_axis`` takes them (None: every
+    reference); ValueError naming ``orthogonal_to`` for an unknown axis."""
+    if orthogonal_to is None:
+        return None
+    held = list(dict.fromkeys(str(h) for h in orthogonal_to))
+    bad = [h for h in held if h not in bundle.names or h == name]
+    if bad:
+        raise ValueError(f"orthogonal_to: {bad[0]!r} is not another axis of the bundle; valid "
+                         f"names: {', '.join(bundle.names)}")
+    if sorted(held) == sorted(bundle.references) or name in bundle.references:
+        return None  # what every axis holds: nothing to record
+    return held
+
+
 def bundle_samples(bundle: AxisBundle, samples: str | Path | None = None) -> SampleCache:
     """The sample cache to fit new axes on: ``samples`` when given, else the compact subset
     the bundle ships (``samples.npz``), else the full cache its provenance names when that
@@ -267,19 +283,23 @@ def fit_new_axis(bundle: AxisBundle, cache: SampleCache, p_new: np.ndarray, name
 def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extractor: Any, *,
              samples: str | Path | None = None, method: str | None = None, seed: int = 0,
              progress: bool = True, replace: bool = False, replace_reference: bool = False,
-             force: bool = False) -> tuple[AxisBundle, dict[str, Any]]:
+             force: bool = False, orthogonal_to: list[str] | None = None
+             ) -> tuple[AxisBundle, dict[str, Any]]:
     """Add axis ``name``: a head on frozen embeddings labels the cached samples (the
     bundle's shipped subset unless ``samples`` is given), a GLM on z gives the raw axis, and
     the bundle orthogonalizes it against its references. An existing name needs
     ``replace``; a reference axis needs ``replace_reference``. Labels whose head is near
     chance (the 95% interval of its cross-validated accuracy reaches 0.5) raise ValueError
-    naming ``labels`` unless ``force``.
+    naming ``labels`` unless ``force``. ``orthogonal_to``: the axes it holds (None: the
+    bundle's references; recorded with the axis, see ``AxisBundle.add_axis``); it is fitted
+    conditional on the references among them.
 
     Returns the new bundle (already saved to ``bundle_dir``) and timing/quality figures.
     """
     t0 = time.perf_counter()
     bundle = AxisBundle.load(bundle_dir)
     check_new_name(bundle, name, replace=replace, replace_reference=replace_reference)
+    held = held_axes(bundle, name, orthogonal_to)
     prov = bundle.provenance
     if prov.get("extractor") not in (None, extractor.name):
         raise ArtifactError(f"bundle {bundle_dir} was fitted with extractor "
@@ -299,7 +319,9 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
                          "it anyway)")
     p_new = head.predict_proba(cache.embeddings)
     t_head = time.perf_counter()
-    raw, stats = fit_new_axis(bundle, cache, p_new, name, method=method, seed=seed)
+    raw, stats = fit_new_axis(bundle, cache, p_new, name, method=method, seed=seed,
+                              references=None if held is None
+                              else [r for r in held if r in bundle.references])
     t_fit = time.perf_counter()
     stats = {**stats, "source": "tlgan axes add", "labels": labelled.source,
              "labelled_images": len(labelled.labels),
@@ -309,7 +331,7 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
              "head_cv_accuracy_low": evidence["cv_accuracy_low"],
              "head_cv_accuracy_high": evidence["cv_accuracy_high"],
              "near_chance": evidence["near_chance"]}
-    new = bundle.add_axis(name, raw, stats)
+    new = bundle.add_axis(name, raw, stats, held=held)
     new.save(bundle_dir)
     t_end = time.perf_counter()
     figures = {

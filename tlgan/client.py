@@ -174,9 +174,13 @@ def _generate_body(seed: int | None, count: int, truncation: float,
 
 
 def _edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Sequence[str],
-               format: str, size: int | None, with_features: bool) -> dict[str, Any]:
-    return {"latent": _latent(latent), "moves": dict(moves or {}), "locked": list(locked),
+               format: str, size: int | None, with_features: bool,
+               locality: bool | None = None) -> dict[str, Any]:
+    body = {"latent": _latent(latent), "moves": dict(moves or {}), "locked": list(locked),
             "format": format, "size": size, "with_features": with_features}
+    if locality is not None:  # absent: the service's default
+        body["locality"] = locality
+    return body
 
 
 def _interpolate_body(a: LatentLike, b: LatentLike, ratio: float | None, steps: int | None,
@@ -255,11 +259,12 @@ class Client:
 
     def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
              locked: Sequence[str] = (), format: str = "png", size: int | None = None,
-             with_features: bool = True) -> Face:
+             with_features: bool = True, locality: bool | None = None) -> Face:
         """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed
         (per face, closed loop, when the service has an extractor; ``Face.unheld`` lists
-        the locks it could not hold)."""
-        body = _edit_body(latent, moves, locked, format, size, with_features)
+        the locks it could not hold). ``locality``: keep each moved axis's change in its
+        region (None: the service's default, on when its bundle ships masks)."""
+        body = _edit_body(latent, moves, locked, format, size, with_features, locality)
         return _face(self._post("/edit", body))
 
     def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
@@ -327,9 +332,9 @@ class AsyncClient:
 
     async def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
                    locked: Sequence[str] = (), format: str = "png", size: int | None = None,
-                   with_features: bool = True) -> Face:
+                   with_features: bool = True, locality: bool | None = None) -> Face:
         """See :meth:`Client.edit`."""
-        body = _edit_body(latent, moves, locked, format, size, with_features)
+        body = _edit_body(latent, moves, locked, format, size, with_features, locality)
         return _face(await self._post("/edit", body))
 
     async def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,

@@ -11,6 +11,8 @@ them on the pipeline (the API's ``GET /axes/discover`` computes each method once
 
 from __future__ import annotations
 
+import copy
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from axes.discover import nearest_axes, pca_directions, sefa_directions, top_moves
+from axes.discover import MAX_K, nearest_axes, pca_directions, sefa_directions, top_moves
 from axes.plots import save_edit_strip
 from tlgan.latents import DEFAULT_SPACE
 from tlgan.pipeline import Pipeline, Stopped
@@ -36,6 +38,13 @@ DEFAULT_FACES = 32
 DEFAULT_DISTANCE = 3.0
 #: sampled latents whose activations the PCA method decomposes
 PCA_SAMPLES = 2000
+#: what one PCA sample costs (forward to the activation, its share of the Gram matrix and
+#: eigenvectors) in face-passes (render + label): measured 0.05 and 0.10 in two runs of
+#: ``python -m bench.discover`` (DCGAN 64 px, 2 CPU threads), counted double
+PCA_SAMPLE_COST = 0.2
+#: the most memory the PCA method's activations may take (float32, N x D); DCGAN 64 px:
+#: 2,000 x 16,384 values = 131 MB
+PCA_MAX_BYTES = 512 * 2**20
 #: the first seed of the faces rendered to measure moves (and of the PCA samples + 10**6)
 DISCOVER_SEED = 2_000_000
 #: attributes listed per direction
@@ -81,8 +90,8 @@ class Discovered:
 
 def discover_cost(k: int, faces: int = DEFAULT_FACES, method: str = DEFAULT_METHOD) -> int:
     """The face-passes :func:`discover` takes: 2 faces per direction and face, plus the
-    PCA samples' forward passes (counted as whole faces)."""
-    return 2 * k * faces + (PCA_SAMPLES if method == "pca" else 0)
+    PCA samples' work (PCA_SAMPLE_COST face-passes each)."""
+    return 2 * k * faces + (math.ceil(PCA_SAMPLES * PCA_SAMPLE_COST) if method == "pca" else 0)
 
 
 def _first_module(module: nn.Module) -> nn.Module:
@@ -121,28 +130,72 @@ def first_layer_weight(pipeline: Pipeline) -> np.ndarray:
                      "use method pca")
 
 
-def activations(pipeline: Pipeline, z: np.ndarray, layer: int = 1,
-                batch: int = 256) -> np.ndarray:
-    """Flattened outputs (N, D) of the generator's ``layer``-th activation module
-    (ReLU/LeakyReLU, 0-based, in module order) for latents ``z`` (N, L) of the pipeline's
-    space."""
-    module = _space_module(pipeline)
+class _Reached(Exception):
+    """Raised by the private copy's hook: the activation wanted, the rest not computed."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__("activation reached")
+        self.out = out
+
+
+def _truncated_copy(pipeline: Pipeline, layer: int) -> nn.Module:
+    """A private copy of the module rendering the pipeline's space whose ``layer``-th
+    activation module (ReLU/LeakyReLU, 0-based, the last if fewer) ends the forward pass by
+    raising :class:`_Reached` with its output. The shared generator gets no hook, so
+    discovery never sees (nor slows, nor breaks) other requests' renders."""
+    module = copy.deepcopy(_space_module(pipeline)).eval()
     acts = [m for m in module.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
     if not acts:
         raise ValueError("method: the generator has no ReLU/LeakyReLU layer to decompose")
-    hooked = acts[min(layer, len(acts) - 1)]
-    got: list[torch.Tensor] = []
 
-    def keep(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
-        got.append(out.detach().flatten(1).float().cpu())
+    def reached(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+        raise _Reached(out)
 
-    handle = hooked.register_forward_hook(keep)
-    try:
+    acts[min(layer, len(acts) - 1)].register_forward_hook(reached)
+    return module
+
+
+def activations(pipeline: Pipeline, z: np.ndarray, layer: int = 1, batch: int = 250,
+                on_chunk: Callable[[], None] | None = None) -> np.ndarray:
+    """Flattened outputs (N, D) float32 of the generator's ``layer``-th activation module
+    (ReLU/LeakyReLU, 0-based, in module order) for latents ``z`` (N, L) of the pipeline's
+    space.
+
+    Computed on a private copy of the generator's module, forward passes stopped at that
+    activation (the layers after it are never run), ``batch`` latents at a time into one
+    preallocated array; ``on_chunk()`` is called after each batch (a caller stops the work
+    by raising from it)."""
+    gen = pipeline.generator
+    space = pipeline.latent_space
+    gen.check_latents(z, space=space)
+    module = _truncated_copy(pipeline, layer)
+    spatial = gen.spatial_latent and space == DEFAULT_SPACE
+    out: np.ndarray | None = None
+    with torch.inference_mode():
         for start in range(0, len(z), batch):
-            pipeline.generator.render_tensor(z[start:start + batch], pipeline.latent_space)
-    finally:
-        handle.remove()
-    return torch.cat(got).numpy()
+            chunk = torch.as_tensor(z[start:start + batch], dtype=torch.float32).to(gen.device)
+            try:
+                module(chunk[:, :, None, None] if spatial else chunk)
+            except _Reached as hit:
+                got = hit.out.detach().flatten(1).float().cpu().numpy()
+            else:
+                raise RuntimeError("the generator's forward pass never reached the "
+                                   "activation layer it contains")
+            if out is None:
+                need = len(z) * got.shape[1] * 4
+                if need > PCA_MAX_BYTES:
+                    raise ValueError(
+                        f"method: this generator's activation has {got.shape[1]} values per "
+                        f"face; {len(z)} of them would take {need / 2**20:.0f} MiB, more "
+                        f"than the {PCA_MAX_BYTES / 2**20:.0f} MiB PCA may use; use method "
+                        "sefa")
+                out = np.empty((len(z), got.shape[1]), dtype=np.float32)
+            out[start:start + len(got)] = got
+            if on_chunk is not None:
+                on_chunk()
+    if out is None:
+        raise ValueError("z: no latents given")
+    return out
 
 
 def measure_moves(pipeline: Pipeline, directions: np.ndarray, *, faces: int = DEFAULT_FACES,
@@ -165,15 +218,52 @@ def measure_moves(pipeline: Pipeline, directions: np.ndarray, *, faces: int = DE
     return np.asarray(out, dtype=np.float64).reshape(len(directions), len(pipeline.attributes))
 
 
-def find_directions(pipeline: Pipeline, method: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` directions (k, L) and their scores (k,) of ``method`` (no labelling)."""
+def _stop_check(should_stop: Callable[[], bool] | None) -> Callable[[], None] | None:
+    """A callback for the steps of the work: raises :class:`Stopped` once ``should_stop()``."""
+    if should_stop is None:
+        return None
+
+    def check() -> None:
+        if should_stop():
+            raise Stopped("stopped between steps: nobody waits for the result")
+
+    return check
+
+
+def _check_k(k: int, most: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= most:
+        raise ValueError(f"k: must be an integer in 1..{most}, got {k!r}")
+
+
+def pca_latents(pipeline: Pipeline) -> np.ndarray:
+    """The seeded latents (PCA_SAMPLES, L) whose activations the PCA method decomposes."""
+    first = DISCOVER_SEED + 10**6
+    return pipeline.seeds_to_latents(range(first, first + PCA_SAMPLES))
+
+
+def find_directions(pipeline: Pipeline, method: str, k: int,
+                    should_stop: Callable[[], bool] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` directions (k, L) and their scores (k,) of ``method`` (no labelling).
+
+    PCA checks ``should_stop()`` after every chunk of forward passes and every block of
+    its Gram matrix (raising :class:`Stopped`); its memory is the float32 activations
+    (at most PCA_MAX_BYTES) and an (N, N) Gram matrix."""
     if method == "sefa":
         return sefa_directions(first_layer_weight(pipeline), k)
-    if method == "pca":
-        z = pipeline.seeds_to_latents(range(DISCOVER_SEED + 10**6,
-                                            DISCOVER_SEED + 10**6 + PCA_SAMPLES))
-        return pca_directions(activations(pipeline, z), z, k)
-    raise ValueError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+    if method != "pca":
+        raise ValueError(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+    _check_k(k, min(pipeline.latent_size, PCA_SAMPLES - 1, MAX_K))
+    check = _stop_check(should_stop)
+    z = pca_latents(pipeline)
+    acts = activations(pipeline, z, on_chunk=check)
+    if acts.shape[0] != len(z):  # our own arrays: never the client's fault
+        raise RuntimeError(f"PCA discovery: {acts.shape[0]} activations for {len(z)} latents")
+    _check_k(k, min(pipeline.latent_size, PCA_SAMPLES - 1, acts.shape[1], MAX_K))
+    try:
+        return pca_directions(acts, z, k, on_block=check)
+    except ValueError as exc:  # e.g. NaN activations: the generator's fault, not the request's
+        raise RuntimeError(f"PCA discovery failed: {exc}") from exc
 
 
 def discover(pipeline: Pipeline, method: str = DEFAULT_METHOD, k: int = 10, *,
@@ -181,7 +271,7 @@ def discover(pipeline: Pipeline, method: str = DEFAULT_METHOD, k: int = 10, *,
              should_stop: Callable[[], bool] | None = None) -> Discovered:
     """Find ``k`` directions with ``method`` and measure what each moves (needs an
     extractor for the moves; without one they are empty) and its nearest bundle axis."""
-    dirs, scores = find_directions(pipeline, method, k)
+    dirs, scores = find_directions(pipeline, method, k, should_stop=should_stop)
     if pipeline.extractor is not None:
         moves = measure_moves(pipeline, dirs, faces=faces, distance=distance,
                               should_stop=should_stop)

@@ -6,12 +6,15 @@ the models the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tlgan.pipeline import Pipeline
+from tlgan_base.artifact import ArtifactError
 from tlgan_base.errors import ConfigError
 
 #: the value that switches the extractor or the bundle off
@@ -20,6 +23,19 @@ NONE = "none"
 
 def _off(value: str | Path | None) -> bool:
     return isinstance(value, str) and value.lower() == NONE
+
+
+@contextmanager
+def _naming(argument: str) -> Iterator[None]:
+    """An error loading one model starts with the argument that chose it (``bundle: artifact
+    folder /x does not exist``), so the user knows which setting to fix."""
+    try:
+        yield
+    except (ArtifactError, ValueError) as exc:
+        if (len(exc.args) == 1 and isinstance(exc.args[0], str)
+                and not exc.args[0].startswith(f"{argument}:")):
+            exc.args = (f"{argument}: {exc.args[0]}",)
+        raise
 
 
 def load_pipeline(generator: str | None = None, extractor: str | None = None,
@@ -42,12 +58,15 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
         ArtifactError: an artifact is missing, corrupt or does not fit the others (a bundle
             fitted for another generator, latent size or extractor is refused).
         ValueError: an argument names no known model, or the device is unavailable.
+        Either message starts with the argument it concerns (``bundle: ...``).
     """
     from tlgan.generators import load_generator
     from tlgan_base.devices import resolve_device
 
-    dev = resolve_device(device)
-    gen = load_generator(generator, dev, max_batch=max_batch)
+    with _naming("device"):
+        dev = resolve_device(device)
+    with _naming("generator"):
+        gen = load_generator(generator, dev, max_batch=max_batch)
     ext: Any = None
     if not _off(extractor):
         try:
@@ -57,19 +76,23 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
                 f"extractor: cannot import the feature extractor package ({exc}); "
                 "set it to 'none' to run without labelling"
             ) from None
-        ext = load_extractor(extractor, dev)
+        with _naming("extractor"):
+            ext = load_extractor(extractor, dev)
     axes: Any = None
     if not _off(bundle):
         from tlgan.bundles import load_bundle
 
-        axes = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size,
-                           extractor=getattr(ext, "name", None), generator_sha256=gen.sha256,
-                           extractor_sha256=getattr(ext, "sha256", None),
-                           spaces=gen.space_sizes())
+        with _naming("bundle"):
+            axes = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size,
+                               extractor=getattr(ext, "name", None),
+                               generator_sha256=gen.sha256,
+                               extractor_sha256=getattr(ext, "sha256", None),
+                               spaces=gen.space_sizes())
     enc = None
     if not _off(encoder):
         from tlgan.encoders.registry import load_encoder
 
-        enc = load_encoder(encoder, gen)
+        with _naming("encoder"):
+            enc = load_encoder(encoder, gen)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
     return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc)

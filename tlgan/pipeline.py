@@ -24,6 +24,7 @@ from feature_extractor.model import Extractor
 from tlgan.encoders import DEFAULT_STARTS
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
+from tlgan.locality import blend_mask, render_local, supports_locality
 from tlgan_base.errors import Stopped, clip, shown
 
 __all__ = ["EncodeResult", "Pipeline", "Stopped", "condition_cost", "hold_cost"]
@@ -143,6 +144,25 @@ class Pipeline:
                                     if np.isfinite(c) and c > 0}
             if self.extractor is not None:
                 self._heads = _bundle_heads(self.bundle, self.extractor)
+        self._masks: dict[str, np.ndarray] = {}
+        self._no_locality = self._load_masks()
+
+    def _load_masks(self) -> str | None:
+        """Load the bundle's local-edit masks; return why local edits are unavailable (None
+        when they are available)."""
+        if self.bundle is None or not self.bundle.has_masks:
+            return "the axis bundle ships no local-edit masks (`tlgan axes masks` learns them)"
+        if not supports_locality(self.generator, self._space_name):
+            return (f"generator {self.generator.name!r} does not support local edits (DCGAN "
+                    "generators, latents in z)")
+        meta = self.bundle.masks_meta or {}
+        if (meta.get("generator_sha256") != self.generator.sha256
+                or meta.get("resolution") != self.generator.resolution):
+            return (f"the bundle's local-edit masks were learned for generator "
+                    f"{meta.get('generator')!r} ({str(meta.get('generator_sha256'))[:12]}), "
+                    f"not {self.generator.name!r} ({self.generator.sha256[:12]})")
+        self._masks = self.bundle.load_masks()
+        return None
 
     # -- properties --------------------------------------------------------------------
     @property
@@ -291,7 +311,7 @@ class Pipeline:
                 raise ValueError(f"{field}: this service has no feature extractor loaded")
             try:
                 head = Head.from_dict(d)
-            except (ValueError, TypeError, KeyError) as exc:
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:  # int(inf)
                 raise ValueError(f"{field}: {' '.join(str(exc).split())[:200]}") from None
             if not (np.isfinite(head.weights).all() and np.isfinite(head.mean).all()
                     and np.isfinite(head.std).all() and math.isfinite(head.bias)):
@@ -454,6 +474,61 @@ class Pipeline:
         moved = apply_moves(z, np.array(dirs) if dirs else empty, np.asarray(dists),
                             np.array(locks) if locks else empty)
         return moved.astype(np.float32)
+
+    # -- local edits -------------------------------------------------------------------
+    @property
+    def has_locality(self) -> bool:
+        """Whether local edits are available (the bundle ships masks for this generator)."""
+        return self._no_locality is None
+
+    @property
+    def local_axes(self) -> list[str]:
+        """The axes whose moves a local edit confines to their mask (the others are global)."""
+        return [n for n in self.axis_names if n in self._masks]
+
+    def resolve_locality(self, locality: bool | None) -> bool:
+        """The locality an edit uses: ``None`` means on when available (the default, chosen
+        on ``bench/locality.py``); True where it is unavailable is a ValueError naming
+        ``locality``."""
+        if locality is None:
+            return self.has_locality
+        if locality and self._no_locality is not None:
+            raise ValueError(f"locality: local edits are unavailable: {self._no_locality}")
+        return bool(locality)
+
+    def locality_mask(self, moves: Mapping[str, float]) -> np.ndarray | None:
+        """The mask (H, W) a local edit with ``moves`` blends with; None when the edit is
+        global (a moved axis is global or one of a request's own, or nothing moves)."""
+        return blend_mask(self._masks, moves, self.resolution) if self._masks else None
+
+    def render_edit(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
+                    locality: bool, with_features: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The faces of an edit from ``start`` (N, L) to ``moved`` (N, L) by ``moves``:
+        locality off (or a global edit) renders ``moved``, exactly as
+        :meth:`render_and_label`; on, the move's effect is kept inside the moved axes'
+        mask (``tlgan.locality``). Returns uint8 faces and probabilities (or None)."""
+        mask = self.locality_mask(moves) if locality else None
+        if mask is None:
+            return self.render_and_label(moved, with_features)
+        masks = np.broadcast_to(mask, (len(moved), *mask.shape))
+        x = render_local(self.generator, start, moved, masks)
+        images = to_uint8(x)
+        return images, (self._label_tensor(x) if with_features else None)
+
+    def local_locks(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
+                    locked: Sequence[str], tolerance: float = LOCK_TOLERANCE
+                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The local face of an edit from ``start`` (L,) to ``moved`` (L,) (its locks
+        already held by :meth:`hold_locks`), its probabilities and the held locks whose
+        probability on that face is more than ``tolerance`` from the start face's."""
+        held = self.held_locks(locked)
+        _, p0 = self.render_and_label(start[None, :].astype(np.float32))
+        images, probs = self.render_edit(start[None, :], moved[None, :], moves, True)
+        assert p0 is not None and probs is not None
+        cols = [self.attributes.index(a) for a in held]
+        bad = np.abs(probs[0, cols] - p0[0, cols]) > tolerance
+        return images, probs, [a for a, b in zip(held, bad, strict=True) if b]
 
     def held_locks(self, locked: Sequence[str]) -> list[str]:
         """The locked axes that :meth:`hold_locks` holds closed-loop: those that are also

@@ -63,7 +63,8 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
                         title=f"{name}: steps along the orthogonalized axis")
         row: dict[str, Any] = {"axis": name, "reference": name in bundle.references,
                                "calibration_logit_per_unit": _f(calibration[i]),
-                               "auc_holdout": _f(bundle.stats[i].get("auc_holdout"))}
+                               "auc_holdout": _f(bundle.stats[i].get("auc_holdout")),
+                               "holds": bundle.held_references(name)}
         for r in bundle.references:  # recorded by `tlgan axes judge` (another extractor)
             if f"judge_drag_{r}" in bundle.stats[i]:
                 row[f"judge_drag_{r}"] = _f(bundle.stats[i][f"judge_drag_{r}"])

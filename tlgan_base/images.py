@@ -115,14 +115,40 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> np.ndar
 # Photos: uploads to encode, checked before they are decoded
 
 #: the formats a photo may come in (PIL's names)
-PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+#: Pillow's names of the photo formats :func:`read_photo` accepts. MPO is the JPEG variant
+#: many phones and cameras write (a JPEG with a second image, e.g. a depth map or preview,
+#: appended): its first frame is the photo.
+PHOTO_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+#: what an error says is accepted
+ACCEPTED = "JPEG, PNG or WebP"
+#: ISO-BMFF brands (bytes 8-12 of the file) of formats phones write that are not accepted
+_BMFF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"hevc": "HEIC", b"heim": "HEIC",
+                b"heis": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF",
+                b"avis": "AVIF"}
+
+
+def _unaccepted_kind(head: bytes) -> str | None:
+    """The name of a known photo format Pillow cannot read here (HEIC/HEIF, AVIF), from the
+    file's first bytes; None if it is none of them."""
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return _BMFF_BRANDS.get(head[8:12])
+    return None
 #: default most pixels (width x height) of a photo, checked before decoding
 MAX_PHOTO_PIXELS = 40_000_000
 
 
+def _first_bytes(path: str | os.PathLike[str]) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16)
+    except OSError:
+        return b""
+
+
 def read_photo(source: bytes | str | os.PathLike[str], size: int,
                max_pixels: int = MAX_PHOTO_PIXELS, *, name: str = "image") -> np.ndarray:
-    """Decode a face photo (JPEG, PNG or WebP) to uint8 (size, size, 3) RGB.
+    """Decode a face photo (JPEG, PNG or WebP; MPO, a phone's JPEG, by its first frame) to
+    uint8 (size, size, 3) RGB.
 
     The photo is turned upright by its EXIF orientation, centre-cropped to a square (a
     non-square photo loses the ends of its longer side) and area-resized to ``size``. Its
@@ -137,8 +163,13 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
     try:
         im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except UnidentifiedImageError:
-        raise ValueError(f"{name}: not a JPEG, PNG or WebP image (cannot identify the file)"
-                         ) from None
+        head = source[:16] if isinstance(source, bytes) else _first_bytes(source)
+        kind = _unaccepted_kind(head)
+        if kind is not None:
+            raise ValueError(f"{name}: {kind} images are not accepted; send a {ACCEPTED} "
+                             "(most phones can export or share a photo as JPEG)") from None
+        raise ValueError(f"{name}: not a {ACCEPTED} image (cannot identify the file; HEIC, "
+                         "AVIF, GIF, TIFF and other formats are not accepted)") from None
     except Image.DecompressionBombError:  # PIL's own cap (2 x MAX_IMAGE_PIXELS) hit first
         bound = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         raise ValueError(f"{name}: more than {bound:,} pixels, above this service's limit of "
@@ -147,8 +178,8 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
         raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
     with im:
         if im.format not in PHOTO_FORMATS:
-            raise ValueError(f"{name}: {im.format} images are not accepted; send a JPEG, PNG "
-                             "or WebP")
+            raise ValueError(f"{name}: {im.format} images are not accepted; send a "
+                             f"{ACCEPTED}")
         w, h = im.size
         if w * h > max_pixels:
             raise ValueError(f"{name}: {w}x{h} is {w * h:,} pixels, above this service's "
@@ -156,7 +187,7 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
         if w < 1 or h < 1:
             raise ValueError(f"{name}: the image is empty ({w}x{h})")
         try:
-            if im.format == "JPEG":
+            if im.format in ("JPEG", "MPO"):  # MPO: its first frame, a JPEG
                 s = min(w, h)
                 # DCT-domain downscale first, to no less than twice the crop's target
                 im.draft("RGB", (max(1, w * 2 * size // s), max(1, h * 2 * size // s)))

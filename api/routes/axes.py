@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,7 +99,16 @@ async def fit_axis(body: AxesFitRequest, jobs: JobsDep) -> AxesFitResponse:
                              f"(the latent size), got {len(z)}")
 
     def fit(p: Pipeline, stop: Any) -> TaughtAxis:
-        return teach_axis(p, body.name, latents, labels, orthogonal_to)
+        try:
+            return teach_axis(p, body.name, latents, labels, orthogonal_to)
+        except ValueError as exc:
+            text = str(exc)
+            if re.match(r"(name|examples|orthogonal_to|samples)\b", text):
+                raise
+            # the fit itself failed (e.g. the head taught from the examples scores every
+            # shipped sample the same): the examples are what the client can change
+            raise ValueError(f"examples: no axis can be taught from these examples ({text})"
+                             ) from None
 
     taught = await jobs.call(fit, cost=len(body.examples))
     out = taught.to_dict()

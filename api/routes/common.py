@@ -11,12 +11,14 @@ from fastapi import Response
 from api.jobs import RequestJobs
 from api.media import (
     FEATURES_HEADER,
+    FEATURES_OMITTED_HEADER,
     LATENT_HEADER,
+    MAX_FEATURES_HEADER,
     SEED_HEADER,
-    features_header,
+    features_headers,
     latent_header,
 )
-from api.schemas import BOUND, CustomAxisIn, ErrorResponse
+from api.schemas import BOUND, MAX_STEPS, CustomAxisIn, ErrorResponse
 from api.settings import Settings
 from tlgan.latents import parse_latent
 from tlgan.pipeline import Pipeline
@@ -59,7 +61,11 @@ def image_200(description: str, seed: bool) -> dict[int | str, dict[str, Any]]:
         LATENT_HEADER: {"description": "Raw image answers: the latent, base64 of float32 "
                         "little-endian.", "schema": {"type": "string"}},
         FEATURES_HEADER: {"description": "Raw image answers with with_features: JSON "
-                          "{attribute: probability}.", "schema": {"type": "string"}},
+                          "{attribute: probability}, when it fits in "
+                          f"{MAX_FEATURES_HEADER} bytes.", "schema": {"type": "string"}},
+        FEATURES_OMITTED_HEADER: {"description": "Instead of X-Features when the features "
+                                  "do not fit in a header: why (ask for JSON to get them).",
+                                  "schema": {"type": "string"}},
     }
     if seed:
         headers[SEED_HEADER] = {"description": "Raw image answers: the face's seed.",
@@ -78,25 +84,39 @@ def image_200(description: str, seed: bool) -> dict[int | str, dict[str, Any]]:
 BYTES_PER_PIXEL = {"png": 1.25, "jpeg": 0.25, "webp": 0.2}
 
 
+def max_faces(settings: Settings, count_field: str = "count") -> int:
+    """The most faces one request may ask for in ``count_field`` (``count`` of /generate,
+    ``steps`` of /interpolate, which also stays within MAX_STEPS)."""
+    return min(settings.max_count, MAX_STEPS) if count_field == "steps" else settings.max_count
+
+
 def check_limits(settings: Settings, size: int | None, count: int = 1, fmt: str = "png",
-                 native: int = 64) -> None:
+                 native: int = 64, count_field: str = "count") -> None:
     """ValueError (-> 422) when a request exceeds this service's configured limits: face
-    count, image size, and the response's size (``count`` faces of ``size`` px, or
-    ``native`` px, in ``fmt``, base64), estimated before any work is done."""
-    if count > settings.max_count:
-        raise ValueError(f"count: at most {settings.max_count} faces per request on this service")
+    count (the request's ``count_field``), image size, and the response's size (``count``
+    faces of ``size`` px, or ``native`` px, in ``fmt``, base64), estimated before any work
+    is done. These are the only upper limits of those fields (the schema states them)."""
+    most = max_faces(settings, count_field)
+    if count > most:
+        raise ValueError(f"{count_field}: at most {most} faces per request on this service")
     if size is not None and size > settings.max_size:
         raise ValueError(f"size: at most {settings.max_size} pixels on this service")
     px = size or native
     estimate = count * px * px * BYTES_PER_PIXEL.get(fmt, 1.25) * 4 / 3
     if estimate > settings.max_response_bytes:
-        mib = 2**20
+        fields = "size" if count == 1 else f"{count_field}, size"  # what the client can lower
+        faces = (f"1 {fmt} face of {px} px comes" if count == 1
+                 else f"{count} {fmt} faces of {px} px come")
         raise ValueError(
-            f"count, size: {count} {fmt} face{'' if count == 1 else 's'} of {px} px come to "
-            f"about {estimate / mib:.0f} "
-            f"MiB, above this service's response limit of "
-            f"{settings.max_response_bytes / mib:.0f} MiB; ask for fewer or smaller faces, "
-            "or jpeg/webp")
+            f"{fields}: {faces} to about "
+            f"{_amount(estimate)}, above this service's response limit of "
+            f"{_amount(settings.max_response_bytes)}; ask for fewer or smaller faces, or "
+            "jpeg/webp")
+
+
+def _amount(n: float) -> str:
+    """Bytes as whole MiB, or KiB below 1 MiB."""
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
 def latent(values: list[float], pipeline: Pipeline, name: str) -> np.ndarray:
@@ -138,7 +158,7 @@ def with_custom_axes(pipeline: Pipeline, axes: Mapping[str, list[float] | Custom
         if isinstance(value, CustomAxisIn):
             dirs[name] = value.direction
             if value.head is not None:
-                heads[name] = value.head
+                heads[name] = value.head.model_dump()
         else:
             dirs[name] = value
     return pipeline.with_custom(pipeline.custom_axes(dirs), pipeline.custom_heads(heads))
@@ -153,7 +173,7 @@ async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: i
     if seed is not None:
         headers[SEED_HEADER] = str(seed)
     if features is not None:
-        headers[FEATURES_HEADER] = features_header(features)
+        headers.update(features_headers(features))
     return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 

@@ -44,6 +44,10 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     closed-loop). ``with_features: false`` skips returning labels (``features`` is then
     null). A move that would take a component of the latent out of [-1000, 1000] (the range
     requests may use) is refused with 422 naming ``moves``.
+
+    ``locality`` (default: on when the bundle ships masks) keeps each moved axis's change
+    inside the region its attribute lives in (see the field); with locks, the locks are held
+    on the moved latent and ``unheld`` is judged on the local face returned.
     """
     pipeline = jobs.pipeline
     check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
@@ -55,6 +59,8 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     for name in body.locked:
         own.axis_index(name, "locked")
     moved = own.edit(z, body.moves, body.locked)
+    local = (own.resolve_locality(body.locality)
+             and own.locality_mask(body.moves) is not None)
     check_in_range(moved, "moves", "the moved latent", "move less far")
     unheld: list[str] | None = None
     probs: np.ndarray | None
@@ -69,8 +75,16 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
                                         result.unheld[0])
         check_in_range(moved, "moves", "the moved latent, with its locks held,",
                        "move less far")
+        if local:
+            images, probs, unheld = await jobs.call(
+                lambda p, stop: own.local_locks(z, moved, body.moves, body.locked),
+                cost=hold_cost(1))
         if not body.with_features:
             probs = None
+    elif local:
+        images, probs = await jobs.call(
+            lambda p, stop: own.render_edit(z[None, :], moved[None, :], body.moves, True,
+                                            body.with_features), cost=1)
     else:
         images, probs = await render_faces(jobs, own, moved[None, :], body.with_features)
     features = features_of(own, probs, 0)
@@ -78,4 +92,5 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
         return await image_response(jobs, images[0], kind, body.size, moved, features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     return json_response(EditResponse(latent=latent_to_list(moved), image=encoded[0],
-                                      features=features, unheld=unheld))
+                                      features=features, unheld=unheld,
+                                      locality=local))

@@ -16,7 +16,7 @@ from tlgan.latents import latent_to_list
 from tlgan.photos.prepare import align_photo, faces_json
 from tlgan.pipeline import EncodeResult, Pipeline
 from tlgan_base.errors import shown
-from tlgan_base.images import MAX_SIZE, MIN_SIZE
+from tlgan_base.images import MIN_SIZE
 
 router = APIRouter(tags=["faces"])
 
@@ -35,9 +35,10 @@ ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: _err("Unreadable body or Content-Length."),
     413: _err("Request body larger than the service's max_upload_bytes (names `image`)."),
     415: _err("Content-Type is not multipart/form-data."),
-    422: _err("Invalid field: `image` (missing, not a JPEG/PNG/WebP, corrupt, too many "
-              "pixels, no face found), `face` (index out of range), `steps` (above the "
-              "service's max_encode_steps), `size`, `format`."),
+    422: _err("Invalid field: `image` (missing, not a file, not a JPEG/PNG/WebP (HEIC and "
+              "others are named), corrupt, too many pixels, no face found), `face` (index "
+              "out of range), `steps` (above the service's max_encode_steps), `size`, "
+              "`format`."),
 }
 
 
@@ -51,17 +52,20 @@ async def encode(
     request: Request,
     jobs: JobsDep,
     image: Annotated[UploadFile, File(description=(
-        "Any photo with a face: JPEG, PNG or WebP. EXIF orientation is applied, the faces "
-        "are found and the chosen one is aligned to CelebA's framing (docs/photos.md)."))],
+        "Any photo with a face: JPEG (a phone's MPO JPEG too: its first frame), PNG or "
+        "WebP; HEIC, AVIF, GIF and other formats are not accepted. EXIF orientation is "
+        "applied, the faces are found and the chosen one is aligned to CelebA's framing "
+        "(docs/photos.md)."))],
     face: Annotated[int | None, Form(ge=0, description=(
         "Which face to encode: an index into the answer's `faces` (largest first); "
         "null: the largest."))] = None,
-    steps: Annotated[int | None, Form(ge=0, le=10_000, description=(
+    steps: Annotated[int | None, Form(ge=0, description=(
         "Refinement steps after the encoder (0: the encoder alone; more: closer, slower); "
-        "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS."
+        "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS "
+        "(the maximum stated here)."
     ))] = None,
     format: Annotated[Format, Form(description="Image encoding of `image`.")] = "png",
-    size: Annotated[int | None, Form(ge=MIN_SIZE, le=MAX_SIZE, description=(
+    size: Annotated[int | None, Form(ge=MIN_SIZE, description=(
         "Output width = height in pixels (null: the generator's resolution)."))] = None,
     with_features: Annotated[bool, Form(description=(
         "Label the reconstruction with the feature extractor."))] = True,

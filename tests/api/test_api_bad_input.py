@@ -134,13 +134,18 @@ def test_response_byte_budget_is_checked_before_any_work(
     assert big.status_code == 422
     assert detail(big).startswith("count, size: 64 png faces of 1024 px come to about")
     assert "response limit of 32 MiB" in detail(big)
+    assert [e["field"] for e in big.json()["errors"]] == ["count", "size"]
     # the same faces as JPEG fit, and so do PNG faces at a smaller size
     assert c.post("/generate", json={"seed": 1, "count": 2, "size": 1024,
                                      "format": "jpeg"}).status_code == 200
     small = make_client(max_response_bytes=65_536)
     r = small.post("/edit", json={"latent": zeros_latent(), "size": 512})
-    assert r.status_code == 422 and detail(r).startswith("count, size: 1 png face of 512 px")
+    assert r.status_code == 422 and detail(r).startswith("size: 1 png face of 512 px comes "
+                                                         "to about 427 KiB, above this "
+                                                         "service's response limit of 64 KiB")
+    assert [e["field"] for e in r.json()["errors"]] == ["size"]  # /edit has no count
     r = small.post("/interpolate", json={"latent_a": zeros_latent(), "latent_b": zeros_latent(),
                                          "steps": 32, "size": 64})
-    assert r.status_code == 422 and detail(r).startswith("count, size: 32 png faces")
+    assert r.status_code == 422 and detail(r).startswith("steps, size: 32 png faces")
+    assert [e["field"] for e in r.json()["errors"]] == ["steps", "size"]
     assert small.post("/edit", json={"latent": zeros_latent()}).status_code == 200

@@ -125,7 +125,7 @@ HUGE = "x" * 900_000
 @pytest.mark.parametrize("body,field", [
     ({"latent": zeros_latent(), "moves": {HUGE: 1.0}}, "moves"),
     ({"latent": zeros_latent(), "locked": [HUGE]}, "locked"),
-    ({"latent": zeros_latent(), "moves": {HUGE: "far"}}, "moves."),
+    ({"latent": zeros_latent(), "moves": {HUGE: "far"}}, "moves"),
     ({"latent": zeros_latent(), HUGE: 1}, "x"),
 ])
 def test_a_huge_unknown_name_gives_a_small_422(make_client: Callable[..., TestClient],
@@ -137,7 +137,8 @@ def test_a_huge_unknown_name_gives_a_small_422(make_client: Callable[..., TestCl
     assert detail(r).startswith(field)
     item = r.json()["errors"][0]
     assert item["field"].startswith(field) and len(item["field"]) <= 100
-    assert "…" in r.json()["detail"]
+    # echoed cut short, or refused for its length (names have at most 64 characters)
+    assert "…" in r.json()["detail"] or "at most 64 characters" in r.json()["detail"]
 
 
 def test_a_huge_unknown_attribute_gives_a_small_422(make_client: Callable[..., TestClient]

@@ -57,7 +57,7 @@ def test_bad_custom_axes_get_422_naming_the_field(client: TestClient) -> None:
         ({"mine": [0.0] * TINY_LATENT}, "custom_axes.mine: the direction must be finite"),
         ({"Smiling": [1.0] * TINY_LATENT}, "custom_axes.Smiling: the bundle has an axis"),
         ({"mine": {"direction": [1.0] * TINY_LATENT, "head": {"w": [1]}}},
-         "custom_axes.mine.head: d is missing head keys"),
+         "custom_axes.mine.head.weights: Field required"),
     ]
     for axes, message in cases:
         r = client.post("/edit", json={**base, "custom_axes": axes})

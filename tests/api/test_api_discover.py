@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from api.batching import Batcher, JobFuture, JobStopped
+from tlgan.discover import discover_cached, discover_cost
 from tlgan.pipeline import Pipeline
 
 
@@ -37,3 +41,34 @@ def test_discover_bad_query(client: TestClient, params: dict[str, object], field
     r = client.get("/axes/discover", params=params)
     assert r.status_code == 422
     assert field in r.json()["detail"]
+
+
+def test_an_abandoned_pca_discovery_stops_within_a_chunk(tiny_pipeline: Pipeline) -> None:
+    """The route's job, abandoned while it computes activations, stops after the chunk of
+    forward passes it is in (issue #24: it ran on through the SVD, holding the bulk lane)."""
+    pipe = Pipeline(tiny_pipeline.generator, tiny_pipeline.extractor, tiny_pipeline.bundle)
+    b = Batcher(pipe, window_ms=0).start()
+    futures: list[JobFuture] = []
+    submitted = threading.Event()
+    forwards: list[int] = []
+
+    def count_and_leave(_m: object, _i: object) -> None:
+        forwards.append(1)
+        if len(forwards) == 2:  # the client leaves during the second chunk
+            assert submitted.wait(10)
+            futures[0].abandon()
+
+    handle = pipe.generator.module.register_forward_pre_hook(count_and_leave)
+    try:
+        futures.append(b.submit_call(
+            lambda p, stop: discover_cached(p, "pca", 2, should_stop=stop),
+            cost=discover_cost(2, method="pca"), stoppable=True))
+        submitted.set()
+        with pytest.raises(JobStopped):
+            futures[0].result(timeout=60)
+    finally:
+        handle.remove()
+        b.stop()
+    assert len(forwards) == 2  # of 8 chunks, and none of the renders measuring moves
+    assert b.stats()["stopped"] == 1
+    assert "pca" not in pipe.__dict__.get("_discovered", {})

@@ -125,5 +125,6 @@ def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("Error: generator plug-in") and "gen.pt" in lines[0]
+    assert lines[0].startswith("Error: generator (--generator / TLGAN_GENERATOR): generator "
+                              "plug-in") and "gen.pt" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -307,3 +307,43 @@ def test_shipped_bundles_carry_their_samples() -> None:
         assert b.has_samples, entry.name
         assert b.samples_meta is not None and b.samples_meta["n"] == 5000
         assert (entry.path / "samples.npz").stat().st_size < 4 * 2**20
+
+
+def test_add_axis_holding_some_references_records_and_keeps_them(tmp_path: Path,
+                                                                 bundle: AxisBundle) -> None:
+    raw = np.random.default_rng(8).standard_normal(12) + 2 * bundle.raw_directions[1]
+    new = bundle.add_axis("Older", raw, {"coef_norm": 1.0}, held=["Male"])
+    own = new.direction("Older").astype(np.float64)
+    male_raw = new.raw_directions[0].astype(np.float64)
+    assert abs(float(own @ male_raw)) < 1e-6  # holds Male ...
+    assert abs(float(own @ new.direction("Young"))) > 0.2  # ... and may change Young
+    assert new.held_references("Older") == ["Male"]
+    assert new.held_references("Smiling") == ["Male", "Young"]  # axes without the stat
+    everything = bundle.add_axis("Older", raw, {"coef_norm": 1.0})
+    assert abs(float(everything.direction("Older") @ everything.direction("Young"))) < 1e-6
+    assert "held_references" not in everything.stats[-1]
+    loaded = load(new.save(tmp_path / "b"))  # round trip: id and checksums verify
+    assert loaded.held_references("Older") == ["Male"]
+    np.testing.assert_array_equal(loaded.directions, new.directions)
+    # replacing a reference redoes every axis, each holding what it recorded
+    moved = loaded.add_axis("Male", np.random.default_rng(9).standard_normal(12),
+                            {"coef_norm": 1.0})
+    own = moved.direction("Older").astype(np.float64)
+    assert abs(float(own @ moved.raw_directions[0])) < 1e-6
+    assert abs(float(own @ moved.direction("Young"))) > 0.2
+    assert abs(float(moved.direction("Smiling") @ moved.raw_directions[1])) < 1e-6
+    # replacing the axis without ``held`` makes it hold every reference again
+    again = loaded.add_axis("Older", raw, {"coef_norm": 1.0, "held_references": ["Male"]})
+    assert again.held_references("Older") == ["Male", "Young"]
+
+
+def test_add_axis_held_bad_names(bundle: AxisBundle) -> None:
+    raw = np.random.default_rng(8).standard_normal(12)
+    with pytest.raises(ValueError, match="held: 'Nose' is not another axis"):
+        bundle.add_axis("Older", raw, {"coef_norm": 1.0}, held=["Nose"])
+    with pytest.raises(ValueError, match="held: 'Older' is not another axis"):
+        bundle.add_axis("Older", raw, {"coef_norm": 1.0}, held=["Older"])
+    with pytest.raises(ValueError, match="held: 'Young' is a reference axis"):
+        bundle.add_axis("Young", raw, {"coef_norm": 1.0}, held=["Male"])
+    with pytest.raises(ValueError, match="inside the span"):
+        bundle.add_axis("X", bundle.raw_directions[0], {"coef_norm": 1.0}, held=["Male"])

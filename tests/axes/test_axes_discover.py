@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from axes.discover import (
+    centred_gram,
     discovery_scores,
     nearest_axes,
     pca_2d,
     pca_directions,
     sefa_directions,
+    top_eigen,
     top_moves,
 )
 
@@ -93,3 +95,64 @@ def test_pca_2d() -> None:
     assert xy.shape == (200, 2) and ratio[0] > ratio[1] > 0
     with pytest.raises(ValueError, match=r"^latents:"):
         pca_2d(np.ones((1, 5)))
+
+
+def _svd_pca(act: np.ndarray, z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The previous implementation (a float64 SVD of the centred activations): the
+    reference the Gram route must agree with."""
+    act = act - act.mean(axis=0)
+    u, s, _ = np.linalg.svd(act, full_matrices=False)
+    coords = u[:, :k] * np.sqrt(len(act) - 1)
+    coef, *_ = np.linalg.lstsq(coords, z - z.mean(axis=0), rcond=None)
+    coef /= np.linalg.norm(coef, axis=1, keepdims=True)
+    return coef, (s[:k] ** 2) / (s ** 2).sum()
+
+
+def test_pca_matches_the_svd_of_the_activations() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 10))
+    act = np.maximum(z @ rng.normal(size=(10, 700)) + rng.normal(size=(300, 700)), 0)
+    act = act.astype(np.float32) + 3.0  # an offset the centring must remove
+    dirs, explained = pca_directions(act, z, 4)
+    ref, ref_explained = _svd_pca(act.astype(np.float64), z, 4)
+    np.testing.assert_allclose(np.abs((dirs * ref).sum(axis=1)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(explained, ref_explained, rtol=1e-5)
+
+
+def test_centred_gram_in_blocks_and_its_stop() -> None:
+    rng = np.random.default_rng(2)
+    act = rng.normal(size=(50, 70)).astype(np.float32) + 10.0
+    centred = act.astype(np.float64) - act.astype(np.float64).mean(axis=0)
+    blocks: list[int] = []
+    gram = centred_gram(act, block=16, on_block=lambda: blocks.append(1))
+    np.testing.assert_allclose(gram, centred @ centred.T, rtol=1e-5, atol=1e-3)
+    assert len(blocks) == 5  # 70 columns in blocks of 16
+    assert act.min() > 5.0  # read, not centred in place
+
+    class Halt(Exception):
+        pass
+
+    def halt_at_two() -> None:
+        blocks.append(1)
+        if len(blocks) == 7:
+            raise Halt
+
+    with pytest.raises(Halt):
+        centred_gram(act, block=16, on_block=halt_at_two)
+    assert len(blocks) == 7  # stopped after its second block
+    act[3, 4] = np.nan
+    with pytest.raises(ValueError, match=r"^activations:"):
+        centred_gram(act)
+
+
+def test_top_eigen_agrees_with_eigh() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 400)) * np.linspace(3, 0.1, 400)
+    gram = x @ x.T
+    values, vectors = top_eigen(gram, 5)
+    ref_values, ref_vectors = np.linalg.eigh(gram)
+    np.testing.assert_allclose(values, ref_values[::-1][:5], rtol=1e-9)
+    np.testing.assert_allclose(np.abs((vectors * ref_vectors[:, ::-1][:, :5]).sum(axis=0)),
+                               1.0, atol=1e-8)
+    with pytest.raises(RuntimeError, match="no convergence"):
+        top_eigen(gram, 5, max_iter=1, tol=0.0)

@@ -8,10 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from extractor_helpers import make_celeba
-
-from tlgan.cli.extractor import extractor as extractor_cli
+from extractor_helpers import TINY_TRAIN, make_celeba, train_cli_subprocess
 
 
 @pytest.fixture()
@@ -21,12 +18,15 @@ def celeba_tiny(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(data dir, weights dir) of a 1-epoch tiny-width training run through the CLI."""
+    """(data dir, weights dir) of a 1-epoch tiny-width training run through the CLI.
+
+    The training runs in a child process: a native crash there is this fixture's error (with
+    the child's output), not the end of the test run.
+    """
     base = tmp_path_factory.mktemp("fe")
     data = make_celeba(base / "celeba")
     out = base / "weights"
-    res = CliRunner().invoke(extractor_cli, [
-        "train", "--data", str(data), "--out", str(out), "--epochs", "1", "--width", "4",
-        "--batch-size", "8", "--device", "cpu", "--quiet", "--seed", "3"])
-    assert res.exit_code == 0, res.output
+    proc = train_cli_subprocess(data, out, *TINY_TRAIN)
+    assert proc.returncode == 0, (
+        f"tlgan extractor train exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return data, out

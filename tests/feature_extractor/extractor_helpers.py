@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,9 @@ from PIL import Image
 
 ATTRS = ["Smiling", "Male", "Eyeglasses", "Rare_Thing"]
 N_IMAGES = 40
+# the tiny training of the `trained` fixture (conftest.py) and of the AVX2 test
+TINY_TRAIN = ("--epochs", "1", "--width", "4", "--batch-size", "8", "--device", "cpu",
+              "--quiet", "--seed", "3")
 
 
 def make_celeba(root: Path, n: int = N_IMAGES, *, partition: bool = True,
@@ -48,3 +54,18 @@ def _one_line_error(res: object) -> str:
     lines = [ln for ln in out.strip().splitlines() if ln.strip()]
     assert len(lines) == 1, out
     return lines[0]
+
+
+def train_cli_subprocess(data: Path, out: Path, *options: str, env: dict[str, str] | None = None,
+                         timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``tlgan extractor train --data DATA --out OUT OPTIONS`` in a child process.
+
+    Native training runs out of the test process, so a crash or a hang in torch's kernels
+    (issue #23: oneDNN on AVX2 CPUs) fails the caller with the child's exit status and output
+    instead of killing the test run. Raises ``subprocess.TimeoutExpired`` after ``timeout``.
+    """
+    code = "from tlgan.cli.extractor import extractor; extractor(prog_name='tlgan extractor')"
+    return subprocess.run(
+        [sys.executable, "-c", code, "train", "--data", str(data), "--out", str(out), *options],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from extractor_helpers import ATTRS, N_IMAGES, _one_line_error, make_celeba
+from extractor_helpers import (
+    ATTRS,
+    N_IMAGES,
+    TINY_TRAIN,
+    _one_line_error,
+    make_celeba,
+    train_cli_subprocess,
+)
 
 from feature_extractor import registry
 from feature_extractor.celeba import read_celeba
@@ -112,3 +120,20 @@ def test_train_cli_bad_input_exits_2(tmp_path: Path) -> None:
                                              str(tmp_path / "o"), "--quiet"])
     assert res.exit_code == 2 and "list_eval_partition.txt" in _one_line_error(res)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_tiny_training_completes_with_onednn_avx2_kernels(tmp_path: Path) -> None:
+    """Issue #23: on CPUs with AVX2 and no AVX-512 (AMD EPYC), oneDNN's channels_last
+    backward of the width-4 model's stride-2 1x1 convolutions corrupted memory, so this
+    training hung or crashed. ONEDNN_MAX_CPU_ISA=AVX2 makes any x86 CPU take those kernels."""
+    data = make_celeba(tmp_path / "celeba")
+    out = tmp_path / "weights"
+    try:
+        proc = train_cli_subprocess(data, out, *TINY_TRAIN, env={"ONEDNN_MAX_CPU_ISA": "AVX2"},
+                                    timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tlgan extractor train --width 4 hung with ONEDNN_MAX_CPU_ISA=AVX2")
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode} with ONEDNN_MAX_CPU_ISA=AVX2\n{proc.stdout}\n{proc.stderr}")
+    assert json.loads((out / "config.json").read_text())["kind"] == "extractor-weights"

@@ -120,6 +120,15 @@ def test_dockerfile_structure() -> None:
     assert "/readyz" in (DOCKER / "healthcheck.py").read_text()
 
 
+def test_dockerfile_needs_no_frontend_image() -> None:
+    """A ``# syntax=`` directive makes BuildKit fetch that frontend image from a registry
+    first; without one the daemon's built-in frontend builds the file, so only the base
+    image is fetched (and scripts/docker_image.sh builds offline with a stand-in base)."""
+    head = DOCKERFILE.read_text().splitlines()
+    directives = [ln for ln in head[:5] if re.match(r"#\s*syntax\s*=", ln, re.I)]
+    assert not directives, directives
+
+
 def test_dockerignore_keeps_the_context_small() -> None:
     ignored = set((DOCKER / "Dockerfile.dockerignore").read_text().split())
     assert {".git", ".venv", "runs", "pack", "**/__pycache__", ".mypy_cache"} <= ignored

@@ -186,7 +186,8 @@ def test_bundle_for_another_generator_exits_2_with_one_line(
     """The operator's bundle was fitted for another generator (and latent size)."""
     line = _one_line(_serve_fails("--extractor", "none", "--bundle",
                                   str(tiny_artifacts.bundle)))
-    assert line.startswith("Error: axis bundle") and "tiny-dcgan" in line
+    assert line.startswith("Error: bundle (--bundle / TLGAN_BUNDLE): axis bundle")
+    assert "tiny-dcgan" in line
     assert DEFAULT in line  # the default generator, which is loaded
 
 

@@ -114,6 +114,7 @@ def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path
     EditRequest.model_validate(body)  # POST /edit takes the file as it is
     meta = json.loads((tmp_path / "enc" / "000021.meta.json").read_text())
     assert meta["steps"] == 2 and meta["generator"] == "celeba-dcgan64"
+    assert meta["photo"] == "000021.jpg"  # the file's name, not where it lay (issue #23)
     assert set(meta["quality"]) == {"psnr", "embedding_cosine", "label_agreement"}
     assert meta["face"] == 0 and meta["faces"] == [{"box": [0.0, 8.0, 72.0, 80.0],
                                                     "score": 1.0}]
@@ -127,6 +128,39 @@ def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path
     assert set(out["features"]) == {"Smiling", "Male"}
     moved = json.loads((tmp_path / "ed" / "000021.json").read_text())["latent"]
     assert moved != body["latent"]
+
+
+
+def test_edit_takes_several_latents(tmp_path: Path) -> None:
+    """Issue #23: `tlgan edit` moves every latent given, one JSON line each."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("a", "b", "c"):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps({"latent": rng.standard_normal(100).tolist()}))
+    res = CliRunner().invoke(cli, ["edit", *map(str, paths), "--move", "Smiling=2",
+                                   "--lock", "Male", "--out", str(tmp_path / "ed")])
+    assert res.exit_code == 0, res.stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [line["out"] for line in lines] == [str(tmp_path / "ed" / f"{n}.png")
+                                               for n in ("a", "b", "c")]
+    assert all(set(line["features"]) == {"Smiling", "Male"} for line in lines)
+    for p in paths:
+        moved = json.loads((tmp_path / "ed" / p.name).read_text())["latent"]
+        assert moved != json.loads(p.read_text())["latent"]
+        assert (tmp_path / "ed" / p.name.replace(".json", ".png")).is_file()
+    # the same moves as one at a time (locks held per face)
+    one = CliRunner().invoke(cli, ["edit", str(paths[1]), "--move", "Smiling=2", "--lock",
+                                   "Male", "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.stderr
+    assert json.loads(one.stdout)["features"] == pytest.approx(lines[1]["features"], abs=0.002)
+    twins = tmp_path / "twin"
+    twins.mkdir()
+    (twins / "a.json").write_text(paths[0].read_text())
+    res = CliRunner().invoke(cli, ["edit", str(paths[0]), str(twins / "a.json"),
+                                   "--out", str(tmp_path / "t")])
+    assert res.exit_code == 2 and res.stderr.startswith("Error: latents: two latents have")
+    assert not (tmp_path / "t").exists()
 
 
 @pytest.mark.parametrize("args, message", [

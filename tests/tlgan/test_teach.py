@@ -142,6 +142,16 @@ def test_add_axis_uses_the_shipped_samples_and_refuses_to_overwrite(
     assert AxisBundle.load(folder) == before  # nothing written
     add_axis("Smile_mine", labelled, folder, shipped.extractor, progress=False, replace=True)
     assert AxisBundle.load(folder).names.count("Smile_mine") == 1
+    # --orthogonal-to: it holds Male only, recorded with it
+    new, _ = add_axis("Smile_m", labelled, folder, shipped.extractor, progress=False,
+                      orthogonal_to=["Male"])
+    own = new.direction("Smile_m").astype(np.float64)
+    assert new.held_references("Smile_m") == ["Male"]
+    assert abs(float(own @ new.raw_directions[new.index("Male")])) < 1e-6
+    assert abs(float(own @ new.direction("Young"))) > 1e-3
+    with pytest.raises(ValueError, match="orthogonal_to: 'Nose' is not another axis"):
+        add_axis("Smile_n", labelled, folder, shipped.extractor, progress=False,
+                 orthogonal_to=["Nose"])
 
 
 def test_read_examples_jsonl_and_csv(shipped: Pipeline, tmp_path: Path) -> None:
@@ -292,3 +302,80 @@ def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
     _, figures = add_axis("Noise_add", labelled, folder, shipped.extractor, progress=False,
                           force=True)
     assert figures["near_chance"] is True and "Noise_add" in AxisBundle.load(folder).names
+
+
+def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
+        shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tlgan.models
+
+    assert shipped.bundle is not None
+    folder = tmp_path / "bundle"
+    shipped.bundle.save(folder)
+
+    def fake_load(**kwargs):  # type: ignore[no-untyped-def]
+        return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
+
+    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    z, y = _marks(shipped, attr="Young")
+    marks = tmp_path / "marks.jsonl"
+    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": 1 - int(yi)})
+                             + "\n" for zi, yi in zip(z, y, strict=True)))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["axes", "teach", "Older", "--examples", str(marks),
+                              "--bundle", str(folder), "--orthogonal-to", "Male"])
+    assert res.exit_code == 0, res.output
+    b = AxisBundle.load(folder)
+    taught = teach_axis(shipped, "Older", z, 1 - y, orthogonal_to=["Male"])
+    # saved as taught: it holds Male only, so it may change Young
+    assert abs(float(b.direction("Older") @ taught.direction) - 1) < 1e-5
+    assert float(b.direction("Older") @ -b.direction("Young")) > 0.3
+    assert b.held_references("Older") == ["Male"]
+    # a lock on Young takes Young's part out of an Older move; without it Young may change
+    pipe = fake_load(bundle=folder)
+    z0 = z[0]
+    free = pipe.edit(z0, {"Older": 2.0}).astype(np.float64) - z0
+    locked = pipe.edit(z0, {"Older": 2.0}, locked=["Young"]).astype(np.float64) - z0
+    young = b.direction("Young").astype(np.float64)
+    assert abs(float(free @ young)) > 0.5 and abs(float(locked @ young)) < 1e-4
+    from tlgan.report import axis_report  # the report says what each axis holds
+
+    summary = axis_report(pipe, b, tmp_path / "report", faces=1, curve_faces=4,
+                          axes=["Older", "Smiling"], progress=False)
+    assert [r["holds"] for r in summary["axes"]] == [["Male"], ["Male", "Young"]]
+    # import honours the exported answer's orthogonal_to
+    exported = tmp_path / "older.json"
+    exported.write_text(json.dumps(taught.to_dict()))
+    res = runner.invoke(cli, ["axes", "import", "Older2", "--direction", str(exported),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 0, res.output
+    b = AxisBundle.load(folder)
+    assert abs(float(b.direction("Older2") @ taught.direction) - 1) < 1e-5
+    assert b.held_references("Older2") == ["Male"]
+    bad = json.loads(exported.read_text())
+    bad["stats"]["orthogonal_to"] = ["Nose"]
+    exported.write_text(json.dumps(bad))
+    res = runner.invoke(cli, ["axes", "import", "Older3", "--direction", str(exported),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 2 and "orthogonal_to: 'Nose' is not another axis" in res.output
+
+
+def test_teach_axis_head_features_and_span_keep(shipped: Pipeline) -> None:
+    z, y = _marks(shipped)
+    st = {f: teach_axis(shipped, "Smile_taught", z, y, head_features=f)
+          for f in ("auto", "attributes", "embeddings")}
+    by = st["auto"].stats["head_cv_accuracy_by_features"]
+    assert set(by) == {"attributes", "embeddings"}
+    best = "attributes" if by["attributes"] >= by["embeddings"] else "embeddings"
+    assert st["auto"].stats["head_features"] == best  # chosen on the marks alone
+    assert st["attributes"].stats["head_features"] == "attributes"
+    # the attribute head is a head on embeddings: it scores the marks as its fit did
+    emb = shipped.embed_latents(z)
+    acc = float(np.mean((st["attributes"].head.predict_proba(emb) > 0.5) == y))
+    assert acc > 0.75
+    assert float(st["attributes"].direction @ st["embeddings"].direction) > 0.5
+    inside = teach_axis(shipped, "Smile_taught", z, y, span_keep=0.0)
+    assert inside.stats["span_keep"] == 0.0
+    with pytest.raises(ValueError, match="head_features: must be one of"):
+        teach_axis(shipped, "Smile_taught", z, y, head_features="pixels")
+    with pytest.raises(ValueError, match=r"span_keep: must be a number in \[0, 1\]"):
+        teach_axis(shipped, "Smile_taught", z, y, span_keep=1.5)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from axes.fitting import DEFAULT_METHOD, FIT_METHODS
-from tlgan.cli.options import count, device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option, threads_option
 
 extractor_option = click.option(
     "--extractor", default=None, show_default="registry DEFAULT",
@@ -46,6 +46,7 @@ def axes() -> None:
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: int,
            restart: bool, space: str, generator: str | None, extractor: str | None,
            device: str) -> None:
@@ -138,17 +139,21 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
 @click.option("--force", is_flag=True,
               help="Add the axis even when the labels look near chance (the 95% interval of "
                    "the head's cross-validated accuracy reaches 0.5).")
+@click.option("--orthogonal-to", default=None, show_default="the bundle's references",
+              help="Comma-separated axes the new one holds ('' for none); recorded with it.")
 @extractor_option
 @device_option
+@threads_option
 def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
         samples: Path | None, seed: int, replace: bool, replace_reference: bool,
-        force: bool, extractor: str | None, device: str) -> None:
+        force: bool, orthogonal_to: str | None, extractor: str | None, device: str) -> None:
     """Add a new axis NAME from your own labelled face images.
 
     A logistic head on the frozen extractor embeddings learns NAME from your labels, labels
     the cached samples, a GLM on z gives the axis, and it is orthogonalized against the
-    bundle's references. When the labels look near chance (the 95% interval of the head's
-    cross-validated accuracy reaches 0.5) it says so and adds nothing unless --force.
+    bundle's references (or the axes of --orthogonal-to, recorded with it). When the labels
+    look near chance (the 95% interval of the head's cross-validated accuracy reaches 0.5)
+    it says so and adds nothing unless --force.
 
     \b
     Examples:
@@ -161,8 +166,11 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
 
     labelled = read_labels(labels, data, column or name)
     ext = load_extractor(extractor, device)
+    refs = None if orthogonal_to is None else [r.strip() for r in orthogonal_to.split(",")
+                                               if r.strip()]
     new, figures = add_axis(name, labelled, bundle, ext, samples=samples, seed=seed,
-                            replace=replace, replace_reference=replace_reference, force=force)
+                            replace=replace, replace_reference=replace_reference, force=force,
+                            orthogonal_to=refs)
     if figures.get("warning"):
         click.echo(f"warning: {figures['warning']}; added anyway (--force)", err=True)
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id, **figures},
@@ -222,6 +230,7 @@ replace_options = [
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, seed: int,
           replace: bool, replace_reference: bool, force: bool, generator: str | None,
           extractor: str | None, device: str) -> None:
@@ -229,7 +238,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
 
     The faces are rendered and embedded, a logistic head learns NAME, scores the bundle's
     shipped samples, and a GLM on z gives the axis; it is added with its head (so NAME gets
-    a probability in `features` and can be a `features` target) and its provenance.
+    a probability in `features` and can be a `features` target) and its provenance. It
+    holds the axes of --orthogonal-to (recorded with the axis; default: the references).
     When the marks look near chance (the 95% interval of the head's cross-validated accuracy
     reaches 0.5) it says so and saves nothing unless --force.
 
@@ -259,7 +269,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
         click.echo(f"warning: {taught.stats['warning']}; saved anyway (--force)", err=True)
     stats = {**taught.stats, "source": "tlgan axes teach", "examples_file": examples.name}
     new = add_to_bundle(bundle, name, taught.raw_direction, taught.head, stats,
-                        replace=replace, replace_reference=replace_reference)
+                        replace=replace, replace_reference=replace_reference,
+                        held=taught.stats["orthogonal_to"])
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            **{k: taught.stats[k] for k in (
                                "examples", "positives", "negatives", "head_cv_accuracy",
@@ -279,6 +290,9 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
 def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
             replace_reference: bool) -> None:
     """Import an axis NAME from a direction JSON (with its head, if it has one).
+
+    The axes it holds are its stats' `orthogonal_to` (as POST /axes/fit answers; default:
+    the bundle's references); they are recorded with the axis.
 
     \b
     Examples:
@@ -300,7 +314,7 @@ def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
              "direction_file": str(direction_file)}
     stats.pop("coef_norm_source", None)
     new = add_to_bundle(bundle, name, direction, head, stats, replace=replace,
-                        replace_reference=replace_reference)
+                        replace_reference=replace_reference, held=stats.get("orthogonal_to"))
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            "head": head is not None,
                            "examples": stats.get("examples"),
@@ -337,6 +351,42 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 
 @axes.command()
 @click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Axis-bundle folder that ships samples (rewritten atomically).")
+@click.option("--faces", type=int, default=160, show_default=True,
+              help="Shipped samples the masks are learned on.")
+@extractor_option
+@generator_option
+@device_option
+@threads_option
+def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None,
+          device: str) -> None:
+    """Learn the local-edit masks of a bundle's axes and ship them in it (masks.npz).
+
+    Each local axis's mask marks where a move along it changes what the extractor reads
+    as its attribute (tlgan.locality); the references and axes whose mask would cover most
+    of the image stay global. POST /edit uses them with `locality`.
+
+    \b
+    Examples:
+      tlgan axes masks --bundle tlgan/data/bundles/celeba-dcgan64
+    """
+    from axes.bundle import attach_masks
+    from tlgan.locality import learn_masks
+    from tlgan.models import load_pipeline
+
+    if faces < 1:
+        raise ValueError(f"faces: must be >= 1, got {faces}")
+    pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
+                             device=device, encoder="none")
+    learned, meta = learn_masks(pipeline, faces=faces, progress=True)
+    new = attach_masks(bundle, learned, meta)
+    glob = [n for n, a in meta["axes"].items() if "global" in a]
+    click.echo(f"shipped {count(len(learned), 'local mask')} in {bundle}/masks.npz (global: "
+               f"{', '.join(glob) or 'none'}; bundle id {new.id})")
+
+
+@axes.command()
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Axis-bundle folder (rewritten atomically).")
 @click.option("--judge", required=True,
               help="Extractor (registered name or weights folder) that did NOT label the "
@@ -345,6 +395,7 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
 @click.option("--distance", type=float, default=3.0, show_default=True)
 @generator_option
 @device_option
+@threads_option
 def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str | None,
           device: str) -> None:
     """Record how far each axis drags each reference, judged by another extractor.
@@ -391,6 +442,7 @@ def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str 
 @generator_option
 @extractor_option
 @device_option
+@threads_option
 def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, curve_faces: int,
            max_step: float, samples: Path | None, map_attribute: str | None, discover_k: int,
            generator: str | None, extractor: str | None, device: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import device_option, generator_option
+from tlgan.cli.options import device_option, generator_option, threads_option
 
 
 @click.command()
@@ -28,6 +28,7 @@ from tlgan.cli.options import device_option, generator_option
               help="Registered extractor name or weights folder.")
 @generator_option
 @device_option
+@threads_option
 def discover(k: int, method: str, faces: int, out: Path | None, as_json: bool,
              bundle: str | None, extractor: str | None, generator: str | None,
              device: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tlgan.cli.options import count, device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option, threads_option
 from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
 
 encoder_option = click.option(
@@ -54,6 +54,7 @@ def _read_latent(path: Path, size: int) -> Any:
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor of the perceptual term and the quality figures ('none': off).")
 @device_option
+@threads_option
 def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: int | None,
            fmt: str, face: int | None,
            generator: str | None, encoder: str | None, extractor: str | None,
@@ -110,7 +111,7 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                 write_json_atomic(stem.with_suffix(".json"),
                                   {"latent": latent_to_list(result.latents[i])})
                 meta: dict[str, Any] = {
-                    "photo": str(path), "photo_sha256": sha256_file(path),
+                    "photo": path.name, "photo_sha256": sha256_file(path),
                     "generator": pipeline.generator.name,
                     "generator_sha256": pipeline.generator.sha256,
                     "encoder": pipeline.encoder.name, "steps": steps, "starts": starts,
@@ -140,13 +141,14 @@ def _parse_move(text: str) -> tuple[str, float]:
 
 
 @click.command()
-@click.argument("latent", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("latents", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--move", "moves", multiple=True, metavar="AXIS=DISTANCE",
               help="Move along an axis (repeatable), e.g. --move Smiling=2.")
 @click.option("--lock", "locks", multiple=True, metavar="AXIS",
               help="Keep an axis' attribute where it is (repeatable), e.g. --lock Male.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for NAME.png and NAME.json (the moved latent).")
+              help="Folder for NAME.png and NAME.json (the moved latent) of each NAME.json.")
 @click.option("--size", type=int, default=None, show_default="generator resolution",
               help="Output size in pixels.")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
@@ -154,37 +156,65 @@ def _parse_move(text: str) -> tuple[str, float]:
 @generator_option
 @click.option("--bundle", default=None, show_default="the bundle shipped for the generator",
               help="Axis bundle folder.")
+@click.option("--locality/--no-locality", default=None,
+              show_default="on when the bundle ships masks",
+              help="Keep each moved axis's change inside the region its attribute lives in.")
 @device_option
-def edit(latent: Path, moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
+@threads_option
+def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
-         device: str) -> None:
-    """Move a latent (the JSON `tlgan encode` or `tlgan generate` writes) along feature
-    axes, holding locked ones, and render it (what POST /edit does).
+         locality: bool | None, device: str) -> None:
+    """Move latents (the JSON files `tlgan encode` or `tlgan generate` writes) along feature
+    axes, holding locked ones, and render them (what POST /edit does). Each latent gets the
+    same moves; one JSON line per latent on stdout: its output image, the moved and locked
+    attributes' probabilities, the locks it could not hold and whether the edit was local.
 
     \b
     Examples:
       tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
       tlgan edit faces/seed0001.json --move Eyeglasses=3 --move Young=-1 --out edited/
+      tlgan edit encoded/*.json --move Smiling=2 --out edited/
     """
+    import numpy as np
+
     from tlgan.latents import latent_to_list
     from tlgan.models import load_pipeline
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
     from tlgan_base.images import check_size, encode_image
+    from tlgan_base.progress import progress_bar
 
     check_size(size)
     parsed = dict(_parse_move(m) for m in moves)
+    names = [p.name.removesuffix(".json") for p in latents]
+    if len(set(names)) != len(names):
+        raise ValueError("latents: two latents have the same file name; their outputs would "
+                         "collide")
     pipeline = load_pipeline(generator=generator, bundle=bundle, device=device,
                              encoder="none")
-    z = _read_latent(latent, pipeline.latent_size)
+    start = np.stack([_read_latent(p, pipeline.latent_size) for p in latents])
     for name in locks:
         pipeline.axis_index(name, "lock")
-    moved = pipeline.edit(z, parsed, list(locks))[None, :]
-    result = pipeline.hold_locks(z[None, :], moved, list(locks))
-    stem = out / latent.name.removesuffix(".json")
+    local = pipeline.resolve_locality(locality) and pipeline.locality_mask(parsed) is not None
+    moved = np.stack([pipeline.edit(z, parsed, list(locks)) for z in start])
     out.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(result.images[0], fmt, size))
-    write_json_atomic(stem.with_suffix(".json"), {"latent": latent_to_list(result.latents[0])})
-    feats = pipeline.features_dict(result.probs[0])
-    shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
-    click.echo(json.dumps({"out": str(stem.with_suffix(f'.{fmt}')), "features": shown,
-                           "unheld": result.unheld[0]}))
+    with progress_bar(total=len(latents), desc="editing", unit="latent",
+                      enabled=len(latents) > 1) as bar:
+        for first in range(0, len(latents), CHUNK):
+            rows = slice(first, first + CHUNK)
+            result = pipeline.hold_locks(start[rows], moved[rows], list(locks))
+            for i, name in enumerate(names[rows]):
+                images, probs = result.images[i:i + 1], result.probs[i:i + 1]
+                unheld = result.unheld[i]
+                if local:
+                    images, probs, unheld = pipeline.local_locks(
+                        start[first + i], result.latents[i], parsed, list(locks))
+                stem = out / name
+                image = stem.with_suffix(f".{fmt}")
+                write_bytes_atomic(image, encode_image(images[0], fmt, size))
+                write_json_atomic(stem.with_suffix(".json"),
+                                  {"latent": latent_to_list(result.latents[i])})
+                feats = pipeline.features_dict(probs[0])
+                shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
+                click.echo(json.dumps({"out": str(image), "features": shown,
+                                       "unheld": unheld, "locality": local}))
+            bar.update(len(names[rows]))

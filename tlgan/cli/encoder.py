@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import device_option, generator_option
+from tlgan.cli.options import device_option, generator_option, threads_option
 from tlgan.encoders.losses import LossWeights
 
 
@@ -32,6 +32,7 @@ def encoder() -> None:
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor (registered name or weights folder) of the perceptual term.")
 @device_option
+@threads_option
 @click.option("--steps", type=int, default=6000, show_default=True,
               help="Most training steps (the learning rate's cosine decay spans them).")
 @click.option("--batch", type=int, default=32, show_default=True,

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from tlgan.cli.options import threads_option
 from tlgan_base.cli import DOMAIN_ERRORS, InputError, fail
 
 
@@ -49,6 +50,7 @@ def extractor() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", type=str, default="auto", show_default=True,
               help="cpu, cuda, cuda:N or auto (cuda if available).")
+@threads_option
 @click.option("--batch-size", type=click.IntRange(min=2), default=128, show_default=True,
               help="Training batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3,
@@ -78,8 +80,6 @@ def extractor() -> None:
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
               help="Fit Platt scaling per attribute on partition 1 and fold it into the head, "
                    "so outputs are calibrated probabilities (AUC unchanged).")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch CPU threads (default: torch's choice).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep decoded images as .npy here between runs.")
 @click.option("--skip-bad", is_flag=True,
@@ -89,7 +89,7 @@ def extractor() -> None:
 def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | None,
               size: str, seed: int, device: str, batch_size: int, lr: float, width: int,
               depths: str, zoom_p: float, dropout: float, patience: int, pos_weight: str, tta: str,
-              teachers: tuple[str, ...], distill: float, calibrate: bool, threads: int | None,
+              teachers: tuple[str, ...], distill: float, calibrate: bool,
               cache_dir: Path | None, skip_bad: bool, quiet: bool) -> None:
     """Train an extractor on partition 0 and write a weights folder.
 
@@ -117,7 +117,7 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
             augment=Augment(zoom_p=zoom_p),
             pos_weight=pos_weight, tta=tta, teachers=tuple(teachers), distill=distill,
             calibrate=calibrate,
-            threads=threads, cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
+            cache_dir=str(cache_dir) if cache_dir else None, skip_bad=skip_bad,
         )
         config = train(data_dir, out_dir, cfg, progress=not quiet)
     except DOMAIN_ERRORS as exc:
@@ -145,6 +145,7 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
               help="Weights folder to write (replaced atomically).")
 @click.option("--device", type=str, default="auto", show_default=True,
               help="cpu, cuda, cuda:N or auto.")
+@threads_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def calibrate_cmd(weights: str | None, data_dir: Path, out_dir: Path, device: str,
                   quiet: bool) -> None:
@@ -202,6 +203,7 @@ def _depths(text: str) -> tuple[int, ...]:
               help="Images to evaluate; without a partition file all images are used.")
 @click.option("--device", type=str, default="auto", show_default=True,
               help="cpu, cuda, cuda:N or auto.")
+@threads_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--skip-bad", is_flag=True, help="Skip (and report) bad rows and images.")
 @click.option("--single-view", is_flag=True,
@@ -270,6 +272,7 @@ def _eval_table(report: dict[str, Any]) -> str:
                    "default]")
 @click.option("--device", type=str, default="auto", show_default=True,
               help="cpu, cuda, cuda:N or auto.")
+@threads_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print {image: {attribute: probability}} as JSON.")
 def label_cmd(images: tuple[Path, ...], weights: str | None, device: str,

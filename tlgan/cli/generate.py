@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import count, device_option, generator_option
+from tlgan.cli.options import count, device_option, generator_option, threads_option
 from tlgan.latents import DEFAULT_TRUNCATION
 
 
@@ -24,6 +24,7 @@ from tlgan.latents import DEFAULT_TRUNCATION
               show_default=True)
 @generator_option
 @device_option
+@threads_option
 def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: str,
              generator: str | None, device: str) -> None:
     """Render one face per seed, plus its latent as JSON.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import device_option
+from tlgan.cli.options import device_option, threads_option
 
 DATA_HELP = ("A CelebA-format directory (list_eval_partition.txt + img_align_celeba/: "
              "partition 0 trains, 2 tests), a plain folder of images, or a .npz pack "
@@ -41,6 +41,7 @@ def generator() -> None:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of initialisation, data order, latents and augmentation.")
 @device_option
+@threads_option
 @click.option("--loss", type=click.Choice(["hinge", "ns"]), default="hinge", show_default=True,
               help="Adversarial loss: hinge, or ns (non-saturating logistic).")
 @click.option("--lr-g", type=float, default=2e-4, show_default=True, help="Adam lr of G.")
@@ -184,6 +185,7 @@ def pack(data: Path, out: Path, resolution: int, encoding: str, quality: int) ->
 @click.option("--truncation", type=float, default=1.0, show_default=True,
               help="Truncation psi in (0, 1]: latents are N(0, I) times psi.")
 @device_option
+@threads_option
 def score(generator_spec: str, data: Path, n: int, extractor: str | None, seed: int,
           truncation: float, device: str) -> None:
     """Print the Fréchet distance of a generator's faces to the real test faces, as JSON.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tlgan_base.devices import memory_format
+
 POLICIES = ("translation", "color", "cutout")
 
 
@@ -74,4 +76,4 @@ def augment(x: torch.Tensor, policy: tuple[str, ...], g: torch.Generator) -> tor
         x = translate(x, g)
     if "cutout" in policy:
         x = cutout(x, g)
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+    return x.contiguous(memory_format=memory_format(x.device))

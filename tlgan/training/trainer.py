@@ -68,6 +68,7 @@ from tlgan.training.models import (
     dcgan_init,
     recalibrate_bn,
 )
+from tlgan_base.devices import memory_format
 
 BEST = "best.safetensors"
 GRID = 64
@@ -111,9 +112,11 @@ class Trainer:
         dcgan_init(self.D)
         self.G.to(device)
         self.D.to(device)
-        if self.cuda:
-            self.G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-            self.D.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        # channels_last on CUDA only: not measured for these models on the CPU, where tiny
+        # widths hit a oneDNN bug (tlgan_base.devices.memory_format)
+        fmt = memory_format(device)
+        self.G.to(memory_format=fmt)  # type: ignore[call-overload]
+        self.D.to(memory_format=fmt)  # type: ignore[call-overload]
         self.ema = EMA(self.G, cfg.ema_decay)
         betas = (cfg.beta1, cfg.beta2)
         fused = True if self.cuda else None  # one kernel per step on CUDA

@@ -1,0 +1,184 @@
+"""Local edits: an axis's move changes the region where that axis's attribute lives.
+
+A move along an axis changes the whole picture (background included). A *local* edit renders
+the start latent and the moved latent up to an intermediate feature map of the generator
+(the DCGAN's 16x16x128 map), blends them there with the axis's spatial mask (moved inside,
+start outside) and renders the rest of the network from the blend, so the change stays in
+the mask's region and its edges are smoothed by the layers after the blend.
+
+Each axis's mask is learned on the bundle's shipped samples (:func:`learn_masks`): where the
+pixel change of a move along the axis changes the extractor's logit of that axis's attribute
+(the change times the logit's gradient at the midpoint image, positive part, mean over faces,
+blurred and scaled to [0, 1]). Background wash-out that the attribute does not depend on
+therefore stays out of the mask. The reference axes (gender, age) and axes whose mask covers
+more than :data:`GLOBAL_AREA` of the image are *global*: they carry no mask and a move along
+one renders as before. The masks are stored with the axis bundle (``masks.npz``, checksummed,
+with the generator they were learned for: ``axes.bundle.attach_masks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tlgan.generators.base import FaceGenerator
+from tlgan.generators.dcgan import DCGANGenerator
+from tlgan.latents import DEFAULT_SPACE
+
+if TYPE_CHECKING:
+    from tlgan.pipeline import Pipeline
+
+__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "blend_mask", "learn_masks",
+           "render_local", "supports_locality"]
+
+#: the blend happens on the output of ``main[:BLEND_LAYER]`` of the DCGAN (16x16x128)
+BLEND_LAYER = 8
+#: an axis whose learned mask covers more than this share of the image stays global
+GLOBAL_AREA = 0.6
+#: the mask recipe (recorded in the masks' metadata)
+MASK_METHOD = "gradient-x-change"
+MASK_STEP = 2.0
+MASK_SIGMA = 2.0
+MASK_QUANTILE = 0.9
+
+
+def supports_locality(generator: FaceGenerator, space: str = DEFAULT_SPACE) -> bool:
+    """Whether local edits can be rendered: a DCGAN generator, latents in z."""
+    return isinstance(generator.module, DCGANGenerator) and space == DEFAULT_SPACE
+
+
+def _features(module: DCGANGenerator, z: torch.Tensor) -> torch.Tensor:
+    # the same first layer as DCGANGenerator.forward at inference (batch-invariant product)
+    first = module.main[0]
+    assert isinstance(first, torch.nn.ConvTranspose2d)
+    w = first.weight.flatten(1)
+    flat = torch.bmm(z[:, None, :], w.expand(z.shape[0], -1, -1)).squeeze(1)
+    x = flat.view(z.shape[0], first.out_channels, *first.kernel_size)
+    out: torch.Tensor = module.main[1:BLEND_LAYER](x)
+    return out
+
+
+def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
+                 masks: np.ndarray) -> torch.Tensor:
+    """Faces (N, 3, H, W) in [0, 1] on the generator's device: ``moved`` (N, L) inside
+    ``masks`` (N, H, W) in [0, 1] and ``start`` (N, L) outside, blended on the generator's
+    intermediate feature map. A mask of ones renders ``moved`` as
+    :meth:`FaceGenerator.render_tensor` does (up to rounding)."""
+    if not supports_locality(generator):
+        raise ValueError(f"locality: generator {generator.name!r} does not support local "
+                         "edits (DCGAN generators only)")
+    module = generator.module
+    assert isinstance(module, DCGANGenerator)
+    generator.check_latents(start, "start")
+    generator.check_latents(moved, "moved")
+    lo, hi = generator.value_range
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(moved), generator.max_batch):
+            s = torch.as_tensor(np.asarray(start[i:i + generator.max_batch], np.float32),
+                                device=generator.device)
+            m = torch.as_tensor(np.asarray(moved[i:i + generator.max_batch], np.float32),
+                                device=generator.device)
+            hs, hm = _features(module, s), _features(module, m)
+            k = torch.as_tensor(np.array(masks[i:i + generator.max_batch], np.float32),
+                                device=generator.device)[:, None]
+            k = F.adaptive_avg_pool2d(k, hs.shape[-1])
+            x = module.main[BLEND_LAYER:](hs + k * (hm - hs))
+            outs.append(((x - lo) / (hi - lo)).clamp_(0.0, 1.0))
+    if not outs:
+        r = generator.resolution
+        return torch.empty((0, 3, r, r), device=generator.device)
+    return torch.cat(outs)
+
+
+def blend_mask(masks: Mapping[str, np.ndarray], moves: Mapping[str, float],
+               resolution: int) -> np.ndarray | None:
+    """The mask (H, W) of a summed move: the pixelwise maximum of the moved axes' masks
+    (moves of 0 ignored); None when a moved axis has no mask (a global axis, or one of a
+    request's own) or nothing moves."""
+    moved = [n for n, d in moves.items() if d != 0]
+    if not moved or any(n not in masks for n in moved):
+        return None
+    out = np.zeros((resolution, resolution), np.float32)
+    for n in moved:
+        out = np.maximum(out, masks[n])
+    return out
+
+
+def _blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (N, H, W) maps (edges replicated)."""
+    r = max(1, int(3 * sigma))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-x ** 2 / (2 * sigma * sigma))
+    k = k / k.sum()
+    t = m[:, None]
+    t = F.conv2d(F.pad(t, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    t = F.conv2d(F.pad(t, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+    return t[:, 0]
+
+
+def learn_masks(pipeline: Pipeline, names: Sequence[str] | None = None, *, faces: int = 160,
+                step: float = MASK_STEP, sigma: float = MASK_SIGMA,
+                quantile: float = MASK_QUANTILE, global_area: float = GLOBAL_AREA,
+                progress: bool = False
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Learn the masks of the bundle's axes on the first ``faces`` shipped samples.
+
+    Axes whose mask covers more than ``global_area`` of the image stay global.
+    Returns ({axis: mask (H, W) float32 in [0, 1]} for the local axes, metadata: the recipe,
+    the generator and extractor, and per axis its area or why it is global).
+
+    Raises:
+        ValueError: no bundle, no extractor, no shipped samples, or a generator that cannot
+            render local edits.
+    """
+    from tlgan_base.progress import progress_bar
+
+    if pipeline.bundle is None or pipeline.extractor is None:
+        raise ValueError("locality: learning masks needs an axis bundle and an extractor")
+    if not supports_locality(pipeline.generator, pipeline.latent_space):
+        raise ValueError(f"locality: generator {pipeline.generator.name!r} does not support "
+                         "local edits (DCGAN generators, latents in z)")
+    bundle, ext, gen = pipeline.bundle, pipeline.extractor, pipeline.generator
+    z = np.asarray(pipeline.sample_cache().z[:faces], np.float32)
+    attrs = ext.attributes
+    names = list(names or bundle.names)
+    masks: dict[str, np.ndarray] = {}
+    axes: dict[str, dict[str, Any]] = {}
+    for name in progress_bar(names, desc="masks", unit="axis", enabled=progress):
+        if name in bundle.references:
+            axes[name] = {"global": "reference axis (gender/age: the whole face)"}
+            continue
+        if name not in attrs:
+            axes[name] = {"global": "no extractor attribute to learn a mask from"}
+            continue
+        d = bundle.directions[bundle.index(name)].astype(np.float32)[None]
+        xa = gen.render_tensor(z - step / 2 * d)
+        xb = gen.render_tensor(z + step / 2 * d)
+        xm = ((xa + xb) / 2).clone().requires_grad_(True)
+        probs, _ = ext.forward_tensor(xm)
+        logit = torch.logit(probs[:, attrs.index(name)].clamp(1e-6, 1 - 1e-6))
+        (grad,) = torch.autograd.grad(logit.sum(), xm)
+        att = (grad * (xb - xa)).sum(1).clamp(min=0).mean(0, keepdim=True).detach().cpu()
+        m = _blur(att.float(), sigma)[0]
+        scale = float(torch.quantile(m.flatten(), quantile))
+        mask = (m / scale).clamp(0, 1).numpy().astype(np.float32) if scale > 0 else None
+        if mask is None:
+            axes[name] = {"global": "a move changes nothing the attribute depends on"}
+            continue
+        area = round(float(mask.mean()), 4)
+        if area > global_area:
+            axes[name] = {"global": f"mask covers {area:.0%} of the image", "area": area}
+            continue
+        masks[name] = mask
+        axes[name] = {"area": area}
+    meta = {"method": MASK_METHOD, "faces": len(z), "step": step, "sigma": sigma,
+            "quantile": quantile, "global_area": global_area, "blend_layer": BLEND_LAYER,
+            "resolution": gen.resolution, "generator": gen.name,
+            "generator_sha256": gen.sha256, "extractor": ext.name,
+            "extractor_sha256": ext.sha256, "axes": axes}
+    return masks, meta
