@@ -33,7 +33,13 @@ from api.docs import docs_router
 from api.errors import install_error_handlers
 from api.media import BIG_ENCODES
 from api.metrics import Metrics
-from api.middleware import UNMATCHED, BodyLimitMiddleware, CatchAllMiddleware, WorkCounter
+from api.middleware import (
+    UNMATCHED,
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    LoopTurnMiddleware,
+    WorkCounter,
+)
 from api.openapi import install_openapi
 from api.routes import axes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
@@ -70,6 +76,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
+        warm = state.pipeline is None  # a pipeline given by the caller (tests) is not
         if state.pipeline is None:
             from api.loading import build_pipeline
 
@@ -83,6 +90,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
                           on_batch=state.on_batch)
         if state.metrics is not None:
             batcher.hooks.append(state.metrics.observe_batch)
+        if warm:  # admission starts from measured figures, not a guess (api.batching)
+            measured = await run_in_threadpool(batcher.warm_up, min(8, settings.max_batch))
+            log.info("warm-up: %s", ", ".join(f"{lane} lane {s * 1000:.1f} ms per face"
+                                               for lane, s in measured.items()))
         state.batcher = batcher.start()
         state.encode_slots = asyncio.Semaphore(BIG_ENCODES)  # bound to the serving loop
         state.draining = False
@@ -144,7 +155,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         return path if path in known else UNMATCHED
 
     # Outermost last: CORS -> request id / catch-all 500 / access log / metrics -> body
-    # limit -> FastAPI's own stack.
+    # limit -> turns on the event loop -> FastAPI's own stack.
+    app.add_middleware(LoopTurnMiddleware, per_turn=settings.loop_turn_requests)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        per_path={"/encode": (settings.max_upload_bytes, "image")})
     app.add_middleware(

@@ -23,9 +23,20 @@ adaptive: the worker waits for more jobs only while requests arrive faster than 
 do not depend on batching (each face is computed independently; see the determinism tests).
 
 **Admission.** A lane refuses a job (:class:`QueueFull`, HTTP 503) when ``queue_size`` jobs
-already wait in it, or when its backlog (the estimated model seconds of the jobs waiting)
-plus the job would exceed ``max_queue_seconds``; ``retry_after`` is the backlog rounded up,
-so clients learn when to come back. A job alone in an idle lane is always admitted.
+already wait in it, or when its backlog plus the job would exceed ``max_queue_seconds``. The
+backlog is the estimated model seconds of the jobs waiting *and of the rest of the running
+one*: its estimate less the time it has run, or, once it has run longer than estimated, as
+long again as it has run so far (a job that overran its estimate is not nearly done).
+``retry_after`` is the backlog rounded up, at least 1 s and at most ``max_queue_seconds``
+(the cap: a client is never told to stay away longer than the queue may hold work). A job
+alone in an idle lane is always admitted.
+
+**The estimate of a face-pass.** Until a lane has measured its own jobs it uses a
+conservative prior (:data:`PRIOR_SECONDS_PER_PASS`, the slow end of what a CPU replica
+takes); :meth:`Batcher.warm_up` (called by the app when it loads the models) measures the
+pipeline before the first request so that a cold replica admits what it can serve. Each
+measured job then moves the estimate: quickly up (a slower machine than thought must not
+over-admit), slowly down.
 
 **Leaving.** A job whose future is cancelled before it starts is skipped and its cost leaves
 the backlog; a running call job given a ``stop`` check (see :meth:`Batcher.submit_call`)
@@ -53,9 +64,13 @@ log = logging.getLogger("tlgan.api.batching")
 
 T = TypeVar("T")
 RenderResult = tuple[np.ndarray, np.ndarray | None]
-#: prior estimate of one face-pass (render + label of one 64 px face on one CPU core, with
-#: margin) until a lane has measured its own
-PRIOR_SECONDS_PER_PASS = 0.006
+#: prior estimate of one face-pass (render + label of one 64 px face) until a lane has
+#: measured its own: the slow end of the 17-65 ms measured on a loaded 2-core CPU, so that a
+#: cold replica under-admits rather than over-admits (see :meth:`Batcher.warm_up`)
+PRIOR_SECONDS_PER_PASS = 0.05
+#: weight of a new measurement in a lane's estimate when it is slower / faster than thought
+LEARN_UP = 0.5
+LEARN_DOWN = 0.2
 INTERACTIVE = "interactive"
 BULK = "bulk"
 
@@ -63,13 +78,13 @@ BULK = "bulk"
 class QueueFull(Exception):
     """The lane is full (jobs or seconds of queued work); retry later (HTTP 503)."""
 
-    def __init__(self, depth: int, backlog_s: float, reason: str = "") -> None:
+    def __init__(self, depth: int, backlog_s: float, reason: str = "",
+                 cap: float = 3600.0) -> None:
         why = reason or f"{depth} requests waiting"
-        super().__init__(f"the render queue is full ({why}); retry in "
-                         f"{_retry_after(backlog_s)} s")
+        self.retry_after = retry_after(backlog_s, cap)
+        super().__init__(f"the render queue is full ({why}); retry in {self.retry_after} s")
         self.depth = depth
         self.backlog_s = backlog_s
-        self.retry_after = _retry_after(backlog_s)
 
 
 class BatcherStopped(Exception):
@@ -80,8 +95,12 @@ class BatcherStopped(Exception):
 JobStopped = Stopped
 
 
-def _retry_after(seconds: float) -> int:
-    return int(min(max(1, math.ceil(seconds)), 3600))
+def retry_after(seconds: float, cap: float = 3600.0) -> int:
+    """A Retry-After value: ``seconds`` rounded up, at least 1 and at most ``cap``."""
+    top = max(1, math.ceil(cap)) if math.isfinite(cap) else 3600
+    if not math.isfinite(seconds):
+        return top
+    return int(min(max(1, math.ceil(seconds)), top))
 
 
 class JobFuture(concurrent.futures.Future[Any]):
@@ -154,7 +173,8 @@ class _Lane:
         self.seconds_per_pass = PRIOR_SECONDS_PER_PASS
         self.last_submit = 0.0
         self.gap = float("inf")  # moving average of the time between submissions (s)
-        self.running_cost = 0.0  # estimated face-passes left of the job being computed
+        self.running_cost = 0.0  # estimated face-passes of the job(s) being computed
+        self.running_since = 0.0  # when they started (perf_counter)
         self.rendered = 0  # faces rendered by this lane's batched forward passes
 
     # -- queue (callers hold self.cond) --------------------------------------------------
@@ -171,10 +191,19 @@ class _Lane:
         if any(j.future.cancelled() for j in self.jobs):
             self.jobs = collections.deque(j for j in self.jobs if not j.future.cancelled())
 
+    def running_left(self) -> float:
+        """Estimated model seconds left of the running job(s): the estimate less the time
+        run so far or, once they have run longer than estimated, as long again."""
+        if self.running_cost <= 0 and not self.running_since:
+            return 0.0
+        estimate = self.running_cost * self.seconds_per_pass
+        elapsed = time.perf_counter() - self.running_since if self.running_since else 0.0
+        return estimate - elapsed if elapsed < estimate else elapsed
+
     def backlog_seconds(self) -> float:
         """Estimated model seconds of the queued jobs and the rest of the running one."""
         queued = sum(j.cost for j in self.jobs if not j.future.cancelled())
-        return (queued + self.running_cost) * self.seconds_per_pass
+        return queued * self.seconds_per_pass + self.running_left()
 
     def put(self, job: _Job) -> None:
         o = self.owner
@@ -187,15 +216,19 @@ class _Lane:
                     or self.backlog_seconds() + cost > o.max_queue_seconds):
                 self._drop_departed()  # their places are free
             backlog = self.backlog_seconds()
+            cap = o.max_queue_seconds
             if len(self.jobs) >= o.queue_size:
                 o._count("rejected")
-                raise QueueFull(len(self.jobs), backlog)
-            idle = not self.jobs and self.running_cost == 0
+                raise QueueFull(len(self.jobs), backlog, cap=cap)
+            idle = not self.jobs and not self.running_since
             if not idle and backlog + cost > o.max_queue_seconds:
                 o._count("rejected")
+                running = (f", a job running for {time.perf_counter() - self.running_since:.0f}"
+                           " s included" if self.running_since else "")
                 raise QueueFull(len(self.jobs), backlog,
                                 f"about {backlog:.0f} s of work waiting for the {self.name} "
-                                f"lane")
+                                f"lane{running}; this request needs about {cost:.0f} s of "
+                                f"the {o.max_queue_seconds:g} s it may hold", cap=cap)
             self.jobs.append(job)
             now = time.perf_counter()
             if self.last_submit:
@@ -282,12 +315,14 @@ class _Lane:
         if cost > 0 and seconds > 0:
             rate = seconds / cost
             with self.cond:
-                self.seconds_per_pass = 0.8 * self.seconds_per_pass + 0.2 * rate
+                w = LEARN_UP if rate > self.seconds_per_pass else LEARN_DOWN
+                self.seconds_per_pass = (1 - w) * self.seconds_per_pass + w * rate
 
     def _run_batch(self, batch: list[_RenderJob]) -> None:
         o = self.owner
         with self.cond:
             self.running_cost = float(sum(j.cost for j in batch))
+            self.running_since = time.perf_counter()
         try:
             groups: dict[tuple[bool, int], list[_RenderJob]] = {}
             for j in batch:  # one forward pass per (labels or not, models)
@@ -319,12 +354,14 @@ class _Lane:
         finally:
             with self.cond:
                 self.running_cost = 0.0
+                self.running_since = 0.0
 
     def _run_call(self, job: _CallJob) -> None:
         o = self.owner
+        t0 = time.perf_counter()
         with self.cond:
             self.running_cost = job.cost
-        t0 = time.perf_counter()
+            self.running_since = t0
         try:
             if job.wants_stop:
                 result = job.fn(job.pipeline, job.future.stopped)
@@ -341,6 +378,7 @@ class _Lane:
         finally:
             with self.cond:
                 self.running_cost = 0.0
+                self.running_since = 0.0
         o._count("calls")
         o._count("busy_seconds", time.perf_counter() - t0)
 
@@ -411,6 +449,35 @@ class Batcher:
         for lane in self.lanes.values():
             lane.stop(timeout)
         self._fail_pending()
+
+    def warm_up(self, faces: int = 8, runs: int = 3) -> dict[str, float]:
+        """Measure the pipeline before serving (the caller's thread, before requests come):
+        the seconds per face of a batch of ``faces``, the median of ``runs`` after one
+        untimed pass (first passes pay one-off costs), becomes both lanes' estimate (queued
+        jobs are rendered in batches; a lane whose own jobs are slower learns it from its
+        first ones). Not counted in the stats or hooks. Returns ``{lane: seconds per
+        face-pass}``."""
+        if faces < 1 or runs < 1:
+            raise ValueError(f"faces, runs: must be >= 1, got {faces}, {runs}")
+        z = np.ascontiguousarray(self.pipeline.seeds_to_latents(list(range(faces))),
+                                 dtype=np.float32)
+        labels = getattr(self.pipeline, "extractor", None) is not None
+        self.pipeline.render_and_label(z, with_features=labels)  # untimed
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            self.pipeline.render_and_label(z, with_features=labels)
+            times.append((time.perf_counter() - t0) / faces)
+        per_face = float(np.median(times))
+        for lane in self.lanes.values():
+            with lane.cond:
+                lane.seconds_per_pass = per_face
+        return {name: per_face for name in self.lanes}
+
+    def retry_after(self, lane: str | None = None) -> int:
+        """Retry-After for a request refused now: the backlog (one lane, or the larger),
+        rounded up, within [1, max_queue_seconds]."""
+        return retry_after(self.backlog_seconds(lane), self.max_queue_seconds)
 
     @property
     def running(self) -> bool:

@@ -73,7 +73,8 @@ async def get_jobs(request: Request, pipeline: Annotated[Pipeline, Depends(get_p
         raise _not_ready()
     settings: Settings = state.settings
     return RequestJobs(batcher, request.receive, settings.max_queue_wait, pipeline=pipeline,
-                       settings=settings, encode_slots=state.encode_slots)
+                       settings=settings, encode_slots=state.encode_slots,
+                       loop_turns=getattr(request.state, "loop_turns", None))
 
 
 async def require_json(request: Request) -> None:

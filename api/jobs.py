@@ -8,6 +8,11 @@
   :class:`ClientDisconnected`, logged with status 499;
 * a job still waiting after ``max_queue_wait`` seconds is cancelled and the request gets
   :class:`QueueTimeout` (503 + ``Retry-After``); once started, a job runs to its end.
+
+Coming back from the model (or from a thread: big encodes, decodes), a request takes a turn
+on the event loop (:class:`api.middleware.LoopTurns`) before it computes there: the answers of
+a whole batch arrive at once, and encoding them all in one turn of the loop would hold every
+other socket (``/healthz`` included) until they are done.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive
 
 from api.batching import Batcher, JobFuture, RenderResult
-from api.media import off_loop
+from api.media import INLINE_PIXELS, off_loop
+from api.middleware import LoopTurns
 from tlgan.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -106,8 +112,10 @@ class RequestJobs:
     def __init__(self, batcher: Batcher, receive: Receive | None,
                  max_queue_wait: float, pipeline: Pipeline | None = None,
                  settings: Settings | None = None,
-                 encode_slots: asyncio.Semaphore | None = None) -> None:
+                 encode_slots: asyncio.Semaphore | None = None,
+                 loop_turns: LoopTurns | None = None) -> None:
         self.batcher = batcher
+        self.loop_turns = loop_turns  # see api.middleware.LoopTurnMiddleware
         self.encode_slots = encode_slots
         self.receive = receive
         self.max_queue_wait = max_queue_wait
@@ -142,18 +150,38 @@ class RequestJobs:
                      *args: object) -> T:
         """Encode answers: :func:`api.media.off_loop`, big encodes bounded by the app's
         encode slots."""
-        return await off_loop(images, size, fn, *args, limit=self.encode_slots)
+        side = size or int(images.shape[1])
+        if int(images.shape[0]) * side * side <= INLINE_PIXELS:  # inline: on the loop
+            return await off_loop(images, size, fn, *args, limit=self.encode_slots)
+        result = await off_loop(images, size, fn, *args, limit=self.encode_slots)
+        await self._turn()
+        return result
 
     async def decode(self, fn: Callable[..., T], *args: object) -> T:
         """Decode an upload (``fn(*args)``) in the thread pool, at most the app's encode
         slots at once (a large photo holds tens of MB while it is decoded)."""
         if self.encode_slots is None:
-            return await run_in_threadpool(fn, *args)
-        async with self.encode_slots:
-            return await run_in_threadpool(fn, *args)
+            result = await run_in_threadpool(fn, *args)
+        else:
+            async with self.encode_slots:
+                result = await run_in_threadpool(fn, *args)
+        await self._turn()
+        return result
+
+    async def _turn(self) -> None:
+        """Back from waiting: take a turn on the event loop before computing on it (the
+        answers of a whole batch come back at once)."""
+        if self.loop_turns is not None:
+            await self.loop_turns.enter()
 
     async def wait(self, future: JobFuture) -> Any:
-        """Await ``future``; abandon it when the client leaves or it waits too long."""
+        """Await ``future``, then take a turn on the loop; abandon it when the client leaves
+        or it waits too long."""
+        result = await self._wait(future)
+        await self._turn()
+        return result
+
+    async def _wait(self, future: JobFuture) -> Any:
         loop = asyncio.get_running_loop()
         waiting = asyncio.wrap_future(future, loop=loop)
         watch = (loop.create_task(_disconnected(self.receive))
@@ -178,8 +206,7 @@ class RequestJobs:
                 if (future.started_at is None and loop.time() >= deadline
                         and future.abandon()):
                     self.batcher.expired()
-                    raise QueueTimeout(self.max_queue_wait,
-                                       max(1, round(self.batcher.backlog_seconds())))
+                    raise QueueTimeout(self.max_queue_wait, self.batcher.retry_after())
         finally:
             if watch is not None:
                 # Cancelled, not awaited: awaiting would cost the answer one more turn of the

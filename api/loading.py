@@ -23,6 +23,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
     """
     from tlgan.models import load_pipeline
 
-    return load_pipeline(generator=settings.generator, extractor=settings.extractor,
-                         bundle=settings.bundle, device=settings.device,
-                         max_batch=settings.max_batch, encoder=settings.encoder)
+    pipeline = load_pipeline(generator=settings.generator, extractor=settings.extractor,
+                             bundle=settings.bundle, device=settings.device,
+                             max_batch=settings.max_batch, encoder=settings.encoder)
+    # every forward pass holds at most max_batch faces, a job's own passes included
+    pipeline.pass_faces = settings.max_batch
+    return pipeline

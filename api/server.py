@@ -187,7 +187,9 @@ def run(settings: Settings) -> int:
                             lifespan="off", log_level=settings.log_level, access_log=False,
                             timeout_graceful_shutdown=settings.graceful_timeout,
                             timeout_keep_alive=settings.keep_alive,
-                            http=bounded_httptools(settings.max_header_bytes),
+                            http=bounded_httptools(settings.max_header_bytes,
+                                                   header_timeout=settings.header_timeout,
+                                                   body_timeout=settings.body_timeout),
                             h11_max_incomplete_event_size=settings.max_header_bytes)
     server = DrainingServer(config, app.state, settings.graceful_timeout)
     loaded = False

@@ -108,10 +108,24 @@ class Settings(BaseSettings):
         default=65_536, ge=1024,
         description="Largest request line + headers of one request (bytes); above it the "
         "server answers 431 and closes the connection.")
+    header_timeout: float = Field(
+        default=10.0, gt=0.0, le=3600.0,
+        description="Seconds a request's line and headers may take from its first byte; "
+        "then 408 and the connection is closed (slow clients). A connection that sends "
+        "nothing is closed after keep_alive, like an idle one.")
+    body_timeout: float = Field(
+        default=60.0, gt=0.0, le=3600.0,
+        description="Seconds a request's body may take once its headers are in; then 408 "
+        "and the connection is closed (slow clients; an 8 MiB photo at 2 Mbit/s takes 34 s).")
     max_response_bytes: int = Field(
         default=33_554_432, ge=65_536,
         description="Largest response of encoded images (bytes), estimated from count, size "
         "and format before any work is done; above it: 422 naming count and size.")
+    max_fit_examples: int = Field(
+        default=500, ge=10, le=2000,
+        description="Most examples of one POST /axes/fit request (each is rendered and "
+        "embedded, and the head's cross-validation grows with them); above it: 422 naming "
+        "examples.")
     batch_window_ms: float = Field(
         default=2.0, ge=0.0, le=1000.0,
         description="How long the batcher waits for more jobs under load (milliseconds).")
@@ -127,6 +141,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0.0, le=3600.0,
         description="Longest a request waits for the model before it is given up with 503 "
         "(seconds; once started, work runs to its end).")
+    loop_turn_requests: int = Field(
+        default=4, ge=1, le=10_000,
+        description="Most requests that go on computing on the event loop (validating a body, "
+        "encoding an answer) in one turn of it; the others take later turns, and the loop "
+        "reads its sockets in between, so /healthz and /readyz answer promptly under any "
+        "load. Throughput does not change.")
     torch_threads: int = Field(
         default=0, ge=0, le=1024,
         description="Torch intra-op threads for `tlgan serve` (0: one per CPU core minus one, "

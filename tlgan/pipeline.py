@@ -102,6 +102,9 @@ class Pipeline:
         calibration: logit change per unit step, per axis name (used to size the steps of
             feature-conditioned generation); missing axes default to 1.0.
         encoder: the photo encoder trained for this generator (None: no photo encoding).
+        pass_faces: the most faces the extractor labels or embeds in one forward pass (more
+            are done in chunks, with the same results), so that work labelling many faces at
+            once (conditioned starts, taught examples) holds a bounded amount of memory.
 
     Latents in and out live in the bundle's latent space (``bundle.latent_space``, "z"
     without a bundle): seeds map to it, edits move in it and faces render from it.
@@ -113,8 +116,11 @@ class Pipeline:
     calibration: dict[str, float] = field(default_factory=dict)
     samples: SampleCache | None = None
     encoder: PhotoEncoder | None = None
+    pass_faces: int = 64
 
     def __post_init__(self) -> None:
+        if self.pass_faces < 1:
+            raise ValueError(f"pass_faces: must be >= 1, got {self.pass_faces}")
         self._space_name = DEFAULT_SPACE
         self._heads: list[tuple[str, Head]] = []
         self._axis_index: dict[str, int] = {}  # none without a bundle
@@ -284,16 +290,27 @@ class Pipeline:
             return images, None
         return images, self._label_tensor(x)
 
+    def _extract(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The extractor's probabilities and embeddings (float32 arrays) of faces ``x``, at
+        most ``pass_faces`` at a time."""
+        assert self.extractor is not None
+        probs, embs = [], []
+        with torch.inference_mode():
+            for start in range(0, max(1, x.shape[0]), self.pass_faces):
+                p, e = self.extractor.forward_tensor(x[start:start + self.pass_faces])
+                probs.append(p.float().cpu().numpy())
+                embs.append(e.float().cpu().numpy())
+        if len(probs) == 1:
+            return probs[0], embs[0]
+        return np.concatenate(probs), np.concatenate(embs)
+
     def _label_tensor(self, x: torch.Tensor) -> np.ndarray:
         if self.extractor is None:
             raise ValueError("with_features: this service has no feature extractor loaded")
-        with torch.inference_mode():
-            probs, emb = self.extractor.forward_tensor(x)
-        out = probs.float().cpu().numpy()
+        out, e = self._extract(x)
         heads = [head for _, head in self._heads]
         if not heads:
             return out
-        e = emb.float().cpu().numpy()
         extra = np.stack([head.predict_proba(e) for head in heads], axis=1)
         return np.concatenate([out, extra.astype(np.float32)], axis=1)
 
@@ -327,18 +344,22 @@ class Pipeline:
 
     def embed_latents(self, z: np.ndarray) -> np.ndarray:
         """The extractor's embeddings (N, E) float32 of the faces rendered from latents z
-        (N, L) of the pipeline's space."""
+        (N, L) of the pipeline's space, ``pass_faces`` at a time."""
         if self.extractor is None:
             raise ValueError("examples: this service has no feature extractor loaded")
-        x = self.generator.render_tensor(z, self._space_name)
-        with torch.inference_mode():
-            _, emb = self.extractor.forward_tensor(x)
-        return np.asarray(emb.float().cpu().numpy(), dtype=np.float32)
+        parts = [self._extract(self.generator.render_tensor(z[i:i + self.pass_faces],
+                                                            self._space_name))[1]
+                 for i in range(0, max(1, len(z)), self.pass_faces)]
+        return np.asarray(np.concatenate(parts) if len(parts) > 1 else parts[0],
+                          dtype=np.float32)
 
     def label_latents(self, z: np.ndarray, space: str | None = None) -> np.ndarray:
         """Probabilities (N, A) of the faces rendered from z (latents of ``space``; None:
-        the pipeline's space)."""
-        return self._label_tensor(self.generator.render_tensor(z, space or self._space_name))
+        the pipeline's space), ``pass_faces`` at a time."""
+        parts = [self._label_tensor(self.generator.render_tensor(z[i:i + self.pass_faces],
+                                                                 space or self._space_name))
+                 for i in range(0, max(1, len(z)), self.pass_faces)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def features_dict(self, probs: np.ndarray) -> dict[str, float]:
         """One face's probabilities as {attribute: probability}."""

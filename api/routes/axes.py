@@ -17,6 +17,17 @@ from tlgan.teach import TaughtAxis, teach_axis
 
 router = APIRouter(tags=["models"])
 
+#: face-passes charged per /axes/fit example (its render and embedding, plus its share of the
+#: head's cross-validation: about half as much again, measured) and for the fixed part
+#: (scoring the shipped samples with the head and the GLM on them)
+FIT_COST_PER_EXAMPLE = 1.5
+FIT_COST_FIXED = 20.0
+
+
+def fit_cost(examples: int) -> float:
+    """The face-passes a POST /axes/fit of ``examples`` examples is charged."""
+    return FIT_COST_PER_EXAMPLE * examples + FIT_COST_FIXED
+
 
 def _axis_stats(bundle: Any, name: str, index: int) -> dict[str, Any]:
     """The scalar fit statistics of one axis (vectors such as ``coef`` are left out)."""
@@ -82,9 +93,15 @@ async def fit_axis(body: AxesFitRequest, jobs: JobsDep) -> AxesFitResponse:
     add`` does) and it is made orthogonal to ``orthogonal_to``. Stateless: nothing is
     stored; send the answer back as a custom axis or save it with ``tlgan axes import``.
     Bad examples (one label only, a wrong latent length, the name of a bundle axis) get 422
-    naming the field. Costs one face-pass per example.
+    naming the field, as do more examples than the service's ``max_fit_examples``. The work
+    is bounded: embeddings are computed ``max_batch`` faces at a time, and the job is charged
+    about 1.5 face-passes per example.
     """
     pipeline = jobs.pipeline
+    most = jobs.settings.max_fit_examples
+    if len(body.examples) > most:
+        raise ValueError(f"examples: at most {most} per request on this service, got "
+                         f"{len(body.examples)}")
     latents = [ex.latent for ex in body.examples]
     labels = [ex.label for ex in body.examples]
     orthogonal_to = body.orthogonal_to
@@ -110,7 +127,7 @@ async def fit_axis(body: AxesFitRequest, jobs: JobsDep) -> AxesFitResponse:
             raise ValueError(f"examples: no axis can be taught from these examples ({text})"
                              ) from None
 
-    taught = await jobs.call(fit, cost=len(body.examples))
+    taught = await jobs.call(fit, cost=fit_cost(len(body.examples)))
     out = taught.to_dict()
     return AxesFitResponse(name=out["name"], direction=out["direction"], head=out["head"],
                            stats=jsonable(out["stats"]))

@@ -53,7 +53,7 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
-    own = with_custom_axes(pipeline, body.custom_axes)
+    own = await with_custom_axes(jobs, body.custom_axes)
     if body.locked and pipeline.bundle is None and own is pipeline:
         raise ValueError("locked: this service has no axis bundle loaded")
     for name in body.locked:

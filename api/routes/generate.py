@@ -50,7 +50,7 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
     seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
     seeds = list(range(seed, seed + body.count))
     z = pipeline.seeds_to_latents(seeds, body.truncation)
-    own = with_custom_axes(pipeline, body.custom_axes)
+    own = await with_custom_axes(jobs, body.custom_axes)
     unmet: list[list[str]] | None = None
     probs: np.ndarray | None
     if body.features:

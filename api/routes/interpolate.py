@@ -43,7 +43,7 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     zs = pipeline.interpolate(a, b, ratios, body.method)
     check_in_range(zs, "method", f"{body.method} from latent_a to latent_b",
                    "use lerp, or shorter latents")
-    own = with_custom_axes(pipeline, body.custom_axes)
+    own = await with_custom_axes(jobs, body.custom_axes)
     images, probs = await render_faces(jobs, own, zs, body.with_features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],

@@ -58,7 +58,9 @@ def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
     """Requests in flight (running or queued in the batcher) when SIGTERM arrives all get
     their 200; during the drain /readyz answers 503, /healthz 200 and new work 503 +
     Retry-After; the process exits 0 with a clean last line."""
-    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none")
+    # all six admitted whatever this machine's measured speed (the drain is tested here)
+    server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",
+                          TLGAN_MAX_QUEUE_SECONDS="3600")
     n = 6
     results, threads = post_many(server.url, n, SLOW)
     deadline = time.monotonic() + 30
@@ -93,8 +95,10 @@ def test_requests_still_running_after_the_grace_get_json_503(
         start_server: StartServer) -> None:
     """When the graceful timeout ends, what still runs is answered JSON 503 + Retry-After,
     logged in one line each; no text/plain 500, no CancelledError traceback; exit 0."""
+    # admission would (rightly) refuse most of this burst at once: let it all in, the drain
+    # is what is tested here
     server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",
-                          TLGAN_GRACEFUL_TIMEOUT="1")
+                          TLGAN_GRACEFUL_TIMEOUT="1", TLGAN_MAX_QUEUE_SECONDS="3600")
     n = 40  # about 40 x 64 faces: far more than 1 s + 1 s of work
     results, threads = post_many(server.url, n, SLOW)
     deadline = time.monotonic() + 30
@@ -152,7 +156,8 @@ def test_full_queue_answers_503_and_the_process_stays_up(start_server: StartServ
     busy = [r for r in answers if r.status_code == 503]
     assert busy, [r.status_code for r in answers]
     assert {r.status_code for r in answers} <= {200, 503}
-    assert all(r.headers.get("retry-after") == "1" and "server busy" in r.json()["detail"]
+    # Retry-After: the backlog (measured at the warm-up), within [1, max_queue_seconds]
+    assert all(1 <= int(r.headers["retry-after"]) <= 30 and "server busy" in r.json()["detail"]
                for r in busy)
     # still up and serving
     assert server.proc.poll() is None
