@@ -44,6 +44,7 @@ from api.openapi import install_openapi
 from api.routes import axes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
 from api.web.router import router as web_router
+from tlgan.photos.faces import FaceDetector, HaarFaceDetector
 from tlgan.pipeline import Pipeline
 
 log = logging.getLogger("tlgan.api")
@@ -59,13 +60,16 @@ with the latent in the `X-Latent` header (base64 of float32 little-endian).
 """
 
 
-def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None,
+               face_detector: FaceDetector | None = None) -> FastAPI:
     """Build the app.
 
     Args:
         settings: the service's settings (default: read from ``TLGAN_*`` variables).
         pipeline: an already built pipeline (tests); None loads one in the lifespan from
             ``settings`` with :func:`api.loading.build_pipeline`.
+        face_detector: finds the faces in uploaded photos (tests: a fake); None: the
+            product's, :class:`tlgan.photos.faces.HaarFaceDetector`.
     """
     settings = settings if settings is not None else load_settings()
 
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
                   redirect_slashes=False)
     app.state.settings = settings
     app.state.pipeline = pipeline
+    app.state.face_detector = face_detector if face_detector is not None else HaarFaceDetector()
     app.state.batcher = None
     app.state.encode_slots = None
     app.state.ready = False

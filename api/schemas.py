@@ -310,6 +310,14 @@ class EncodeQuality(_Response):
         "(probability > 0.5) is the same for photo and reconstruction.")
 
 
+class FoundFace(_Response):
+    """A face found in the photo."""
+
+    box: list[float] = Field(description="[left, top, right, bottom] in the photo's pixels "
+                             "after EXIF orientation.")
+    score: float = Field(description="The detector's confidence (higher is surer).")
+
+
 class EncodeResponse(_Response):
     """A photo encoded: a latent that /edit, /interpolate and the web page accept, and the
     face it renders."""
@@ -320,6 +328,8 @@ class EncodeResponse(_Response):
     quality: EncodeQuality
     steps: int = Field(description="Refinement steps run after the encoder.")
     generator: str
+    faces: list[FoundFace] = Field(description="Every face found, largest first.")
+    face: int = Field(description="Index in `faces` of the face encoded.")
 
 
 class InterpolatedFace(_Response):

@@ -78,6 +78,10 @@ class EncodedFace(Face):
 
     quality: dict[str, float | None] = field(default_factory=dict)
     steps: int = 0
+    #: every face found in the photo (``box`` [left, top, right, bottom], ``score``), largest
+    #: first, and the index of the one encoded
+    faces: list[dict[str, Any]] = field(default_factory=list)
+    face: int = 0
 
 
 PhotoLike = str | os.PathLike[str] | bytes | Image.Image
@@ -97,8 +101,10 @@ def _photo_upload(photo: PhotoLike) -> tuple[str, bytes, str]:
 
 
 def _encode_form(steps: int | None, format: str, size: int | None,
-                 with_features: bool) -> dict[str, str]:
+                 with_features: bool, face: int | None = None) -> dict[str, str]:
     form = {"format": format, "with_features": "true" if with_features else "false"}
+    if face is not None:
+        form["face"] = str(face)
     if steps is not None:
         form["steps"] = str(steps)
     if size is not None:
@@ -109,7 +115,8 @@ def _encode_form(steps: int | None, format: str, size: int | None,
 def _encoded(d: Mapping[str, Any]) -> EncodedFace:
     return EncodedFace(image=_image(d["image"]), latent=np.asarray(d["latent"], np.float32),
                        features=d.get("features"), quality=dict(d.get("quality") or {}),
-                       steps=int(d.get("steps", 0)))
+                       steps=int(d.get("steps", 0)), faces=list(d.get("faces") or []),
+                       face=int(d.get("face", 0)))
 
 
 @dataclass(frozen=True)
@@ -285,13 +292,14 @@ class Client:
         return [_face(f) for f in self._post("/interpolate", body)["faces"]]
 
     def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
-               size: int | None = None, with_features: bool = True) -> EncodedFace:
-        """Encode a face photo (a path, the file's bytes, or a PIL image) into a latent that
+               size: int | None = None, with_features: bool = True,
+               face: int | None = None) -> EncodedFace:
+        """Encode a photo (a path, the file's bytes, or a PIL image) into a latent that
         :meth:`edit` and :meth:`interpolate` take. ``steps``: refinement steps after the
-        encoder (None: the service's default). Photos should be framed like CelebA's
-        aligned crops; a non-square one is centre-cropped by the service."""
+        encoder (None: the service's default). The service finds the faces (answered in
+        ``faces``, largest first) and encodes face ``face`` (None: the largest)."""
         resp = self._http.post("/encode", files={"image": _photo_upload(photo)},
-                               data=_encode_form(steps, format, size, with_features))
+                               data=_encode_form(steps, format, size, with_features, face))
         return _encoded(_check(resp))
 
     def axes(self) -> Axes:
@@ -356,10 +364,12 @@ class AsyncClient:
         return [_face(f) for f in (await self._post("/interpolate", body))["faces"]]
 
     async def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
-                     size: int | None = None, with_features: bool = True) -> EncodedFace:
+                     size: int | None = None, with_features: bool = True,
+                     face: int | None = None) -> EncodedFace:
         """See :meth:`Client.encode`."""
         resp = await self._http.post("/encode", files={"image": _photo_upload(photo)},
-                                     data=_encode_form(steps, format, size, with_features))
+                                     data=_encode_form(steps, format, size, with_features,
+                                                       face))
         return _encoded(_check(resp))
 
     async def axes(self) -> Axes:

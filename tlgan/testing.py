@@ -19,6 +19,7 @@ from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normal
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import LatentSpace
+from tlgan.photos.faces import CELEBA_EYES, Detection
 from tlgan.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -211,3 +212,15 @@ def serve(app: Any) -> Iterator[str]:
         sock.close()
     assert getattr(app.state, "server_errors", 0) == 0, \
         "a request reached the catch-all 500 handler"
+
+
+class CentredFaceDetector:
+    """A fake face detector for tests: one face, framed as the photo's centre square (so the
+    photo is taken as an aligned crop already), score 1."""
+
+    def detect(self, photo: np.ndarray) -> list[Detection]:
+        h, w = photo.shape[:2]
+        s = min(w, h)
+        left, top = (w - s) / 2, (h - s) / 2
+        eyes = CELEBA_EYES * s + np.array([left, top])
+        return [Detection(box=(left, top, left + s, top + s), score=1.0, eyes=eyes)]

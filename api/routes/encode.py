@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Resp
 from api.deps import JobsDep
 from api.media import encode_b64, json_response
 from api.routes.common import COMMON_ERRORS, _err, check_in_range, check_limits, features_of
-from api.schemas import EncodeQuality, EncodeResponse, Format
+from api.schemas import EncodeQuality, EncodeResponse, Format, FoundFace
 from tlgan.encoders.photo import encode_cost
 from tlgan.latents import latent_to_list
+from tlgan.photos.prepare import align_photo, faces_json
 from tlgan.pipeline import EncodeResult, Pipeline
 from tlgan_base.errors import shown
-from tlgan_base.images import MIN_SIZE, read_photo
+from tlgan_base.images import MIN_SIZE
 
 router = APIRouter(tags=["faces"])
 
@@ -35,8 +36,9 @@ ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
     413: _err("Request body larger than the service's max_upload_bytes (names `image`)."),
     415: _err("Content-Type is not multipart/form-data."),
     422: _err("Invalid field: `image` (missing, not a file, not a JPEG/PNG/WebP (HEIC and "
-              "others are named), corrupt, too many pixels), `steps` (above the service's "
-              "max_encode_steps), `size`, `format`."),
+              "others are named), corrupt, too many pixels, no face found), `face` (index "
+              "out of range), `steps` (above the service's max_encode_steps), `size`, "
+              "`format`."),
 }
 
 
@@ -47,13 +49,16 @@ FORM_SCHEMA = "Body_encode_encode_post"
 @router.post("/encode", response_model=EncodeResponse, responses=ENCODE_ERRORS,
              dependencies=[Depends(require_multipart)])
 async def encode(
+    request: Request,
     jobs: JobsDep,
     image: Annotated[UploadFile, File(description=(
-        "The face photo: JPEG (a phone's MPO JPEG too: its first frame), PNG or WebP; "
-        "HEIC, AVIF, GIF and other formats are not accepted. Framed like CelebA's aligned "
-        "crops (face centred, eyes at about 40% of the height). A non-square photo is "
-        "centre-cropped to a square (the ends of its longer side are cut off); EXIF "
-        "orientation is applied."))],
+        "Any photo with a face: JPEG (a phone's MPO JPEG too: its first frame), PNG or "
+        "WebP; HEIC, AVIF, GIF and other formats are not accepted. EXIF orientation is "
+        "applied, the faces are found and the chosen one is aligned to CelebA's framing "
+        "(docs/photos.md)."))],
+    face: Annotated[int | None, Form(ge=0, description=(
+        "Which face to encode: an index into the answer's `faces` (largest first); "
+        "null: the largest."))] = None,
     steps: Annotated[int | None, Form(ge=0, description=(
         "Refinement steps after the encoder (0: the encoder alone; more: closer, slower); "
         "null: the service's default (TLGAN_ENCODE_STEPS), at most TLGAN_MAX_ENCODE_STEPS "
@@ -67,9 +72,10 @@ async def encode(
 ) -> Response:
     """Encode a face photo into the generator's latent space.
 
-    The photo is centre-cropped to a square and area-resized to the generator's
-    resolution; the encoder network gives a latent, and ``steps`` steps of Adam on it
-    (from several starting points, the best kept) bring the face it renders closer to the
+    The faces in the photo are found (``faces``, largest first) and face ``face`` is
+    aligned to the generator's framing at its resolution; the encoder network gives a
+    latent, and ``steps`` steps of Adam on it (from several starting points, the best kept)
+    bring the face it renders closer to the
     photo. The answer's ``latent`` goes to /edit and /interpolate like any other;
     ``quality`` says how close the reconstruction is (pixel PSNR, embedding cosine, label
     agreement).
@@ -88,8 +94,9 @@ async def encode(
     data = await image.read()
     if not data:
         raise ValueError("image: the uploaded file is empty")
-    photo = await jobs.decode(read_photo, data, pipeline.resolution,
-                              settings.max_upload_pixels)
+    found = await jobs.decode(align_photo, data, request.app.state.face_detector,
+                              pipeline.resolution, face, settings.max_upload_pixels)
+    photo = found.aligned
 
     def run(p: Pipeline, stop: Callable[[], bool]) -> EncodeResult:
         return p.encode(photo[None], budget, with_features=with_features, should_stop=stop)
@@ -102,4 +109,5 @@ async def encode(
     return json_response(EncodeResponse(
         latent=latent_to_list(z), image=encoded[0], features=features,
         quality=EncodeQuality(**result.quality[0]), steps=result.steps,
-        generator=pipeline.generator.name))
+        generator=pipeline.generator.name,
+        faces=[FoundFace(**f) for f in faces_json(found.faces)], face=found.face))

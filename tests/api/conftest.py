@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
+from tlgan.photos.faces import FaceDetector
 from tlgan.pipeline import Pipeline
+from tlgan.testing import CentredFaceDetector
 
 
 @pytest.fixture
@@ -18,8 +20,11 @@ def make_client(tiny_pipeline: Pipeline) -> Iterator[Callable[..., TestClient]]:
     """Build started TestClients; on teardown assert no request reached the catch-all 500."""
     clients: list[TestClient] = []
 
-    def make(pipeline: Pipeline | None = None, **settings: Any) -> TestClient:
-        app = create_app(Settings(**settings), pipeline=pipeline or tiny_pipeline)
+    def make(pipeline: Pipeline | None = None, face_detector: FaceDetector | None = None,
+             **settings: Any) -> TestClient:
+        # /encode's faces: a fake that frames every photo as an aligned crop, unless given
+        app = create_app(Settings(**settings), pipeline=pipeline or tiny_pipeline,
+                         face_detector=face_detector or CentredFaceDetector())
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

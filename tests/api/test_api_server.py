@@ -16,13 +16,15 @@ from api.app import create_app
 from api.settings import Settings
 from tlgan.client import ApiError, AsyncClient, Client
 from tlgan.pipeline import Pipeline
-from tlgan.testing import TINY_ATTRIBUTES, serve
+from tlgan.testing import TINY_ATTRIBUTES, CentredFaceDetector, serve
 from tlgan_base.artifact import sha256_file
 
 
 @pytest.fixture(scope="module")
 def server_url(tiny_pipeline: Pipeline) -> Iterator[str]:
-    app = create_app(Settings(api_key="k3y"), pipeline=tiny_pipeline)
+    # uploads are noise: a fake detector frames each as an aligned crop
+    app = create_app(Settings(api_key="k3y"), pipeline=tiny_pipeline,
+                     face_detector=CentredFaceDetector())
     with serve(app) as url:
         yield url
 
@@ -92,6 +94,11 @@ def test_client_encodes_a_path_bytes_or_pil_image(server_url: str, tmp_path: Pat
         assert np.array_equal(by_path.latent, by_image.latent)  # sent as PNG: same pixels
         assert by_image.image.size == (32, 32) and by_image.features is None
         assert set(by_path.quality) == {"psnr", "embedding_cosine", "label_agreement"}
+        assert by_path.face == 0 and by_path.faces == [{"box": [0.0, 0.0, 70.0, 70.0],
+                                                        "score": 1.0}]
+        with pytest.raises(ApiError) as err:
+            api.encode(path, face=1)
+        assert err.value.status == 422 and err.value.message.startswith("face:")
         moved = api.edit(by_path.latent, moves={"Smiling": 1.0})
         assert not np.array_equal(moved.latent, by_path.latent)
         with pytest.raises(ApiError) as err:

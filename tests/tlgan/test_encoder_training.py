@@ -95,9 +95,14 @@ def encoder_folder(trained: tuple[Path, Path]) -> tuple[Path, Path]:
 
 
 def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path],
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import tlgan.photos.faces
     from api.schemas import EditRequest
+    from tlgan.testing import CentredFaceDetector
 
+    # the photos are noise: a fake detector frames each as an aligned crop
+    monkeypatch.setattr(tlgan.photos.faces, "HaarFaceDetector", CentredFaceDetector)
     data, folder = encoder_folder
     photo = data / "img_align_celeba" / "000021.jpg"
     res = CliRunner().invoke(cli, ["encode", str(photo), "--out", str(tmp_path / "enc"),
@@ -111,6 +116,8 @@ def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path
     assert meta["steps"] == 2 and meta["generator"] == "celeba-dcgan64"
     assert meta["photo"] == "000021.jpg"  # the file's name, not where it lay (issue #23)
     assert set(meta["quality"]) == {"psnr", "embedding_cosine", "label_agreement"}
+    assert meta["face"] == 0 and meta["faces"] == [{"box": [0.0, 8.0, 72.0, 80.0],
+                                                    "score": 1.0}]
     with Image.open(tmp_path / "enc" / "000021.png") as im:
         assert im.size == (64, 64)
     res = CliRunner().invoke(cli, ["edit", str(tmp_path / "enc" / "000021.json"),
@@ -181,3 +188,26 @@ def test_encode_refuses_a_non_image_in_one_line(encoder_folder: tuple[Path, Path
     assert res.stderr.startswith(f"Error: photo {bad}: not a JPEG, PNG or WebP image")
     assert res.stderr.count("\n") == 1
     assert not (tmp_path / "o" / "notes.json").exists()
+
+
+def test_encode_finds_the_face_in_a_photo_and_refuses_a_bad_face_index(
+        encoder_folder: tuple[Path, Path], tmp_path: Path, celeba: Path) -> None:
+    _, folder = encoder_folder
+    crop = Image.open(celeba / "img_align_celeba" / "182638.jpg").convert("RGB")
+    photo = Image.new("RGB", (400, 300), (90, 120, 90))
+    photo.paste(crop.rotate(15, resample=Image.Resampling.BILINEAR,
+                            fillcolor=(90, 120, 90)), (220, 100))
+    path = tmp_path / "party.jpg"
+    photo.save(path, quality=95)
+    res = CliRunner().invoke(cli, ["encode", str(path), "--out", str(tmp_path / "enc"),
+                                   "--encoder", str(folder), "--steps", "0"])
+    assert res.exit_code == 0, res.stderr
+    meta = json.loads((tmp_path / "enc" / "party.meta.json").read_text())
+    assert meta["face"] == 0 and len(meta["faces"]) >= 1
+    left, top, right, bottom = meta["faces"][0]["box"]
+    assert 220 < (left + right) / 2 < 348 and 100 < (top + bottom) / 2 < 228
+    res = CliRunner().invoke(cli, ["encode", str(path), "--out", str(tmp_path / "o"),
+                                   "--encoder", str(folder), "--face", "7"])
+    assert res.exit_code == 2 and res.stderr.startswith(f"Error: face (photo {path}): "), \
+        res.stderr
+    assert res.stderr.count("\n") == 1 and not (tmp_path / "o" / "party.json").exists()

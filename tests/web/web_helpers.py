@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.settings import Settings
 from tlgan.pipeline import Pipeline
+from tlgan.testing import CentredFaceDetector
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -20,12 +21,14 @@ CHROMIUM_ARGS = [
 
 def web_app(pipeline: Pipeline, **settings: Any) -> FastAPI:
     """``create_app`` on ``pipeline`` (TLGAN_* variables ignored), with the page included
-    (until create_app includes it itself)."""
+    (until create_app includes it itself). Uploads are framed as aligned crops by a fake face
+    detector (the page's tests upload noise)."""
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
             if key.startswith("TLGAN_"):
                 mp.delenv(key)
-        app = create_app(Settings(**settings), pipeline=pipeline)
+        app = create_app(Settings(**settings), pipeline=pipeline,
+                         face_detector=CentredFaceDetector())
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
         from api.web.router import router
 

@@ -45,6 +45,10 @@ def _read_latent(path: Path, size: int) -> Any:
               help="Size of the written reconstruction in pixels.")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
               show_default=True, help="Image format of the reconstruction.")
+@click.option("--face", type=click.IntRange(min=0), default=None,
+              show_default="the largest",
+              help="Which face of each photo to encode (index into the faces found, largest "
+                   "first; NAME.meta.json lists them).")
 @generator_option
 @encoder_option
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
@@ -52,13 +56,13 @@ def _read_latent(path: Path, size: int) -> Any:
 @device_option
 @threads_option
 def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: int | None,
-           fmt: str,
+           fmt: str, face: int | None,
            generator: str | None, encoder: str | None, extractor: str | None,
            device: str) -> None:
     """Encode face photos into the generator's latent space.
 
-    Photos (JPEG, PNG or WebP) should be framed like CelebA's aligned crops: face centred,
-    eyes at about 40% of the height. A non-square photo is centre-cropped to a square.
+    Any photo (JPEG, PNG or WebP): EXIF orientation is applied, the faces are found and the
+    chosen one (--face; default the largest) is aligned to CelebA's framing.
     NAME.json holds {"latent": [...]}: a body POST /edit accepts as it is, and what
     `tlgan edit` reads.
 
@@ -73,8 +77,10 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
 
     from tlgan.latents import latent_to_list
     from tlgan.models import load_pipeline
+    from tlgan.photos.faces import HaarFaceDetector
+    from tlgan.photos.prepare import align_photo, faces_json
     from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
-    from tlgan_base.images import check_size, encode_image, read_photo
+    from tlgan_base.images import check_size, encode_image
     from tlgan_base.progress import progress_bar
 
     check_size(size)
@@ -85,6 +91,7 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                          f"{pipeline.generator.name!r}; train one with `tlgan encoder train` "
                          "and pass --encoder FOLDER")
     r = pipeline.resolution
+    detector = HaarFaceDetector()
     out.mkdir(parents=True, exist_ok=True)
     stems = [p.stem for p in photos]
     if len(set(stems)) != len(stems):
@@ -93,7 +100,9 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                       enabled=len(photos) > 1) as bar:
         for start in range(0, len(photos), CHUNK):
             chunk = photos[start:start + CHUNK]
-            arr = np.stack([read_photo(p, r, name=f"photo {p}") for p in chunk])
+            found = [align_photo(p, detector, r, face, name=f"photo {p}",
+                                 face_name=f"face (photo {p})") for p in chunk]
+            arr = np.stack([f.aligned for f in found])
             result = pipeline.encode(arr, steps, starts=starts)
             for i, path in enumerate(chunk):
                 stem = out / path.stem
@@ -106,7 +115,8 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                     "generator": pipeline.generator.name,
                     "generator_sha256": pipeline.generator.sha256,
                     "encoder": pipeline.encoder.name, "steps": steps, "starts": starts,
-                    "quality": result.quality[i]}
+                    "quality": result.quality[i],
+                    "faces": faces_json(found[i].faces), "face": found[i].face}
                 if result.probs is not None:
                     meta["features"] = pipeline.features_dict(result.probs[i])
                 write_json_atomic(stem.with_suffix(".meta.json"), meta)

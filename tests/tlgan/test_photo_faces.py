@@ -1,0 +1,134 @@
+"""Finding and aligning faces in any photo (tlgan.photos): the alignment maths, the real
+detector on composed photos, EXIF orientation."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tlgan.photos.faces import (
+    CELEBA_EYES,
+    HaarFaceDetector,
+    apply_affine,
+    choose_face,
+    find_faces,
+    invert_affine,
+    similarity_from_points,
+    warp_face,
+)
+from tlgan.photos.prepare import align_photo, read_upright
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _similarity(angle_deg: float, scale: float, tx: float, ty: float) -> np.ndarray:
+    a = np.deg2rad(angle_deg)
+    r = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return np.concatenate([r, [[tx], [ty]]], 1)
+
+
+def test_a_known_similarity_is_recovered_and_its_inverse_round_trips() -> None:
+    rng = np.random.default_rng(0)
+    m = _similarity(23.0, 0.37, 12.5, -40.0)
+    src = rng.uniform(0, 500, (5, 2))
+    got = similarity_from_points(src, apply_affine(m, src))
+    np.testing.assert_allclose(got, m, atol=1e-9)
+    back = apply_affine(invert_affine(got), apply_affine(got, src))
+    np.testing.assert_allclose(back, src, atol=1e-9)
+    # two points fix it exactly
+    np.testing.assert_allclose(similarity_from_points(src[:2], apply_affine(m, src[:2])), m,
+                               atol=1e-9)
+
+
+def test_coinciding_points_are_refused() -> None:
+    with pytest.raises(ValueError, match="points"):
+        similarity_from_points(np.ones((2, 2)), np.zeros((2, 2)))
+
+
+def test_warp_puts_known_eyes_on_the_template() -> None:
+    photo = np.zeros((300, 400, 3), np.uint8)
+    eyes = np.array([[150.0, 120.0], [210.0, 140.0]])
+    for x, y in eyes.astype(int):
+        photo[y - 2:y + 3, x - 2:x + 3] = 255
+    m = similarity_from_points(eyes, CELEBA_EYES * 128)
+    face = warp_face(photo, m, 128).astype(float).sum(2)
+    for x, y in np.round(CELEBA_EYES * 128).astype(int):
+        assert face[y - 1:y + 2, x - 1:x + 2].max() > 300
+
+
+def test_choose_face_names_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^image: no face"):
+        choose_face([], None)
+    faces = find_faces(np.zeros((40, 40, 3), np.uint8), _Fixed(2), 64)
+    assert choose_face(faces, None) == 0 and choose_face(faces, 1) == 1
+    with pytest.raises(ValueError, match=r"^face: 2 face"):
+        choose_face(faces, 2)
+
+
+class _Fixed:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def detect(self, photo: np.ndarray) -> list:
+        from tlgan.photos.faces import Detection
+
+        # the smaller face first: find_faces sorts largest first
+        return [Detection(box=(0, 0, 10 * (i + 1), 10 * (i + 1)), score=1.0,
+                          eyes=np.array([[2.0 * (i + 1), 4], [7.0 * (i + 1), 4]]))
+                for i in range(self.n)]
+
+
+def test_faces_are_sorted_largest_first() -> None:
+    faces = find_faces(np.zeros((40, 40, 3), np.uint8), _Fixed(3), 64)
+    assert [f.box[2] for f in faces] == [30, 20, 10]
+
+
+@pytest.fixture(scope="module")
+def bench_photos(celeba: Path):  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(REPO))
+    from bench.photos import _test_crops, compose
+
+    rng = np.random.default_rng(1)
+    crops = _test_crops(celeba)
+    return [compose(rng, crops, 640, 480, 100, 220, 25) for _ in range(4)]
+
+
+@pytest.mark.slow
+def test_the_real_detector_finds_and_aligns_composed_faces(bench_photos) -> None:  # type: ignore[no-untyped-def]
+    det = HaarFaceDetector()
+    hits = total = found = 0
+    for photo, placements in bench_photos:
+        faces = find_faces(photo, det, 64)
+        found += len(faces)
+        for place in placements:
+            total += 1
+            true_eyes = apply_affine(invert_affine(place), CELEBA_EYES * 128)
+            errs = [np.linalg.norm(apply_affine(f.matrix, true_eyes) - CELEBA_EYES * 64, axis=1)
+                    .max() for f in faces]
+            hits += bool(errs) and min(errs) < 4.0
+    assert total >= 4 and hits / total >= 0.75, (hits, total)
+    assert found - hits <= 2, (found, hits)  # few faces where none was pasted
+
+
+@pytest.mark.slow
+def test_exif_orientation_gives_boxes_in_the_upright_frame(bench_photos) -> None:  # type: ignore[no-untyped-def]
+    photo, _ = bench_photos[0]
+    upright = find_faces(photo, HaarFaceDetector(), 64)
+    assert upright
+    # stored rotated 90 degrees clockwise, tagged "rotate 90 CW to display" (orientation 6)
+    stored = Image.fromarray(photo).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", quality=95, exif=exif)
+    assert read_upright(buf.getvalue()).shape == photo.shape
+    got = align_photo(buf.getvalue(), HaarFaceDetector(), 64)
+    centre = np.array([(upright[0].box[0] + upright[0].box[2]) / 2,
+                       (upright[0].box[1] + upright[0].box[3]) / 2])
+    box = got.faces[0].box
+    assert np.linalg.norm(np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]) - centre) < 10
