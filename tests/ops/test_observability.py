@@ -69,8 +69,11 @@ def test_metrics_by_route_template_batches_errors_and_state(make: Any,
     c = make()
     assert c.post("/generate", json={"seed": 1, "count": 3}).status_code == 200
     z = np.zeros(16).tolist()
+    # a plain render (no per-face hold of the references: that is a closed-loop job, not one
+    # batched forward pass)
     assert c.post("/edit", json={"latent": z, "moves": {"Smiling": 1.0},
-                                 "with_features": False}).status_code == 200
+                                 "with_features": False,
+                                 "hold_references": False}).status_code == 200
     assert c.post("/edit", json={"latent": [0.0]}).status_code == 422
     assert c.get("/no/such/path").status_code == 404
     big = c.post("/edit", content=b"x" * 2_000_000, headers={"Content-Type": "application/json"})
