@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         batcher = Batcher(state.pipeline, window_ms=settings.batch_window_ms,
                           max_batch=settings.max_batch, queue_size=settings.queue_size,
                           max_queue_seconds=settings.max_queue_seconds,
+                          max_memory_bytes=settings.max_memory_mb * 2**20,
                           on_batch=state.on_batch)
         if state.metrics is not None:
             batcher.hooks.append(state.metrics.observe_batch)

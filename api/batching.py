@@ -31,6 +31,12 @@ long again as it has run so far (a job that overran its estimate is not nearly d
 (the cap: a client is never told to stay away longer than the queue may hold work). A job
 alone in an idle lane is always admitted.
 
+**Memory.** A job may also carry its request's memory estimate in bytes (:mod:`api.memory`).
+The batcher holds the sum of the estimates of the jobs admitted and not yet finished (queued,
+running, or stopping); a job that would take that sum above ``max_memory_bytes`` is refused
+with :class:`QueueFull` (Retry-After as above), unless no memory is held (a job alone is
+always admitted). A job's estimate is released when its future is done or cancelled.
+
 **The estimate of a face-pass.** Until a lane has measured its own jobs it uses a
 conservative prior (:data:`PRIOR_SECONDS_PER_PASS`, the slow end of what a CPU replica
 takes); :meth:`Batcher.warm_up` (called by the app when it loads the models) measures the
@@ -397,6 +403,8 @@ class Batcher:
             beyond it QueueFull (a job alone in an idle lane is always admitted).
         interactive_cost: jobs costing at most this many face-passes use the interactive
             lane, heavier ones the bulk lane.
+        max_memory_bytes: the most memory estimated for the admitted, unfinished jobs
+            together; beyond it QueueFull (a job is admitted when none is held).
         on_batch: optional hook called (on a worker thread) after every forward pass.
         adaptive: wait for the window only while jobs arrive faster than it; False always
             waits the full window when the queue runs dry.
@@ -404,7 +412,7 @@ class Batcher:
 
     def __init__(self, pipeline: Pipeline, *, window_ms: float = 2.0, max_batch: int = 64,
                  queue_size: int = 256, max_queue_seconds: float = 30.0,
-                 interactive_cost: float = 8.0,
+                 interactive_cost: float = 8.0, max_memory_bytes: float = math.inf,
                  on_batch: Callable[[BatchInfo], None] | None = None,
                  adaptive: bool = True) -> None:
         if max_batch < 1:
@@ -415,6 +423,10 @@ class Batcher:
             raise ValueError(f"window_ms: must be >= 0, got {window_ms}")
         if max_queue_seconds <= 0:
             raise ValueError(f"max_queue_seconds: must be > 0, got {max_queue_seconds}")
+        if not max_memory_bytes > 0:
+            raise ValueError(f"max_memory_bytes: must be > 0, got {max_memory_bytes}")
+        self.max_memory_bytes = float(max_memory_bytes)
+        self.memory_held = 0.0  # bytes estimated for the admitted, unfinished jobs
         self.pipeline = pipeline
         self.window = window_ms / 1000.0
         self.max_batch = max_batch
@@ -492,41 +504,74 @@ class Batcher:
 
     def submit(self, z: np.ndarray, with_features: bool = True,
                connected: Callable[[], bool] | None = None,
-               pipeline: Pipeline | None = None) -> JobFuture:
+               pipeline: Pipeline | None = None, memory: float = 0.0) -> JobFuture:
         """Queue latents ``(n, L)`` for rendering; the future yields (faces, probs | None).
         ``connected()`` (thread-safe), when given, is asked before the job starts: false
-        cancels it. ``pipeline``: the models to run on (default: :attr:`pipeline` now)."""
+        cancels it. ``pipeline``: the models to run on (default: :attr:`pipeline` now).
+        ``memory``: the request's memory estimate in bytes (see the module docstring)."""
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[0] < 1:
             raise ValueError(f"latent: expected shape (n, L) with n >= 1, got {z.shape}")
         fut = JobFuture(connected)
         cost = float(z.shape[0])
         self._put(_RenderJob(z, bool(with_features), fut, cost, pipeline or self.pipeline),
-                  z.shape[0])
+                  z.shape[0], memory)
         return fut
 
     def submit_call(self, fn: Callable[..., T], cost: float = 1.0, stoppable: bool = False,
                     connected: Callable[[], bool] | None = None,
-                    pipeline: Pipeline | None = None) -> JobFuture:
+                    pipeline: Pipeline | None = None, memory: float = 0.0) -> JobFuture:
         """Queue ``fn(pipeline)`` to run alone on a worker thread; ``cost`` is the most
         face-passes it may take. With ``stoppable``, it is called as ``fn(pipeline, stop)``
         where ``stop()`` turns true once the job is abandoned: it should then raise
-        :class:`JobStopped` between its steps; ``connected`` and ``pipeline`` as for
-        :meth:`submit`."""
+        :class:`JobStopped` between its steps; ``connected``, ``pipeline`` and ``memory`` as
+        for :meth:`submit`."""
         if not cost >= 0:
             raise ValueError(f"cost: must be >= 0, got {cost}")
         fut = JobFuture(connected)
-        self._put(_CallJob(fn, stoppable, fut, float(cost), pipeline or self.pipeline), 0)
+        self._put(_CallJob(fn, stoppable, fut, float(cost), pipeline or self.pipeline), 0,
+                  memory)
         return fut
 
-    def _put(self, job: _Job, faces: int) -> None:
+    def _put(self, job: _Job, faces: int, memory: float = 0.0) -> None:
         if not self._accepting:
             raise BatcherStopped("the service is shutting down")
-        self.lanes[self.lane_for(job.cost)].put(job)
+        if not memory >= 0:
+            raise ValueError(f"memory: must be >= 0, got {memory}")
+        self._reserve(memory)
+        try:
+            self.lanes[self.lane_for(job.cost)].put(job)
+        except BaseException:
+            self._release(memory)
+            raise
+        if memory:
+            job.future.add_done_callback(lambda _f: self._release(memory))
         job.future.add_done_callback(self._count_end)
         with self._lock:
             self._stats["jobs"] += 1
             self._stats["faces"] += faces
+
+    def _reserve(self, memory: float) -> None:
+        """Hold ``memory`` bytes for a job, or QueueFull when the held memory plus it would
+        exceed ``max_memory_bytes`` (a job is admitted when none is held)."""
+        with self._lock:
+            held = self.memory_held
+            refused = memory > 0 and held > 0 and held + memory > self.max_memory_bytes
+            if refused:
+                self._stats["rejected"] += 1
+            else:
+                self.memory_held = held + memory
+        if refused:  # outside the lock: the lanes' locks are taken before it elsewhere
+            mib = 2**20
+            raise QueueFull(self.queue_depth, self.backlog_seconds(),
+                            f"about {held / mib:.0f} MiB of memory held by the jobs admitted; "
+                            f"this request needs about {memory / mib:.0f} MiB of the "
+                            f"{self.max_memory_bytes / mib:.0f} MiB they may hold",
+                            cap=self.max_queue_seconds)
+
+    def _release(self, memory: float) -> None:
+        with self._lock:
+            self.memory_held = max(0.0, self.memory_held - memory)
 
     def _count_end(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():

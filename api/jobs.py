@@ -122,6 +122,9 @@ class RequestJobs:
         self.connected = connection_check(receive)
         self.pipeline: Pipeline = pipeline if pipeline is not None else batcher.pipeline
         self._settings = settings
+        #: the request's memory estimate (bytes, :mod:`api.memory`), carried by its model jobs
+        #: for admission; set by the route once it has checked it
+        self.memory = 0.0
 
     @property
     def settings(self) -> Settings:
@@ -134,7 +137,7 @@ class RequestJobs:
         """Render (and label) latents ``(n, L)``."""
         result: RenderResult = await self.wait(
             self.batcher.submit(z, with_features, connected=self.connected,
-                                pipeline=self.pipeline))
+                                pipeline=self.pipeline, memory=self.memory))
         return result
 
     async def call(self, fn: Callable[[Pipeline, Callable[[], bool]], T], cost: float) -> T:
@@ -143,7 +146,8 @@ class RequestJobs:
         :class:`api.batching.JobStopped` between its steps)."""
         result: T = await self.wait(self.batcher.submit_call(fn, cost, stoppable=True,
                                                              connected=self.connected,
-                                                             pipeline=self.pipeline))
+                                                             pipeline=self.pipeline,
+                                                             memory=self.memory))
         return result
 
     async def encode(self, images: np.ndarray, size: int | None, fn: Callable[..., T],

@@ -126,6 +126,17 @@ class Settings(BaseSettings):
         description="Most examples of one POST /axes/fit request (each is rendered and "
         "embedded, and the head's cross-validation grows with them); above it: 422 naming "
         "examples.")
+    max_request_memory_mb: int = Field(
+        default=512, ge=1, le=1_048_576,
+        description="Most memory one request may use (MiB), estimated before any work from "
+        "what drives it (count and size of faces, examples of /axes/fit, an upload's pixels, "
+        "the PCA method of /axes/discover; see docs/operations.md); above it: 422 naming the "
+        "field.")
+    max_memory_mb: int = Field(
+        default=1536, ge=1, le=1_048_576,
+        description="Most memory estimated for all admitted, unfinished model jobs together "
+        "(MiB, at least max_request_memory_mb); a job beyond it: 503 with Retry-After, so "
+        "heavy requests at once cannot multiply the peak.")
     batch_window_ms: float = Field(
         default=2.0, ge=0.0, le=1000.0,
         description="How long the batcher waits for more jobs under load (milliseconds).")
@@ -231,6 +242,16 @@ class Settings(BaseSettings):
         if default is not None and value < default:
             raise ValueError(f"{value} is below encode_steps ({default}), the budget of "
                              "requests that name none; raise it or lower TLGAN_ENCODE_STEPS")
+        return value
+
+    @field_validator("max_memory_mb")
+    @classmethod
+    def _budget_covers_request(cls, value: int, info: ValidationInfo) -> int:
+        one = info.data.get("max_request_memory_mb")
+        if one is not None and value < one:
+            raise ValueError(f"{value} is below max_request_memory_mb ({one}): a request "
+                             "allowed alone could never be admitted; raise it or lower "
+                             "TLGAN_MAX_REQUEST_MEMORY_MB")
         return value
 
     def resolved_torch_threads(self) -> int:

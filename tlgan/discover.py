@@ -23,7 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from axes.discover import MAX_K, nearest_axes, pca_directions, sefa_directions, top_moves
+from axes.discover import (
+    GRAM_BLOCK,
+    MAX_K,
+    nearest_axes,
+    pca_directions,
+    sefa_directions,
+    top_moves,
+)
 from axes.plots import save_edit_strip
 from tlgan.latents import DEFAULT_SPACE
 from tlgan.pipeline import Pipeline, Stopped
@@ -42,9 +49,12 @@ PCA_SAMPLES = 2000
 #: eigenvectors) in face-passes (render + label): measured 0.05 and 0.10 in two runs of
 #: ``python -m bench.discover`` (DCGAN 64 px, 2 CPU threads), counted double
 PCA_SAMPLE_COST = 0.2
-#: the most memory the PCA method's activations may take (float32, N x D); DCGAN 64 px:
-#: 2,000 x 16,384 values = 131 MB
+#: the most memory the PCA method may take (:func:`pca_bytes`) unless told otherwise (the
+#: service passes its ``max_request_memory_mb``); DCGAN 64 px: 2,000 x 16,384 activations
+#: = 125 MiB, 156 MiB in all
 PCA_MAX_BYTES = 512 * 2**20
+#: latents per forward pass of :func:`activations`
+PCA_BATCH = 250
 #: the first seed of the faces rendered to measure moves (and of the PCA samples + 10**6)
 DISCOVER_SEED = 2_000_000
 #: attributes listed per direction
@@ -155,8 +165,29 @@ def _truncated_copy(pipeline: Pipeline, layer: int) -> nn.Module:
     return module
 
 
-def activations(pipeline: Pipeline, z: np.ndarray, layer: int = 1, batch: int = 250,
-                on_chunk: Callable[[], None] | None = None) -> np.ndarray:
+def pca_bytes(samples: int, width: int) -> int:
+    """The memory the PCA method takes for ``samples`` activations of ``width`` values: the
+    (N, D) float32 activations, the (N, N) float64 Gram matrix and a float64 copy of it for
+    the eigenvectors, one centred block of columns (N x GRAM_BLOCK float32, twice: the block
+    and its product) and one chunk of forward passes (PCA_BATCH x D float32, twice)."""
+    n, d = int(samples), int(width)
+    return (n * d * 4 + 2 * n * n * 8 + 2 * n * min(GRAM_BLOCK, d) * 4
+            + 2 * min(PCA_BATCH, n) * d * 4)
+
+
+def pca_memory(pipeline: Pipeline) -> int:
+    """:func:`pca_bytes` of this pipeline's PCA (PCA_SAMPLES activations of the generator's
+    layer), its width found by one forward pass of one latent (remembered per pipeline)."""
+    width = pipeline.__dict__.get("_pca_width")
+    if width is None:
+        one = activations(pipeline, pca_latents(pipeline)[:1], max_bytes=math.inf)
+        width = pipeline.__dict__.setdefault("_pca_width", int(one.shape[1]))
+    return pca_bytes(PCA_SAMPLES, width)
+
+
+def activations(pipeline: Pipeline, z: np.ndarray, layer: int = 1, batch: int = PCA_BATCH,
+                on_chunk: Callable[[], None] | None = None,
+                max_bytes: float = PCA_MAX_BYTES) -> np.ndarray:
     """Flattened outputs (N, D) float32 of the generator's ``layer``-th activation module
     (ReLU/LeakyReLU, 0-based, in module order) for latents ``z`` (N, L) of the pipeline's
     space.
@@ -164,7 +195,8 @@ def activations(pipeline: Pipeline, z: np.ndarray, layer: int = 1, batch: int = 
     Computed on a private copy of the generator's module, forward passes stopped at that
     activation (the layers after it are never run), ``batch`` latents at a time into one
     preallocated array; ``on_chunk()`` is called after each batch (a caller stops the work
-    by raising from it)."""
+    by raising from it). ValueError naming ``method`` when the PCA of them
+    (:func:`pca_bytes`) would take more than ``max_bytes``."""
     gen = pipeline.generator
     space = pipeline.latent_space
     gen.check_latents(z, space=space)
@@ -182,12 +214,12 @@ def activations(pipeline: Pipeline, z: np.ndarray, layer: int = 1, batch: int = 
                 raise RuntimeError("the generator's forward pass never reached the "
                                    "activation layer it contains")
             if out is None:
-                need = len(z) * got.shape[1] * 4
-                if need > PCA_MAX_BYTES:
+                need = pca_bytes(len(z), got.shape[1])
+                if need > max_bytes:
                     raise ValueError(
                         f"method: this generator's activation has {got.shape[1]} values per "
-                        f"face; {len(z)} of them would take {need / 2**20:.0f} MiB, more "
-                        f"than the {PCA_MAX_BYTES / 2**20:.0f} MiB PCA may use; use method "
+                        f"face; PCA of {len(z)} of them would take {need / 2**20:.0f} MiB, "
+                        f"more than the {max_bytes / 2**20:.0f} MiB it may use; use method "
                         "sefa")
                 out = np.empty((len(z), got.shape[1]), dtype=np.float32)
             out[start:start + len(got)] = got
@@ -242,13 +274,14 @@ def pca_latents(pipeline: Pipeline) -> np.ndarray:
 
 
 def find_directions(pipeline: Pipeline, method: str, k: int,
-                    should_stop: Callable[[], bool] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    should_stop: Callable[[], bool] | None = None,
+                    max_bytes: float = PCA_MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` directions (k, L) and their scores (k,) of ``method`` (no labelling).
 
     PCA checks ``should_stop()`` after every chunk of forward passes and every block of
-    its Gram matrix (raising :class:`Stopped`); its memory is the float32 activations
-    (at most PCA_MAX_BYTES) and an (N, N) Gram matrix."""
+    its Gram matrix (raising :class:`Stopped`); its memory (:func:`pca_bytes`: the float32
+    activations, the (N, N) Gram matrix) is at most ``max_bytes``, else ValueError naming
+    ``method``."""
     if method == "sefa":
         return sefa_directions(first_layer_weight(pipeline), k)
     if method != "pca":
@@ -256,7 +289,7 @@ def find_directions(pipeline: Pipeline, method: str, k: int,
     _check_k(k, min(pipeline.latent_size, PCA_SAMPLES - 1, MAX_K))
     check = _stop_check(should_stop)
     z = pca_latents(pipeline)
-    acts = activations(pipeline, z, on_chunk=check)
+    acts = activations(pipeline, z, on_chunk=check, max_bytes=max_bytes)
     if acts.shape[0] != len(z):  # our own arrays: never the client's fault
         raise RuntimeError(f"PCA discovery: {acts.shape[0]} activations for {len(z)} latents")
     _check_k(k, min(pipeline.latent_size, PCA_SAMPLES - 1, acts.shape[1], MAX_K))
@@ -268,10 +301,13 @@ def find_directions(pipeline: Pipeline, method: str, k: int,
 
 def discover(pipeline: Pipeline, method: str = DEFAULT_METHOD, k: int = 10, *,
              faces: int = DEFAULT_FACES, distance: float = DEFAULT_DISTANCE,
-             should_stop: Callable[[], bool] | None = None) -> Discovered:
+             should_stop: Callable[[], bool] | None = None,
+             max_bytes: float = PCA_MAX_BYTES) -> Discovered:
     """Find ``k`` directions with ``method`` and measure what each moves (needs an
-    extractor for the moves; without one they are empty) and its nearest bundle axis."""
-    dirs, scores = find_directions(pipeline, method, k, should_stop=should_stop)
+    extractor for the moves; without one they are empty) and its nearest bundle axis;
+    ``max_bytes`` bounds PCA's memory (:func:`find_directions`)."""
+    dirs, scores = find_directions(pipeline, method, k, should_stop=should_stop,
+                                   max_bytes=max_bytes)
     if pipeline.extractor is not None:
         moves = measure_moves(pipeline, dirs, faces=faces, distance=distance,
                               should_stop=should_stop)
@@ -289,7 +325,8 @@ _LOCK = threading.Lock()
 
 
 def discover_cached(pipeline: Pipeline, method: str = DEFAULT_METHOD, k: int = 10,
-                    should_stop: Callable[[], bool] | None = None) -> Discovered:
+                    should_stop: Callable[[], bool] | None = None,
+                    max_bytes: float = PCA_MAX_BYTES) -> Discovered:
     """:func:`discover` with the default faces and distance, kept on the pipeline per method:
     a later call for the same or fewer directions answers from memory (both methods give
     their directions best first, so the first ``k`` of a larger result are the result)."""
@@ -298,7 +335,7 @@ def discover_cached(pipeline: Pipeline, method: str = DEFAULT_METHOD, k: int = 1
         hit = cache.get(method)
     if hit is not None and len(hit.directions) >= k:
         return hit.head(k)
-    found = discover(pipeline, method, k, should_stop=should_stop)
+    found = discover(pipeline, method, k, should_stop=should_stop, max_bytes=max_bytes)
     with _LOCK:
         old = cache.get(method)
         if old is None or len(old.directions) < k:

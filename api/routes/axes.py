@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from api.deps import JobsDep, JsonBody, PipelineDep
 from api.errors import jsonable
+from api.memory import check_memory, fit_memory
 from api.routes.common import BODY_ERRORS, COMMON_ERRORS
 from api.schemas import AxesFitRequest, AxesFitResponse, AxesResponse, AxisInfo, GeneratorsResponse
 from tlgan.pipeline import Pipeline
@@ -102,6 +103,10 @@ async def fit_axis(body: AxesFitRequest, jobs: JobsDep) -> AxesFitResponse:
     if len(body.examples) > most:
         raise ValueError(f"examples: at most {most} per request on this service, got "
                          f"{len(body.examples)}")
+    settings = jobs.settings
+    jobs.memory = check_memory(
+        settings, fit_memory(len(body.examples), pipeline.resolution, settings.max_batch),
+        "examples", f"{len(body.examples)} examples")
     latents = [ex.latent for ex in body.examples]
     labels = [ex.label for ex in body.examples]
     orthogonal_to = body.orthogonal_to

@@ -18,6 +18,7 @@ from api.media import (
     features_headers,
     latent_header,
 )
+from api.memory import check_memory, faces_memory
 from api.schemas import BOUND, MAX_STEPS, CustomAxisIn, ErrorResponse
 from api.settings import Settings
 from tlgan.latents import parse_latent
@@ -91,11 +92,14 @@ def max_faces(settings: Settings, count_field: str = "count") -> int:
 
 
 def check_limits(settings: Settings, size: int | None, count: int = 1, fmt: str = "png",
-                 native: int = 64, count_field: str = "count") -> None:
+                 native: int = 64, count_field: str = "count", extra_memory: float = 0.0
+                 ) -> float:
     """ValueError (-> 422) when a request exceeds this service's configured limits: face
-    count (the request's ``count_field``), image size, and the response's size (``count``
-    faces of ``size`` px, or ``native`` px, in ``fmt``, base64), estimated before any work
-    is done. These are the only upper limits of those fields (the schema states them)."""
+    count (the request's ``count_field``), image size, the response's size (``count``
+    faces of ``size`` px, or ``native`` px, in ``fmt``, base64) and the memory the request
+    may use (:func:`api.memory.faces_memory` plus ``extra_memory``), estimated before any
+    work is done. These are the only upper limits of those fields (the schema states them).
+    Returns the memory estimate (bytes), for admission (``RequestJobs.memory``)."""
     most = max_faces(settings, count_field)
     if count > most:
         raise ValueError(f"{count_field}: at most {most} faces per request on this service")
@@ -112,6 +116,10 @@ def check_limits(settings: Settings, size: int | None, count: int = 1, fmt: str 
             f"{_amount(estimate)}, above this service's response limit of "
             f"{_amount(settings.max_response_bytes)}; ask for fewer or smaller faces, or "
             "jpeg/webp")
+    memory = faces_memory(count, size, native, settings.max_batch, fmt) + extra_memory
+    fields = "size" if count == 1 else f"{count_field}, size"
+    what = f"1 face of {px} px" if count == 1 else f"{count} faces of {px} px"
+    return check_memory(settings, memory, fields, what)
 
 
 def _amount(n: float) -> str:

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import JobsDep
+from api.memory import check_memory, limit_bytes
 from api.routes.common import COMMON_ERRORS
 from api.schemas import MAX_DISCOVER, DiscoverMethod, DiscoverResponse, ErrorResponse
-from tlgan.discover import Discovered, cached, discover_cached, discover_cost
+from tlgan.discover import Discovered, cached, discover_cached, discover_cost, pca_memory
 from tlgan.pipeline import Pipeline
 
 router = APIRouter(tags=["models"])
@@ -37,8 +38,13 @@ async def discover(jobs: JobsDep,
     """
     found = cached(jobs.pipeline, method, k)
     if found is None:
+        limit = limit_bytes(jobs.settings)
+        if method == "pca":  # the activations of PCA_SAMPLES faces and their Gram matrix
+            jobs.memory = check_memory(jobs.settings, pca_memory(jobs.pipeline), "method",
+                                       "method pca on this generator")
+
         def work(p: Pipeline, stop: Callable[[], bool]) -> Discovered:
-            return discover_cached(p, method, k, should_stop=stop)
+            return discover_cached(p, method, k, should_stop=stop, max_bytes=limit)
 
         found = await jobs.call(work, cost=discover_cost(k, method=method))
     return DiscoverResponse.model_validate({"method": method, "directions": found.rows()})

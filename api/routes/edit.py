@@ -54,7 +54,7 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     to the moved axes; the moved attributes keep what the open-loop move gave them.
     """
     pipeline = jobs.pipeline
-    check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
+    jobs.memory = check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format)
     z = latent(body.latent, pipeline, "latent")
     own = await with_custom_axes(jobs, body.custom_axes)

@@ -86,7 +86,7 @@ async def encode(
     if budget > settings.max_encode_steps:
         raise ValueError(f"steps: at most {settings.max_encode_steps} on this service, got "
                          f"{budget}")
-    check_limits(settings, size, 1, format, pipeline.resolution)
+    jobs.memory = check_limits(settings, size, 1, format, pipeline.resolution)
     if pipeline.encoder is None:
         raise ValueError(f"image: this service has no photo encoder for generator "
                          f"{pipeline.generator.name!r} (start it with TLGAN_ENCODER set to "

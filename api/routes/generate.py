@@ -45,7 +45,8 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
     request always gives the same bytes.
     """
     pipeline, settings = jobs.pipeline, jobs.settings
-    check_limits(settings, body.size, body.count, body.format, pipeline.resolution)
+    jobs.memory = check_limits(settings, body.size, body.count, body.format,
+                               pipeline.resolution)
     kind = negotiate(request.headers.get("accept"), body.format, allow_image=body.count == 1)
     seed = body.seed if body.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
     seeds = list(range(seed, seed + body.count))

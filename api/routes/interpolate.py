@@ -34,8 +34,8 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     refused with 422 naming ``method`` (lerp never leaves it).
     """
     pipeline = jobs.pipeline
-    check_limits(jobs.settings, body.size, body.steps or 1, body.format, pipeline.resolution,
-                 count_field="steps")
+    jobs.memory = check_limits(jobs.settings, body.size, body.steps or 1, body.format,
+                               pipeline.resolution, count_field="steps")
     negotiate(request.headers.get("accept"), body.format, allow_image=False)  # JSON only
     a = latent(body.latent_a, pipeline, "latent_a")
     b = latent(body.latent_b, pipeline, "latent_b")
