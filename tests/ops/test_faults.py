@@ -60,7 +60,7 @@ def test_sigterm_drains_in_flight_requests(start_server: StartServer) -> None:
     Retry-After; the process exits 0 with a clean last line."""
     # all six admitted whatever this machine's measured speed (the drain is tested here)
     server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",
-                          TLGAN_MAX_QUEUE_SECONDS="3600")
+                          TLGAN_MAX_QUEUE_SECONDS="3600", TLGAN_MAX_MEMORY_MB="65536")
     n = 6
     results, threads = post_many(server.url, n, SLOW)
     deadline = time.monotonic() + 30
@@ -98,7 +98,8 @@ def test_requests_still_running_after_the_grace_get_json_503(
     # admission would (rightly) refuse most of this burst at once: let it all in, the drain
     # is what is tested here
     server = start_server(TLGAN_EXTRACTOR="none", TLGAN_BUNDLE="none",
-                          TLGAN_GRACEFUL_TIMEOUT="1", TLGAN_MAX_QUEUE_SECONDS="3600")
+                          TLGAN_GRACEFUL_TIMEOUT="1", TLGAN_MAX_QUEUE_SECONDS="3600",
+                          TLGAN_MAX_MEMORY_MB="65536")
     n = 40  # about 40 x 64 faces: far more than 1 s + 1 s of work
     results, threads = post_many(server.url, n, SLOW)
     deadline = time.monotonic() + 30
