@@ -49,6 +49,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tlgan.client import Client
+
 HERE = Path(__file__).resolve().parents[1]
 
 
@@ -85,17 +87,12 @@ class Server:
             [sys.executable, "-c", "from api.cli import main; main()", "serve", "--host",
              "127.0.0.1", "--port", str(self.port)],
             cwd=code, env=full, stdout=subprocess.DEVNULL, stderr=self.stderr, text=True)
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stderr.seek(0)
-                raise SystemExit(f"abuse: the server exited: {self.stderr.read()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        with Client(self.url, timeout=2.0) as client:
+            if client.wait_ready(600, alive=lambda: self.proc.poll() is None):
+                return
+        if self.proc.poll() is not None:
+            self.stderr.seek(0)
+            raise SystemExit(f"abuse: the server exited: {self.stderr.read()[-2000:]}")
         self.stop()
         raise SystemExit("abuse: the server did not become ready in time")
 

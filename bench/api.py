@@ -42,6 +42,7 @@ from api.loading import build_pipeline  # noqa: E402
 from api.media import encode_b64  # noqa: E402
 from api.settings import Settings, load_settings  # noqa: E402
 from bench.common import print_table  # noqa: E402
+from tlgan.client import Client  # noqa: E402
 from tlgan.latents import sample_latents  # noqa: E402
 from tlgan.pipeline import Pipeline  # noqa: E402
 
@@ -86,17 +87,12 @@ class Server:
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Poll /readyz until 200 (exit if the server dies or times out)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise SystemExit(f"server exited: {err}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        with Client(self.url, timeout=1.0) as client:
+            if client.wait_ready(timeout, alive=lambda: self.proc.poll() is None):
+                return
+        if self.proc.poll() is not None:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise SystemExit(f"server exited: {err}")
         raise SystemExit("server did not become ready")
 
     def cpu_seconds(self) -> float | None:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import base64
 import io
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,6 +315,24 @@ class Client:
     def ready(self) -> bool:
         """Whether the service has loaded its models."""
         return self._http.get("/readyz").status_code == 200
+
+    def wait_ready(self, timeout: float = 120.0, *, alive: Callable[[], bool] | None = None,
+                   interval: float = 0.2) -> bool:
+        """Poll ``GET /readyz`` until it answers 200 (True). False once ``timeout`` seconds
+        have passed, or as soon as ``alive()`` (e.g. "the server's process still runs") is
+        False. Refused connections and errors count as not ready yet (a server binding its
+        port). For scripts and harnesses that start a service and wait for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if alive is not None and not alive():
+                return False
+            try:
+                if self.ready():
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(interval)
+        return False
 
 
 class AsyncClient:

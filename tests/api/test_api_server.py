@@ -133,3 +133,36 @@ def test_serve_exits_with_one_line_on_corrupt_weights(tmp_path: Path) -> None:
     assert lines[0].startswith("Error: generator (--generator / TLGAN_GENERATOR): generator "
                               "plug-in") and "gen.pt" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_client_wait_ready_polls_until_ready_and_stops_when_the_server_is_gone() -> None:
+    """Client.wait_ready: refused connections and 503 count as "not yet"; True on the first
+    200; False at once when alive() says the server is gone, and after the timeout."""
+    import httpx
+
+    from tlgan.client import Client
+
+    answers = iter([None, 503, 503, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/readyz"
+        code = next(answers)
+        if code is None:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(code, json={})
+
+    with Client("http://test", transport=httpx.MockTransport(handler)) as client:
+        assert client.wait_ready(10, interval=0.0) is True
+    assert next(answers, "drained") == "drained"  # stopped at the 200
+
+    asked: list[str] = []
+
+    def not_ready(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(503, json={})
+
+    with Client("http://test", transport=httpx.MockTransport(not_ready)) as client:
+        assert client.wait_ready(3600, alive=lambda: False) is False
+        assert asked == []  # a gone server is not polled for an hour
+        assert client.wait_ready(0.05, interval=0.01) is False
+        assert asked and set(asked) == {"/readyz"}

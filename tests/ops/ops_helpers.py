@@ -7,13 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tlgan.client import Client
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -62,16 +62,12 @@ class ServerProcess:
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Poll /readyz until 200; fail with the server's log if it exits or times out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.stderr}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        with Client(self.url, timeout=2.0) as client:
+            if client.wait_ready(timeout, alive=lambda: self.proc.poll() is None,
+                                 interval=0.1):
+                return
+        if self.proc.poll() is not None:
+            pytest.fail(f"server exited with {self.proc.returncode}:\n{self.stderr}")
         self.kill()
         pytest.fail(f"server not ready after {timeout} s:\n{self.stderr}")
 

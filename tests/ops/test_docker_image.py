@@ -34,6 +34,8 @@ import pytest
 from ops_helpers import REPO, VENV_BIN
 from prometheus_client.parser import text_string_to_metric_families
 
+from tlgan.client import Client
+
 pytestmark = pytest.mark.slow
 
 BUILD_TIMEOUT_S = 2400  # cold: a debootstrap stand-in base and every wheel (minutes)
@@ -173,17 +175,13 @@ class Container:
         return proc.stdout, proc.stderr
 
     def wait_ready(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.inspect("{{.State.Running}}") != "true":
-                pytest.fail(f"the container exited ({self.inspect('{{.State.ExitCode}}')}):\n"
-                            f"{self.logs()[1][-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        with Client(self.url, timeout=5.0) as client:
+            if client.wait_ready(timeout, interval=0.5,
+                                 alive=lambda: self.inspect("{{.State.Running}}") == "true"):
+                return
+        if self.inspect("{{.State.Running}}") != "true":
+            pytest.fail(f"the container exited ({self.inspect('{{.State.ExitCode}}')}):\n"
+                        f"{self.logs()[1][-4000:]}")
         pytest.fail(f"not ready after {timeout} s:\n{self.logs()[1][-4000:]}")
 
     def remove(self) -> None:
