@@ -1,9 +1,10 @@
-"""``GET /`` (the face editor page) and ``GET /static/<name>`` (its script and stylesheet).
+"""``GET /`` (the face editor page) and ``GET /static/<name>`` (its scripts and stylesheet).
 
-The page is plain HTML with one JavaScript module and one CSS file, shipped as package data
-next to this module; it only calls the public API (relative URLs, so it also works behind a
-path prefix). Include it with ``app.include_router(router)``; the routes stay out of the
-OpenAPI document and need no API key (the page asks the user for one when the API says 401).
+The page is plain HTML, JavaScript ES modules (``main.js`` imports the others by relative
+URL; no build step) and one CSS file, shipped as package data next to this module; it only
+calls the public API (relative URLs, so it also works behind a path prefix). Include it with
+``app.include_router(router)``; the routes stay out of the OpenAPI document and need no API
+key (the page asks the user for one when the API says 401).
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from fastapi.responses import FileResponse
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
+#: The page's ES modules: ``main.js`` (the entry point) and the modules it imports.
+MODULES = ("main.js", "api.js", "state.js", "ui.js", "face.js", "editor.js", "taught.js",
+           "teach.js", "discover.js", "upload.js")
+
 #: The assets the page loads, with their media types (anything else is a 404).
 ASSETS: dict[str, str] = {
-    "app.js": "text/javascript; charset=utf-8",
+    **dict.fromkeys(MODULES, "text/javascript; charset=utf-8"),
     "style.css": "text/css; charset=utf-8",
 }
 

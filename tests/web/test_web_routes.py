@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from web_helpers import web_app
 
-from api.web.router import ASSETS, STATIC_DIR, router
+from api.web.router import ASSETS, MODULES, STATIC_DIR, router
 from tlgan.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,11 +33,12 @@ def test_page_is_served_with_a_strict_policy(client: TestClient) -> None:
     assert "default-src 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     html = r.text
-    assert 'src="static/app.js"' in html and 'href="static/style.css"' in html
+    assert '<script type="module" src="static/main.js">' in html
+    assert 'href="static/style.css"' in html
     assert "<style" not in html and " style=" not in html and "<script>" not in html
 
 
-@pytest.mark.parametrize(("name", "media"), [("app.js", "text/javascript"),
+@pytest.mark.parametrize(("name", "media"), [*((m, "text/javascript") for m in MODULES),
                                             ("style.css", "text/css")])
 def test_assets_are_served(client: TestClient, name: str, media: str) -> None:
     r = client.get(f"/static/{name}")
@@ -50,7 +51,8 @@ def test_assets_are_served(client: TestClient, name: str, media: str) -> None:
 
 @pytest.mark.parametrize("path", ["/static/index.html", "/static/nope.js",
                                   "/static/..%2Frouter.py", "/static/../router.py",
-                                  "/static/%2e%2e/__init__.py"])
+                                  "/static/%2e%2e/__init__.py", "/static/app.js",
+                                  "/static/x%2Fmain.js"])
 def test_only_listed_assets_are_served(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404
@@ -63,7 +65,7 @@ def test_page_routes_stay_out_of_the_api_schema(client: TestClient) -> None:
 
 
 def test_page_calls_only_public_api_routes(client: TestClient) -> None:
-    js = (STATIC_DIR / "app.js").read_text()
+    js = "\n".join((STATIC_DIR / m).read_text() for m in MODULES)
     called = set(re.findall(r'\bapi\("([^"]+)"', js))
     called |= set(re.findall(r'\bfaceRequest\([^,]+, "([^"]+)"', js))
     called |= set(re.findall(r'\bapi\(`([^`?$]+)', js))  # template paths, query dropped
@@ -71,6 +73,31 @@ def test_page_calls_only_public_api_routes(client: TestClient) -> None:
                       "axes/discover", "encode"}
     public = set(client.get("/openapi.json").json()["paths"])
     assert {"/" + c for c in called} <= public
+
+
+def test_page_modules_import_only_listed_modules() -> None:
+    """The entry module reaches every listed module, and modules import nothing else (an
+    unlisted one would be a 404 for the browser); no file over 450 lines; shared state is a
+    module's export, not a global on window."""
+    on_disk = {p.name for p in STATIC_DIR.glob("*.js")}
+    assert on_disk == set(MODULES)
+    reached: set[str] = set()
+    todo = ["main.js"]
+    while todo:
+        name = todo.pop()
+        reached.add(name)
+        text = (STATIC_DIR / name).read_text()
+        assert len(text.splitlines()) <= 450, name
+        assert "window.state" not in text and "globalThis" not in text, name
+        specifiers = re.findall(r'^import\b[^;]*?\bfrom\s+"([^"]+)";', text,
+                                re.MULTILINE | re.DOTALL)
+        assert len(specifiers) == len(re.findall(r"^import\b", text, re.MULTILINE)), name
+        assert "import(" not in text, name  # no dynamic imports the list could miss
+        for spec in specifiers:
+            assert spec.startswith("./") and spec[2:] in MODULES, (name, spec)
+            if spec[2:] not in reached:
+                todo.append(spec[2:])
+    assert reached == set(MODULES)
 
 
 def test_page_needs_nothing_from_other_hosts() -> None:

@@ -1,0 +1,23 @@
+// What the page holds: the one state object that modules share (exported here, not a global
+// on window). Modules read and change its fields; their other variables stay their own.
+
+export const state = {
+  axes: [],            // [{name, reference}] from the bundle
+  taught: new Map(),   // name -> {direction, head, stats}: taught / named axes (localStorage)
+  attributes: [],
+  latentSize: null,
+  origin: null,        // latent of the face as generated / pasted / blended (Reset goes here)
+  originFeatures: null,
+  base: null,          // latent the sliders are relative to
+  current: null,       // latent of the face shown
+  image: null,         // data: URL of the face shown
+  features: null,
+  label: "",
+  moves: new Map(),    // axis -> distance (absolute, relative to base)
+  locked: new Set(),
+  local: false,        // the face shown is a local edit (its latent alone renders the global one)
+  mixA: null,          // {latent, image}
+  mixB: null,
+  seq: 0,              // number of the latest face request
+  pending: 0,
+};
