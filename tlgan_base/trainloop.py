@@ -42,8 +42,8 @@ LOG_JSONL = "log.jsonl"
 __all__ = [
     "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
     "Stopwatch", "export_artifact", "has_checkpoint", "load_checkpoint", "load_modules",
-    "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat", "optimizer_to_flat", "save_checkpoint",
-    "save_tensors_atomic", "split_prefix",
+    "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat",
+    "optimizer_to_flat", "save_checkpoint", "save_tensors_atomic", "split_prefix",
 ]
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from feature_extractor.model import Extractor
 from feature_extractor.registry import load_extractor
 from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
 from tlgan.encoders.model import (
@@ -43,7 +44,7 @@ from tlgan.encoders.model import (
     ImageEncoder,
     count_parameters,
 )
-from tlgan.generators import load_generator
+from tlgan.generators import FaceGenerator, load_generator
 from tlgan.latents import from_prior
 from tlgan.training.data import decode_files
 from tlgan.training.export import image_grid, save_png
@@ -209,8 +210,8 @@ class _Run:
 
     cfg: EncoderTrainConfig
     device: torch.device
-    gen: Any  # the loaded generator (tlgan.generators)
-    ext: Any  # the loaded extractor (feature_extractor.registry)
+    gen: FaceGenerator
+    ext: Extractor
     weights: LossWeights
     loss: InversionLoss
     data: Partitions

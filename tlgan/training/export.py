@@ -96,7 +96,7 @@ def save_png(path: Path, image: np.ndarray) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
+def tanh_images_to_uint8(x: torch.Tensor) -> np.ndarray:
     """G output in [-1, 1] (N, 3, H, W) -> uint8 (N, H, W, 3)."""
     u8 = ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
     return u8.permute(0, 2, 3, 1).contiguous().cpu().numpy()
@@ -111,7 +111,7 @@ def export(trainer: FinishedRun) -> TrainResult:
     module.load_state_dict(trainer.best_state)
     module.eval()
     with torch.inference_mode():
-        samples = to_uint8(module(trainer.z_fixed.cpu()))
+        samples = tanh_images_to_uint8(module(trainer.z_fixed.cpu()))
     ips = trainer.iteration / trainer.train_time_s if trainer.train_time_s > 0 else 0.0
     ref = trainer.reference
     config: dict[str, Any] = {
@@ -167,4 +167,5 @@ def export(trainer: FinishedRun) -> TrainResult:
                        config=json.loads((out / "config.json").read_text(encoding="utf-8")))
 
 
-__all__ = ["FinishedRun", "TrainResult", "export", "image_grid", "save_png", "to_uint8"]
+__all__ = ["FinishedRun", "TrainResult", "export", "image_grid", "save_png",
+           "tanh_images_to_uint8"]

@@ -42,7 +42,7 @@ from torch import nn
 from tlgan.training.augment import augment, parse_policy
 from tlgan.training.config import GeneratorTrainConfig, _stream_seed
 from tlgan.training.data import ImageSet, load_image_set
-from tlgan.training.export import TrainResult, export, image_grid, save_png, to_uint8
+from tlgan.training.export import TrainResult, export, image_grid, save_png, tanh_images_to_uint8
 from tlgan.training.frechet import (
     EmbeddingExtractor,
     Reference,
@@ -171,7 +171,7 @@ class Trainer:
     def write_samples(self, snap: nn.Module) -> None:
         """The grid of the fixed latents' faces, ``samples/iter_NNNNNN.png``."""
         with torch.inference_mode():
-            imgs = to_uint8(snap(self.z_fixed))
+            imgs = tanh_images_to_uint8(snap(self.z_fixed))
         save_png(self.work / "samples" / f"iter_{self.iteration:06d}.png", image_grid(imgs))
 
     def _fd(self, snap: nn.Module) -> float:
