@@ -143,11 +143,11 @@ def http_latency(photo_files: list[Path], steps: int) -> tuple[float, float, int
 
 def strip(photos: np.ndarray, recs: dict[int, np.ndarray], edits: list[np.ndarray],
           out: Path, rows: int) -> None:
-    from tlgan.training.export import _save_png, image_grid
+    from tlgan.training.export import image_grid, save_png
 
     cols = [photos[:rows], *(recs[s][:rows] for s in sorted(recs)), *(e[:rows] for e in edits)]
     grid = np.stack(cols, axis=1).reshape(-1, *photos.shape[1:])
-    _save_png(out, image_grid(grid, nrow=len(cols)))
+    save_png(out, image_grid(grid, nrow=len(cols)))
 
 
 def main() -> None:

@@ -21,135 +21,44 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import math
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
 
+from feature_extractor.calibration import calibrate_extractor
 from feature_extractor.celeba import CelebaError, CelebaIndex, read_celeba
+from feature_extractor.distill import load_teachers, teacher_targets
+from feature_extractor.evaluation import compute_metrics, evaluate
 from feature_extractor.images import image_cache
-from feature_extractor.transforms import Augment, augment_batch, channel_stats
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
-    from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
+from feature_extractor.model import (
+    AttributeNet,
+    Extractor,
+    ModelConfig,
+    Normalization,
+    model_memory_format,
+    to_memory_format,
+)
+from feature_extractor.registry import KIND, WEIGHTS_FILE
+from feature_extractor.training_config import TTA_CANDIDATES, ExtractorTrainConfig
+from feature_extractor.transforms import augment_batch, channel_stats
+from tlgan_base.devices import resolve_device
+from tlgan_base.trainloop import LoopProgress, Patience, Stopwatch, export_artifact
 
 Log = Callable[[str], None]
 
-POS_WEIGHT_MODES = ("none", "sqrt", "balanced")
-AMP_MODES = ("auto", "bf16", "off")
-TTA_MODES = ("auto", "flip", "none")
-# (flip, zooms) test-time view sets tried by tta="auto", cheapest first (at most 4 views, to
-# keep labelling fast).
-TTA_CANDIDATES: tuple[tuple[bool, tuple[float, ...]], ...] = (
-    (False, (1.0,)), (True, (1.0,)), (True, (1.0, 1.25)))
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of :func:`train` (all recorded in the weights' config).
-
-    Attributes:
-        epochs: maximum number of epochs (the one-cycle schedule spans them all).
-        max_minutes: time budget in minutes from the start of the run (None: no budget);
-            when it binds the schedule compresses and ends in time (see module docstring).
-        size: model input size, 64 or 128.
-        seed: seeds initialisation, shuffling and augmentation.
-        device: "cpu", "cuda", "cuda:1" ... or "auto".
-        batch_size, lr, weight_decay: optimisation (AdamW, one-cycle to ``lr``).
-        widths, depths, dropout: the network (see :class:`feature_extractor.model.ModelConfig`).
-        ema: EMA decay of the weights per step (0 disables the EMA).
-        patience: stop after this many epochs without a better validation mean AUC
-            (0 disables early stopping).
-        pos_weight: "none", "sqrt" or "balanced": BCE positive weight (neg/pos)**0.5 or
-            neg/pos per attribute, for rare attributes.
-        amp: "auto" (bf16 autocast where supported), "bf16" or "off".
-        threads: torch CPU threads (None: torch's default).
-        workers: threads decoding images.
-        cache_dir: keep the decoded images as .npy files there between runs.
-        skip_bad: skip (and report) bad rows/images instead of stopping.
-        augment: training augmentation.
-        teachers: trained extractors (registry names or weights folders) to distil from:
-            their averaged logits on each training image (each with its own test-time views)
-            become soft targets beside the labels (see ``distill``). An ensemble of teachers
-            that average several views is more accurate than any one single-view network;
-            distilling it gives a single-view student most of that gain at a quarter of the
-            labelling cost.
-        distill: weight of the soft-target loss, in [0, 1] (the label loss gets the rest);
-            used only with ``teachers``.
-        calibrate: after training, fit Platt scaling per attribute on the validation
-            partition and fold it into the head (see :mod:`feature_extractor.calibration`),
-            so outputs are probabilities despite ``pos_weight``; AUC is unchanged.
-        tta: test-time views of the saved extractor (``config["inference"]``): "none",
-            "flip" (image + mirror image) or "auto" (chosen on the validation partition among
-            :data:`TTA_CANDIDATES`; more views only if they raise mean AUC by >= 0.0005).
-    """
-
-    epochs: int = 36
-    max_minutes: float | None = None
-    size: int = 64
-    seed: int = 0
-    device: str = "cpu"
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.05
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    depths: tuple[int, ...] = (2, 2, 2, 2)
-    dropout: float = 0.1
-    ema: float = 0.998
-    patience: int = 6
-    pos_weight: str = "sqrt"
-    amp: str = "auto"
-    threads: int | None = None
-    workers: int = 2
-    cache_dir: str | None = None
-    skip_bad: bool = False
-    augment: Augment = field(default_factory=Augment)
-    tta: str = "auto"
-    teachers: tuple[str, ...] = ()
-    distill: float = 0.7
-    calibrate: bool = True
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.size not in (64, 128):
-            raise ValueError(f"size must be 64 or 128, got {self.size}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
-        if self.pos_weight not in POS_WEIGHT_MODES:
-            raise ValueError(f"pos_weight must be one of {', '.join(POS_WEIGHT_MODES)}")
-        if self.tta not in TTA_MODES:
-            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}")
-        if self.amp not in AMP_MODES:
-            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
-        if not 0.0 <= self.distill <= 1.0:
-            raise ValueError(f"distill must be in [0, 1], got {self.distill}")
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready description."""
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        d["depths"] = list(self.depths)
-        d["augment"] = self.augment.as_dict()
-        d["teachers"] = list(self.teachers)
-        d.pop("cache_dir")
-        return d
-
 
 def _amp_dtype(amp: str, device: Any) -> Any:
-    import torch
-
     if amp == "off":
         return None
     if device.type == "cuda":
@@ -187,11 +96,11 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
 class _Run:
     """One training run: what :func:`_setup` prepares and the loop's state as it goes."""
 
-    cfg: TrainConfig
+    cfg: ExtractorTrainConfig
     say: Log
     progress: bool
     device: torch.device
-    t_start: float
+    clock: Stopwatch  # since the start, against the time budget
     gen: torch.Generator
     index: CelebaIndex
     images: np.ndarray  # (N, S, S, 3) uint8, every cached image
@@ -212,13 +121,11 @@ class _Run:
     opt: torch.optim.Optimizer
     steps_per_epoch: int
     total_steps: int
-    budget: float | None
     pos_weight: torch.Tensor | None
     amp_dtype: Any
     memory_format: Any  # the model's and its inputs' (torch.memory_format)
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_auc: float = -1.0
-    best_epoch: int = 0
+    best: Patience = field(default_factory=Patience)  # validation mean AUC, epochs
     best_state: dict[str, Any] | None = None
     step: int = 0
     lr_now: float = 0.0
@@ -235,8 +142,6 @@ class _Run:
         return xb.contiguous(memory_format=self.memory_format)
 
     def predict_rows(self, net: Any, sel: np.ndarray) -> np.ndarray:
-        import torch
-
         net.eval()
         outs = []
         with torch.inference_mode():
@@ -246,8 +151,6 @@ class _Run:
         return np.concatenate(outs)
 
     def ema_update(self, step: int) -> None:
-        import torch
-
         if self.ema_model is None:
             return
         decay = min(self.cfg.ema, (1.0 + step) / (10.0 + step))
@@ -263,7 +166,7 @@ class _Run:
 def train(
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
-    cfg: TrainConfig | None = None,
+    cfg: ExtractorTrainConfig | None = None,
     *,
     progress: bool = True,
     log: Log | None = None,
@@ -273,7 +176,7 @@ def train(
     Args:
         data: CelebA-format directory with a partition file (0 train, 1 val, 2 test).
         out: the weights folder to write (replaced atomically).
-        cfg: hyper-parameters (defaults: :class:`TrainConfig`).
+        cfg: hyper-parameters (defaults: :class:`ExtractorTrainConfig`).
         progress: show tqdm progress bars (on stderr).
         log: where per-epoch summary lines go (default: tqdm.write on stderr).
 
@@ -284,10 +187,7 @@ def train(
         CelebaError: bad data (names file and line).
         ValueError: a bad argument or a partition without images.
     """
-    import torch
-    from tqdm import tqdm
-
-    cfg = cfg or TrainConfig()
+    cfg = cfg or ExtractorTrainConfig()
     say: Log = log or (lambda m: tqdm.write(m))
     run = _setup(data, cfg, say, progress)
     tr_t = torch.from_numpy(run.tr)
@@ -301,23 +201,13 @@ def train(
     return _export(run, out)
 
 
-def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: bool) -> _Run:
+def _setup(data: str | os.PathLike[str], cfg: ExtractorTrainConfig, say: Log,
+           progress: bool) -> _Run:
     """Read and decode the data, load the teachers, build the model, optimizer and schedule."""
-    import torch
-
-    from feature_extractor.model import (
-        AttributeNet,
-        ModelConfig,
-        Normalization,
-        model_memory_format,
-        to_memory_format,
-    )
-    from tlgan_base.devices import resolve_device
-
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    t_start = time.perf_counter()
+    clock = Stopwatch(cfg.max_minutes * 60.0 if cfg.max_minutes else None)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
 
@@ -325,7 +215,7 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
     if index.partitions is None:
         raise CelebaError(f"{index.root} has no list_eval_partition.txt: training needs "
                           "partition 0 (train) and 1 (validation)")
-    teachers = _load_teachers(cfg, index.attributes, device)
+    teachers = load_teachers(cfg, index.attributes, device)
     images, rows = image_cache(index, cfg.size, cache_dir=cfg.cache_dir, workers=cfg.workers,
                                skip_bad=cfg.skip_bad, report=say, progress=progress)
     part = index.partitions[rows]
@@ -346,7 +236,7 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
     mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
 
-    soft_all, teacher_info = _teacher_targets(teachers, images, tr, index.attributes, say,
+    soft_all, teacher_info = teacher_targets(teachers, images, tr, index.attributes, say,
                                               progress)
     del teachers
 
@@ -358,17 +248,17 @@ def _setup(data: str | os.PathLike[str], cfg: TrainConfig, say: Log, progress: b
                             betas=(0.9, 0.99))
     steps_per_epoch = tr.size // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
-    budget = cfg.max_minutes * 60.0 if cfg.max_minutes else None
     pw = _pos_weight(labels[tr], cfg.pos_weight)
     pos_weight = torch.from_numpy(pw).to(device) if pw is not None else None
     amp_dtype = _amp_dtype(cfg.amp, device)
-    return _Run(cfg=cfg, say=say, progress=progress, device=device, t_start=t_start, gen=gen,
+    return _Run(cfg=cfg, say=say, progress=progress, device=device, clock=clock, gen=gen,
                 index=index, images=images, labels=labels, tr=tr, va=va, te=te, x_all=x_all,
                 y_all=y_all, norm=norm, mean_t=mean_t, std_t=std_t, soft_all=soft_all,
                 teacher_info=teacher_info, mcfg=mcfg, model=model, ema_model=ema_model, opt=opt,
-                steps_per_epoch=steps_per_epoch, total_steps=total_steps, budget=budget,
+                steps_per_epoch=steps_per_epoch, total_steps=total_steps,
                 pos_weight=pos_weight, amp_dtype=amp_dtype,
-                memory_format=model_memory_format(mcfg, device), lr_now=_one_cycle(0.0, cfg.lr))
+                memory_format=model_memory_format(mcfg, device), lr_now=_one_cycle(0.0, cfg.lr),
+                best=Patience(cfg.patience, mode="max", best=-1.0, best_at=0))
 
 
 def _train_epoch(run: _Run, epoch: int, tr_t: torch.Tensor) -> tuple[float, int]:
@@ -376,24 +266,18 @@ def _train_epoch(run: _Run, epoch: int, tr_t: torch.Tensor) -> tuple[float, int]
 
     Stops early, setting ``run.done``, when the time budget's schedule reaches its end.
     """
-    import torch
-    import torch.nn.functional as F
-
-    from tlgan_base.progress import progress_bar
-
     cfg, model, opt, device = run.cfg, run.model, run.opt, run.device
     model.train()
     perm = tr_t[torch.randperm(run.tr.size, generator=run.gen)]
-    bar = progress_bar(range(run.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}",
-                       unit="batch", leave=False, enabled=run.progress)
+    bar = LoopProgress(run.steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                       leave=False, enabled=run.progress)
     loss_sum = 0.0
     batches = 0
-    for b in bar:
+    for b in range(run.steps_per_epoch):
         progress_frac = run.step / run.total_steps
-        if run.budget is not None:
-            by_time = (time.perf_counter() - run.t_start) / run.budget
-            if by_time > progress_frac:
-                progress_frac, run.time_led = by_time, True
+        by_time = run.clock.fraction()
+        if by_time is not None and by_time > progress_frac:
+            progress_frac, run.time_led = by_time, True
         if progress_frac >= 1.0 and run.step > 0:
             run.done = True
             break
@@ -420,8 +304,7 @@ def _train_epoch(run: _Run, epoch: int, tr_t: torch.Tensor) -> tuple[float, int]
         batches += 1
         run.ema_update(run.step)
         loss_sum += float(loss.detach())
-        if b % 10 == 0:
-            bar.set_postfix(loss=f"{loss_sum / (b + 1):.4f}")
+        bar.advance(1, **({} if b % 10 else {"loss": f"{loss_sum / (b + 1):.4f}"}))
     bar.close()
     return loss_sum, batches
 
@@ -429,11 +312,6 @@ def _train_epoch(run: _Run, epoch: int, tr_t: torch.Tensor) -> tuple[float, int]
 def _end_epoch(run: _Run, epoch: int, loss_sum: float, batches: int, t_epoch: float) -> bool:
     """Validate the epoch's (EMA) weights, keep them if they are the best so far, log the
     epoch; returns whether training stops (early stopping, the step count or the budget)."""
-    import torch
-    import torch.nn.functional as F
-
-    from feature_extractor.evaluation import compute_metrics
-
     cfg, say, va = run.cfg, run.say, run.va
     net = run.ema_model if run.ema_model is not None else run.model
     val_probs = run.predict_rows(net, va)
@@ -453,16 +331,15 @@ def _end_epoch(run: _Run, epoch: int, loss_sum: float, batches: int, t_epoch: fl
     }
     run.history.append(rec)
     auc = vm["mean_auc"] if vm["mean_auc"] is not None else -val_loss
-    improved = auc > run.best_auc
+    improved = run.best.update(auc, epoch)
     if improved:
-        run.best_auc, run.best_epoch = auc, epoch
         run.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     say(f"epoch {epoch}: train loss {rec['train_loss']:.4f}, val loss {val_loss:.4f}, "
         f"val mean AUC {_fmt(vm['mean_auc'])}, acc {_fmt(vm['mean_accuracy'])}, "
         f"bal acc {_fmt(vm['mean_balanced_accuracy'])} ({rec['seconds']}s)"
         + (" *" if improved else ""))
-    if cfg.patience and epoch - run.best_epoch >= cfg.patience:
-        say(f"early stop: no better validation AUC since epoch {run.best_epoch}")
+    if run.best.exhausted:
+        say(f"early stop: no better validation AUC since epoch {run.best.best_at}")
         run.stopped_by = "early stopping"
         return True
     if run.done or run.step >= run.total_steps:
@@ -478,8 +355,6 @@ def _choose_views(run: _Run, extractor: Extractor, val_images: np.ndarray) -> tu
         tuple[bool, tuple[float, ...]], list[dict[str, Any]]]:
     """Set the extractor's test-time views to the best of ``cfg.tta``'s candidates on the
     validation images; returns ``(chosen (flip, zooms), trials)``."""
-    from feature_extractor.evaluation import compute_metrics
-
     labels, va = run.labels, run.va
     tta_trials = []
     candidates = {"none": TTA_CANDIDATES[:1], "flip": TTA_CANDIDATES[1:2],
@@ -503,15 +378,6 @@ def _choose_views(run: _Run, extractor: Extractor, val_images: np.ndarray) -> tu
 def _export(run: _Run, out: str | os.PathLike[str]) -> dict[str, Any]:
     """The best weights as an extractor: test-time views, calibration and test metrics,
     written atomically as a weights folder; returns its config."""
-    import torch
-    from safetensors.torch import save_file
-
-    from feature_extractor.calibration import calibrate_extractor
-    from feature_extractor.evaluation import evaluate
-    from feature_extractor.model import AttributeNet, Extractor
-    from feature_extractor.registry import KIND, WEIGHTS_FILE
-    from tlgan_base.artifact import atomic_artifact_dir, save_config
-
     cfg, say, index, device, mcfg = run.cfg, run.say, run.index, run.device, run.mcfg
     labels, images, tr, va, te = run.labels, run.images, run.tr, run.va, run.te
     assert run.best_state is not None
@@ -531,7 +397,7 @@ def _export(run: _Run, out: str | os.PathLike[str]) -> dict[str, Any]:
     if te.size:
         test_metrics = evaluate(extractor, index, partition="test", workers=cfg.workers,
                                 skip_bad=cfg.skip_bad, report=say)
-    wall = time.perf_counter() - run.t_start
+    wall = run.clock.elapsed()
     amp_dtype = run.amp_dtype
     config: dict[str, Any] = {
         "kind": KIND,
@@ -555,7 +421,7 @@ def _export(run: _Run, out: str | os.PathLike[str]) -> dict[str, Any]:
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "epochs_run": len(run.history),
-        "best_epoch": run.best_epoch,
+        "best_epoch": run.best.best_at,
         "training": {
             **cfg.as_dict(),
             "device": device.type,
@@ -578,77 +444,17 @@ def _export(run: _Run, out: str | os.PathLike[str]) -> dict[str, Any]:
                   f"{index.root.name!r}; CelebA is non-commercial research only",
     }
     state = {k: v.detach().cpu().contiguous() for k, v in extractor.model.state_dict().items()}
-    with atomic_artifact_dir(out) as tmp:
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "arch": mcfg.arch})
-        written = save_config(tmp, config)
+    written = export_artifact(out, config, lambda tmp: save_file(
+        state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "arch": mcfg.arch}))
     say(f"wrote {out} in {wall:.0f}s" + (
         f"; test mean AUC {_fmt(test_metrics['mean_auc'])}" if test_metrics else ""))
     return written
-
-
-def _load_teachers(cfg: TrainConfig, attributes: list[str], device: Any) -> list[Any]:
-    """The teacher extractors, loaded before any slow work so a bad one fails at once.
-
-    Raises:
-        ValueError / ArtifactError: a teacher is unknown, corrupt, or does not predict every
-            attribute of the data.
-    """
-    from feature_extractor.registry import load_extractor
-
-    teachers = []
-    for name in cfg.teachers:
-        teacher = load_extractor(name, device=device)
-        missing = [a for a in attributes if a not in teacher.attributes]
-        if missing:
-            raise ValueError(f"teacher {name!r} does not predict {', '.join(missing[:5])}")
-        teachers.append(teacher)
-    return teachers
-
-
-def _teacher_targets(teachers: list[Any], images: np.ndarray, train_rows: np.ndarray,
-                     attributes: list[str], say: Log,
-                     progress: bool) -> tuple[Any, list[dict[str, Any]]]:
-    """Soft targets for distillation: the sigmoid of the teachers' mean logit per image.
-
-    Returns ``(targets, provenance)``: a float (N, A) tensor over all cached images (rows
-    outside ``train_rows`` are 0.5 and never used) and, per teacher, its name, sha256, views,
-    recipe and test AUC; ``(None, [])`` without teachers.
-    """
-    import torch
-
-    from tlgan_base.progress import progress_bar
-
-    if not teachers:
-        return None, []
-    logits = np.zeros((len(images), len(attributes)), np.float64)
-    info: list[dict[str, Any]] = []
-    for teacher in teachers:
-        cols = [teacher.attributes.index(a) for a in attributes]
-        say(f"distillation: labelling {train_rows.size} training images with teacher "
-            f"{teacher.name} ({teacher.views} views)")
-        out = np.empty((train_rows.size, len(attributes)), np.float32)
-        step = 512
-        for s in progress_bar(range(0, train_rows.size, step), desc=f"teacher {teacher.name}",
-                              unit="batch", leave=False, enabled=progress):
-            sel = train_rows[s:s + step]
-            out[s:s + sel.size] = teacher.predict(images[sel], batch_size=step)[:, cols]
-        p = out.astype(np.float64).clip(1e-6, 1 - 1e-6)
-        logits[train_rows] += np.log(p / (1 - p))
-        tm = teacher.config.get("test_metrics") or {}
-        info.append({"name": teacher.name, "sha256": teacher.sha256, "flip_tta": teacher.flip_tta,
-                     "zooms": list(teacher.tta_zooms), "model": teacher.config.get("model"),
-                     "test_mean_auc": tm.get("mean_auc"),
-                     "training": teacher.config.get("training")})
-    targets = 1.0 / (1.0 + np.exp(-logits / len(teachers)))
-    return torch.from_numpy(targets.astype(np.float32)), info
 
 
 def _one_cycle(frac: float, lr: float, warmup: float = 0.2, start_div: float = 20.0,
                end_div: float = 4000.0) -> float:
     """Learning rate at fraction ``frac`` of training: cosine warm-up from lr/start_div to
     lr over the first ``warmup`` fraction, then cosine decay to lr/end_div."""
-    import math
-
     frac = min(max(frac, 0.0), 1.0)
     lo, end = lr / start_div, lr / end_div
     if frac < warmup:

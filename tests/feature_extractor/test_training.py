@@ -53,11 +53,13 @@ def test_train_smoke_writes_loadable_weights(trained: tuple[Path, Path]) -> None
 
 
 def test_time_budget_compresses_schedule(tmp_path: Path) -> None:
-    from feature_extractor.training import TrainConfig, train
+    from feature_extractor.training import train
+    from feature_extractor.training_config import ExtractorTrainConfig
 
     data = make_celeba(tmp_path / "celeba")
-    cfg = TrainConfig(epochs=50, max_minutes=1e-4, batch_size=8, widths=(4, 8, 16, 32),
-                      depths=(1, 1, 1, 1), device="cpu", tta="none", calibrate=False)
+    cfg = ExtractorTrainConfig(epochs=50, max_minutes=1e-4, batch_size=8,
+                               widths=(4, 8, 16, 32), depths=(1, 1, 1, 1), device="cpu",
+                               tta="none", calibrate=False)
     config = train(data, tmp_path / "w", cfg, progress=False, log=lambda m: None)
     assert config["calibration"] is None and config["training"]["calibrate"] is False
     tr = config["training"]
@@ -71,12 +73,14 @@ def test_distillation_from_teachers(trained: tuple[Path, Path], tmp_path: Path) 
     a teacher that lacks an attribute of the data is refused in one line."""
     import torch
 
-    from feature_extractor.training import TrainConfig, _load_teachers, _teacher_targets, train
+    from feature_extractor.distill import load_teachers, teacher_targets
+    from feature_extractor.training import train
+    from feature_extractor.training_config import ExtractorTrainConfig
 
     data, teacher = trained
     common = dict(epochs=1, batch_size=8, widths=(4, 8, 16, 32), depths=(1, 1, 1, 1),
                   device="cpu", tta="none", seed=5)
-    plain = train(data, tmp_path / "plain", TrainConfig(**common), progress=False,
+    plain = train(data, tmp_path / "plain", ExtractorTrainConfig(**common), progress=False,
                   log=lambda m: None)
     res = CliRunner().invoke(extractor_cli, [
         "train", "--data", str(data), "--out", str(tmp_path / "student"), "--epochs", "1",
@@ -94,13 +98,13 @@ def test_distillation_from_teachers(trained: tuple[Path, Path], tmp_path: Path) 
     idx = read_celeba(data)
     imgs, _ = load_images(idx, np.arange(len(idx)), 64)
     rows = idx.indices("train")
-    loaded = _load_teachers(TrainConfig(**common, teachers=(str(teacher),)), idx.attributes,
-                            torch.device("cpu"))
-    targets, info = _teacher_targets(loaded, imgs, rows, idx.attributes, lambda m: None, False)
+    loaded = load_teachers(ExtractorTrainConfig(**common, teachers=(str(teacher),)),
+                           idx.attributes, torch.device("cpu"))
+    targets, info = teacher_targets(loaded, imgs, rows, idx.attributes, lambda m: None, False)
     assert len(info) == 1 and info[0]["sha256"] == sha
     assert np.allclose(targets.numpy()[rows], ext.predict(imgs[rows]), atol=1e-4)
     with pytest.raises(ValueError, match="distill"):
-        TrainConfig(distill=1.5)
+        ExtractorTrainConfig(distill=1.5)
     other = make_celeba(tmp_path / "other")
     text = (other / "list_attr_celeba.txt").read_text().replace("Smiling", "Bald")
     (other / "list_attr_celeba.txt").write_text(text)

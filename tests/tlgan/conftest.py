@@ -10,7 +10,7 @@ from PIL import Image
 from training_helpers import TINY
 
 from tlgan.testing import tiny_extractor
-from tlgan.training.config import TrainConfig
+from tlgan.training.config import GeneratorTrainConfig
 from tlgan.training.trainer import train
 
 
@@ -32,6 +32,6 @@ def celeba_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(celeba_fixture: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("train") / "tiny-dcgan"
-    train(TrainConfig(data=str(celeba_fixture), out=str(out), iterations=4, **TINY),  # type: ignore[arg-type]
+    train(GeneratorTrainConfig(data=str(celeba_fixture), out=str(out), iterations=4, **TINY),  # type: ignore[arg-type]
           extractor=tiny_extractor(), log=lambda m: None)
     return out

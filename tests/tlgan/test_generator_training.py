@@ -15,17 +15,17 @@ from training_helpers import TINY, TINY_CLI
 from tlgan.cli.main import cli
 from tlgan.generators import load_generator
 from tlgan.testing import tiny_extractor
-from tlgan.training.checkpoint import load_checkpoint, split_prefix
-from tlgan.training.config import TrainConfig
+from tlgan.training.config import GeneratorTrainConfig
 from tlgan.training.data import list_images, load_image_set, read_pack, save_pack
 from tlgan.training.trainer import train
+from tlgan_base.trainloop import load_checkpoint, split_prefix
 
 
 @pytest.mark.slow
 def test_resume_continues_and_matches_an_uninterrupted_run(celeba_fixture: Path,
                                                            tmp_path: Path) -> None:
     def run(out: Path, iterations: int, resume: bool, logs: list[str]) -> None:
-        train(TrainConfig(data=str(celeba_fixture), out=str(out), iterations=iterations,
+        train(GeneratorTrainConfig(data=str(celeba_fixture), out=str(out), iterations=iterations,
                           resume=resume, **TINY),  # type: ignore[arg-type]
               extractor=tiny_extractor(), log=logs.append)
 
@@ -96,7 +96,7 @@ def test_time_limit_stops_early_and_exports(celeba_fixture: Path, tmp_path: Path
 def test_dcgan_tutorial_recipe_trains(celeba_fixture: Path, tmp_path: Path) -> None:
     """The baseline the recipe is measured against: BatchNorm D, logistic loss, no EMA."""
     tiny = {**TINY, "eval_every": 1, "sample_every": 1}
-    result = train(TrainConfig(data=str(celeba_fixture), out=str(tmp_path / "base"),
+    result = train(GeneratorTrainConfig(data=str(celeba_fixture), out=str(tmp_path / "base"),
                                iterations=2, loss="ns", d_arch="dcgan", d_norm="batch",
                                ema_decay=0.0, augment="none", flip=False,
                                **tiny),  # type: ignore[arg-type]

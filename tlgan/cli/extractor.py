@@ -106,11 +106,12 @@ def train_cmd(data_dir: Path, out_dir: Path, epochs: int, max_minutes: float | N
           --out runs/student --teacher runs/teachers/a --teacher runs/teachers/b
       tlgan extractor train --data /data/celeba --out runs/celeba-128 --size 128 --device cuda
     """
-    from feature_extractor.training import TrainConfig, train
+    from feature_extractor.training import train
+    from feature_extractor.training_config import ExtractorTrainConfig
     from feature_extractor.transforms import Augment
 
     try:
-        cfg = TrainConfig(
+        cfg = ExtractorTrainConfig(
             epochs=epochs, max_minutes=max_minutes, size=int(size), seed=seed, device=device,
             batch_size=batch_size, lr=lr, widths=tuple(width * m for m in (1, 2, 4, 8)),
             depths=_depths(depths), dropout=dropout, patience=patience,

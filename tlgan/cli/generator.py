@@ -112,10 +112,10 @@ def train(data: Path, out: Path, resolution: int, iterations: int, batch: int, s
       tlgan generator train --data pack/celeba64.npz --out weights/celeba-dcgan64 \\
           --device cuda --iterations 30000 --batch 128 --resume
     """
-    from tlgan.training.config import TrainConfig
+    from tlgan.training.config import GeneratorTrainConfig
     from tlgan.training.trainer import train as run_training
 
-    cfg = TrainConfig(
+    cfg = GeneratorTrainConfig(
         data=str(data), out=str(out), resolution=resolution, iterations=iterations,
         batch=batch, seed=seed, device=device, ngf=ngf, ndf=ndf, loss=loss, lr_g=lr_g,
         lr_d=lr_d, beta1=beta1, beta2=beta2, ema_decay=ema_decay, d_arch=d_arch,

@@ -23,7 +23,6 @@ seed derived from the step, so a resumed run is not bit-for-bit the uninterrupte
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -34,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from feature_extractor.model import Extractor
+from feature_extractor.registry import load_extractor
 from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
 from tlgan.encoders.model import (
     ARCHITECTURE,
@@ -43,15 +44,14 @@ from tlgan.encoders.model import (
     ImageEncoder,
     count_parameters,
 )
+from tlgan.generators import FaceGenerator, load_generator
 from tlgan.latents import from_prior
-from tlgan_base.artifact import (
-    ArtifactError,
-    atomic_artifact_dir,
-    save_config,
-    sha256_bytes,
-    write_json_atomic,
-)
+from tlgan.training.data import decode_files
+from tlgan.training.export import image_grid, save_png
+from tlgan_base import trainloop
+from tlgan_base.artifact import ArtifactError, sha256_bytes, write_json_atomic
 from tlgan_base.celeba import PARTITION_FILE, TRAIN, VAL, images_dir, parse_partition, read_pairs
+from tlgan_base.devices import resolve_device
 
 BEST = "best.safetensors"
 IMAGES_CACHE = "images.npz"
@@ -134,8 +134,6 @@ def load_partitions(data: str | Path, resolution: int, *, max_train: int, n_val:
     Raises:
         ValueError: no partition file, a malformed one, or too few images in a partition.
     """
-    from tlgan.training.data import decode_files
-
     root = Path(data)
     part = root / PARTITION_FILE
     if not part.is_file():
@@ -206,34 +204,36 @@ def score_encoder(encoder: ImageEncoder, loss: InversionLoss, images: np.ndarray
     return {k: float(np.mean(v)) for k, v in totals.items() if v}
 
 
-def train_encoder(cfg: EncoderTrainConfig,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) a training run and export the best encoder to ``cfg.out``.
+@dataclass
+class _Run:
+    """One encoder training run: what :func:`_setup` builds and the loop's state."""
 
-    Returns the exported ``config.json``.
+    cfg: EncoderTrainConfig
+    device: torch.device
+    gen: FaceGenerator
+    ext: Extractor
+    weights: LossWeights
+    loss: InversionLoss
+    data: Partitions
+    enc_cfg: EncoderConfig
+    encoder: ImageEncoder
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    recipe: dict[str, Any]
+    best: trainloop.Patience
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str = "steps"
 
-    Raises:
-        ValueError: a bad setting or data.
-        ArtifactError: a model does not load, or ``resume`` finds no matching checkpoint.
-    """
-    from safetensors.torch import load_file, save_file
+    @property
+    def work(self) -> Path:
+        return self.cfg.work_dir
 
-    from tlgan.generators import load_generator
-    from tlgan.training.checkpoint import (
-        load_checkpoint,
-        module_tensors,
-        optimizer_from_flat,
-        optimizer_to_flat,
-        save_checkpoint,
-        split_prefix,
-    )
-    from tlgan_base.devices import resolve_device
-    from tlgan_base.progress import progress_bar
 
-    cfg.validate()
+def _setup(cfg: EncoderTrainConfig, log: Callable[[str], None]) -> _Run:
+    """Load the frozen generator and extractor and the data; build the encoder, its
+    optimizer and its cosine schedule."""
     device = resolve_device(cfg.device)
-    from feature_extractor.registry import load_extractor
-
     gen = load_generator(cfg.generator, device)
     ext = load_extractor(cfg.extractor, device)
     for p in (*gen.module.parameters(), *ext.model.parameters()):
@@ -242,10 +242,9 @@ def train_encoder(cfg: EncoderTrainConfig,
     ext.model.eval()
     weights = LossWeights(cfg.perceptual_weight, cfg.shell_weight)
     loss = InversionLoss(gen.module, ext, weights, gen.value_range, gen.spatial_latent)
-    work = cfg.work_dir
-    work.mkdir(parents=True, exist_ok=True)
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
     data = load_partitions(cfg.data, gen.resolution, max_train=cfg.max_train_images,
-                           n_val=cfg.val_images, seed=cfg.seed, cache=work / IMAGES_CACHE,
+                           n_val=cfg.val_images, seed=cfg.seed, cache=cfg.work_dir / IMAGES_CACHE,
                            progress=cfg.progress)
     log(f"data: {len(data.train)} training crops (partition 0), {len(data.val)} validation "
         f"crops (partition 1) at {gen.resolution}px")
@@ -256,144 +255,188 @@ def train_encoder(cfg: EncoderTrainConfig,
     opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-    recipe = cfg.recipe()
-    recipe["generator_sha256"] = gen.sha256
-    recipe["extractor_sha256"] = ext.sha256
-    step, best, bad_evals, history = 0, math.inf, 0, []
-    if cfg.resume:
-        tensors, state = load_checkpoint(work)
-        def same(r: dict[str, Any]) -> dict[str, Any]:
-            return {k: v for k, v in r.items() if k != "steps"}  # steps: the new target
+    recipe = {**cfg.recipe(), "generator_sha256": gen.sha256, "extractor_sha256": ext.sha256}
+    return _Run(cfg=cfg, device=device, gen=gen, ext=ext, weights=weights, loss=loss, data=data,
+                enc_cfg=enc_cfg, encoder=encoder, opt=opt, sched=sched, recipe=recipe,
+                best=trainloop.Patience(cfg.patience, mode="min", best=math.inf))
 
-        if same(state.get("recipe") or {}) != same(recipe):
-            raise ArtifactError(f"resume: the checkpoint in {work} was made with another "
-                                "recipe; start a fresh run (another --work folder)")
-        encoder.load_state_dict(split_prefix(tensors, "encoder"))
-        optimizer_from_flat(opt, "opt", tensors, state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
-        history = state["history"]
-        log(f"resumed at step {step} (best validation loss {best:.5f})")
-    log_path = work / "log.jsonl"
-    rng = np.random.default_rng([cfg.seed, step])
-    zgen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + step)
-    prior = gen.latent_space
-    start_time = time.monotonic()
-    stop_reason = "steps"
 
-    def checkpoint() -> None:
-        tensors = {f"encoder.{k}": v for k, v in module_tensors(encoder).items()}
-        opt_t, opt_meta = optimizer_to_flat(opt, "opt")
-        tensors.update(opt_t)
-        save_checkpoint(work, tensors, {
-            "step": step, "best": best, "bad_evals": bad_evals, "history": history,
-            "optimizer": opt_meta, "scheduler": sched.state_dict(), "recipe": recipe})
+def _without_steps(recipe: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in recipe.items() if k != "steps"}  # steps: the new target
 
-    with progress_bar(total=cfg.steps, initial=step, desc="encoder", unit="step",
+
+def _resume(run: _Run, log: Callable[[str], None]) -> None:
+    """Continue from the work folder's checkpoint (made with the same recipe).
+
+    Raises:
+        ArtifactError: no checkpoint, or one made with another recipe.
+    """
+    tensors, state = trainloop.load_checkpoint(run.work)
+    if _without_steps(state.get("recipe") or {}) != _without_steps(run.recipe):
+        raise ArtifactError(f"resume: the checkpoint in {run.work} was made with another "
+                            "recipe; start a fresh run (another --work folder)")
+    trainloop.load_modules(tensors, {"encoder": run.encoder})
+    trainloop.optimizer_from_flat(run.opt, "opt", tensors, state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.step, run.best.best, run.best.bad = state["step"], state["best"], state["bad_evals"]
+    run.history = state["history"]
+    log(f"resumed at step {run.step} (best validation loss {run.best.best:.5f})")
+
+
+def _checkpoint(run: _Run) -> None:
+    """Save the encoder, its optimizer and schedule and the loop's counters."""
+    tensors = trainloop.modules_tensors({"encoder": run.encoder})
+    opt_t, opt_meta = trainloop.optimizer_to_flat(run.opt, "opt")
+    tensors.update(opt_t)
+    trainloop.save_checkpoint(run.work, tensors, {
+        "step": run.step, "best": run.best.best, "bad_evals": run.best.bad,
+        "history": run.history, "optimizer": opt_meta, "scheduler": run.sched.state_dict(),
+        "recipe": run.recipe})
+
+
+def _train_step(run: _Run, zgen: torch.Generator, rng: np.random.Generator
+                ) -> tuple[float, float]:
+    """One Adam step on ``batch`` generated pairs and ``batch`` real crops; returns the
+    latent loss and the real crops' inversion loss."""
+    cfg, device, prior = run.cfg, run.device, run.gen.latent_space
+    eps = torch.randn(cfg.batch, run.gen.latent_size, generator=zgen)
+    z = eps.numpy() if prior.is_standard else from_prior(eps.numpy(), prior)
+    zt = torch.as_tensor(z, dtype=torch.float32, device=device)
+    with torch.no_grad():
+        fake = run.loss.render(zt).clamp(0, 1)
+    idx = rng.integers(0, len(run.data.train), cfg.batch)
+    real = _to_float(run.data.train[idx], device)
+    flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)
+    real = torch.where(flip[:, None, None, None], real.flip(3), real)
+    with torch.no_grad():
+        _, real_emb = run.ext.forward_tensor(real)
+    z_all = run.encoder(torch.cat([fake, real]))
+    latent = ((z_all[:cfg.batch] - zt) ** 2).mean()
+    terms = run.loss.terms(z_all[cfg.batch:], real, real_emb)
+    total = latent + cfg.real_weight * terms["total"].mean()
+    run.opt.zero_grad(set_to_none=True)
+    total.backward()
+    run.opt.step()
+    run.sched.step()
+    run.step += 1
+    return latent.item(), terms["total"].mean().item()
+
+
+def _evaluate(run: _Run, latent: float, real: float, seconds: float, log: trainloop.JsonlLog,
+              say: Callable[[str], None]) -> None:
+    """Score the encoder on the validation crops, log it, keep it if it is the best."""
+    scores = score_encoder(run.encoder, run.loss, run.data.val, run.device)
+    entry = {"step": run.step, "latent_mse": latent, "train_real": real,
+             **{f"val_{k}": v for k, v in scores.items()},
+             "lr": run.sched.get_last_lr()[0], "seconds": round(seconds, 1)}
+    run.history.append(entry)
+    log.append(entry)
+    if run.best.update(scores["loss"], run.step):
+        trainloop.save_tensors_atomic(run.work / BEST, trainloop.module_tensors(run.encoder))
+    bad = run.best.bad
+    say(f"step {run.step}: validation loss {scores['loss']:.5f}, PSNR "
+        f"{scores['psnr']:.2f} dB, cosine {scores.get('cosine', 0):.3f}, label "
+        f"agreement {scores.get('agreement', 0):.3f}"
+        + ("  (best)" if bad == 0 else f"  ({bad} without gain)"))
+
+
+def _loop(run: _Run, say: Callable[[str], None]) -> None:
+    """Train to ``steps`` (or ``max_minutes``, or until patience runs out), evaluating
+    every ``eval_every`` steps and checkpointing every ``checkpoint_every``."""
+    cfg = run.cfg
+    log = trainloop.JsonlLog(run.work / trainloop.LOG_JSONL)
+    rng = np.random.default_rng([cfg.seed, run.step])
+    zgen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + run.step)
+    clock = trainloop.Stopwatch(None if cfg.max_minutes is None else cfg.max_minutes * 60,
+                      clock=time.monotonic)
+    with trainloop.LoopProgress(cfg.steps, initial=run.step, desc="encoder", unit="step",
                       enabled=cfg.progress) as bar:
-        while step < cfg.steps:
-            if cfg.max_minutes is not None and \
-                    time.monotonic() - start_time > cfg.max_minutes * 60:
-                stop_reason = "max_minutes"
-                break
-            eps = torch.randn(cfg.batch, gen.latent_size, generator=zgen)
-            z = eps.numpy() if prior.is_standard else from_prior(eps.numpy(), prior)
-            zt = torch.as_tensor(z, dtype=torch.float32, device=device)
-            with torch.no_grad():
-                fake = loss.render(zt).clamp(0, 1)
-            idx = rng.integers(0, len(data.train), cfg.batch)
-            real = _to_float(data.train[idx], device)
-            flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)
-            real = torch.where(flip[:, None, None, None], real.flip(3), real)
-            with torch.no_grad():
-                _, real_emb = ext.forward_tensor(real)
-            z_all = encoder(torch.cat([fake, real]))
-            latent = ((z_all[:cfg.batch] - zt) ** 2).mean()
-            terms = loss.terms(z_all[cfg.batch:], real, real_emb)
-            total = latent + cfg.real_weight * terms["total"].mean()
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            bar.update(1)
-            if step % 25 == 0:
-                bar.set_postfix(latent=f"{latent.item():.3f}",
-                                real=f"{terms['total'].mean().item():.4f}", refresh=False)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                scores = score_encoder(encoder, loss, data.val, device)
-                entry = {"step": step, "latent_mse": latent.item(),
-                         "train_real": terms["total"].mean().item(),
-                         **{f"val_{k}": v for k, v in scores.items()},
-                         "lr": sched.get_last_lr()[0],
-                         "seconds": round(time.monotonic() - start_time, 1)}
-                history.append(entry)
-                with log_path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(entry) + "\n")
-                if scores["loss"] < best:
-                    best, bad_evals = scores["loss"], 0
-                    save_file(module_tensors(encoder), str(work / (BEST + ".tmp")))
-                    (work / (BEST + ".tmp")).replace(work / BEST)
-                else:
-                    bad_evals += 1
-                log(f"step {step}: validation loss {scores['loss']:.5f}, PSNR "
-                    f"{scores['psnr']:.2f} dB, cosine {scores.get('cosine', 0):.3f}, label "
-                    f"agreement {scores.get('agreement', 0):.3f}"
-                    + ("  (best)" if bad_evals == 0 else f"  ({bad_evals} without gain)"))
-                if bad_evals >= cfg.patience:
-                    stop_reason = "early_stop"
-                    checkpoint()
-                    break
-            if step % cfg.checkpoint_every == 0:
-                checkpoint()
-        else:
-            checkpoint()
+        while run.step < cfg.steps:
+            if clock.expired():
+                run.stop_reason = "max_minutes"
+                return
+            latent, real = _train_step(run, zgen, rng)
+            bar.advance(1, **({} if run.step % 25 else {"latent": f"{latent:.3f}",
+                                                         "real": f"{real:.4f}"}))
+            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
+                _evaluate(run, latent, real, clock.elapsed(), log, say)
+                if run.best.exhausted:
+                    run.stop_reason = "early_stop"
+                    _checkpoint(run)
+                    return
+            if run.step % cfg.checkpoint_every == 0:
+                _checkpoint(run)
+        _checkpoint(run)
+
+
+def _export(run: _Run, log: Callable[[str], None]) -> dict[str, Any]:
+    """Write the best snapshot as an ``encoder-weights`` folder; returns its config."""
+    cfg, work, encoder, device = run.cfg, run.work, run.encoder, run.device
     if not (work / BEST).is_file():
         raise ArtifactError(f"no evaluated snapshot in {work}: run at least eval_every "
                             f"({cfg.eval_every}) steps")
-    encoder.load_state_dict(load_file(str(work / BEST), device=str(device)))
+    encoder.load_state_dict(trainloop.load_tensors(work / BEST, device))
     encoder.eval()
-    final = score_encoder(encoder, loss, data.val, device)
-    best_entry = min(history, key=lambda e: e["val_loss"])
+    final = score_encoder(encoder, run.loss, run.data.val, device)
+    best_entry = min(run.history, key=lambda e: e["val_loss"])
+    data = run.data
     config = {
         "kind": KIND,
         "format_version": 1,
-        "architecture": {"name": ARCHITECTURE, "config": enc_cfg.as_dict()},
+        "architecture": {"name": ARCHITECTURE, "config": run.enc_cfg.as_dict()},
         "parameters": count_parameters(encoder),
-        "generator": {"name": gen.name, "sha256": gen.sha256,
-                      "latent_space": prior.name},
-        "extractor": {"name": ext.name, "sha256": ext.sha256},
-        "loss_weights": weights.as_dict(),
+        "generator": {"name": run.gen.name, "sha256": run.gen.sha256,
+                      "latent_space": run.gen.latent_space.name},
+        "extractor": {"name": run.ext.name, "sha256": run.ext.sha256},
+        "loss_weights": run.weights.as_dict(),
         "data": {"source": data.source, "source_sha256": data.source_sha256,
                  "train_images": len(data.train), "val_images": len(data.val),
                  "train_partition": TRAIN, "val_partition": VAL},
-        "recipe": recipe,
-        "training": {"steps_run": step, "best_step": best_entry["step"],
-                     "stopped_by": stop_reason, "history": history},
+        "recipe": run.recipe,
+        "training": {"steps_run": run.step, "best_step": best_entry["step"],
+                     "stopped_by": run.stop_reason, "history": run.history},
         "metrics": {"val_" + k: round(v, 5) for k, v in final.items()},
         "created_by": "tlgan encoder train",
         "torch": torch.__version__,
     }
-    with atomic_artifact_dir(cfg.out) as tmp:
-        save_file(module_tensors(encoder), str(tmp / WEIGHTS_FILE))
-        _write_preview(tmp / "reconstructions.png", encoder, loss, data.val[:16], device)
-        written = save_config(tmp, config)
+
+    def write_files(tmp: Path) -> None:
+        trainloop.save_tensors_atomic(tmp / WEIGHTS_FILE, trainloop.module_tensors(encoder))
+        _write_preview(tmp / "reconstructions.png", encoder, run.loss, data.val[:16], device)
+
+    written = trainloop.export_artifact(cfg.out, config, write_files)
     write_json_atomic(work / "result.json", written["metrics"])
     log(f"wrote {cfg.out}: validation PSNR {final['psnr']:.2f} dB, cosine "
         f"{final.get('cosine', 0):.3f}, label agreement {final.get('agreement', 0):.3f} "
-        f"(best step {best_entry['step']}, stopped by {stop_reason})")
+        f"(best step {best_entry['step']}, stopped by {run.stop_reason})")
     return written
+
+
+def train_encoder(cfg: EncoderTrainConfig,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) a training run and export the best encoder to ``cfg.out``.
+
+    Returns the exported ``config.json``.
+
+    Raises:
+        ValueError: a bad setting or data.
+        ArtifactError: a model does not load, or ``resume`` finds no matching checkpoint.
+    """
+    cfg.validate()
+    run = _setup(cfg, log)
+    if cfg.resume:
+        _resume(run, log)
+    _loop(run, log)
+    return _export(run, log)
 
 
 @torch.no_grad()
 def _write_preview(path: Path, encoder: ImageEncoder, loss: InversionLoss, photos: np.ndarray,
                    device: torch.device) -> None:
     """Photos (top of each pair of rows) above their encoder-only reconstructions."""
-    from tlgan.training.export import _save_png, image_grid
-
     x = _to_float(photos, device)
     rec = (loss.render(encoder(x)).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
     rows = []
     for s in range(0, len(photos), 8):
         rows += [photos[s:s + 8], rec[s:s + 8].cpu().numpy()]
-    _save_png(path, image_grid(np.concatenate(rows), nrow=8))
+    save_png(path, image_grid(np.concatenate(rows), nrow=8))

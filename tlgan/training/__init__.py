@@ -5,9 +5,10 @@
 - :mod:`tlgan.training.frechet`: the Fréchet distance between embedding statistics.
 - :mod:`tlgan.training.models`: the discriminator, the EMA of the generator, BN recalibration.
 - :mod:`tlgan.training.augment`: differentiable batch augmentations (DiffAugment-style).
-- :mod:`tlgan.training.checkpoint`: pickle-free checkpoints (safetensors + JSON).
-- :mod:`tlgan.training.config`: the training settings and the seeds of the random streams.
-- :mod:`tlgan.training.trainer`: the training loop (``train``), checkpoints and resume.
+- :mod:`tlgan.training.config`: the settings (``GeneratorTrainConfig``) and the seeds of the
+  random streams.
+- :mod:`tlgan.training.trainer`: the training loop (``train``), checkpoints and resume (with
+  the loop kit of :mod:`tlgan_base.trainloop`).
 - :mod:`tlgan.training.export`: the weights-folder export and the sample grids.
 - :mod:`tlgan.training.scoring`: the Fréchet distance of any generator to real faces.
 

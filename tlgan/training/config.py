@@ -1,4 +1,4 @@
-"""The settings of ``tlgan generator train`` (:class:`TrainConfig`) and the seeds of its
+"""The settings of ``tlgan generator train`` (:class:`GeneratorTrainConfig`) and the seeds of its
 independent random streams; the recipe they describe is in :mod:`tlgan.training.trainer`."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _stream_seed(seed: int, name: str) -> int:
 
 
 @dataclass
-class TrainConfig:
+class GeneratorTrainConfig:
     """Everything ``train`` needs; the CLI options map one to one."""
 
     data: str
@@ -115,4 +115,4 @@ class TrainConfig:
         }
 
 
-__all__ = ["LOSSES", "TrainConfig"]
+__all__ = ["LOSSES", "GeneratorTrainConfig"]

@@ -1,23 +1,68 @@
 """The end of ``tlgan generator train``: the best snapshot written as a ``generator-weights``
 folder (weights, a samples grid, ``config.json``), and the image-grid helpers it shares with
-the loop's sample grids."""
+the loop's sample grids.
+
+The export reads the finished run through :class:`FinishedRun` (what the trainer exposes), so
+this module does not import the trainer: the trainer imports it.
+"""
 
 from __future__ import annotations
 
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from PIL import Image
+from safetensors.torch import save_file
 
+from tlgan.generators import load_generator
+from tlgan.training.config import GeneratorTrainConfig
+from tlgan.training.data import ImageSet
+from tlgan.training.frechet import Reference
 from tlgan.training.models import LATENT_SIZE, RESOLUTION, build_generator
+from tlgan_base.artifact import write_bytes_atomic
+from tlgan_base.trainloop import Patience, export_artifact
 
-if TYPE_CHECKING:
-    from tlgan.training.trainer import Trainer
+
+class FinishedRun(Protocol):
+    """What :func:`export` reads of a finished training run."""
+
+    @property
+    def cfg(self) -> GeneratorTrainConfig: ...
+    @property
+    def images(self) -> ImageSet: ...
+    @property
+    def reference(self) -> Reference | None: ...
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def cuda(self) -> bool: ...
+    @property
+    def z_fixed(self) -> torch.Tensor: ...
+    @property
+    def best_state(self) -> dict[str, torch.Tensor] | None: ...
+    @property
+    def best(self) -> Patience: ...
+    @property
+    def best_weights(self) -> str: ...
+    @property
+    def history(self) -> list[dict[str, Any]]: ...
+    @property
+    def iteration(self) -> int: ...
+    @property
+    def stopped_early(self) -> bool: ...
+    @property
+    def wall_time_s(self) -> float: ...
+    @property
+    def train_time_s(self) -> float: ...
+    @property
+    def log(self) -> Callable[[str], None]: ...
 
 
 @dataclass
@@ -44,29 +89,21 @@ def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
     return grid
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    from tlgan_base.artifact import write_bytes_atomic
-
+def save_png(path: Path, image: np.ndarray) -> None:
+    """Write a uint8 (H, W, 3) image as a PNG file, atomically."""
     buf = io.BytesIO()
     Image.fromarray(image, "RGB").save(buf, format="PNG")
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
+def tanh_images_to_uint8(x: torch.Tensor) -> np.ndarray:
     """G output in [-1, 1] (N, 3, H, W) -> uint8 (N, H, W, 3)."""
     u8 = ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
     return u8.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
-def export(trainer: Trainer) -> TrainResult:
+def export(trainer: FinishedRun) -> TrainResult:
     """Write the best snapshot as a ``generator-weights`` folder and check it loads."""
-    from safetensors.torch import save_file
-
-    from tlgan.generators import load_generator
-    from tlgan_base.artifact import atomic_artifact_dir, save_config
-
     cfg = trainer.cfg
     out = Path(cfg.out)
     assert trainer.best_state is not None
@@ -74,7 +111,7 @@ def export(trainer: Trainer) -> TrainResult:
     module.load_state_dict(trainer.best_state)
     module.eval()
     with torch.inference_mode():
-        samples = _to_uint8(module(trainer.z_fixed.cpu()))
+        samples = tanh_images_to_uint8(module(trainer.z_fixed.cpu()))
     ips = trainer.iteration / trainer.train_time_s if trainer.train_time_s > 0 else 0.0
     ref = trainer.reference
     config: dict[str, Any] = {
@@ -90,7 +127,7 @@ def export(trainer: Trainer) -> TrainResult:
         "iterations": trainer.iteration,
         "iterations_target": cfg.iterations,
         "stopped_by_time_limit": trainer.stopped_early,
-        "snapshot_iteration": trainer.best_iteration,
+        "snapshot_iteration": trainer.best.best_at,
         "snapshot_weights": trainer.best_weights,
         "batch": cfg.batch,
         "seed": cfg.seed,
@@ -101,30 +138,34 @@ def export(trainer: Trainer) -> TrainResult:
         "wall_time_s": round(trainer.wall_time_s, 2),
         "iterations_per_s": round(ips, 3),
         "metrics": {
-            "fd_best": trainer.best_fd,
+            "fd_best": trainer.best.best,
             "fd_floor": None if ref is None else ref.floor,
             "fd_per_snapshot": trainer.history,
             **({} if ref is None else ref.describe()),
         },
     }
-    with atomic_artifact_dir(out) as tmp:
-        save_file({k: v.contiguous() for k, v in trainer.best_state.items()},
+    best_state = trainer.best_state
+
+    def write_files(tmp: Path) -> None:
+        save_file({k: v.contiguous() for k, v in best_state.items()},
                   str(tmp / "generator.safetensors"), metadata={"format": "pt"})
-        _save_png(tmp / "samples.png", image_grid(samples))
-        save_config(tmp, config)
+        save_png(tmp / "samples.png", image_grid(samples))
+
+    export_artifact(out, config, write_files)
     gen = load_generator(str(out), device="cpu")
     check = gen.render(trainer.z_fixed[:4].cpu().numpy())
     if check.shape != (4, RESOLUTION, RESOLUTION, 3):
         raise RuntimeError(f"exported generator renders {check.shape}, expected 64x64 faces")
-    fd = trainer.best_fd
+    fd = trainer.best.best
     trainer.log(f"wrote {out} ({trainer.best_weights} snapshot of iteration "
-                f"{trainer.best_iteration}"
+                f"{trainer.best.best_at}"
                 + ("" if fd is None else f", FD {fd:.2f}") + ")")
     return TrainResult(out=out, iterations=trainer.iteration,
-                       best_iteration=trainer.best_iteration, fd_best=fd,
+                       best_iteration=trainer.best.best_at, fd_best=fd,
                        fd_floor=None if ref is None else ref.floor,
                        wall_time_s=trainer.wall_time_s, iterations_per_s=ips,
                        config=json.loads((out / "config.json").read_text(encoding="utf-8")))
 
 
-__all__ = ["TrainResult", "export", "image_grid"]
+__all__ = ["FinishedRun", "TrainResult", "export", "image_grid", "save_png",
+           "tanh_images_to_uint8"]

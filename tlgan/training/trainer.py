@@ -32,9 +32,7 @@ import copy
 import json
 import math
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,18 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from tlgan.training.augment import augment, parse_policy
-from tlgan.training.checkpoint import (
-    CHECKPOINT,
-    load_checkpoint,
-    module_tensors,
-    optimizer_from_flat,
-    optimizer_to_flat,
-    save_checkpoint,
-    split_prefix,
-)
-from tlgan.training.config import TrainConfig, _stream_seed
+from tlgan.training.config import GeneratorTrainConfig, _stream_seed
 from tlgan.training.data import ImageSet, load_image_set
-from tlgan.training.export import TrainResult, _save_png, _to_uint8, export, image_grid
+from tlgan.training.export import TrainResult, export, image_grid, save_png, tanh_images_to_uint8
 from tlgan.training.frechet import (
     EmbeddingExtractor,
     Reference,
@@ -68,33 +57,53 @@ from tlgan.training.models import (
     dcgan_init,
     recalibrate_bn,
 )
-from tlgan_base.devices import memory_format
+from tlgan_base import trainloop
+from tlgan_base.devices import memory_format, resolve_device
 
 BEST = "best.safetensors"
 GRID = 64
+STREAMS = ("data", "z", "aug")  # the random streams a checkpoint carries
 
 
 def d_loss_fn(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss on its real and fake outputs (hinge or non-saturating)."""
     if loss == "hinge":
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
     return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 
 def g_loss_fn(loss: str, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss on the discriminator's outputs for its fakes."""
     if loss == "hinge":
         return -fake.mean()
     return F.softplus(-fake).mean()
 
 
+def _stream(cfg: GeneratorTrainConfig, name: str, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(_stream_seed(cfg.seed, name))
+    return g
+
+
+def _mismatch(saved: dict[str, Any], compat: dict[str, Any]) -> str | None:
+    """What differs between a checkpoint's state and this run (None: it matches)."""
+    for key in ("recipe", "data_pixels_sha256", "metric"):
+        if saved.get(key) != compat[key]:
+            if key == "recipe" and isinstance(saved.get(key), dict):
+                diff = [k for k in compat[key] if saved[key].get(k) != compat[key][k]]
+                return f"recipe field(s) {', '.join(diff)} differ"
+            if key == "metric":
+                return "the metric's extractor or --fd-samples differ"
+            return "the training images differ"
+    return None
+
+
 class Trainer:
     """One training run: models, optimizers, random streams, metric reference, work folder."""
 
-    def __init__(self, cfg: TrainConfig, images: ImageSet, device: torch.device,
+    def __init__(self, cfg: GeneratorTrainConfig, images: ImageSet, device: torch.device,
                  extractor: EmbeddingExtractor | None, log: Callable[[str], None]) -> None:
-        self.cfg = cfg
-        self.images = images
-        self.device = device
-        self.log = log
+        self.cfg, self.images, self.device, self.log = cfg, images, device, log
         self.work = cfg.work_dir()
         self.policy = parse_policy(cfg.augment)
         self.cuda = device.type == "cuda"
@@ -108,39 +117,27 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.G = build_generator(cfg.ngf)
         self.D = Discriminator(cfg.ndf, arch=cfg.d_arch, norm=cfg.d_norm)
-        dcgan_init(self.G)
-        dcgan_init(self.D)
-        self.G.to(device)
-        self.D.to(device)
         # channels_last on CUDA only: not measured for these models on the CPU, where tiny
         # widths hit a oneDNN bug (tlgan_base.devices.memory_format)
-        fmt = memory_format(device)
-        self.G.to(memory_format=fmt)  # type: ignore[call-overload]
-        self.D.to(memory_format=fmt)  # type: ignore[call-overload]
+        for module in (self.G, self.D):
+            dcgan_init(module)
+            module.to(device).to(memory_format=memory_format(device))  # type: ignore[call-overload]
         self.ema = EMA(self.G, cfg.ema_decay)
         betas = (cfg.beta1, cfg.beta2)
         fused = True if self.cuda else None  # one kernel per step on CUDA
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, fused=fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, fused=fused)
-
-        def gen(name: str, dev: torch.device) -> torch.Generator:
-            g = torch.Generator(device=dev)
-            g.manual_seed(_stream_seed(cfg.seed, name))
-            return g
-
-        self.g_data = gen("data", device)
-        self.g_z = gen("z", device)
-        self.g_aug = gen("aug", device)
+        self.streams = {name: _stream(cfg, name, device) for name in STREAMS}
         cpu = torch.device("cpu")
-        self.z_fixed = torch.randn(GRID, LATENT_SIZE, generator=gen("fixed", cpu)).to(device)
+        self.z_fixed = torch.randn(GRID, LATENT_SIZE, generator=_stream(cfg, "fixed", cpu)
+                                   ).to(device)
         self.train_u8 = torch.from_numpy(images.train).to(device)
         self.pixels_sha256 = images.pixels_sha256()
         self.iteration = 0
         self.wall_time_s = 0.0
         self.train_time_s = 0.0
         self.history: list[dict[str, Any]] = []
-        self.best_fd: float | None = None
-        self.best_iteration = -1
+        self.best = trainloop.Patience(mode="min")  # best FD so far (no early stopping)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.last_eval = -1
         self.best_weights = "ema"
@@ -156,94 +153,11 @@ class Trainer:
             self.reference = Reference(extractor, images.train, images.test, cfg.fd_samples,
                                        device, seed=_stream_seed(cfg.seed, "subset"))
             self.z_eval = torch.randn(cfg.fd_samples, LATENT_SIZE,
-                                      generator=gen("eval", cpu)).to(device)
+                                      generator=_stream(cfg, "eval", cpu)).to(device)
             floor = self.reference.floor
             self.log("metric: real-vs-real floor (train vs test) "
                      + ("n/a (no test partition)" if floor is None else f"{floor:.2f}")
                      + f", n={cfg.fd_samples}")
-
-    # ----------------------------------------------------------------------------- state
-    def _compat(self) -> dict[str, Any]:
-        ext = self.extractor
-        metric = None if ext is None else {
-            "extractor": str(getattr(ext, "sha256", "") or getattr(ext, "name", "")),
-            "fd_samples": self.cfg.fd_samples}
-        return {"recipe": self.cfg.recipe(), "data_pixels_sha256": self.pixels_sha256,
-                "metric": metric}
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "iteration": self.iteration,
-            "wall_time_s": self.wall_time_s,
-            "train_time_s": self.train_time_s,
-            "fd_per_snapshot": self.history,
-            "fd_best": self.best_fd,
-            "best_iteration": self.best_iteration,
-            "best_weights": self.best_weights,
-            "last_eval": self.last_eval,
-            "fd_floor": None if self.reference is None else self.reference.floor,
-            **self._compat(),
-        }
-
-    def save(self) -> None:
-        t: dict[str, torch.Tensor] = {}
-        for prefix, mod in (("G", self.G), ("D", self.D), ("EMA", self.ema.module)):
-            t.update({f"{prefix}.{k}": v for k, v in module_tensors(mod).items()})
-        opt_meta = {}
-        for name, opt in (("G", self.opt_g), ("D", self.opt_d)):
-            tens, meta = optimizer_to_flat(opt, f"opt.{name}")
-            t.update(tens)
-            opt_meta[name] = meta
-        for name, g in (("data", self.g_data), ("z", self.g_z), ("aug", self.g_aug)):
-            t[f"rng.{name}"] = g.get_state().clone()
-        state = self.state()
-        state["optimizers"] = opt_meta
-        save_checkpoint(self.work, t, state)
-
-    def restore(self) -> bool:
-        """Load the work folder's checkpoint if there is one; returns whether it did."""
-        if not (self.work / CHECKPOINT).is_file():
-            return False
-        tensors, state = load_checkpoint(self.work)
-        compat = self._compat()
-        for key in ("recipe", "data_pixels_sha256", "metric"):
-            if state.get(key) != compat[key]:
-                if key == "recipe" and isinstance(state.get(key), dict):
-                    diff = [k for k in compat[key] if state[key].get(k) != compat[key][k]]
-                    what = f"recipe field(s) {', '.join(diff)} differ"
-                elif key == "metric":
-                    what = "the metric's extractor or --fd-samples differ"
-                else:
-                    what = "the training images differ"
-                raise ValueError(
-                    f"resume: the checkpoint in {self.work} does not match this run ({what}); "
-                    "use the same options and data, or remove the work folder to start over"
-                )
-        try:
-            self.G.load_state_dict(split_prefix(tensors, "G"))
-            self.D.load_state_dict(split_prefix(tensors, "D"))
-            self.ema.module.load_state_dict(split_prefix(tensors, "EMA"))
-            optimizer_from_flat(self.opt_g, "opt.G", tensors, state["optimizers"]["G"])
-            optimizer_from_flat(self.opt_d, "opt.D", tensors, state["optimizers"]["D"])
-            for name, g in (("data", self.g_data), ("z", self.g_z), ("aug", self.g_aug)):
-                g.set_state(tensors[f"rng.{name}"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"resume: checkpoint in {self.work} cannot be loaded: {first}") \
-                from None
-        self.iteration = int(state["iteration"])
-        self.wall_time_s = float(state.get("wall_time_s", 0.0))
-        self.train_time_s = float(state.get("train_time_s", 0.0))
-        self.history = list(state.get("fd_per_snapshot", []))
-        self.best_fd = state.get("fd_best")
-        self.best_iteration = int(state.get("best_iteration", -1))
-        self.best_weights = str(state.get("best_weights", "ema"))
-        self.last_eval = int(state.get("last_eval", -1))
-        if (self.work / BEST).is_file():
-            from safetensors.torch import load_file
-
-            self.best_state = load_file(str(self.work / BEST))
-        return True
 
     # ------------------------------------------------------------------------- snapshots
     def snapshot(self, weights: str = "ema") -> nn.Module:
@@ -254,12 +168,11 @@ class Trainer:
         return recalibrate_bn(snap, LATENT_SIZE, batches=self.cfg.bn_batches, batch_size=256,
                               generator=g, device=self.device)
 
-    def write_samples(self, snap: nn.Module) -> Path:
+    def write_samples(self, snap: nn.Module) -> None:
+        """The grid of the fixed latents' faces, ``samples/iter_NNNNNN.png``."""
         with torch.inference_mode():
-            imgs = _to_uint8(snap(self.z_fixed))
-        path = self.work / "samples" / f"iter_{self.iteration:06d}.png"
-        _save_png(path, image_grid(imgs))
-        return path
+            imgs = tanh_images_to_uint8(snap(self.z_fixed))
+        save_png(self.work / "samples" / f"iter_{self.iteration:06d}.png", image_grid(imgs))
 
     def _fd(self, snap: nn.Module) -> float:
         assert self.reference is not None and self.z_eval is not None
@@ -285,53 +198,48 @@ class Trainer:
         self.history.append(entry)
         self.last_eval = self.iteration
         best_now, weights, module = min(candidates, key=lambda c: c[0])
-        if self.best_fd is None or best_now < self.best_fd:
+        if self.best.update(best_now, self.iteration):
             self._keep_best(module, best_now, weights)
         floor = self.reference.floor
         ips = self.iteration / self.train_time_s if self.train_time_s > 0 else 0.0
         raw_txt = f"; raw G {entry['fd_raw']:.2f}" if "fd_raw" in entry else ""
         self.log(f"iteration {self.iteration}: FD {fd:.2f} (EMA{raw_txt}; real floor "
                  + ("n/a" if floor is None else f"{floor:.2f}")
-                 + f"; best {self.best_fd:.2f} at {self.best_iteration} {self.best_weights}; "
+                 + f"; best {self.best.best:.2f} at {self.best.best_at} {self.best_weights}; "
                  f"{ips:.1f} it/s)")
         return fd
 
     def _keep_best(self, snap: nn.Module, fd: float | None, weights: str = "ema") -> None:
-        from safetensors.torch import save_file
-
-        self.best_fd = fd
-        self.best_iteration = self.iteration
-        self.best_weights = weights
-        self.best_state = module_tensors(snap)
-        tmp = self.work / f".{BEST}.tmp"
-        self.work.mkdir(parents=True, exist_ok=True)
-        save_file(self.best_state, str(tmp),
-                  metadata={"iteration": str(self.iteration), "fd": json.dumps(fd),
-                            "weights": weights})
-        tmp.replace(self.work / BEST)
+        self.best.best, self.best.best_at, self.best_weights = fd, self.iteration, weights
+        self.best_state = trainloop.module_tensors(snap)
+        trainloop.save_tensors_atomic(self.work / BEST, self.best_state,
+                                      {"iteration": str(self.iteration), "fd": json.dumps(fd),
+                                       "weights": weights})
 
     # ------------------------------------------------------------------------------ loop
     def real_batch(self) -> torch.Tensor:
-        b = self.cfg.batch
-        idx = torch.randint(len(self.train_u8), (b,), generator=self.g_data, device=self.device)
+        """A batch of training faces in [-1, 1], randomly mirrored when ``cfg.flip``."""
+        b, g_data = self.cfg.batch, self.streams["data"]
+        idx = torch.randint(len(self.train_u8), (b,), generator=g_data, device=self.device)
         x = self.train_u8[idx].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         if self.cfg.flip:
-            flip = torch.rand(b, generator=self.g_data, device=self.device) < 0.5
+            flip = torch.rand(b, generator=g_data, device=self.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x if self.cuda else x.contiguous()
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg, loss = self.cfg, self.cfg.loss
+        """One D step and one G step; returns their losses (detached)."""
+        cfg, loss, g_aug = self.cfg, self.cfg.loss, self.streams["aug"]
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp and self.cuda)
         real = self.real_batch()
-        z = torch.randn(cfg.batch, LATENT_SIZE, generator=self.g_z, device=self.device)
+        z = torch.randn(cfg.batch, LATENT_SIZE, generator=self.streams["z"], device=self.device)
         with amp:
             fake = self.G(z)
             if self.D.uses_batch_norm:  # BatchNorm must not mix real and fake statistics
-                d_real = self.D(augment(real, self.policy, self.g_aug)).float()
-                d_fake = self.D(augment(fake.detach(), self.policy, self.g_aug)).float()
+                d_real = self.D(augment(real, self.policy, g_aug)).float()
+                d_fake = self.D(augment(fake.detach(), self.policy, g_aug)).float()
             else:  # one pass: half the kernel launches, one power iteration per D step
-                both = self.D(augment(torch.cat((real, fake.detach())), self.policy, self.g_aug))
+                both = self.D(augment(torch.cat((real, fake.detach())), self.policy, g_aug))
                 d_real, d_fake = both.float().split(cfg.batch)
             loss_d = d_loss_fn(loss, d_real, d_fake)
         self.opt_d.zero_grad(set_to_none=True)
@@ -339,7 +247,7 @@ class Trainer:
         self.opt_d.step()
         self.D.requires_grad_(False)
         with amp:
-            loss_g = g_loss_fn(loss, self.D(augment(fake, self.policy, self.g_aug)).float())
+            loss_g = g_loss_fn(loss, self.D(augment(fake, self.policy, g_aug)).float())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -348,39 +256,35 @@ class Trainer:
         return loss_d.detach(), loss_g.detach()
 
     def run(self) -> None:
-        from tlgan_base.progress import progress_bar
-
+        """Train up to ``cfg.iterations`` (or ``cfg.time_limit``); Ctrl-C checkpoints."""
         cfg = self.cfg
         self.G.train()
         self.D.train()
-        start_wall = time.perf_counter()
-        base_wall = self.wall_time_s
+        clock, base_wall = trainloop.Stopwatch(), self.wall_time_s
         sums = torch.zeros(2, device=self.device)
         count = 0
-        log_path = self.work / "log.jsonl"
+        log = trainloop.JsonlLog(self.work / trainloop.LOG_JSONL)
         self.work.mkdir(parents=True, exist_ok=True)
-        bar = progress_bar(total=cfg.iterations, initial=self.iteration, desc="training",
-                           unit="it", enabled=cfg.progress)
+        bar = trainloop.LoopProgress(cfg.iterations, initial=self.iteration, desc="training",
+                                     unit="it", enabled=cfg.progress)
         try:
             while self.iteration < cfg.iterations:
-                t0 = time.perf_counter()
-                ld, lg = self.step()
-                sums += torch.stack((ld, lg))
+                t0 = clock.elapsed()
+                sums += torch.stack(self.step())
                 count += 1
                 self.iteration += 1
-                bar.update(1)
                 it = self.iteration
+                bar.advance()
                 if it % cfg.log_every == 0 or it == cfg.iterations:
                     d, g = (sums / count).tolist()
                     if not (math.isfinite(d) and math.isfinite(g)):
                         raise ValueError(f"training diverged at iteration {it} (loss is NaN/inf)")
-                    bar.set_postfix(d_loss=f"{d:.3f}", g_loss=f"{g:.3f}")
-                    with open(log_path, "a", encoding="utf-8") as fh:
-                        fh.write(json.dumps({"iteration": it, "d_loss": d, "g_loss": g}) + "\n")
+                    bar.advance(0, d_loss=f"{d:.3f}", g_loss=f"{g:.3f}")
+                    log.append({"iteration": it, "d_loss": d, "g_loss": g})
                     sums.zero_()
                     count = 0
-                self.train_time_s += time.perf_counter() - t0
-                elapsed = time.perf_counter() - start_wall
+                self.train_time_s += clock.elapsed() - t0
+                elapsed = clock.elapsed()
                 self.wall_time_s = base_wall + elapsed
                 out_of_time = cfg.time_limit is not None and elapsed >= cfg.time_limit
                 self.periodic(final=it == cfg.iterations or out_of_time, bar=bar)
@@ -391,15 +295,16 @@ class Trainer:
                              "(--resume continues)")
                     break
         except KeyboardInterrupt:
-            self.wall_time_s = base_wall + time.perf_counter() - start_wall
+            self.wall_time_s = base_wall + clock.elapsed()
             bar.close()
-            self.save()
+            save_run(self)
             self.log(f"interrupted: checkpoint at iteration {self.iteration} in {self.work}; "
                      "rerun with --resume to continue")
             raise
         bar.close()
 
-    def periodic(self, *, final: bool, bar: Any = None) -> None:
+    def periodic(self, *, final: bool, bar: trainloop.LoopProgress | None = None) -> None:
+        """Samples, evaluation and checkpoint when their period (or the end) comes."""
         cfg, it = self.cfg, self.iteration
         want_eval = self.reference is not None and (it % cfg.eval_every == 0 or final) \
             and self.last_eval != it
@@ -410,25 +315,106 @@ class Trainer:
                 self.write_samples(snap)
             if want_eval:
                 if bar is not None:
-                    with bar.external_write_mode():
+                    with bar.quiet():
                         self.evaluate(snap)
                 else:
                     self.evaluate(snap)
             if final and self.reference is None:
                 self._keep_best(snap, None)
         if it % cfg.checkpoint_every == 0 or final:
-            self.save()
+            save_run(self)
 
     def finish(self) -> None:
         """After the loop (or when resuming a finished run): make sure a best snapshot exists."""
         if self.reference is not None:
             if self.last_eval != self.iteration or self.best_state is None:
                 self.evaluate(self.snapshot())
-        elif self.best_iteration != self.iteration or self.best_state is None:
+        elif self.best.best_at != self.iteration or self.best_state is None:
             self._keep_best(self.snapshot(), None)
 
 
-def train(cfg: TrainConfig, *, extractor: EmbeddingExtractor | None = None,
+# ------------------------------------------------------------------ checkpoint and resume
+def _compat(trainer: Trainer) -> dict[str, Any]:
+    """What a checkpoint must share with this run to be resumed by it."""
+    ext = trainer.extractor
+    metric = None if ext is None else {
+        "extractor": str(getattr(ext, "sha256", "") or getattr(ext, "name", "")),
+        "fd_samples": trainer.cfg.fd_samples}
+    return {"recipe": trainer.cfg.recipe(), "data_pixels_sha256": trainer.pixels_sha256,
+            "metric": metric}
+
+
+def _modules(trainer: Trainer) -> dict[str, nn.Module]:
+    return {"G": trainer.G, "D": trainer.D, "EMA": trainer.ema.module}
+
+
+def run_state(trainer: Trainer) -> dict[str, Any]:
+    """A run's checkpoint JSON document (counters, metrics so far, what must match)."""
+    return {
+        "iteration": trainer.iteration, "wall_time_s": trainer.wall_time_s,
+        "train_time_s": trainer.train_time_s, "fd_per_snapshot": trainer.history,
+        "fd_best": trainer.best.best, "best_iteration": trainer.best.best_at,
+        "best_weights": trainer.best_weights, "last_eval": trainer.last_eval,
+        "fd_floor": None if trainer.reference is None else trainer.reference.floor,
+        **_compat(trainer),
+    }
+
+
+def save_run(trainer: Trainer) -> None:
+    """Checkpoint a run's models, optimizers and random streams in its work folder."""
+    tensors = trainloop.modules_tensors(_modules(trainer))
+    opt_meta = {}
+    for name, opt in (("G", trainer.opt_g), ("D", trainer.opt_d)):
+        opt_tensors, opt_meta[name] = trainloop.optimizer_to_flat(opt, f"opt.{name}")
+        tensors.update(opt_tensors)
+    tensors.update({f"rng.{name}": g.get_state().clone()
+                    for name, g in trainer.streams.items()})
+    trainloop.save_checkpoint(trainer.work, tensors,
+                              {**run_state(trainer), "optimizers": opt_meta})
+
+
+def restore_run(trainer: Trainer) -> bool:
+    """Load the work folder's checkpoint into ``trainer`` if there is one; returns whether
+    it did.
+
+    Raises:
+        ValueError: the checkpoint was made by another recipe, data or metric, or does not
+            load into the models.
+    """
+    work = trainer.work
+    if not trainloop.has_checkpoint(work):
+        return False
+    tensors, state = trainloop.load_checkpoint(work)
+    what = _mismatch(state, _compat(trainer))
+    if what is not None:
+        raise ValueError(
+            f"resume: the checkpoint in {work} does not match this run ({what}); "
+            "use the same options and data, or remove the work folder to start over"
+        )
+    try:
+        trainloop.load_modules(tensors, _modules(trainer))
+        for name, opt in (("G", trainer.opt_g), ("D", trainer.opt_d)):
+            trainloop.optimizer_from_flat(opt, f"opt.{name}", tensors,
+                                          state["optimizers"][name])
+        for name, g in trainer.streams.items():
+            g.set_state(tensors[f"rng.{name}"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"resume: checkpoint in {work} cannot be loaded: {first}") from None
+    trainer.iteration = int(state["iteration"])
+    trainer.wall_time_s = float(state.get("wall_time_s", 0.0))
+    trainer.train_time_s = float(state.get("train_time_s", 0.0))
+    trainer.history = list(state.get("fd_per_snapshot", []))
+    trainer.best.best = state.get("fd_best")
+    trainer.best.best_at = int(state.get("best_iteration", -1))
+    trainer.best_weights = str(state.get("best_weights", "ema"))
+    trainer.last_eval = int(state.get("last_eval", -1))
+    if (work / BEST).is_file():
+        trainer.best_state = trainloop.load_tensors(work / BEST)
+    return True
+
+
+def train(cfg: GeneratorTrainConfig, *, extractor: EmbeddingExtractor | None = None,
           log: Callable[[str], None] | None = None) -> TrainResult:
     """Train (or resume) and export the best snapshot as a generator weights folder.
 
@@ -443,16 +429,13 @@ def train(cfg: TrainConfig, *, extractor: EmbeddingExtractor | None = None,
         ValueError: bad settings or data, a checkpoint that does not match, divergence.
         ArtifactError: the extractor weights are missing or corrupt.
     """
-    from tlgan_base.devices import resolve_device
-
     cfg.validate()
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     device = resolve_device(cfg.device)
     if cfg.amp and device.type != "cuda":
         raise ValueError("amp: bf16 autocast is only used on CUDA devices; drop --amp")
     work = cfg.work_dir()
-    has_ckpt = (work / CHECKPOINT).is_file()
-    if has_ckpt and not cfg.resume:
+    if trainloop.has_checkpoint(work) and not cfg.resume:
         raise ValueError(
             f"out: {work} holds a checkpoint of an earlier run; pass --resume to continue it, "
             "or remove that folder to start over"
@@ -466,7 +449,7 @@ def train(cfg: TrainConfig, *, extractor: EmbeddingExtractor | None = None,
         f"{0 if images.test is None else len(images.test)} test images from {images.source}")
     trainer = Trainer(cfg, images, device, extractor, say)
     if cfg.resume:
-        if trainer.restore():
+        if restore_run(trainer):
             say(f"resume: continuing from iteration {trainer.iteration} of {cfg.iterations}")
         else:
             say(f"resume: no checkpoint in {work}; starting at iteration 0")

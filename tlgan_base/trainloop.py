@@ -1,0 +1,324 @@
+"""The pieces every training loop needs, written once: checkpoints and resume, best/patience
+tracking, progress, an append-only ``log.jsonl`` and the atomic export of the result.
+
+Checkpoints are pickle-free: one ``checkpoint.safetensors`` holds the tensors (module state
+dicts, optimizer states, random generator states, under prefixes) and, in its metadata, one
+JSON document (``state``: counters, metrics so far, the recipe). The same JSON is mirrored to
+``state.json`` for people to read; the safetensors metadata is authoritative, so a crash
+between the two writes cannot mismatch them. Every write is atomic (temporary file + rename):
+an interrupted run leaves the previous checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from tlgan_base.artifact import (
+    ArtifactError,
+    atomic_artifact_dir,
+    atomic_path,
+    save_config,
+    write_json_atomic,
+)
+from tlgan_base.progress import progress_bar
+
+CHECKPOINT = "checkpoint.safetensors"
+STATE_JSON = "state.json"
+LOG_JSONL = "log.jsonl"
+
+__all__ = [
+    "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
+    "Stopwatch", "export_artifact", "has_checkpoint", "load_checkpoint", "load_modules",
+    "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat",
+    "optimizer_to_flat", "save_checkpoint", "save_tensors_atomic", "split_prefix",
+]
+
+
+# ------------------------------------------------------------------------------ tensors
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu").contiguous().clone()
+
+
+def module_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict as contiguous CPU tensors (safetensors-ready)."""
+    return {k: _cpu(v) for k, v in module.state_dict().items()}
+
+
+def split_prefix(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries of ``tensors`` under ``prefix.``, with the prefix removed."""
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+
+
+def modules_tensors(modules: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """The state dicts of named modules as one flat dict, each key under its module's name
+    (``{"G": g}`` gives ``G.<key>``); :func:`load_modules` is the inverse."""
+    return {f"{name}.{k}": v for name, mod in modules.items()
+            for k, v in module_tensors(mod).items()}
+
+
+def load_modules(tensors: Mapping[str, torch.Tensor], modules: Mapping[str, nn.Module]) -> None:
+    """Load each of ``modules`` from the entries of ``tensors`` under its name (strictly:
+    a missing or unexpected key raises ``RuntimeError``)."""
+    for name, mod in modules.items():
+        mod.load_state_dict(split_prefix(tensors, name))
+
+
+def save_tensors_atomic(path: Path, tensors: Mapping[str, torch.Tensor],
+                        metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``tensors`` to the safetensors file ``path`` through a temporary file and an
+    atomic rename (so a reader never sees half a file); returns ``path``."""
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+                  metadata=None if metadata is None else dict(metadata))
+    return Path(path)
+
+
+def load_tensors(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a safetensors file written by :func:`save_tensors_atomic` (no unpickling).
+
+    Raises:
+        ArtifactError: the file is missing or cannot be read.
+    """
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+            return {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 - not a dict
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise ArtifactError(f"cannot read tensors {path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- optimizers
+def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer's state dict into tensors (under ``prefix.state.<index>.<key>``)
+    and a JSON-able remainder (param groups and scalar state)."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            if isinstance(val, torch.Tensor):
+                tensors[f"{prefix}.state.{idx}.{key}"] = _cpu(val)
+            else:
+                scalars.setdefault(str(idx), {})[key] = val
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str,
+                        tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
+    """Inverse of :func:`optimizer_to_flat`; loads into ``opt`` (tensors move to its device)."""
+    state: dict[int, dict[str, Any]] = {}
+    head = f"{prefix}.state."
+    for name, val in tensors.items():
+        if name.startswith(head):
+            idx, key = name[len(head):].split(".", 1)
+            state.setdefault(int(idx), {})[key] = val
+    for idx, sc in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(sc)
+    groups = []
+    for g in meta["param_groups"]:
+        g = dict(g)
+        if isinstance(g.get("betas"), list):
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+# --------------------------------------------------------------------------- checkpoints
+def has_checkpoint(work: Path) -> bool:
+    """Whether the work folder ``work`` holds a checkpoint to resume from."""
+    return (Path(work) / CHECKPOINT).is_file()
+
+
+def save_checkpoint(work: Path, tensors: Mapping[str, torch.Tensor],
+                    state: Mapping[str, Any]) -> Path:
+    """Write ``checkpoint.safetensors`` (tensors + the JSON ``state`` in its metadata) and
+    its ``state.json`` mirror in ``work``, each atomically; returns the checkpoint's path."""
+    work = Path(work)
+    path = save_tensors_atomic(work / CHECKPOINT, tensors, {"state": json.dumps(state)})
+    write_json_atomic(work / STATE_JSON, state)
+    return path
+
+
+def load_checkpoint(work: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint written by :func:`save_checkpoint`: (CPU tensors, state document).
+
+    Raises:
+        ArtifactError: there is no checkpoint, or it cannot be read.
+    """
+    path = Path(work) / CHECKPOINT
+    if not path.is_file():
+        raise ArtifactError(f"resume: no checkpoint {path} to resume from")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118
+        state = json.loads(meta["state"])
+    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise ArtifactError(f"resume: cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(state, dict):
+        raise ArtifactError(f"resume: checkpoint {path} has no state document")
+    return tensors, state
+
+
+# ------------------------------------------------------------------------ best / patience
+@dataclass
+class Patience:
+    """The best score so far and how many evaluations have passed without beating it.
+
+    Attributes:
+        patience: evaluations without improvement after which :attr:`exhausted` is true
+            (0: never, no early stopping).
+        mode: ``"min"`` (lower is better: a loss, a distance) or ``"max"`` (an AUC).
+        best: the best score so far (``None``: none yet, any score improves).
+        best_at: the step, epoch or iteration of ``best`` (-1: none yet).
+        bad: evaluations since the last improvement.
+    """
+
+    patience: int = 0
+    mode: str = "min"
+    best: float | None = None
+    best_at: int = -1
+    bad: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode: must be 'min' or 'max', got {self.mode!r}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) \
+                or self.patience < 0:
+            raise ValueError(f"patience: must be an integer >= 0, got {self.patience!r}")
+
+    def improves(self, score: float) -> bool:
+        """Whether ``score`` beats the best so far (strictly; NaN never does)."""
+        if math.isnan(score):
+            return False
+        if self.best is None:
+            return True
+        return score < self.best if self.mode == "min" else score > self.best
+
+    def update(self, score: float, at: int) -> bool:
+        """Record one evaluation at ``at``; returns whether it is the new best."""
+        if self.improves(score):
+            self.best, self.best_at, self.bad = score, at, 0
+            return True
+        self.bad += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether ``patience`` evaluations in a row failed to improve (early stop)."""
+        return self.patience > 0 and self.bad >= self.patience
+
+
+# ------------------------------------------------------------------------------- timing
+class Stopwatch:
+    """Seconds since it was made (monotonic clock), against an optional budget."""
+
+    def __init__(self, budget_s: float | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        if budget_s is not None and not budget_s > 0:
+            raise ValueError(f"budget_s: must be a positive number of seconds, got {budget_s}")
+        self.budget_s = budget_s
+        self._clock = clock
+        self.start = clock()
+
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return self._clock() - self.start
+
+    def fraction(self) -> float | None:
+        """The share of the budget spent (may exceed 1); ``None`` without a budget."""
+        return None if self.budget_s is None else self.elapsed() / self.budget_s
+
+    def expired(self) -> bool:
+        """Whether the budget is spent (never without a budget)."""
+        return self.budget_s is not None and self.elapsed() >= self.budget_s
+
+
+# ------------------------------------------------------------------------------- progress
+class LoopProgress:
+    """A training loop's progress: a bar over its steps (see
+    :func:`tlgan_base.progress.progress_bar`) and one-line messages that do not tear it."""
+
+    def __init__(self, total: int, *, desc: str, unit: str = "step", initial: int = 0,
+                 enabled: bool = True, leave: bool = True,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.bar = progress_bar(total=total, initial=initial, desc=desc, unit=unit,
+                                enabled=enabled, leave=leave)
+        self._log = log
+
+    def advance(self, n: int = 1, **postfix: str) -> None:
+        """Count ``n`` steps done; ``postfix`` values (already formatted) are shown beside."""
+        self.bar.update(n)
+        if postfix:
+            self.bar.set_postfix(refresh=False, **postfix)
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """A block whose output (messages, other bars) goes above the bar, not through it."""
+        with self.bar.external_write_mode():
+            yield
+
+    def say(self, message: str) -> None:
+        """Send one message to the run's log without tearing the bar."""
+        if self._log is not None:
+            with self.quiet():
+                self._log(message)
+
+    def close(self) -> None:
+        """Finish the bar (idempotent)."""
+        self.bar.close()
+
+    def __enter__(self) -> LoopProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -------------------------------------------------------------------------------- log
+class JsonlLog:
+    """An append-only JSON-lines log (``log.jsonl``): one object per line, flushed per line,
+    earlier lines never rewritten (a resumed run appends to its first run's log)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        """Write ``record`` as one line at the end of the log (creating its folder)."""
+        line = json.dumps(dict(record))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record so far (an empty list when there is no log yet)."""
+        if not self.path.is_file():
+            return []
+        text = self.path.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------- export
+def export_artifact(out: str | os.PathLike[str], config: Mapping[str, Any],
+                    write_files: Callable[[Path], None]) -> dict[str, Any]:
+    """Write an artifact folder atomically: ``write_files(tmp)`` fills a temporary folder,
+    ``config.json`` (with the sha256 of every file) is added, and the folder replaces
+    ``out`` in one rename; on any error ``out`` is left as it was. Returns the config
+    as written."""
+    with atomic_artifact_dir(out) as tmp:
+        write_files(tmp)
+        return save_config(tmp, config)
