@@ -125,7 +125,8 @@ async def storm(url: str, size: int, n: int, live: int, patience: float, seed: i
                    for _ in range(live)]
         await asyncio.sleep(1.0)
         if patience <= 0:
-            results = await asyncio.gather(*(hang_up(url, b) for b in bodies))
+            await asyncio.gather(*(hang_up(url, b) for b in bodies))
+            results = [False] * n  # closed right after sending: never answered
         else:
             limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
             # each request is sent for sure (connect/write/pool: 30 s), then its client waits
