@@ -34,8 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,21 +41,17 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
-from tlgan.client import Client
-
 HERE = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(HERE))
+from bench.common import bench_server  # noqa: E402
+from tlgan.server_process import ServerProcess, scrubbed_env  # noqa: E402
 
 
 def proc_status(pid: int, key: str) -> float:
@@ -73,43 +67,16 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-class Server:
-    """``tlgan serve`` from checkout ``code`` in a subprocess on a free loopback port."""
+#: the server from ``--code``'s own sources, whatever the checkout's entry points
+LAUNCHER = (sys.executable, "-c", "from api.cli import main; main()")
 
-    def __init__(self, code: Path, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives with the server
-        full = {k: v for k, v in os.environ.items() if not k.startswith("TLGAN_")}
-        full.update({"PYTHONPATH": str(code), "TLGAN_TORCH_THREADS": "1",
-                     "TLGAN_ACCESS_LOG": "false", "TLGAN_LOG_LEVEL": "warning", **env})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from api.cli import main; main()", "serve", "--host",
-             "127.0.0.1", "--port", str(self.port)],
-            cwd=code, env=full, stdout=subprocess.DEVNULL, stderr=self.stderr, text=True)
-        with Client(self.url, timeout=2.0) as client:
-            if client.wait_ready(600, alive=lambda: self.proc.poll() is None):
-                return
-        if self.proc.poll() is not None:
-            self.stderr.seek(0)
-            raise SystemExit(f"abuse: the server exited: {self.stderr.read()[-2000:]}")
-        self.stop()
-        raise SystemExit("abuse: the server did not become ready in time")
 
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        return self.proc.pid
-
-    def stop(self) -> None:
-        """SIGTERM, then kill after 60 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+def abuse_server(code: Path, env: dict[str, str]) -> AbstractContextManager[ServerProcess]:
+    """``tlgan serve`` from checkout ``code`` (one torch thread, no access log, warnings
+    only, no TLGAN_* variable of this shell; ``env`` on top) until ready; stopped on exit."""
+    full = scrubbed_env(PYTHONPATH=str(code), TLGAN_TORCH_THREADS="1",
+                        TLGAN_ACCESS_LOG="false", TLGAN_LOG_LEVEL="warning", **env)
+    return bench_server("abuse", env=full, cwd=code, launcher=LAUNCHER, ready_timeout=600)
 
 
 _PROBE = """
@@ -227,7 +194,6 @@ def run_heads(url: str, k: int) -> None:
 
 
 def run_storm(url: str, n: int) -> None:
-    sys.path.insert(0, str(HERE))
     from bench.storm import hang_up, rendered
 
     size = latent_size(url)
@@ -285,7 +251,7 @@ async def _slow_clients(port: int, n: int, hold: float) -> tuple[int, int]:
     return n, closed
 
 
-def run_slow(server: Server, n: int, hold: float) -> None:
+def run_slow(server: ServerProcess, n: int, hold: float) -> None:
     before = open_fds(server.pid)
     peak = before
     stop = threading.Event()
@@ -308,7 +274,7 @@ def run_slow(server: Server, n: int, hold: float) -> None:
           f"{open_fds(server.pid)} after; {probe.summary()}")
 
 
-def run_cold(server: Server, n: int) -> None:
+def run_cold(server: ServerProcess, n: int) -> None:
     bodies = [{"seed": i, "count": 64, "with_features": False} for i in range(n)]
     with HealthProbe(server.url) as probe:
         t0 = time.perf_counter()
@@ -331,7 +297,7 @@ def run_cold(server: Server, n: int) -> None:
           f"{took:.0f} s in all ({_tally(results)}); {probe.summary()}")
 
 
-def run_rss(server: Server, fit_examples: int) -> None:
+def run_rss(server: ServerProcess, fit_examples: int) -> None:
     url, pid = server.url, server.pid
     size = latent_size(url)
     rng = np.random.default_rng(4)
@@ -377,8 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"code: {args.code}; {'short loads' if short else 'full loads'}; "
           f"{os.cpu_count()} CPU cores")
     if only - {"cold"}:
-        server = Server(args.code, env)
-        try:
+        with abuse_server(args.code, env) as server:
             if "edit" in only:
                 run_edit(server.url, 200 if short else 600)
             if "heads" in only:
@@ -390,14 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                          args.hold or (20.0 if short else 90.0))
             if "rss" in only:
                 run_rss(server, 500)
-        finally:
-            server.stop()
     if "cold" in only:
-        server = Server(args.code, env)
-        try:
+        with abuse_server(args.code, env) as server:
             run_cold(server, 150 if short else 600)
-        finally:
-            server.stop()
     return 0
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,18 +39,11 @@ sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from api.loading import build_pipeline  # noqa: E402
 from api.media import encode_b64  # noqa: E402
 from api.settings import Settings, load_settings  # noqa: E402
-from bench.common import print_table  # noqa: E402
-from tlgan.client import Client  # noqa: E402
+from bench.common import bench_server, print_table  # noqa: E402
 from tlgan.latents import sample_latents  # noqa: E402
 from tlgan.pipeline import Pipeline  # noqa: E402
 
 GOALS_MS = {("/edit", False): 10.0, ("/edit", True): 20.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load_models(settings: Settings) -> Pipeline:
@@ -65,51 +56,26 @@ def load_models(settings: Settings) -> Pipeline:
                          "(use --extractor none / --bundle none to bench without them)") from None
 
 
-class Server:
-    """``tlgan serve`` in a subprocess on a free loopback port."""
-
-    def __init__(self, settings: Settings, python_args: list[str] | None = None) -> None:
-        """``python_args`` go between the interpreter and ``-m api.cli`` (e.g. a
-        profiler's ``-m pyinstrument ...``)."""
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, *(python_args or []), "-m", "api.cli", "serve",
-               "--port", str(self.port), "--device", settings.device,
-               "--log-level", "warning", "--no-access-log",
+def server_options(settings: Settings) -> list[str]:
+    """``tlgan serve`` options for the models, device, batch and threads of ``settings``
+    (warnings only, no access log)."""
+    options = ["--device", settings.device, "--log-level", "warning", "--no-access-log",
                "--max-batch", str(settings.max_batch),
                "--torch-threads", str(settings.resolved_torch_threads())]
-        for opt in ("generator", "extractor", "bundle"):
-            value = getattr(settings, opt)
-            if value is not None:
-                cmd += [f"--{opt}", value]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+    for opt in ("generator", "extractor", "bundle"):
+        value = getattr(settings, opt)
+        if value is not None:
+            options += [f"--{opt}", value]
+    return options
 
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        """Poll /readyz until 200 (exit if the server dies or times out)."""
-        with Client(self.url, timeout=1.0) as client:
-            if client.wait_ready(timeout, alive=lambda: self.proc.poll() is None):
-                return
-        if self.proc.poll() is not None:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise SystemExit(f"server exited: {err}")
-        raise SystemExit("server did not become ready")
 
-    def cpu_seconds(self) -> float | None:
-        """CPU time (user + system) the server process has used so far (Linux only)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        """Terminate the server (SIGTERM: graceful shutdown)."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process ``pid`` has used so far (Linux only)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scenarios(pipeline: Pipeline) -> list[tuple[str, bool, Callable[[int], dict[str, Any]]]]:
@@ -228,9 +194,8 @@ def main() -> None:
              for p, wf, _ in jobs}
     del pipeline  # free the in-process models before the server loads its own
 
-    server = Server(settings)
-    try:
-        server.wait_ready()
+    with bench_server("bench/api.py", *server_options(settings), ready_timeout=180,
+                      stop_timeout=20) as server:
         # what HTTP and the client cost alone: GET /healthz
         floor = statistics.median(asyncio.run(latency(server.url, "/healthz", None,
                                                       args.requests))[0]
@@ -239,9 +204,9 @@ def main() -> None:
         for path, wf, body in jobs:
             p50s, p99s, tps, cpus = [], [], [], []
             for _ in range(args.runs):
-                c0 = server.cpu_seconds()
+                c0 = cpu_seconds(server.pid)
                 p50, p99 = asyncio.run(latency(server.url, path, body, args.requests))
-                c1 = server.cpu_seconds()
+                c1 = cpu_seconds(server.pid)
                 if c0 is not None and c1 is not None:
                     cpus.append((c1 - c0) / (args.requests + 10) * 1000)
                 p50s.append(p50)
@@ -257,8 +222,6 @@ def main() -> None:
                          f"{rate:.0f}", f"{100 * tp / rate:.0f}%",
                          f"<= {goal:g}" if goal else "-", "yes" if ok else "NO"])
         stats = httpx.get(f"{server.url}/stats", timeout=5).json()["batcher"]
-    finally:
-        server.stop()
     print(f"\nmedians of {args.runs} runs; latency: {args.requests} sequential requests; "
           f"throughput: {args.throughput_requests} requests at concurrency {args.concurrency}; "
           f"in-process: render(+label)+PNG+base64 in batches of {settings.max_batch}\n")

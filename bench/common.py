@@ -1,10 +1,15 @@
-"""Shared helpers for bench scripts: medians of repeated timings and a table printer."""
+"""Shared helpers for bench scripts: medians of repeated timings, a table printer and the
+real server for the benches that measure it over HTTP."""
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from tlgan.server_process import ServerNotReady, ServerProcess, running_server
 
 
 def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -28,3 +33,16 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
         print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+@contextmanager
+def bench_server(bench: str, *options: str, **kwargs: Any) -> Iterator[ServerProcess]:
+    """:func:`tlgan.server_process.running_server` (``kwargs`` go to it) for a bench: a
+    server that does not start ends the bench with a message naming ``bench`` and the end of
+    the server's log."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_server(*options, **kwargs))
+        except ServerNotReady as exc:
+            raise SystemExit(f"{bench}: the server did not start: {exc}") from None
+        yield server

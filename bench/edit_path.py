@@ -42,9 +42,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 from api.media import encode_b64  # noqa: E402
 from api.settings import load_settings  # noqa: E402
-from bench.api import Server, load_models  # noqa: E402
-from bench.common import print_table  # noqa: E402
+from bench.api import load_models, server_options  # noqa: E402
+from bench.common import bench_server, print_table  # noqa: E402
 from tlgan.latents import sample_latents  # noqa: E402
+from tlgan.server_process import DEFAULT_LAUNCHER  # noqa: E402
 
 
 def _percentiles(times: list[float]) -> tuple[float, float]:
@@ -108,10 +109,10 @@ def main() -> None:
         in_process(z)
     profiler = (["-m", "pyinstrument", "--interval", "0.0002", "-r", "text", "--show-all",
                  "-o", str(Path(args.profile).resolve())] if args.profile else None)
-    server = Server(settings, profiler)
+    launcher = [sys.executable, *profiler, "-m", "api.cli"] if profiler else DEFAULT_LAUNCHER
     base, floor, p50s, p99s, ratios, extra, inside, passes = ([] for _ in range(8))
-    try:
-        server.wait_ready()
+    with bench_server("bench/edit_path.py", *server_options(settings),  # noqa: SIM117
+                      launcher=launcher, ready_timeout=180, stop_timeout=20) as server:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             for i in range(20):  # warm-up (and the connection)
                 client.get("/healthz").raise_for_status()
@@ -144,8 +145,6 @@ def main() -> None:
                 p99s.append(p99)
                 ratios.append(p50 / a_ms)
                 extra.append(float(np.median(np.subtract(tc, ta))) * 1000.0)
-    finally:
-        server.stop()
     a, b, c50, c99, ratio, over = (statistics.median(v) for v in
                                    (base, floor, p50s, p99s, ratios, extra))
     srv = f"{statistics.median(inside):.2f}" if inside else "n/a"

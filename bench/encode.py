@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import print_table
+from bench.common import bench_server, print_table
 from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
 from tlgan.models import load_pipeline
 from tlgan.pipeline import Pipeline
@@ -118,13 +118,7 @@ def http_latency(photo_files: list[Path], steps: int) -> tuple[float, float, int
     """p50, p90 (seconds) of POST /encode against `tlgan serve` on the shipped defaults."""
     import httpx
 
-    from bench.load import Server
-
-    server = Server(["--log-level", "warning", "--encode-steps", str(steps)])
-    try:
-        why = server.wait_ready()
-        if why is not None:
-            raise SystemExit(f"encode: the server did not start: {why}")
+    with bench_server("encode", "--log-level", "warning", "--encode-steps", str(steps)) as server:
         times = []
         with httpx.Client(base_url=server.url, timeout=120) as http:
             for i, path in enumerate([photo_files[0], *photo_files]):
@@ -135,8 +129,6 @@ def http_latency(photo_files: list[Path], steps: int) -> tuple[float, float, int
                 resp.raise_for_status()
                 if i:  # the first is a warm-up
                     times.append(took)
-    finally:
-        server.stop()
     times.sort()
     return statistics.median(times), times[int(0.9 * (len(times) - 1))], len(times)
 

@@ -38,7 +38,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.load import Server
+from bench.common import bench_server
 from bench.storm import hang_up
 
 HEAVY = {"seed": 1, "count": 64, "with_features": False,
@@ -125,7 +125,8 @@ async def storm(url: str, size: int, n: int, live: int, patience: float, seed: i
                    for _ in range(live)]
         await asyncio.sleep(1.0)
         if patience <= 0:
-            results = await asyncio.gather(*(hang_up(url, b) for b in bodies))
+            await asyncio.gather(*(hang_up(url, b) for b in bodies))
+            results = [False] * n  # closed right after sending: never answered
         else:
             limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
             # each request is sent for sure (connect/write/pool: 30 s), then its client waits
@@ -176,19 +177,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="clients that stay, sending edits through the storm")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    server = Server(["--log-level", "warning", "--torch-threads", "1"])
-    failure = server.wait_ready()
-    if failure is not None:
-        raise SystemExit(f"fairness: the server did not start: {failure}")
-    try:
+    with bench_server("fairness", "--log-level", "warning", "--torch-threads", "1") as server:
         size = len(httpx.post(f"{server.url}/generate", json={"seed": 0}).json()[
             "faces"][0]["latent"])
         fair = [asyncio.run(beside_heavy(server.url, size, args.heavy, args.seconds, i))
                 for i in range(args.runs)]
         storms = [asyncio.run(storm(server.url, size, args.storm, args.live, args.patience, i))
                   for i in range(args.runs)]
-    finally:
-        code = server.stop()
+    code = server.exit_code
     out = {"beside_heavy": median_of(fair), "storm": median_of(storms),
            "runs": {"beside_heavy": fair, "storm": storms}, "server_exit": code}
     f, s = out["beside_heavy"], out["storm"]

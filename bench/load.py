@@ -29,11 +29,7 @@ import contextlib
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,11 +38,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tlgan.server_process import ServerNotReady, ServerProcess
 
 
 def rss_mb(pid: int) -> float | None:
@@ -67,56 +59,20 @@ def rss_mb(pid: int) -> float | None:
         return None
 
 
-class Server:
-    """``tlgan serve`` in a subprocess on a free loopback port (stdout: access log, dropped)."""
-
-    def __init__(self, options: list[str]) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives with the server
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), *options]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr,
-                                     text=True)
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        return self.proc.pid
-
-    def log(self) -> str:
-        """What the server wrote to stderr so far."""
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def wait_ready(self, timeout: float = 300.0) -> str | None:
-        """Poll /readyz until 200; return None, or the server's last words if it exited."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                lines = [ln for ln in self.log().splitlines() if ln.strip()]
-                return lines[-1] if lines else f"exit code {self.proc.returncode}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
-                    return None
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit("load: the server did not become ready in time")
-
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM (graceful shutdown), then wait; returns the exit code (kills on timeout)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+def started(options: list[str]) -> ServerProcess | str:
+    """``tlgan serve *options`` once ready, or the server's last words if it exited."""
+    server = ServerProcess(options)
+    try:
+        server.wait_ready(300.0)
+    except ServerNotReady as exc:
+        server.close()
+        if not exc.exited:
+            raise SystemExit("load: the server did not become ready in time") from None
+        return exc.last_words
+    return server
 
 
-def start_server(args: argparse.Namespace) -> tuple[Server, str]:
+def start_server(args: argparse.Namespace) -> tuple[ServerProcess, str]:
     """Start the server on the requested models, falling back to no extractor / bundle when
     the defaults cannot be loaded and none was named. Returns (server, note)."""
     base = ["--log-level", "warning"]
@@ -126,17 +82,15 @@ def start_server(args: argparse.Namespace) -> tuple[Server, str]:
             base += [f"--{opt}", value]
     if args.torch_threads is not None:
         base += ["--torch-threads", str(args.torch_threads)]
-    server = Server(base)
-    failure = server.wait_ready()
-    if failure is None:
+    server = started(base)
+    if isinstance(server, ServerProcess):
         return server, ""
     if args.extractor is not None or args.bundle is not None:
-        raise SystemExit(f"load: the server did not start: {failure}")
-    note = f"the default models did not load ({failure}); serving without extractor and bundle"
-    server = Server([*base, "--extractor", "none", "--bundle", "none"])
-    failure = server.wait_ready()
-    if failure is not None:
-        raise SystemExit(f"load: the server did not start: {failure}")
+        raise SystemExit(f"load: the server did not start: {server}")
+    note = f"the default models did not load ({server}); serving without extractor and bundle"
+    server = started([*base, "--extractor", "none", "--bundle", "none"])
+    if not isinstance(server, ServerProcess):
+        raise SystemExit(f"load: the server did not start: {server}")
     return server, note
 
 
@@ -332,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.concurrency < 1:
         ap.error("--duration must be > 0 and --concurrency >= 1")
 
-    server: Server | None = None
+    server: ServerProcess | None = None
     note = ""
     if args.url is None:
         server, note = start_server(args)

@@ -29,6 +29,7 @@ def test_discover_contract(client: TestClient, tiny_pipeline: Pipeline) -> None:
     assert again["directions"] == doc["directions"][:2]
 
 
+@pytest.mark.slow
 def test_discover_pca(client: TestClient) -> None:
     r = client.get("/axes/discover", params={"k": 2, "method": "pca"})
     assert r.status_code == 200, r.text

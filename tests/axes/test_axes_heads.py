@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,14 @@ def separable(n: int, e: int, seed: int, pos: float = 0.3) -> tuple[np.ndarray, 
     return emb.astype(np.float16), labels
 
 
-def test_head_learns_separable_data_fast() -> None:
+def test_head_learns_separable_data() -> None:
+    # how fast a head trains is a bench figure (bench/axes.py: "axes add", head seconds),
+    # not a timed test
     all_emb, all_labels = separable(14000, 256, seed=0)
     emb, labels = all_emb[:12000], all_labels[:12000]
     test_emb, test_labels = all_emb[12000:], all_labels[12000:]
-    t0 = time.perf_counter()
     head = train_head(emb, labels, seed=0)
-    seconds = time.perf_counter() - t0
     assert head.val_auc is not None and head.val_auc > 0.9
-    assert seconds < 10.0, f"train_head took {seconds:.1f} s"
     auc = roc_auc(test_labels, head.predict_proba(test_emb))
     assert auc is not None and auc > 0.9
     assert head.n_train == 12000 and head.positives_rate == pytest.approx(0.3, abs=0.02)

@@ -13,29 +13,33 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ops_helpers import VENV_BIN, ServerProcess, StartServer, TinyArtifacts, clean_env, free_port
+from ops_helpers import REPO, VENV_BIN, StartServer, TinyArtifacts, clean_env
+
+from tlgan.server_process import ServerNotReady, ServerProcess
 
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:
     """Factory: ``start_server(*options, **TLGAN_env)`` starts ``tlgan serve --port P
-    *options`` (TLGAN_TORCH_THREADS=1 unless given) and waits for /readyz; killed on teardown
-    if still running."""
+    *options`` (TLGAN_TORCH_THREADS=1 unless given) and waits for /readyz (a failure fails
+    the test with the server's log); killed on teardown if still running."""
     started: list[ServerProcess] = []
 
     def start(*options: str, wait: bool = True, **tlgan: str) -> ServerProcess:
-        port = free_port()
         env = clean_env(**{"TLGAN_TORCH_THREADS": "1", **tlgan})
-        server = ServerProcess([str(VENV_BIN / "tlgan"), "serve", "--port", str(port),
-                                *options], env, port, tmp_path / "logs")
+        server = ServerProcess(options, env=env, cwd=REPO, logs=tmp_path / "logs",
+                               launcher=[str(VENV_BIN / "tlgan")])
         started.append(server)
         if wait:
-            server.wait_ready()
+            try:
+                server.wait_ready(120.0)
+            except ServerNotReady as exc:
+                pytest.fail(str(exc))
         return server
 
     yield start
     for server in started:
-        server.kill()
+        server.close()
 
 
 @pytest.fixture(scope="session")

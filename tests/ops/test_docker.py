@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
-from ops_helpers import REPO, VENV_BIN, clean_env, free_port
+from ops_helpers import REPO, VENV_BIN, clean_env
 
 from api.settings import Settings
+from tlgan.server_process import free_port
 
 DOCKER = REPO / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"

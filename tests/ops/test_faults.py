@@ -169,7 +169,7 @@ def test_full_queue_answers_503_and_the_process_stays_up(start_server: StartServ
     assert metric(server.url, "tlgan_queue_rejected_total") == len(busy)
     assert metric(server.url, "tlgan_errors_total", route="/generate",
                   status="503") == len(busy)
-    assert server.terminate() == 0, server.stderr
+    assert server.stop() == 0, server.stderr
 
 
 def _serve_fails(*options: str) -> subprocess.CompletedProcess[str]:

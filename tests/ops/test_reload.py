@@ -12,9 +12,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from ops_helpers import ServerProcess, StartServer, TinyArtifacts
+from ops_helpers import StartServer, TinyArtifacts
 
 from axes.bundle import AxisBundle
+from tlgan.server_process import ServerProcess
 
 
 def _bundle_id(server: ServerProcess) -> str:
@@ -86,4 +87,4 @@ def test_sighup_reloads_a_changed_bundle_and_keeps_the_old_one_when_bad(
     assert _bundle_id(server) == second
     assert httpx.post(f"{server.url}/edit", json=edit, timeout=30).status_code == 200
 
-    assert server.terminate() == 0
+    assert server.stop() == 0

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ops_helpers import ServerProcess, StartServer, TinyArtifacts
+from ops_helpers import StartServer, TinyArtifacts
+
+from tlgan.server_process import ServerProcess
 
 GATED_MODULE = '''
 import time
@@ -78,7 +80,7 @@ def test_the_port_answers_503_while_the_models_load(start_server: StartServer,
     server.wait_ready()
     assert httpx.post(f"{server.url}/generate", json={"seed": 1, "with_features": False},
                       timeout=30).status_code == 200
-    assert server.terminate() == 0, server.stderr
+    assert server.stop() == 0, server.stderr
 
 
 @pytest.mark.slow

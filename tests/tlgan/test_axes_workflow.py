@@ -127,6 +127,7 @@ def test_read_labels_errors_name_file_and_line(tmp_path: Path) -> None:
         read_labels(attr, tmp_path, "Bangs")
 
 
+@pytest.mark.slow
 def test_report_renders_strips_curves_heatmaps_and_summary(tmp_path: Path, cache_dir: Path,
                                                            tiny_pipeline: Pipeline) -> None:
     bundle = fit_bundle(cache_dir, tmp_path / "bundle", progress=False)
@@ -186,6 +187,7 @@ def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
         load_bundle(tmp_path / "bundle", generator="dcgan-digiface64", latent_size=16)
 
 
+@pytest.mark.slow
 def test_judge_records_each_axis_drag_on_each_reference(tmp_path: Path, cache_dir: Path,
                                                         tiny_pipeline: Pipeline) -> None:
     from tlgan.axes_workflow import judge_bundle, reference_drag

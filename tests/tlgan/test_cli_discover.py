@@ -40,6 +40,7 @@ def test_discover_prints_and_writes(tiny_models: Pipeline, tmp_path: Path) -> No
     assert (out / "strips.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_discover_json_pca(tiny_models: Pipeline) -> None:
     res = CliRunner().invoke(cli, ["axes", "discover", "--k", "2", "--faces", "2",
                                    "--method", "pca", "--json"])

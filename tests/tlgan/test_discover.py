@@ -30,7 +30,7 @@ def test_first_layer_weight_is_the_linear_map_on_z(tiny_pipeline: Pipeline) -> N
     assert out.shape == (2, 4 * 8 * 16)
 
 
-@pytest.mark.parametrize("method", ["sefa", "pca"])
+@pytest.mark.parametrize("method", ["sefa", pytest.param("pca", marks=pytest.mark.slow)])
 def test_discover_rows(tiny_pipeline: Pipeline, method: str) -> None:
     found = discover(tiny_pipeline, method, 3, faces=4)
     assert found.directions.shape == (3, tiny_pipeline.latent_size)

@@ -14,6 +14,8 @@ from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline
 from tlgan.report_discover import discovery_report, load_map_samples
 
+pytestmark = pytest.mark.slow  # figures and CLI runs: 1-4 s each here, up to 18 s on a busy machine
+
 
 def _samples(pipe: Pipeline, n: int = 60) -> tuple[np.ndarray, np.ndarray]:
     z = pipe.seeds_to_latents(range(n))
