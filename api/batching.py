@@ -38,8 +38,8 @@ with :class:`QueueFull` (Retry-After as above), unless no memory is held (a job 
 always admitted). A job's estimate is released when its future is done or cancelled.
 
 **The estimate of a face-pass.** Until a lane has measured its own jobs it uses a
-conservative prior (:data:`PRIOR_SECONDS_PER_PASS`, the slow end of what a CPU replica
-takes); :meth:`Batcher.warm_up` (called by the app when it loads the models) measures the
+conservative prior (:data:`api.lanes.PRIOR_SECONDS_PER_PASS`, the slow end of what a CPU
+replica takes); :meth:`Batcher.warm_up` (called by the app when it loads the models) measures the
 pipeline before the first request so that a cold replica admits what it can serve. Each
 measured job then moves the estimate: quickly up (a slower machine than thought must not
 over-admit), slowly down.
@@ -48,345 +48,57 @@ over-admit), slowly down.
 the backlog; a running call job given a ``stop`` check (see :meth:`Batcher.submit_call`)
 stops between its steps once :meth:`JobFuture.abandon` is called. :mod:`api.jobs` does that
 when the client disconnects or the job waited longer than the service's maximum queue wait.
+
+**Where it lives.** :class:`Batcher` (here) owns the lanes, admits by memory, counts and
+reports; each lane (:mod:`api.lanes`) queues, admits by backlog, and runs its worker; the
+jobs, their futures, the refusals and the counters are in :mod:`api.batch_jobs`.
 """
+
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import logging
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 
-from tlgan.pipeline import Pipeline, Stopped
+from api.batch_jobs import (
+    BatchCounters,
+    BatcherStopped,
+    BatchInfo,
+    CallJob,
+    Job,
+    JobFuture,
+    JobStopped,
+    QueueFull,
+    RenderJob,
+    RenderResult,
+    retry_after,
+)
+from api.lanes import Lane
+from tlgan.pipeline import Pipeline
 
-log = logging.getLogger("tlgan.api.batching")
+__all__ = [
+    "BULK",
+    "INTERACTIVE",
+    "BatchInfo",
+    "Batcher",
+    "BatcherStopped",
+    "JobFuture",
+    "JobStopped",
+    "QueueFull",
+    "RenderResult",
+    "retry_after",
+]
 
 T = TypeVar("T")
-RenderResult = tuple[np.ndarray, np.ndarray | None]
-#: prior estimate of one face-pass (render + label of one 64 px face) until a lane has
-#: measured its own: the slow end of the 17-65 ms measured on a loaded 2-core CPU, so that a
-#: cold replica under-admits rather than over-admits (see :meth:`Batcher.warm_up`)
-PRIOR_SECONDS_PER_PASS = 0.05
-#: weight of a new measurement in a lane's estimate when it is slower / faster than thought
-LEARN_UP = 0.5
-LEARN_DOWN = 0.2
 INTERACTIVE = "interactive"
 BULK = "bulk"
-
-
-class QueueFull(Exception):
-    """The lane is full (jobs or seconds of queued work); retry later (HTTP 503)."""
-
-    def __init__(self, depth: int, backlog_s: float, reason: str = "",
-                 cap: float = 3600.0) -> None:
-        why = reason or f"{depth} requests waiting"
-        self.retry_after = retry_after(backlog_s, cap)
-        super().__init__(f"the render queue is full ({why}); retry in {self.retry_after} s")
-        self.depth = depth
-        self.backlog_s = backlog_s
-
-
-class BatcherStopped(Exception):
-    """The batcher is not running (the service is starting or shutting down)."""
-
-
-#: what a stoppable job raises when asked to stop between its steps
-JobStopped = Stopped
-
-
-def retry_after(seconds: float, cap: float = 3600.0) -> int:
-    """A Retry-After value: ``seconds`` rounded up, at least 1 and at most ``cap``."""
-    top = max(1, math.ceil(cap)) if math.isfinite(cap) else 3600
-    if not math.isfinite(seconds):
-        return top
-    return int(min(max(1, math.ceil(seconds)), top))
-
-
-class JobFuture(concurrent.futures.Future[Any]):
-    """A job's future, plus a way to stop it once it runs (:meth:`abandon`)."""
-
-    def __init__(self, connected: Callable[[], bool] | None = None) -> None:
-        super().__init__()
-        self.stop_event = threading.Event()
-        self.started_at: float | None = None
-        self.connected = connected  # False once the client left (checked before starting)
-
-    def abandon(self) -> bool:
-        """Nobody wants the result: cancel the job if it has not started (True), else ask
-        it to stop between steps (False)."""
-        if self.cancel():
-            return True
-        self.stop_event.set()
-        return False
-
-    def stopped(self) -> bool:
-        """Whether the running job should stop: abandoned, or its client is gone."""
-        return self.stop_event.is_set() or (self.connected is not None
-                                            and not self.connected())
-
-
-@dataclass
-class BatchInfo:
-    """What one forward pass did (passed to ``on_batch`` hooks)."""
-
-    faces: int
-    jobs: int
-    with_features: bool
-    seconds: float
-    queue_depth: int
-
-
-@dataclass
-class _RenderJob:
-    z: np.ndarray
-    with_features: bool
-    future: JobFuture
-    cost: float
-    pipeline: Pipeline  # the models it runs on: the request's (a reload swaps only later ones)
-    queued_at: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
-class _CallJob:
-    fn: Callable[..., Any]
-    wants_stop: bool
-    future: JobFuture
-    cost: float
-    pipeline: Pipeline  # the models it runs on: the request's (a reload swaps only later ones)
-    queued_at: float = field(default_factory=time.perf_counter)
-
-
-_Job = _RenderJob | _CallJob
-
-
-class _Lane:
-    """One queue with its own worker thread and its own cost estimate."""
-
-    def __init__(self, name: str, owner: Batcher) -> None:
-        self.name = name
-        self.owner = owner
-        self.jobs: collections.deque[_Job] = collections.deque()
-        self.cond = threading.Condition()
-        self.thread: threading.Thread | None = None
-        self.stopping = False
-        self.seconds_per_pass = PRIOR_SECONDS_PER_PASS
-        self.last_submit = 0.0
-        self.gap = float("inf")  # moving average of the time between submissions (s)
-        self.running_cost = 0.0  # estimated face-passes of the job(s) being computed
-        self.running_since = 0.0  # when they started (perf_counter)
-        self.rendered = 0  # faces rendered by this lane's batched forward passes
-
-    # -- queue (callers hold self.cond) --------------------------------------------------
-    def _drop_departed(self) -> None:
-        """Cancel queued jobs whose client is gone (a syscall each: only when the lane would
-        otherwise refuse a job)."""
-        for j in self.jobs:
-            if j.future.connected is not None and not j.future.connected():
-                j.future.cancel()
-        self._prune()
-
-    def _prune(self) -> None:
-        """Drop cancelled jobs so they neither count nor wait."""
-        if any(j.future.cancelled() for j in self.jobs):
-            self.jobs = collections.deque(j for j in self.jobs if not j.future.cancelled())
-
-    def running_left(self) -> float:
-        """Estimated model seconds left of the running job(s): the estimate less the time
-        run so far or, once they have run longer than estimated, as long again."""
-        if self.running_cost <= 0 and not self.running_since:
-            return 0.0
-        estimate = self.running_cost * self.seconds_per_pass
-        elapsed = time.perf_counter() - self.running_since if self.running_since else 0.0
-        return estimate - elapsed if elapsed < estimate else elapsed
-
-    def backlog_seconds(self) -> float:
-        """Estimated model seconds of the queued jobs and the rest of the running one."""
-        queued = sum(j.cost for j in self.jobs if not j.future.cancelled())
-        return queued * self.seconds_per_pass + self.running_left()
-
-    def put(self, job: _Job) -> None:
-        o = self.owner
-        with self.cond:
-            if self.stopping or not o._accepting:
-                raise BatcherStopped("the service is shutting down")
-            self._prune()
-            cost = job.cost * self.seconds_per_pass
-            if (len(self.jobs) >= o.queue_size
-                    or self.backlog_seconds() + cost > o.max_queue_seconds):
-                self._drop_departed()  # their places are free
-            backlog = self.backlog_seconds()
-            cap = o.max_queue_seconds
-            if len(self.jobs) >= o.queue_size:
-                o._count("rejected")
-                raise QueueFull(len(self.jobs), backlog, cap=cap)
-            idle = not self.jobs and not self.running_since
-            if not idle and backlog + cost > o.max_queue_seconds:
-                o._count("rejected")
-                running = (f", a job running for {time.perf_counter() - self.running_since:.0f}"
-                           " s included" if self.running_since else "")
-                raise QueueFull(len(self.jobs), backlog,
-                                f"about {backlog:.0f} s of work waiting for the {self.name} "
-                                f"lane{running}; this request needs about {cost:.0f} s of "
-                                f"the {o.max_queue_seconds:g} s it may hold", cap=cap)
-            self.jobs.append(job)
-            now = time.perf_counter()
-            if self.last_submit:
-                gap = now - self.last_submit
-                self.gap = gap if self.gap == float("inf") else 0.7 * self.gap + 0.3 * gap
-            self.last_submit = now
-            self.cond.notify()
-
-    def take(self) -> _Job | None:
-        """The next live job, waiting for one; None once the lane stops and is empty (jobs
-        accepted before the stop are still handed out: a graceful stop finishes them)."""
-        with self.cond:
-            while True:
-                self._prune()
-                if self.jobs:
-                    return self.jobs.popleft()
-                if self.stopping:
-                    return None
-                self.cond.wait()
-
-    # -- worker --------------------------------------------------------------------------
-    def start(self) -> None:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name=f"tlgan-{self.name}",
-                                           daemon=True)
-            self.thread.start()
-
-    def stop(self, timeout: float) -> None:
-        with self.cond:
-            self.stopping = True
-            self.cond.notify_all()
-        if self.thread is not None:
-            self.thread.join(timeout)
-            self.thread = None
-
-    def _run(self) -> None:
-        while True:
-            job = self.take()
-            if job is None:
-                return  # stopping, and everything accepted before was done
-            if not self._begin(job):
-                continue
-            if isinstance(job, _CallJob):
-                self._run_call(job)
-            else:
-                self._run_batch(self._collect(job))
-
-    def _begin(self, job: _Job) -> bool:
-        connected = job.future.connected
-        if connected is not None and not connected():
-            job.future.cancel()  # the client left: never start it
-        if not job.future.set_running_or_notify_cancel():
-            return False
-        job.future.started_at = time.perf_counter()
-        return True
-
-    def _collect(self, first: _RenderJob) -> list[_RenderJob]:
-        """Render jobs to join ``first`` in one forward pass."""
-        o = self.owner
-        batch = [first]
-        faces = first.z.shape[0]
-        with self.cond:
-            wait = o.window > 0 and (not o.adaptive or self.gap < o.window)
-        deadline = first.queued_at + o.window if wait else 0.0
-        while faces < o.max_batch:
-            with self.cond:
-                self._prune()
-                if not self.jobs:
-                    left = deadline - time.perf_counter()
-                    if not wait or self.stopping or left <= 0:
-                        break
-                    self.cond.wait(left)
-                    continue
-                nxt = self.jobs[0]
-                if isinstance(nxt, _CallJob) or faces + nxt.z.shape[0] > o.max_batch:
-                    break  # runs next, in order
-                self.jobs.popleft()
-            if self._begin(nxt):
-                batch.append(nxt)
-                faces += nxt.z.shape[0]
-        return batch
-
-    def _learn(self, cost: float, seconds: float) -> None:
-        if cost > 0 and seconds > 0:
-            rate = seconds / cost
-            with self.cond:
-                w = LEARN_UP if rate > self.seconds_per_pass else LEARN_DOWN
-                self.seconds_per_pass = (1 - w) * self.seconds_per_pass + w * rate
-
-    def _run_batch(self, batch: list[_RenderJob]) -> None:
-        o = self.owner
-        with self.cond:
-            self.running_cost = float(sum(j.cost for j in batch))
-            self.running_since = time.perf_counter()
-        try:
-            groups: dict[tuple[bool, int], list[_RenderJob]] = {}
-            for j in batch:  # one forward pass per (labels or not, models)
-                groups.setdefault((j.with_features, id(j.pipeline)), []).append(j)
-            for (flag, _), group in sorted(groups.items(), key=lambda kv: kv[0][0]):
-                z = np.concatenate([j.z for j in group]) if len(group) > 1 else group[0].z
-                t0 = time.perf_counter()
-                try:
-                    images, probs = group[0].pipeline.render_and_label(z, with_features=flag)
-                except BaseException as exc:  # handed to the requests, never kills the worker
-                    for j in group:
-                        j.future.set_exception(exc)
-                    continue
-                seconds = time.perf_counter() - t0
-                self._learn(float(sum(j.cost for j in group)), seconds)
-                with self.cond:
-                    self.rendered += int(z.shape[0])
-                # Bookkeeping and hooks first, results last: a resolved future wakes the
-                # event loop, which would otherwise wait for this thread's Python (the GIL)
-                # before it can answer; and the batch is counted before its requests end.
-                o._record(BatchInfo(int(z.shape[0]), len(group), flag, seconds,
-                                    o.queue_depth))
-                start = 0
-                for j in group:
-                    n = j.z.shape[0]
-                    j.future.set_result((images[start:start + n],
-                                         None if probs is None else probs[start:start + n]))
-                    start += n
-        finally:
-            with self.cond:
-                self.running_cost = 0.0
-                self.running_since = 0.0
-
-    def _run_call(self, job: _CallJob) -> None:
-        o = self.owner
-        t0 = time.perf_counter()
-        with self.cond:
-            self.running_cost = job.cost
-            self.running_since = t0
-        try:
-            if job.wants_stop:
-                result = job.fn(job.pipeline, job.future.stopped)
-            else:
-                result = job.fn(job.pipeline)
-        except JobStopped as exc:
-            o._count("stopped")
-            job.future.set_exception(exc)
-        except BaseException as exc:
-            job.future.set_exception(exc)
-        else:
-            job.future.set_result(result)
-            self._learn(job.cost, time.perf_counter() - t0)
-        finally:
-            with self.cond:
-                self.running_cost = 0.0
-                self.running_since = 0.0
-        o._count("calls")
-        o._count("busy_seconds", time.perf_counter() - t0)
 
 
 class Batcher:
@@ -435,17 +147,11 @@ class Batcher:
         self.interactive_cost = float(interactive_cost)
         self.adaptive = adaptive
         self.hooks: list[Callable[[BatchInfo], None]] = [on_batch] if on_batch else []
+        self.counters = BatchCounters(self.hooks)
         self._lock = threading.Lock()
         self._accepting = True
         self._started = False
-        self.lanes = {INTERACTIVE: _Lane(INTERACTIVE, self), BULK: _Lane(BULK, self)}
-        self._stats: dict[str, Any] = {
-            "jobs": 0, "faces": 0, "rendered": 0, "done": 0, "batches": 0, "calls": 0,
-            "rejected": 0,
-            "cancelled": 0, "stopped": 0, "expired": 0,
-            "last_batch_size": 0, "max_batch_size": 0, "busy_seconds": 0.0,
-            "batch_sizes": {},
-        }
+        self.lanes = {INTERACTIVE: Lane(INTERACTIVE, self), BULK: Lane(BULK, self)}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Batcher:
@@ -514,7 +220,7 @@ class Batcher:
             raise ValueError(f"latent: expected shape (n, L) with n >= 1, got {z.shape}")
         fut = JobFuture(connected)
         cost = float(z.shape[0])
-        self._put(_RenderJob(z, bool(with_features), fut, cost, pipeline or self.pipeline),
+        self._put(RenderJob(z, bool(with_features), fut, cost, pipeline or self.pipeline),
                   z.shape[0], memory)
         return fut
 
@@ -529,11 +235,11 @@ class Batcher:
         if not cost >= 0:
             raise ValueError(f"cost: must be >= 0, got {cost}")
         fut = JobFuture(connected)
-        self._put(_CallJob(fn, stoppable, fut, float(cost), pipeline or self.pipeline), 0,
+        self._put(CallJob(fn, stoppable, fut, float(cost), pipeline or self.pipeline), 0,
                   memory)
         return fut
 
-    def _put(self, job: _Job, faces: int, memory: float = 0.0) -> None:
+    def _put(self, job: Job, faces: int, memory: float = 0.0) -> None:
         if not self._accepting:
             raise BatcherStopped("the service is shutting down")
         if not memory >= 0:
@@ -547,9 +253,7 @@ class Batcher:
         if memory:
             job.future.add_done_callback(lambda _f: self._release(memory))
         job.future.add_done_callback(self._count_end)
-        with self._lock:
-            self._stats["jobs"] += 1
-            self._stats["faces"] += faces
+        self.counters.add({"jobs": 1, "faces": faces})
 
     def _reserve(self, memory: float) -> None:
         """Hold ``memory`` bytes for a job, or QueueFull when the held memory plus it would
@@ -558,7 +262,7 @@ class Batcher:
             held = self.memory_held
             refused = memory > 0 and held > 0 and held + memory > self.max_memory_bytes
             if refused:
-                self._stats["rejected"] += 1
+                self.counters.count("rejected")
             else:
                 self.memory_held = held + memory
         if refused:  # outside the lock: the lanes' locks are taken before it elsewhere
@@ -575,13 +279,13 @@ class Batcher:
 
     def _count_end(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled():
-            self._count("cancelled")
+            self.counters.count("cancelled")
         elif future.exception() is None:
-            self._count("done")
+            self.counters.count("done")
 
     def expired(self) -> None:
         """Count a job given up because it waited longer than the maximum queue wait."""
-        self._count("expired")
+        self.counters.count("expired")
 
     # -- stats -----------------------------------------------------------------------------
     @property
@@ -605,9 +309,7 @@ class Batcher:
 
     def stats(self) -> dict[str, Any]:
         """A snapshot: queue depth, backlog, counters and the batch-size histogram."""
-        with self._lock:
-            snap = dict(self._stats)
-            snap["batch_sizes"] = dict(self._stats["batch_sizes"])
+        snap = self.counters.snapshot()
         lanes = {}
         for name, ln in self.lanes.items():
             with ln.cond:
@@ -626,24 +328,10 @@ class Batcher:
         snap["window_ms"] = self.window * 1000.0
         return snap
 
-    def _count(self, name: str, amount: float = 1) -> None:
-        with self._lock:
-            self._stats[name] += amount
-
-    def _record(self, info: BatchInfo) -> None:
-        with self._lock:
-            s = self._stats
-            s["batches"] += 1
-            s["rendered"] += info.faces
-            s["last_batch_size"] = info.faces
-            s["max_batch_size"] = max(s["max_batch_size"], info.faces)
-            s["busy_seconds"] += info.seconds
-            s["batch_sizes"][info.faces] = s["batch_sizes"].get(info.faces, 0) + 1
-        for hook in self.hooks:
-            try:
-                hook(info)
-            except Exception:  # a broken metrics hook must not break rendering
-                log.exception("batch hook failed")
+    @property
+    def accepting(self) -> bool:
+        """Whether jobs are accepted (False once :meth:`stop` was called)."""
+        return self._accepting
 
     def _fail_pending(self) -> None:
         """Jobs still queued after stop (never started, or the join timed out)."""

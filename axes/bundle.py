@@ -1,20 +1,8 @@
 """Axis bundles: a set of orthogonalized feature axes with statistics and provenance.
 
-On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
-
-    <folder>/axes.npz     directions (K, L) float32, raw_directions (K, L) float32 and every
-                          array-valued per-axis statistic as ``stats.<i>.<key>``
-    <folder>/samples.npz  optional: a compact subset of the sample cache the axes were
-                          fitted on (float16 z, probs, embeddings; ``attach_samples``), so new
-                          axes can be fitted without the full cache
-    <folder>/config.json  kind "axis-bundle", id, names, references, latent_size,
-                          latent_space, provenance, the JSON-valued per-axis statistics,
-                          ``samples`` (the subset's provenance: cache id/path, rows, seed,
-                          dtype, sha256), ``masks`` (the local-edit masks' recipe and
-                          provenance) and the sha256 of every file
-    <folder>/masks.npz    optional: one spatial mask (H, W) in [0, 1] per local axis, where a
-                          local edit lets that axis's move change the face
-                          (``attach_masks``, learned by ``tlgan.locality.learn_masks``)
+Its folder (``axes.npz``, ``config.json`` and what it may ship: ``samples.npz``,
+``masks.npz``) is described and read in ``axes.bundle_io``; ``save`` and ``load`` here
+write and read a bundle through it, and ``axes.bundle_attach`` ships samples or masks in one.
 
 Added axes may carry a ``head`` stat (``axes.heads.Head.to_dict``: a classifier on the
 extractor's embeddings); a pipeline labels faces with it like an extractor attribute.
@@ -38,14 +26,9 @@ every reference. Axes without the stat hold every reference, as before; the stat
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-import tempfile
-import zipfile
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -53,37 +36,34 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from axes.fitting import FitResult
-from axes.maths import REFERENCE_MODES, normalize, orthogonalize
-from axes.samples import COMPACT_NAME, SampleCache, load_compact, write_compact
-from tlgan_base.artifact import (
-    ArtifactError,
-    atomic_artifact_dir,
-    load_config,
-    save_config,
-    sha256_file,
+from axes.axis_edits import checked_axis, orthogonalize_named, with_axis
+from axes.bundle_io import (
+    DEFAULT_LATENT_SPACE,
+    FORMAT_VERSION,
+    KIND,
+    MASKS_NAME,
+    content_id,
+    jsonable,
+    read_folder,
+    read_masks,
+    split_stats,
+    utc_stamp,
+    write_folder,
 )
+from axes.fitting import FitResult
+from axes.maths import REFERENCE_MODES, normalize
+from axes.samples import COMPACT_NAME, SampleCache, load_compact
+from tlgan_base.artifact import ArtifactError
 
 __all__ = [
-    "ARRAYS_NAME",
     "DEFAULT_REFERENCES",
-    "KIND",
     "AxisBundle",
-    "attach_masks",
-    "attach_samples",
     "build_bundle",
     "load",
     "save",
 ]
 
-KIND = "axis-bundle"
-ARRAYS_NAME = "axes.npz"
-#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.locality``)
-MASKS_NAME = "masks.npz"
-FORMAT_VERSION = 1
 DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
-#: the latent space of bundles that name none (every bundle written before spaces existed)
-DEFAULT_LATENT_SPACE = "z"
 #: how new bundles treat their reference axes (see ``axes.maths.orthogonalize``)
 DEFAULT_REFERENCE_MODE = "mutual"
 #: provenance keys every bundle carries (missing optional ones are stored as None)
@@ -91,10 +71,6 @@ PROVENANCE_KEYS: tuple[str, ...] = (
     "generator", "generator_sha256", "latent_size", "extractor", "extractor_sha256",
     "samples_id", "n", "seed", "method", "created",
 )
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _frozen(arr: ArrayLike, dtype: type[np.floating[Any]]) -> NDArray[Any]:
@@ -177,7 +153,7 @@ class AxisBundle:
         if len(self.stats) != len(names):
             raise ValueError(f"stats must have {len(names)} entries (one per axis), got "
                              f"{len(self.stats)}")
-        prov = _jsonable(dict(self.provenance), "provenance")
+        prov = jsonable(dict(self.provenance), "provenance")
         if prov.get("latent_size") not in (None, d.shape[1]):
             raise ValueError(f"provenance latent_size {prov['latent_size']} does not match the "
                              f"directions' latent size {d.shape[1]}")
@@ -217,17 +193,8 @@ class AxisBundle:
         """Short content hash (12 hex) of names, references, directions, calibration,
         provenance (without its ``created`` time) and the latent space (when not ``"z"``, so
         z bundles keep the ids they always had)."""
-        h = hashlib.sha256()
-        prov = {k: v for k, v in self.provenance.items() if k != "created"}
-        head: dict[str, Any] = {"names": self.names, "references": self.references,
-                                "provenance": prov}
-        if self.latent_space != DEFAULT_LATENT_SPACE:
-            head["latent_space"] = self.latent_space
-        h.update(json.dumps(head, sort_keys=True, default=str).encode())
-        h.update(np.ascontiguousarray(self.directions, dtype="<f4").tobytes())
-        h.update(np.ascontiguousarray(self.raw_directions, dtype="<f4").tobytes())
-        h.update(np.ascontiguousarray(self.calibration, dtype="<f4").tobytes())
-        return h.hexdigest()[:12]
+        return content_id(self.names, self.references, self.provenance, self.latent_space,
+                          (self.directions, self.raw_directions, self.calibration))
 
     def index(self, name: str) -> int:
         """Row of axis ``name``; ValueError listing the valid names otherwise."""
@@ -296,18 +263,7 @@ class AxisBundle:
                                 f"local-edit masks ({MASKS_NAME}); learn them with "
                                 "`tlgan axes masks`")
         assert self.source is not None
-        path = self.source / MASKS_NAME
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                masks = {k: np.asarray(npz[k], np.float32) for k in npz.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ArtifactError(f"{path} is not a readable npz file: {exc}") from exc
-        for name, m in masks.items():
-            if name not in self.names:
-                raise ArtifactError(f"{path}: mask {name!r} names no axis of the bundle")
-            if m.ndim != 2 or m.shape[0] != m.shape[1] or not np.isfinite(m).all():
-                raise ArtifactError(f"{path}: mask {name!r} must be a finite square array")
-        return masks
+        return read_masks(self.source / MASKS_NAME, self.names)
 
     def head(self, name: str) -> dict[str, Any] | None:
         """The head (classifier on extractor embeddings, ``axes.heads.Head.to_dict``) that
@@ -328,16 +284,6 @@ class AxisBundle:
                     if self.reference_mode == "mutual" else [])
         return list(self.references)
 
-    def _carry(self, **changes: Any) -> AxisBundle:
-        """A new bundle with ``changes`` and the shipped samples / source carried over."""
-        fields: dict[str, Any] = {"names": self.names, "directions": self.directions,
-                  "raw_directions": self.raw_directions, "references": self.references,
-                  "stats": self.stats, "provenance": self.provenance,
-                  "latent_space": self.latent_space, "samples_meta": self.samples_meta,
-                  "source": self.source, "masks_meta": self.masks_meta}
-        fields.update(changes)
-        return AxisBundle(**fields)
-
     # ------------------------------------------------------------------ edits
     def add_axis(self, name: str, raw_direction: ArrayLike,
                  stats: Mapping[str, Any], held: Sequence[str] | None = None) -> AxisBundle:
@@ -356,65 +302,17 @@ class AxisBundle:
                 axis, the axis itself, or given for a reference axis.
         """
         name = str(name)
-        raw = np.asarray(raw_direction, dtype=np.float64)
-        if raw.shape != (self.latent_size,):
-            raise ValueError(f"raw_direction must have shape ({self.latent_size},) (the "
-                             f"bundle's latent size), got {raw.shape}")
-        raw = normalize(raw, name="raw_direction")
-        if not isinstance(stats, Mapping) or stats.get("coef_norm") is None:
-            raise ValueError("stats must be a mapping with a 'coef_norm' entry")
-        new_stats = dict(stats)
-        new_stats.setdefault("name", name)
-        new_stats.pop("held_references", None)
-        if held is not None:
-            held = list(dict.fromkeys(str(h) for h in held))
-            if name in self.references:
-                raise ValueError(f"held: {name!r} is a reference axis; it holds the other "
-                                 "references as the bundle does")
-            bad = [h for h in held if h not in self.names or h == name]
-            if bad:
-                raise ValueError(f"held: {bad[0]!r} is not another axis of the bundle; valid "
-                                 f"names: {', '.join(n for n in self.names if n != name)}")
-            new_stats["held_references"] = held
-        names = list(self.names)
-        raws = self.raw_directions.astype(np.float64)
-        all_stats = [dict(s) for s in self.stats]
-        if name in names:
-            i = names.index(name)
-            raws[i] = raw
-            all_stats[i] = new_stats
-        else:
-            names.append(name)
-            raws = np.vstack([raws, raw[None]])
-            all_stats.append(new_stats)
-        if name in self.references:  # the reference span changed: redo every axis
-            directions = _orthogonalize_named(raws, names, self.references,
-                                              self.reference_mode).astype(np.float32)
-            for i, s in enumerate(all_stats):  # axes that hold only some, as recorded
-                if isinstance(s.get("held_references"), list):
-                    directions[i] = _held_direction(raws, directions, names, self.references,
-                                                    s["held_references"], raws[i])
-        elif held is not None:
-            own = _held_direction(raws, self.directions, names, self.references, held, raw)
-            directions = np.array(self.directions)
-            if len(names) > len(directions):
-                directions = np.vstack([directions, own[None]])
-            else:
-                directions[names.index(name)] = own
-        else:  # existing axes stay bit-identical; only the new one is orthogonalized
-            ref_rows = raws[[names.index(r) for r in self.references]]
-            own = orthogonalize(np.vstack([ref_rows, raw[None]]),
-                                list(range(len(ref_rows))))[-1].astype(np.float32)
-            directions = np.array(self.directions)
-            if len(names) > len(directions):
-                directions = np.vstack([directions, own[None]])
-            else:
-                directions[names.index(name)] = own
+        raw, new_stats, held_list = checked_axis(name, raw_direction, stats, held,
+                                                 self.latent_size, self.names, self.references)
+        names, raws, directions, all_stats = with_axis(
+            self.names, self.raw_directions, self.directions, self.stats, self.references,
+            self.reference_mode, name, raw, new_stats, held_list)
         prov = dict(self.provenance)
-        prov["added_axes"] = [*prov.get("added_axes", []), {"name": name, "created": _now()}]
-        return self._carry(names=names, directions=directions,
-                           raw_directions=raws.astype(np.float32), stats=all_stats,
-                           provenance=prov)
+        prov["added_axes"] = [*prov.get("added_axes", []),
+                              {"name": name, "created": utc_stamp()}]
+        return dataclasses.replace(self, names=names, directions=directions,
+                                   raw_directions=raws.astype(np.float32), stats=all_stats,
+                                   provenance=prov)
 
     def with_stats(self, updates: Mapping[str, Mapping[str, Any]],
                    provenance: Mapping[str, Any] | None = None) -> AxisBundle:
@@ -430,8 +328,8 @@ class AxisBundle:
                              f"{', '.join(self.names)}")
         stats = [{**s, **dict(updates.get(n, {}))} for n, s in zip(self.names, self.stats,
                                                                     strict=True)]
-        return self._carry(stats=stats,
-                           provenance={**self.provenance, **dict(provenance or {})})
+        return dataclasses.replace(self, stats=stats,
+                                   provenance={**self.provenance, **dict(provenance or {})})
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path) -> Path:
@@ -446,42 +344,14 @@ class AxisBundle:
         return load(folder, expect_generator, expect_latent_size, expect_extractor)
 
 
-def _jsonable(obj: dict[str, Any], name: str) -> dict[str, Any]:
-    """Round-trip ``obj`` through JSON (numpy scalars -> Python, tuples -> lists)."""
-    try:
-        out: dict[str, Any] = json.loads(json.dumps(obj, default=_json_check))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must hold JSON values only: {exc}") from exc
-    return out
-
-
 def _normalize_stats(stats: Mapping[str, Any], i: int) -> dict[str, Any]:
     if not isinstance(stats, Mapping):
         raise ValueError(f"stats[{i}] must be a mapping, got {type(stats).__name__}")
     arrays = {k: np.array(v) for k, v in stats.items() if isinstance(v, np.ndarray)}
     for a in arrays.values():
         a.setflags(write=False)
-    plain = _jsonable({k: v for k, v in stats.items() if k not in arrays}, f"stats[{i}]")
+    plain = jsonable({k: v for k, v in stats.items() if k not in arrays}, f"stats[{i}]")
     return {k: arrays[k] if k in arrays else plain[str(k)] for k in stats}
-
-
-def _held_direction(raws: NDArray[np.float64], directions: NDArray[Any], names: Sequence[str],
-                    references: Sequence[str], held: Sequence[str],
-                    raw: NDArray[np.float64]) -> NDArray[np.float32]:
-    """``raw`` made orthogonal to the raw directions of the held references and the
-    directions of the other held axes (ValueError when it lies inside their span)."""
-    rows = [raws[list(names).index(h)] if h in references
-            else np.asarray(directions[list(names).index(h)], dtype=np.float64) for h in held]
-    if not rows:
-        return normalize(raw, name="raw_direction").astype(np.float32)
-    own = orthogonalize(np.vstack([*rows, raw[None]]), list(range(len(rows))))[-1]
-    return np.asarray(own, dtype=np.float32)
-
-
-def _orthogonalize_named(raws: NDArray[np.float64], names: Sequence[str],
-                         references: Sequence[str], mode: str) -> NDArray[np.float64]:
-    ref_idx = [list(names).index(r) for r in references]
-    return orthogonalize(raws, ref_idx, references=mode)
 
 
 def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFERENCES,
@@ -529,12 +399,12 @@ def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFE
             raise ValueError(f"provenance {key}={prov[key]!r} disagrees with the fit result "
                              f"({value!r})")
         prov[key] = value
-    prov.setdefault("created", _now())
+    prov.setdefault("created", utc_stamp())
     prov.setdefault("holdout", fit_result.holdout)
     for key in PROVENANCE_KEYS:
         prov.setdefault(key, None)
     raws = normalize(fit_result.axes, name="fit_result.axes")
-    directions = _orthogonalize_named(raws, fit_result.names, refs, reference_mode)
+    directions = orthogonalize_named(raws, fit_result.names, refs, reference_mode)
     return AxisBundle(names=list(fit_result.names), directions=directions.astype(np.float32),
                       raw_directions=raws.astype(np.float32), references=refs,
                       stats=[dict(s) for s in fit_result.stats], provenance=prov,
@@ -543,20 +413,12 @@ def build_bundle(fit_result: FitResult, references: Sequence[str] = DEFAULT_REFE
 
 def save(bundle: AxisBundle, folder: str | Path) -> Path:
     """Write ``bundle`` to the artifact folder ``folder`` atomically; return its path."""
-    folder = Path(folder)
+    json_stats, stat_arrays = split_stats(bundle.stats)
     arrays: dict[str, NDArray[Any]] = {
         "directions": np.asarray(bundle.directions),
         "raw_directions": np.asarray(bundle.raw_directions),
+        **stat_arrays,
     }
-    json_stats: list[dict[str, Any]] = []
-    for i, s in enumerate(bundle.stats):
-        plain: dict[str, Any] = {}
-        for key, value in s.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"stats.{i}.{key}"] = value
-            else:
-                plain[key] = value
-        json_stats.append(plain)
     config = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
@@ -568,118 +430,12 @@ def save(bundle: AxisBundle, folder: str | Path) -> Path:
         "provenance": bundle.provenance,
         "stats": json_stats,
     }
-    samples = bundle.source / COMPACT_NAME if bundle.has_samples and bundle.source else None
-    masks = bundle.source / MASKS_NAME if bundle.has_masks and bundle.source else None
-    with atomic_artifact_dir(folder) as tmp:
-        with open(tmp / ARRAYS_NAME, "wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
-        if samples is not None:  # the shipped sample subset travels with the bundle
-            shutil.copyfile(samples, tmp / COMPACT_NAME)
-            config["samples"] = bundle.samples_meta
-        if masks is not None:  # so do the local-edit masks
-            shutil.copyfile(masks, tmp / MASKS_NAME)
-            config["masks"] = bundle.masks_meta
-        save_config(tmp, config)
-    return folder
-
-
-def attach_masks(folder: str | Path, masks: Mapping[str, ArrayLike],
-                 meta: Mapping[str, Any]) -> AxisBundle:
-    """Ship local-edit masks ({axis: (H, W) in [0, 1]}) in the bundle folder ``folder`` as
-    ``masks.npz`` with ``meta`` (recipe, the generator they were learned for, per-axis notes)
-    in config.json ``masks``; rewrites the folder atomically (the content id is unchanged)
-    and returns the reloaded bundle.
-
-    Raises:
-        ValueError: a mask names no axis, or is not a square array of values in [0, 1].
-    """
-    folder = Path(folder)
-    bundle = load(folder)
-    arrays: dict[str, NDArray[np.float32]] = {}
-    for name, m in masks.items():
-        arr = np.asarray(m, dtype=np.float32)
-        if name not in bundle.names:
-            raise ValueError(f"masks: {name!r} names no axis of the bundle")
-        if (arr.ndim != 2 or arr.shape[0] != arr.shape[1] or not np.isfinite(arr).all()
-                or arr.min() < 0 or arr.max() > 1):
-            raise ValueError(f"masks.{name}: must be a square array of values in [0, 1]")
-        arrays[name] = arr
-    with tempfile.TemporaryDirectory() as tmpdir:
-        path = Path(tmpdir) / MASKS_NAME
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, allow_pickle=False, **arrays)
-        full = {**_jsonable(dict(meta), "masks"), "file": MASKS_NAME,
-                "sha256": sha256_file(path), "created": _now()}
-        if bundle.has_samples and bundle.source is not None:
-            shutil.copyfile(bundle.source / COMPACT_NAME, Path(tmpdir) / COMPACT_NAME)
-        save(bundle._carry(masks_meta=full, source=Path(tmpdir)), folder)
-    return load(folder)
-
-
-def attach_samples(folder: str | Path, cache: SampleCache, rows: Sequence[int] | int, *,
-                   source: str | None = None) -> AxisBundle:
-    """Ship a compact subset of ``cache`` (rows ``rows``, or the first ``rows`` rows) in the
-    bundle folder ``folder`` as ``samples.npz`` (float16 z, probabilities and embeddings,
-    compressed) with its provenance in config.json ``samples``; rewrites the folder
-    atomically and returns the reloaded bundle.
-
-    Raises:
-        ValueError: rows out of range, or a cache of another generator / extractor / latent
-            space than the bundle's (naming the field).
-    """
-    folder = Path(folder)
-    bundle = load(folder)
-    idx = np.arange(rows) if isinstance(rows, int | np.integer) else np.asarray(rows)
-    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= cache.n:
-        raise ValueError(f"rows: must select 1..{cache.n} rows of the cache")
-    for key in ("generator", "extractor"):
-        if cache.config.get(key) != bundle.provenance.get(key):
-            raise ValueError(f"samples: the cache was made with {key} "
-                             f"{cache.config.get(key)!r}, the bundle with "
-                             f"{bundle.provenance.get(key)!r}")
-    if cache.latent_space != bundle.latent_space:
-        raise ValueError(f"samples: the cache holds {cache.latent_space!r} latents, the "
-                         f"bundle's axes live in {bundle.latent_space!r}")
-    contiguous = bool(np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)))
-    cfg = cache.config
-    with tempfile.TemporaryDirectory() as tmpdir:
-        path = write_compact(Path(tmpdir) / COMPACT_NAME, np.asarray(cache.z)[idx],
-                             np.asarray(cache.probs)[idx], np.asarray(cache.embeddings)[idx])
-        meta = {
-            "file": COMPACT_NAME, "n": int(idx.size), "dtype": "float16",
-            "sha256": sha256_file(path),
-            "rows": ([int(idx[0]), int(idx[0] + idx.size)] if contiguous
-                     else "see rows_list"),
-            "seeds": ("sample i is the face of seed cache_seed + row" if contiguous
-                      else None),
-            "cache_id": cache.id, "cache_path": source or None, "cache_n": cache.n,
-            "cache_seed": cfg.get("seed"), "truncation": cfg.get("truncation"),
-            "generator": cfg.get("generator"), "extractor": cfg.get("extractor"),
-            "latent_space": cache.latent_space, "attributes": list(cache.attributes),
-            "created": _now(),
-        }
-        if not contiguous:
-            meta["rows_list"] = [int(i) for i in idx]
-        if bundle.has_masks and bundle.source is not None:  # the masks stay
-            shutil.copyfile(bundle.source / MASKS_NAME, Path(tmpdir) / MASKS_NAME)
-        carried = bundle._carry(samples_meta=meta, source=Path(tmpdir))
-        save(carried, folder)
-    return load(folder)
-
-
-def _json_check(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-def _mismatch(folder: Path, what: str, have: Any, want: Any) -> ArtifactError:
-    return ArtifactError(
-        f"axis bundle {folder} was fitted for {what} {have!r}, but {want!r} is loaded; "
-        "refit the axes for it or pick a matching bundle"
-    )
+    shipped: dict[str, tuple[Path, dict[str, Any]]] = {}
+    if bundle.has_samples and bundle.source and bundle.samples_meta is not None:
+        shipped["samples"] = (bundle.source / COMPACT_NAME, bundle.samples_meta)
+    if bundle.has_masks and bundle.source and bundle.masks_meta is not None:
+        shipped["masks"] = (bundle.source / MASKS_NAME, bundle.masks_meta)
+    return write_folder(Path(folder), arrays, config, shipped)
 
 
 def load(folder: str | Path, expect_generator: str | None = None,
@@ -701,70 +457,15 @@ def load(folder: str | Path, expect_generator: str | None = None,
             both sides).
     """
     folder = Path(folder)
-    config = load_config(folder, kind=KIND)
-    prov = config.get("provenance")
-    names = config.get("names")
-    if not isinstance(prov, dict) or not isinstance(names, list):
-        raise ArtifactError(f"{folder}: config.json lacks 'provenance' or 'names'")
-    space = config.get("latent_space", DEFAULT_LATENT_SPACE)
-    if expect_spaces is not None:
-        if space not in expect_spaces:
-            raise ArtifactError(
-                f"axis bundle {folder} lives in latent space {space!r}, but the loaded "
-                f"generator has no such space (it has: {', '.join(expect_spaces)}); refit "
-                "the axes for it or pick a matching bundle")
-        expect_latent_size = expect_spaces[space]
-    if expect_generator is not None and prov.get("generator") != expect_generator:
-        raise _mismatch(folder, "generator", prov.get("generator"), expect_generator)
-    if (expect_generator_sha256 is not None and prov.get("generator_sha256")
-            and prov["generator_sha256"] != expect_generator_sha256):
-        raise _mismatch(folder, "generator sha256", prov["generator_sha256"],
-                        expect_generator_sha256)
-    if expect_latent_size is not None and config.get("latent_size") != expect_latent_size:
-        raise _mismatch(folder, "latent size", config.get("latent_size"), expect_latent_size)
-    if expect_extractor is not None and prov.get("extractor") != expect_extractor:
-        raise _mismatch(folder, "extractor", prov.get("extractor"), expect_extractor)
-    if (expect_extractor_sha256 is not None and prov.get("extractor_sha256")
-            and prov["extractor_sha256"] != expect_extractor_sha256):
-        raise _mismatch(folder, "extractor sha256", prov["extractor_sha256"],
-                        expect_extractor_sha256)
-    path = folder / ARRAYS_NAME
+    fields, recorded_id = read_folder(
+        folder, generator=expect_generator, latent_size=expect_latent_size,
+        extractor=expect_extractor, generator_sha256=expect_generator_sha256,
+        extractor_sha256=expect_extractor_sha256, spaces=expect_spaces)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"{path} is not a readable npz file: {exc}") from exc
-    if "directions" not in arrays or "raw_directions" not in arrays:
-        raise ArtifactError(f"{path} lacks 'directions' or 'raw_directions'")
-    json_stats = config.get("stats")
-    if not isinstance(json_stats, list) or len(json_stats) != len(names):
-        raise ArtifactError(f"{folder}: config.json 'stats' must have one entry per axis")
-    stats = [dict(s) for s in json_stats]
-    for key, value in arrays.items():
-        if key.startswith("stats."):
-            _, idx, stat = key.split(".", 2)
-            if not idx.isdigit() or int(idx) >= len(stats):
-                raise ArtifactError(f"{path}: array {key!r} names no axis")
-            stats[int(idx)][stat] = value
-    samples_meta = config.get("samples")
-    if samples_meta is not None and (not isinstance(samples_meta, dict)
-                                     or COMPACT_NAME not in (config.get("files") or {})):
-        raise ArtifactError(f"{folder}: config.json 'samples' names no checksummed "
-                            f"{COMPACT_NAME}")
-    masks_meta = config.get("masks")
-    if masks_meta is not None and (not isinstance(masks_meta, dict)
-                                   or MASKS_NAME not in (config.get("files") or {})):
-        raise ArtifactError(f"{folder}: config.json 'masks' names no checksummed "
-                            f"{MASKS_NAME}")
-    try:
-        bundle = AxisBundle(names=names, directions=arrays["directions"],
-                            raw_directions=arrays["raw_directions"],
-                            references=config.get("references", []), stats=stats,
-                            provenance=prov, latent_space=space, samples_meta=samples_meta,
-                            source=folder.resolve(), masks_meta=masks_meta)
+        bundle = AxisBundle(**fields)
     except ValueError as exc:
         raise ArtifactError(f"{folder} holds an invalid axis bundle: {exc}") from exc
-    if bundle.id != config.get("id"):
+    if bundle.id != recorded_id:
         raise ArtifactError(f"{folder}: content id {bundle.id} does not match the id "
-                            f"{config.get('id')} recorded in config.json (edited by hand?)")
+                            f"{recorded_id} recorded in config.json (edited by hand?)")
     return bundle

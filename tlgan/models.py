@@ -13,9 +13,13 @@ from typing import Any
 
 import torch
 
+from feature_extractor.registry import load_extractor
+from tlgan.bundles import load_bundle
+from tlgan.encoders.registry import load_encoder
+from tlgan.generators import load_generator
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import ArtifactError
-from tlgan_base.errors import ConfigError
+from tlgan_base.devices import resolve_device
 
 #: the value that switches the extractor or the bundle off
 NONE = "none"
@@ -60,28 +64,16 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
         ValueError: an argument names no known model, or the device is unavailable.
         Either message starts with the argument it concerns (``bundle: ...``).
     """
-    from tlgan.generators import load_generator
-    from tlgan_base.devices import resolve_device
-
     with _naming("device"):
         dev = resolve_device(device)
     with _naming("generator"):
         gen = load_generator(generator, dev, max_batch=max_batch)
     ext: Any = None
     if not _off(extractor):
-        try:
-            from feature_extractor.registry import load_extractor
-        except ImportError as exc:
-            raise ConfigError(
-                f"extractor: cannot import the feature extractor package ({exc}); "
-                "set it to 'none' to run without labelling"
-            ) from None
         with _naming("extractor"):
             ext = load_extractor(extractor, dev)
     axes: Any = None
     if not _off(bundle):
-        from tlgan.bundles import load_bundle
-
         with _naming("bundle"):
             axes = load_bundle(bundle, generator=gen.name, latent_size=gen.latent_size,
                                extractor=getattr(ext, "name", None),
@@ -90,8 +82,6 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
                                spaces=gen.space_sizes())
     enc = None
     if not _off(encoder):
-        from tlgan.encoders.registry import load_encoder
-
         with _naming("encoder"):
             enc = load_encoder(encoder, gen)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from axes.samples import SampleCacheWriter
+from axes.sample_writer import SampleCacheWriter
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator
 from tlgan_base.progress import progress_bar

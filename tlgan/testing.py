@@ -167,7 +167,7 @@ def tiny_bundle_with_samples(pipeline: Pipeline, folder: Any, n: int = 1500,
     (as the shipped bundles are: ``tlgan axes teach`` and ``POST /axes/fit`` work)."""
     from pathlib import Path
 
-    from axes.bundle import attach_samples
+    from axes.bundle_attach import attach_samples
     from axes.samples import SampleCache
 
     assert pipeline.bundle is not None and pipeline.extractor is not None

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from axes import bundle as bundle_mod
+from axes import bundle_io
 from axes.bundle import AxisBundle, build_bundle, load
+from axes.bundle_attach import attach_samples
 from axes.evidence import make_synthetic
 from axes.fitting import FitResult, fit_axes, fit_one
 from tlgan_base.artifact import ArtifactError
@@ -159,7 +160,7 @@ def test_failed_save_leaves_nothing(tmp_path: Path, bundle: AxisBundle,
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(bundle_mod, "save_config", boom)
+    monkeypatch.setattr(bundle_io, "save_config", boom)
     with pytest.raises(OSError, match="disk full"):
         bundle.save(tmp_path / "b")
     assert list(tmp_path.iterdir()) == []
@@ -262,7 +263,7 @@ def test_attach_samples_ships_a_checksummed_float16_subset_and_keeps_the_id(
         tmp_path: Path, bundle: AxisBundle) -> None:
     folder = bundle.save(tmp_path / "b")
     cache = _cache()
-    shipped = bundle_mod.attach_samples(folder, cache, 100, source="runs/samples")
+    shipped = attach_samples(folder, cache, 100, source="runs/samples")
     assert shipped.id == bundle.id and shipped == bundle and shipped.has_samples
     cfg = json.loads((folder / "config.json").read_text())
     meta = cfg["samples"]
@@ -289,11 +290,11 @@ def test_attach_samples_refuses_another_generator_and_bad_rows(tmp_path: Path,
     folder = bundle.save(tmp_path / "b")
     cache = _cache()
     with pytest.raises(ValueError, match="rows"):
-        bundle_mod.attach_samples(folder, cache, 401)
+        attach_samples(folder, cache, 401)
     other = type(cache)(z=cache.z, probs=cache.probs, embeddings=cache.embeddings,
                         attributes=NAMES, config={**cache.config, "generator": "x"})
     with pytest.raises(ValueError, match="samples: the cache was made with generator"):
-        bundle_mod.attach_samples(folder, other, 10)
+        attach_samples(folder, other, 10)
     assert not load(folder).has_samples
     with pytest.raises(ArtifactError, match=r"samples: bundle .* ships no sample subset"):
         load(folder).load_samples()

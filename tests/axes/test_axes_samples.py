@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from axes import samples as samples_mod
-from axes.samples import SampleCacheWriter, load_samples, save_samples, work_dir_for
+from axes import sample_writer as writer_mod
+from axes.sample_writer import SampleCacheWriter, work_dir_for
+from axes.samples import load_samples, save_samples
 from tlgan_base.artifact import ArtifactError
 
 ATTRS = ["Male", "Young", "Smiling"]
@@ -114,7 +115,7 @@ def test_no_half_written_artifact_on_exception(tmp_path: Path,
     def boom(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(samples_mod, "save_config", boom)
+    monkeypatch.setattr(writer_mod, "save_config", boom)
     with pytest.raises(KeyboardInterrupt):
         w.finalize()
     monkeypatch.undo()

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from axes.bundle import AxisBundle
-from axes.samples import load_samples, work_dir_for
+from axes.sample_writer import work_dir_for
+from axes.samples import load_samples
 from tlgan.axes_workflow import add_axis, fit_bundle, read_labels
 from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from axes.bundle import attach_masks, load
+from axes.bundle import load
+from axes.bundle_attach import attach_masks
 from tlgan.locality import learn_masks
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import ArtifactError

@@ -337,7 +337,7 @@ def ship_samples(bundle: Path, samples: Path, n: int) -> None:
     Examples:
       tlgan axes ship-samples --bundle runs/bundle --samples runs/samples --n 5000
     """
-    from axes.bundle import attach_samples
+    from axes.bundle_attach import attach_samples
     from axes.samples import load_samples
 
     cache = load_samples(samples, mmap=True)
@@ -370,7 +370,7 @@ def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None
     Examples:
       tlgan axes masks --bundle tlgan/data/bundles/celeba-dcgan64
     """
-    from axes.bundle import attach_masks
+    from axes.bundle_attach import attach_masks
     from tlgan.locality import learn_masks
     from tlgan.models import load_pipeline
 

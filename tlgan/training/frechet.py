@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from feature_extractor.registry import load_extractor
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -74,13 +76,6 @@ def load_metric_extractor(spec: str | None, device: Any) -> EmbeddingExtractor:
     Raises:
         ArtifactError / ValueError: from the extractor registry (missing or bad weights).
     """
-    try:
-        from feature_extractor.registry import load_extractor
-    except ImportError as exc:  # the registry is being built by another package
-        raise ValueError(
-            f"extractor: the feature extractor registry cannot be imported ({exc}); pass "
-            "--extractor none to train without the quality metric"
-        ) from None
     extractor: EmbeddingExtractor = load_extractor(spec, device)
     return extractor
 
