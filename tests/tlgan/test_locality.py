@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from axes.bundle import attach_masks, load
-from tlgan.locality import learn_masks
 from tlgan.pipeline import Pipeline
+from tlgan.pipeline.locality import learn_masks
 from tlgan_base.artifact import ArtifactError
 
 
