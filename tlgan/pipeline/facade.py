@@ -294,7 +294,8 @@ class Pipeline(LoadedPipeline):
         return control.held_references(self.table, self.attributes, moves, locked)
 
     def hold_locks(self, start: np.ndarray, moved: np.ndarray, locked: Sequence[str], *,
-                   tolerance: float = control.LOCK_TOLERANCE, max_steps: int = control.LOCK_MAX_STEPS,
+                   tolerance: float = control.LOCK_TOLERANCE,
+                   max_steps: int = control.LOCK_MAX_STEPS,
                    should_stop: Callable[[], bool] | None = None) -> HoldResult:
         """Closed-loop locks per face (:func:`control.hold_locks`)."""
         return control.hold_locks(labelled(self.render_and_label), self.table,
@@ -317,7 +318,8 @@ class Pipeline(LoadedPipeline):
 
     def hold_edit(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
                   locked: Sequence[str] = (), *, locality: bool = False,
-                  tolerance: float = control.LOCK_TOLERANCE, max_steps: int = control.LOCK_MAX_STEPS,
+                  tolerance: float = control.LOCK_TOLERANCE,
+                  max_steps: int = control.LOCK_MAX_STEPS,
                   should_stop: Callable[[], bool] | None = None) -> HoldResult:
         """An edit with its references held per face (:func:`control.hold_edit`); with
         ``locality`` the faces are rendered and judged as local edits (``moves``' mask)."""
