@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.routes.common import max_faces
 from api.routes.encode import FORM_SCHEMA as ENCODE_FORM
+from api.routes.limits import max_faces
 from api.schemas import MAX_FIRST_SEED, NAME_PATTERN
 from tlgan.pipeline import Pipeline
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from api.deps import JobsDep, JsonBody, PipelineDep
 from api.errors import jsonable
 from api.memory import check_memory, fit_memory
-from api.routes.common import BODY_ERRORS, COMMON_ERRORS
+from api.routes.responses import BODY_ERRORS, COMMON_ERRORS
 from api.schemas import AxesFitRequest, AxesFitResponse, AxesResponse, AxisInfo, GeneratorsResponse
 from tlgan.pipeline import Pipeline
 from tlgan.teach import TaughtAxis, teach_axis

@@ -7,17 +7,11 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
 from api.media import JSON, encode_b64, json_response, negotiate
-from api.routes.common import (
-    BODY_ERRORS,
-    check_in_range,
-    check_limits,
-    features_of,
-    image_200,
-    image_response,
-    latent,
-    render_faces,
-    with_custom_axes,
-)
+from api.routes.custom_axes import render_faces, with_custom_axes
+from api.routes.latent_fields import check_in_range, latent
+from api.routes.limits import check_limits
+from api.routes.replies import features_of, image_response
+from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import plan_edit

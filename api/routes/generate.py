@@ -10,15 +10,10 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
 from api.media import JSON, encode_b64, negotiate
-from api.routes.common import (
-    BODY_ERRORS,
-    check_limits,
-    features_of,
-    image_200,
-    image_response,
-    render_faces,
-    with_custom_axes,
-)
+from api.routes.custom_axes import render_faces, with_custom_axes
+from api.routes.limits import check_limits
+from api.routes.replies import features_of, image_response
+from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import ConditionResult, Pipeline, condition_cost

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.routes.common import COMMON_ERRORS
+from api.routes.responses import COMMON_ERRORS
 from api.schemas import HealthResponse, ReadyResponse, StatsResponse
 
 router = APIRouter(tags=["health"])

@@ -6,16 +6,11 @@ from fastapi import APIRouter, Request
 
 from api.deps import JobsDep, JsonBody
 from api.media import encode_b64, negotiate
-from api.routes.common import (
-    BODY_ERRORS,
-    NOT_ACCEPTABLE,
-    check_in_range,
-    check_limits,
-    features_of,
-    latent,
-    render_faces,
-    with_custom_axes,
-)
+from api.routes.custom_axes import render_faces, with_custom_axes
+from api.routes.latent_fields import check_in_range, latent
+from api.routes.limits import check_limits
+from api.routes.replies import features_of
+from api.routes.responses import BODY_ERRORS, NOT_ACCEPTABLE
 from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
 from tlgan.latents import latent_to_list, steps_ratios
 
