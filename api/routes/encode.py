@@ -14,6 +14,7 @@ from api.routes.limits import check_limits
 from api.routes.replies import features_of
 from api.routes.responses import COMMON_ERRORS, error_doc
 from api.schemas import EncodeQuality, EncodeResponse, Format, FoundFace
+from api.state import state_of
 from tlgan.encoders.photo import encode_cost
 from tlgan.latents import latent_to_list
 from tlgan.photos.prepare import align_photo, faces_json
@@ -97,7 +98,7 @@ async def encode(
     data = await image.read()
     if not data:
         raise ValueError("image: the uploaded file is empty")
-    found = await jobs.decode(align_photo, data, request.app.state.face_detector,
+    found = await jobs.decode(align_photo, data, state_of(request.app).face_detector,
                               pipeline.resolution, face, settings.max_upload_pixels)
     photo = found.aligned
 

@@ -10,6 +10,7 @@ it: :mod:`~tlgan.pipeline.models` (render and label), :mod:`~tlgan.pipeline.axis
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -86,6 +87,11 @@ class LoadedPipeline:
                     if np.isfinite(c) and c > 0}
             if self.extractor is not None:
                 self.models.heads = bundle_heads(self.bundle, self.extractor)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "pass_faces" and "models" in self.__dict__:  # set after construction
+            self.models = dataclasses.replace(self.models, pass_faces=value)
 
     # -- what is loaded ----------------------------------------------------------------
     @property
