@@ -6,15 +6,16 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
-from api.media import JSON, encode_b64, json_response, negotiate
-from api.routes.custom_axes import render_faces, with_custom_axes
-from api.routes.latent_fields import check_in_range, latent
+from api.jobs import RequestJobs
+from api.media import JSON, encode_b64, json_response
+from api.routes.custom_axes import run_edit, with_custom_axes
+from api.routes.latent_fields import check_in_range
 from api.routes.limits import check_limits
-from api.routes.replies import features_of, image_response
+from api.routes.replies import FaceReply, features_of, image_response
 from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
-from tlgan.pipeline import plan_edit
+from tlgan.pipeline.edit import EditResult, plan_edit
 
 router = APIRouter(tags=["faces"])
 
@@ -45,24 +46,25 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     reference attributes (gender, age) the edit does not move, with corrections orthogonal
     to the moved axes; the moved attributes keep what the open-loop move gave them.
     """
-    pipeline = jobs.pipeline
-    jobs.memory = check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
-    kind = negotiate(request.headers.get("accept"), body.format)
-    z = latent(body.latent, pipeline, "latent")
+    jobs.memory = check_limits(jobs.settings, body.size, 1, body.format,
+                               jobs.pipeline.resolution)
+    reply = FaceReply.negotiate(request, body.format, body.size)
     own = await with_custom_axes(jobs, body.custom_axes)
-    plan = plan_edit(own, z[None, :], body.moves, body.locked, locality=body.locality,
+    plan = plan_edit(own, [body.latent], body.moves, body.locked, locality=body.locality,
                      hold_references=body.hold_references, with_features=body.with_features,
                      check=_in_range)
-    if plan.batchable:
-        result = plan.rendered(*await render_faces(jobs, own, plan.moved, body.with_features))
-    else:
-        result = await jobs.call(lambda p, stop: plan.run(stop), cost=plan.cost)
+    return await _answer(jobs, reply, await run_edit(jobs, plan))
+
+
+async def _answer(jobs: RequestJobs, reply: FaceReply, result: EditResult) -> Response:
+    """The edited face as image bytes or as JSON (:class:`EditResponse`)."""
     moved = result.latents[0]
-    features = features_of(own, result.probs, 0)
-    if kind != JSON:
-        return await image_response(jobs, result.images[0], kind, body.size, moved, features)
-    encoded = await jobs.encode(result.images, body.size, encode_b64, result.images,
-                                body.format, body.size)
+    features = features_of(result.attributes, result.probs, 0)
+    if reply.kind != JSON:
+        return await image_response(jobs, result.images[0], reply.kind, reply.size, moved,
+                                    features)
+    encoded = await jobs.encode(result.images, reply.size, encode_b64, result.images,
+                                reply.fmt, reply.size)
     return json_response(EditResponse(
         latent=latent_to_list(moved), image=encoded[0], features=features,
         unheld=None if result.unheld is None else result.unheld[0],

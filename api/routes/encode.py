@@ -108,7 +108,7 @@ async def encode(
     result = await jobs.call(run, cost=encode_cost(1, budget))
     z = result.latents[0]
     check_in_range(z, "image", "the encoded latent", "try fewer steps")
-    features = features_of(pipeline, result.probs, 0)
+    features = features_of(pipeline.attributes, result.probs, 0)
     encoded = await jobs.encode(result.images, size, encode_b64, result.images, format, size)
     return json_response(EncodeResponse(
         latent=latent_to_list(z), image=encoded[0], features=features,

@@ -66,11 +66,11 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
         probs = None
     if kind != JSON:
         return await image_response(jobs, images[0], kind, body.size, z[0],
-                                    features_of(own, probs, 0), seed=seed)
+                                    features_of(own.attributes, probs, 0), seed=seed)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [
         GeneratedFace(seed=s, latent=latent_to_list(z[i]), image=encoded[i],
-                      features=features_of(own, probs, i),
+                      features=features_of(own.attributes, probs, i),
                       unmet=None if unmet is None else unmet[i])
         for i, s in enumerate(seeds)
     ]

@@ -42,7 +42,7 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     images, probs = await render_faces(jobs, own, zs, body.with_features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
-                              features=features_of(own, probs, i))
+                              features=features_of(own.attributes, probs, i))
              for i, r in enumerate(ratios)]
     return InterpolateResponse(faces=faces, generator=pipeline.generator.name,
                                bundle=pipeline.bundle_id)

@@ -34,6 +34,7 @@ __all__ = [
     "hold_locks",
     "logit_gap",
     "nearest_candidates",
+    "resolve_hold_references",
 ]
 
 #: closed-loop locks: a locked attribute is held when |p - p_before| <= this
@@ -109,6 +110,21 @@ def held_references(table: AxisTable, attributes: Sequence[str], moves: Mapping[
     locks = set(locked)
     attrs = set(attributes)
     return [r for r in table.references if r in attrs and r not in moved and r not in locks]
+
+
+def resolve_hold_references(table: AxisTable, attributes: Sequence[str], hold: bool | None
+                            ) -> bool:
+    """Whether an edit holds its references per face (:func:`hold_edit`): ``None`` means
+    on when some reference axis is labelled (an extractor and a bundle with references
+    are loaded: the default, chosen on ``bench/locality.py``); True where that is not so
+    is a ValueError naming ``hold_references``."""
+    available = any(r in attributes for r in table.references)
+    if hold is None:
+        return available
+    if hold and not available:
+        raise ValueError("hold_references: needs a feature extractor and an axis bundle "
+                         "with reference axes the extractor labels")
+    return bool(hold)
 
 
 def _unheld(held: Sequence[str], probs: np.ndarray, target: np.ndarray, tolerance: float

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tlgan.pipeline.control import hold_cost
+from tlgan.latents import parse_latent
+from tlgan.pipeline.control import (
+    held_locks,
+    held_references,
+    hold_cost,
+    resolve_hold_references,
+)
 from tlgan.pipeline.facade import Pipeline
 
 __all__ = ["EditPlan", "EditResult", "plan_edit"]
@@ -30,7 +36,7 @@ class EditResult:
     """An edit done: the moved latents (N, L), their faces (uint8 (N, H, W, 3)), their
     probabilities (N, A) (None without ``with_features``), per face the held attributes
     that could not be held (None when nothing was held closed-loop), and whether the edit
-    was local and held its references."""
+    was local and held its references; ``attributes`` name the probabilities' columns."""
 
     latents: np.ndarray
     images: np.ndarray
@@ -38,6 +44,7 @@ class EditResult:
     unheld: list[list[str]] | None
     locality: bool
     hold_references: bool
+    attributes: list[str]
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class EditPlan:
     def rendered(self, images: np.ndarray, probs: np.ndarray | None) -> EditResult:
         """The result of a :attr:`batchable` edit from the faces of ``moved``."""
         return EditResult(self.moved, images, probs if self.with_features else None, None,
-                          self.locality, self.hold_references)
+                          self.locality, self.hold_references, self.pipeline.attributes)
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> EditResult:
         """Do the edit. Raises :class:`~tlgan_base.errors.Stopped` once ``should_stop`` is
@@ -114,14 +121,16 @@ class EditPlan:
     def _result(self, latents: np.ndarray, images: np.ndarray, probs: np.ndarray,
                 unheld: list[list[str]]) -> EditResult:
         return EditResult(latents, images, probs if self.with_features else None, unheld,
-                          self.locality, self.hold_references)
+                          self.locality, self.hold_references, self.pipeline.attributes)
 
 
-def plan_edit(pipeline: Pipeline, start: np.ndarray, moves: Mapping[str, float],
-              locked: Sequence[str] = (), *, locality: bool | None = None,
-              hold_references: bool | None = None, with_features: bool = True,
-              check: LatentCheck | None = None, locked_field: str = "locked") -> EditPlan:
-    """Validate an edit of latents ``start`` (N, L) and move them open-loop.
+def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
+              moves: Mapping[str, float], locked: Sequence[str] = (), *,
+              locality: bool | None = None, hold_references: bool | None = None,
+              with_features: bool = True, check: LatentCheck | None = None,
+              locked_field: str = "locked") -> EditPlan:
+    """Validate an edit of latents ``start`` (N, L; or a list of latents as lists of
+    numbers, validated here) and move them open-loop.
 
     ``moves`` {axis: distance} along unit axes (the pipeline's and, on a pipeline from
     :meth:`Pipeline.with_custom`, a request's own); ``locked`` axes are projected out of the
@@ -134,6 +143,8 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray, moves: Mapping[str, float],
             ``locality`` or ``hold_references``.
     """
     table = pipeline.table
+    if not isinstance(start, np.ndarray):
+        start = np.stack([parse_latent(z, table.latent_size, "latent") for z in start])
     if start.ndim != 2 or start.shape[1] != table.latent_size:
         raise ValueError(f"latent: expected {table.latent_size} numbers, got "
                          f"{start.shape[1:]}")
@@ -143,11 +154,13 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray, moves: Mapping[str, float],
     rows, dists = table.check_moves(moves)
     moved = (table.move(start, rows, dists, locks) if moves or locked
              else start.astype(np.float32, copy=True))
-    local = pipeline.resolve_locality(locality) and pipeline.locality_mask(moves) is not None
+    local = table.resolve_locality(locality) and table.locality_mask(moves) is not None
     if check is not None:
         check(moved, "the moved latent")
-    hold_refs = (pipeline.resolve_hold_references(hold_references)
+    attributes = pipeline.attributes
+    hold_refs = (resolve_hold_references(table, attributes, hold_references)
                  and any(d != 0 for d in moves.values())
-                 and bool(pipeline.held_references(moves, locked)))
+                 and bool(held_references(table, attributes, moves, locked)))
+    holds_locks = bool(moves) and bool(held_locks(table, attributes, locked))
     return EditPlan(pipeline, start, moved, moves, list(locked), local, hold_refs,
-                    bool(moves) and bool(pipeline.held_locks(locked)), with_features, check)
+                    holds_locks, with_features, check)

@@ -309,18 +309,8 @@ class Pipeline(LoadedPipeline):
                                   max_steps=max_steps, should_stop=should_stop)
 
     def resolve_hold_references(self, hold: bool | None) -> bool:
-        """Whether an edit holds its references per face (:meth:`hold_edit`): ``None``
-        means on when an extractor and a bundle with references are loaded (the default,
-        chosen on ``bench/locality.py``); True where that is not so is a ValueError naming
-        ``hold_references``."""
-        available = (self.extractor is not None and self.bundle is not None
-                     and any(r in self.attributes for r in self.bundle.references))
-        if hold is None:
-            return available
-        if hold and not available:
-            raise ValueError("hold_references: needs a feature extractor and an axis bundle "
-                             "with reference axes the extractor labels")
-        return bool(hold)
+        """Whether an edit holds its references (:func:`control.resolve_hold_references`)."""
+        return control.resolve_hold_references(self.table, self.attributes, hold)
 
     def hold_edit(self, start: np.ndarray, moved: np.ndarray, moves: Mapping[str, float],
                   locked: Sequence[str] = (), *, locality: bool = False,
