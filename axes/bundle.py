@@ -14,7 +14,7 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
                           provenance) and the sha256 of every file
     <folder>/masks.npz    optional: one spatial mask (H, W) in [0, 1] per local axis, where a
                           local edit lets that axis's move change the face
-                          (``attach_masks``, learned by ``tlgan.pipeline.locality.learn_masks``)
+                          (``attach_masks``, learned by ``tlgan.locality.learn_masks``)
 
 Added axes may carry a ``head`` stat (``axes.heads.Head.to_dict``: a classifier on the
 extractor's embeddings); a pipeline labels faces with it like an extractor attribute.
@@ -78,7 +78,7 @@ __all__ = [
 
 KIND = "axis-bundle"
 ARRAYS_NAME = "axes.npz"
-#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.pipeline.locality``)
+#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.locality``)
 MASKS_NAME = "masks.npz"
 FORMAT_VERSION = 1
 DEFAULT_REFERENCES: tuple[str, ...] = ("Male", "Young")
