@@ -1,5 +1,5 @@
 """A request's own axes (``custom_axes``): converted to the pipeline's, fitted on the
-scheduler, and the faces rendered with their heads."""
+scheduler; the faces rendered with their heads, and edits (:func:`run_edit`) submitted."""
 
 from __future__ import annotations
 
