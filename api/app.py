@@ -38,11 +38,11 @@ from api.middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
     LoopTurnMiddleware,
-    WorkCounter,
 )
 from api.openapi import install_openapi
 from api.routes import axes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
+from api.state import AppState, state_of
 from api.web.router import router as web_router
 from tlgan.photos.faces import FaceDetector, HaarFaceDetector
 from tlgan.pipeline import Pipeline
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = app.state
+        state = state_of(app)
         warm = state.pipeline is None  # a pipeline given by the caller (tests) is not
         if state.pipeline is None:
             from api.loading import build_pipeline
@@ -84,13 +84,14 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
                      settings.generator or "default", settings.extractor or "default",
                      settings.bundle or "default", settings.device)
             state.pipeline = await run_in_threadpool(build_pipeline, settings)
-        batcher = Batcher(state.pipeline, window_ms=settings.batch_window_ms,
+        loaded = state.pipeline
+        batcher = Batcher(loaded, window_ms=settings.batch_window_ms,
                           max_batch=settings.max_batch, queue_size=settings.queue_size,
                           max_queue_seconds=settings.max_queue_seconds,
                           max_memory_bytes=settings.max_memory_mb * 2**20,
                           on_batch=state.on_batch)
-        if state.metrics is not None:
-            batcher.hooks.append(state.metrics.observe_batch)
+        if metrics is not None:
+            batcher.hooks.append(metrics.observe_batch)
         if warm:  # admission starts from measured figures, not a guess (api.batching)
             measured = await run_in_threadpool(batcher.warm_up, min(8, settings.max_batch))
             log.info("warm-up: %s", ", ".join(f"{lane} lane {s * 1000:.1f} ms per face"
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         state.encode_slots = asyncio.Semaphore(BIG_ENCODES)  # bound to the serving loop
         state.draining = False
         state.ready = True
-        log.info("ready: %s", state.pipeline.summary())
+        log.info("ready: %s", loaded.summary())
         try:
             yield
         finally:
@@ -115,21 +116,12 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app = FastAPI(title="tlgan", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
                   redirect_slashes=False)
-    app.state.settings = settings
-    app.state.pipeline = pipeline
-    app.state.face_detector = face_detector if face_detector is not None else HaarFaceDetector()
-    app.state.batcher = None
-    app.state.encode_slots = None
-    app.state.ready = False
-    app.state.server_errors = 0
-    app.state.on_batch = None  # metrics hook: called with api.batching.BatchInfo per batch
-    app.state.draining = False  # set on SIGTERM by `tlgan serve`: /readyz answers 503
-    app.state.work = WorkCounter()  # requests in flight (probes excepted): the drain waits
-    metrics = Metrics(app.state) if settings.metrics else None
-    app.state.metrics = metrics
+    app_state = app.state = AppState(
+        settings, pipeline, face_detector if face_detector is not None else HaarFaceDetector())
+    metrics = Metrics(app_state) if settings.metrics else None
 
     def count_error(exc: BaseException) -> None:
-        app.state.server_errors += 1
+        app_state.server_errors += 1
 
     install_error_handlers(app)
     protected: list[Any] = [ApiKey] if settings.api_key is not None else []
@@ -165,7 +157,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         on_start=[metrics.request_started] if metrics is not None else [],
         on_request=[metrics.observe_request] if metrics is not None else [],
         access_log=settings.access_log, route_of=route_of,
-        draining=lambda: bool(app.state.draining), work=app.state.work)
+        draining=lambda: app_state.draining, work=app_state.work)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

@@ -1,6 +1,6 @@
 """FastAPI dependencies, as ``Annotated`` aliases the routes declare.
 
-The app keeps its state on ``app.state`` (settings, pipeline, batcher, ready flag); these
+The app keeps its state on ``app.state`` (an :class:`api.state.AppState`); these
 functions hand it to the routes, answering 503 while the models are not loaded. Tests swap
 any of them with ``app.dependency_overrides[get_pipeline] = ...``.
 
@@ -23,6 +23,7 @@ from api.batching import Batcher
 from api.errors import RETRY_AFTER_S
 from api.jobs import RequestJobs
 from api.settings import Settings
+from api.state import AppState, app_state, state_of
 from tlgan.pipeline import Pipeline
 from tlgan_base.errors import shown
 
@@ -31,33 +32,32 @@ _api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                                description="The service's API key (when one is configured).")
 
 
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
 def _not_ready() -> HTTPException:
     return HTTPException(503, "unavailable: the models are still loading (GET /readyz "
                          "answers 200 once they are ready)",
                          headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-async def get_settings(request: Request) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     """The app's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return state.settings
 
 
-async def get_pipeline(request: Request) -> Pipeline:
+async def get_pipeline(state: StateDep) -> Pipeline:
     """The loaded pipeline (503 until the lifespan has loaded it)."""
-    state = request.app.state
     if state.pipeline is None or not state.ready:
         raise _not_ready()
-    pipeline: Pipeline = state.pipeline
-    return pipeline
+    return state.pipeline
 
 
-async def get_batcher(request: Request) -> Batcher:
+async def get_batcher(state: StateDep) -> Batcher:
     """The running batcher (503 until started / after shutdown)."""
-    batcher: Batcher | None = request.app.state.batcher
-    if batcher is None or not request.app.state.ready:
+    if state.batcher is None or not state.ready:
         raise _not_ready()
-    return batcher
+    return state.batcher
 
 
 async def get_jobs(request: Request, pipeline: Annotated[Pipeline, Depends(get_pipeline)]
@@ -67,11 +67,11 @@ async def get_jobs(request: Request, pipeline: Annotated[Pipeline, Depends(get_p
 
     503 until the batcher runs (as :func:`get_batcher`, checked here rather than as a
     sub-dependency: one dependency fewer per request)."""
-    state = request.app.state
-    batcher: Batcher | None = state.batcher
+    state = state_of(request.app)
+    batcher = state.batcher
     if batcher is None or not state.ready:
         raise _not_ready()
-    settings: Settings = state.settings
+    settings = state.settings
     return RequestJobs(batcher, request.receive, settings.max_queue_wait, pipeline=pipeline,
                        settings=settings, encode_slots=state.encode_slots,
                        loop_turns=getattr(request.state, "loop_turns", None))
@@ -94,7 +94,7 @@ async def require_json(request: Request) -> None:
 async def require_api_key(request: Request,
                     key: Annotated[str | None, Security(_api_key_scheme)] = None) -> None:
     """401 unless the ``X-API-Key`` header matches the configured key (if any)."""
-    expected = request.app.state.settings.api_key
+    expected = state_of(request.app).settings.api_key
     if expected is None:
         return
     if key is None or not secrets.compare_digest(key.encode(),

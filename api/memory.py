@@ -40,7 +40,7 @@ FORWARD_BYTES_PER_PIXEL = 288
 #: one face being resized and encoded: uint8 source and result, PIL's copies, the encoder's
 #: buffers
 RESIZE_BYTES_PER_PIXEL = 16
-#: encoded bytes per output pixel, the upper end per format (as api.routes.common's
+#: encoded bytes per output pixel, the upper end per format (as api.routes.limits's
 #: response estimate)
 ENCODED_BYTES_PER_PIXEL = {"png": 1.25, "jpeg": 0.25, "webp": 0.2}
 #: float32 numbers per example of /axes/fit besides its face: latent + embedding, generously

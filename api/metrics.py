@@ -45,6 +45,7 @@ from starlette.responses import Response
 
 from api.batching import BatchInfo
 from api.middleware import RequestRecord
+from api.state import AppState
 
 #: Request latency buckets (seconds): sub-millisecond health checks to multi-second batches.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -63,7 +64,7 @@ def status_class(status: int) -> str:
 class _StateCollector(Collector):
     """Values read from the app's state (batcher, pipeline, readiness) at scrape time."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         self.state = state
 
     def collect(self) -> Iterator[Any]:
@@ -100,7 +101,7 @@ class _StateCollector(Collector):
             "tlgan_jobs_expired",
             "Jobs given up after the maximum queue wait (503).",
             value=snap.get("expired", 0))
-        ready = bool(state.ready) and not bool(getattr(state, "draining", False))
+        ready = state.ready and not state.draining
         yield GaugeMetricFamily("tlgan_ready",
                                 "1 when the service is ready, 0 while loading or draining.",
                                 value=1.0 if ready else 0.0)
@@ -119,7 +120,7 @@ class _StateCollector(Collector):
 class Metrics:
     """The metrics of one app; ``observe_request`` / ``observe_batch`` are the hooks."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: AppState) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.request_duration = Histogram(

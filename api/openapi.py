@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.routes.common import max_faces
 from api.routes.encode import FORM_SCHEMA as ENCODE_FORM
+from api.routes.limits import max_faces
 from api.schemas import MAX_FIRST_SEED, NAME_PATTERN
+from api.state import state_of
 from tlgan.pipeline import Pipeline
 
 
@@ -27,7 +28,8 @@ def install_openapi(app: FastAPI) -> None:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version,
                              description=app.description, routes=app.routes)
-        settings = app.state.settings
+        state = state_of(app)
+        settings = state.settings
         schemas = schema.get("components", {}).get("schemas", {})
         _integer_bounds(schemas)
         _limit(schemas, "GenerateRequest", "seed", maximum=MAX_FIRST_SEED)
@@ -37,8 +39,8 @@ def install_openapi(app: FastAPI) -> None:
         _limit(schemas, ENCODE_FORM, "steps", maximum=settings.max_encode_steps)
         _limit(schemas, "InterpolateRequest", "steps", maximum=max_faces(settings, "steps"))
         _name_patterns(schemas)
-        pipeline: Pipeline | None = app.state.pipeline
-        if pipeline is not None and app.state.ready:
+        pipeline = state.pipeline
+        if pipeline is not None and state.ready:
             _add_model_limits(schemas, pipeline)
             app.openapi_schema = schema  # cache only the complete document
         return schema

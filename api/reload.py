@@ -24,6 +24,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.state import state_of
 from tlgan.pipeline import Pipeline
 
 log = logging.getLogger("tlgan.api")
@@ -31,7 +32,7 @@ log = logging.getLogger("tlgan.api")
 
 def swap_pipeline(app: FastAPI, pipeline: Pipeline) -> None:
     """Serve ``pipeline`` from now on (call on the event loop)."""
-    state = app.state
+    state = state_of(app)
     state.pipeline = pipeline
     if state.batcher is not None:
         state.batcher.pipeline = pipeline
@@ -43,8 +44,8 @@ async def reload_models(app: FastAPI) -> bool:
     ones kept, one log line) when loading fails or the server is draining."""
     from api.loading import build_pipeline
 
-    state = app.state
-    lock: asyncio.Lock | None = getattr(state, "reload_lock", None)
+    state = state_of(app)
+    lock = state.reload_lock
     if lock is None:
         lock = state.reload_lock = asyncio.Lock()
     async with lock:

@@ -44,6 +44,7 @@ from typing import Any
 import uvicorn
 
 from api.settings import Settings
+from api.state import AppState, state_of
 from tlgan_base.devices import set_threads
 
 log = logging.getLogger("tlgan.api")
@@ -191,7 +192,7 @@ def run(settings: Settings) -> int:
                                                    header_timeout=settings.header_timeout,
                                                    body_timeout=settings.body_timeout),
                             h11_max_incomplete_event_size=settings.max_header_bytes)
-    server = DrainingServer(config, app.state, settings.graceful_timeout)
+    server = DrainingServer(config, state_of(app), settings.graceful_timeout)
     loaded = False
 
     async def serve() -> None:
@@ -208,7 +209,7 @@ def run(settings: Settings) -> int:
         uvicorn_log.setLevel(max(level, logging.WARNING))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
-            if app.state.pipeline is None:
+            if state_of(app).pipeline is None:
                 log.debug("loading models (generator=%s, extractor=%s, bundle=%s, device=%s)"
                           " while /readyz answers 503", settings.generator or "default",
                           settings.extractor or "default", settings.bundle or "default",
@@ -223,7 +224,7 @@ def run(settings: Settings) -> int:
                 if loading.exception() is not None:
                     server.should_exit = server.force_exit = True
                     await serving
-                app.state.pipeline = loading.result()  # raises the loading error
+                state_of(app).pipeline = loading.result()  # raises the loading error
             async with app.router.lifespan_context(app):
                 loaded = True
                 uvicorn_log.setLevel(level)
@@ -270,7 +271,7 @@ class DrainingServer(uvicorn.Server):
     starts the drain (``state.draining``), the server stops once ``state.work`` counts no
     request in flight or ``grace`` seconds have passed; a second signal stops at once."""
 
-    def __init__(self, config: uvicorn.Config, state: Any, grace: float) -> None:
+    def __init__(self, config: uvicorn.Config, state: AppState, grace: float) -> None:
         super().__init__(config)
         self.state = state
         self.grace = grace

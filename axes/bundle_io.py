@@ -14,7 +14,7 @@ On disk an axis bundle is an artifact folder (see ``tlgan_base.artifact``)::
                           provenance) and the sha256 of every file
     <folder>/masks.npz    optional: one spatial mask (H, W) in [0, 1] per local axis, where a
                           local edit lets that axis's move change the face
-                          (``attach_masks``, learned by ``tlgan.locality.learn_masks``)
+                          (``attach_masks``, learned by ``tlgan.pipeline.locality.learn_masks``)
 
 This module knows the files and nothing of the in-memory bundle (``axes.bundle.AxisBundle``,
 which writes and reads itself through it); shipping samples or masks in a folder is
@@ -55,7 +55,7 @@ __all__ = [
 
 KIND = "axis-bundle"
 ARRAYS_NAME = "axes.npz"
-#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.locality``)
+#: the local-edit masks a bundle may ship (``attach_masks``; learned by ``tlgan.pipeline.locality``)
 MASKS_NAME = "masks.npz"
 FORMAT_VERSION = 1
 #: the latent space of bundles that name none (every bundle written before spaces existed)

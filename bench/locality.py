@@ -57,7 +57,7 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray) -> None:  
     """Blond_Hair +2 with the shipped mask and variants: plus a face ellipse (the skin and
     eyebrows a blond edit may recolour), and that with the outer 6 px frame halved."""
     from tlgan.generators.base import to_uint8
-    from tlgan.locality import frame_face_ratio, render_local
+    from tlgan.pipeline.locality import frame_face_ratio, render_local
 
     name, moves = "Blond_Hair", {"Blond_Hair": 2.0}
     mask = p.locality_mask(moves)
@@ -91,8 +91,8 @@ def main() -> None:
                     help="only: Blond_Hair +2 rendered with variants of its mask")
     args = ap.parse_args()
 
-    from tlgan.locality import frame_face_ratio
     from tlgan.models import load_pipeline
+    from tlgan.pipeline.locality import frame_face_ratio
 
     p = load_pipeline(encoder="none")
     if not p.has_locality:

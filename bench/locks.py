@@ -1,6 +1,7 @@
 """Locks that hold per face: how far locked attributes drift under open-loop locks (the locked
 axes projected out of the move) and under closed-loop locks (then corrected along the locked
-axes until the extractor agrees, ``Pipeline.hold_locks``), on the shipped models.
+axes until the extractor agrees: the edit use case, ``tlgan.pipeline.plan_edit``), on the
+shipped models.
 
     python bench/locks.py                        # 100 faces x 6 axes, +3, locked Male
     python bench/locks.py --locked Male,Young --distance 2 --faces 50
@@ -43,7 +44,7 @@ def main() -> None:
 
     from tlgan.latents import sample_latents
     from tlgan.models import load_pipeline
-    from tlgan.pipeline import LOCK_TOLERANCE
+    from tlgan.pipeline import LOCK_TOLERANCE, plan_edit
 
     p = load_pipeline()
     locked = args.locked.split(",")
@@ -54,11 +55,12 @@ def main() -> None:
     all_open, all_closed = [], []
     for axis in args.axes.split(","):
         tcol = p.attributes.index(axis)
-        moved = np.stack([p.edit(zi, {axis: args.distance}, locked) for zi in z])
-
-        _, po = p.render_and_label(moved)
+        plan = plan_edit(p, z, {axis: args.distance}, locked, locality=False,
+                         hold_references=False)
+        _, po = p.render_and_label(plan.moved)
         assert po is not None
-        pc = p.hold_locks(z, moved, locked).probs
+        pc = plan.run().probs
+        assert pc is not None
         do = np.abs(po[:, lcols] - before[:, lcols]).max(axis=1)
         dc = np.abs(pc[:, lcols] - before[:, lcols]).max(axis=1)
         all_open.append(do)
@@ -80,12 +82,13 @@ def main() -> None:
     axis0 = args.axes.split(",")[0]
     t_open, t_closed = [], []
     for zi in z[: args.timed]:
-        m = p.edit(zi, {axis0: args.distance}, locked)[None]
+        plan = plan_edit(p, zi[None], {axis0: args.distance}, locked, locality=False,
+                         hold_references=False)
         t0 = time.perf_counter()
-        p.render_and_label(m)
+        p.render_and_label(plan.moved)
         t_open.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        p.hold_locks(zi[None], m, locked)
+        plan.run()
         t_closed.append(time.perf_counter() - t0)
     to, tc = statistics.median(t_open), statistics.median(t_closed)
     print(f"one face ({axis0} {args.distance:+g}, median of {len(t_open)}): open-loop "

@@ -22,6 +22,7 @@ from axes.samples import SampleCache, load_samples
 from tlgan_base.artifact import ArtifactError
 from tlgan_base.celeba import images_dir, split_rows
 from tlgan_base.progress import progress_bar
+from tlgan_base.protocols import ImageEmbedder, JudgePipeline, LabellingPipeline
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -180,7 +181,7 @@ def read_labels(labels_file: str | Path, data: str | Path, column: str) -> Label
     return LabelledImages(paths, y, str(labels_file))
 
 
-def embed_images(extractor: Any, paths: list[Path], batch: int = 256,
+def embed_images(extractor: ImageEmbedder, paths: list[Path], batch: int = 256,
                  progress: bool = True) -> np.ndarray:
     """Extractor embeddings (N, E) of image files, decoded at the extractor's input size."""
     from tlgan_base.images import load_image
@@ -280,7 +281,8 @@ def fit_new_axis(bundle: AxisBundle, cache: SampleCache, p_new: np.ndarray, name
     return raw, stats
 
 
-def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extractor: Any, *,
+def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path,
+             extractor: ImageEmbedder, *,
              samples: str | Path | None = None, method: str | None = None, seed: int = 0,
              progress: bool = True, replace: bool = False, replace_reference: bool = False,
              force: bool = False, orthogonal_to: list[str] | None = None
@@ -349,7 +351,7 @@ def add_axis(name: str, labelled: LabelledImages, bundle_dir: str | Path, extrac
 
 
 # ------------------------------------------------------------------ judge an axis bundle
-def reference_drag(pipeline: Any, directions: np.ndarray, references: list[str], *,
+def reference_drag(pipeline: LabellingPipeline, directions: np.ndarray, references: list[str], *,
                    faces: int = 100, distance: float = 3.0, seed: int = 9000,
                    progress: bool = True, space: str | None = None) -> np.ndarray:
     """How far each axis drags each reference, as ``pipeline``'s extractor sees it.
@@ -379,7 +381,7 @@ def reference_drag(pipeline: Any, directions: np.ndarray, references: list[str],
     return out
 
 
-def judge_bundle(bundle_dir: str | Path, judge: Any, *, faces: int = 100,
+def judge_bundle(bundle_dir: str | Path, judge: JudgePipeline, *, faces: int = 100,
                  distance: float = 3.0, seed: int = 9000, progress: bool = True
                  ) -> AxisBundle:
     """Record in the bundle how far each axis drags each reference, measured by ``judge``

@@ -22,8 +22,8 @@ from axes.plots import (
     save_face_changes,
     save_response_curves,
 )
-from tlgan.locality import frame_face_ratio
 from tlgan.pipeline import Pipeline
+from tlgan.pipeline.locality import frame_face_ratio
 from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
 from tlgan_base.progress import progress_bar
 
@@ -44,7 +44,7 @@ def axis_report(pipeline: Pipeline, bundle: AxisBundle, out: str | Path, *,
     """Write the report folder ``out``; return the summary figures.
 
     Per axis also (on ``face_faces`` of the curve faces): the frame/face change ratio of a
-    move by +2 with locality off and on (:func:`tlgan.locality.frame_face_ratio`), and per
+    move by +2 with locality off and on (:func:`tlgan.pipeline.locality.frame_face_ratio`), and per
     face the change of each other reference's probability under moves by -``max_step`` and
     +``max_step``, open loop and with the references held (``Pipeline.hold_edit``), drawn
     in ``faces/<axis>.png`` with the share of faces that move by more than ``swing``.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,10 +10,11 @@ from fastapi import APIRouter
 from api.deps import JobsDep, JsonBody, PipelineDep
 from api.errors import jsonable
 from api.memory import check_memory, fit_memory
-from api.routes.common import BODY_ERRORS, COMMON_ERRORS
+from api.routes.responses import BODY_ERRORS, COMMON_ERRORS
 from api.schemas import AxesFitRequest, AxesFitResponse, AxesResponse, AxisInfo, GeneratorsResponse
 from tlgan.pipeline import Pipeline
 from tlgan.teach import TaughtAxis, teach_axis
+from tlgan_base.protocols import StatsBundle
 
 router = APIRouter(tags=["models"])
 
@@ -30,16 +30,9 @@ def fit_cost(examples: int) -> float:
     return FIT_COST_PER_EXAMPLE * examples + FIT_COST_FIXED
 
 
-def _axis_stats(bundle: Any, name: str, index: int) -> dict[str, Any]:
-    """The scalar fit statistics of one axis (vectors such as ``coef`` are left out)."""
-    stats = getattr(bundle, "stats", None)
-    entry: Any = None
-    if isinstance(stats, Mapping):
-        entry = stats.get(name)
-    elif isinstance(stats, (list, tuple)) and index < len(stats):
-        entry = stats[index]
-    if not isinstance(entry, Mapping):
-        return {}
+def _axis_stats(bundle: StatsBundle, index: int) -> dict[str, Any]:
+    """The scalar fit statistics of axis ``index`` (vectors such as ``coef`` are left out)."""
+    entry = bundle.stats[index] if index < len(bundle.stats) else {}
     out = {}
     for key, value in entry.items():
         value = jsonable(value)
@@ -62,7 +55,7 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
     if bundle is not None:
         refs = set(bundle.references)
         for i, name in enumerate(bundle.names):
-            stats = _axis_stats(bundle, name, i)
+            stats = _axis_stats(bundle, i)
             if name in pipeline.calibration and "calibration" not in stats:
                 stats["calibration"] = pipeline.calibration[name]
             infos.append(AxisInfo(name=name, reference=name in refs, stats=stats))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import JobsDep
 from api.memory import check_memory, limit_bytes
-from api.routes.common import COMMON_ERRORS
+from api.routes.responses import COMMON_ERRORS
 from api.schemas import MAX_DISCOVER, DiscoverMethod, DiscoverResponse, ErrorResponse
 from tlgan.discover import Discovered, cached, discover_cached, discover_cost, pca_memory
 from tlgan.pipeline import Pipeline

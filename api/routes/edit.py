@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
-from api.media import JSON, encode_b64, json_response, negotiate
-from api.routes.common import (
-    BODY_ERRORS,
-    check_in_range,
-    check_limits,
-    features_of,
-    image_200,
-    image_response,
-    latent,
-    render_faces,
-    with_custom_axes,
-)
+from api.jobs import RequestJobs
+from api.media import JSON, encode_b64, json_response
+from api.routes.custom_axes import run_edit, with_custom_axes
+from api.routes.latent_fields import check_in_range
+from api.routes.limits import check_limits
+from api.routes.replies import FaceReply, features_of, image_response
+from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
-from tlgan.pipeline import HoldResult, Pipeline, hold_cost
+from tlgan.pipeline.edit import EditResult, plan_edit
 
 router = APIRouter(tags=["faces"])
 
@@ -53,65 +46,31 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     reference attributes (gender, age) the edit does not move, with corrections orthogonal
     to the moved axes; the moved attributes keep what the open-loop move gave them.
     """
-    pipeline = jobs.pipeline
-    jobs.memory = check_limits(jobs.settings, body.size, 1, body.format, pipeline.resolution)
-    kind = negotiate(request.headers.get("accept"), body.format)
-    z = latent(body.latent, pipeline, "latent")
+    jobs.memory = check_limits(jobs.settings, body.size, 1, body.format,
+                               jobs.pipeline.resolution)
+    reply = FaceReply.negotiate(request, body.format, body.size)
     own = await with_custom_axes(jobs, body.custom_axes)
-    if body.locked and pipeline.bundle is None and own is pipeline:
-        raise ValueError("locked: this service has no axis bundle loaded")
-    for name in body.locked:
-        own.axis_index(name, "locked")
-    moved = own.edit(z, body.moves, body.locked)
-    local = (own.resolve_locality(body.locality)
-             and own.locality_mask(body.moves) is not None)
-    check_in_range(moved, "moves", "the moved latent", "move less far")
-    unheld: list[str] | None = None
-    probs: np.ndarray | None
-    hold_refs = (own.resolve_hold_references(body.hold_references)
-                 and any(d != 0 for d in body.moves.values())
-                 and bool(own.held_references(body.moves, body.locked)))
-    if hold_refs:
-        start = z[None, :]
+    plan = plan_edit(own, [body.latent], body.moves, body.locked, locality=body.locality,
+                     hold_references=body.hold_references, with_features=body.with_features,
+                     check=_in_range)
+    return await _answer(jobs, reply, await run_edit(jobs, plan))
 
-        def hold_edit(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
-            return own.hold_edit(start, moved[None, :], body.moves, body.locked,
-                                 locality=local, should_stop=stop)
 
-        result = await jobs.call(hold_edit, cost=hold_cost(1))
-        moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
-                                        result.unheld[0])
-        check_in_range(moved, "moves", "the moved latent, with its references held,",
-                       "move less far")
-        if not body.with_features:
-            probs = None
-    elif body.moves and own.held_locks(body.locked):
-        start = z[None, :]
+async def _answer(jobs: RequestJobs, reply: FaceReply, result: EditResult) -> Response:
+    """The edited face as image bytes or as JSON (:class:`EditResponse`)."""
+    moved = result.latents[0]
+    features = features_of(result.attributes, result.probs, 0)
+    if reply.kind != JSON:
+        return await image_response(jobs, result.images[0], reply.kind, reply.size, moved,
+                                    features)
+    encoded = await jobs.encode(result.images, reply.size, encode_b64, result.images,
+                                reply.fmt, reply.size)
+    return json_response(EditResponse(
+        latent=latent_to_list(moved), image=encoded[0], features=features,
+        unheld=None if result.unheld is None else result.unheld[0],
+        locality=result.locality, hold_references=result.hold_references))
 
-        def hold(p: Pipeline, stop: Callable[[], bool]) -> HoldResult:
-            return own.hold_locks(start, moved[None, :], body.locked, should_stop=stop)
 
-        result = await jobs.call(hold, cost=hold_cost(1))
-        moved, images, probs, unheld = (result.latents[0], result.images, result.probs,
-                                        result.unheld[0])
-        check_in_range(moved, "moves", "the moved latent, with its locks held,",
-                       "move less far")
-        if local:
-            images, probs, unheld = await jobs.call(
-                lambda p, stop: own.local_locks(z, moved, body.moves, body.locked),
-                cost=hold_cost(1))
-        if not body.with_features:
-            probs = None
-    elif local:
-        images, probs = await jobs.call(
-            lambda p, stop: own.render_edit(z[None, :], moved[None, :], body.moves, True,
-                                            body.with_features), cost=1)
-    else:
-        images, probs = await render_faces(jobs, own, moved[None, :], body.with_features)
-    features = features_of(own, probs, 0)
-    if kind != JSON:
-        return await image_response(jobs, images[0], kind, body.size, moved, features)
-    encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
-    return json_response(EditResponse(latent=latent_to_list(moved), image=encoded[0],
-                                      features=features, unheld=unheld,
-                                      locality=local, hold_references=hold_refs))
+def _in_range(z: np.ndarray, what: str) -> None:
+    """An edit's latents must be ones requests may send back (422 naming ``moves``)."""
+    check_in_range(z, "moves", what, "move less far")

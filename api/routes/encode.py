@@ -9,8 +9,12 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Resp
 
 from api.deps import JobsDep
 from api.media import encode_b64, json_response
-from api.routes.common import COMMON_ERRORS, _err, check_in_range, check_limits, features_of
+from api.routes.latent_fields import check_in_range
+from api.routes.limits import check_limits
+from api.routes.replies import features_of
+from api.routes.responses import COMMON_ERRORS, error_doc
 from api.schemas import EncodeQuality, EncodeResponse, Format, FoundFace
+from api.state import state_of
 from tlgan.encoders.photo import encode_cost
 from tlgan.latents import latent_to_list
 from tlgan.photos.prepare import align_photo, faces_json
@@ -32,10 +36,10 @@ async def require_multipart(request: Request) -> None:
 
 ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
     **COMMON_ERRORS,
-    400: _err("Unreadable body or Content-Length."),
-    413: _err("Request body larger than the service's max_upload_bytes (names `image`)."),
-    415: _err("Content-Type is not multipart/form-data."),
-    422: _err("Invalid field: `image` (missing, not a file, not a JPEG/PNG/WebP (HEIC and "
+    400: error_doc("Unreadable body or Content-Length."),
+    413: error_doc("Request body larger than the service's max_upload_bytes (names `image`)."),
+    415: error_doc("Content-Type is not multipart/form-data."),
+    422: error_doc("Invalid field: `image` (missing, not a file, not a JPEG/PNG/WebP (HEIC and "
               "others are named), corrupt, too many pixels, no face found), `face` (index "
               "out of range), `steps` (above the service's max_encode_steps), `size`, "
               "`format`."),
@@ -94,7 +98,7 @@ async def encode(
     data = await image.read()
     if not data:
         raise ValueError("image: the uploaded file is empty")
-    found = await jobs.decode(align_photo, data, request.app.state.face_detector,
+    found = await jobs.decode(align_photo, data, state_of(request.app).face_detector,
                               pipeline.resolution, face, settings.max_upload_pixels)
     photo = found.aligned
 
@@ -104,7 +108,7 @@ async def encode(
     result = await jobs.call(run, cost=encode_cost(1, budget))
     z = result.latents[0]
     check_in_range(z, "image", "the encoded latent", "try fewer steps")
-    features = features_of(pipeline, result.probs, 0)
+    features = features_of(pipeline.attributes, result.probs, 0)
     encoded = await jobs.encode(result.images, size, encode_b64, result.images, format, size)
     return json_response(EncodeResponse(
         latent=latent_to_list(z), image=encoded[0], features=features,

@@ -10,15 +10,10 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
 from api.media import JSON, encode_b64, negotiate
-from api.routes.common import (
-    BODY_ERRORS,
-    check_limits,
-    features_of,
-    image_200,
-    image_response,
-    render_faces,
-    with_custom_axes,
-)
+from api.routes.custom_axes import render_faces, with_custom_axes
+from api.routes.limits import check_limits
+from api.routes.replies import features_of, image_response
+from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import ConditionResult, Pipeline, condition_cost
@@ -71,11 +66,11 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
         probs = None
     if kind != JSON:
         return await image_response(jobs, images[0], kind, body.size, z[0],
-                                    features_of(own, probs, 0), seed=seed)
+                                    features_of(own.attributes, probs, 0), seed=seed)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [
         GeneratedFace(seed=s, latent=latent_to_list(z[i]), image=encoded[i],
-                      features=features_of(own, probs, i),
+                      features=features_of(own.attributes, probs, i),
                       unmet=None if unmet is None else unmet[i])
         for i, s in enumerate(seeds)
     ]

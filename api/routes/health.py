@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.routes.common import COMMON_ERRORS
+from api.deps import StateDep
+from api.routes.responses import COMMON_ERRORS
 from api.schemas import HealthResponse, ReadyResponse, StatsResponse
 
 router = APIRouter(tags=["health"])
@@ -19,9 +20,8 @@ async def healthz() -> HealthResponse:
 
 @router.get("/readyz", response_model=ReadyResponse,
             responses={503: {"model": ReadyResponse, "description": "Models not loaded (yet)."}})
-async def readyz(request: Request) -> ReadyResponse | JSONResponse:
+async def readyz(state: StateDep) -> ReadyResponse | JSONResponse:
     """Readiness: 200 once the models are loaded and the batcher runs, else 503."""
-    state = request.app.state
     pipeline = state.pipeline
     if pipeline is None or not state.ready:
         return JSONResponse(ReadyResponse(status="loading").model_dump(), status_code=503)
@@ -34,11 +34,9 @@ stats_router = APIRouter(tags=["health"])
 
 
 @stats_router.get("/stats", response_model=StatsResponse, responses=COMMON_ERRORS)
-async def stats(request: Request) -> StatsResponse:
+async def stats(state: StateDep) -> StatsResponse:
     """Queue depth, batch counts and the batch-size histogram (for monitoring)."""
-    state = request.app.state
     batcher = state.batcher
     snap = batcher.stats() if batcher is not None else {}
     snap["batch_sizes"] = {str(k): v for k, v in snap.get("batch_sizes", {}).items()}
-    return StatsResponse(ready=bool(state.ready), batcher=snap,
-                         server_errors=int(state.server_errors))
+    return StatsResponse(ready=state.ready, batcher=snap, server_errors=state.server_errors)

@@ -6,16 +6,11 @@ from fastapi import APIRouter, Request
 
 from api.deps import JobsDep, JsonBody
 from api.media import encode_b64, negotiate
-from api.routes.common import (
-    BODY_ERRORS,
-    NOT_ACCEPTABLE,
-    check_in_range,
-    check_limits,
-    features_of,
-    latent,
-    render_faces,
-    with_custom_axes,
-)
+from api.routes.custom_axes import render_faces, with_custom_axes
+from api.routes.latent_fields import check_in_range, latent
+from api.routes.limits import check_limits
+from api.routes.replies import features_of
+from api.routes.responses import BODY_ERRORS, NOT_ACCEPTABLE
 from api.schemas import InterpolatedFace, InterpolateRequest, InterpolateResponse
 from tlgan.latents import latent_to_list, steps_ratios
 
@@ -47,7 +42,7 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     images, probs = await render_faces(jobs, own, zs, body.with_features)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
-                              features=features_of(own, probs, i))
+                              features=features_of(own.attributes, probs, i))
              for i, r in enumerate(ratios)]
     return InterpolateResponse(faces=faces, generator=pipeline.generator.name,
                                bundle=pipeline.bundle_id)

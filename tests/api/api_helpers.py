@@ -76,8 +76,5 @@ class Gate:
     def conditioned_starts(self, *args: Any, **kwargs: Any) -> Any:
         return Pipeline.conditioned_starts(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    def _closed_loop(self, *args: Any, **kwargs: Any) -> Any:
-        return Pipeline._closed_loop(self, *args, **kwargs)  # type: ignore[arg-type]
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

@@ -228,7 +228,7 @@ def test_labelling_many_latents_is_chunked_with_the_same_results(
 @pytest.mark.parametrize("per_turn", [2])
 def test_probes_answer_promptly_while_many_requests_compute_on_the_loop(
         tiny_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, per_turn: int) -> None:
-    import api.routes.edit as edit_route
+    import api.routes.replies as edit_route  # /edit negotiates its reply there
 
     negotiate = edit_route.negotiate
     inside, most = 0, 0

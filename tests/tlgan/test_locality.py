@@ -10,8 +10,8 @@ import pytest
 
 from axes.bundle import load
 from axes.bundle_attach import attach_masks
-from tlgan.locality import learn_masks
 from tlgan.pipeline import Pipeline
+from tlgan.pipeline.locality import learn_masks
 from tlgan_base.artifact import ArtifactError
 
 

@@ -363,7 +363,7 @@ def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None
     """Learn the local-edit masks of a bundle's axes and ship them in it (masks.npz).
 
     Each local axis's mask marks where a move along it changes what the extractor reads
-    as its attribute (tlgan.locality); the references and axes whose mask would cover most
+    as its attribute (tlgan.pipeline.locality); the references and axes whose mask would cover most
     of the image stay global. POST /edit uses them with `locality`.
 
     \b
@@ -371,8 +371,8 @@ def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None
       tlgan axes masks --bundle tlgan/data/bundles/celeba-dcgan64
     """
     from axes.bundle_attach import attach_masks
-    from tlgan.locality import learn_masks
     from tlgan.models import load_pipeline
+    from tlgan.pipeline.locality import learn_masks
 
     if faces < 1:
         raise ValueError(f"faces: must be >= 1, got {faces}")

@@ -183,6 +183,7 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
 
     from tlgan.latents import latent_to_list
     from tlgan.models import load_pipeline
+    from tlgan.pipeline import plan_edit
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
     from tlgan_base.images import check_size, encode_image
     from tlgan_base.progress import progress_bar
@@ -196,37 +197,25 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
     pipeline = load_pipeline(generator=generator, bundle=bundle, device=device,
                              encoder="none")
     start = np.stack([_read_latent(p, pipeline.latent_size) for p in latents])
-    for name in locks:
-        pipeline.axis_index(name, "lock")
-    local = pipeline.resolve_locality(locality) and pipeline.locality_mask(parsed) is not None
-    moved = np.stack([pipeline.edit(z, parsed, list(locks)) for z in start])
-    hold = (pipeline.resolve_hold_references(hold_references)
-            and any(d != 0 for d in parsed.values())
-            and bool(pipeline.held_references(parsed, list(locks))))
+    plan = plan_edit(pipeline, start, parsed, list(locks), locality=locality,
+                     hold_references=hold_references, locked_field="lock")
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar(total=len(latents), desc="editing", unit="latent",
                       enabled=len(latents) > 1) as bar:
         for first in range(0, len(latents), CHUNK):
             rows = slice(first, first + CHUNK)
-            if hold:
-                result = pipeline.hold_edit(start[rows], moved[rows], parsed, list(locks),
-                                            locality=local)
-            else:
-                result = pipeline.hold_locks(start[rows], moved[rows], list(locks))
+            result = plan.part(rows).run()
             for i, name in enumerate(names[rows]):
-                images, probs = result.images[i:i + 1], result.probs[i:i + 1]
-                unheld = result.unheld[i]
-                if local and not hold:
-                    images, probs, unheld = pipeline.local_locks(
-                        start[first + i], result.latents[i], parsed, list(locks))
                 stem = out / name
                 image = stem.with_suffix(f".{fmt}")
-                write_bytes_atomic(image, encode_image(images[0], fmt, size))
+                write_bytes_atomic(image, encode_image(result.images[i], fmt, size))
                 write_json_atomic(stem.with_suffix(".json"),
                                   {"latent": latent_to_list(result.latents[i])})
-                feats = pipeline.features_dict(probs[0])
+                assert result.probs is not None
+                feats = pipeline.features_dict(result.probs[i])
                 shown = {n: round(feats[n], 3) for n in [*parsed, *locks] if n in feats}
                 click.echo(json.dumps({"out": str(image), "features": shown,
-                                       "unheld": unheld, "locality": local,
-                                       "hold_references": hold}))
+                                       "unheld": result.unheld[i] if result.unheld else [],
+                                       "locality": result.locality,
+                                       "hold_references": result.hold_references}))
             bar.update(len(names[rows]))

@@ -19,21 +19,38 @@ with the generator they were learned for: ``axes.bundle.attach_masks``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from axes.bundle import AxisBundle
+from axes.samples import SampleCache
+from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import DEFAULT_SPACE
+from tlgan_base.progress import progress_bar
 
-if TYPE_CHECKING:
-    from tlgan.pipeline import Pipeline
+__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "MaskSource", "blend_mask",
+           "frame_face_ratio", "learn_masks", "render_local", "supports_locality"]
 
-__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "blend_mask", "frame_face_ratio",
-           "learn_masks", "render_local", "supports_locality"]
+
+
+class MaskSource(Protocol):
+    """What :func:`learn_masks` needs of a pipeline: its models, axes and samples."""
+
+    @property
+    def generator(self) -> FaceGenerator: ...
+    @property
+    def extractor(self) -> Extractor | None: ...
+    @property
+    def bundle(self) -> AxisBundle | None: ...
+    @property
+    def latent_space(self) -> str: ...
+    def sample_cache(self) -> SampleCache: ...
+
 
 #: the blend happens on the output of ``main[:BLEND_LAYER]`` of the DCGAN (16x16x128)
 BLEND_LAYER = 8
@@ -138,7 +155,7 @@ def _blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
     return t[:, 0]
 
 
-def learn_masks(pipeline: Pipeline, names: Sequence[str] | None = None, *, faces: int = 160,
+def learn_masks(pipeline: MaskSource, names: Sequence[str] | None = None, *, faces: int = 160,
                 step: float = MASK_STEP, sigma: float = MASK_SIGMA,
                 quantile: float = MASK_QUANTILE, global_area: float = GLOBAL_AREA,
                 progress: bool = False
@@ -153,8 +170,6 @@ def learn_masks(pipeline: Pipeline, names: Sequence[str] | None = None, *, faces
         ValueError: no bundle, no extractor, no shipped samples, or a generator that cannot
             render local edits.
     """
-    from tlgan_base.progress import progress_bar
-
     if pipeline.bundle is None or pipeline.extractor is None:
         raise ValueError("locality: learning masks needs an axis bundle and an extractor")
     if not supports_locality(pipeline.generator, pipeline.latent_space):
