@@ -11,7 +11,7 @@ Then PCA against its previous implementation, measured in the same run (BASELINE
 0 to skip): a forward hook on the generator over full renders and a float64 SVD of the
 (N, D) activations. Printed: the wall time of finding the directions (median), the ratio,
 each direction's |cosine| with the baseline's, the peak RSS after each, and what one PCA
-sample costs in face-passes (the figure behind ``tlgan.discover.PCA_SAMPLE_COST``).
+sample costs in face-passes (the figure behind ``tlgan.axis_work.discovery.PCA_SAMPLE_COST``).
 
     PYTHONPATH=. python -m bench.discover [--k 10] [--faces 32] [--runs 3] [--threads 2]
 """
@@ -32,7 +32,7 @@ from torch import nn
 
 from axes.discover import discovery_scores
 from bench.common import print_table
-from tlgan.discover import (
+from tlgan.axis_work.discovery import (
     METHODS,
     PCA_SAMPLES,
     discover,

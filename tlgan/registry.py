@@ -6,7 +6,7 @@ from typing import Any
 
 from feature_extractor.registry import DEFAULT as EXTRACTOR_DEFAULT
 from feature_extractor.registry import EXTRACTORS
-from tlgan.bundles import describe_bundles
+from tlgan.axis_work.bundle_store import describe_bundles
 from tlgan.encoders.registry import ENCODERS
 from tlgan.generators.registry import GENERATORS
 

@@ -12,8 +12,8 @@ from api.errors import jsonable
 from api.memory import check_memory, fit_memory
 from api.routes.responses import BODY_ERRORS, COMMON_ERRORS
 from api.schemas import AxesFitRequest, AxesFitResponse, AxesResponse, AxisInfo, GeneratorsResponse
+from tlgan.axis_work.teaching import TaughtAxis, teach_axis
 from tlgan.pipeline import Pipeline
-from tlgan.teach import TaughtAxis, teach_axis
 from tlgan_base.protocols import StatsBundle
 
 router = APIRouter(tags=["models"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tlgan.bundles import BUNDLES, copy_default_bundle, default_bundle_path
+from tlgan.axis_work.bundle_store import BUNDLES, copy_default_bundle, default_bundle_path
 from tlgan.cli.main import cli
 from tlgan_base.artifact import ArtifactError, load_config, sha256_file
 
@@ -74,7 +74,7 @@ def test_a_corrupt_shipped_bundle_is_not_copied(tmp_path: Path,
     shutil.copytree(default_bundle_path("celeba-dcgan64"), fake)
     with open(fake / "axes.npz", "ab") as f:
         f.write(b"\0")
-    monkeypatch.setattr("tlgan.bundles.default_bundle_path", lambda generator: fake)
+    monkeypatch.setattr("tlgan.axis_work.bundle_store.default_bundle_path", lambda generator: fake)
     with pytest.raises(ArtifactError, match=r"axes\.npz"):
         copy_default_bundle("celeba-dcgan64", tmp_path / "mine")
     assert not (tmp_path / "mine").exists()

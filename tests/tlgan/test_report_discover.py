@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from axes.samples import save_samples
+from tlgan.axis_work.discovery_report import discovery_report, load_map_samples
 from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline
-from tlgan.report_discover import discovery_report, load_map_samples
 
 pytestmark = pytest.mark.slow  # figures and CLI runs: 1-4 s each here, up to 18 s on a busy machine
 

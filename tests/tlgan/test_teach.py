@@ -1,5 +1,6 @@
-"""tlgan.teach and the first-class added axes: teach from marked latents, add/teach/import
-into a bundle with refusal rules, heads as extra feature columns, with tiny seeded models."""
+"""tlgan.axis_work.teaching and the first-class added axes: teach from marked latents,
+add/teach/import into a bundle with refusal rules, heads as extra feature columns, with tiny
+seeded models."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from axes.bundle import AxisBundle
-from tlgan.axes_workflow import add_axis, read_labels
+from tlgan.axis_work.teaching import read_direction, read_examples, teach_axis
+from tlgan.axis_work.workflow import add_axis, read_labels
 from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline
-from tlgan.teach import read_direction, read_examples, teach_axis
 from tlgan.testing import tiny_bundle_with_samples
 
 
@@ -79,7 +80,7 @@ def test_teach_axis_refuses_existing_names_unknown_axes_and_missing_samples(
 
 def test_an_added_axis_with_a_head_is_a_feature_and_a_generation_target(
         shipped: Pipeline, tmp_path: Path) -> None:
-    from tlgan.teach import add_to_bundle
+    from tlgan.axis_work.teaching import add_to_bundle
 
     assert shipped.bundle is not None and shipped.bundle.source is not None
     folder = tmp_path / "bundle"
@@ -103,7 +104,7 @@ def test_an_added_axis_with_a_head_is_a_feature_and_a_generation_target(
     assert result.unmet == [[], []]
     assert "Smile_taught" in pipe.held_locks(["Smile_taught"])
     # and the axes report measures its response curve with its head
-    from tlgan.report import axis_report
+    from tlgan.axis_work.axis_report import axis_report
 
     summary = axis_report(pipe, new, tmp_path / "report", faces=2, curve_faces=8,
                           axes=["Smile_taught"], progress=False)
@@ -337,7 +338,7 @@ def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
     locked = pipe.edit(z0, {"Older": 2.0}, locked=["Young"]).astype(np.float64) - z0
     young = b.direction("Young").astype(np.float64)
     assert abs(float(free @ young)) > 0.5 and abs(float(locked @ young)) < 1e-4
-    from tlgan.report import axis_report  # the report says what each axis holds
+    from tlgan.axis_work.axis_report import axis_report  # the report says what each axis holds
 
     summary = axis_report(pipe, b, tmp_path / "report", faces=1, curve_faces=4,
                           axes=["Older", "Smiling"], progress=False)

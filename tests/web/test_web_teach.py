@@ -13,8 +13,8 @@ import pytest
 from test_web_editor import call, expect, generate, open_editor, row
 from web_helpers import web_app
 
+from tlgan.axis_work.teaching import read_direction
 from tlgan.pipeline import Pipeline
-from tlgan.teach import read_direction
 from tlgan.testing import TINY_LATENT, serve, tiny_bundle_with_samples
 
 pytestmark = pytest.mark.browser

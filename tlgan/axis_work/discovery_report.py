@@ -15,7 +15,7 @@ import numpy as np
 
 from axes.discover import pca_2d
 from axes.plots import save_latent_map
-from tlgan.discover import discover, save_strips
+from tlgan.axis_work.discovery import discover, save_strips
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import ArtifactError
 
@@ -51,7 +51,7 @@ def load_map_samples(samples: Path | None, bundle_dir: Path | None,
 
 def shipped_bundle_dir(pipeline: Pipeline) -> Path | None:
     """The folder of the bundle shipped for the pipeline's generator (None: none ships)."""
-    from tlgan.bundles import default_bundle_path
+    from tlgan.axis_work.bundle_store import default_bundle_path
 
     try:
         return default_bundle_path(pipeline.generator.name)

@@ -12,7 +12,7 @@ from axes.bundle import AxisBundle, load
 from tlgan_base.artifact import ArtifactError, atomic_artifact_dir, load_config
 from tlgan_base.registry import WeightsEntry, lookup
 
-DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "bundles"
 
 
 
