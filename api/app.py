@@ -40,7 +40,7 @@ from api.middleware import (
     LoopTurnMiddleware,
 )
 from api.openapi import install_openapi
-from api.routes import axes, discover, edit, encode, generate, health, interpolate
+from api.routes import axis_routes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
 from api.state import AppState, state_of
 from api.web.router import router as web_router
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(web_router)  # the page is public; it asks for a key on 401
     app.include_router(docs_router(app, settings))  # protected unless public_docs
     app.include_router(health.stats_router, dependencies=protected)
-    for module in (generate, edit, interpolate, encode, discover, axes):
+    for module in (generate, edit, interpolate, encode, discover, axis_routes):
         app.include_router(module.router, dependencies=protected)
     install_openapi(app)
 

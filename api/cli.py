@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from api.settings import Settings
-from tlgan_base.cli import fail
+from tlgan_base.cli_errors import fail
 
 #: settings that are never options (the API key is read from TLGAN_API_KEY only)
 ENV_ONLY = frozenset({"api_key"})

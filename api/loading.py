@@ -21,7 +21,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         ArtifactError: an artifact is missing, corrupt or does not fit the others.
         ValueError: a setting names no known model, or the device is unavailable.
     """
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
 
     pipeline = load_pipeline(generator=settings.generator, extractor=settings.extractor,
                              bundle=settings.bundle, device=settings.device,

@@ -79,7 +79,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from axes.maths import normalize
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 __all__ = [
     "DEFAULT_METHOD",

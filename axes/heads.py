@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tlgan_base.artifact import ArtifactError, atomic_path
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 __all__ = ["DEFAULT_CS", "Head", "accuracy_evidence", "cross_validate",
            "cross_validated_accuracy", "load_head", "save_head", "select_C", "train_head",

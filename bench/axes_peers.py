@@ -88,8 +88,8 @@ def main() -> None:
     from axes.fitting import fit_axes
     from axes.maths import orthogonalize
     from axes.samples import load_samples
+    from tlgan.assembly import load_pipeline
     from tlgan.axis_work.workflow import fit_conditional, reference_drag
-    from tlgan.models import load_pipeline
 
     cache = load_samples(args.samples)
     names = list(cache.attributes)

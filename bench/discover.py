@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from axes.discover import discovery_scores
+from axes.unsupervised import discovery_scores
 from bench.common import print_table
+from tlgan.assembly import load_pipeline
 from tlgan.axis_work.discovery import (
     METHODS,
     PCA_SAMPLES,
@@ -39,7 +40,6 @@ from tlgan.axis_work.discovery import (
     find_directions,
     pca_latents,
 )
-from tlgan.models import load_pipeline
 from tlgan.pipeline import Pipeline
 from tlgan_base.devices import set_threads
 

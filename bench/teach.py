@@ -48,9 +48,9 @@ import torch
 from axes.heads import accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
 from bench.common import print_table
+from tlgan.assembly import load_pipeline
 from tlgan.axis_work.teaching import SPAN_KEEP, teach_axis
 from tlgan.axis_work.workflow import fit_new_axis
-from tlgan.models import load_pipeline
 
 STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 #: --judge-age variants (label: keyword arguments): "plain" is the recipe before #28; the

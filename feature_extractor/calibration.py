@@ -195,10 +195,10 @@ def calibrate_weights(
 
     from safetensors.torch import save_file
 
-    from feature_extractor.celeba import read_celeba
+    from feature_extractor.celeba_index import read_celeba
     from feature_extractor.evaluation import align_attributes, evaluate, predict_index
+    from feature_extractor.extractor_weights import WEIGHTS_FILE, load_extractor
     from feature_extractor.model import Extractor
-    from feature_extractor.registry import WEIGHTS_FILE, load_extractor
     from tlgan_base.artifact import atomic_artifact_dir, save_config
 
     say = log or (lambda m: None)

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from feature_extractor.celeba import CelebaIndex, Report, read_celeba
-from feature_extractor.images import iter_image_batches
-from tlgan_base.metrics import roc_auc
+from feature_extractor.celeba_images import iter_image_batches
+from feature_extractor.celeba_index import CelebaIndex, Report, read_celeba
+from tlgan_base.classifier_metrics import roc_auc
 
 if TYPE_CHECKING:  # pragma: no cover
     from feature_extractor.model import Extractor

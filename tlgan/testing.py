@@ -141,7 +141,7 @@ def tiny_bundle(generator: FaceGenerator, extractor: Extractor, n: int = 3000,
 def tiny_encoder(generator: FaceGenerator, seed: int = 0) -> PhotoEncoder:
     """A seeded random photo encoder (the production class, widths 4/8/8/8) for
     ``generator``."""
-    from tlgan.encoders.model import EncoderConfig, ImageEncoder
+    from tlgan.encoders.encoder_net import EncoderConfig, ImageEncoder
     from tlgan.encoders.photo import PhotoEncoder
 
     torch.manual_seed(seed)

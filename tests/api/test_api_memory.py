@@ -16,7 +16,7 @@ from api.memory import faces_memory, fit_memory
 from api.settings import Settings, load_settings
 from tlgan.axis_work.discovery import find_directions, pca_memory
 from tlgan.pipeline import Pipeline
-from tlgan_base.errors import ConfigError
+from tlgan_base.domain_errors import ConfigError
 
 
 @pytest.fixture

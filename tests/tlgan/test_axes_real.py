@@ -13,7 +13,7 @@ pytestmark = pytest.mark.real_weights
 
 @pytest.fixture(scope="module")
 def real_models():  # type: ignore[no-untyped-def]
-    from feature_extractor.registry import load_extractor
+    from feature_extractor.extractor_weights import load_extractor
     from tlgan.generators import load_generator
 
     return load_generator(None, "cpu"), load_extractor(None, "cpu")
@@ -57,9 +57,9 @@ def test_shipped_bundle_matches_the_default_models(real_models) -> None:  # type
 
 @pytest.mark.real_weights
 def test_every_registered_generator_serves_its_shipped_axes() -> None:
+    from tlgan.assembly import load_pipeline
     from tlgan.axis_work.bundle_store import BUNDLES
     from tlgan.generators import DEFAULT, GENERATORS
-    from tlgan.models import load_pipeline
 
     assert set(BUNDLES) == set(GENERATORS)
     for name in GENERATORS:

@@ -88,7 +88,7 @@ def test_axes_can_be_taught_into_the_copy_and_the_shipped_bundle_is_untouched(
     runner = CliRunner()
     assert runner.invoke(cli, ["axes", "copy-default", str(tmp_path / "b")]).exit_code == 0
     # marks: seeds labelled by the shipped extractor's Smiling, a stand-in for a user's marks
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
 
     pipe = load_pipeline(device="cpu")
     ids = list(range(40))

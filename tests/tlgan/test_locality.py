@@ -149,7 +149,7 @@ def test_hold_edit_judges_a_local_edit_on_the_local_face(local: tuple[Pipeline, 
 @pytest.mark.real_weights
 @pytest.mark.slow
 def test_shipped_models_hold_references_without_undoing_the_target() -> None:
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
 
     p = load_pipeline(encoder="none")
     z = p.seeds_to_latents(range(7000, 7016))

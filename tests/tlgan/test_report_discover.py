@@ -54,7 +54,7 @@ def test_cli_report_appends_sections(monkeypatch: pytest.MonkeyPatch,
     def load(**_: Any) -> Pipeline:
         return tiny_pipeline
 
-    monkeypatch.setattr("tlgan.models.load_pipeline", load)
+    monkeypatch.setattr("tlgan.assembly.load_pipeline", load)
     res = CliRunner().invoke(cli, ["axes", "report", "--out", str(tmp_path / "r"),
                                    "--axes", "Smiling", "--faces", "1", "--curve-faces", "2",
                                    "--discover-k", "2"])

@@ -183,7 +183,7 @@ def test_read_examples_jsonl_and_csv(shipped: Pipeline, tmp_path: Path) -> None:
 
 def test_cli_teach_then_import_add_first_class_axes(shipped: Pipeline, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import tlgan.models
+    import tlgan.assembly
 
     assert shipped.bundle is not None
     folder = tmp_path / "bundle"
@@ -192,7 +192,7 @@ def test_cli_teach_then_import_add_first_class_axes(shipped: Pipeline, tmp_path:
     def fake_load(**kwargs):  # type: ignore[no-untyped-def]
         return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
 
-    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    monkeypatch.setattr(tlgan.assembly, "load_pipeline", fake_load)
     z, y = _marks(shipped, 40)
     marks = tmp_path / "marks.jsonl"
     marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": int(yi)})
@@ -265,7 +265,7 @@ def test_teach_axis_holds_the_raw_direction_of_a_held_reference(shipped: Pipelin
 
 def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
         shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tlgan.models
+    import tlgan.assembly
 
     assert shipped.bundle is not None
     folder = tmp_path / "bundle"
@@ -274,7 +274,7 @@ def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
     def fake_load(**kwargs):  # type: ignore[no-untyped-def]
         return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
 
-    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    monkeypatch.setattr(tlgan.assembly, "load_pipeline", fake_load)
     z, y = _noise_marks(shipped)
     marks = tmp_path / "marks.jsonl"
     marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": int(yi)})
@@ -307,7 +307,7 @@ def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
 
 def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
         shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tlgan.models
+    import tlgan.assembly
 
     assert shipped.bundle is not None
     folder = tmp_path / "bundle"
@@ -316,7 +316,7 @@ def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
     def fake_load(**kwargs):  # type: ignore[no-untyped-def]
         return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
 
-    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    monkeypatch.setattr(tlgan.assembly, "load_pipeline", fake_load)
     z, y = _marks(shipped, attr="Young")
     marks = tmp_path / "marks.jsonl"
     marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": 1 - int(yi)})

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from axes.discover import pca_2d
 from axes.plots import save_latent_map
+from axes.unsupervised import pca_2d
 from tlgan.axis_work.discovery import discover, save_strips
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import ArtifactError

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from tlgan.encoders import DEFAULT_STARTS
+from tlgan.encoders.encoder_net import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
 from tlgan.encoders.losses import Embedder, InversionLoss, LossWeights, psnr
-from tlgan.encoders.model import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
 from tlgan.encoders.refine import refine
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan_base.artifact import ArtifactError, load_config
@@ -146,7 +146,7 @@ class PhotoEncoder:
 
         Raises:
             ValueError: bad photos (named ``image``) or arguments.
-            tlgan_base.errors.Stopped: ``should_stop`` returned True.
+            tlgan_base.domain_errors.Stopped: ``should_stop`` returned True.
         """
         r = self.resolution
         arr = np.asarray(photos)

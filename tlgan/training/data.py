@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tlgan_base.artifact import atomic_path, sha256_bytes, sha256_file
-from tlgan_base.celeba import (
+from tlgan_base.celeba_layout import (
     IMAGE_DIR,
     PARTITION_FILE,
     TEST,
@@ -40,7 +40,7 @@ from tlgan_base.celeba import (
     parse_partition,
     read_pairs,
 )
-from tlgan_base.images import decode_image as decode_square
+from tlgan_base.image_codec import decode_image as decode_square
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 PACK_FORMAT = "tlgan-image-pack/1"

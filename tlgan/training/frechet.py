@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from feature_extractor.registry import load_extractor
+from feature_extractor.extractor_weights import load_extractor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

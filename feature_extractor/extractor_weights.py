@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tlgan_base.artifact import ArtifactError, load_config, sha256_file
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

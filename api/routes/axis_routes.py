@@ -68,7 +68,7 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
 async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
     """Registered generators (``loaded: true`` marks the one serving), the loaded one, and
     the photo encoder serving POST /encode (null: none)."""
-    from tlgan.registry import describe_all
+    from tlgan.catalog import describe_all
 
     loaded = pipeline.generator.describe()
     listed = [dict(g, loaded=g.get("name") == loaded["name"])

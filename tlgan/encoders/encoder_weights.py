@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tlgan_base.artifact import ArtifactError
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
 if TYPE_CHECKING:
     from tlgan.encoders.photo import PhotoEncoder

@@ -20,7 +20,7 @@ from tlgan.generators.base import FaceGenerator
 from tlgan.generators.checks import load_into, load_state_dict, verify_file
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan_base.artifact import ArtifactError, load_config
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator}
 
