@@ -26,6 +26,7 @@ __all__ = ["save_cosine_heatmap", "save_edit_strip", "save_face_changes", "save_
 
 
 def _new_figure(width: float, height: float) -> Figure:
+    # lazy: matplotlib is needed only by the reports, and is slow to import
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

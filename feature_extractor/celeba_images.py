@@ -18,6 +18,7 @@ import numpy as np
 
 from feature_extractor.celeba_index import CelebaError, CelebaIndex, Report, _stderr_report
 from tlgan_base.image_codec import load_image
+from tlgan_base.progress import progress_bar
 
 
 def _decode_many(
@@ -62,8 +63,6 @@ def load_images(
     paths = [index.image_path(int(r)) for r in rows]
     it = _decode_many(paths, size, workers)
     if progress:
-        from tlgan_base.progress import progress_bar
-
         it = progress_bar(it, total=len(rows), desc=f"decode {size}px", unit="img",
                           leave=False)
     for i, arr, err in it:

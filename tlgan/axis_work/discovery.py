@@ -12,6 +12,7 @@ them on the pipeline (the API's ``GET /axes/discover`` computes each method once
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import math
 import threading
 from collections.abc import Callable
@@ -393,6 +394,4 @@ def save_discovered(pipeline: Pipeline, found: Discovered, out: str | Path) -> P
 
 
 def _now() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

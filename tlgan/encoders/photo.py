@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.encoder_net import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
@@ -89,9 +91,6 @@ class PhotoEncoder:
         Raises:
             ArtifactError: missing/corrupt files, or trained for another generator.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         config = load_config(folder, kind=KIND, verify=True)
         if WEIGHTS_FILE not in config.get("files", {}):
             raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
