@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
+from api import loading
 from api.batching import Batcher
 from api.deps import ApiKey
 from api.docs import docs_router
@@ -40,7 +42,7 @@ from api.middleware import (
     LoopTurnMiddleware,
 )
 from api.openapi import install_openapi
-from api.routes import axes, discover, edit, encode, generate, health, interpolate
+from api.routes import axis_routes, discover, edit, encode, generate, health, interpolate
 from api.settings import Settings, load_settings
 from api.state import AppState, state_of
 from api.web.router import router as web_router
@@ -78,12 +80,10 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         state = state_of(app)
         warm = state.pipeline is None  # a pipeline given by the caller (tests) is not
         if state.pipeline is None:
-            from api.loading import build_pipeline
-
             log.debug("loading models (generator=%s, extractor=%s, bundle=%s, device=%s)",
                      settings.generator or "default", settings.extractor or "default",
                      settings.bundle or "default", settings.device)
-            state.pipeline = await run_in_threadpool(build_pipeline, settings)
+            state.pipeline = await run_in_threadpool(loading.build_pipeline, settings)
         loaded = state.pipeline
         batcher = Batcher(loaded, window_ms=settings.batch_window_ms,
                           max_batch=settings.max_batch, queue_size=settings.queue_size,
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(web_router)  # the page is public; it asks for a key on 401
     app.include_router(docs_router(app, settings))  # protected unless public_docs
     app.include_router(health.stats_router, dependencies=protected)
-    for module in (generate, edit, interpolate, encode, discover, axes):
+    for module in (generate, edit, interpolate, encode, discover, axis_routes):
         app.include_router(module.router, dependencies=protected)
     install_openapi(app)
 
@@ -169,8 +169,6 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("tlgan")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout

@@ -22,7 +22,8 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from api.settings import Settings
-from tlgan_base.cli import fail
+from tlgan.cli.main import cli
+from tlgan_base.cli_errors import fail
 
 #: settings that are never options (the API key is read from TLGAN_API_KEY only)
 ENV_ONLY = frozenset({"api_key"})
@@ -114,6 +115,7 @@ def serve(**options: Any) -> None:
       curl -s localhost:8000/generate -H 'Content-Type: application/json' \\
            -d '{"seed": 1}' -H 'Accept: image/png' -o face.png
     """
+    # lazy, as in tlgan/cli: `tlgan --help` must not import the server and the app
     from api.server import StartError, run
     from api.settings import load_settings
 
@@ -129,8 +131,6 @@ def serve(**options: Any) -> None:
 
 def main() -> None:
     """The ``tlgan`` command: the library's group plus ``serve``."""
-    from tlgan.cli.main import cli
-
     cli.add_command(serve)
     cli(prog_name="tlgan")
 

@@ -25,7 +25,7 @@ from api.jobs import RequestJobs
 from api.settings import Settings
 from api.state import AppState, app_state, state_of
 from tlgan.pipeline import Pipeline
-from tlgan_base.errors import shown
+from tlgan_base.domain_errors import shown
 
 API_KEY_HEADER = "X-API-Key"
 _api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,

@@ -30,7 +30,7 @@ from api.batching import BatcherStopped, JobStopped, QueueFull
 from api.jobs import ClientDisconnected, QueueTimeout
 from api.media import NotAcceptable
 from api.schemas import CUSTOM_AXIS_FORMS
-from tlgan_base.errors import ECHO_LIMIT, clip, shown
+from tlgan_base.domain_errors import ECHO_LIMIT, clip, shown
 
 log = logging.getLogger("tlgan.api")
 
@@ -40,7 +40,7 @@ CLIENT_CLOSED = 499
 
 
 #: Longest ``detail`` / item message of an error answer: a safety net behind the messages'
-#: own cutting of echoed values (:func:`tlgan_base.errors.shown`), so no error is ever large.
+#: own cutting of echoed values (:func:`tlgan_base.domain_errors.shown`), so no error is ever large.
 MESSAGE_LIMIT = 2000
 
 

@@ -53,7 +53,7 @@ def bounded_httptools(max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES, *,
     for name, value in (("header_timeout", header_timeout), ("body_timeout", body_timeout)):
         if not value > 0:
             raise ValueError(f"{name}: must be > 0, got {value}")
-    try:
+    try:  # lazy and optional: httptools may be absent (then h11)
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
         return "h11"

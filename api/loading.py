@@ -8,6 +8,7 @@ both carry one readable sentence that ``tlgan serve`` prints before exiting non-
 from __future__ import annotations
 
 from api.settings import Settings
+from tlgan.assembly import load_pipeline
 from tlgan.pipeline import Pipeline
 
 
@@ -21,8 +22,6 @@ def build_pipeline(settings: Settings) -> Pipeline:
         ArtifactError: an artifact is missing, corrupt or does not fit the others.
         ValueError: a setting names no known model, or the device is unavailable.
     """
-    from tlgan.models import load_pipeline
-
     pipeline = load_pipeline(generator=settings.generator, extractor=settings.extractor,
                              bundle=settings.bundle, device=settings.device,
                              max_batch=settings.max_batch, encoder=settings.encoder)

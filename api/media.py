@@ -26,8 +26,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tlgan_base.errors import shown
-from tlgan_base.images import MEDIA_TYPES, encode_image
+from tlgan_base.domain_errors import shown
+from tlgan_base.image_codec import MEDIA_TYPES, encode_image
 
 T = TypeVar("T")
 #: Encoding at most this many output pixels runs on the event loop (a 64x64 PNG takes about

@@ -16,9 +16,9 @@ The estimates (bytes; ``native`` is the generator's resolution, ``size`` the out
   chunk plus, per example, its latent and embedding (float32) and its uint8 face;
 * /encode's upload: the decoded photo's pixels (uint8 RGB plus a float32 copy), added to
   its answer's faces;
-* /axes/discover with method pca: :func:`tlgan.discover.pca_memory` (the activation matrix
-  N x D float32, the N x N float64 Gram matrix, one block of columns and one chunk of
-  forward passes).
+* /axes/discover with method pca: :func:`tlgan.axis_work.discovery.pca_memory` (the
+  activation matrix N x D float32, the N x N float64 Gram matrix, one block of columns and
+  one chunk of forward passes).
 
 The figures are upper ends: ``python -m bench.abuse`` measured the added peak RSS of
 /generate with 64 faces of 64 px at +58 MB (estimate 74 MiB), /axes/fit with 500 examples

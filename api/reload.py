@@ -24,6 +24,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api import loading
 from api.state import state_of
 from tlgan.pipeline import Pipeline
 
@@ -42,8 +43,6 @@ def swap_pipeline(app: FastAPI, pipeline: Pipeline) -> None:
 async def reload_models(app: FastAPI) -> bool:
     """Load the models named by the app's settings again and swap them in; False (the old
     ones kept, one log line) when loading fails or the server is draining."""
-    from api.loading import build_pipeline
-
     state = state_of(app)
     lock = state.reload_lock
     if lock is None:
@@ -57,7 +56,7 @@ async def reload_models(app: FastAPI) -> bool:
             return False
         log.info("reloading the models (SIGHUP)")
         try:
-            new: Pipeline = await run_in_threadpool(build_pipeline, state.settings)
+            new: Pipeline = await run_in_threadpool(loading.build_pipeline, state.settings)
         except Exception as exc:  # any failure keeps the old models: one line, no traceback
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
             log.error("reload failed, %s: %s", kept, first)

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from tlgan.latents import DEFAULT_TRUNCATION, MAX_SEED
-from tlgan_base.images import MAX_SIZE, MIN_SIZE
+from tlgan_base.image_codec import MAX_SIZE, MIN_SIZE
 
 #: Latent components and move distances are bounded (Gaussian latents lie within about
 #: +-6): larger values overflow the models' float32 arithmetic.

@@ -43,8 +43,14 @@ from typing import Any
 
 import uvicorn
 
+from api import loading
+from api.app import create_app
+from api.http_limits import bounded_httptools
+from api.middleware import AccessLogFormatter
+from api.reload import install_reload_signal
 from api.settings import Settings
 from api.state import AppState, state_of
+from tlgan_base.artifact import ArtifactError
 from tlgan_base.devices import set_threads
 
 log = logging.getLogger("tlgan.api")
@@ -109,8 +115,6 @@ def tune_allocator() -> str:
 
 def configure_logging(settings: Settings) -> None:
     """The service log on stderr and, with ``access_log``, JSON access lines on stdout."""
-    from api.middleware import AccessLogFormatter
-
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(levelname)s:     %(name)s: %(message)s")
     access = logging.getLogger("tlgan.access")
@@ -129,8 +133,6 @@ def _ignore_signal(sig: int, frame: object) -> None:
 def _load_in_thread(settings: Settings) -> asyncio.Future[Any]:
     """:func:`api.loading.build_pipeline` in a daemon thread (a stop while loading need not
     wait for it); the future gets its pipeline or its exception."""
-    from api.loading import build_pipeline
-
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
 
@@ -146,7 +148,7 @@ def _load_in_thread(settings: Settings) -> asyncio.Future[Any]:
         result: Any = None
         error: BaseException | None = None
         try:
-            result = build_pipeline(settings)
+            result = loading.build_pipeline(settings)
         except BaseException as exc:  # handed to the serving loop, which reports it
             error = exc
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
@@ -173,10 +175,6 @@ def run(settings: Settings) -> int:
     Raises:
         StartError: the port or the models are unusable (one line for the user).
     """
-    from api.app import create_app
-    from api.http_limits import bounded_httptools
-    from api.reload import install_reload_signal
-
     # Process-wide, so set here (the process's entry point), never in the app factory.
     set_threads(settings.resolved_torch_threads())
     configure_logging(settings)
@@ -254,7 +252,6 @@ def run(settings: Settings) -> int:
     except Exception as exc:
         if loaded:
             raise
-        from tlgan_base.artifact import ArtifactError
 
         # One line: some loaders embed multi-line library messages.
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()

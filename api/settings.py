@@ -22,8 +22,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tlgan.encoders import DEFAULT_STEPS as DEFAULT_ENCODE_STEPS
 from tlgan_base.devices import resolve_threads
-from tlgan_base.errors import ConfigError, clip
-from tlgan_base.images import MAX_PHOTO_PIXELS
+from tlgan_base.domain_errors import ConfigError, clip
+from tlgan_base.image_codec import MAX_PHOTO_PIXELS
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -63,7 +63,7 @@ OTHER_VARIABLES: Mapping[str, str] = {
 class Settings(BaseSettings):
     """Settings of the REST service (environment variables ``TLGAN_<NAME>``).
 
-    ``extractor`` / ``bundle`` set to ``"none"`` (``tlgan.models.NONE``) serve without
+    ``extractor`` / ``bundle`` set to ``"none"`` (``tlgan.assembly.NONE``) serve without
     labelling / editing (routes that need them answer 422 naming the field).
     """
 

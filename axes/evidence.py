@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,8 +98,6 @@ def compare_methods(n: int = 5000, latent_size: int = 100, n_attributes: int = 8
 
 def _main(argv: Sequence[str] | None = None) -> None:
     """``python -m axes.evidence [--compare] [--bench]``: reproduce the evidence / timing."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m axes.evidence")
     parser.add_argument("--compare", action="store_true", help="run compare_methods()")
     parser.add_argument("--bench", action="store_true",

@@ -77,9 +77,10 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from axes.maths import normalize
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -185,7 +186,7 @@ def _fit_logit_binary(x_train: NDArray[np.float64], p_train: NDArray[np.float64]
 
 def _fit_logit(x_train: NDArray[np.float64], target: NDArray[np.float64], method: Method,
                name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # lazy: seconds to import; `tlgan --help` and serve need none
 
     if target.min() == target.max():
         raise ValueError(
@@ -208,7 +209,7 @@ def _fit_logit(x_train: NDArray[np.float64], target: NDArray[np.float64], method
 def _fit_linear_logit(x_train: NDArray[np.float64], p_train: NDArray[np.float64],
                       name: str) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
     """TL-GAN's recipe: OLS of ``logit(clip(p, eps, 1 - eps))``."""
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # lazy: seconds to import, only fitting needs it
 
     res = sm.OLS(_logit(p_train), x_train).fit()
     return np.asarray(res.params, dtype=np.float64), np.asarray(res.bse, dtype=np.float64), True
@@ -300,8 +301,8 @@ def _fit_columns(z: NDArray[np.float64], y: NDArray[np.float64], names: Sequence
     """Fit every column of ``y``; ``n_jobs`` worker threads, BLAS limited to ``blas_threads``.
     ``covariates`` ``(N, C)`` are extra regressors whose slopes are not part of the axis."""
     # import statsmodels before silencing warnings: its import installs "always" filters
+    # (lazy, as above: seconds to import, and `tlgan --help` imports this module)
     import statsmodels.api  # noqa: F401
-    from threadpoolctl import threadpool_limits
 
     _, latent = z.shape
     if train.size < latent + 2:

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 from tlgan_base.artifact import ArtifactError, atomic_path
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 __all__ = ["DEFAULT_CS", "Head", "accuracy_evidence", "cross_validate",
            "cross_validated_accuracy", "load_head", "save_head", "select_C", "train_head",
@@ -126,6 +127,7 @@ def _stratified_split(labels: NDArray[np.bool_], holdout: float,
 
 def _fit_lr(x: NDArray[np.float64], y: NDArray[np.bool_], c: float,
             seed: int) -> tuple[NDArray[np.float64], float]:
+    # lazy: scikit-learn takes seconds to import; the server needs it only to teach an axis
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=1000,
@@ -151,8 +153,6 @@ def train_head(embeddings: ArrayLike, labels: ArrayLike, seed: int = 0, *,
     Raises:
         ValueError: bad shapes/values, naming the argument.
     """
-    from threadpoolctl import threadpool_limits
-
     emb = np.asarray(embeddings, dtype=np.float64)
     if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
         raise ValueError(f"embeddings must be a 2-D array (N, E), got shape {emb.shape}")
@@ -204,8 +204,6 @@ def cross_validate(embeddings: ArrayLike, labels: ArrayLike, C: float, *, folds:
     (standardized, class-balanced logistic regression with inverse regularization ``C``):
     ``(accuracy, AUC of the pooled out-of-fold logits)``; fewer folds when a class has fewer
     examples; None when a class has fewer than 2."""
-    from threadpoolctl import threadpool_limits
-
     emb = np.asarray(embeddings, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
     k = min(folds, int(y.sum()), int((~y).sum()))

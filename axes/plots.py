@@ -26,6 +26,7 @@ __all__ = ["save_cosine_heatmap", "save_edit_strip", "save_face_changes", "save_
 
 
 def _new_figure(width: float, height: float) -> Figure:
+    # lazy: matplotlib is needed only by the reports, and is slow to import
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -215,7 +216,7 @@ def save_latent_map(coords: ArrayLike, values: ArrayLike, path: str | os.PathLik
                     label: str = "probability", title: str | None = None,
                     axis_labels: Sequence[str] = ("PC 1", "PC 2")) -> Path:
     """Save a 2-D scatter of latents (``coords`` (N, 2), e.g. from
-    :func:`axes.discover.pca_2d`) coloured by ``values`` (N,) in [0, 1] (an attribute's
+    :func:`axes.unsupervised.pca_2d`) coloured by ``values`` (N,) in [0, 1] (an attribute's
     probability, colour bar titled ``label``)."""
     xy = np.asarray(coords, dtype=np.float64)
     vals = np.asarray(values, dtype=np.float64)

@@ -25,10 +25,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 from bench.common import median_time, print_table  # noqa: E402
-from tlgan.axes_workflow import add_axis, fit_bundle, read_labels  # noqa: E402
+from tlgan.assembly import load_pipeline  # noqa: E402
+from tlgan.axis_work.sampling import build_sample_cache  # noqa: E402
+from tlgan.axis_work.workflow import add_axis, fit_bundle, read_labels  # noqa: E402
 from tlgan.latents import sample_latents  # noqa: E402
-from tlgan.models import load_pipeline  # noqa: E402
-from tlgan.sampling import build_sample_cache  # noqa: E402
 
 
 def main() -> None:

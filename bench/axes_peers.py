@@ -16,7 +16,7 @@ Fitted on the same cache (z and the labeller's probabilities), references Male a
 
 Judge: ``--judge`` (an extractor weights folder trained apart from the labeller, e.g. with
 ``tlgan extractor train --depths 1,2,2,1``). For every axis, FACES faces (seeds 9000..) move
-from -D to +D (``tlgan.axes_workflow.reference_drag``); per method: the judge's change of
+from -D to +D (``tlgan.axis_work.workflow.reference_drag``); per method: the judge's change of
 P(target) and of P(Male) and P(Young).
 """
 
@@ -88,8 +88,8 @@ def main() -> None:
     from axes.fitting import fit_axes
     from axes.maths import orthogonalize
     from axes.samples import load_samples
-    from tlgan.axes_workflow import fit_conditional, reference_drag
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.workflow import fit_conditional, reference_drag
 
     cache = load_samples(args.samples)
     names = list(cache.attributes)

@@ -11,7 +11,7 @@ Then PCA against its previous implementation, measured in the same run (BASELINE
 0 to skip): a forward hook on the generator over full renders and a float64 SVD of the
 (N, D) activations. Printed: the wall time of finding the directions (median), the ratio,
 each direction's |cosine| with the baseline's, the peak RSS after each, and what one PCA
-sample costs in face-passes (the figure behind ``tlgan.discover.PCA_SAMPLE_COST``).
+sample costs in face-passes (the figure behind ``tlgan.axis_work.discovery.PCA_SAMPLE_COST``).
 
     PYTHONPATH=. python -m bench.discover [--k 10] [--faces 32] [--runs 3] [--threads 2]
 """
@@ -30,16 +30,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from axes.discover import discovery_scores
+from axes.unsupervised import discovery_scores
 from bench.common import print_table
-from tlgan.discover import (
+from tlgan.assembly import load_pipeline
+from tlgan.axis_work.discovery import (
     METHODS,
     PCA_SAMPLES,
     discover,
     find_directions,
     pca_latents,
 )
-from tlgan.models import load_pipeline
 from tlgan.pipeline import Pipeline
 from tlgan_base.devices import set_threads
 

@@ -58,9 +58,9 @@ def agreement(n: int, seed: int) -> None:
     """Print, per registered generator, the share of N faces where the judge's P(male) and
     our extractor's P(Male) fall on the same side of 0.5."""
     from bench.judge import judge
+    from tlgan.assembly import load_pipeline
     from tlgan.generators import GENERATORS
     from tlgan.latents import sample_latents
-    from tlgan.models import load_pipeline
 
     rows = []
     for name in GENERATORS:
@@ -96,8 +96,8 @@ def main() -> None:
         agreement(args.agreement, args.seed)
         return
 
+    from tlgan.assembly import load_pipeline
     from tlgan.latents import sample_latents
-    from tlgan.models import load_pipeline
 
     out: dict[str, Any] = {}
     for spec in args.bundle or [None]:

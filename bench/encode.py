@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 
 from bench.common import bench_server, print_table
+from tlgan.assembly import load_pipeline
 from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
-from tlgan.models import load_pipeline
 from tlgan.pipeline import Pipeline
-from tlgan_base.celeba import IMAGE_DIR, PARTITION_FILE, TEST
+from tlgan_base.celeba_layout import IMAGE_DIR, PARTITION_FILE, TEST
 from tlgan_base.devices import set_threads
-from tlgan_base.images import read_photo
+from tlgan_base.image_codec import read_photo
 
 REPO = Path(__file__).resolve().parents[1]
 EDIT_AXES = ("Smiling", "Eyeglasses", "Male")

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     import numpy as np
     import torch
 
+    from feature_extractor.extractor_weights import load_extractor
     from feature_extractor.model import model_memory_format
-    from feature_extractor.registry import load_extractor
 
     ap = argparse.ArgumentParser(description="Benchmark the attribute extractor.")
     ap.add_argument("--weights", default=None, help="registry name or weights folder")

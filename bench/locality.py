@@ -91,7 +91,7 @@ def main() -> None:
                     help="only: Blond_Hair +2 rendered with variants of its mask")
     args = ap.parse_args()
 
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
     from tlgan.pipeline.locality import frame_face_ratio
 
     p = load_pipeline(encoder="none")

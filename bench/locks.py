@@ -42,8 +42,8 @@ def main() -> None:
     ap.add_argument("--timed", type=int, default=30, help="single-face edits timed per mode")
     args = ap.parse_args()
 
+    from tlgan.assembly import load_pipeline
     from tlgan.latents import sample_latents
-    from tlgan.models import load_pipeline
     from tlgan.pipeline import LOCK_TOLERANCE, plan_edit
 
     p = load_pipeline()

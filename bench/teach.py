@@ -10,7 +10,7 @@ marks and several random draws this prints the median of:
   extractor's probabilities of the bundle's shipped samples, fitted and orthogonalized the
   same way);
 - response: the mean P(attribute) of held-out faces moved -3 .. +3 along the taught axis;
-- the wall time per fit (``tlgan.teach.teach_axis``: render + embed the marks, head,
+- the wall time per fit (``tlgan.axis_work.teaching.teach_axis``: render + embed the marks, head,
   scoring the shipped samples, GLM).
 
     python -m bench.teach                       # shipped CelebA bundle, CPU
@@ -48,9 +48,9 @@ import torch
 from axes.heads import accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
 from bench.common import print_table
-from tlgan.axes_workflow import fit_new_axis
-from tlgan.models import load_pipeline
-from tlgan.teach import SPAN_KEEP, teach_axis
+from tlgan.assembly import load_pipeline
+from tlgan.axis_work.teaching import SPAN_KEEP, teach_axis
+from tlgan.axis_work.workflow import fit_new_axis
 
 STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 #: --judge-age variants (label: keyword arguments): "plain" is the recipe before #28; the

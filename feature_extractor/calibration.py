@@ -14,15 +14,21 @@ folds in one go (training ends with it); :func:`calibrate_weights` is what
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
+from safetensors.torch import save_file
 
-if TYPE_CHECKING:  # pragma: no cover
-    from feature_extractor.model import AttributeNet, Extractor
+from feature_extractor.celeba_index import read_celeba
+from feature_extractor.evaluation import align_attributes, evaluate, predict_index
+from feature_extractor.extractor_weights import WEIGHTS_FILE, load_extractor
+from feature_extractor.model import AttributeNet, Extractor
+from tlgan_base.artifact import atomic_artifact_dir, save_config
 
 Log = Callable[[str], None]
 
@@ -104,8 +110,6 @@ def fold_into_head(model: AttributeNet, scale: np.ndarray, shift: np.ndarray) ->
     Raises:
         ValueError: ``scale`` or ``shift`` does not have one value per output.
     """
-    import torch
-
     head = model.head
     n = int(head.weight.shape[0])
     for name, v in (("scale", scale), ("shift", shift)):
@@ -191,16 +195,6 @@ def calibrate_weights(
         ValueError: the data has no validation images or attributes the extractor lacks.
         CelebaError / ArtifactError: bad data or weights.
     """
-    import copy
-
-    from safetensors.torch import save_file
-
-    from feature_extractor.celeba import read_celeba
-    from feature_extractor.evaluation import align_attributes, evaluate, predict_index
-    from feature_extractor.model import Extractor
-    from feature_extractor.registry import WEIGHTS_FILE, load_extractor
-    from tlgan_base.artifact import atomic_artifact_dir, save_config
-
     say = log or (lambda m: None)
     source = load_extractor(weights, device)
     index = read_celeba(data, report=say)

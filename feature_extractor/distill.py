@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from feature_extractor.registry import load_extractor
+from feature_extractor.extractor_weights import load_extractor
 from feature_extractor.training_config import ExtractorTrainConfig
 from tlgan_base.progress import progress_bar
 

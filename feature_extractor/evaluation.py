@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from feature_extractor.celeba import CelebaIndex, Report, read_celeba
-from feature_extractor.images import iter_image_batches
-from tlgan_base.metrics import roc_auc
+from feature_extractor.celeba_images import iter_image_batches
+from feature_extractor.celeba_index import CelebaIndex, Report, read_celeba
+from tlgan_base.classifier_metrics import roc_auc
+from tlgan_base.progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     from feature_extractor.model import Extractor
@@ -108,8 +109,6 @@ def predict_index(
                             skip_bad=skip_bad, report=report)
     bar = None
     if progress:
-        from tlgan_base.progress import progress_bar
-
         bar = progress_bar(total=len(rows), desc="eval", unit="img", leave=False)
     for imgs, ok in it:
         out_p.append(extractor.predict(imgs, batch_size=batch_size))

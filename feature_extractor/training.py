@@ -37,10 +37,11 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from feature_extractor.calibration import calibrate_extractor
-from feature_extractor.celeba import CelebaError, CelebaIndex, read_celeba
+from feature_extractor.celeba_images import image_cache
+from feature_extractor.celeba_index import CelebaError, CelebaIndex, read_celeba
 from feature_extractor.distill import load_teachers, teacher_targets
 from feature_extractor.evaluation import compute_metrics, evaluate
-from feature_extractor.images import image_cache
+from feature_extractor.extractor_weights import KIND, WEIGHTS_FILE
 from feature_extractor.model import (
     AttributeNet,
     Extractor,
@@ -49,7 +50,6 @@ from feature_extractor.model import (
     model_memory_format,
     to_memory_format,
 )
-from feature_extractor.registry import KIND, WEIGHTS_FILE
 from feature_extractor.training_config import TTA_CANDIDATES, ExtractorTrainConfig
 from feature_extractor.transforms import augment_batch, channel_stats
 from tlgan_base.devices import resolve_device

@@ -4,12 +4,11 @@ uint8 -> float layout change, channel statistics and the square resize the model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -46,9 +45,6 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
 
     Every random draw comes from ``generator`` (on the CPU) so a seed fixes the result.
     """
-    import torch
-    import torch.nn.functional as F
-
     n = x.shape[0]
     dev = x.device
 
@@ -106,8 +102,6 @@ def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
 
     Downscaling uses antialiased bilinear filtering (matching PIL's), upscaling bilinear.
     """
-    import torch.nn.functional as F
-
     h, w = int(x.shape[-2]), int(x.shape[-1])
     if h != w:
         s = min(h, w)

@@ -33,3 +33,46 @@ def test_no_import_cycle() -> None:
                      for dep in graph.find_modules_directly_imported_by(m)
                      if graph.chain_exists(importer=dep, imported=m)})
     assert cycles == []
+
+
+#: the library's packages (tests, benches and scripts are not library code)
+LIBRARY = ("api", "tlgan", "feature_extractor", "axes", "tlgan_base")
+#: the ``tlgan`` CLI's command modules, named for their click groups: they may share a name
+#: with a module of another room (``tlgan/cli/discover.py`` beside ``api/routes/discover.py``)
+CLI_COMMANDS = Path("tlgan", "cli")
+
+
+def library_modules() -> list[Path]:
+    """Every library module but the packages' ``__init__.py``, relative to the root."""
+    return sorted(p.relative_to(ROOT) for pkg in LIBRARY for p in (ROOT / pkg).rglob("*.py")
+                  if p.name != "__init__.py")
+
+
+def repeated_names(modules: list[Path]) -> dict[str, list[str]]:
+    """The module file names that more than one of ``modules`` carries, once the CLI's command
+    modules are left out, or that name a top-level package (``api/routes/axes.py`` reads as the
+    ``axes`` package); {name: [paths]}."""
+    by_name: dict[str, list[str]] = {}
+    for path in modules:
+        if path.parent != CLI_COMMANDS:
+            by_name.setdefault(path.stem, []).append(path.as_posix())
+    return {name: paths for name, paths in by_name.items()
+            if len(paths) > 1 or name in LIBRARY}
+
+
+def test_repeated_names_are_found() -> None:
+    """The check itself sees a repeat, a package's name, and lets a CLI command module by."""
+    found = repeated_names([Path("a", "registry.py"), Path("b", "registry.py"),
+                            Path("api", "routes", "axes.py"), Path("tlgan", "cli", "edit.py"),
+                            Path("tlgan", "pipeline", "edit.py")])
+    assert found == {"registry": ["a/registry.py", "b/registry.py"],
+                     "axes": ["api/routes/axes.py"]}
+
+
+def test_no_two_library_modules_share_a_name() -> None:
+    """A module's file name says which room it is in: no two library modules share one (the
+    CLI's command modules, named for their click groups, excepted), and none is named like a
+    top-level package."""
+    modules = library_modules()
+    assert len(modules) > 100
+    assert repeated_names(modules) == {}

@@ -6,24 +6,30 @@ production; only their size differs. Nothing here is imported by production code
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from axes.bundle import AxisBundle
+from axes.bundle import AxisBundle, build_bundle
+from axes.bundle_attach import attach_samples
+from axes.fitting import fit_axes
+from axes.samples import SampleCache
 from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
+from tlgan.encoders.encoder_net import EncoderConfig, ImageEncoder
+from tlgan.encoders.photo import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import LatentSpace
 from tlgan.photos.faces import CELEBA_EYES, Detection
 from tlgan.pipeline import Pipeline
-
-if TYPE_CHECKING:
-    from tlgan.encoders.photo import PhotoEncoder
 
 TINY_ATTRIBUTES = ["Eyeglasses", "Male", "Smiling", "Young", "Blond_Hair"]
 TINY_LATENT = 16
@@ -125,9 +131,6 @@ def tiny_bundle(generator: FaceGenerator, extractor: Extractor, n: int = 3000,
                 seed: int = 0, space: str = "z") -> AxisBundle:
     """Axes really fitted (GLM, orthogonalized against Male and Young) on ``n`` tiny samples
     of the generator's latent space ``space``."""
-    from axes.bundle import build_bundle
-    from axes.fitting import fit_axes
-
     z = generator.sample_latents(range(seed, seed + n), space=space)
     with torch.inference_mode():
         probs, _ = extractor.forward_tensor(generator.render_tensor(z, space))
@@ -141,9 +144,6 @@ def tiny_bundle(generator: FaceGenerator, extractor: Extractor, n: int = 3000,
 def tiny_encoder(generator: FaceGenerator, seed: int = 0) -> PhotoEncoder:
     """A seeded random photo encoder (the production class, widths 4/8/8/8) for
     ``generator``."""
-    from tlgan.encoders.model import EncoderConfig, ImageEncoder
-    from tlgan.encoders.photo import PhotoEncoder
-
     torch.manual_seed(seed)
     net = ImageEncoder(EncoderConfig(generator.latent_size, generator.resolution, (4, 8, 8, 8)))
     return PhotoEncoder(net, generator, name="tiny-encoder", sha256="0" * 64)
@@ -165,11 +165,6 @@ def tiny_bundle_with_samples(pipeline: Pipeline, folder: Any, n: int = 1500,
     """Save ``pipeline``'s bundle to ``folder`` with ``n`` shipped samples (seeds
     ``seed..``, labelled by its extractor) and return a pipeline that loads it from there
     (as the shipped bundles are: ``tlgan axes teach`` and ``POST /axes/fit`` work)."""
-    from pathlib import Path
-
-    from axes.bundle_attach import attach_samples
-    from axes.samples import SampleCache
-
     assert pipeline.bundle is not None and pipeline.extractor is not None
     folder = Path(folder)
     pipeline.bundle.save(folder)
@@ -188,11 +183,7 @@ def tiny_bundle_with_samples(pipeline: Pipeline, folder: Any, n: int = 1500,
 def serve(app: Any) -> Iterator[str]:
     """Run an ASGI ``app`` with uvicorn on a free loopback port (in a thread); yield its base
     URL. Afterwards, the app must not have answered any request with its catch-all 500."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
+    import uvicorn  # lazy: only tests that serve over HTTP need the server
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

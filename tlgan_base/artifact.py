@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CONFIG_NAME = "config.json"
 
 
@@ -88,8 +90,6 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
 
 def _json_default(obj: Any) -> Any:
     try:
-        import numpy as np
-
         if isinstance(obj, np.generic):
             return obj.item()
         if isinstance(obj, np.ndarray):

@@ -11,7 +11,7 @@ import numpy as np
 from api.jobs import RequestJobs
 from api.schemas import CustomAxisIn
 from tlgan.pipeline import Pipeline
-from tlgan.pipeline.edit import EditPlan, EditResult
+from tlgan.pipeline.edit_plan import EditPlan, EditResult
 
 #: face-passes charged per custom head for fitting its logit slope on the shipped samples
 #: (5,000 samples: about 60 ms per head on a loaded 2-core CPU, where a face-pass takes
@@ -65,7 +65,7 @@ async def render_faces(jobs: RequestJobs, own: Pipeline, z: np.ndarray, with_fea
 
 
 async def run_edit(jobs: RequestJobs, plan: EditPlan) -> EditResult:
-    """Run an edit (:func:`tlgan.pipeline.edit.plan_edit`): a plain render in a shared
+    """Run an edit (:func:`tlgan.pipeline.edit_plan.plan_edit`): a plain render in a shared
     batch (:func:`render_faces`), anything more as one job of the scheduler at the plan's
     cost."""
     if plan.batchable:

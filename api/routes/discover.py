@@ -11,7 +11,7 @@ from api.deps import JobsDep
 from api.memory import check_memory, limit_bytes
 from api.routes.responses import COMMON_ERRORS
 from api.schemas import MAX_DISCOVER, DiscoverMethod, DiscoverResponse, ErrorResponse
-from tlgan.discover import Discovered, cached, discover_cached, discover_cost, pca_memory
+from tlgan.axis_work.discovery import Discovered, cached, discover_cached, discover_cost, pca_memory
 from tlgan.pipeline import Pipeline
 
 router = APIRouter(tags=["models"])

@@ -15,7 +15,7 @@ from api.routes.replies import FaceReply, features_of, image_response
 from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
-from tlgan.pipeline.edit import EditResult, plan_edit
+from tlgan.pipeline.edit_plan import EditResult, plan_edit
 
 router = APIRouter(tags=["faces"])
 

@@ -19,8 +19,8 @@ from tlgan.encoders.photo import encode_cost
 from tlgan.latents import latent_to_list
 from tlgan.photos.prepare import align_photo, faces_json
 from tlgan.pipeline import EncodeResult, Pipeline
-from tlgan_base.errors import shown
-from tlgan_base.images import MIN_SIZE
+from tlgan_base.domain_errors import shown
+from tlgan_base.image_codec import MIN_SIZE
 
 router = APIRouter(tags=["faces"])
 

@@ -11,7 +11,7 @@ from fastapi import Request, Response
 
 from api.jobs import RequestJobs
 from api.media import LATENT_HEADER, SEED_HEADER, features_headers, latent_header, negotiate
-from tlgan_base.images import MEDIA_TYPES, encode_image
+from tlgan_base.image_codec import MEDIA_TYPES, encode_image
 
 
 def features_of(attributes: Sequence[str], probs: np.ndarray | None, i: int

@@ -12,7 +12,7 @@ from api.media import (
     SEED_HEADER,
 )
 from api.schemas import ErrorResponse
-from tlgan_base.images import MEDIA_TYPES
+from tlgan_base.image_codec import MEDIA_TYPES
 
 
 def error_doc(description: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def test_fit_without_shipped_samples_says_so(client: TestClient,
 def test_an_axis_added_with_its_head_is_a_feature_and_a_target(
         make_client: Callable[..., TestClient], shipped: Pipeline, tmp_path: Path) -> None:
     from axes.bundle import AxisBundle
-    from tlgan.teach import add_to_bundle, teach_axis
+    from tlgan.axis_work.teaching import add_to_bundle, teach_axis
 
     assert shipped.bundle is not None
     folder = tmp_path / "bundle"

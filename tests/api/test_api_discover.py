@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.batching import Batcher, JobFuture, JobStopped
-from tlgan.discover import discover_cached, discover_cost
+from tlgan.axis_work.discovery import discover_cached, discover_cost
 from tlgan.pipeline import Pipeline
 
 

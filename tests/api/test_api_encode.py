@@ -177,7 +177,7 @@ def test_encode_is_documented_as_a_multipart_upload(client: TestClient) -> None:
 
 def test_settings_keep_the_default_budget_within_the_cap() -> None:
     from api.settings import load_settings
-    from tlgan_base.errors import ConfigError
+    from tlgan_base.domain_errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"max_encode_steps \(TLGAN_MAX_ENCODE_STEPS\)"):
         load_settings(encode_steps=50, max_encode_steps=10)

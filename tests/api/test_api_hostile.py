@@ -175,7 +175,7 @@ def test_axes_fit_is_bounded_in_examples_memory_and_charged_for_its_work(
 
     from fastapi.testclient import TestClient
 
-    from api.routes.axes import fit_cost
+    from api.routes.axis_routes import fit_cost
     from tlgan.testing import tiny_bundle_with_samples
 
     shipped = copy.copy(tiny_bundle_with_samples(tiny_pipeline, tmp_path / "bundle"))

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from api.batching import Batcher, QueueFull
 from api.memory import faces_memory, fit_memory
 from api.settings import Settings, load_settings
-from tlgan.discover import find_directions, pca_memory
+from tlgan.axis_work.discovery import find_directions, pca_memory
 from tlgan.pipeline import Pipeline
-from tlgan_base.errors import ConfigError
+from tlgan_base.domain_errors import ConfigError
 
 
 @pytest.fixture

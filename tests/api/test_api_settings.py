@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.settings import OTHER_VARIABLES, Settings, check_environment, load_settings
-from tlgan_base.errors import ConfigError
+from tlgan_base.domain_errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = {f"TLGAN_{name.upper()}" for name in Settings.model_fields}

@@ -188,7 +188,7 @@ def test_a_failed_fit_names_the_examples(make_client: Callable[..., TestClient],
         raise ValueError("attribute 'mine': every training label is 0.5; a logit axis "
                          "cannot be fitted (exclude this attribute)")
 
-    monkeypatch.setattr("api.routes.axes.teach_axis", flat)
+    monkeypatch.setattr("api.routes.axis_routes.teach_axis", flat)
     client = make_client()
     examples = [{"latent": zeros_latent(), "label": i % 2} for i in range(10)]
     r = client.post("/axes/fit", json={"name": "mine", "examples": examples})

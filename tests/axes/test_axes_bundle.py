@@ -301,7 +301,7 @@ def test_attach_samples_refuses_another_generator_and_bad_rows(tmp_path: Path,
 
 
 def test_shipped_bundles_carry_their_samples() -> None:
-    from tlgan.bundles import BUNDLES
+    from tlgan.axis_work.bundle_store import BUNDLES
 
     for entry in BUNDLES.values():
         b = load(entry.path)

@@ -1,11 +1,11 @@
-"""axes.discover: SeFa and GANSpace-style PCA directions, and the evidence helpers."""
+"""axes.unsupervised: SeFa and GANSpace-style PCA directions, and the evidence helpers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from axes.discover import (
+from axes.unsupervised import (
     centred_gram,
     discovery_scores,
     nearest_axes,

@@ -9,7 +9,7 @@ import pytest
 
 from axes.heads import Head, load_head, save_head, train_head
 from tlgan_base.artifact import ArtifactError
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 
 def separable(n: int, e: int, seed: int, pos: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from extractor_helpers import ATTRS, _one_line_error, make_celeba
 
-from feature_extractor import registry
+from feature_extractor import extractor_weights
 from tlgan.cli.extractor import extractor as extractor_cli
 
 
@@ -70,7 +70,7 @@ def test_calibrate_cli_keeps_auc_and_records_source(trained: tuple[Path, Path],
     assert cfg["test_metrics_uncalibrated"] == src["test_metrics"]
     assert cfg["test_metrics"]["mean_auc"] == pytest.approx(src["test_metrics"]["mean_auc"],
                                                             abs=1e-6)
-    assert registry.load_extractor(str(out), "cpu").attributes == ATTRS
+    assert extractor_weights.load_extractor(str(out), "cpu").attributes == ATTRS
     res = CliRunner().invoke(extractor_cli, ["calibrate", "--weights", str(weights), "--data",
                                              str(make_celeba(tmp_path / "np", partition=False)),
                                              "--out", str(tmp_path / "o2"), "--quiet"])

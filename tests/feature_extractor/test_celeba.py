@@ -1,4 +1,4 @@
-"""feature_extractor.celeba: reading and checking the CelebA index files."""
+"""feature_extractor.celeba_index: reading and checking the CelebA index files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from extractor_helpers import ATTRS, N_IMAGES, make_celeba
 
-from feature_extractor.celeba import CelebaError, read_celeba
+from feature_extractor.celeba_index import CelebaError, read_celeba
 
 
 def test_read_celeba_fixture(celeba_tiny: Path) -> None:

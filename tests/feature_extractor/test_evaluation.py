@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from extractor_helpers import ATTRS, N_IMAGES, make_celeba
 
-from feature_extractor import registry
+from feature_extractor import extractor_weights
 from feature_extractor.evaluation import ATTRIBUTE_KEYS, REPORT_KEYS, compute_metrics
 from tlgan.cli.extractor import extractor as extractor_cli
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 
 @pytest.mark.slow
@@ -64,7 +64,7 @@ def test_eval_single_view_ignores_the_weights_views(trained: tuple[Path, Path],
     cfg = json.loads((multi / "config.json").read_text())
     cfg["inference"].update(flip_tta=True, zooms=[1.0, 1.25])  # config.json is not checksummed
     (multi / "config.json").write_text(json.dumps(cfg))
-    ext = registry.load_extractor(str(multi), "cpu")
+    ext = extractor_weights.load_extractor(str(multi), "cpu")
     assert ext.views == 4
     four = evaluate(ext, data)["attributes"]
     ext.flip_tta, ext.tta_zooms = False, (1.0,)

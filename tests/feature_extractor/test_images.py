@@ -1,4 +1,4 @@
-"""feature_extractor.images: decoding, centre-cropping and caching the images."""
+"""feature_extractor.celeba_images: decoding, centre-cropping and caching the images."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from extractor_helpers import N_IMAGES
 
-from feature_extractor.celeba import CelebaError, read_celeba
-from feature_extractor.images import image_cache, load_images
-from tlgan_base.images import load_image
+from feature_extractor.celeba_images import image_cache, load_images
+from feature_extractor.celeba_index import CelebaError, read_celeba
+from tlgan_base.image_codec import load_image
 
 
 def test_unreadable_image_names_image_and_line(celeba_tiny: Path) -> None:

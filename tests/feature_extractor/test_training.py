@@ -18,9 +18,9 @@ from extractor_helpers import (
     train_cli_subprocess,
 )
 
-from feature_extractor import registry
-from feature_extractor.celeba import read_celeba
-from feature_extractor.images import load_images
+from feature_extractor import extractor_weights
+from feature_extractor.celeba_images import load_images
+from feature_extractor.celeba_index import read_celeba
 from tlgan.cli.extractor import extractor as extractor_cli
 
 
@@ -37,7 +37,7 @@ def test_train_smoke_writes_loadable_weights(trained: tuple[Path, Path]) -> None
     assert cfg["training"]["device"] == "cpu" and cfg["training"]["wall_seconds"] > 0
     assert cfg["training"]["stopped_by"] == "epochs" and cfg["inference"]["threshold"] == 0.5
     assert cfg["test_metrics"]["images"] == 8 and len(cfg["normalization"]["mean"]) == 3
-    ext = registry.load_extractor(str(out), "cpu")
+    ext = extractor_weights.load_extractor(str(out), "cpu")
     assert ext.attributes == ATTRS and ext.embedding_size == 32
     assert ext.sha256 == cfg["files"]["model.safetensors"]
     imgs = np.random.default_rng(0).integers(0, 255, (5, 80, 80, 3), dtype=np.uint8)
@@ -94,7 +94,7 @@ def test_distillation_from_teachers(trained: tuple[Path, Path], tmp_path: Path) 
     assert cfg["training"]["distill"] == 1.0
     assert cfg["files"]["model.safetensors"] != plain["files"]["model.safetensors"]
     # the targets are the teachers' (views-averaged) probabilities on the training rows
-    ext = registry.load_extractor(str(teacher), "cpu")
+    ext = extractor_weights.load_extractor(str(teacher), "cpu")
     idx = read_celeba(data)
     imgs, _ = load_images(idx, np.arange(len(idx)), 64)
     rows = idx.indices("train")

@@ -20,7 +20,7 @@ def tiny_models(monkeypatch: pytest.MonkeyPatch, tiny_pipeline: Pipeline) -> Pip
     def load(**_: Any) -> Pipeline:
         return Pipeline(tiny_pipeline.generator, tiny_pipeline.extractor, tiny_pipeline.bundle)
 
-    monkeypatch.setattr("tlgan.models.load_pipeline", load)
+    monkeypatch.setattr("tlgan.assembly.load_pipeline", load)
     return tiny_pipeline
 
 

@@ -32,7 +32,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(torch.get_num_threads())
         raise ValueError("stop here")
 
-    monkeypatch.setattr("tlgan.models.load_pipeline", load)
+    monkeypatch.setattr("tlgan.assembly.load_pipeline", load)
     monkeypatch.setattr("tlgan.generators.load_generator", load)
     monkeypatch.delenv("TLGAN_TORCH_THREADS", raising=False)
     return calls

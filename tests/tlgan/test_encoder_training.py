@@ -53,7 +53,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_training_writes_a_checked_folder_tied_to_the_generator(trained: tuple[Path, Path],
                                                                 tmp_path: Path) -> None:
-    from tlgan.encoders.registry import load_encoder
+    from tlgan.encoders.encoder_weights import load_encoder
     from tlgan.generators import GENERATORS, load_generator
     from tlgan.testing import tiny_generator
 

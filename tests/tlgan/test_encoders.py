@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tlgan.encoders.encoder_net import EncoderConfig, ImageEncoder
 from tlgan.encoders.losses import (
     InversionLoss,
     LossWeights,
@@ -17,13 +18,12 @@ from tlgan.encoders.losses import (
     psnr,
     shell_penalty,
 )
-from tlgan.encoders.model import EncoderConfig, ImageEncoder
 from tlgan.encoders.photo import PhotoEncoder, encode_cost
 from tlgan.encoders.refine import check_refine_args, refine
 from tlgan.pipeline import Pipeline
 from tlgan.testing import tiny_encoder, tiny_generator
 from tlgan_base.artifact import ArtifactError
-from tlgan_base.errors import Stopped
+from tlgan_base.domain_errors import Stopped
 
 
 def test_encoder_shapes_and_bad_input() -> None:

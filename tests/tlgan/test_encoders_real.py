@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tlgan.encoders import DEFAULT_STEPS
-from tlgan.encoders.registry import ENCODERS, load_encoder, registered_for
+from tlgan.encoders.encoder_weights import ENCODERS, load_encoder, registered_for
 from tlgan.generators import GENERATORS, load_generator
 from tlgan_base.artifact import ArtifactError
 
@@ -46,8 +46,8 @@ def test_an_encoder_refuses_another_generator(name: str) -> None:
 
 @pytest.mark.slow
 def test_the_shipped_encoder_reconstructs_unseen_celeba_photos(celeba: Path) -> None:
-    from tlgan.models import load_pipeline
-    from tlgan_base.images import read_photo
+    from tlgan.assembly import load_pipeline
+    from tlgan_base.image_codec import read_photo
 
     pipeline = load_pipeline(bundle="none")
     lines = (celeba / "list_eval_partition.txt").read_text().splitlines()

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tlgan.generators import DEFAULT, GENERATORS, load_generator
-from tlgan.generators.registry import GeneratorWeights
+from tlgan.generators.generator_weights import GeneratorWeights
 from tlgan.latents import sample_latents
 from tlgan.testing import tiny_generator
 from tlgan_base.artifact import ArtifactError, sha256_file
-from tlgan_base.images import encode_image
+from tlgan_base.image_codec import encode_image
 
 
 def test_render_shapes_range_and_batching() -> None:
@@ -191,7 +191,7 @@ def test_corrupt_registered_weights_refuse(tmp_path: Path) -> None:
         name="corrupt", location=f"folder:{tmp_path}", sha256="0" * 64, architecture="dcgan",
         latent_size=100, resolution=64, value_range=(-1, 1), licence="MIT", source="test",
     )
-    from tlgan.generators.registry import load_registered
+    from tlgan.generators.generator_weights import load_registered
 
     with pytest.raises(ArtifactError, match="expected 000000000000"):
         load_registered(entry, torch.device("cpu"), 8)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from axes.bundle import AxisBundle
-from tlgan.bundles import load_bundle
+from tlgan.axis_work.bundle_store import load_bundle
 from tlgan.generators.base import FaceGenerator
 from tlgan.latents import (
     LatentSpace,
@@ -283,8 +283,8 @@ def test_bundles_without_a_latent_space_key_load_as_z(tmp_path: Path) -> None:
 
 def test_sample_cache_and_fit_in_w(tmp_path: Path) -> None:
     from axes.samples import load_samples
-    from tlgan.axes_workflow import fit_bundle, reference_drag
-    from tlgan.sampling import build_sample_cache
+    from tlgan.axis_work.sampling import build_sample_cache
+    from tlgan.axis_work.workflow import fit_bundle, reference_drag
 
     gen, pipe = _w_setup()
     assert pipe.extractor is not None

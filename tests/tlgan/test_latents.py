@@ -20,7 +20,7 @@ from tlgan.latents import (
     slerp,
     steps_ratios,
 )
-from tlgan_base.images import encode_image
+from tlgan_base.image_codec import encode_image
 
 
 def test_seeded_sampling_is_reproducible_and_independent_of_batch() -> None:

@@ -149,7 +149,7 @@ def test_hold_edit_judges_a_local_edit_on_the_local_face(local: tuple[Pipeline, 
 @pytest.mark.real_weights
 @pytest.mark.slow
 def test_shipped_models_hold_references_without_undoing_the_target() -> None:
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
 
     p = load_pipeline(encoder="none")
     z = p.seeds_to_latents(range(7000, 7016))
@@ -170,7 +170,7 @@ def test_shipped_models_hold_references_without_undoing_the_target() -> None:
 
 def test_axes_report_shows_the_frame_face_ratio_with_locality(
         local: tuple[Pipeline, Path], tmp_path: Path) -> None:
-    from tlgan.report import axis_report
+    from tlgan.axis_work.axis_report import axis_report
 
     p, _ = local
     assert p.bundle is not None

@@ -10,13 +10,13 @@ import pytest
 
 from tlgan.photos.faces import HaarFaceDetector
 from tlgan.photos.prepare import align_photo
-from tlgan_base.images import read_photo
+from tlgan_base.image_codec import read_photo
 
 pytestmark = [pytest.mark.real_weights, pytest.mark.slow]
 
 
 def test_aligned_crops_encode_as_well_as_before(celeba: Path) -> None:
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
 
     pipe = load_pipeline(bundle="none", device="cpu")
     names = ["182638.jpg", "182640.jpg", "182645.jpg", "182650.jpg", "182660.jpg",

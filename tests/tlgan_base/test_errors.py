@@ -1,8 +1,8 @@
-"""tlgan_base.errors: cutting the user values that error messages echo."""
+"""tlgan_base.domain_errors: cutting the user values that error messages echo."""
 
 from __future__ import annotations
 
-from tlgan_base.errors import ECHO_LIMIT, clip, shown
+from tlgan_base.domain_errors import ECHO_LIMIT, clip, shown
 
 
 def test_clip_and_shown_cut_long_values_with_an_ellipsis() -> None:

@@ -1,8 +1,8 @@
-"""tlgan_base.metrics: the one ROC-AUC of the axes and the extractor."""
+"""tlgan_base.classifier_metrics: the one ROC-AUC of the axes and the extractor."""
 
 from __future__ import annotations
 
-from tlgan_base.metrics import roc_auc
+from tlgan_base.classifier_metrics import roc_auc
 
 
 def test_roc_auc() -> None:

@@ -13,8 +13,8 @@ import pytest
 from test_web_editor import call, expect, generate, open_editor, row
 from web_helpers import web_app
 
+from tlgan.axis_work.teaching import read_direction
 from tlgan.pipeline import Pipeline
-from tlgan.teach import read_direction
 from tlgan.testing import TINY_LATENT, serve, tiny_bundle_with_samples
 
 pytestmark = pytest.mark.browser
@@ -224,7 +224,8 @@ def test_teach_warns_when_the_marks_are_near_chance(shipped_url: str, new_page: 
     not only as a number. Marks made without looking (yes, no, yes, ...) are near chance only
     by chance (12 of them can happen to separate: 10 of 12 right is not near chance), so the
     server's real answer gets the evidence of accuracy 0.58 from 12 marks, as the issue saw
-    it (whether the server flags near chance is tested in tests/tlgan/test_teach.py)."""
+    it (whether the server flags near chance is tested in
+    tests/tlgan/axis_work/test_teaching.py)."""
     from axes.heads import accuracy_evidence
 
     evidence = accuracy_evidence(0.58, 12)

@@ -59,9 +59,9 @@ def sample(n: int, seed: int, out: Path, truncation: float, batch: int, chunk: i
       tlgan axes sample --n 50000 --seed 0 --out runs/samples
       tlgan axes sample --n 2000 --out /tmp/samples --device cuda
     """
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.sampling import build_sample_cache
     from tlgan.latents import check_truncation
-    from tlgan.models import load_pipeline
-    from tlgan.sampling import build_sample_cache
 
     check_truncation(truncation)
     if batch < 1 or chunk < 1:
@@ -107,7 +107,7 @@ def fit(samples: Path, out: Path, reference: str, method: str, holdout: float, s
           --no-conditional
       tlgan axes fit --samples runs/samples --out runs/bundle --reference Male,Young,Smiling
     """
-    from tlgan.axes_workflow import fit_bundle
+    from tlgan.axis_work.workflow import fit_bundle
 
     refs = [r.strip() for r in reference.split(",") if r.strip()]
     bundle = fit_bundle(samples, out, references=refs, method=method, holdout=holdout,
@@ -161,8 +161,8 @@ def add(name: str, labels: Path, data: Path, bundle: Path, column: str | None,
       tlgan axes add Bangs2 --column Bangs --labels celeba/list_attr_celeba.txt \\
           --data celeba/ --bundle runs/bundle
     """
-    from feature_extractor.registry import load_extractor
-    from tlgan.axes_workflow import add_axis, read_labels
+    from feature_extractor.extractor_weights import load_extractor
+    from tlgan.axis_work.workflow import add_axis, read_labels
 
     labelled = read_labels(labels, data, column or name)
     ext = load_extractor(extractor, device)
@@ -195,8 +195,8 @@ def copy_default(out: Path, generator: str | None) -> None:
           --data celeba/ --bundle runs/bundle
       TLGAN_BUNDLE=runs/bundle tlgan serve
     """
-    from tlgan.bundles import copy_default_bundle
-    from tlgan.generators.registry import DEFAULT
+    from tlgan.axis_work.bundle_store import copy_default_bundle
+    from tlgan.generators.generator_weights import DEFAULT
 
     config = copy_default_bundle(generator or DEFAULT, out)
     click.echo(f"wrote bundle {out} (id {config['id']}, "
@@ -247,9 +247,9 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
     Examples:
       tlgan axes teach Freckles --examples marks.jsonl --bundle runs/bundle
     """
-    from tlgan.axes_workflow import check_new_name
-    from tlgan.models import load_pipeline
-    from tlgan.teach import add_to_bundle, read_examples, teach_axis
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.teaching import add_to_bundle, read_examples, teach_axis
+    from tlgan.axis_work.workflow import check_new_name
 
     pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
                              device=device)
@@ -299,8 +299,8 @@ def import_(name: str, direction_file: Path, bundle: Path, replace: bool,
       tlgan axes import Freckles --direction freckles.json --bundle runs/bundle
     """
     from axes.bundle import AxisBundle
-    from tlgan.axes_workflow import check_new_name
-    from tlgan.teach import add_to_bundle, read_direction
+    from tlgan.axis_work.teaching import add_to_bundle, read_direction
+    from tlgan.axis_work.workflow import check_new_name
 
     current = AxisBundle.load(bundle)
     check_new_name(current, name, replace=replace, replace_reference=replace_reference)
@@ -371,7 +371,7 @@ def masks(bundle: Path, faces: int, extractor: str | None, generator: str | None
       tlgan axes masks --bundle tlgan/data/bundles/celeba-dcgan64
     """
     from axes.bundle_attach import attach_masks
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
     from tlgan.pipeline.locality import learn_masks
 
     if faces < 1:
@@ -408,8 +408,8 @@ def judge(bundle: Path, judge: str, faces: int, distance: float, generator: str 
     Examples:
       tlgan axes judge --bundle runs/bundle --judge runs/judge-extractor
     """
-    from tlgan.axes_workflow import judge_bundle
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.workflow import judge_bundle
 
     pipeline = load_pipeline(generator=generator, extractor=judge, bundle="none",
                              device=device)
@@ -454,8 +454,8 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
       tlgan axes report --bundle runs/bundle --out runs/report --axes Smiling,Eyeglasses
       tlgan axes report --out runs/report --samples runs/samples --map-attribute Smiling
     """
-    from tlgan.models import load_pipeline
-    from tlgan.report import axis_report
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.axis_report import axis_report
 
     if faces < 1 or curve_faces < 1 or max_step <= 0:
         raise ValueError("faces/curve-faces/max-step: must be positive")
@@ -466,7 +466,7 @@ def report(bundle: Path | None, out: Path, axis_names: str | None, faces: int, c
     summary = axis_report(pipeline, pipeline.bundle, out, faces=faces, curve_faces=curve_faces,
                           max_step=max_step, axes=names)
     if discover_k:
-        from tlgan.report_discover import discovery_report, shipped_bundle_dir
+        from tlgan.axis_work.discovery_report import discovery_report, shipped_bundle_dir
 
         extra = discovery_report(pipeline, out, samples=samples,
                                  bundle_dir=bundle or shipped_bundle_dir(pipeline),

@@ -41,9 +41,9 @@ def discover(k: int, method: str, faces: int, out: Path | None, as_json: bool,
       tlgan axes discover --method pca --k 5 --out runs/discovered
       tlgan axes discover --json > directions.json
     """
-    from tlgan.discover import discover as find
-    from tlgan.discover import save_discovered
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.discovery import discover as find
+    from tlgan.axis_work.discovery import save_discovered
 
     pipeline = load_pipeline(generator=generator, extractor=extractor, bundle=bundle,
                              device=device)

@@ -75,12 +75,12 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
     """
     import numpy as np
 
+    from tlgan.assembly import load_pipeline
     from tlgan.latents import latent_to_list
-    from tlgan.models import load_pipeline
     from tlgan.photos.faces import HaarFaceDetector
     from tlgan.photos.prepare import align_photo, faces_json
     from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
-    from tlgan_base.images import check_size, encode_image
+    from tlgan_base.image_codec import check_size, encode_image
     from tlgan_base.progress import progress_bar
 
     check_size(size)
@@ -181,11 +181,11 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
     """
     import numpy as np
 
+    from tlgan.assembly import load_pipeline
     from tlgan.latents import latent_to_list
-    from tlgan.models import load_pipeline
     from tlgan.pipeline import plan_edit
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
-    from tlgan_base.images import check_size, encode_image
+    from tlgan_base.image_codec import check_size, encode_image
     from tlgan_base.progress import progress_bar
 
     check_size(size)

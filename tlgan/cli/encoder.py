@@ -80,7 +80,7 @@ def train(data: Path, out: Path, generator: str | None, extractor: str | None, d
       tlgan encoder train --data ../shared/data/celeba-subset \\
           --out tlgan/encoders/weights/celeba-dcgan64-encoder --steps 3000 --max-minutes 70
     """
-    from tlgan.encoders.training import EncoderTrainConfig, train_encoder
+    from tlgan.encoders.encoder_training import EncoderTrainConfig, train_encoder
 
     cfg = EncoderTrainConfig(
         data=str(data), out=str(out), generator=generator, extractor=extractor,

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from tlgan.cli.options import threads_option
-from tlgan_base.cli import DOMAIN_ERRORS, InputError, fail
+from tlgan_base.cli_errors import DOMAIN_ERRORS, InputError, fail
 
 
 def _note(message: str) -> None:
@@ -233,7 +233,7 @@ def eval_cmd(data_dir: Path, weights: str | None, partition: str, device: str,
           --single-view --json
     """
     from feature_extractor.evaluation import evaluate
-    from feature_extractor.registry import load_extractor
+    from feature_extractor.extractor_weights import load_extractor
 
     try:
         ext = load_extractor(weights, device)
@@ -287,8 +287,8 @@ def label_cmd(images: tuple[Path, ...], weights: str | None, device: str,
     """
     import numpy as np
 
-    from feature_extractor.registry import load_extractor
-    from tlgan_base.images import load_image
+    from feature_extractor.extractor_weights import load_extractor
+    from tlgan_base.image_codec import load_image
 
     try:
         ext = load_extractor(weights, device)

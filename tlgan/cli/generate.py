@@ -40,7 +40,7 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
     from tlgan.generators import load_generator
     from tlgan.latents import check_truncation, latent_to_list, parse_seeds, sample_latents
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
-    from tlgan_base.images import check_size, encode_image
+    from tlgan_base.image_codec import check_size, encode_image
     from tlgan_base.progress import progress_bar
 
     seed_list = parse_seeds(seeds)
@@ -81,7 +81,7 @@ def info(as_json: bool) -> None:
       tlgan info
       tlgan info --json
     """
-    from tlgan.registry import describe_all
+    from tlgan.catalog import describe_all
 
     data = describe_all()
     if as_json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from tlgan_base.cli import ErrorGroup
+from tlgan_base.cli_errors import ErrorGroup
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

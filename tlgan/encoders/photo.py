@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from tlgan.encoders import DEFAULT_STARTS
+from tlgan.encoders.encoder_net import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
 from tlgan.encoders.losses import Embedder, InversionLoss, LossWeights, psnr
-from tlgan.encoders.model import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
 from tlgan.encoders.refine import refine
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan_base.artifact import ArtifactError, load_config
@@ -89,9 +91,6 @@ class PhotoEncoder:
         Raises:
             ArtifactError: missing/corrupt files, or trained for another generator.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         config = load_config(folder, kind=KIND, verify=True)
         if WEIGHTS_FILE not in config.get("files", {}):
             raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
@@ -146,7 +145,7 @@ class PhotoEncoder:
 
         Raises:
             ValueError: bad photos (named ``image``) or arguments.
-            tlgan_base.errors.Stopped: ``should_stop`` returned True.
+            tlgan_base.domain_errors.Stopped: ``should_stop`` returned True.
         """
         r = self.resolution
         arr = np.asarray(photos)

@@ -18,7 +18,7 @@ import torch
 
 from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.losses import InversionLoss
-from tlgan_base.errors import Stopped
+from tlgan_base.domain_errors import Stopped
 
 #: Adam's learning rate on z (a z ~ N(0, I) in R^100 has entries of size ~1)
 DEFAULT_LR = 0.05
@@ -64,7 +64,7 @@ def refine(loss: InversionLoss, target: torch.Tensor, target_emb: torch.Tensor |
         lr: Adam's learning rate; ``jitter``: the perturbations' standard deviation.
         seed: seeds the perturbations, so the same photo and budget give the same z.
         should_stop: called before every step; True raises
-            :class:`tlgan_base.errors.Stopped`.
+            :class:`tlgan_base.domain_errors.Stopped`.
 
     Raises:
         ValueError: a bad argument (named).

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from tlgan_base.artifact import ArtifactError, sha256_file
@@ -26,8 +27,6 @@ def load_state_dict(path: Path, key: str | None, what: str) -> dict[str, torch.T
     holding it), or ArtifactError naming ``what``; never unpickles code."""
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             return load_file(str(path), device="cpu")
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt archive, refused pickle, ...

@@ -17,7 +17,7 @@ from tlgan.photos.faces import (
     is_already_aligned,
     warp_face,
 )
-from tlgan_base.images import MAX_PHOTO_PIXELS, read_photo
+from tlgan_base.image_codec import MAX_PHOTO_PIXELS, read_photo
 
 #: a photo whose only face's aligned frame lies within this fraction of its side of the centre
 #: square is taken as an aligned crop already (the eye landmarks' own scatter on the subset's
@@ -42,7 +42,7 @@ class AlignedPhoto:
 def read_upright(source: bytes | str | os.PathLike[str],
                  max_pixels: int = MAX_PHOTO_PIXELS, *, name: str = "image") -> np.ndarray:
     """The whole photo, uint8 (H, W, 3) RGB, EXIF orientation applied; checked like
-    :func:`tlgan_base.images.read_photo` (format, pixel count, corrupt data)."""
+    :func:`tlgan_base.image_codec.read_photo` (format, pixel count, corrupt data)."""
     from PIL import Image, ImageOps
 
     read_photo(source, 1, max_pixels, name=name)  # the checks, before the full decode

@@ -3,7 +3,7 @@
 Split by concern: :mod:`.models` (render, label, embed), :mod:`.axis_table` (axes, a
 request's own axes, moves, local-edit masks), :mod:`.locality` (local edits and their
 masks), :mod:`.local_edits` (rendering edits), :mod:`.control` (closed loops: conditioning,
-locks, references), :mod:`.encode` (photos), :mod:`.edit` (the edit use case) and
+locks, references), :mod:`.photo_encoding` (photos), :mod:`.edit_plan` (the edit use case) and
 :mod:`.facade` (:class:`Pipeline`, the object callers hold).
 """
 
@@ -18,11 +18,11 @@ from tlgan.pipeline.control import (
     condition_cost,
     hold_cost,
 )
-from tlgan.pipeline.edit import EditPlan, EditResult, plan_edit
-from tlgan.pipeline.encode import EncodeResult
+from tlgan.pipeline.edit_plan import EditPlan, EditResult, plan_edit
 from tlgan.pipeline.facade import LoadedPipeline, Pipeline
 from tlgan.pipeline.models import Models
-from tlgan_base.errors import Stopped
+from tlgan.pipeline.photo_encoding import EncodeResult
+from tlgan_base.domain_errors import Stopped
 
 __all__ = ["CONDITION_CANDIDATES", "CONDITION_MAX_STEPS", "LOCK_MAX_STEPS", "LOCK_TOLERANCE",
            "MAX_CUSTOM_AXES", "AxisTable", "ConditionResult", "EditPlan", "EditResult",

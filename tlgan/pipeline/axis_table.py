@@ -19,7 +19,7 @@ from axes.maths import apply_moves
 from tlgan.generators.base import FaceGenerator
 from tlgan.latents import DEFAULT_SPACE
 from tlgan.pipeline.locality import blend_mask, supports_locality
-from tlgan_base.errors import clip, shown
+from tlgan_base.domain_errors import clip, shown
 
 __all__ = ["MAX_CUSTOM_AXES", "AxisTable"]
 

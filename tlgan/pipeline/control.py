@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tlgan.pipeline.axis_table import AxisTable
-from tlgan_base.errors import Stopped, clip, shown
+from tlgan_base.domain_errors import Stopped, clip, shown
 
 __all__ = [
     "CONDITION_CANDIDATES",

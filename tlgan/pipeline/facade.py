@@ -4,7 +4,7 @@ The API and the CLI call this; it owns all model work. Inputs are plain Python /
 and outputs are numpy arrays: tensors never leave the pipeline. The work itself lives beside
 it: :mod:`~tlgan.pipeline.models` (render and label), :mod:`~tlgan.pipeline.axis_table`
 (axes, moves, masks), :mod:`~tlgan.pipeline.control` (closed loops) and
-:mod:`~tlgan.pipeline.encode` (photos).
+:mod:`~tlgan.pipeline.photo_encoding` (photos).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
 from tlgan.pipeline import control, local_edits
 from tlgan.pipeline.axis_table import AxisTable
 from tlgan.pipeline.control import ConditionResult, HoldResult
-from tlgan.pipeline.encode import EncodeResult, encode_photos
 from tlgan.pipeline.local_edits import edit_renderer, labelled
 from tlgan.pipeline.models import Models, bundle_heads
-from tlgan_base.errors import Stopped, clip
+from tlgan.pipeline.photo_encoding import EncodeResult, encode_photos
+from tlgan_base.domain_errors import Stopped, clip
 
 __all__ = ["LoadedPipeline", "Pipeline"]
 

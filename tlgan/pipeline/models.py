@@ -21,7 +21,7 @@ from axes.heads import Head
 from feature_extractor.model import Extractor
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE
-from tlgan_base.errors import clip, shown
+from tlgan_base.domain_errors import clip, shown
 
 __all__ = ["Models", "bundle_heads"]
 

@@ -3,7 +3,7 @@
 - :mod:`tlgan.training.data`: images of a CelebA-format directory, a plain folder or a pack
   file, decoded once to a uint8 array at the training resolution.
 - :mod:`tlgan.training.frechet`: the Fréchet distance between embedding statistics.
-- :mod:`tlgan.training.models`: the discriminator, the EMA of the generator, BN recalibration.
+- :mod:`tlgan.training.networks`: the discriminator, the EMA of the generator, BN recalibration.
 - :mod:`tlgan.training.augment`: differentiable batch augmentations (DiffAugment-style).
 - :mod:`tlgan.training.config`: the settings (``GeneratorTrainConfig``) and the seeds of the
   random streams.

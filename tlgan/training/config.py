@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tlgan.training.augment import parse_policy
-from tlgan.training.models import D_ARCHS, D_NORMS, RESOLUTION
+from tlgan.training.networks import D_ARCHS, D_NORMS, RESOLUTION
 
 LOSSES = ("hinge", "ns")
 # Seed offsets of the independent random streams (data, latents, augmentation, ...).

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from tlgan_base.artifact import atomic_path, sha256_bytes, sha256_file
-from tlgan_base.celeba import (
+from tlgan_base.celeba_layout import (
     IMAGE_DIR,
     PARTITION_FILE,
     TEST,
@@ -40,7 +41,8 @@ from tlgan_base.celeba import (
     parse_partition,
     read_pairs,
 )
-from tlgan_base.images import decode_image as decode_square
+from tlgan_base.image_codec import decode_image as decode_square
+from tlgan_base.progress import progress_bar
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 PACK_FORMAT = "tlgan-image-pack/1"
@@ -152,8 +154,6 @@ def list_images(data: str | os.PathLike[str]) -> ImageListing:
 
 def decode_image(data: bytes, resolution: int, what: str = "image") -> np.ndarray:
     """Image bytes -> uint8 (R, R, 3): RGB, centre-cropped square, area-resized."""
-    from PIL import UnidentifiedImageError
-
     try:
         return decode_square(data, resolution, resample="box")
     except (UnidentifiedImageError, OSError, ValueError) as exc:
@@ -171,8 +171,6 @@ def _read_and_decode(path: Path, resolution: int) -> tuple[str, np.ndarray]:
 def decode_files(paths: Sequence[Path], resolution: int, *, workers: int | None = None,
                  progress: bool = False, desc: str = "decoding") -> tuple[np.ndarray, list[str]]:
     """Decode files in parallel threads; returns (uint8 (N, R, R, 3), sha256 of each file)."""
-    from tlgan_base.progress import progress_bar
-
     out = np.empty((len(paths), resolution, resolution, 3), dtype=np.uint8)
     shas: list[str] = [""] * len(paths)
     workers = workers or min(8, os.cpu_count() or 1)
@@ -240,8 +238,6 @@ def load_image_set(data: str | os.PathLike[str], resolution: int = 64, *,
 
 
 def _encode_jpeg(images: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
     chunks: list[bytes] = []
     for img in images:
         buf = io.BytesIO()

@@ -25,7 +25,7 @@ from tlgan.generators import load_generator
 from tlgan.training.config import GeneratorTrainConfig
 from tlgan.training.data import ImageSet
 from tlgan.training.frechet import Reference
-from tlgan.training.models import LATENT_SIZE, RESOLUTION, build_generator
+from tlgan.training.networks import LATENT_SIZE, RESOLUTION, build_generator
 from tlgan_base.artifact import write_bytes_atomic
 from tlgan_base.trainloop import Patience, export_artifact
 

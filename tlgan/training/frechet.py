@@ -13,14 +13,12 @@ float images (N, 3, H, W) in [0, 1] -> ``(probs, embeddings)``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import torch
 
-from feature_extractor.registry import load_extractor
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+from feature_extractor.extractor_weights import load_extractor
 
 
 class EmbeddingExtractor(Protocol):
@@ -88,8 +86,6 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 def embed_uint8(extractor: EmbeddingExtractor, images: np.ndarray, device: Any,
                 batch: int = 250) -> np.ndarray:
     """Embeddings (N, E) float64 of uint8 images (N, H, W, 3)."""
-    import torch
-
     outs = []
     with torch.inference_mode():
         for sl in _batches(len(images), batch):
@@ -104,8 +100,6 @@ def embed_generated(extractor: EmbeddingExtractor,
                     render: Callable[[torch.Tensor], torch.Tensor],
                     z: torch.Tensor, batch: int = 250) -> np.ndarray:
     """Embeddings of ``render(z)`` (float images in [0, 1]), rendered in batches."""
-    import torch
-
     outs = []
     with torch.inference_mode():
         for sl in _batches(z.shape[0], batch):

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from tlgan.generators import load_generator
+from tlgan.latents import check_truncation
 from tlgan.training.config import _stream_seed
 from tlgan.training.data import load_image_set
 from tlgan.training.frechet import (
@@ -15,6 +17,7 @@ from tlgan.training.frechet import (
     embed_generated,
     load_metric_extractor,
 )
+from tlgan_base.devices import resolve_device
 
 
 def score_generator(generator: str | None, data: str, *, n: int = 2000,
@@ -27,10 +30,6 @@ def score_generator(generator: str | None, data: str, *, n: int = 2000,
     Returns a JSON-ready dict: ``fd``, ``floor``, ``n``, ``n_reference``, ``generator``,
     ``extractor``, ``data_checksum``, ``truncation``.
     """
-    from tlgan.generators import load_generator
-    from tlgan.latents import check_truncation
-    from tlgan_base.devices import resolve_device
-
     if n < 2:
         raise ValueError(f"n: must be >= 2, got {n}")
     check_truncation(truncation)

@@ -49,7 +49,7 @@ from tlgan.training.frechet import (
     embed_generated,
     load_metric_extractor,
 )
-from tlgan.training.models import (
+from tlgan.training.networks import (
     EMA,
     LATENT_SIZE,
     Discriminator,

@@ -8,7 +8,7 @@ import os
 from typing import Literal
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageFormat = Literal["png", "jpeg", "webp"]
 FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
@@ -158,8 +158,6 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
         ValueError: naming ``name``: not an image, another format, too many pixels, or a
             truncated/corrupt file.
     """
-    from PIL import ImageOps, UnidentifiedImageError
-
     try:
         im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except UnidentifiedImageError:

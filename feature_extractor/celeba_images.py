@@ -1,9 +1,9 @@
 """Images of a CelebA-format directory: decoding in batches and the decoded-image cache.
 
-Images are decoded by :func:`tlgan_base.images.load_image`: centre-cropped to a square (the
+Images are decoded by :func:`tlgan_base.image_codec.load_image`: centre-cropped to a square (the
 official images are 178x218) and resized with an
 antialiasing bilinear filter to the model's input size. Unreadable images raise
-:class:`~feature_extractor.celeba.CelebaError` naming the image and its attribute-file line
+:class:`~feature_extractor.celeba_index.CelebaError` naming the image and its attribute-file line
 (or, with ``skip_bad=True``, are dropped and reported).
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from feature_extractor.celeba import CelebaError, CelebaIndex, Report, _stderr_report
-from tlgan_base.images import load_image
+from feature_extractor.celeba_index import CelebaError, CelebaIndex, Report, _stderr_report
+from tlgan_base.image_codec import load_image
+from tlgan_base.progress import progress_bar
 
 
 def _decode_many(
@@ -62,8 +63,6 @@ def load_images(
     paths = [index.image_path(int(r)) for r in rows]
     it = _decode_many(paths, size, workers)
     if progress:
-        from tlgan_base.progress import progress_bar
-
         it = progress_bar(it, total=len(rows), desc=f"decode {size}px", unit="img",
                           leave=False)
     for i, arr, err in it:

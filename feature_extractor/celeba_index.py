@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tlgan_base.artifact import sha256_file
-from tlgan_base.celeba import (
+from tlgan_base.celeba_layout import (
     ATTR_FILE,
     IDENTITY_FILE,
     IMAGE_DIR,

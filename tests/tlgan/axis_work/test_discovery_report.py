@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from axes.samples import save_samples
+from tlgan.axis_work.discovery_report import discovery_report, load_map_samples
 from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline
-from tlgan.report_discover import discovery_report, load_map_samples
 
 pytestmark = pytest.mark.slow  # figures and CLI runs: 1-4 s each here, up to 18 s on a busy machine
 
@@ -54,7 +54,7 @@ def test_cli_report_appends_sections(monkeypatch: pytest.MonkeyPatch,
     def load(**_: Any) -> Pipeline:
         return tiny_pipeline
 
-    monkeypatch.setattr("tlgan.models.load_pipeline", load)
+    monkeypatch.setattr("tlgan.assembly.load_pipeline", load)
     res = CliRunner().invoke(cli, ["axes", "report", "--out", str(tmp_path / "r"),
                                    "--axes", "Smiling", "--faces", "1", "--curve-faces", "2",
                                    "--discover-k", "2"])

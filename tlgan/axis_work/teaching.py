@@ -4,7 +4,7 @@ The examples' faces are rendered and embedded by the extractor; a regularized lo
 on those embeddings learns the feature (its C chosen by 5-fold cross-validated AUC, which
 also gives the reported accuracy); the head scores the samples the bundle ships
 (``samples.npz``: z and embeddings), and those probabilities are fitted on z with the GLM the
-bundle's own axes were fitted with (``tlgan.axes_workflow.fit_new_axis``, the same as
+bundle's own axes were fitted with (``tlgan.axis_work.workflow.fit_new_axis``, the same as
 ``tlgan axes add``), conditional on the references it is to hold (``orthogonal_to``, default
 the bundle's references). Used by ``POST /axes/fit`` and ``tlgan axes teach``.
 
@@ -50,7 +50,7 @@ import numpy as np
 from axes.bundle import AxisBundle
 from axes.heads import Head, accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
-from tlgan.axes_workflow import check_new_name, fit_new_axis, held_axes
+from tlgan.axis_work.workflow import check_new_name, fit_new_axis, held_axes
 from tlgan.pipeline import Pipeline
 
 #: fewest and most examples a teaching request may carry

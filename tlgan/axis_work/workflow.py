@@ -20,7 +20,8 @@ from axes.fitting import DEFAULT_METHOD, FitResult, fit_axes, fit_one, reference
 from axes.heads import accuracy_evidence, cross_validate, train_head
 from axes.samples import SampleCache, load_samples
 from tlgan_base.artifact import ArtifactError
-from tlgan_base.celeba import images_dir, split_rows
+from tlgan_base.celeba_layout import images_dir, split_rows
+from tlgan_base.image_codec import load_image
 from tlgan_base.progress import progress_bar
 from tlgan_base.protocols import ImageEmbedder, JudgePipeline, LabellingPipeline
 
@@ -184,8 +185,6 @@ def read_labels(labels_file: str | Path, data: str | Path, column: str) -> Label
 def embed_images(extractor: ImageEmbedder, paths: list[Path], batch: int = 256,
                  progress: bool = True) -> np.ndarray:
     """Extractor embeddings (N, E) of image files, decoded at the extractor's input size."""
-    from tlgan_base.images import load_image
-
     size = int(extractor.input_size)
     out = []
     with progress_bar(total=len(paths), desc="embed labelled images", unit="img",

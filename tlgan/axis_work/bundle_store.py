@@ -10,9 +10,9 @@ from typing import Any
 
 from axes.bundle import AxisBundle, load
 from tlgan_base.artifact import ArtifactError, atomic_artifact_dir, load_config
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
-DATA_DIR = Path(__file__).resolve().parent / "data" / "bundles"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "bundles"
 
 
 

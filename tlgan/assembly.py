@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from feature_extractor.registry import load_extractor
-from tlgan.bundles import load_bundle
-from tlgan.encoders.registry import load_encoder
+from feature_extractor.extractor_weights import load_extractor
+from tlgan.axis_work.bundle_store import load_bundle
+from tlgan.encoders.encoder_weights import load_encoder
 from tlgan.generators import load_generator
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import ArtifactError

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.real_weights
 
 @pytest.fixture(scope="module")
 def real_models():  # type: ignore[no-untyped-def]
-    from feature_extractor.registry import load_extractor
+    from feature_extractor.extractor_weights import load_extractor
     from tlgan.generators import load_generator
 
     return load_generator(None, "cpu"), load_extractor(None, "cpu")
@@ -22,8 +22,8 @@ def real_models():  # type: ignore[no-untyped-def]
 @pytest.mark.slow
 def test_add_a_celeba_column_as_a_new_axis(tmp_path: Path, celeba: Path,
                                            real_models) -> None:  # type: ignore[no-untyped-def]
-    from tlgan.axes_workflow import add_axis, fit_bundle, read_labels
-    from tlgan.sampling import build_sample_cache
+    from tlgan.axis_work.sampling import build_sample_cache
+    from tlgan.axis_work.workflow import add_axis, fit_bundle, read_labels
 
     gen, ext = real_models
     samples = build_sample_cache(gen, ext, tmp_path / "samples", n=3000, seed=0,
@@ -42,7 +42,7 @@ def test_add_a_celeba_column_as_a_new_axis(tmp_path: Path, celeba: Path,
 
 
 def test_shipped_bundle_matches_the_default_models(real_models) -> None:  # type: ignore[no-untyped-def]
-    from tlgan.bundles import load_bundle
+    from tlgan.axis_work.bundle_store import load_bundle
 
     gen, ext = real_models
     bundle = load_bundle(None, generator=gen.name, latent_size=gen.latent_size,
@@ -57,9 +57,9 @@ def test_shipped_bundle_matches_the_default_models(real_models) -> None:  # type
 
 @pytest.mark.real_weights
 def test_every_registered_generator_serves_its_shipped_axes() -> None:
-    from tlgan.bundles import BUNDLES
+    from tlgan.assembly import load_pipeline
+    from tlgan.axis_work.bundle_store import BUNDLES
     from tlgan.generators import DEFAULT, GENERATORS
-    from tlgan.models import load_pipeline
 
     assert set(BUNDLES) == set(GENERATORS)
     for name in GENERATORS:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from feature_extractor.registry import DEFAULT as EXTRACTOR_DEFAULT
-from feature_extractor.registry import EXTRACTORS
-from tlgan.bundles import describe_bundles
-from tlgan.encoders.registry import ENCODERS
-from tlgan.generators.registry import GENERATORS
+from feature_extractor.extractor_weights import DEFAULT as EXTRACTOR_DEFAULT
+from feature_extractor.extractor_weights import EXTRACTORS
+from tlgan.axis_work.bundle_store import describe_bundles
+from tlgan.encoders.encoder_weights import ENCODERS
+from tlgan.generators.generator_weights import GENERATORS
 
 
 def describe_all() -> dict[str, list[dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""tlgan.discover on the tiny pipeline: SeFa from the first layer, PCA, moves, cache."""
+"""tlgan.axis_work.discovery on the tiny pipeline: SeFa from the first layer, PCA, moves, cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tlgan.discover import (
+from tlgan.axis_work.discovery import (
     PCA_SAMPLES,
     activations,
     discover,
@@ -165,11 +165,11 @@ def test_inconsistent_activations_are_an_internal_error(
         tiny_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     """Our own arrays disagreeing is a RuntimeError (HTTP 500), never a ValueError that the
     API would answer as the client's fault (422)."""
-    monkeypatch.setattr("tlgan.discover.activations",
+    monkeypatch.setattr("tlgan.axis_work.discovery.activations",
                         lambda p, z, **_: np.ones((len(z) + 3, 8), np.float32))
     with pytest.raises(RuntimeError, match="activations for"):
         find_directions(tiny_pipeline, "pca", 2)
-    monkeypatch.setattr("tlgan.discover.activations",
+    monkeypatch.setattr("tlgan.axis_work.discovery.activations",
                         lambda p, z, **_: np.full((len(z), 8), np.nan, np.float32))
     with pytest.raises(RuntimeError, match="NaN"):
         find_directions(tiny_pipeline, "pca", 2)

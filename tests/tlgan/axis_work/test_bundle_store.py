@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tlgan.bundles import BUNDLES, copy_default_bundle, default_bundle_path
+from tlgan.axis_work.bundle_store import BUNDLES, copy_default_bundle, default_bundle_path
 from tlgan.cli.main import cli
 from tlgan_base.artifact import ArtifactError, load_config, sha256_file
 
@@ -74,7 +74,7 @@ def test_a_corrupt_shipped_bundle_is_not_copied(tmp_path: Path,
     shutil.copytree(default_bundle_path("celeba-dcgan64"), fake)
     with open(fake / "axes.npz", "ab") as f:
         f.write(b"\0")
-    monkeypatch.setattr("tlgan.bundles.default_bundle_path", lambda generator: fake)
+    monkeypatch.setattr("tlgan.axis_work.bundle_store.default_bundle_path", lambda generator: fake)
     with pytest.raises(ArtifactError, match=r"axes\.npz"):
         copy_default_bundle("celeba-dcgan64", tmp_path / "mine")
     assert not (tmp_path / "mine").exists()
@@ -88,7 +88,7 @@ def test_axes_can_be_taught_into_the_copy_and_the_shipped_bundle_is_untouched(
     runner = CliRunner()
     assert runner.invoke(cli, ["axes", "copy-default", str(tmp_path / "b")]).exit_code == 0
     # marks: seeds labelled by the shipped extractor's Smiling, a stand-in for a user's marks
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
 
     pipe = load_pipeline(device="cpu")
     ids = list(range(40))

@@ -19,8 +19,10 @@ from torch import nn
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.checks import load_into, load_state_dict, verify_file
 from tlgan.generators.dcgan import DCGANGenerator
+from tlgan.generators.plugin import load_plugin
 from tlgan_base.artifact import ArtifactError, load_config
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.devices import resolve_device
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"dcgan": DCGANGenerator}
 
@@ -96,16 +98,21 @@ class GeneratorWeights(WeightsEntry):
         }
 
 
+def _dcgan64(name: str, location: str, sha256: str, licence: str, source: str,
+             description: str, state_dict_key: str | None = None) -> GeneratorWeights:
+    """An entry of the PyTorch DCGAN tutorial's generator: z in R^100, 64x64 RGB in [-1, 1]."""
+    return GeneratorWeights(name=name, location=location, sha256=sha256, architecture="dcgan",
+                            arch_kwargs={"nz": 100, "ngf": 64, "nc": 3}, latent_size=100,
+                            resolution=64, value_range=(-1.0, 1.0), licence=licence,
+                            source=source, state_dict_key=state_dict_key,
+                            description=description)
+
+
 GENERATORS: dict[str, GeneratorWeights] = {
-    "celeba-dcgan64": GeneratorWeights(
+    "celeba-dcgan64": _dcgan64(
         name="celeba-dcgan64",
         location="folder:weights/celeba-dcgan64",
         sha256="e9ebbb42e04fcec37fe0b0faa094d6f1f61b10ef6e5ddfae4b4b792b8ff36902",
-        architecture="dcgan",
-        arch_kwargs={"nz": 100, "ngf": 64, "nc": 3},
-        latent_size=100,
-        resolution=64,
-        value_range=(-1.0, 1.0),
         licence=("MIT (weights); trained on CelebA, whose images are for non-commercial "
                  "research use only"),
         source=("pretrained DCGAN (plain DCGAN recipe, BCE, 26,700 iterations) on the CelebA "
@@ -113,15 +120,10 @@ GENERATORS: dict[str, GeneratorWeights] = {
         description="PyTorch DCGAN tutorial generator, 64x64, CelebA faces (the extractor's "
                     "domain)",
     ),
-    "dcgan-digiface64": GeneratorWeights(
+    "dcgan-digiface64": _dcgan64(
         name="dcgan-digiface64",
         location="dist:gan-face-generate==1.1.1:gan_face_generate/weights.tar",
         sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
-        architecture="dcgan",
-        arch_kwargs={"nz": 100, "ngf": 64, "nc": 3},
-        latent_size=100,
-        resolution=64,
-        value_range=(-1.0, 1.0),
         licence="MIT",
         source="PyPI gan-face-generate==1.1.1 (DCGAN trained on synthetic DigiFace1M faces)",
         state_dict_key="netG_state_dict",
@@ -186,9 +188,6 @@ def load_generator(spec: str | None = None, device: torch.device | str = "cpu",
         ArtifactError: the weights are missing, corrupt or do not fit.
         ValueError: ``spec`` names nothing we know.
     """
-    from tlgan.generators.plugin import load_plugin
-    from tlgan_base.devices import resolve_device
-
     dev = resolve_device(device)
     spec = spec or DEFAULT
     entry = lookup(GENERATORS, spec)

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 from tlgan_base.artifact import ArtifactError, load_config, sha256_file
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -71,11 +75,6 @@ DEFAULT = "celeba-cnn64"
 
 def _build(folder: Path, config: dict[str, Any], name: str, sha: str,
            device: str | torch.device | None) -> Extractor:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
-
     try:
         mcfg = ModelConfig.from_dict(config["model"])
         attributes = [str(a) for a in config["attributes"]]

@@ -91,7 +91,7 @@ class EditPlan:
                           self.locality, self.hold_references, self.pipeline.attributes)
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> EditResult:
-        """Do the edit. Raises :class:`~tlgan_base.errors.Stopped` once ``should_stop`` is
+        """Do the edit. Raises :class:`~tlgan_base.domain_errors.Stopped` once ``should_stop`` is
         true between closed-loop steps, and what ``check`` raises for held latents."""
         p, start, moved, moves, locked = (self.pipeline, self.start, self.moved, self.moves,
                                           self.locked)

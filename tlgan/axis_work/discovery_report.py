@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from axes.discover import pca_2d
 from axes.plots import save_latent_map
-from tlgan.discover import discover, save_strips
+from axes.samples import load_samples
+from axes.unsupervised import pca_2d
+from tlgan.axis_work.bundle_store import default_bundle_path
+from tlgan.axis_work.discovery import discover, save_strips
 from tlgan.pipeline import Pipeline
 from tlgan_base.artifact import ArtifactError
 
@@ -28,8 +30,6 @@ def load_map_samples(samples: Path | None, bundle_dir: Path | None,
     """Latents (N, L) and probabilities (N, A) for the map, and where they came from: the
     sample cache ``samples``, else ``bundle_dir/samples.npz``, else None."""
     if samples is not None:
-        from axes.samples import load_samples
-
         cache = load_samples(samples, verify=False, mmap=True)
         if cache.attributes != attributes:
             raise ValueError(f"samples: {samples} was labelled with other attributes")
@@ -51,8 +51,6 @@ def load_map_samples(samples: Path | None, bundle_dir: Path | None,
 
 def shipped_bundle_dir(pipeline: Pipeline) -> Path | None:
     """The folder of the bundle shipped for the pipeline's generator (None: none ships)."""
-    from tlgan.bundles import default_bundle_path
-
     try:
         return default_bundle_path(pipeline.generator.name)
     except ArtifactError:

@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from feature_extractor.extractor_weights import load_extractor
 from feature_extractor.model import Extractor
-from feature_extractor.registry import load_extractor
-from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
-from tlgan.encoders.model import (
+from tlgan.encoders.encoder_net import (
     ARCHITECTURE,
     KIND,
     WEIGHTS_FILE,
@@ -44,13 +43,21 @@ from tlgan.encoders.model import (
     ImageEncoder,
     count_parameters,
 )
+from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
 from tlgan.generators import FaceGenerator, load_generator
 from tlgan.latents import from_prior
 from tlgan.training.data import decode_files
 from tlgan.training.export import image_grid, save_png
 from tlgan_base import trainloop
 from tlgan_base.artifact import ArtifactError, sha256_bytes, write_json_atomic
-from tlgan_base.celeba import PARTITION_FILE, TRAIN, VAL, images_dir, parse_partition, read_pairs
+from tlgan_base.celeba_layout import (
+    PARTITION_FILE,
+    TRAIN,
+    VAL,
+    images_dir,
+    parse_partition,
+    read_pairs,
+)
 from tlgan_base.devices import resolve_device
 
 BEST = "best.safetensors"

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tlgan.encoders.photo import PhotoEncoder
 from tlgan_base.artifact import ArtifactError
-from tlgan_base.registry import WeightsEntry, lookup
+from tlgan_base.registry_entry import WeightsEntry, lookup
 
 if TYPE_CHECKING:
-    from tlgan.encoders.photo import PhotoEncoder
     from tlgan.generators.base import FaceGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -83,8 +83,6 @@ def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator
             generator.
         ValueError: ``spec`` names nothing we know.
     """
-    from tlgan.encoders.photo import PhotoEncoder
-
     if spec is None:
         entry = registered_for(generator)
         if entry is None:

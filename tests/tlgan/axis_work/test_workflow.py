@@ -13,11 +13,11 @@ from PIL import Image
 from axes.bundle import AxisBundle
 from axes.sample_writer import work_dir_for
 from axes.samples import load_samples
-from tlgan.axes_workflow import add_axis, fit_bundle, read_labels
+from tlgan.axis_work.axis_report import axis_report
+from tlgan.axis_work.sampling import build_sample_cache
+from tlgan.axis_work.workflow import add_axis, fit_bundle, read_labels
 from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline
-from tlgan.report import axis_report
-from tlgan.sampling import build_sample_cache
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_cli_fit_and_bad_inputs(tmp_path: Path, cache_dir: Path) -> None:
 
 def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
                                                                 cache_dir: Path) -> None:
-    from tlgan.bundles import load_bundle
+    from tlgan.axis_work.bundle_store import load_bundle
     from tlgan_base.artifact import ArtifactError
 
     fit_bundle(cache_dir, tmp_path / "bundle", progress=False)
@@ -191,7 +191,7 @@ def test_bundle_refuses_a_retrained_extractor_of_the_same_name(tmp_path: Path,
 @pytest.mark.slow
 def test_judge_records_each_axis_drag_on_each_reference(tmp_path: Path, cache_dir: Path,
                                                         tiny_pipeline: Pipeline) -> None:
-    from tlgan.axes_workflow import judge_bundle, reference_drag
+    from tlgan.axis_work.workflow import judge_bundle, reference_drag
     from tlgan.testing import calibrate_extractor, tiny_extractor
     from tlgan_base.artifact import ArtifactError
 

@@ -12,8 +12,9 @@ from api.errors import jsonable
 from api.memory import check_memory, fit_memory
 from api.routes.responses import BODY_ERRORS, COMMON_ERRORS
 from api.schemas import AxesFitRequest, AxesFitResponse, AxesResponse, AxisInfo, GeneratorsResponse
+from tlgan.axis_work.teaching import TaughtAxis, teach_axis
+from tlgan.catalog import describe_all
 from tlgan.pipeline import Pipeline
-from tlgan.teach import TaughtAxis, teach_axis
 from tlgan_base.protocols import StatsBundle
 
 router = APIRouter(tags=["models"])
@@ -68,8 +69,6 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
 async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
     """Registered generators (``loaded: true`` marks the one serving), the loaded one, and
     the photo encoder serving POST /encode (null: none)."""
-    from tlgan.registry import describe_all
-
     loaded = pipeline.generator.describe()
     listed = [dict(g, loaded=g.get("name") == loaded["name"])
               for g in describe_all()["generators"]]

@@ -1,5 +1,6 @@
-"""tlgan.teach and the first-class added axes: teach from marked latents, add/teach/import
-into a bundle with refusal rules, heads as extra feature columns, with tiny seeded models."""
+"""tlgan.axis_work.teaching and the first-class added axes: teach from marked latents,
+add/teach/import into a bundle with refusal rules, heads as extra feature columns, with tiny
+seeded models."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from axes.bundle import AxisBundle
-from tlgan.axes_workflow import add_axis, read_labels
+from tlgan.axis_work.teaching import TaughtAxis, read_direction, read_examples, teach_axis
+from tlgan.axis_work.workflow import add_axis, read_labels
 from tlgan.cli.main import cli
 from tlgan.pipeline import Pipeline
-from tlgan.teach import read_direction, read_examples, teach_axis
 from tlgan.testing import tiny_bundle_with_samples
 
 
@@ -79,7 +80,7 @@ def test_teach_axis_refuses_existing_names_unknown_axes_and_missing_samples(
 
 def test_an_added_axis_with_a_head_is_a_feature_and_a_generation_target(
         shipped: Pipeline, tmp_path: Path) -> None:
-    from tlgan.teach import add_to_bundle
+    from tlgan.axis_work.teaching import add_to_bundle
 
     assert shipped.bundle is not None and shipped.bundle.source is not None
     folder = tmp_path / "bundle"
@@ -103,7 +104,7 @@ def test_an_added_axis_with_a_head_is_a_feature_and_a_generation_target(
     assert result.unmet == [[], []]
     assert "Smile_taught" in pipe.held_locks(["Smile_taught"])
     # and the axes report measures its response curve with its head
-    from tlgan.report import axis_report
+    from tlgan.axis_work.axis_report import axis_report
 
     summary = axis_report(pipe, new, tmp_path / "report", faces=2, curve_faces=8,
                           axes=["Smile_taught"], progress=False)
@@ -180,22 +181,50 @@ def test_read_examples_jsonl_and_csv(shipped: Pipeline, tmp_path: Path) -> None:
         read_direction(bad, 16)
 
 
-def test_cli_teach_then_import_add_first_class_axes(shipped: Pipeline, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import tlgan.models
+def _with_bundle(shipped: Pipeline, folder: Path) -> Pipeline:
+    """The shipped models with the bundle in ``folder``."""
+    return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(folder))
+
+
+def _cli_bundle(shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped bundle in ``tmp_path/bundle``, which the CLI's commands load
+    with the shipped models (``tlgan.assembly.load_pipeline`` replaced)."""
+    import tlgan.assembly
 
     assert shipped.bundle is not None
     folder = tmp_path / "bundle"
     shipped.bundle.save(folder)
 
-    def fake_load(**kwargs):  # type: ignore[no-untyped-def]
-        return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
+    def fake_load(**kwargs):
+        return _with_bundle(shipped, kwargs["bundle"])
 
-    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    monkeypatch.setattr(tlgan.assembly, "load_pipeline", fake_load)
+    return folder
+
+
+def _write_marks(path: Path, z: np.ndarray, labels: np.ndarray) -> Path:
+    """Marked latents as ``tlgan axes teach --examples`` reads them (JSON lines)."""
+    path.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": int(yi)})
+                            + "\n" for zi, yi in zip(z, labels, strict=True)))
+    return path
+
+
+def _import_via_cli(runner: CliRunner, taught: TaughtAxis, exported: Path, name: str,
+                    folder: Path) -> AxisBundle:
+    """``taught`` exported to ``exported`` as POST /axes/fit answers it, then imported into
+    the bundle ``folder`` as ``name`` with ``tlgan axes import``; the bundle after."""
+    exported.write_text(json.dumps(taught.to_dict()))
+    res = runner.invoke(cli, ["axes", "import", name, "--direction", str(exported),
+                              "--bundle", str(folder)])
+    assert res.exit_code == 0, res.output
+    return AxisBundle.load(folder)
+
+
+def test_cli_teach_then_import_add_first_class_axes(shipped: Pipeline, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _cli_bundle(shipped, tmp_path, monkeypatch)
     z, y = _marks(shipped, 40)
-    marks = tmp_path / "marks.jsonl"
-    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": int(yi)})
-                             + "\n" for zi, yi in zip(z, y, strict=True)))
+    marks = _write_marks(tmp_path / "marks.jsonl", z, y)
     runner = CliRunner()
     res = runner.invoke(cli, ["axes", "teach", "Smile_t", "--examples", str(marks),
                               "--bundle", str(folder)])
@@ -209,16 +238,12 @@ def test_cli_teach_then_import_add_first_class_axes(shipped: Pipeline, tmp_path:
                               "--bundle", str(folder)])
     assert res.exit_code != 0 and "--replace" in res.output
     # export as POST /axes/fit answers, import under another name
-    taught = teach_axis(fake_load(bundle=folder), "Smile_x", z, y)
+    taught = teach_axis(_with_bundle(shipped, folder), "Smile_x", z, y)
     exported = tmp_path / "smile.json"
-    exported.write_text(json.dumps(taught.to_dict()))
-    res = runner.invoke(cli, ["axes", "import", "Smile_x", "--direction", str(exported),
-                              "--bundle", str(folder)])
-    assert res.exit_code == 0, res.output
-    b = AxisBundle.load(folder)
+    b = _import_via_cli(runner, taught, exported, "Smile_x", folder)
     assert b.head("Smile_x") is not None and b.stats[b.index("Smile_x")]["examples"] == 40
     assert abs(float(b.direction("Smile_x") @ taught.direction) - 1) < 1e-5
-    assert "Smile_x" in fake_load(bundle=folder).attributes
+    assert "Smile_x" in _with_bundle(shipped, folder).attributes
     res = runner.invoke(cli, ["axes", "import", "Young", "--direction", str(exported),
                               "--bundle", str(folder), "--replace"])
     assert res.exit_code != 0 and "--replace-reference" in res.output
@@ -264,20 +289,9 @@ def test_teach_axis_holds_the_raw_direction_of_a_held_reference(shipped: Pipelin
 
 def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
         shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tlgan.models
-
-    assert shipped.bundle is not None
-    folder = tmp_path / "bundle"
-    shipped.bundle.save(folder)
-
-    def fake_load(**kwargs):  # type: ignore[no-untyped-def]
-        return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
-
-    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    folder = _cli_bundle(shipped, tmp_path, monkeypatch)
     z, y = _noise_marks(shipped)
-    marks = tmp_path / "marks.jsonl"
-    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": int(yi)})
-                             + "\n" for zi, yi in zip(z, y, strict=True)))
+    marks = _write_marks(tmp_path / "marks.jsonl", z, y)
     before = AxisBundle.load(folder)
     runner = CliRunner()
     args = ["axes", "teach", "Noise", "--examples", str(marks), "--bundle", str(folder)]
@@ -306,20 +320,9 @@ def test_cli_teach_and_add_refuse_near_chance_marks_without_force(
 
 def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
         shipped: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tlgan.models
-
-    assert shipped.bundle is not None
-    folder = tmp_path / "bundle"
-    shipped.bundle.save(folder)
-
-    def fake_load(**kwargs):  # type: ignore[no-untyped-def]
-        return Pipeline(shipped.generator, shipped.extractor, AxisBundle.load(kwargs["bundle"]))
-
-    monkeypatch.setattr(tlgan.models, "load_pipeline", fake_load)
+    folder = _cli_bundle(shipped, tmp_path, monkeypatch)
     z, y = _marks(shipped, attr="Young")
-    marks = tmp_path / "marks.jsonl"
-    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": 1 - int(yi)})
-                             + "\n" for zi, yi in zip(z, y, strict=True)))
+    marks = _write_marks(tmp_path / "marks.jsonl", z, 1 - y)
     runner = CliRunner()
     res = runner.invoke(cli, ["axes", "teach", "Older", "--examples", str(marks),
                               "--bundle", str(folder), "--orthogonal-to", "Male"])
@@ -331,24 +334,20 @@ def test_cli_teach_and_import_keep_orthogonal_to_per_axis(
     assert float(b.direction("Older") @ -b.direction("Young")) > 0.3
     assert b.held_references("Older") == ["Male"]
     # a lock on Young takes Young's part out of an Older move; without it Young may change
-    pipe = fake_load(bundle=folder)
+    pipe = _with_bundle(shipped, folder)
     z0 = z[0]
     free = pipe.edit(z0, {"Older": 2.0}).astype(np.float64) - z0
     locked = pipe.edit(z0, {"Older": 2.0}, locked=["Young"]).astype(np.float64) - z0
     young = b.direction("Young").astype(np.float64)
     assert abs(float(free @ young)) > 0.5 and abs(float(locked @ young)) < 1e-4
-    from tlgan.report import axis_report  # the report says what each axis holds
+    from tlgan.axis_work.axis_report import axis_report  # the report says what each axis holds
 
     summary = axis_report(pipe, b, tmp_path / "report", faces=1, curve_faces=4,
                           axes=["Older", "Smiling"], progress=False)
     assert [r["holds"] for r in summary["axes"]] == [["Male"], ["Male", "Young"]]
     # import honours the exported answer's orthogonal_to
     exported = tmp_path / "older.json"
-    exported.write_text(json.dumps(taught.to_dict()))
-    res = runner.invoke(cli, ["axes", "import", "Older2", "--direction", str(exported),
-                              "--bundle", str(folder)])
-    assert res.exit_code == 0, res.output
-    b = AxisBundle.load(folder)
+    b = _import_via_cli(runner, taught, exported, "Older2", folder)
     assert abs(float(b.direction("Older2") @ taught.direction) - 1) < 1e-5
     assert b.held_references("Older2") == ["Male"]
     bad = json.loads(exported.read_text())

@@ -1,6 +1,6 @@
 """Unsupervised directions of a pipeline's generator, with the evidence of what they move.
 
-The maths is in :mod:`axes.discover`; here the generator-specific parts: the first layer's
+The maths is in :mod:`axes.unsupervised`; here the generator-specific parts: the first layer's
 weight (SeFa), intermediate activations of sampled latents (GANSpace-style PCA), and the
 attributes each direction moves, measured by rendering seeded faces at ``-distance`` and
 ``+distance`` along it and labelling them with the extractor.
@@ -12,6 +12,7 @@ them on the pipeline (the API's ``GET /axes/discover`` computes each method once
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import math
 import threading
 from collections.abc import Callable
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from axes.discover import (
+from axes.plots import save_edit_strip
+from axes.unsupervised import (
     GRAM_BLOCK,
     MAX_K,
     nearest_axes,
@@ -31,7 +33,6 @@ from axes.discover import (
     sefa_directions,
     top_moves,
 )
-from axes.plots import save_edit_strip
 from tlgan.latents import DEFAULT_SPACE
 from tlgan.pipeline import Pipeline, Stopped
 from tlgan_base.artifact import atomic_artifact_dir, atomic_path, save_config
@@ -393,6 +394,4 @@ def save_discovered(pipeline: Pipeline, found: Discovered, out: str | Path) -> P
 
 
 def _now() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

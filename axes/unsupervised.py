@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 __all__ = ["GRAM_BLOCK", "MAX_K", "centred_gram", "discovery_scores", "nearest_axes", "pca_2d",
            "pca_directions", "sefa_directions", "top_eigen", "top_moves"]
@@ -118,8 +119,6 @@ def top_eigen(gram: NDArray[np.float64], k: int, *, seed: int = 0, tol: float = 
     to the largest eigenvalue, on the residual ``|G v - lambda v|``) at a fraction of its
     cost for a few components. ``on_iter()`` is called after every iteration.
     RuntimeError when it does not converge in ``max_iter`` iterations."""
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(1):  # small products: BLAS threads only contend (10x slower)
         return _subspace_iteration(gram, k, seed, tol, max_iter, on_iter)
 
