@@ -60,7 +60,7 @@ DEFAULT_LR = 0.01
 DEFAULT_NEAR = 2
 DEFAULT_RADIUS = 3.0
 #: ...whose pixel distance from the untuned generator's renders is weighted by this
-DEFAULT_NEAR_WEIGHT = 1.0
+DEFAULT_NEAR_WEIGHT = 0.1
 
 _TEXT = re.compile(r"^[A-Za-z0-9_\-.=]*$")
 

@@ -95,8 +95,8 @@ def compose_edit(photo: np.ndarray, matrix: np.ndarray, before: np.ndarray,
             ``"roundtrip"`` (kept for comparison).
 
     Returns:
-        a new uint8 (H, W, 3) photo, equal to ``photo`` outside the face mask; ``photo``
-        itself when ``before`` and ``after`` are equal.
+        a new uint8 (H, W, 3) photo, equal to ``photo`` outside the face mask; with
+        ``"difference"``, ``photo`` itself when ``before`` and ``after`` are equal.
 
     Raises:
         ValueError: naming the bad argument.
@@ -106,7 +106,7 @@ def compose_edit(photo: np.ndarray, matrix: np.ndarray, before: np.ndarray,
     m, r = _check(photo, matrix, before, after)
     if method not in METHODS:
         raise ValueError(f"method: one of {', '.join(METHODS)}, got {method!r}")
-    if np.array_equal(before, after) and method != "roundtrip":
+    if np.array_equal(before, after) and method == "difference":
         return photo
     h, w = photo.shape[:2]
     inverse = invert_affine(m)
