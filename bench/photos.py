@@ -13,6 +13,8 @@ medians of ``--repeats`` runs of each photo.
     python bench/photos.py --celeba /work/shared/data/celeba-subset --photos 60 --seed 0
     python bench/photos.py --photos 60 --seed 0 --detector dlib-hog   # a candidate (own venv)
     python bench/photos.py --template 200    # the eye template's provenance (CELEBA_EYES)
+    python bench/photos.py --adapter 24      # photo adapters: fidelity, editability, time
+    python bench/photos.py --compose 12      # composing edits back: round trip, transfer, time
 
 Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector),
 ``mediapipe`` (mediapipe 0.10.21's bundled BlazeFace short-range model, 6 keypoints; needs
@@ -28,6 +30,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -163,6 +166,254 @@ def measure_template(celeba: Path, n: int) -> None:
     print(f"EYES_IN_BOX = {np.round(b, 3).tolist()}")
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
+def _scores(pipe: Any, photos: np.ndarray, renders: np.ndarray) -> list[tuple[float, ...]]:
+    """Per face: PSNR at 64 px, embedding cosine, label agreement (render vs photo)."""
+    import torch
+
+    def t(a: np.ndarray) -> Any:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+
+    x, y = t(photos), t(renders)
+    with torch.inference_mode():
+        pp, pe = pipe.extractor.forward_tensor(x)
+        rp, re = pipe.extractor.forward_tensor(y)
+        cos = torch.nn.functional.cosine_similarity(pe, re, dim=1)
+        agree = ((pp > 0.5) == (rp > 0.5)).float().mean(1)
+    mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return [(float(-10 * torch.log10(m)), float(c), float(a))
+            for m, c, a in zip(mse, cos, agree, strict=True)]
+
+
+def _edit_moves(pipe: Any, z: np.ndarray, adapter: Any, axes: tuple[str, ...],
+                dist: float) -> list[float]:
+    """Per axis: the extractor's logit of that attribute at +dist minus at -dist."""
+    import torch
+
+    from tlgan.photos.adapter import render_adapted
+
+    out = []
+    for a in axes:
+        zz = np.stack([pipe.edit(z, {a: -dist}), pipe.edit(z, {a: dist})])
+        with torch.inference_mode():
+            probs, _ = pipe.extractor.forward_tensor(render_adapted(pipe.generator, zz, adapter))
+        col = pipe.extractor.attributes.index(a)
+        lg = _logit(probs[:, col].numpy())
+        out.append(float(lg[1] - lg[0]))
+    return out
+
+
+ADAPTER_CHOICES = {
+    "bn, no regularizer": dict(parts="bn", near=0),
+    "last, no regularizer": dict(parts="last", near=0),
+    "bn+last, no regularizer": dict(parts="bn+last", near=0),
+    "bn+last, 75 steps, no regularizer": dict(parts="bn+last", near=0, steps=75),
+    "bn+last, 2 near at 3, weight 1": dict(parts="bn+last", near=2, radius=3.0,
+                                           near_weight=1.0),
+    "bn+last, 2 near at 3, weight 0.1": dict(parts="bn+last", near=2, radius=3.0,
+                                             near_weight=0.1),
+    "bn+last, 2 near at 3, weight 0.1, perceptual 0.01": dict(
+        parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.01),
+    "bn+last, 2 near at 3, weight 0.1, perceptual 0.05": dict(
+        parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.05),
+}
+
+
+def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) -> None:
+    """Tuning time per choice, the choices taken in turn (round robin over ``n`` test crops
+    and ``repeats`` rounds), so that other work on the machine slows them alike."""
+    from tlgan.models import load_pipeline
+    from tlgan.photos.adapter import TuneSettings, tune_adapter
+    from tlgan_base.images import read_photo
+
+    pipe = load_pipeline(device="cpu")
+    g = pipe.generator
+    photos = np.stack([read_photo(p, g.resolution) for p in _test_crops(celeba)[:n]])
+    z = pipe.encode(photos, 0, with_features=False).latents
+    times: dict[str, list[float]] = {c: [] for c in choices}
+    for _ in range(repeats):
+        for i in range(n):
+            for c in choices:
+                t0 = time.perf_counter()
+                tune_adapter(g, z[i], photos[i], TuneSettings(**ADAPTER_CHOICES[c]),  # type: ignore[arg-type]
+                             extractor=pipe.extractor)
+                times[c].append(time.perf_counter() - t0)
+    print(f"tuning time per photo, median of {n} crops x {repeats} rounds, choices in turn:")
+    for c, v in times.items():
+        print(f"  {c}: {statistics.median(v):.2f} s")
+
+
+def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: float,
+                  encode_times: bool = True) -> None:
+    """The adapter table: fidelity, editability, time and size per tuning choice, on the
+    first ``n`` crops of the test partition encoded with ``steps`` refinement steps (and,
+    with ``encode_times``, the encoder's time per photo at 0, 10 and 25 steps)."""
+    import torch
+
+    from tlgan.generators.base import to_uint8
+    from tlgan.models import load_pipeline
+    from tlgan.photos.adapter import (
+        TuneSettings,
+        adapter_size,
+        encode_adapter,
+        render_adapted,
+        tune_adapter,
+    )
+    from tlgan_base.images import read_photo
+
+    pipe = load_pipeline(device="cpu")
+    g = pipe.generator
+    photos = np.stack([read_photo(p, g.resolution) for p in _test_crops(celeba)[:n]])
+    t_enc: dict[int, list[float]] = {k: [] for k in ((0, 10, 25) if encode_times else ())}
+    for k in t_enc:
+        for i in range(min(n, 6)):
+            t0 = time.perf_counter()
+            pipe.encode(photos[i:i + 1], k, with_features=False)
+            t_enc[k].append(time.perf_counter() - t0)
+    if t_enc:
+        print(f"encode per photo (median of {min(n, 6)}): " + ", ".join(
+            f"{k} steps {statistics.median(v):.2f} s" for k, v in t_enc.items()))
+    z = pipe.encode(photos, steps, with_features=False).latents
+    axes = ("Smiling", "Male")
+    base_moves = [_edit_moves(pipe, z[i], None, axes, dist) for i in range(n)]
+    rows = [(f"none (encoder + {steps} steps)", _scores(pipe, photos, to_uint8(
+        render_adapted(g, z, None))), 1.0, 1.0, 0.0, 0, 0)]
+    for name in choices:
+        s = TuneSettings(**ADAPTER_CHOICES[name])  # type: ignore[arg-type]
+        renders, ratios, times = [], [], []
+        for i in range(n):
+            t0 = time.perf_counter()
+            a = tune_adapter(g, z[i], photos[i], s, extractor=pipe.extractor)
+            times.append(time.perf_counter() - t0)
+            renders.append(to_uint8(render_adapted(g, z[i:i + 1], a))[0])
+            ratios.append(np.array(_edit_moves(pipe, z[i], a, axes, dist))
+                          / np.array(base_moves[i]))
+            print(f"\r{name}: {i + 1}/{n}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        r = np.median(np.array(ratios), axis=0)
+        rows.append((name, _scores(pipe, photos, np.stack(renders)), float(r[0]), float(r[1]),
+                     statistics.median(times), adapter_size(g, s.parts),
+                     len(encode_adapter(a))))
+    print(f"{n} test crops (partition 2), encoder + {steps} refinement steps; edit moves: "
+          f"extractor logit at +{dist:g} minus at -{dist:g} along the axis, with the adapter "
+          f"over without (median per photo). Base moves (median): " + ", ".join(
+              f"{a} {statistics.median(m[j] for m in base_moves):.2f}"
+              for j, a in enumerate(axes)))
+    print("| tuned | PSNR@64 (dB) | embedding cosine | label agreement | Smiling move | "
+          "Male move | tuning time | numbers | adapter string |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, sc, rs, rm, tt, size, enc in rows:
+        m = np.mean(np.array(sc), axis=0)
+        print(f"| {name} | {m[0]:.2f} | {m[1]:.3f} | {m[2]:.3f} | {rs:.2f} | {rm:.2f} | "
+              f"{tt:.2f} s | {size:,} | {enc:,} chars |")
+    print(f"(threads {torch.get_num_threads()})")
+
+
+def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:
+    """Composition choices on composed photos: round trip with no move, how much of the
+    render's edit the composed photo keeps (re-aligned, extractor logit), time; then the
+    whole edit of a 12-megapixel photo, stage by stage."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    from tlgan.generators.base import to_uint8
+    from tlgan.models import load_pipeline
+    from tlgan.photos.adapter import render_adapted, tune_adapter
+    from tlgan.photos.compose import compose_edit
+    from tlgan.photos.edit import edit_photo
+
+    pipe = load_pipeline(device="cpu")
+    g, ext = pipe.generator, pipe.extractor
+    assert ext is not None
+    det = HaarFaceDetector()
+    rng = np.random.default_rng(seed)
+    crops = _test_crops(celeba)
+    col = ext.attributes.index("Smiling")
+    choices = [("difference", 0.12), ("difference", 0.04), ("difference", 0.25),
+               ("paste", 0.12), ("roundtrip", 0.12)]
+    res: dict[tuple[str, float], list[tuple[float, float, float, float]]] = {
+        c: [] for c in choices}
+
+    def smile(img: np.ndarray) -> float:
+        with torch.inference_mode():
+            p, _ = ext.forward_tensor(torch.from_numpy(img[None]).permute(0, 3, 1, 2)
+                                      .float() / 255)
+        return float(_logit(p[0, col].numpy()))
+
+    done = 0
+    while done < n:
+        photo, _ = compose(rng, crops, 1024, 768, 160, 320, 30.0)
+        faces = find_faces(photo, det, ALIGNED)
+        if not faces:
+            continue
+        f = faces[0]
+        aligned = warp_face(photo, f.matrix, ALIGNED)
+        z = pipe.encode(aligned[None], 10, with_features=False).latents[0]
+        a = tune_adapter(g, z, aligned)
+        pair = to_uint8(render_adapted(g, np.stack([z, pipe.edit(z, {"Smiling": dist})]), a))
+        want = smile(pair[1]) - smile(pair[0])
+        for c in choices:
+            t0 = time.perf_counter()
+            out = compose_edit(photo, f.matrix, pair[0], pair[1], method=c[0], feather=c[1])
+            dt = time.perf_counter() - t0
+            same = compose_edit(photo, f.matrix, pair[0], pair[0], method=c[0], feather=c[1])
+            err = float(np.abs(same.astype(int) - photo.astype(int)).max())
+            got = smile(warp_face(out, f.matrix, ALIGNED)) - smile(aligned)
+            res[c].append((err, got / want if abs(want) > 1e-6 else np.nan, dt,
+                           float((out != photo).any(axis=2).mean())))
+        done += 1
+        print(f"\rcompose: {done}/{n}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    print(f"{n} composed photos 1024x768 (faces 160-320 px); edit Smiling +{dist:g}")
+    print("| composition | feather | no-move round trip: max error (gray levels) | edit kept "
+          "(re-aligned logit move / render's) | share of photo changed | time |")
+    print("|---|---|---|---|---|---|")
+    for c, v in res.items():
+        arr = np.array(v)
+        print(f"| {c[0]} | {c[1]:g} | {arr[:, 0].max():.0f} | {np.nanmedian(arr[:, 1]):.2f} | "
+              f"{np.median(arr[:, 3]):.3f} | {1000 * np.median(arr[:, 2]):.1f} ms |")
+    # a 12-megapixel photo, one large face, JPEG: the whole edit, stage by stage
+    big, _ = compose(np.random.default_rng(seed + 1), crops, 4000, 3000, 900, 1400, 20.0)
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, "JPEG", quality=92)
+    data = buf.getvalue()
+
+    def enc(x: np.ndarray) -> np.ndarray:
+        return np.asarray(pipe.encode(x[None], 10, with_features=False).latents[0])
+
+    def move(zz: np.ndarray) -> np.ndarray:
+        return np.asarray(pipe.edit(zz, {"Smiling": dist}))
+
+    first, later, again = [], [], []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        e = edit_photo(data, detector=det, generator=g, encode_fn=enc, moves_fn=move)
+        first.append((time.perf_counter() - t0, e.timings))
+        assert e.faces
+        eyes = e.faces[e.face].eyes
+        t0 = time.perf_counter()
+        e2 = edit_photo(data, detector=det, generator=g, encode_fn=enc, moves_fn=move,
+                        latent=e.latent, adapter=e.adapter)
+        later.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        e3 = edit_photo(data, detector=det, generator=g, encode_fn=enc, moves_fn=move,
+                        latent=e.latent, adapter=e.adapter, eyes=eyes)
+        again.append(time.perf_counter() - t0)
+        assert np.array_equal(e2.image, e.image) and np.array_equal(e3.image, e.image)
+    stages = {k: statistics.median(t[1][k] for t in first) for k in first[0][1]}
+    print("12-megapixel JPEG (4000x3000), encoder + 10 steps, default adapter: first edit "
+          f"{statistics.median(t[0] for t in first):.2f} s (" + ", ".join(
+              f"{k} {v:.2f}" for k, v in stages.items()) + "); later edit with latent + "
+          f"adapter {statistics.median(later):.2f} s; with the eyes too "
+          f"{statistics.median(again):.2f} s (median of 3; the same photo each way)")
+
+
 def make_detector(name: str) -> FaceDetector:
     if name == "opencv":
         return HaarFaceDetector()
@@ -188,11 +439,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--detector", default="opencv")
     ap.add_argument("--template", type=int, default=0, metavar="N",
                     help="instead: measure the eye template on N crops of partition 0")
+    ap.add_argument("--adapter", type=int, default=0, metavar="N",
+                    help="instead: the photo-adapter table on N test crops")
+    ap.add_argument("--adapter-steps", type=int, default=25,
+                    help="refinement steps before tuning (--adapter)")
+    ap.add_argument("--choices", default=";".join(ADAPTER_CHOICES),
+                    help="semicolon-separated rows of the adapter table (--adapter)")
+    ap.add_argument("--adapter-times", type=int, default=0, metavar="N",
+                    help="instead: tuning time per choice on N test crops, in turn")
+    ap.add_argument("--no-encode-times", action="store_true",
+                    help="skip timing the encoder (--adapter)")
+    ap.add_argument("--compose", type=int, default=0, metavar="N",
+                    help="instead: composition choices on N composed photos, and a 12 MP edit")
+    ap.add_argument("--distance", type=float, default=2.0, help="edit distance (z units)")
     args = ap.parse_args(argv)
     if not (args.celeba / "list_eval_partition.txt").is_file():
         raise SystemExit(f"--celeba: no CelebA subset at {args.celeba}")
     if args.template:
         measure_template(args.celeba, args.template)
+        return
+    if args.adapter:
+        bench_adapter(args.celeba, args.adapter, args.adapter_steps,
+                      [c for c in args.choices.split(";") if c], args.distance,
+                      not args.no_encode_times)
+        return
+    if args.adapter_times:
+        bench_adapter_times(args.celeba, args.adapter_times,
+                            [c for c in args.choices.split(";") if c], args.repeats)
+        return
+    if args.compose:
+        bench_compose(args.celeba, args.compose, args.seed, args.distance)
         return
     crops = _test_crops(args.celeba)
     rng = np.random.default_rng(args.seed)
