@@ -226,9 +226,9 @@ ADAPTER_CHOICES = {
 def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) -> None:
     """Tuning time per choice, the choices taken in turn (round robin over ``n`` test crops
     and ``repeats`` rounds), so that other work on the machine slows them alike."""
-    from tlgan.models import load_pipeline
+    from tlgan.assembly import load_pipeline
     from tlgan.photos.adapter import TuneSettings, tune_adapter
-    from tlgan_base.images import read_photo
+    from tlgan_base.image_codec import read_photo
 
     pipe = load_pipeline(device="cpu")
     g = pipe.generator
@@ -254,8 +254,8 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
     with ``encode_times``, the encoder's time per photo at 0, 10 and 25 steps)."""
     import torch
 
+    from tlgan.assembly import load_pipeline
     from tlgan.generators.base import to_uint8
-    from tlgan.models import load_pipeline
     from tlgan.photos.adapter import (
         TuneSettings,
         adapter_size,
@@ -263,7 +263,7 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
         render_adapted,
         tune_adapter,
     )
-    from tlgan_base.images import read_photo
+    from tlgan_base.image_codec import read_photo
 
     pipe = load_pipeline(device="cpu")
     g = pipe.generator
@@ -322,11 +322,11 @@ def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:
     import torch
     from PIL import Image
 
+    from tlgan.assembly import load_pipeline
     from tlgan.generators.base import to_uint8
-    from tlgan.models import load_pipeline
     from tlgan.photos.adapter import render_adapted, tune_adapter
     from tlgan.photos.compose import compose_edit
-    from tlgan.photos.edit import edit_photo
+    from tlgan.photos.photo_edit import edit_photo
 
     pipe = load_pipeline(device="cpu")
     g, ext = pipe.generator, pipe.extractor

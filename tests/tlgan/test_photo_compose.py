@@ -10,8 +10,8 @@ from PIL import Image
 
 from tlgan.photos.adapter import TuneSettings, encode_adapter
 from tlgan.photos.compose import compose_edit, face_mask, face_region
-from tlgan.photos.edit import edit_photo
 from tlgan.photos.faces import CELEBA_EYES, alignment_matrix, apply_affine, invert_affine
+from tlgan.photos.photo_edit import edit_photo
 from tlgan.testing import CentredFaceDetector, tiny_generator
 
 R = 64

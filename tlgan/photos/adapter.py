@@ -39,7 +39,7 @@ from torch import nn
 
 from tlgan.encoders.losses import embedding_distance, pixel_mse
 from tlgan.generators.base import FaceGenerator
-from tlgan_base.errors import Stopped
+from tlgan_base.domain_errors import Stopped
 
 #: format version written and accepted
 FORMAT = "tla1"

@@ -28,7 +28,7 @@ from tlgan.photos.faces import (
     warp_face,
 )
 from tlgan.photos.prepare import read_upright
-from tlgan_base.images import MAX_PHOTO_PIXELS
+from tlgan_base.image_codec import MAX_PHOTO_PIXELS
 
 
 @dataclass
