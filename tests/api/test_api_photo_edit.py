@@ -225,3 +225,52 @@ def test_an_upload_above_the_byte_limit_is_413_naming_image(
 def test_not_multipart_is_415(client: TestClient) -> None:
     resp = client.post("/photo/edit", json={"edit": "{}"})
     assert resp.status_code == 415
+
+
+# -- the adapter on /encode, /edit and /interpolate ------------------------------------------
+
+
+def test_encode_answers_an_adapter_and_eyes_that_edit_and_interpolate_render_with(
+        client: TestClient) -> None:
+    resp = client.post("/encode", files={"image": ("p.png", photo_png(), "image/png")},
+                       data={"steps": "0"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["adapter"].startswith("tla1.")
+    assert np.allclose(body["eyes"], CELEBA_EYES * HEIGHT + np.array([15.0, 0.0]))
+    plain = client.post("/encode", files={"image": ("p.png", photo_png(), "image/png")},
+                        data={"steps": "0", "adapter": "false"}).json()
+    assert plain["adapter"] is None and plain["latent"] == body["latent"]
+    assert plain["image"] != body["image"]
+    assert body["quality"]["psnr"] > plain["quality"]["psnr"]  # the adapter fits the photo
+    edit = client.post("/edit", json={"latent": body["latent"], "adapter": body["adapter"]})
+    assert edit.status_code == 200, edit.text
+    assert edit.json()["image"] == body["image"]  # rendered with the adapter
+    untuned = client.post("/edit", json={"latent": body["latent"]}).json()
+    assert untuned["image"] == plain["image"]
+    both = client.post("/interpolate", json={"latent_a": body["latent"],
+                                             "latent_b": body["latent"], "steps": 2,
+                                             "adapter": body["adapter"]})
+    assert both.status_code == 200, both.text
+    assert [f["image"] for f in both.json()["faces"]] == [body["image"]] * 2
+
+
+@pytest.mark.parametrize("path", ["/edit", "/interpolate"])
+@pytest.mark.parametrize("change", ["garbage", "not finite", "other generator", "too big"])
+def test_edit_and_interpolate_refuse_a_bad_adapter_naming_it(
+        client: TestClient, first: dict[str, Any], path: str, change: str) -> None:
+    adapter = {"garbage": "tla1.bl.zz.!!", "not finite": _not_finite(first["adapter"]),
+               "other generator": _adapter_with(first["adapter"], sha="0123456789abcdef"),
+               "too big": "A" * 70_000}[change]
+    body: dict[str, Any] = ({"latent": first["latent"]} if path == "/edit" else
+                            {"latent_a": first["latent"], "latent_b": first["latent"],
+                             "ratio": 0.5})
+    resp = client.post(path, json={**body, "adapter": adapter})
+    assert resp.status_code == 422, resp.text
+    assert detail(resp).startswith("adapter:"), detail(resp)
+
+
+def test_an_adapter_edit_is_global(client: TestClient, first: dict[str, Any]) -> None:
+    resp = client.post("/edit", json={"latent": first["latent"], "adapter": first["adapter"],
+                                      "locality": True})
+    assert resp.status_code == 422 and detail(resp).startswith("locality:"), resp.text

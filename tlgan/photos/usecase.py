@@ -15,6 +15,7 @@ holds chose. ``features`` are the labels of that untuned render of the moved lat
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,19 +23,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tlgan.encoders.losses import psnr
 from tlgan.encoders.photo import encode_cost
 from tlgan.generators.base import to_uint8
-from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted
+from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted, tune_adapter
 from tlgan.photos.compose import compose_edit
 from tlgan.photos.edit import Located, Moved, implied_box, locate_face, move_face
 from tlgan.photos.faces import FaceDetector
 from tlgan.photos.prepare import read_upright
 from tlgan.pipeline.edit import EditPlan, LatentCheck, plan_edit
+from tlgan.pipeline.encode import EncodeResult
 from tlgan.pipeline.facade import Pipeline
 from tlgan_base.images import MAX_PHOTO_PIXELS
 
-__all__ = ["PHOTO_ENCODE_STEPS", "PhotoEditRequest", "PhotoEdited", "compose", "locate",
-           "photo_edit", "tune_cost"]
+__all__ = [
+    "PHOTO_ENCODE_STEPS",
+    "PhotoEditRequest",
+    "PhotoEdited",
+    "adapted_faces",
+    "compose",
+    "encode_adapter_cost",
+    "encode_with_adapter",
+    "locate",
+    "photo_edit",
+    "tune_cost",
+]
 
 #: refinement steps after the encoder for a photo edit's first request (the adapter's tuning
 #: recovers the likeness; refinement would cost most of the 3 s budget of a 12 MP photo)
@@ -140,9 +153,43 @@ class PhotoEditRequest:
                          attributes=result.attributes)
 
 
+def adapted_faces(pipeline: Pipeline, z: np.ndarray, adapter: Adapter | None) -> np.ndarray:
+    """The faces (uint8 (N, R, R, 3)) of latents z (N, L; the generator's z) rendered with
+    ``adapter`` (None: as the pipeline renders them)."""
+    if adapter is None:
+        return pipeline.render(z)
+    return to_uint8(render_adapted(pipeline.generator, z, adapter))
+
+
+def encode_with_adapter(pipeline: Pipeline, photo: np.ndarray, steps: int, *,
+                        with_features: bool = True, tune: TuneSettings | None = None,
+                        should_stop: Callable[[], bool] | None = None
+                        ) -> tuple[EncodeResult, Adapter | None]:
+    """Encode one aligned face (uint8 (R, R, 3)) and tune its photo adapter (``tune``
+    None: no adapter; nor where the pipeline's latents are not the generator's z): the
+    result's image is then the adapter's render and its ``psnr`` that image's (the other
+    qualities and the labels are the untuned render's). :func:`encode_adapter_cost` is its
+    cost."""
+    result = pipeline.encode(photo[None], steps, with_features=with_features,
+                             should_stop=should_stop)
+    if tune is None or pipeline.latent_space != "z":
+        return result, None
+    tuned = tune_adapter(pipeline.generator, result.latents[0], np.array(photo), tune,
+                         should_stop=should_stop)
+    images = adapted_faces(pipeline, result.latents, tuned)
+    mse = float(np.mean((images[0].astype(np.float64) - photo.astype(np.float64)) ** 2))
+    quality = [{**result.quality[0], "psnr": round(float(psnr(mse / 255.0**2)), 3)}]
+    return dataclasses.replace(result, images=images, quality=quality), tuned
+
+
+def encode_adapter_cost(steps: int, tune: TuneSettings | None) -> float:
+    """The face-passes of :func:`encode_with_adapter`."""
+    return encode_cost(1, steps) + (0.0 if tune is None else tune_cost(tune))
+
+
 def _rerender(pipeline: Pipeline, moved: Moved, held: np.ndarray) -> Moved:
     """``moved`` with the latent the closed loops held, rendered with its adapter."""
-    after = to_uint8(render_adapted(pipeline.generator, held[None], moved.adapter))[0]
+    after = adapted_faces(pipeline, held[None], moved.adapter)[0]
     return Moved(z=moved.z, moved=np.asarray(held, np.float32), adapter=moved.adapter,
                  before=moved.before, after=after, timings=moved.timings)
 
