@@ -274,3 +274,29 @@ def test_an_adapter_edit_is_global(client: TestClient, first: dict[str, Any]) ->
     resp = client.post("/edit", json={"latent": first["latent"], "adapter": first["adapter"],
                                       "locality": True})
     assert resp.status_code == 422 and detail(resp).startswith("locality:"), resp.text
+
+
+# -- the Python client ---------------------------------------------------------------------
+
+
+def test_client_edit_photo_returns_the_photo_and_a_later_edit_reuses_it(
+        client: TestClient) -> None:
+    from tlgan.client import ApiError
+    from tlgan.client import Client as ApiClient
+
+    api = ApiClient("http://testserver", transport=client._transport)
+    first = api.edit_photo(photo_png(), moves=MOVE, locked=["Young"])
+    assert (first.width, first.height, first.format) == (WIDTH, HEIGHT, "png")
+    assert first.image.size == (WIDTH, HEIGHT) and first.data[:4] == b"\x89PNG"
+    assert first.latent.shape == (16,) and first.adapter and first.face == 0
+    assert set(first.timings) >= {"find", "encode", "tune", "edit", "compose"}
+    later = api.edit_photo(photo_png(), moves=MOVE, locked=["Young"], latent=first.latent,
+                           adapter=first.adapter, eyes=first.eyes)
+    assert later.data == first.data and later.faces[0]["score"] is None
+    encoded = api.encode(photo_png(), steps=0)
+    assert encoded.adapter and encoded.eyes is not None
+    assert np.array_equal(np.asarray(api.edit(encoded.latent, adapter=encoded.adapter).image),
+                          np.asarray(encoded.image))
+    with pytest.raises(ApiError) as err:
+        api.edit_photo(photo_png(), face=5)
+    assert err.value.status == 422 and err.value.message.startswith("face:")
