@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import JobsDep
 from api.media import JSON, LATENT_HEADER, features_headers, json_response, latent_header, negotiate
-from api.memory import check_memory, upload_memory
+from api.memory import check_memory
 from api.routes.encode import require_multipart
 from api.routes.latent_fields import check_in_range
 from api.routes.replies import features_of
@@ -147,9 +147,11 @@ def parse_edit(text: str) -> PhotoEditIn:
         raise ValueError(f"{name}: {err['msg']}") from None
 
 
-#: decoded copies of the photo a photo edit holds at most (the upright photo, the edited
-#: one and the encoder's working copy; each as :func:`api.memory.upload_memory` counts)
-PHOTO_COPIES = 2
+#: bytes per pixel of the photo a photo edit holds at most (estimated, not measured): three
+#: uint8 RGB copies (the upright photo, Pillow's decode buffer, the edited photo: 9) and the
+#: answer twice (its encoded bytes, up to 3 per pixel for PNG, and their base64: 8); a 12 MP
+#: photo about 200 MB, the default 512 MiB per request allows about 31 MP
+PHOTO_BYTES_PER_PIXEL = 17
 
 
 def _pixels(data: bytes) -> int:
@@ -215,7 +217,7 @@ async def photo_edit(
     fmt: Format = body.format or _photo_format(data)
     pixels = _pixels(data)  # above the limit: the decode refuses it with its own words
     if pixels <= settings.max_upload_pixels:
-        jobs.memory = check_memory(settings, PHOTO_COPIES * upload_memory(pixels), "image",
+        jobs.memory = check_memory(settings, PHOTO_BYTES_PER_PIXEL * pixels, "image",
                                    f"a photo of {pixels / 1e6:.1f} MP")
     detector = state_of(request.app).face_detector
     photo: Photo = await jobs.decode(locate, data, detector, pipeline.resolution, req.face,

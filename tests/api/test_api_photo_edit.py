@@ -300,3 +300,13 @@ def test_client_edit_photo_returns_the_photo_and_a_later_edit_reuses_it(
     with pytest.raises(ApiError) as err:
         api.edit_photo(photo_png(), face=5)
     assert err.value.status == 422 and err.value.message.startswith("face:")
+
+
+def test_a_photo_above_the_request_memory_limit_is_refused_naming_image(
+        make_client: Callable[..., TestClient]) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 600)).save(buf, "PNG")  # 0.36 MP: about 6 MB of work
+    resp = post(make_client(max_request_memory_mb=1), buf.getvalue(), moves=MOVE)
+    assert resp.status_code == 422, resp.text
+    assert detail(resp).startswith("image: a photo of 0.4 MP"), detail(resp)
+    assert "max_request_memory_mb" in detail(resp)
