@@ -192,7 +192,9 @@ async def photo_edit(
     edit: Annotated[str, Form(description=(
         "The edit, a JSON object (see PhotoEditIn): moves, locked, face, format, quality, "
         "latent + adapter + eyes from an earlier answer, locality, hold_references, "
-        "with_features."))] = "{}",
+        "with_features."), json_schema_extra={
+            "contentMediaType": "application/json",
+            "contentSchema": PhotoEditIn.model_json_schema()})] = "{}",
 ) -> Response:
     """Edit one face of a photo and answer the whole photo, edited, at its own resolution.
 
