@@ -24,7 +24,6 @@ from api.schemas import MAX_VECTOR, AxisName, Component, Finite, Format
 from api.state import state_of
 from tlgan.latents import latent_to_list, parse_latent
 from tlgan.photos.adapter import decode_adapter, encode_adapter
-from tlgan.photos.prepare import faces_json
 from tlgan.photos.usecase import (
     PHOTO_ENCODE_STEPS,
     ModelWork,
@@ -210,13 +209,13 @@ async def photo_edit(
     pipeline = jobs.pipeline
     settings = jobs.settings
     body = parse_edit(edit)
-    kind = negotiate(request.headers.get("accept"), body.format or "png")
     req = _request(body, pipeline, min(settings.encode_steps, PHOTO_ENCODE_STEPS))
     plan = req.check(pipeline)
     data = await image.read()
     if not data:
         raise ValueError("image: the uploaded file is empty")
     fmt: Format = body.format or _photo_format(data)
+    kind = negotiate(request.headers.get("accept"), fmt)
     pixels = _pixels(data)  # above the limit: the decode refuses it with its own words
     if pixels <= settings.max_upload_pixels:
         jobs.memory = check_memory(settings, PHOTO_BYTES_PER_PIXEL * pixels, "image",
@@ -244,13 +243,11 @@ async def photo_edit(
             headers.update(features_headers(features))
         return Response(content=data_out, media_type=MEDIA_TYPES[kind], headers=headers)
     located = photo.located
-    faces = ([PhotoFace(**f) for f in faces_json(located.faces)] if located.faces is not None
-             else [PhotoFace(box=[round(v, 1) for v in photo.box or (0, 0, 0, 0)],
-                             score=None)])
+    faces, index = photo.answer_faces()
     return json_response(PhotoEditResponse(
         image=base64.b64encode(data_out).decode("ascii"), format=fmt,
-        width=int(edited.shape[1]), height=int(edited.shape[0]), faces=faces,
-        face=located.face, latent=latent_to_list(moved.z),
+        width=int(edited.shape[1]), height=int(edited.shape[0]),
+        faces=[PhotoFace(**f) for f in faces], face=index, latent=latent_to_list(moved.z),
         adapter=None if moved.adapter is None else encode_adapter(moved.adapter),
         eyes=[[float(v) for v in e] for e in located.eyes], features=features,
         unheld=work.unheld, locality=work.locality, hold_references=work.hold_references,

@@ -120,6 +120,7 @@ def test_a_later_edit_skips_finding_encoding_and_tuning_and_gives_the_same_photo
     assert later["latent"] == first["latent"] and later["adapter"] == first["adapter"]
     assert np.array_equal(decode_image(later["image"]), decode_image(first["image"]))
     assert later["faces"] == [{"box": [15.0, 0.0, 105.0, 90.0], "score": None}]
+    assert later["face"] == 0  # an index into the answer's faces
 
 
 def test_accept_image_answers_the_photos_bytes(client: TestClient) -> None:

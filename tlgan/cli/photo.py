@@ -108,7 +108,6 @@ def edit_photo_command(photo_path: Path, moves: tuple[str, ...], locks: tuple[st
 
     from tlgan.latents import latent_to_list
     from tlgan.photos.adapter import decode_adapter, encode_adapter
-    from tlgan.photos.prepare import faces_json
     from tlgan.photos.usecase import PhotoEditRequest, photo_edit
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
     from tlgan_base.images import encode_image
@@ -128,8 +127,7 @@ def edit_photo_command(photo_path: Path, moves: tuple[str, ...], locks: tuple[st
     done = photo_edit(pipeline, photo_path, None if earlier else _detector(), request)
     work = done.work
     located = done.photo.located
-    faces = (faces_json(located.faces) if located.faces is not None else
-             [{"box": [round(v, 1) for v in done.photo.box or (0, 0, 0, 0)], "score": None}])
+    faces, index = done.photo.answer_faces()
     features = (None if work.probs is None else
                 {a: round(float(p), 4) for a, p in zip(work.attributes, work.probs,
                                                        strict=True)})
@@ -139,8 +137,8 @@ def edit_photo_command(photo_path: Path, moves: tuple[str, ...], locks: tuple[st
         "latent": latent_to_list(work.moved.z),
         "adapter": None if adapter is None else encode_adapter(adapter),
         "eyes": [[float(v) for v in e] for e in located.eyes], "faces": faces,
-        "face": located.face, "features": features, "unheld": work.unheld})
+        "face": index, "features": features, "unheld": work.unheld})
     seconds = ", ".join(f"{k} {v:.2f} s" for k, v in done.timings.items())
-    click.echo(json.dumps({"out": str(out), "face": located.face, "unheld": work.unheld}))
+    click.echo(json.dumps({"out": str(out), "face": index, "unheld": work.unheld}))
     click.echo(f"{out.name}: {done.image.shape[1]}x{done.image.shape[0]} ({seconds})",
                err=True)
