@@ -4,10 +4,11 @@
 
 import { $, dataUrl, faceRequest, notice } from "./ui.js";
 import { newFace } from "./face.js";
+import { closePhoto } from "./photo.js";
 
 let photoUrl = null;  // object URL of the photo shown (revoked when it goes)
 
-function shortName(name, most = 32) {
+export function shortName(name, most = 32) {
   const text = (name || "photo").trim() || "photo";
   return text.length > most ? `${text.slice(0, most - 1)}…` : text;
 }
@@ -59,6 +60,7 @@ function showUploadResult(file, data) {
 }
 
 export function hideUploadResult() {
+  closePhoto();  // a new face replaces a whole photo too
   $("upload-result").hidden = true;
   $("upload-photo").removeAttribute("src");
   $("upload-reconstruction").removeAttribute("src");
