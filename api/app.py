@@ -40,7 +40,7 @@ from api.middleware import (
     LoopTurnMiddleware,
 )
 from api.openapi import install_openapi
-from api.routes import axes, discover, edit, encode, generate, health, interpolate
+from api.routes import axes, discover, edit, encode, generate, health, interpolate, photo
 from api.settings import Settings, load_settings
 from api.state import AppState, state_of
 from api.web.router import router as web_router
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.include_router(web_router)  # the page is public; it asks for a key on 401
     app.include_router(docs_router(app, settings))  # protected unless public_docs
     app.include_router(health.stats_router, dependencies=protected)
-    for module in (generate, edit, interpolate, encode, discover, axes):
+    for module in (generate, edit, interpolate, encode, photo, discover, axes):
         app.include_router(module.router, dependencies=protected)
     install_openapi(app)
 
@@ -151,7 +151,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     # limit -> turns on the event loop -> FastAPI's own stack.
     app.add_middleware(LoopTurnMiddleware, per_turn=settings.loop_turn_requests)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       per_path={"/encode": (settings.max_upload_bytes, "image")})
+                       per_path={"/encode": (settings.max_upload_bytes, "image"),
+                                 "/photo/edit": (settings.max_upload_bytes, "image")})
     app.add_middleware(
         CatchAllMiddleware, on_error=count_error,
         on_start=[metrics.request_started] if metrics is not None else [],

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from tlgan.latents import DEFAULT_TRUNCATION, MAX_SEED
+from tlgan.photos.adapter import MAX_ENCODED as MAX_ADAPTER
 from tlgan_base.images import MAX_SIZE, MIN_SIZE
 
 #: Latent components and move distances are bounded (Gaussian latents lie within about
@@ -216,6 +217,11 @@ class EditRequest(_Request):
         "open-loop move gave them (a moved axis may go further to keep it). Costs up to 5 "
         "more render + label passes. null: on when an extractor is loaded; true where none "
         "is: 422.")
+    adapter: str | None = Field(
+        default=None, max_length=MAX_ADAPTER,
+        description="A photo adapter from /encode or /photo/edit (the generator tuned to one "
+        "photo's face, for the latent it came with): the faces are rendered with it. "
+        "Invalid, too big, not finite or for another generator: 422 naming `adapter`.")
     custom_axes: CustomAxes = _CUSTOM_AXES
     format: Format = _FORMAT
     size: Size | None = _SIZE
@@ -241,6 +247,11 @@ class InterpolateRequest(_Request):
     method: Method = Field(default="slerp", description="Spherical or linear interpolation.")
     format: Format = _FORMAT
     size: Size | None = _SIZE
+    adapter: str | None = Field(
+        default=None, max_length=MAX_ADAPTER,
+        description="A photo adapter from /encode or /photo/edit (the generator tuned to one "
+        "photo's face): both ends and every face between are rendered with it (one adapter "
+        "for both). Invalid, too big, not finite or for another generator: 422 naming `adapter`.")
     custom_axes: CustomAxes = _CUSTOM_AXES
     with_features: bool = _WITH_FEATURES
 
@@ -330,6 +341,13 @@ class EncodeResponse(_Response):
     generator: str
     faces: list[FoundFace] = Field(description="Every face found, largest first.")
     face: int = Field(description="Index in `faces` of the face encoded.")
+    adapter: str | None = Field(
+        default=None, description="The photo adapter tuned to this face (null when the "
+        "form's `adapter` is false): send it with `latent` to /edit, /interpolate and "
+        "/photo/edit.")
+    eyes: list[list[float]] | None = Field(
+        default=None, description="The encoded face's eye centres [[x, y], [x, y]] in the "
+        "photo's pixels (after EXIF orientation): /photo/edit's `eyes`.")
 
 
 class InterpolatedFace(_Response):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
@@ -9,12 +11,13 @@ from api.deps import JobsDep, JsonBody
 from api.jobs import RequestJobs
 from api.media import JSON, encode_b64, json_response
 from api.routes.custom_axes import run_edit, with_custom_axes
-from api.routes.latent_fields import check_in_range
+from api.routes.latent_fields import adapter, check_in_range
 from api.routes.limits import check_limits
 from api.routes.replies import FaceReply, features_of, image_response
 from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import EditRequest, EditResponse
 from tlgan.latents import latent_to_list
+from tlgan.photos.usecase import adapted_faces
 from tlgan.pipeline.edit import EditResult, plan_edit
 
 router = APIRouter(tags=["faces"])
@@ -42,6 +45,10 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     inside the region its attribute lives in (see the field); with locks, the locks are held
     on the moved latent and ``unheld`` is judged on the local face returned.
 
+    ``adapter`` (from /encode or /photo/edit, with the latent it came with) renders the face
+    with the generator tuned to that photo; locks and references are held on the untuned
+    renders, and the edit is global (``locality: true`` with an adapter: 422).
+
     ``hold_references`` (default: on when an extractor is loaded) also holds, per face, the
     reference attributes (gender, age) the edit does not move, with corrections orthogonal
     to the moved axes; the moved attributes keep what the open-loop move gave them.
@@ -49,11 +56,24 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     jobs.memory = check_limits(jobs.settings, body.size, 1, body.format,
                                jobs.pipeline.resolution)
     reply = FaceReply.negotiate(request, body.format, body.size)
+    tuned = adapter(body.adapter, jobs.pipeline)
+    locality = body.locality
+    if tuned is not None:
+        if locality:
+            raise ValueError("locality: a local edit is not rendered with an adapter (send "
+                             "locality false or null)")
+        locality = False
     own = await with_custom_axes(jobs, body.custom_axes)
-    plan = plan_edit(own, [body.latent], body.moves, body.locked, locality=body.locality,
+    plan = plan_edit(own, [body.latent], body.moves, body.locked, locality=locality,
                      hold_references=body.hold_references, with_features=body.with_features,
                      check=_in_range)
-    return await _answer(jobs, reply, await run_edit(jobs, plan))
+    result = await run_edit(jobs, plan)
+    if tuned is not None:
+        moved = result.latents
+        faces = await jobs.call(lambda p, stop: adapted_faces(p, moved, tuned),
+                                cost=len(moved))
+        result = dataclasses.replace(result, images=faces)
+    return await _answer(jobs, reply, result)
 
 
 async def _answer(jobs: RequestJobs, reply: FaceReply, result: EditResult) -> Response:

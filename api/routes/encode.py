@@ -15,9 +15,10 @@ from api.routes.replies import features_of
 from api.routes.responses import COMMON_ERRORS, error_doc
 from api.schemas import EncodeQuality, EncodeResponse, Format, FoundFace
 from api.state import state_of
-from tlgan.encoders.photo import encode_cost
 from tlgan.latents import latent_to_list
+from tlgan.photos.adapter import Adapter, TuneSettings, encode_adapter
 from tlgan.photos.prepare import align_photo, faces_json
+from tlgan.photos.usecase import encode_adapter_cost, encode_with_adapter
 from tlgan.pipeline import EncodeResult, Pipeline
 from tlgan_base.errors import shown
 from tlgan_base.images import MIN_SIZE
@@ -73,6 +74,9 @@ async def encode(
         "Output width = height in pixels (null: the generator's resolution)."))] = None,
     with_features: Annotated[bool, Form(description=(
         "Label the reconstruction with the feature extractor."))] = True,
+    adapter: Annotated[bool, Form(description=(
+        "Tune a photo adapter to the face (the answer's `adapter`; the reconstruction is "
+        "rendered with it); false: skip tuning (faster; `adapter` is then null)."))] = True,
 ) -> Response:
     """Encode a face photo into the generator's latent space.
 
@@ -82,7 +86,12 @@ async def encode(
     bring the face it renders closer to the
     photo. The answer's ``latent`` goes to /edit and /interpolate like any other;
     ``quality`` says how close the reconstruction is (pixel PSNR, embedding cosine, label
-    agreement).
+    agreement; with the adapter, ``psnr`` is the adapted reconstruction's).
+
+    With ``adapter`` (the default) a photo adapter is tuned to the face (a small part of the
+    generator, about 2 s): ``image`` is the reconstruction rendered with it, and the answer's
+    ``adapter`` goes with ``latent`` to /edit, /interpolate and /photo/edit. ``eyes`` are the
+    face's eye centres in the photo (for /photo/edit).
     """
     pipeline = jobs.pipeline
     settings = jobs.settings
@@ -102,10 +111,13 @@ async def encode(
                               pipeline.resolution, face, settings.max_upload_pixels)
     photo = found.aligned
 
-    def run(p: Pipeline, stop: Callable[[], bool]) -> EncodeResult:
-        return p.encode(photo[None], budget, with_features=with_features, should_stop=stop)
+    tune = TuneSettings() if adapter else None
 
-    result = await jobs.call(run, cost=encode_cost(1, budget))
+    def run(p: Pipeline, stop: Callable[[], bool]) -> tuple[EncodeResult, Adapter | None]:
+        return encode_with_adapter(p, photo, budget, with_features=with_features, tune=tune,
+                                   should_stop=stop)
+
+    result, tuned = await jobs.call(run, cost=encode_adapter_cost(budget, tune))
     z = result.latents[0]
     check_in_range(z, "image", "the encoded latent", "try fewer steps")
     features = features_of(pipeline.attributes, result.probs, 0)
@@ -114,4 +126,6 @@ async def encode(
         latent=latent_to_list(z), image=encoded[0], features=features,
         quality=EncodeQuality(**result.quality[0]), steps=result.steps,
         generator=pipeline.generator.name,
-        faces=[FoundFace(**f) for f in faces_json(found.faces)], face=found.face))
+        faces=[FoundFace(**f) for f in faces_json(found.faces)], face=found.face,
+        adapter=None if tuned is None else encode_adapter(tuned),
+        eyes=[[float(v) for v in e] for e in found.faces[found.face].eyes]))

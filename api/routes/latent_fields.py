@@ -7,6 +7,7 @@ import numpy as np
 
 from api.schemas import BOUND
 from tlgan.latents import parse_latent
+from tlgan.photos.adapter import Adapter, decode_adapter
 from tlgan.pipeline import Pipeline
 
 
@@ -23,3 +24,15 @@ def check_in_range(z: np.ndarray, field: str, what: str, hint: str) -> None:
     if not top <= BOUND:
         raise ValueError(f"{field}: {what} leaves the latent range [-{BOUND:g}, {BOUND:g}] "
                          f"(a component reaches {top:.6g}); {hint}")
+
+
+def adapter(text: str | None, pipeline: Pipeline) -> Adapter | None:
+    """A request's photo adapter, checked for the pipeline's generator (None: none sent), or
+    ValueError naming ``adapter`` (also where latents are not the generator's z, which
+    adapters render)."""
+    if text is None:
+        return None
+    if pipeline.latent_space != "z":
+        raise ValueError(f"adapter: adapters render latents in z; this service's live in "
+                         f"{pipeline.latent_space!r}")
+    return decode_adapter(text, pipeline.generator)

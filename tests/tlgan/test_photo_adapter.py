@@ -1,0 +1,175 @@
+"""Photo adapters on the tiny seeded DCGAN: tuning, stateless rendering, the string format and
+every way an untrusted adapter string is refused."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from tlgan.generators.base import to_uint8
+from tlgan.photos.adapter import (
+    MAX_DELTA,
+    MAX_ENCODED,
+    Adapter,
+    TuneSettings,
+    adapter_layout,
+    adapter_size,
+    decode_adapter,
+    encode_adapter,
+    render_adapted,
+    tune_adapter,
+)
+from tlgan.testing import tiny_gaussian_generator, tiny_generator
+
+FAST = TuneSettings(steps=40, lr=0.05, near=1, near_weight=0.1)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2) / 255.0 ** 2
+    return float(-10 * np.log10(max(float(mse), 1e-10)))
+
+
+@pytest.fixture(scope="module")
+def tuned() -> tuple[object, np.ndarray, np.ndarray, Adapter]:
+    """The tiny generator, a latent, a target (the latent's face, tinted and its contrast
+    lowered: what no latent of the tiny generator renders) and an adapter tuned to it."""
+    g = tiny_generator(0)
+    z = g.sample_latents([1])[0]
+    face = to_uint8(g.render_tensor(z[None]))[0].astype(np.float64)
+    target = np.clip(face * 0.7 + np.array([60.0, 20.0, 0.0]), 0, 255).astype(np.uint8)
+    return g, z, target, tune_adapter(g, z, target, FAST)
+
+
+def test_layout_counts_batchnorm_and_last_convolution() -> None:
+    g = tiny_generator(0)  # ngf 4: BatchNorm over 32 + 16 + 8 + 4 channels; last 4 -> 3
+    assert adapter_size(g, "bn") == 2 * (32 + 16 + 8 + 4)
+    assert adapter_size(g, "last") == 4 * 3 * 4 * 4
+    assert adapter_size(g, "bn+last") == adapter_size(g, "bn") + adapter_size(g, "last")
+    assert [n for n, _ in adapter_layout(g, "last")] == ["main.12.weight"]
+    with pytest.raises(ValueError, match=r"^parts:"):
+        adapter_layout(g, "everything")
+
+
+def test_tuning_brings_the_render_closer_to_the_target(tuned: tuple) -> None:
+    g, z, target, adapter = tuned
+    before = to_uint8(g.render_tensor(z[None]))[0]
+    after = to_uint8(render_adapted(g, z[None], adapter))[0]
+    assert _psnr(after, target) > _psnr(before, target) + 5.0
+    assert adapter.deltas.dtype == np.float32 and adapter.size == adapter_size(g, "bn+last")
+    assert np.array_equal(adapter.deltas.astype(np.float16).astype(np.float32), adapter.deltas)
+
+
+def test_tuning_and_rendering_leave_the_shared_generator_untouched() -> None:
+    g = tiny_generator(0)
+    state = {k: v.clone() for k, v in g.module.state_dict().items()}
+    z = g.sample_latents([3, 4])
+    plain = g.render_tensor(z)
+    a = tune_adapter(g, z[0], to_uint8(g.render_tensor(g.sample_latents([5])))[0], FAST)
+    tuned_faces = render_adapted(g, z, a)
+    assert not torch.equal(tuned_faces, plain)
+    for k, v in g.module.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert all(p.grad is None for p in g.module.parameters())
+    assert torch.equal(g.render_tensor(z), plain)
+
+
+def test_a_zero_adapter_renders_exactly_the_generator() -> None:
+    g = tiny_generator(0)
+    z = g.sample_latents(range(3))
+    zero = Adapter("bn+last", g.sha256[:16], np.zeros(adapter_size(g), np.float32))
+    assert torch.equal(render_adapted(g, z, zero), g.render_tensor(z))
+    assert torch.equal(render_adapted(g, z, None), g.render_tensor(z))
+
+
+def test_rendering_with_an_adapter_is_thread_safe(tuned: tuple) -> None:
+    g, _, _, adapter = tuned
+    z = g.sample_latents(range(4))
+    plain, adapted = g.render_tensor(z), render_adapted(g, z, adapter)
+    bad: list[str] = []
+
+    def loop(with_adapter: bool) -> None:
+        for _ in range(30):
+            got = render_adapted(g, z, adapter) if with_adapter else g.render_tensor(z)
+            if not torch.equal(got, adapted if with_adapter else plain):
+                bad.append("adapted" if with_adapter else "plain")
+
+    threads = [threading.Thread(target=loop, args=(i % 2 == 0,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+
+
+def test_the_string_round_trips_and_renders_the_same(tuned: tuple) -> None:
+    g, z, _, adapter = tuned
+    text = encode_adapter(adapter)
+    assert text.startswith("tla1.bl." + g.sha256[:16] + ".")
+    assert len(text) <= MAX_ENCODED
+    back = decode_adapter(text, g)
+    assert back.parts == adapter.parts and np.array_equal(back.deltas, adapter.deltas)
+    assert torch.equal(render_adapted(g, z[None], back), render_adapted(g, z[None], adapter))
+    for parts in ("bn", "last"):
+        a = Adapter(parts, g.sha256[:16], np.full(adapter_size(g, parts), 0.5, np.float32))
+        assert np.array_equal(decode_adapter(encode_adapter(a), g).deltas, a.deltas)
+
+
+def _with_values(g: object, values: np.ndarray) -> str:
+    body = base64.urlsafe_b64encode(values.astype("<f2").tobytes()).decode()
+    return f"tla1.bl.{g.sha256[:16]}.{body}"  # type: ignore[attr-defined]
+
+
+def test_every_bad_adapter_string_is_refused_naming_adapter(tuned: tuple) -> None:
+    g, _, _, adapter = tuned
+    good = encode_adapter(adapter)
+    n = adapter_size(g)
+    head, body = good.rsplit(".", 1)
+    nan, inf, huge = (np.zeros(n, np.float32) for _ in range(3))
+    nan[7], inf[-1], huge[0] = np.nan, np.inf, 10 * MAX_DELTA
+    other = tiny_gaussian_generator(0)  # the same layout, another sha256
+    cases = {
+        "not a string": 123,
+        "too big": good + "A" * MAX_ENCODED,
+        "wrong format": "tla0" + good[4:],
+        "no fields": "hello",
+        "odd characters": good[:-4] + "$%^&",
+        "unknown parts": good.replace("tla1.bl.", "tla1.xx.", 1),
+        "short": head + "." + body[:-8],
+        "long": head + "." + body + "AAAA",
+        "parts that do not match the data": good.replace("tla1.bl.", "tla1.b.", 1),
+        "not finite (NaN)": _with_values(g, nan),
+        "not finite (infinity)": _with_values(g, inf),
+        "huge values": _with_values(g, huge),
+        "bad base64": head + "." + "=" * len(body),
+    }
+    for why, text in cases.items():
+        with pytest.raises(ValueError, match=r"^adapter:"):
+            decode_adapter(text, g)
+            pytest.fail(why)
+    with pytest.raises(ValueError, match=r"^adapter: made for another generator"):
+        decode_adapter(good, other)
+    with pytest.raises(ValueError, match=r"^adapter: made for another generator"):
+        render_adapted(other, other.sample_latents([0]), adapter)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"^steps:"):
+        TuneSettings(steps=-1)
+    with pytest.raises(ValueError, match=r"^lr:"):
+        TuneSettings(lr=0.0)
+    with pytest.raises(ValueError, match=r"^radius:"):
+        TuneSettings(radius=float("nan"))
+    g = tiny_generator(0)
+    with pytest.raises(ValueError, match=r"^latent:"):
+        tune_adapter(g, np.zeros(3, np.float32), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"^image:"):
+        tune_adapter(g, g.sample_latents([0])[0], np.zeros((32, 32, 3), np.uint8))
+
+
+def test_the_same_photo_and_settings_give_the_same_adapter(tuned: tuple) -> None:
+    g, z, target, adapter = tuned
+    assert np.array_equal(tune_adapter(g, z, target, FAST).deltas, adapter.deltas)

@@ -1,0 +1,352 @@
+"""Photo adapters: a small part of the generator tuned to one photo (pivotal tuning).
+
+The encoder and refinement find a latent z whose face resembles the photo; the 64 px DCGAN
+cannot render the person from any z. Pivotal tuning (PTI) keeps that z fixed and tunes a few
+of the generator's parameters so that G(z) becomes the photo, with a regularizer that keeps
+the tuned generator close to the untuned one around z (renders of nearby latents z + d stay
+where they were), so that edits along the axes keep working.
+
+The tuned part (``parts``):
+
+- ``"bn"``: every BatchNorm scale and bias (1,920 numbers for the default generator);
+- ``"last"``: the last transposed convolution's weights (3,072);
+- ``"bn+last"``: both (4,992).
+
+An :class:`Adapter` holds the *changes* (deltas) of those parameters, rounded to float16, in
+the generator's parameter order. It travels with the latent as a compact string
+(:func:`encode_adapter`): ``tla1.<parts>.<sha256 prefix>.<base64url of float16 little-endian
+deltas>``, validated as untrusted input by :func:`decode_adapter`.
+
+Rendering with an adapter (:func:`render_adapted`) never touches the shared generator: the
+forward pass is written out functionally with the tuned tensors in place of the module's
+(``torch.func.functional_call`` is not used on purpose: it swaps the tensors *inside* the
+module for the duration of the call, which other threads rendering with the same module
+would see).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tlgan.encoders.losses import embedding_distance, pixel_mse
+from tlgan.generators.base import FaceGenerator
+from tlgan_base.errors import Stopped
+
+#: format version written and accepted
+FORMAT = "tla1"
+#: the tuned parts accepted, and their short codes in the string
+PARTS = {"bn": "b", "last": "l", "bn+last": "bl"}
+#: the longest adapter string accepted (64 KiB)
+MAX_ENCODED = 65536
+#: the largest change of any tuned parameter (tuning clamps to it; decoding refuses more)
+MAX_DELTA = 4.0
+#: hex characters of the generator's sha256 that an adapter carries
+SHA_PREFIX = 16
+
+#: defaults chosen on evidence (docs/photos.md, "Reconstructions that are the person")
+DEFAULT_PARTS = "bn+last"
+DEFAULT_STEPS = 150
+DEFAULT_LR = 0.01
+#: nearby latents z + radius * u (u random unit directions) rendered each step...
+DEFAULT_NEAR = 2
+DEFAULT_RADIUS = 3.0
+#: ...whose pixel distance from the untuned generator's renders is weighted by this
+DEFAULT_NEAR_WEIGHT = 1.0
+
+_TEXT = re.compile(r"^[A-Za-z0-9_\-.=]*$")
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """Changes to ``parts`` of the generator whose sha256 starts with ``sha256`` (a prefix):
+    ``deltas`` float32 (P,) in the order of :func:`adapter_layout`, exactly representable in
+    float16."""
+
+    parts: str
+    sha256: str
+    deltas: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.deltas.size)
+
+
+def _main(generator: FaceGenerator) -> nn.Sequential:
+    main = getattr(generator.module, "main", None)
+    if not isinstance(main, nn.Sequential) or generator.spatial_latent:
+        raise ValueError(f"adapter: generator {generator.name!r} does not take photo adapters "
+                         "(only the DCGAN architecture does)")
+    return main
+
+
+def adapter_layout(generator: FaceGenerator, parts: str = DEFAULT_PARTS
+                   ) -> list[tuple[str, tuple[int, ...]]]:
+    """The tuned parameters of ``parts``: (name in the module's state dict, shape), in the
+    module's order.
+
+    Raises:
+        ValueError: naming ``parts`` (unknown), or ``adapter`` (the generator takes none).
+    """
+    if parts not in PARTS:
+        raise ValueError(f"parts: one of {', '.join(PARTS)}, got {parts!r}")
+    main = _main(generator)
+    layers = list(main)
+    convs = [i for i, m in enumerate(layers) if isinstance(m, nn.ConvTranspose2d)]
+    out: list[tuple[str, tuple[int, ...]]] = []
+    for i, m in enumerate(layers):
+        prefix = f"main.{i}."
+        if "bn" in parts and isinstance(m, nn.BatchNorm2d) and m.affine:
+            out += [(prefix + "weight", tuple(m.weight.shape)),
+                    (prefix + "bias", tuple(m.bias.shape))]
+        if "last" in parts and convs and i == convs[-1]:
+            assert isinstance(m, nn.ConvTranspose2d)
+            out.append((prefix + "weight", tuple(m.weight.shape)))
+    return out
+
+
+def adapter_size(generator: FaceGenerator, parts: str = DEFAULT_PARTS) -> int:
+    """How many numbers an adapter of ``parts`` holds for ``generator``."""
+    return sum(math.prod(s) for _, s in adapter_layout(generator, parts))
+
+
+def _forward(main: nn.Sequential, z: torch.Tensor, params: dict[str, torch.Tensor]
+             ) -> torch.Tensor:
+    """The DCGAN's forward (eval mode) with ``params`` (name -> tensor) in place of the
+    module's own, the module untouched. z (N, L) -> (N, C, R, R) in the module's range."""
+
+    def p(name: str, own: torch.Tensor | None) -> torch.Tensor | None:
+        return params.get(name, own)
+
+    x = z
+    for i, m in enumerate(main):
+        pre = f"main.{i}."
+        if isinstance(m, nn.ConvTranspose2d):
+            w = p(pre + "weight", m.weight)
+            assert w is not None
+            if i == 0 and x.dim() == 2:  # a 1x1 input: the module's batch-invariant product
+                flat = torch.bmm(x[:, None, :], w.flatten(1).expand(x.shape[0], -1, -1))
+                x = flat.squeeze(1).view(x.shape[0], m.out_channels, *m.kernel_size)
+                if m.bias is not None:
+                    x = x + p(pre + "bias", m.bias)[None, :, None, None]  # type: ignore[index]
+                continue
+            x = F.conv_transpose2d(x, w, p(pre + "bias", m.bias), m.stride, m.padding,  # type: ignore[arg-type]
+                                   m.output_padding, m.groups, m.dilation)
+        elif isinstance(m, nn.BatchNorm2d):
+            x = F.batch_norm(x, m.running_mean, m.running_var, p(pre + "weight", m.weight),
+                             p(pre + "bias", m.bias), False, 0.0, m.eps)
+        elif isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)):
+            x = m(x)  # no parameters, no state
+        else:
+            raise ValueError(f"adapter: the generator has a {type(m).__name__} layer, which "
+                             "photo adapters do not support")
+    return x
+
+
+def _base(main: nn.Sequential, layout: list[tuple[str, tuple[int, ...]]]
+          ) -> list[torch.Tensor]:
+    state = dict(main.named_parameters(prefix="main"))
+    return [state[name].detach() for name, _ in layout]
+
+
+def _params(layout: list[tuple[str, tuple[int, ...]]], base: list[torch.Tensor],
+            deltas: torch.Tensor) -> dict[str, torch.Tensor]:
+    out, at = {}, 0
+    for (name, shape), b in zip(layout, base, strict=True):
+        n = math.prod(shape)
+        out[name] = b + deltas[at:at + n].view(shape)
+        at += n
+    return out
+
+
+def render_adapted(generator: FaceGenerator, z: np.ndarray | torch.Tensor,
+                   adapter: Adapter | None) -> torch.Tensor:
+    """Render latents z (N, L) with ``adapter`` (None: the generator as it is) to float
+    images (N, 3, R, R) in [0, 1], without changing the generator (thread-safe).
+
+    Raises:
+        ValueError: bad latents (named ``z``) or an adapter that is not for this generator
+            (named ``adapter``).
+    """
+    if adapter is None:
+        return generator.render_tensor(z)
+    check_adapter(adapter, generator)
+    generator.check_latents(z)
+    main = _main(generator)
+    layout = adapter_layout(generator, adapter.parts)
+    dev = generator.device
+    with torch.inference_mode():
+        d = torch.from_numpy(np.asarray(adapter.deltas, np.float32)).to(dev)
+        zt = torch.as_tensor(z, dtype=torch.float32).to(dev)
+        out = _forward(main, zt, _params(layout, _base(main, layout), d))
+        lo, hi = generator.value_range
+        return ((out - lo) / (hi - lo)).clamp_(0.0, 1.0).float()
+
+
+def check_adapter(adapter: Adapter, generator: FaceGenerator) -> None:
+    """Raise ValueError naming ``adapter`` unless it fits ``generator`` (sha256 prefix,
+    length of its parts' layout, finite, within :data:`MAX_DELTA`)."""
+    if not generator.sha256.startswith(adapter.sha256) or len(adapter.sha256) < 8:
+        raise ValueError(f"adapter: made for another generator (sha256 {adapter.sha256[:16]}..., "
+                         f"this one is {generator.sha256[:16]}...)")
+    n = adapter_size(generator, adapter.parts)
+    d = np.asarray(adapter.deltas)
+    if d.shape != (n,):
+        raise ValueError(f"adapter: expected {n} numbers for parts {adapter.parts!r} of "
+                         f"generator {generator.name!r}, got {d.size}")
+    if not np.isfinite(d).all():
+        raise ValueError("adapter: contains NaN or infinity")
+    if np.abs(d).max(initial=0.0) > MAX_DELTA:
+        raise ValueError(f"adapter: a change of {float(np.abs(d).max()):.3g} exceeds the "
+                         f"bound {MAX_DELTA:g}")
+
+
+def encode_adapter(adapter: Adapter) -> str:
+    """The adapter as a compact ASCII string (see the module's docstring)."""
+    raw = np.asarray(adapter.deltas, dtype="<f2").tobytes()
+    body = base64.urlsafe_b64encode(raw).decode("ascii")
+    return f"{FORMAT}.{PARTS[adapter.parts]}.{adapter.sha256[:SHA_PREFIX]}.{body}"
+
+
+def decode_adapter(text: object, generator: FaceGenerator) -> Adapter:
+    """An adapter string from a client, checked for ``generator``.
+
+    Raises:
+        ValueError: naming ``adapter``: not a string, too long, not this format or version,
+            bad base64, the wrong length for this generator's layout, NaN/infinite values,
+            changes beyond :data:`MAX_DELTA`, or made for another generator.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"adapter: expected a string, got {type(text).__name__}")
+    if len(text) > MAX_ENCODED:
+        raise ValueError(f"adapter: {len(text)} characters, at most {MAX_ENCODED} accepted")
+    fields = text.split(".")
+    if len(fields) != 4 or not _TEXT.match(text) or fields[0] != FORMAT:
+        raise ValueError(f"adapter: not a photo adapter of format {FORMAT} "
+                         f"('{FORMAT}.<parts>.<generator sha256>.<base64>')")
+    _, code, sha, body = fields
+    parts = {v: k for k, v in PARTS.items()}.get(code)
+    if parts is None:
+        raise ValueError(f"adapter: unknown parts code {code[:8]!r}")
+    if not re.fullmatch(r"[0-9a-f]{8,64}", sha):
+        raise ValueError("adapter: the generator's sha256 prefix is not hexadecimal")
+    if not generator.sha256.startswith(sha):
+        raise ValueError(f"adapter: made for another generator (sha256 {sha[:16]}..., this "
+                         f"one is {generator.sha256[:16]}...)")
+    n = adapter_size(generator, parts)
+    if len(body) != 4 * math.ceil(2 * n / 3):
+        raise ValueError(f"adapter: expected {n} numbers for parts {parts!r} of generator "
+                         f"{generator.name!r}, got about {len(body) * 3 // 8}")
+    try:
+        raw = base64.urlsafe_b64decode(body)
+    except ValueError:
+        raise ValueError("adapter: the data is not valid base64") from None
+    if len(raw) != 2 * n:
+        raise ValueError(f"adapter: expected {n} numbers, got {len(raw) / 2:g}")
+    deltas = np.frombuffer(raw, dtype="<f2").astype(np.float32)
+    adapter = Adapter(parts=parts, sha256=sha, deltas=deltas)
+    check_adapter(adapter, generator)
+    return adapter
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """How :func:`tune_adapter` tunes (defaults chosen on evidence, docs/photos.md)."""
+
+    parts: str = DEFAULT_PARTS
+    steps: int = DEFAULT_STEPS
+    lr: float = DEFAULT_LR
+    near: int = DEFAULT_NEAR
+    radius: float = DEFAULT_RADIUS
+    near_weight: float = DEFAULT_NEAR_WEIGHT
+    perceptual: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.parts not in PARTS:
+            raise ValueError(f"parts: one of {', '.join(PARTS)}, got {self.parts!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ValueError(f"steps: must be an integer >= 0, got {self.steps!r}")
+        if isinstance(self.near, bool) or not isinstance(self.near, int) or self.near < 0:
+            raise ValueError(f"near: must be an integer >= 0, got {self.near!r}")
+        for name in ("lr", "radius", "near_weight", "perceptual"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0) or (name == "lr" and v == 0):
+                raise ValueError(f"{name}: must be a finite number >= 0 (lr > 0), got {v!r}")
+
+
+def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
+                 settings: TuneSettings | None = None, *, extractor: object | None = None,
+                 seed: int = 0, should_stop: Callable[[], bool] | None = None) -> Adapter:
+    """Tune ``settings.parts`` of the generator so that G(z) reproduces ``target``.
+
+    Args:
+        generator: the shared generator (not changed).
+        z: the photo's latent (L,), frozen (the pivot).
+        target: the aligned photo, uint8 (R, R, 3) at the generator's resolution.
+        settings: parts, Adam steps and learning rate, the regularizer (``near`` latents at
+            distance ``radius`` whose renders should stay the untuned generator's, weight
+            ``near_weight``) and the perceptual weight (needs ``extractor``, an object with
+            ``forward_tensor``).
+        seed: seeds the nearby latents (same photo, z and settings: the same adapter).
+        should_stop: called before every step; True raises Stopped.
+
+    Returns:
+        the adapter, its deltas rounded to float16 (renders before and after a round trip
+        through :func:`encode_adapter` are the same).
+
+    Raises:
+        ValueError: bad arguments (named).
+    """
+    s = settings or TuneSettings()
+    r = generator.resolution
+    zz = np.asarray(z, dtype=np.float32)
+    if zz.shape != (generator.latent_size,) or not np.isfinite(zz).all():
+        raise ValueError(f"latent: expected {generator.latent_size} finite numbers, "
+                         f"got shape {zz.shape}")
+    t = np.asarray(target)
+    if t.dtype != np.uint8 or t.shape != (r, r, 3):
+        raise ValueError(f"image: expected a uint8 ({r}, {r}, 3) aligned face, got "
+                         f"{t.dtype} {t.shape}")
+    main = _main(generator)
+    layout = adapter_layout(generator, s.parts)
+    base = _base(main, layout)
+    dev = generator.device
+    lo, hi = generator.value_range
+    deltas = torch.zeros(sum(math.prod(sh) for _, sh in layout), device=dev,
+                         requires_grad=True)
+    tgt = torch.from_numpy(np.ascontiguousarray(t)).to(dev).permute(2, 0, 1)[None].float() / 255
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(s.near, zz.size, generator=gen)
+    u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    z0 = torch.from_numpy(zz)[None].to(dev)
+    zs = torch.cat([z0, z0 + s.radius * u.to(dev)]) if s.near and s.near_weight > 0 else z0
+    with torch.no_grad():
+        untuned = _forward(main, zs[1:], {}) if zs.shape[0] > 1 else None
+        temb = (extractor.forward_tensor(tgt)[1]  # type: ignore[attr-defined]
+                if extractor is not None and s.perceptual > 0 else None)
+    opt = torch.optim.Adam([deltas], lr=s.lr)
+    for _ in range(s.steps):
+        if should_stop is not None and should_stop():
+            raise Stopped
+        out = _forward(main, zs, _params(layout, base, deltas))
+        img = (out[:1] - lo) / (hi - lo)
+        loss = pixel_mse(img, tgt).sum()
+        if untuned is not None:
+            loss = loss + s.near_weight * ((out[1:] - untuned) ** 2).mean() / (hi - lo) ** 2
+        if temb is not None:
+            emb = extractor.forward_tensor(img)[1]  # type: ignore[union-attr]
+            loss = loss + s.perceptual * embedding_distance(emb, temb).sum()
+        (deltas.grad,) = torch.autograd.grad(loss, [deltas])  # the module's weights get none
+        opt.step()
+        with torch.no_grad():
+            deltas.clamp_(-MAX_DELTA, MAX_DELTA)
+    half = deltas.detach().cpu().numpy().astype(np.float16).astype(np.float32)
+    return Adapter(parts=s.parts, sha256=generator.sha256[:SHA_PREFIX], deltas=half)
