@@ -263,7 +263,8 @@ def test_edit_a_whole_photo(photo_url: str, new_page: NewPage, tmp_path: Path,
     with page.expect_response(lambda r: r.url.endswith("/edit")
                               and not r.url.endswith("/photo/edit")) as info:
         page.get_by_test_id("photo-close").click()
-    assert info.value.request.post_data_json["latent"] == other["latent"]
+    sent = info.value.request.post_data_json
+    assert sent["latent"] == other["latent"] and sent["adapter"] == other["adapter"]
     expect(view).to_be_hidden()
     expect(page.get_by_test_id("face-figure")).to_be_visible()
     expect(page.get_by_test_id("face-label")).to_contain_text("photo two people.png")

@@ -42,6 +42,7 @@ async function renderEdit() {
   };
   // Local edits: the server's default (on when its bundle ships masks) unless turned off.
   if (!$("locality-toggle").checked) body.locality = false;
+  if (state.adapter) body.adapter = state.adapter;  // an uploaded face: rendered as encoded
   const custom = customAxesFor(body.moves, body.locked);
   if (Object.keys(custom).length) body.custom_axes = custom;
   const data = await faceRequest("Edit", "edit", body);

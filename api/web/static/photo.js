@@ -205,6 +205,7 @@ async function send(mine, full, moves) {
     photo.adapter = data.adapter;
     photo.eyes = scaled(data.eyes, sx, sy);
     state.origin = state.base = state.current = data.latent;  // the sliders' latent
+    state.adapter = data.adapter;  // kept if the photo is closed: /edit renders the face so
     state.originFeatures = data.features || null;
   }
   if (!full) {

@@ -2,6 +2,7 @@
 // edit, lock, keep and blend like any other). The photo is shown beside its reconstruction,
 // centre-cropped by CSS as the service crops it, until another face replaces it.
 
+import { state } from "./state.js";
 import { $, dataUrl, faceRequest, notice } from "./ui.js";
 import { newFace } from "./face.js";
 import { closePhoto } from "./photo.js";
@@ -28,6 +29,7 @@ export async function encodePhoto(file, note = "") {
     return;
   }
   newFace(data.latent, dataUrl(data.image), data.features, `photo ${name}`);
+  state.adapter = data.adapter || null;
   showUploadResult(file, data);
   notice(`Encoded ${name}: the reconstruction is the current face, ready to edit.`, 6000);
 }
