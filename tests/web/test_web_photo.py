@@ -276,6 +276,18 @@ def test_photo_without_a_face_shows_the_services_message(
         page, _ = new_page(url)
         open_editor(page)
         face = page.get_by_test_id("face-image").get_attribute("src")
+        # Not a photo: the service's 422 naming image (the browser cannot decode it either).
+        notes = tmp_path / "notes.jpg"
+        notes.write_text("not a photo\n")
+        with page.expect_response(lambda r: r.url.endswith("/photo/edit")) as info:
+            page.get_by_test_id("photo-input").set_input_files(str(notes))
+        assert info.value.status == 422
+        detail = info.value.json()["detail"]
+        assert detail.startswith("image: not a JPEG, PNG or WebP image")
+        expect(page.get_by_test_id("error-text")).to_have_text(
+            f"Edit the photo failed (HTTP 422): {detail}")
+        expect(page.get_by_test_id("photo-view")).to_be_hidden()
+        # A photo without a face: the same.
         path = tmp_path / "landscape.png"
         path.write_bytes(composed_photo())
         with page.expect_response(lambda r: r.url.endswith("/photo/edit")) as info:
@@ -294,3 +306,66 @@ def test_photo_without_a_face_shows_the_services_message(
             row(page, "Smiling").get_by_test_id("axis-plus").click()
         assert info.value.status == 200
         expect(page.get_by_test_id("error")).to_be_hidden()
+
+
+def test_moves_while_an_edit_is_in_flight_and_stale_answers(
+        photo_url: str, new_page: NewPage, tmp_path: Path) -> None:
+    page, _ = new_page(photo_url)
+    page.add_init_script(WATCH_FETCH)
+    open_editor(page)
+    path = tmp_path / "two.png"
+    path.write_bytes(composed_photo())
+    _, resp = photo_call(page, lambda: page.get_by_test_id("photo-input").set_input_files(
+        str(path)))
+    first = resp.json()
+    image = page.get_by_test_id("photo-image")
+    smiling = row(page, "Smiling").get_by_test_id("axis-slider")
+
+    def release(value: float) -> None:
+        smiling.evaluate("""(el, v) => { el.value = String(v);
+                   el.dispatchEvent(new Event('change', {bubbles: true})); }""", value)
+
+    def wait_held(count: int) -> None:
+        while len(held) < count:
+            page.wait_for_timeout(20)
+
+    # Moves made while an edit is in flight: one more request when it is back, with the
+    # latest moves.
+    held: list[Any] = []
+    page.route("**/photo/edit", lambda route: held.append(route))
+    release(1.0)
+    wait_held(1)
+    release(2.0)
+    release(3.0)
+    page.wait_for_timeout(300)
+    assert len(held) == 1  # nothing more is sent while one is in flight
+    expect(page.get_by_test_id("photo-frame")).to_have_attribute("aria-busy", "true")
+    with page.expect_response(lambda r: r.url.endswith("/photo/edit")):
+        held[0].continue_()
+    wait_held(2)
+    with page.expect_response(lambda r: r.url.endswith("/photo/edit")) as later:
+        held[1].continue_()
+    sent = page.evaluate("window.photoRequests")
+    assert [r["edit"]["moves"] for r in sent[1:]] == [{"Smiling": 1.0}, {"Smiling": 3.0}]
+    latest = later.value.json()
+    expect(image).to_have_attribute("src", "data:image/jpeg;base64," + latest["image"])
+    expect(page.get_by_test_id("photo-frame")).to_have_attribute("aria-busy", "false")
+
+    # An answer for a face no longer edited is dropped: the other face's answer stays.
+    release(-2.0)
+    wait_held(3)
+    page.get_by_test_id("photo-face").nth(1).click()
+    wait_held(4)
+    with page.expect_response(lambda r: r.url.endswith("/photo/edit")) as info:
+        held[3].continue_()
+    other = info.value.json()
+    assert other["face"] == 1
+    expect(image).to_have_attribute("src", "data:image/jpeg;base64," + other["image"])
+    with page.expect_response(lambda r: r.url.endswith("/photo/edit")) as stale:
+        held[2].continue_()
+    page.unroute("**/photo/edit")
+    assert stale.value.json()["latent"] == first["latent"]
+    page.wait_for_timeout(300)
+    expect(image).to_have_attribute("src", "data:image/jpeg;base64," + other["image"])
+    expect(page.get_by_test_id("photo-face").nth(1)).to_have_attribute("aria-pressed", "true")
+    expect(row(page, "Smiling").get_by_test_id("axis-value")).to_have_text("±0.0")
