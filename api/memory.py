@@ -16,6 +16,8 @@ The estimates (bytes; ``native`` is the generator's resolution, ``size`` the out
   chunk plus, per example, its latent and embedding (float32) and its uint8 face;
 * /encode's upload: the decoded photo's pixels (uint8 RGB plus a float32 copy), added to
   its answer's faces;
+* /photo/edit: :data:`api.routes.photo.PHOTO_BYTES_PER_PIXEL` per pixel of the photo (from
+  its header, before decoding);
 * /axes/discover with method pca: :func:`tlgan.discover.pca_memory` (the activation matrix
   N x D float32, the N x N float64 Gram matrix, one block of columns and one chunk of
   forward passes).

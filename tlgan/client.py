@@ -11,6 +11,8 @@ Example::
         print(smiling.features["Smiling"])
         me = api.encode("photo.jpg")  # a face photo -> a latent, then edit it the same way
         print(me.quality["psnr"]); api.edit(me.latent, moves={"Smiling": 2.0}).image.show()
+        shot = api.edit_photo("group.jpg", moves={"Smiling": 1.5})  # the whole photo, edited
+        Path("edited.jpg").write_bytes(shot.data)
 
 Every method returns small dataclasses holding PIL images and numpy latents, and raises
 :class:`ApiError` (with the HTTP status and the server's one-line message) on a 4xx/5xx.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -83,6 +86,34 @@ class EncodedFace(Face):
     #: first, and the index of the one encoded
     faces: list[dict[str, Any]] = field(default_factory=list)
     face: int = 0
+    #: the photo adapter tuned to the face (None when not asked for): pass it with
+    #: ``latent`` to :meth:`Client.edit`, :meth:`Client.interpolate` and
+    #: :meth:`Client.edit_photo`; the face's eye centres in the photo (for ``edit_photo``)
+    adapter: str | None = None
+    eyes: list[list[float]] | None = None
+
+
+@dataclass(frozen=True)
+class EditedPhoto:
+    """A photo edited (:meth:`Client.edit_photo`): the whole photo's encoded bytes
+    (``data``, in ``format``, ``width`` x ``height``) and ``image``; the faces found
+    (``box``, ``score``) and the index edited; the face's own ``latent``, ``adapter`` and
+    ``eyes`` (send them back with later edits of the same photo); the edited face's
+    ``features``, the locks not held (``unheld``) and seconds per stage (``timings``)."""
+
+    data: bytes
+    image: Image.Image
+    format: str
+    width: int
+    height: int
+    faces: list[dict[str, Any]]
+    face: int
+    latent: np.ndarray
+    adapter: str | None
+    eyes: list[list[float]]
+    features: dict[str, float] | None = None
+    unheld: list[str] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 PhotoLike = str | os.PathLike[str] | bytes | Image.Image
@@ -117,7 +148,32 @@ def _encoded(d: Mapping[str, Any]) -> EncodedFace:
     return EncodedFace(image=_image(d["image"]), latent=np.asarray(d["latent"], np.float32),
                        features=d.get("features"), quality=dict(d.get("quality") or {}),
                        steps=int(d.get("steps", 0)), faces=list(d.get("faces") or []),
-                       face=int(d.get("face", 0)))
+                       face=int(d.get("face", 0)), adapter=d.get("adapter"),
+                       eyes=d.get("eyes"))
+
+
+def _photo_edit_form(moves: Mapping[str, float] | None, locked: Sequence[str],
+                     options: Mapping[str, Any]) -> dict[str, str]:
+    """The ``edit`` field of POST /photo/edit: moves, locks and the options given (None:
+    left out, the service's default)."""
+    edit: dict[str, Any] = {"moves": dict(moves or {}), "locked": list(locked)}
+    for name, value in options.items():
+        if value is None:
+            continue
+        edit[name] = _latent(value) if name == "latent" else (
+            np.asarray(value, np.float64).tolist() if name == "eyes" else value)
+    return {"edit": json.dumps(edit)}
+
+
+def _edited_photo(d: Mapping[str, Any]) -> EditedPhoto:
+    data = base64.b64decode(d["image"])
+    with Image.open(io.BytesIO(data)) as im:
+        image = im.convert("RGB")
+    return EditedPhoto(data=data, image=image, format=d["format"], width=int(d["width"]),
+                       height=int(d["height"]), faces=list(d["faces"]), face=int(d["face"]),
+                       latent=np.asarray(d["latent"], np.float32), adapter=d.get("adapter"),
+                       eyes=d["eyes"], features=d.get("features"), unheld=d.get("unheld"),
+                       timings=dict(d.get("timings") or {}))
 
 
 @dataclass(frozen=True)
@@ -182,10 +238,12 @@ def _generate_body(seed: int | None, count: int, truncation: float,
 
 def _edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Sequence[str],
                format: str, size: int | None, with_features: bool,
-               locality: bool | None = None, hold_references: bool | None = None
-               ) -> dict[str, Any]:
+               locality: bool | None = None, hold_references: bool | None = None,
+               adapter: str | None = None) -> dict[str, Any]:
     body = {"latent": _latent(latent), "moves": dict(moves or {}), "locked": list(locked),
             "format": format, "size": size, "with_features": with_features}
+    if adapter is not None:
+        body["adapter"] = adapter
     if locality is not None:  # absent: the service's default
         body["locality"] = locality
     if hold_references is not None:
@@ -195,12 +253,14 @@ def _edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Se
 
 def _interpolate_body(a: LatentLike, b: LatentLike, ratio: float | None, steps: int | None,
                       method: str, format: str, size: int | None,
-                      with_features: bool) -> dict[str, Any]:
+                      with_features: bool, adapter: str | None = None) -> dict[str, Any]:
     if (ratio is None) == (steps is None):
         raise ValueError("ratio: give exactly one of ratio or steps")
     body: dict[str, Any] = {"latent_a": _latent(a), "latent_b": _latent(b), "method": method,
                             "format": format, "size": size, "with_features": with_features}
     body["ratio" if ratio is not None else "steps"] = ratio if ratio is not None else steps
+    if adapter is not None:
+        body["adapter"] = adapter
     return body
 
 
@@ -270,7 +330,7 @@ class Client:
     def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
              locked: Sequence[str] = (), format: str = "png", size: int | None = None,
              with_features: bool = True, locality: bool | None = None,
-             hold_references: bool | None = None) -> Face:
+             hold_references: bool | None = None, adapter: str | None = None) -> Face:
         """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed
         (per face, closed loop, when the service has an extractor; ``Face.unheld`` lists
         the locks it could not hold). ``locality``: keep each moved axis's change in its
@@ -278,18 +338,20 @@ class Client:
         ``Face.locality`` is true, ``Face.latent`` alone renders the global edit, so to
         reproduce the face keep the start latent and edit it again with the same moves.
         ``hold_references``: hold gender and age per face when the edit does not move them
-        (None: the service's default, on with an extractor)."""
+        (None: the service's default, on with an extractor). ``adapter``: a photo adapter
+        (from :meth:`encode` or :meth:`edit_photo`, with its latent) to render with."""
         body = _edit_body(latent, moves, locked, format, size, with_features, locality,
-                          hold_references)
+                          hold_references, adapter)
         return _face(self._post("/edit", body))
 
     def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
                     ratio: float | None = None, steps: int | None = None,
                     method: str = "slerp", format: str = "png", size: int | None = None,
-                    with_features: bool = True) -> list[Face]:
-        """Faces between two latents at ``ratio`` or at ``steps`` ratios (give one)."""
+                    with_features: bool = True, adapter: str | None = None) -> list[Face]:
+        """Faces between two latents at ``ratio`` or at ``steps`` ratios (give one);
+        ``adapter``: a photo adapter to render every face with."""
         body = _interpolate_body(latent_a, latent_b, ratio, steps, method, format, size,
-                                 with_features)
+                                 with_features, adapter)
         return [_face(f) for f in self._post("/interpolate", body)["faces"]]
 
     def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
@@ -302,6 +364,24 @@ class Client:
         resp = self._http.post("/encode", files={"image": _photo_upload(photo)},
                                data=_encode_form(steps, format, size, with_features, face))
         return _encoded(_check(resp))
+
+    def edit_photo(self, photo: PhotoLike, moves: Mapping[str, float] | None = None,
+                   locked: Sequence[str] = (), *, face: int | None = None,
+                   latent: LatentLike | None = None, adapter: str | None = None,
+                   eyes: Sequence[Sequence[float]] | None = None, format: str | None = None,
+                   quality: int | None = None, locality: bool | None = None,
+                   hold_references: bool | None = None,
+                   with_features: bool = True) -> EditedPhoto:
+        """Edit face ``face`` (None: the largest) of a whole photo (a path, bytes or a PIL
+        image) and get the whole photo back, edited, at its own resolution. Later edits of
+        the same photo pass the answer's ``latent``, ``adapter`` and ``eyes`` (skipping
+        finding, encoding and tuning); ``format`` None: the photo's own."""
+        options = {"face": face, "latent": latent, "adapter": adapter, "eyes": eyes,
+                   "format": format, "quality": quality, "locality": locality,
+                   "hold_references": hold_references, "with_features": with_features}
+        resp = self._http.post("/photo/edit", files={"image": _photo_upload(photo)},
+                               data=_photo_edit_form(moves, locked, options))
+        return _edited_photo(_check(resp))
 
     def axes(self) -> Axes:
         """The service's axes (names, references, fit statistics) and attributes."""
@@ -367,19 +447,20 @@ class AsyncClient:
     async def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
                    locked: Sequence[str] = (), format: str = "png", size: int | None = None,
                    with_features: bool = True, locality: bool | None = None,
-                   hold_references: bool | None = None) -> Face:
+                   hold_references: bool | None = None, adapter: str | None = None) -> Face:
         """See :meth:`Client.edit`."""
         body = _edit_body(latent, moves, locked, format, size, with_features, locality,
-                          hold_references)
+                          hold_references, adapter)
         return _face(await self._post("/edit", body))
 
     async def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
                           ratio: float | None = None, steps: int | None = None,
                           method: str = "slerp", format: str = "png", size: int | None = None,
-                          with_features: bool = True) -> list[Face]:
+                          with_features: bool = True, adapter: str | None = None
+                          ) -> list[Face]:
         """See :meth:`Client.interpolate`."""
         body = _interpolate_body(latent_a, latent_b, ratio, steps, method, format, size,
-                                 with_features)
+                                 with_features, adapter)
         return [_face(f) for f in (await self._post("/interpolate", body))["faces"]]
 
     async def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
@@ -390,6 +471,21 @@ class AsyncClient:
                                      data=_encode_form(steps, format, size, with_features,
                                                        face))
         return _encoded(_check(resp))
+
+    async def edit_photo(self, photo: PhotoLike, moves: Mapping[str, float] | None = None,
+                         locked: Sequence[str] = (), *, face: int | None = None,
+                         latent: LatentLike | None = None, adapter: str | None = None,
+                         eyes: Sequence[Sequence[float]] | None = None,
+                         format: str | None = None, quality: int | None = None,
+                         locality: bool | None = None, hold_references: bool | None = None,
+                         with_features: bool = True) -> EditedPhoto:
+        """See :meth:`Client.edit_photo`."""
+        options = {"face": face, "latent": latent, "adapter": adapter, "eyes": eyes,
+                   "format": format, "quality": quality, "locality": locality,
+                   "hold_references": hold_references, "with_features": with_features}
+        resp = await self._http.post("/photo/edit", files={"image": _photo_upload(photo)},
+                                     data=_photo_edit_form(moves, locked, options))
+        return _edited_photo(_check(resp))
 
     async def axes(self) -> Axes:
         """See :meth:`Client.axes`."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import JobsDep
 from api.media import JSON, LATENT_HEADER, features_headers, json_response, latent_header, negotiate
-from api.memory import check_memory, upload_memory
+from api.memory import check_memory
 from api.routes.encode import require_multipart
 from api.routes.latent_fields import check_in_range
 from api.routes.replies import features_of
@@ -24,7 +24,6 @@ from api.schemas import MAX_VECTOR, AxisName, Component, Finite, Format
 from api.state import state_of
 from tlgan.latents import latent_to_list, parse_latent
 from tlgan.photos.adapter import decode_adapter, encode_adapter
-from tlgan.photos.prepare import faces_json
 from tlgan.photos.usecase import (
     PHOTO_ENCODE_STEPS,
     ModelWork,
@@ -147,9 +146,11 @@ def parse_edit(text: str) -> PhotoEditIn:
         raise ValueError(f"{name}: {err['msg']}") from None
 
 
-#: decoded copies of the photo a photo edit holds at most (the upright photo, the edited
-#: one and the encoder's working copy; each as :func:`api.memory.upload_memory` counts)
-PHOTO_COPIES = 2
+#: bytes per pixel of the photo a photo edit holds at most (estimated, not measured): three
+#: uint8 RGB copies (the upright photo, Pillow's decode buffer, the edited photo: 9) and the
+#: answer twice (its encoded bytes, up to 3 per pixel for PNG, and their base64: 8); a 12 MP
+#: photo about 200 MB, the default 512 MiB per request allows about 31 MP
+PHOTO_BYTES_PER_PIXEL = 17
 
 
 def _pixels(data: bytes) -> int:
@@ -190,7 +191,9 @@ async def photo_edit(
     edit: Annotated[str, Form(description=(
         "The edit, a JSON object (see PhotoEditIn): moves, locked, face, format, quality, "
         "latent + adapter + eyes from an earlier answer, locality, hold_references, "
-        "with_features."))] = "{}",
+        "with_features."), json_schema_extra={
+            "contentMediaType": "application/json",
+            "contentSchema": PhotoEditIn.model_json_schema()})] = "{}",
 ) -> Response:
     """Edit one face of a photo and answer the whole photo, edited, at its own resolution.
 
@@ -206,16 +209,16 @@ async def photo_edit(
     pipeline = jobs.pipeline
     settings = jobs.settings
     body = parse_edit(edit)
-    kind = negotiate(request.headers.get("accept"), body.format or "png")
     req = _request(body, pipeline, min(settings.encode_steps, PHOTO_ENCODE_STEPS))
     plan = req.check(pipeline)
     data = await image.read()
     if not data:
         raise ValueError("image: the uploaded file is empty")
     fmt: Format = body.format or _photo_format(data)
+    kind = negotiate(request.headers.get("accept"), fmt)
     pixels = _pixels(data)  # above the limit: the decode refuses it with its own words
     if pixels <= settings.max_upload_pixels:
-        jobs.memory = check_memory(settings, PHOTO_COPIES * upload_memory(pixels), "image",
+        jobs.memory = check_memory(settings, PHOTO_BYTES_PER_PIXEL * pixels, "image",
                                    f"a photo of {pixels / 1e6:.1f} MP")
     detector = state_of(request.app).face_detector
     photo: Photo = await jobs.decode(locate, data, detector, pipeline.resolution, req.face,
@@ -240,13 +243,11 @@ async def photo_edit(
             headers.update(features_headers(features))
         return Response(content=data_out, media_type=MEDIA_TYPES[kind], headers=headers)
     located = photo.located
-    faces = ([PhotoFace(**f) for f in faces_json(located.faces)] if located.faces is not None
-             else [PhotoFace(box=[round(v, 1) for v in photo.box or (0, 0, 0, 0)],
-                             score=None)])
+    faces, index = photo.answer_faces()
     return json_response(PhotoEditResponse(
         image=base64.b64encode(data_out).decode("ascii"), format=fmt,
-        width=int(edited.shape[1]), height=int(edited.shape[0]), faces=faces,
-        face=located.face, latent=latent_to_list(moved.z),
+        width=int(edited.shape[1]), height=int(edited.shape[0]),
+        faces=[PhotoFace(**f) for f in faces], face=index, latent=latent_to_list(moved.z),
         adapter=None if moved.adapter is None else encode_adapter(moved.adapter),
         eyes=[[float(v) for v in e] for e in located.eyes], features=features,
         unheld=work.unheld, locality=work.locality, hold_references=work.hold_references,

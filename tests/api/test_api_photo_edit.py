@@ -120,6 +120,7 @@ def test_a_later_edit_skips_finding_encoding_and_tuning_and_gives_the_same_photo
     assert later["latent"] == first["latent"] and later["adapter"] == first["adapter"]
     assert np.array_equal(decode_image(later["image"]), decode_image(first["image"]))
     assert later["faces"] == [{"box": [15.0, 0.0, 105.0, 90.0], "score": None}]
+    assert later["face"] == 0  # an index into the answer's faces
 
 
 def test_accept_image_answers_the_photos_bytes(client: TestClient) -> None:
@@ -274,3 +275,39 @@ def test_an_adapter_edit_is_global(client: TestClient, first: dict[str, Any]) ->
     resp = client.post("/edit", json={"latent": first["latent"], "adapter": first["adapter"],
                                       "locality": True})
     assert resp.status_code == 422 and detail(resp).startswith("locality:"), resp.text
+
+
+# -- the Python client ---------------------------------------------------------------------
+
+
+def test_client_edit_photo_returns_the_photo_and_a_later_edit_reuses_it(
+        client: TestClient) -> None:
+    from tlgan.client import ApiError
+    from tlgan.client import Client as ApiClient
+
+    api = ApiClient("http://testserver", transport=client._transport)
+    first = api.edit_photo(photo_png(), moves=MOVE, locked=["Young"])
+    assert (first.width, first.height, first.format) == (WIDTH, HEIGHT, "png")
+    assert first.image.size == (WIDTH, HEIGHT) and first.data[:4] == b"\x89PNG"
+    assert first.latent.shape == (16,) and first.adapter and first.face == 0
+    assert set(first.timings) >= {"find", "encode", "tune", "edit", "compose"}
+    later = api.edit_photo(photo_png(), moves=MOVE, locked=["Young"], latent=first.latent,
+                           adapter=first.adapter, eyes=first.eyes)
+    assert later.data == first.data and later.faces[0]["score"] is None
+    encoded = api.encode(photo_png(), steps=0)
+    assert encoded.adapter and encoded.eyes is not None
+    assert np.array_equal(np.asarray(api.edit(encoded.latent, adapter=encoded.adapter).image),
+                          np.asarray(encoded.image))
+    with pytest.raises(ApiError) as err:
+        api.edit_photo(photo_png(), face=5)
+    assert err.value.status == 422 and err.value.message.startswith("face:")
+
+
+def test_a_photo_above_the_request_memory_limit_is_refused_naming_image(
+        make_client: Callable[..., TestClient]) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 600)).save(buf, "PNG")  # 0.36 MP: about 6 MB of work
+    resp = post(make_client(max_request_memory_mb=1), buf.getvalue(), moves=MOVE)
+    assert resp.status_code == 422, resp.text
+    assert detail(resp).startswith("image: a photo of 0.4 MP"), detail(resp)
+    assert "max_request_memory_mb" in detail(resp)

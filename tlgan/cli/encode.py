@@ -14,6 +14,16 @@ from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
 encoder_option = click.option(
     "--encoder", default=None, show_default="the one registered for the generator",
     help="Photo encoder: registered name or weights folder from `tlgan encoder train`.")
+bundle_option = click.option(
+    "--bundle", default=None, show_default="the bundle shipped for the generator",
+    help="Axis bundle folder.")
+locality_option = click.option(
+    "--locality/--no-locality", default=None, show_default="on when the bundle ships masks",
+    help="Keep each moved axis's change inside the region its attribute lives in.")
+hold_references_option = click.option(
+    "--hold-references/--no-hold-references", default=None,
+    show_default="on with an extractor",
+    help="Hold gender and age per face when the edit does not move them.")
 #: photos encoded together (one refinement batch)
 CHUNK = 16
 
@@ -154,14 +164,9 @@ def _parse_move(text: str) -> tuple[str, float]:
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
               show_default=True, help="Image format.")
 @generator_option
-@click.option("--bundle", default=None, show_default="the bundle shipped for the generator",
-              help="Axis bundle folder.")
-@click.option("--locality/--no-locality", default=None,
-              show_default="on when the bundle ships masks",
-              help="Keep each moved axis's change inside the region its attribute lives in.")
-@click.option("--hold-references/--no-hold-references", default=None,
-              show_default="on with an extractor",
-              help="Hold gender and age per face when the edit does not move them.")
+@bundle_option
+@locality_option
+@hold_references_option
 @device_option
 @threads_option
 def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ...], out: Path,

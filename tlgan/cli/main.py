@@ -24,6 +24,7 @@ def cli() -> None:
       tlgan generate --seeds 1-8 --out faces/
       tlgan encode photo.jpg --out encoded/
       tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
+      tlgan photo edit me.jpg --move Smiling=1.5 --out me-smiling.jpg
       tlgan serve --port 8000
     """
 
@@ -36,8 +37,10 @@ def _register() -> None:
     from tlgan.cli.extractor import extractor
     from tlgan.cli.generate import generate, info
     from tlgan.cli.generator import generator
+    from tlgan.cli.photo import photo
 
-    for command in (generate, encode, edit, info, extractor, generator, encoder, axes):
+    for command in (generate, encode, edit, photo, info, extractor, generator, encoder,
+                    axes):
         cli.add_command(command)
 
 

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted, tune_ada
 from tlgan.photos.compose import compose_edit
 from tlgan.photos.edit import Located, Moved, implied_box, locate_face, move_face
 from tlgan.photos.faces import FaceDetector
-from tlgan.photos.prepare import read_upright
+from tlgan.photos.prepare import faces_json, read_upright
 from tlgan.pipeline.edit import EditPlan, LatentCheck, plan_edit
 from tlgan.pipeline.encode import EncodeResult
 from tlgan.pipeline.facade import Pipeline
@@ -218,6 +219,16 @@ class Photo:
     located: Located
     box: tuple[float, float, float, float] | None
     timings: dict[str, float]
+
+    def answer_faces(self) -> tuple[list[dict[str, Any]], int]:
+        """The answer's ``faces`` (``box``, ``score``: :func:`faces_json`) and ``face`` (the
+        index edited); with the client's eyes, the one face they imply (score None, index
+        0)."""
+        located = self.located
+        if located.faces is not None:
+            return faces_json(located.faces), located.face
+        return [{"box": [round(v, 1) for v in self.box or (0.0, 0.0, 0.0, 0.0)],
+                 "score": None}], 0
 
 
 def locate(source: bytes | str | os.PathLike[str], detector: FaceDetector | None, size: int,
