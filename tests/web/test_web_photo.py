@@ -369,3 +369,27 @@ def test_moves_while_an_edit_is_in_flight_and_stale_answers(
     expect(image).to_have_attribute("src", "data:image/jpeg;base64," + other["image"])
     expect(page.get_by_test_id("photo-face").nth(1)).to_have_attribute("aria-pressed", "true")
     expect(row(page, "Smiling").get_by_test_id("axis-value")).to_have_text("±0.0")
+
+
+def test_photo_view_fits_a_phone(photo_url: str, new_page: NewPage, tmp_path: Path,
+                                 screenshot: Callable[[Any, str], None]) -> None:
+    page, _ = new_page(photo_url, viewport={"width": 390, "height": 844})
+    page.add_init_script(WATCH_FETCH)
+    open_editor(page)
+    path = tmp_path / "two.png"
+    path.write_bytes(composed_photo())
+    photo_call(page, lambda: page.get_by_test_id("photo-input").set_input_files(str(path)))
+    expect(page.get_by_test_id("photo-face")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shown = page.get_by_test_id("photo-image").bounding_box()
+    assert shown is not None and shown["x"] >= 0 and shown["x"] + shown["width"] <= 390
+    assert abs(shown["width"] / shown["height"] - WIDTH / HEIGHT) < 0.01  # not distorted
+    for i in range(2):
+        box = page.get_by_test_id("photo-face").nth(i).bounding_box()
+        assert box is not None
+        assert shown["x"] <= box["x"] and box["x"] + box["width"] <= shown["x"] + shown["width"]
+        assert shown["y"] <= box["y"] and box["y"] + box["height"] <= shown["y"] + shown["height"]
+    for testid in ("photo-download", "photo-close", "photo-button"):
+        box = page.get_by_test_id(testid).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, testid
+    screenshot(page, "photo-390")

@@ -147,8 +147,10 @@ async function pickFace(index, mine = ++token) {
     updateProbabilities();
     return;
   }
-  notice(`${photo.faces.length} face${photo.faces.length === 1 ? "" : "s"} found in ${photo.name}: `
-    + "move the sliders to edit the outlined one.", 6000);
+  const n = photo.faces.length;
+  notice(n === 1 ? `A face found in ${photo.name}: move the sliders to edit it.`
+    : `${n} faces found in ${photo.name}: the sliders edit the highlighted one; click another to pick it.`,
+  6000);
 }
 
 // The sliders and locks: POST /photo/edit with the display copy.
