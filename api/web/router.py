@@ -18,7 +18,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: The page's ES modules: ``main.js`` (the entry point) and the modules it imports.
 MODULES = ("main.js", "api.js", "state.js", "ui.js", "face.js", "editor.js", "taught.js",
-           "teach.js", "discover.js", "upload.js")
+           "teach.js", "discover.js", "upload.js", "photo.js")
 
 #: The assets the page loads, with their media types (anything else is a 404).
 ASSETS: dict[str, str] = {

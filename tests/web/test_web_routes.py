@@ -70,7 +70,7 @@ def test_page_calls_only_public_api_routes(client: TestClient) -> None:
     called |= set(re.findall(r'\bfaceRequest\([^,]+, "([^"]+)"', js))
     called |= set(re.findall(r'\bapi\(`([^`?$]+)', js))  # template paths, query dropped
     assert called == {"axes", "readyz", "generate", "edit", "interpolate", "axes/fit",
-                      "axes/discover", "encode"}
+                      "axes/discover", "encode", "photo/edit"}
     public = set(client.get("/openapi.json").json()["paths"])
     assert {"/" + c for c in called} <= public
 

@@ -10,6 +10,7 @@ import { state } from "./state.js";
 import { $, dataUrl, el, faceRequest, notice, pretty, signed } from "./ui.js";
 import { describeMoves, showFace } from "./face.js";
 import { customAxesFor, deleteTaught, exportTaught } from "./taught.js";
+import { editPhoto, photoActive } from "./photo.js";
 
 const STEP = 0.5;           // distance added by the -/+ buttons
 const RANGE = 4;            // sliders go from -RANGE to +RANGE
@@ -18,7 +19,7 @@ export const DEBOUNCE_MS = 120;
 
 // ---------------------------------------------------------------------------------------
 // Editing
-function activeMoves() {
+export function activeMoves() {
   const moves = {};
   for (const [name, d] of state.moves) if (d !== 0 && !state.locked.has(name)) moves[name] = d;
   return moves;
@@ -31,6 +32,7 @@ export function scheduleEdit(delay = DEBOUNCE_MS) {
 }
 
 async function renderEdit() {
+  if (photoActive()) return editPhoto();  // a face of a whole photo: the photo is edited
   if (!state.base) return null;
   clearTimeout(editTimer);
   editTimer = null;
@@ -40,6 +42,7 @@ async function renderEdit() {
   };
   // Local edits: the server's default (on when its bundle ships masks) unless turned off.
   if (!$("locality-toggle").checked) body.locality = false;
+  if (state.adapter) body.adapter = state.adapter;  // an uploaded face: rendered as encoded
   const custom = customAxesFor(body.moves, body.locked);
   if (Object.keys(custom).length) body.custom_axes = custom;
   const data = await faceRequest("Edit", "edit", body);
@@ -73,6 +76,7 @@ export function syncSliders() {
 // Make the face shown the new base (sliders back to 0); used before (un)locking so the face
 // does not jump: locks apply to the whole summed move.
 async function commitEdits() {
+  if (photoActive()) return true;  // moves stay relative to the photo face's own latent
   if (Object.keys(activeMoves()).length > 0) {
     const data = await renderEdit();
     if (!data) return false;
@@ -96,6 +100,7 @@ async function toggleLock(name, button) {
   row.classList.toggle("locked", on);
   for (const control of row.querySelectorAll("[data-move]")) control.disabled = on || !state.base;
   if (state.current) $("face-label").textContent = state.label + describeMoves();
+  if (photoActive()) scheduleEdit(0);
   notice(on ? `${pretty(name)} locked: other moves keep this face's ${pretty(name)} probability where it is.`
     : `${pretty(name)} unlocked.`);
 }

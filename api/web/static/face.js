@@ -38,6 +38,7 @@ export function describeMoves() {
 // Any photo shown beside its reconstruction goes (encodePhoto shows its own afterwards).
 export function newFace(latent, image, features, label) {
   hideUploadResult();
+  state.adapter = null;  // encodePhoto sets its own afterwards
   state.origin = latent;
   state.originFeatures = features || null;
   state.base = latent;

@@ -1,7 +1,8 @@
 // tlgan face editor: plain ES modules over the public REST API (no framework, no build).
 // This module is the page's entry point: it loads the models' axes, wires the controls and
 // makes the first face. The others: api.js (fetch wrappers), state.js (the shared state),
-// ui.js (helpers, messages), face.js, editor.js, taught.js, teach.js, discover.js, upload.js.
+// ui.js (helpers, messages), face.js, editor.js, taught.js, teach.js, discover.js, upload.js,
+// photo.js (edit a whole photo).
 
 import { api, KEY_STORAGE } from "./api.js";
 import { state } from "./state.js";
@@ -12,6 +13,7 @@ import { loadTaught } from "./taught.js";
 import { fitTaught, moreTeachFaces, startTeach } from "./teach.js";
 import { loadDiscover } from "./discover.js";
 import { encodePhoto, wireDrop } from "./upload.js";
+import { downloadPhoto, leavePhoto, openPhoto } from "./photo.js";
 
 // The API key form: saved in this browser (localStorage), then the page starts again.
 async function saveKey(event) {
@@ -78,6 +80,14 @@ function wire() {
     encodePhoto(file);
   });
   wireDrop();
+  $("photo-input").addEventListener("change", (e) => {
+    const input = e.target;
+    const file = input.files && input.files[0];
+    input.value = "";
+    openPhoto(file);
+  });
+  $("photo-download").addEventListener("click", downloadPhoto);
+  $("photo-close").addEventListener("click", leavePhoto);
   $("generate").addEventListener("click", () => generate());
   $("seed-input").addEventListener("keydown", (e) => { if (e.key === "Enter") generate(); });
   $("generate-features").addEventListener("click", () => generate({ withTargets: true }));

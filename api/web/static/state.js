@@ -10,6 +10,7 @@ export const state = {
   originFeatures: null,
   base: null,          // latent the sliders are relative to
   current: null,       // latent of the face shown
+  adapter: null,       // photo adapter of an uploaded face (sent with its edits), else null
   image: null,         // data: URL of the face shown
   features: null,
   label: "",

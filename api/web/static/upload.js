@@ -2,12 +2,14 @@
 // edit, lock, keep and blend like any other). The photo is shown beside its reconstruction,
 // centre-cropped by CSS as the service crops it, until another face replaces it.
 
+import { state } from "./state.js";
 import { $, dataUrl, faceRequest, notice } from "./ui.js";
 import { newFace } from "./face.js";
+import { closePhoto } from "./photo.js";
 
 let photoUrl = null;  // object URL of the photo shown (revoked when it goes)
 
-function shortName(name, most = 32) {
+export function shortName(name, most = 32) {
   const text = (name || "photo").trim() || "photo";
   return text.length > most ? `${text.slice(0, most - 1)}…` : text;
 }
@@ -28,6 +30,7 @@ export async function encodePhoto(file, note = "") {
     return;
   }
   newFace(data.latent, dataUrl(data.image), data.features, `photo ${name}`);
+  state.adapter = data.adapter || null;
   showUploadResult(file, data);
   notice(`Encoded ${name}: the reconstruction is the current face, ready to edit.`, 6000);
 }
@@ -60,6 +63,7 @@ function showUploadResult(file, data) {
 }
 
 export function hideUploadResult() {
+  closePhoto();  // a new face replaces a whole photo too
   $("upload-result").hidden = true;
   $("upload-photo").removeAttribute("src");
   $("upload-reconstruction").removeAttribute("src");
