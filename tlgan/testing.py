@@ -24,7 +24,7 @@ from axes.fitting import fit_axes
 from axes.samples import SampleCache
 from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
 from tlgan.encoders.encoder_net import EncoderConfig, ImageEncoder
-from tlgan.encoders.photo import PhotoEncoder
+from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
 from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import LatentSpace

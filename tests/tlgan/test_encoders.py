@@ -18,7 +18,7 @@ from tlgan.encoders.losses import (
     psnr,
     shell_penalty,
 )
-from tlgan.encoders.photo import PhotoEncoder, encode_cost
+from tlgan.encoders.photo_encoder import PhotoEncoder, encode_cost
 from tlgan.encoders.refine import check_refine_args, refine
 from tlgan.pipeline import Pipeline
 from tlgan.testing import tiny_encoder, tiny_generator

@@ -1,7 +1,7 @@
 """Photo encoders: a face photo -> a latent of the generator, refined by optimization.
 
 ``model`` (the network), ``losses`` (the inversion loss), ``refine`` (Adam on z),
-``photo`` (:class:`~tlgan.encoders.photo.PhotoEncoder`: all of it bound to a generator),
+``photo`` (:class:`~tlgan.encoders.photo_encoder.PhotoEncoder`: all of it bound to a generator),
 ``registry`` (registered weights), ``training`` (``tlgan encoder train``).
 This module itself imports nothing heavy.
 """

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tlgan.encoders.photo import PhotoEncoder
+from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan_base.artifact import ArtifactError
 from tlgan_base.registry_entry import WeightsEntry, lookup
 

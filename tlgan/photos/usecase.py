@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tlgan.encoders.losses import psnr
-from tlgan.encoders.photo import encode_cost
+from tlgan.encoders.photo_encoder import encode_cost
 from tlgan.generators.base import to_uint8
 from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted, tune_adapter
 from tlgan.photos.compose import compose_edit

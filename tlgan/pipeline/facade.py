@@ -24,7 +24,7 @@ from axes.heads import Head
 from axes.samples import SampleCache
 from feature_extractor.model import Extractor
 from tlgan.encoders import DEFAULT_STARTS
-from tlgan.encoders.photo import PhotoEncoder
+from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
 from tlgan.latents import DEFAULT_SPACE, LatentSpace, interpolate
 from tlgan.pipeline import control, local_edits

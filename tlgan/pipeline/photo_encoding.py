@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tlgan.encoders import DEFAULT_STARTS
-from tlgan.encoders.photo import PhotoEncoder
+from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.pipeline.models import Models
 
 __all__ = ["EncodeResult", "encode_photos"]
