@@ -15,6 +15,7 @@ medians of ``--repeats`` runs of each photo.
     python bench/photos.py --template 200    # the eye template's provenance (CELEBA_EYES)
     python bench/photos.py --adapter 24      # photo adapters: fidelity, editability, time
     python bench/photos.py --compose 12      # composing edits back: round trip, transfer, time
+    python bench/photos.py --http 5          # POST /photo/edit on the real server, 12 MP photo
 
 Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector),
 ``mediapipe`` (mediapipe 0.10.21's bundled BlazeFace short-range model, 6 keypoints; needs
@@ -216,6 +217,18 @@ ADAPTER_CHOICES = {
                                            near_weight=1.0),
     "bn+last, 2 near at 3, weight 0.1": dict(parts="bn+last", near=2, radius=3.0,
                                              near_weight=0.1),
+    "bn+last, 100 steps, 2 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=2,
+                                                        radius=3.0, near_weight=0.1),
+    "bn+last, 100 steps, 1 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=1,
+                                                        radius=3.0, near_weight=0.1),
+    "bn+last, 60 steps, lr 0.02, 1 near at 3, weight 0.1": dict(
+        parts="bn+last", steps=60, lr=0.02, near=1, radius=3.0, near_weight=0.1),
+    "bn+last, 100 steps, lr 0.015, 1 near at 3, weight 0.1": dict(
+        parts="bn+last", steps=100, lr=0.015, near=1, radius=3.0, near_weight=0.1),
+    "bn+last, 100 steps, lr 0.02, 1 near at 3, weight 0.1": dict(
+        parts="bn+last", steps=100, lr=0.02, near=1, radius=3.0, near_weight=0.1),
+    "bn+last, 120 steps, lr 0.015, 1 near at 3, weight 0.1": dict(
+        parts="bn+last", steps=120, lr=0.015, near=1, radius=3.0, near_weight=0.1),
     "bn+last, 2 near at 3, weight 0.1, perceptual 0.01": dict(
         parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.01),
     "bn+last, 2 near at 3, weight 0.1, perceptual 0.05": dict(
@@ -414,6 +427,50 @@ def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:
           f"{statistics.median(again):.2f} s (median of 3; the same photo each way)")
 
 
+def bench_http(celeba: Path, runs: int, seed: int, dist: float) -> None:
+    """POST /photo/edit on the real server (shipped models, `tlgan serve` defaults) with a
+    12-megapixel JPEG (4000x3000, one large face): the first edit (finding, encoding, tuning,
+    moving, composing), a later edit sending the answer's latent, adapter and eyes with the
+    full photo, and the same with a 1280x960 copy (what the page sends while a slider moves);
+    medians of ``runs`` requests each, and the server's seconds per stage of the first."""
+    import io
+
+    from PIL import Image
+
+    from bench.common import bench_server
+
+    crops = _test_crops(celeba)
+    big, _ = compose(np.random.default_rng(seed + 1), crops, 4000, 3000, 900, 1400, 20.0)
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, "JPEG", quality=92)
+    data = buf.getvalue()
+    small = io.BytesIO()
+    Image.fromarray(big).resize((1280, 960), Image.LANCZOS).save(small, "JPEG", quality=90)
+    moves = {"Smiling": dist}
+    first, later, slider, stages = [], [], [], []
+    with bench_server("bench/photos.py --http") as server, server.client(timeout=120.0) as api:
+        api.edit_photo(data, moves)  # warm-up: the first request after start is not timed
+        for i in range(runs):
+            t0 = time.perf_counter()
+            e = api.edit_photo(data, {"Smiling": dist + 0.01 * i})
+            first.append(time.perf_counter() - t0)
+            stages.append(e.timings)
+            t0 = time.perf_counter()
+            api.edit_photo(data, moves, latent=e.latent, adapter=e.adapter, eyes=e.eyes)
+            later.append(time.perf_counter() - t0)
+            k = 1280 / 4000
+            t0 = time.perf_counter()
+            api.edit_photo(small.getvalue(), moves, latent=e.latent, adapter=e.adapter,
+                           eyes=[[x * k, y * k] for x, y in e.eyes])
+            slider.append(time.perf_counter() - t0)
+    med = {key: statistics.median(t.get(key, 0.0) for t in stages) for key in stages[0]}
+    print(f"POST /photo/edit, 12 MP JPEG ({len(data) / 1e6:.1f} MB), Smiling +{dist:g}, "
+          f"median of {runs}: first edit {statistics.median(first):.2f} s (server stages: "
+          + ", ".join(f"{key} {v:.2f}" for key, v in med.items()) + "); later edit with "
+          f"latent + adapter + eyes {statistics.median(later):.2f} s; the same on a 1280x960 "
+          f"copy {statistics.median(slider):.2f} s")
+
+
 def make_detector(name: str) -> FaceDetector:
     if name == "opencv":
         return HaarFaceDetector()
@@ -452,6 +509,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compose", type=int, default=0, metavar="N",
                     help="instead: composition choices on N composed photos, and a 12 MP edit")
     ap.add_argument("--distance", type=float, default=2.0, help="edit distance (z units)")
+    ap.add_argument("--http", type=int, default=0, metavar="RUNS",
+                    help="instead: POST /photo/edit on the real server with a 12 MP photo")
     args = ap.parse_args(argv)
     if not (args.celeba / "list_eval_partition.txt").is_file():
         raise SystemExit(f"--celeba: no CelebA subset at {args.celeba}")
@@ -469,6 +528,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.compose:
         bench_compose(args.celeba, args.compose, args.seed, args.distance)
+        return
+    if args.http:
+        bench_http(args.celeba, args.http, args.seed, args.distance)
         return
     crops = _test_crops(args.celeba)
     rng = np.random.default_rng(args.seed)
