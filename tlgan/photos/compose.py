@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from tlgan.photos.faces import invert_affine
@@ -101,8 +102,6 @@ def compose_edit(photo: np.ndarray, matrix: np.ndarray, before: np.ndarray,
     Raises:
         ValueError: naming the bad argument.
     """
-    import cv2
-
     m, r = _check(photo, matrix, before, after)
     if method not in METHODS:
         raise ValueError(f"method: one of {', '.join(METHODS)}, got {method!r}")

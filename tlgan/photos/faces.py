@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 #: Eye centres (image-left eye, image-right eye) in the CelebA subset's aligned crops, as
@@ -136,8 +137,6 @@ def warp_face(photo: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     A face much larger than ``size`` is first area-reduced, so the result is not aliased.
     Pixels outside the photo repeat its border.
     """
-    import cv2
-
     m = np.asarray(matrix, dtype=np.float64)
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # aligned px per photo px
     src = photo
@@ -235,8 +234,6 @@ class HaarFaceDetector:
     def _cascades(self) -> tuple[object, object]:
         loaded = getattr(self._local, "cascades", None)
         if loaded is None:
-            import cv2
-
             root = cv2.data.haarcascades  # type: ignore[attr-defined]
             face = cv2.CascadeClassifier(root + "haarcascade_frontalface_default.xml")
             eye = cv2.CascadeClassifier(root + "haarcascade_eye.xml")
@@ -246,8 +243,6 @@ class HaarFaceDetector:
         return loaded
 
     def detect(self, photo: np.ndarray) -> list[Detection]:
-        import cv2
-
         face_c, eye_c = self._cascades()
         h, w = photo.shape[:2]
         k = min(1.0, self.work_side / max(h, w))

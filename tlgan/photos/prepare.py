@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from tlgan.photos.faces import (
     Face,
@@ -43,8 +44,6 @@ def read_upright(source: bytes | str | os.PathLike[str],
                  max_pixels: int = MAX_PHOTO_PIXELS, *, name: str = "image") -> np.ndarray:
     """The whole photo, uint8 (H, W, 3) RGB, EXIF orientation applied; checked like
     :func:`tlgan_base.image_codec.read_photo` (format, pixel count, corrupt data)."""
-    from PIL import Image, ImageOps
-
     read_photo(source, 1, max_pixels, name=name)  # the checks, before the full decode
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
         try:
