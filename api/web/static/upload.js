@@ -20,6 +20,7 @@ export async function encodePhoto(file, note = "") {
   form.append("image", file, file.name || "photo");
   form.append("format", "png");
   form.append("with_features", "true");
+  form.append("adapter", "false");  // the page edits with /edit's untuned renders
   const name = shortName(file.name);
   const busyText = `Encoding ${name}${note}…`;
   notice(busyText, 0);
