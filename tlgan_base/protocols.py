@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
-__all__ = ["ImageEmbedder", "JudgePipeline", "LabellingPipeline", "Named", "SeededGenerator",
-           "StatsBundle"]
+__all__ = ["ImageEmbedder", "JudgePipeline", "LabellingPipeline", "Named", "RealismScorer",
+           "SeededGenerator", "StatsBundle"]
 
 
 class Named(Protocol):
@@ -32,6 +33,23 @@ class ImageEmbedder(Named, Protocol):
     def embedding_size(self) -> int: ...
     def predict_with_embeddings(self, images: np.ndarray, batch_size: int = 256
                                 ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class RealismScorer(Named, Protocol):
+    """A realism critic for one generator's faces: one score per face, higher = more
+    realistic (a logit: comparable across faces, not a probability).
+
+    ``score_tensor`` takes float images (N, 3, H, W) in [0, 1] at ``resolution`` px on the
+    critic's device and is differentiable (the realism hold follows its gradient);
+    ``score`` takes uint8 images (N, H, W, 3) and returns float64 numpy (N,).
+    """
+
+    @property
+    def resolution(self) -> int: ...
+    @property
+    def generator_sha256(self) -> str: ...
+    def score_tensor(self, images: torch.Tensor) -> torch.Tensor: ...
+    def score(self, images: np.ndarray) -> np.ndarray: ...
 
 
 class SeededGenerator(Named, Protocol):
