@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from tlgan.critic.critic import Critic
 from tlgan.critic.critic_net import CriticConfig, CriticNet
@@ -42,7 +43,7 @@ def test_the_critic_is_a_realism_scorer_with_matching_score_and_score_tensor() -
                                  np.zeros((2, 32, 32, 3), np.uint8),
                                  np.zeros((64, 64, 3), np.uint8)])
 def test_score_refuses_what_is_not_uint8_faces_naming_images(bad: np.ndarray) -> None:
-    with pytest.raises(ValueError, match="^images:"):
+    with pytest.raises(ValueError, match=r"^images:"):
         tiny_critic(tiny_generator()).score(bad)
 
 
@@ -50,9 +51,9 @@ def test_critic_config_validates_and_round_trips() -> None:
     cfg = CriticConfig(width=8)
     assert CriticConfig.from_dict(cfg.as_dict()) == cfg
     for bad in ({"width": 0}, {"arch": "vit"}, {"norm": "layer"}, {"resolution": 128}):
-        with pytest.raises(ValueError, match=f"^{next(iter(bad))}:"):
+        with pytest.raises(ValueError, match=rf"^{next(iter(bad))}:"):
             CriticConfig(**bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="^images:"):
+    with pytest.raises(ValueError, match=r"^images:"):
         CriticNet(cfg)(torch.zeros(1, 3, 32, 32))
 
 
@@ -125,3 +126,53 @@ def test_train_refuses_bad_options_naming_them(tmp_path: Path) -> None:
         res = CliRunner().invoke(cli, ["critic", "train", "--data", str(tmp_path), "--out",
                                        str(tmp_path / "o"), opt, val])
         assert res.exit_code == 2 and f"{name}:" in res.stderr, res.stderr
+
+
+@pytest.mark.slow
+def test_cli_generate_ranks_with_a_critic_and_raw_is_todays_faces(
+        trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from tlgan.cli.main import cli
+    from tlgan.critic.critic_weights import load_critic
+    from tlgan.generators import load_generator
+    from tlgan.pipeline import Models
+    from tlgan.pipeline.ranking import seeded_latents
+
+    _data, folder = trained
+    runner = CliRunner()
+
+    def run(out: str, *extra: str) -> None:
+        res = runner.invoke(cli, ["generate", "--seeds", "1-4", "--out", str(tmp_path / out),
+                                  *extra])
+        assert res.exit_code == 0, res.output
+
+    run("raw", "--quality", "raw")
+    run("none", "--critic", "none")  # no critic: the default is raw
+    gen = load_generator(None, "cpu")
+    today = gen.render(gen.sample_latents(range(1, 5)))
+    for i in range(4):
+        for out in ("raw", "none"):
+            meta = json.loads((tmp_path / out / f"seed000{i + 1}.json").read_text())
+            assert "candidate" not in meta
+            assert np.array_equal(np.asarray(meta["latent"], np.float32),
+                                  gen.sample_latents([i + 1])[0])
+            png = np.asarray(Image.open(tmp_path / out / f"seed000{i + 1}.png").convert("RGB"))
+            assert np.array_equal(png, today[i])  # the raw face, pixel for pixel
+    run("ranked", "--quality", "ranked", "--candidates", "3", "--critic", str(folder))
+    run("again", "--quality", "ranked", "--candidates", "3", "--critic", str(folder))
+    want = seeded_latents(Models(gen, critic=load_critic(folder, gen)), [1, 2, 3, 4], 1.0,
+                          "ranked", 3)
+    assert want.chosen is not None
+    for i in range(4):
+        name = f"seed000{i + 1}"
+        meta = json.loads((tmp_path / "ranked" / f"{name}.json").read_text())
+        assert meta["quality"] == "ranked" and meta["candidates"] == 3
+        assert meta["candidate"] == int(want.chosen[i])
+        assert np.array_equal(np.asarray(meta["latent"], np.float32), want.latents[i])
+        assert (tmp_path / "ranked" / f"{name}.png").read_bytes() == \
+            (tmp_path / "again" / f"{name}.png").read_bytes()
+    res = runner.invoke(cli, ["generate", "--seeds", "1", "--out", str(tmp_path / "x"),
+                              "--quality", "ranked", "--critic", "none"])
+    assert res.exit_code == 2 and "quality:" in res.output
+    res = runner.invoke(cli, ["generate", "--seeds", "1", "--out", str(tmp_path / "x"),
+                              "--candidates", "1"])
+    assert res.exit_code == 2 and "candidates" in res.output
