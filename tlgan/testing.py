@@ -23,6 +23,8 @@ from axes.bundle_attach import attach_samples
 from axes.fitting import fit_axes
 from axes.samples import SampleCache
 from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
+from tlgan.critic.critic import Critic
+from tlgan.critic.critic_net import CriticConfig, CriticNet
 from tlgan.encoders.encoder_net import EncoderConfig, ImageEncoder
 from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
@@ -147,6 +149,14 @@ def tiny_encoder(generator: FaceGenerator, seed: int = 0) -> PhotoEncoder:
     torch.manual_seed(seed)
     net = ImageEncoder(EncoderConfig(generator.latent_size, generator.resolution, (4, 8, 8, 8)))
     return PhotoEncoder(net, generator, name="tiny-encoder", sha256="0" * 64)
+
+
+def tiny_critic(generator: FaceGenerator, seed: int = 0) -> Critic:
+    """A seeded random realism critic (the production class, width 4) for ``generator``."""
+    torch.manual_seed(seed)
+    net = CriticNet(CriticConfig(resolution=generator.resolution, width=4))
+    return Critic(net, name="tiny-critic", sha256="4" * 64,
+                  generator_sha256=generator.sha256, device=generator.device)
 
 
 def tiny_pipeline(seed: int = 0) -> Pipeline:
