@@ -3,8 +3,10 @@
 :func:`plan_edit` validates an edit (the locks once, the moves, the options), moves the
 latents open-loop and decides what the edit needs: a plain render (which a server may
 batch with other requests), a local render, locks held per face, or references held per
-face. :meth:`EditPlan.run` does that work; :attr:`EditPlan.cost` is its most face-passes,
-for a scheduler. The API's ``POST /edit``, ``tlgan edit`` and the benches call this.
+face, and whether it holds realism (:mod:`tlgan.pipeline.realism`: the edited face's critic
+score brought back near the start face's). :meth:`EditPlan.run` does that work;
+:attr:`EditPlan.cost` is its most face-passes, for a scheduler. The API's ``POST /edit``,
+``tlgan edit`` and the benches call this.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import numpy as np
 
 from tlgan.latents import parse_latent
 from tlgan.pipeline.control import (
+    LOCK_TOLERANCE,
     held_locks,
     held_references,
     hold_cost,
     resolve_hold_references,
 )
 from tlgan.pipeline.facade import Pipeline
+from tlgan.pipeline.realism import Realism, realism_cost, resolve_realism
 
 __all__ = ["EditPlan", "EditResult", "plan_edit"]
 
@@ -36,7 +40,8 @@ class EditResult:
     """An edit done: the moved latents (N, L), their faces (uint8 (N, H, W, 3)), their
     probabilities (N, A) (None without ``with_features``), per face the held attributes
     that could not be held (None when nothing was held closed-loop), and whether the edit
-    was local and held its references; ``attributes`` name the probabilities' columns."""
+    was local and held its references; ``attributes`` name the probabilities' columns;
+    ``realism``: the realism hold's outcome (None when realism was not held)."""
 
     latents: np.ndarray
     images: np.ndarray
@@ -45,6 +50,7 @@ class EditResult:
     locality: bool
     hold_references: bool
     attributes: list[str]
+    realism: Realism | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class EditPlan:
     """A validated edit of ``start`` (N, L): ``moved`` is the open-loop move (locks
     projected out). ``locality``: rendered as a local edit; ``hold_references``: the
     references (and locks) held per face; ``holds_locks``: locks held per face (without
-    references)."""
+    references); ``realism``: realism held per face after the rest."""
 
     pipeline: Pipeline
     start: np.ndarray
@@ -64,22 +70,25 @@ class EditPlan:
     holds_locks: bool
     with_features: bool
     check: LatentCheck | None = None
+    realism: bool = False
 
     @property
     def batchable(self) -> bool:
         """Whether the edit is a plain render of ``moved`` (:meth:`rendered` takes its
         faces, so that a server may render it in a batch with other requests)."""
-        return not (self.hold_references or self.holds_locks or self.locality)
+        return not (self.hold_references or self.holds_locks or self.locality
+                    or self.realism)
 
     @property
     def cost(self) -> float:
         """The most face-passes (render + label of one face) :meth:`run` may take."""
         faces = len(self.start)
+        extra = realism_cost(faces) if self.realism else 0
         if self.hold_references:
-            return hold_cost(faces)
+            return hold_cost(faces) + extra
         if self.holds_locks:
-            return hold_cost(faces) * (2 if self.locality else 1)
-        return faces
+            return hold_cost(faces) * (2 if self.locality else 1) + extra
+        return faces + extra
 
     def part(self, rows: slice) -> EditPlan:
         """The same edit of the faces ``rows`` only."""
@@ -93,6 +102,10 @@ class EditPlan:
     def run(self, should_stop: Callable[[], bool] | None = None) -> EditResult:
         """Do the edit. Raises :class:`~tlgan_base.domain_errors.Stopped` once ``should_stop`` is
         true between closed-loop steps, and what ``check`` raises for held latents."""
+        result = self._moved(should_stop)
+        return self._hold_realism(result, should_stop) if self.realism else result
+
+    def _moved(self, should_stop: Callable[[], bool] | None) -> EditResult:
         p, start, moved, moves, locked = (self.pipeline, self.start, self.moved, self.moves,
                                           self.locked)
         if self.hold_references:
@@ -114,6 +127,45 @@ class EditPlan:
             return self.rendered(images, probs)
         return self.rendered(*p.render_and_label(moved, self.with_features))
 
+    def _hold_realism(self, result: EditResult, should_stop: Callable[[], bool] | None
+                      ) -> EditResult:
+        """``result`` with realism held (:func:`tlgan.pipeline.realism.hold_realism`): the
+        corrections stay orthogonal to the moved axes, the locks and the held references;
+        the faces they moved are rendered again and their held locks / references judged
+        again on the final face (``unheld``)."""
+        p, table = self.pipeline, self.pipeline.table
+        held = [*held_locks(table, p.attributes, self.locked),
+                *(held_references(table, p.attributes, self.moves, self.locked)
+                  if self.hold_references else [])]
+        names = dict.fromkeys([*(m for m, d in self.moves.items() if d != 0), *self.locked,
+                               *held])
+        fixed = table.axes[[table.index[n] for n in names if n in table.index]]
+        mask = table.locality_mask(self.moves) if self.locality else None
+        real = p.hold_realism(self.start, result.latents, fixed, mask=mask,
+                              should_stop=should_stop)
+        rows = np.flatnonzero(real.changed)
+        if not len(rows):
+            return dataclasses.replace(result, realism=real)
+        self._check(real.latents, "the moved latent, with its realism held,")
+        label = p.extractor is not None and (self.with_features or result.unheld is not None)
+        images, probs = p.render_edit(self.start[rows], real.latents[rows], self.moves,
+                                      self.locality, label)
+        out_images = result.images.copy()
+        out_images[rows] = images
+        out_probs, unheld = result.probs, result.unheld
+        if probs is not None and out_probs is not None:
+            out_probs = out_probs.copy()
+            out_probs[rows] = probs
+        if probs is not None and unheld is not None:
+            cols = [p.attributes.index(a) for a in held]
+            before = p.label_latents(self.start[rows])[:, cols]
+            unheld = list(unheld)
+            for i, r in enumerate(rows):
+                bad = np.abs(probs[i, cols] - before[i]) > LOCK_TOLERANCE
+                unheld[r] = [a for a, b in zip(held, bad, strict=True) if b]
+        return dataclasses.replace(result, latents=real.latents, images=out_images,
+                                   probs=out_probs, unheld=unheld, realism=real)
+
     def _check(self, latents: np.ndarray, what: str) -> None:
         if self.check is not None:
             self.check(latents, what)
@@ -128,19 +180,21 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
               moves: Mapping[str, float], locked: Sequence[str] = (), *,
               locality: bool | None = None, hold_references: bool | None = None,
               with_features: bool = True, check: LatentCheck | None = None,
-              locked_field: str = "locked") -> EditPlan:
+              locked_field: str = "locked", realism: bool | None = None) -> EditPlan:
     """Validate an edit of latents ``start`` (N, L; or a list of latents as lists of
     numbers, validated here) and move them open-loop.
 
     ``moves`` {axis: distance} along unit axes (the pipeline's and, on a pipeline from
     :meth:`Pipeline.with_custom`, a request's own); ``locked`` axes are projected out of the
     summed move and, where the extractor labels them, held per face. ``locality`` and
-    ``hold_references``: None is the default (on when available). ``check`` is called on
-    the moved latents (and later on the held ones).
+    ``hold_references``: None is the default (on when available). ``realism``: hold the
+    edited faces' realism (:mod:`tlgan.pipeline.realism`; None: on when the pipeline has a
+    critic, :data:`~tlgan.pipeline.realism.REALISM_DEFAULT`); only edits that move hold it.
+    ``check`` is called on the moved latents (and later on the held ones).
 
     Raises:
         ValueError: naming ``latent``, ``locked`` (``locked_field``), ``moves``,
-            ``locality`` or ``hold_references``.
+            ``locality``, ``hold_references`` or ``realism``.
     """
     table = pipeline.table
     if not isinstance(start, np.ndarray):
@@ -162,5 +216,7 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
                  and any(d != 0 for d in moves.values())
                  and bool(held_references(table, attributes, moves, locked)))
     holds_locks = bool(moves) and bool(held_locks(table, attributes, locked))
+    real = (resolve_realism(pipeline.critic is not None, realism)
+            and any(d != 0 for d in moves.values()))
     return EditPlan(pipeline, start, moved, moves, list(locked), local, hold_refs,
-                    holds_locks, with_features, check)
+                    holds_locks, with_features, check, real)

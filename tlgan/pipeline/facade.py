@@ -33,7 +33,9 @@ from tlgan.pipeline.control import ConditionResult, HoldResult
 from tlgan.pipeline.local_edits import edit_renderer, labelled
 from tlgan.pipeline.models import Models, bundle_heads
 from tlgan.pipeline.photo_encoding import EncodeResult, encode_photos
+from tlgan.pipeline.realism import Realism, critic_score_grad, hold_realism
 from tlgan_base.domain_errors import Stopped, clip
+from tlgan_base.protocols import RealismScorer
 
 __all__ = ["LoadedPipeline", "Pipeline"]
 
@@ -52,6 +54,8 @@ class LoadedPipeline:
         pass_faces: the most faces the extractor labels or embeds in one forward pass (more
             are done in chunks, with the same results), so that work labelling many faces at
             once (conditioned starts, taught examples) holds a bounded amount of memory.
+        critic: the realism critic for this generator's faces (None: none; edits then do
+            not hold realism).
 
     Latents in and out live in the bundle's latent space (``bundle.latent_space``, "z"
     without a bundle): seeds map to it, edits move in it and faces render from it.
@@ -66,6 +70,7 @@ class LoadedPipeline:
     samples: SampleCache | None = None
     encoder: PhotoEncoder | None = None
     pass_faces: int = 64
+    critic: RealismScorer | None = None
 
     def __post_init__(self) -> None:
         self.models = Models(self.generator, self.extractor, pass_faces=self.pass_faces)
@@ -324,6 +329,19 @@ class Pipeline(LoadedPipeline):
                                  self.attributes, start, moved, moves, locked,
                                  tolerance=tolerance, max_steps=max_steps,
                                  should_stop=should_stop)
+
+    def hold_realism(self, start: np.ndarray, moved: np.ndarray, fixed: np.ndarray, *,
+                     mask: np.ndarray | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> Realism:
+        """Edited latents ``moved`` (N, L) of ``start`` (N, L) with their faces' realism held
+        by the critic (:func:`tlgan.pipeline.realism.hold_realism`), corrections orthogonal
+        to the rows of ``fixed`` (F, L); with ``mask`` (H, W) the faces judged are local
+        edits over the start faces. ValueError naming ``realism`` without a critic."""
+        if self.critic is None:
+            raise ValueError("realism: this service has no realism critic loaded")
+        score = critic_score_grad(self.generator, self.critic, self.latent_space,
+                                  start if mask is not None else None, mask)
+        return hold_realism(score, start, moved, fixed, should_stop=should_stop)
 
     # -- feature-conditioned generation ------------------------------------------------
     def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],
