@@ -26,9 +26,10 @@ def critic_pipeline(tiny_pipeline: Pipeline) -> Pipeline:
 def _bowl(centre: np.ndarray):  # type: ignore[no-untyped-def]
     """A score that peaks at ``centre``: -|z - centre|^2, and its gradient."""
 
-    def score(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score(z: np.ndarray, rows: np.ndarray, grad: bool
+              ) -> tuple[np.ndarray, np.ndarray | None]:
         d = z.astype(np.float64) - centre
-        return -(d ** 2).sum(axis=1), -2 * d
+        return -(d ** 2).sum(axis=1), -2 * d if grad else None
 
     return score
 

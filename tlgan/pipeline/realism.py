@@ -40,10 +40,10 @@ REALISM_MAX_TOTAL = 2.0
 #: whether an edit holds realism when a critic is loaded and the request does not say
 REALISM_DEFAULT = True
 
-#: ``score(latents (M, L), rows (M,))``: the critic's scores (M,) of the faces of those
-#: latents (which belong to the faces ``rows`` of the batch) and the scores' gradients with
-#: respect to the latents (M, L)
-ScoreGrad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: ``score(latents (M, L), rows (M,), grad)``: the critic's scores (M,) of the faces of those
+#: latents (which belong to the faces ``rows`` of the batch) and, when ``grad``, the scores'
+#: gradients with respect to the latents (M, L) (None otherwise)
+ScoreGrad = Callable[[np.ndarray, np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]]
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ class Realism:
 
 def realism_cost(faces: int, max_steps: int = REALISM_MAX_STEPS) -> int:
     """The most face-passes (render + critic of one face, counted 3 for a pass with its
-    gradient) :func:`hold_realism` of ``faces`` edited faces may take, its start faces and
-    the final render included."""
-    return faces * (3 * (2 + max_steps) + 1)
+    gradient) :func:`hold_realism` of ``faces`` edited faces may take: the start and edited
+    faces scored, the first gradient, every step and the final render."""
+    return faces * (2 + 3 * (1 + max_steps) + 1)
 
 
 def resolve_realism(available: bool, realism: bool | None) -> bool:
@@ -107,7 +107,8 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
     ``start`` (N, L) are the latents before the edit and ``moved`` (N, L) after it;
     ``fixed`` (F, L) are the directions the corrections must not move along (the moved
     axes, the locks, the held references). The start and edited faces are scored in one
-    pass; then, at most ``max_steps`` times, each face still more than ``tolerance`` below
+    pass (without gradients), the gradients of the faces that fell taken once; then, at
+    most ``max_steps`` times, each face still more than ``tolerance`` below
     its start takes a step of length ``step`` along its score's gradient projected
     orthogonal to ``fixed`` (normalized), its total correction bounded by ``max_total``;
     a step that does not raise the score is not taken and the face's step is halved.
@@ -133,10 +134,15 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
     n, size = moved.shape
     q = _basis(fixed, size)
     origin = moved.astype(np.float64)
-    scores, grads = score(np.concatenate([start, moved]).astype(np.float32),
-                          np.tile(np.arange(n), 2))
+    scores, _ = score(np.concatenate([start, moved]).astype(np.float32),
+                      np.tile(np.arange(n), 2), False)
     s0, cur_s = scores[:n].astype(np.float64), scores[n:].astype(np.float64).copy()
-    grad = grads[n:].astype(np.float64)
+    grad = np.zeros_like(origin)
+    fell = np.flatnonzero(cur_s < s0 - tolerance)
+    if len(fell) and max_steps > 0:
+        _, g0 = score(moved[fell].astype(np.float32), fell, True)
+        assert g0 is not None
+        grad[fell] = g0
     cur = origin.copy()
     scale = np.ones(n)
     steps = 0
@@ -154,7 +160,8 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
         offset = cur[rows] + g * (step * scale[rows])[:, None] - origin[rows]
         length = np.linalg.norm(offset, axis=1, keepdims=True)
         cand = origin[rows] + offset * np.minimum(1.0, max_total / np.maximum(length, 1e-12))
-        cand_s, cand_g = score(cand.astype(np.float32), rows)
+        cand_s, cand_g = score(cand.astype(np.float32), rows, True)
+        assert cand_g is not None
         better = cand_s > cur_s[rows]
         up = rows[better]
         cur[up], cur_s[up], grad[up] = cand[better], cand_s[better], cand_g[better]
@@ -185,23 +192,23 @@ def critic_score_grad(generator: FaceGenerator, critic: RealismScorer, space: st
         return render_local_tensor(generator, start_t[idx], z,
                                    mask_t.expand(len(rows), *mask_t.shape))
 
-    def score(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out_s, out_g = [], []
-        with torch.inference_mode(False), torch.enable_grad():
+    def score(z: np.ndarray, rows: np.ndarray, grad: bool
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        out_s, out_g = [np.zeros(0)], [np.zeros((0, z.shape[1]))]
+        with torch.inference_mode(not grad), torch.set_grad_enabled(grad):
             for i in range(0, len(z), generator.max_batch):
                 zt = torch.as_tensor(np.asarray(z[i:i + generator.max_batch], np.float32),
-                                     device=device).requires_grad_(True)
+                                     device=device).requires_grad_(grad)
                 x = faces(zt, rows[i:i + generator.max_batch])
                 r = critic.resolution
                 if x.shape[-1] != r:
                     x = F.interpolate(x, size=(r, r), mode="area" if x.shape[-1] > r
                                       else "bilinear", align_corners=None)
                 s = critic.score_tensor(x)
-                (g,) = torch.autograd.grad(s.sum(), [zt])
+                if grad:
+                    (g,) = torch.autograd.grad(s.sum(), [zt])
+                    out_g.append(g.double().cpu().numpy())
                 out_s.append(s.detach().double().cpu().numpy())
-                out_g.append(g.double().cpu().numpy())
-        if not out_s:
-            return np.zeros(0), np.zeros((0, z.shape[1]))
-        return np.concatenate(out_s), np.concatenate(out_g)
+        return np.concatenate(out_s), np.concatenate(out_g) if grad else None
 
     return score
