@@ -36,6 +36,25 @@ from bench.common import print_table  # noqa: E402
 
 AXES = "Smiling,Eyeglasses,Blond_Hair,Male,Young"
 FRAME = (230, 140, 0)
+#: by-eye labels of the raw faces of seeds 1-192 (broken or fine), for "faces that were fine"
+LABELS = REPO / "bench" / "data" / "broken_faces.json"
+
+
+def fine_faces(seeds: Sequence[int], generator_sha256: str, path: Path = LABELS
+               ) -> np.ndarray | None:
+    """Per seed, whether its raw face was labelled fine by eye (``path``); None when the
+    labels are missing, for another generator or lack a seed."""
+    import json
+
+    if not path.is_file():
+        return None
+    labels = json.loads(path.read_text())
+    if labels.get("generator_sha256") != generator_sha256 or labels.get("truncation") != 1.0:
+        return None
+    broken = labels["seeds"]
+    if any(str(s) not in broken for s in seeds):
+        return None
+    return np.array([not broken[str(s)] for s in seeds])
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -106,12 +125,14 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
     if critic is None:
         raise ValueError("pipeline: no realism critic loaded")
     z = pipeline.seeds_to_latents(list(seeds))
+    fine = fine_faces(seeds, pipeline.generator.sha256)
     start_images, start_probs = pipeline.render_and_label(z)
     assert start_probs is not None
     s_start = critic.score(start_images)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     rows, figures = [], {}
+    fell_fine: list[tuple[int, int]] = []
     drops_off, drops_on, d_off_all, d_on_all, t_off_all, t_on_all = [], [], [], [], [], []
     for axis in axes.split(","):
         col = pipeline.attributes.index(axis) if axis in pipeline.attributes else None
@@ -126,6 +147,8 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
             drop_on = s_start - s_on > REALISM_TOLERANCE
             drops_off.append(drop_off)
             drops_on.append(drop_on)
+            if fine is not None:
+                fell_fine.append((int((drop_off & fine).sum()), int((drop_on & fine).sum())))
             if col is not None and res_off.probs is not None and res_on.probs is not None:
                 d_off = float((res_off.probs[:, col] - start_probs[:, col]).mean())
                 d_on = float((res_on.probs[:, col] - start_probs[:, col]).mean())
@@ -144,10 +167,13 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
                 "score_on": float(s_on.mean()), "dropped_off": int(drop_off.sum()),
                 "dropped_on": int(drop_on.sum()), "moved_by_hold": int(real.changed.sum()),
                 "dp_off": d_off, "dp_on": d_on, "ms_off": 1000 * t_off, "ms_on": 1000 * t_on,
-                "local": bool(res_on.locality)}
+                "local": bool(res_on.locality),
+                "fine_dropped_off": fell_fine[-1][0] if fine is not None else None,
+                "fine_dropped_on": fell_fine[-1][1] if fine is not None else None}
             rows.append([name, f"{s_start.mean():.2f}", f"{s_off.mean():.2f}",
                          f"{s_on.mean():.2f}", f"{drop_off.sum()} / {drop_on.sum()}",
-                         str(int(real.changed.sum())), dp,
+                         f"{fell_fine[-1][0]} / {fell_fine[-1][1]}" if fine is not None
+                         else "-", str(int(real.changed.sum())), dp,
                          f"{1000 * t_off:.1f} / {1000 * t_on:.1f}",
                          f"{t_on / t_off:.2f}x" if t_off > 0 else "-"])
             if out is not None:
@@ -157,9 +183,11 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
                              grid(res_on.images, frame=real.changed)])
     n = len(z)
     print(f"{n} faces (seeds {seeds[0]}-{seeds[-1]}) moved +-{distance:g} along each axis, "
-          f"service defaults; critic {critic.name}, tolerance {REALISM_TOLERANCE} (logits)")
+          f"service defaults; critic {critic.name}, tolerance {REALISM_TOLERANCE} (logits); "
+          + (f"{int(fine.sum())} of them fine by eye ({LABELS.name})" if fine is not None
+             else "no by-eye labels of these seeds"))
     print_table(["move", "score start", "no hold", "hold", f"drop > {REALISM_TOLERANCE} "
-                 "no hold / hold", "moved by hold", "attr dP no hold / hold",
+                 "no hold / hold", "of fine faces", "moved by hold", "attr dP no hold / hold",
                  "ms/edit no hold / hold", "ratio"], rows)
     off_all, on_all = np.concatenate(drops_off), np.concatenate(drops_on)
     t_off_m = statistics.median(t_off_all) if timed else 0.0
