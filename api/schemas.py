@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from tlgan.critic import MAX_CANDIDATES, MIN_CANDIDATES
 from tlgan.latents import DEFAULT_TRUNCATION, MAX_SEED
 from tlgan.photos.adapter import MAX_ENCODED as MAX_ADAPTER
 from tlgan_base.image_codec import MAX_SIZE, MIN_SIZE
@@ -183,6 +184,17 @@ class GenerateRequest(_Request):
     features: dict[AxisName, Probability] | None = Field(
         default=None, description="Target probability per attribute: move each face along the axes "
         "until the extractor agrees (within 0.2); faces then list `unmet` attributes.")
+    quality: Literal["raw", "ranked"] | None = Field(
+        default=None,
+        description="'raw': each seed's own face (as before the realism critic). 'ranked': the "
+        "face the critic finds most realistic among `candidates` derived from the seed "
+        "(candidate 0 is the raw face); with `features`, the start nearest the targets among "
+        "the better-ranked half of the 16 candidates. null: the service's `quality` setting "
+        "(ranked when a critic is loaded). 'ranked' with no critic loaded: 422.")
+    candidates: Annotated[int, Field(ge=MIN_CANDIDATES, le=MAX_CANDIDATES), _AS_INT] | None = \
+        Field(default=None, description="Candidates per seed of 'ranked' sampling (null: the "
+              "service's `candidates` setting). Only with 'ranked' and no `features`: 422 "
+              "otherwise.")
     format: Format = _FORMAT
     size: Size | None = _SIZE
     custom_axes: CustomAxes = _CUSTOM_AXES
@@ -285,6 +297,12 @@ class GeneratedFace(_Response):
     unmet: list[str] | None = Field(
         default=None, description="Feature-conditioned generation only: attributes whose target "
         "could not be met; null otherwise.")
+    candidate: int | None = Field(
+        default=None, description="'ranked' only: which of the seed's candidates this face is "
+        "(0: the raw face); null with 'raw'.")
+    realism: float | None = Field(
+        default=None, description="'ranked' only: the critic's realism score of the face (a "
+        "logit, higher = more realistic); null with 'raw'.")
 
 
 class GenerateResponse(_Response):
@@ -477,11 +495,12 @@ class AxesFitResponse(_Response):
 
 
 class GeneratorsResponse(_Response):
-    """Registered generators, the loaded one, and the loaded photo encoder."""
+    """Registered generators, the loaded one, the loaded photo encoder and realism critic."""
 
     loaded: dict[str, Any]
     generators: list[dict[str, Any]]
     encoder: dict[str, Any] | None = None
+    critic: dict[str, Any] | None = None
 
 
 class HealthResponse(_Response):

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tlgan.critic import DEFAULT_CANDIDATES, MAX_CANDIDATES, MIN_CANDIDATES
 from tlgan.encoders import DEFAULT_STEPS as DEFAULT_ENCODE_STEPS
 from tlgan_base.devices import resolve_threads
 from tlgan_base.domain_errors import ConfigError, clip
@@ -85,6 +86,21 @@ class Settings(BaseSettings):
         default=None,
         description="Photo encoder for POST /encode: registered name or weights folder (None: "
         "the one registered for the generator; 'none': off).")
+    critic: str | None = Field(
+        default=None,
+        description="Realism critic that ranks generated faces: registered name or weights "
+        "folder (None: the one registered for the generator; 'none': off, and then faces are "
+        "only sampled 'raw').")
+    quality: Literal["raw", "ranked"] | None = Field(
+        default=None,
+        description="Sampling of /generate and the page when a request names none: 'raw' (each "
+        "seed's own face, as before the critic) or 'ranked' (the most realistic of "
+        "`candidates` faces per seed). None: 'ranked' when a critic is loaded, 'raw' when none "
+        "is ('ranked' with no critic stops the service at start).")
+    candidates: int = Field(
+        default=DEFAULT_CANDIDATES, ge=MIN_CANDIDATES, le=MAX_CANDIDATES,
+        description="Candidates per seed of 'ranked' sampling when a request names none "
+        "(chosen on bench/quality.py's figures: docs/models.md).")
     encode_steps: int = Field(
         default=DEFAULT_ENCODE_STEPS, ge=0, le=10_000,
         description="Refinement steps of POST /encode when the request names none (0: the "
@@ -209,7 +225,7 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("generator", "extractor", "bundle", "encoder", mode="before")
+    @field_validator("generator", "extractor", "bundle", "encoder", "critic", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

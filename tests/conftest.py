@@ -37,6 +37,17 @@ def tiny_pipeline():  # type: ignore[no-untyped-def]
     return build(0)
 
 
+@pytest.fixture(scope="session")
+def ranked_pipeline(tiny_pipeline):  # type: ignore[no-untyped-def]
+    """The tiny pipeline with a tiny seeded realism critic (its faces are ranked)."""
+    from tlgan.pipeline import Pipeline
+    from tlgan.testing import tiny_critic
+
+    return Pipeline(generator=tiny_pipeline.generator, extractor=tiny_pipeline.extractor,
+                    bundle=tiny_pipeline.bundle, encoder=tiny_pipeline.encoder,
+                    critic=tiny_critic(tiny_pipeline.generator))
+
+
 @pytest.fixture(autouse=True)
 def _no_tlgan_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the test, never from the developer's TLGAN_* environment."""

@@ -15,6 +15,7 @@ import torch
 
 from feature_extractor.extractor_weights import load_extractor
 from tlgan.axis_work.bundle_store import load_bundle
+from tlgan.critic.critic_weights import load_critic
 from tlgan.encoders.encoder_weights import load_encoder
 from tlgan.generators import load_generator
 from tlgan.pipeline import Pipeline
@@ -44,8 +45,10 @@ def _naming(argument: str) -> Iterator[None]:
 
 def load_pipeline(generator: str | None = None, extractor: str | None = None,
                   bundle: str | Path | None = None, device: torch.device | str = "cpu",
-                  max_batch: int = 256, encoder: str | Path | None = None) -> Pipeline:
-    """Load a generator, an extractor and an axis bundle into a :class:`Pipeline`.
+                  max_batch: int = 256, encoder: str | Path | None = None,
+                  critic: str | Path | None = None) -> Pipeline:
+    """Load a generator, an extractor, an axis bundle, a photo encoder and a realism critic
+    into a :class:`Pipeline`.
 
     Args:
         generator: registered name, weights folder or plug-in ``.json``; None: the DEFAULT.
@@ -57,6 +60,9 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
         max_batch: the largest batch the generator sees at once.
         encoder: photo encoder (registered name or weights folder); None: the one
             registered for the generator, if any; ``"none"``: none (no photo encoding).
+        critic: realism critic (registered name or weights folder); None: the one
+            registered for the generator, if any; ``"none"``: none (faces are only sampled
+            ``raw``).
 
     Raises:
         ArtifactError: an artifact is missing, corrupt or does not fit the others (a bundle
@@ -84,5 +90,9 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
     if not _off(encoder):
         with _naming("encoder"):
             enc = load_encoder(encoder, gen)
+    judge = None
+    if not _off(critic):
+        with _naming("critic"):
+            judge = load_critic(critic, gen)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
-    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc)
+    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc, critic=judge)

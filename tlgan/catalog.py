@@ -7,16 +7,18 @@ from typing import Any
 from feature_extractor.extractor_weights import DEFAULT as EXTRACTOR_DEFAULT
 from feature_extractor.extractor_weights import EXTRACTORS
 from tlgan.axis_work.bundle_store import describe_bundles
+from tlgan.critic.critic_weights import CRITICS
 from tlgan.encoders.encoder_weights import ENCODERS
 from tlgan.generators.generator_weights import GENERATORS
 
 
 def describe_all() -> dict[str, list[dict[str, Any]]]:
-    """Registered generators, extractors, photo encoders and axis bundles, as JSON-friendly
-    dicts."""
+    """Registered generators, extractors, photo encoders, realism critics and axis bundles,
+    as JSON-friendly dicts."""
     return {
         "generators": [g.describe() for g in GENERATORS.values()],
         "encoders": [e.describe() for e in ENCODERS.values()],
+        "critics": [c.describe() for c in CRITICS.values()],
         "extractors": [
             {"name": name, "default": name == EXTRACTOR_DEFAULT, "folder": e.folder,
              **{k: v for k, v in vars(e).items()

@@ -23,6 +23,8 @@ from axes.bundle_attach import attach_samples
 from axes.fitting import fit_axes
 from axes.samples import SampleCache
 from feature_extractor.model import AttributeNet, Extractor, ModelConfig, Normalization
+from tlgan.critic.critic import Critic
+from tlgan.critic.critic_net import CriticConfig, CriticNet
 from tlgan.encoders.encoder_net import EncoderConfig, ImageEncoder
 from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
@@ -115,53 +117,6 @@ def tiny_extractor(seed: int = 0, attributes: list[str] | None = None) -> Extrac
                      sha256="1" * 64, device="cpu")
 
 
-class TinyCritic:
-    """A seeded random realism critic (:class:`~tlgan_base.protocols.RealismScorer`): a
-    small conv net, one logit per face, for tests and dry runs of code that holds realism
-    before a trained critic is at hand."""
-
-    def __init__(self, generator_sha256: str, seed: int = 0, resolution: int = 64) -> None:
-        torch.manual_seed(seed)
-        self.net = nn.Sequential(
-            nn.Conv2d(3, 8, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(8, 16, 4, 2, 1),
-            nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(256, 1),
-        ).eval().requires_grad_(False)
-        self._sha = generator_sha256
-        self._resolution = resolution
-
-    @property
-    def name(self) -> str:
-        return "tiny-critic"
-
-    @property
-    def sha256(self) -> str:
-        return "4" * 64
-
-    @property
-    def resolution(self) -> int:
-        return self._resolution
-
-    @property
-    def generator_sha256(self) -> str:
-        return self._sha
-
-    def score_tensor(self, images: torch.Tensor) -> torch.Tensor:
-        """Scores (N,) of float images (N, 3, R, R) in [0, 1], differentiable."""
-        out: torch.Tensor = self.net(images * 2 - 1)[:, 0] * 100.0
-        return out
-
-    def score(self, images: np.ndarray) -> np.ndarray:
-        """Scores (N,) float64 of uint8 images (N, R, R, 3)."""
-        x = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
-        with torch.inference_mode():
-            return self.score_tensor(x).double().numpy()
-
-
-def tiny_critic(generator: FaceGenerator, seed: int = 0) -> TinyCritic:
-    """A :class:`TinyCritic` for ``generator``'s faces."""
-    return TinyCritic(generator.sha256, seed, generator.resolution)
-
-
 def calibrate_extractor(extractor: Extractor, images: torch.Tensor, gain: float = 2.0) -> None:
     """Rescale the extractor's head so its logits on ``images`` have mean 0 and std ``gain``
     per attribute: random nets otherwise give nearly constant probabilities."""
@@ -194,6 +149,28 @@ def tiny_encoder(generator: FaceGenerator, seed: int = 0) -> PhotoEncoder:
     torch.manual_seed(seed)
     net = ImageEncoder(EncoderConfig(generator.latent_size, generator.resolution, (4, 8, 8, 8)))
     return PhotoEncoder(net, generator, name="tiny-encoder", sha256="0" * 64)
+
+
+class ScaledCriticNet(CriticNet):
+    """A :class:`CriticNet` whose logits are multiplied by ``gain`` (a random net's scores
+    barely differ from face to face; code that acts on score drops needs some that do)."""
+
+    def __init__(self, cfg: CriticConfig, gain: float) -> None:
+        super().__init__(cfg)
+        self.gain = gain
+
+    def forward_signed(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward_signed(x) * self.gain
+
+
+def tiny_critic(generator: FaceGenerator, seed: int = 0, gain: float = 1.0) -> Critic:
+    """A seeded random realism critic (the production class, width 4) for ``generator``;
+    ``gain`` scales its logits (:class:`ScaledCriticNet`)."""
+    torch.manual_seed(seed)
+    cfg = CriticConfig(resolution=generator.resolution, width=4)
+    net = CriticNet(cfg) if gain == 1.0 else ScaledCriticNet(cfg, gain)
+    return Critic(net, name="tiny-critic", sha256="4" * 64,
+                  generator_sha256=generator.sha256, device=generator.device)
 
 
 def tiny_pipeline(seed: int = 0) -> Pipeline:

@@ -43,7 +43,8 @@ __all__ = [
     "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
     "Stopwatch", "export_artifact", "has_checkpoint", "load_checkpoint", "load_modules",
     "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat",
-    "optimizer_to_flat", "save_checkpoint", "save_tensors_atomic", "split_prefix",
+    "optimizer_to_flat", "resume_run", "save_checkpoint", "save_run", "save_tensors_atomic",
+    "split_prefix",
 ]
 
 
@@ -172,6 +173,47 @@ def load_checkpoint(work: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     if not isinstance(state, dict):
         raise ArtifactError(f"resume: checkpoint {path} has no state document")
     return tensors, state
+
+
+def _without_steps(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in recipe.items() if k != "steps"}  # steps: the new target
+
+
+def save_run(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Optimizer,
+             sched: Any, *, step: int, best: Patience, history: list[dict[str, Any]],
+             recipe: Mapping[str, Any]) -> Path:
+    """Checkpoint a run of one optimizer and one scheduler (``state_dict``): its modules,
+    their optimizer (under ``opt``), the schedule, the step, the best score and patience
+    counters, the evaluations so far and the recipe; :func:`resume_run` is the inverse."""
+    tensors = modules_tensors(modules)
+    opt_t, opt_meta = optimizer_to_flat(opt, "opt")
+    tensors.update(opt_t)
+    return save_checkpoint(work, tensors, {
+        "step": step, "best": best.best, "best_at": best.best_at, "bad_evals": best.bad,
+        "history": history, "optimizer": opt_meta, "scheduler": sched.state_dict(),
+        "recipe": dict(recipe)})
+
+
+def resume_run(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Optimizer,
+               sched: Any, best: Patience, recipe: Mapping[str, Any]
+               ) -> tuple[int, list[dict[str, Any]]]:
+    """Load a checkpoint of :func:`save_run` made with the same ``recipe`` (its ``steps``
+    may differ: it is the new target) into ``modules``, ``opt``, ``sched`` and ``best``;
+    returns (the step, the evaluations so far).
+
+    Raises:
+        ArtifactError: no checkpoint, or one made with another recipe.
+    """
+    tensors, state = load_checkpoint(work)
+    if _without_steps(state.get("recipe") or {}) != _without_steps(recipe):
+        raise ArtifactError(f"resume: the checkpoint in {work} was made with another "
+                            "recipe; start a fresh run (another --work folder)")
+    load_modules(tensors, modules)
+    optimizer_from_flat(opt, "opt", tensors, state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    best.best, best.bad = state["best"], state["bad_evals"]
+    best.best_at = state.get("best_at", -1)
+    return int(state["step"]), list(state["history"])
 
 
 # ------------------------------------------------------------------------ best / patience

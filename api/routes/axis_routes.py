@@ -67,14 +67,17 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
 
 @router.get("/generators", response_model=GeneratorsResponse, responses=COMMON_ERRORS)
 async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
-    """Registered generators (``loaded: true`` marks the one serving), the loaded one, and
-    the photo encoder serving POST /encode (null: none)."""
+    """Registered generators (``loaded: true`` marks the one serving), the loaded one, the
+    photo encoder serving POST /encode and the realism critic ranking /generate's faces
+    (null: none)."""
     loaded = pipeline.generator.describe()
     listed = [dict(g, loaded=g.get("name") == loaded["name"])
               for g in describe_all()["generators"]]
     encoder = pipeline.encoder.describe() if pipeline.encoder is not None else None
+    critic = pipeline.critic.describe() if pipeline.critic is not None else None
     return GeneratorsResponse(loaded=jsonable(loaded), generators=jsonable(listed),
-                              encoder=jsonable(encoder) if encoder is not None else None)
+                              encoder=jsonable(encoder) if encoder is not None else None,
+                              critic=jsonable(critic) if critic is not None else None)
 
 
 @router.post("/axes/fit", response_model=AxesFitResponse, dependencies=[JsonBody],

@@ -35,8 +35,8 @@ def _use(monkeypatch: pytest.MonkeyPatch, pipeline: Pipeline) -> None:
 
 def test_edit_prints_the_realism_outcome(tiny_pipeline: Pipeline, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    _use(monkeypatch, dataclasses.replace(tiny_pipeline,
-                                          critic=tiny_critic(tiny_pipeline.generator)))
+    critic = tiny_critic(tiny_pipeline.generator, gain=30.0)
+    _use(monkeypatch, dataclasses.replace(tiny_pipeline, critic=critic))
     paths = _latents(tmp_path, range(1, 9))
     args = ["edit", *paths, "--move", "Eyeglasses=3", "--no-hold-references", "--no-locality"]
     res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "on")])

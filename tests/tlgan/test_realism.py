@@ -20,7 +20,8 @@ from tlgan_base.domain_errors import Stopped
 @pytest.fixture(scope="module")
 def critic_pipeline(tiny_pipeline: Pipeline) -> Pipeline:
     """The tiny pipeline with a tiny seeded critic (a copy: the shared one has none)."""
-    return dataclasses.replace(tiny_pipeline, critic=tiny_critic(tiny_pipeline.generator))
+    return dataclasses.replace(tiny_pipeline,
+                               critic=tiny_critic(tiny_pipeline.generator, gain=30.0))
 
 
 def _bowl(centre: np.ndarray):  # type: ignore[no-untyped-def]
@@ -149,7 +150,8 @@ def test_a_local_edit_is_judged_on_the_local_face(
     p = tiny_bundle_with_samples(tiny_pipeline, folder, n=200)
     masks, meta = learn_masks(p, faces=32, global_area=1.0)  # random faces: wide masks
     p = Pipeline(generator=p.generator, extractor=p.extractor,
-                 bundle=attach_masks(folder, masks, meta), critic=tiny_critic(p.generator))
+                 bundle=attach_masks(folder, masks, meta),
+                 critic=tiny_critic(p.generator, gain=30.0))
     z = p.seeds_to_latents(range(1, 17))
     moves = {"Eyeglasses": 3.0}
     result = plan_edit(p, z, moves, locality=True, hold_references=False).run()

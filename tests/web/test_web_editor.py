@@ -289,7 +289,8 @@ def test_the_page_says_when_a_move_leaves_the_realistic_region(
 
     from tlgan.testing import tiny_critic
 
-    critic = dataclasses.replace(tiny_pipeline, critic=tiny_critic(tiny_pipeline.generator))
+    critic = dataclasses.replace(tiny_pipeline,
+                                 critic=tiny_critic(tiny_pipeline.generator, gain=30.0))
     with serve(web_app(critic)) as url:
         page, _ = new_page(url)
         open_editor(page)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from tlgan.cli.options import count, device_option, generator_option, threads_option
+from tlgan.critic import DEFAULT_CANDIDATES, MAX_CANDIDATES, MIN_CANDIDATES
 from tlgan.latents import DEFAULT_TRUNCATION
 
 
@@ -22,23 +23,40 @@ from tlgan.latents import DEFAULT_TRUNCATION
               help="Output size in pixels (16..1024).")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
               show_default=True)
+@click.option("--quality", type=click.Choice(["raw", "ranked"]), default=None,
+              show_default="ranked when a critic is loaded, else raw",
+              help="raw: each seed's own face; ranked: the most realistic (by the critic) of "
+                   "--candidates faces derived from the seed (candidate 0 is the raw face).")
+@click.option("--candidates", type=click.IntRange(MIN_CANDIDATES, MAX_CANDIDATES),
+              default=DEFAULT_CANDIDATES, show_default=True,
+              help="Candidates per seed of --quality ranked.")
+@click.option("--critic", default=None, show_default="the one registered for the generator",
+              help="Realism critic: registered name, weights folder, or none.")
 @generator_option
 @device_option
 @threads_option
 def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: str,
+             quality: str | None, candidates: int, critic: str | None,
              generator: str | None, device: str) -> None:
     """Render one face per seed, plus its latent as JSON.
 
-    Writes OUT/seedNNNN.<format> and OUT/seedNNNN.json ({"seed", "latent", "generator"}).
-    The same seed gives byte-identical images on every run.
+    Writes OUT/seedNNNN.<format> and OUT/seedNNNN.json ({"seed", "latent", "generator"};
+    ranked faces add "quality", "candidate" and "realism"). The same seed gives
+    byte-identical images on every run; --quality raw gives the faces of before the critic.
 
     \b
     Examples:
       tlgan generate --seeds 1-8 --out faces/
       tlgan generate --seeds 42 --out faces/ --truncation 0.7 --size 256
+      tlgan generate --seeds 1-64 --out faces/ --quality ranked --candidates 8
+      tlgan generate --seeds 1-8 --out faces/ --quality raw
     """
+    from tlgan.assembly import NONE
+    from tlgan.critic.critic_weights import load_critic
     from tlgan.generators import load_generator
-    from tlgan.latents import check_truncation, latent_to_list, parse_seeds, sample_latents
+    from tlgan.latents import check_truncation, latent_to_list, parse_seeds
+    from tlgan.pipeline import Models
+    from tlgan.pipeline.ranking import RAW, seeded_latents
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
     from tlgan_base.image_codec import check_size, encode_image
     from tlgan_base.progress import progress_bar
@@ -47,20 +65,29 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
     check_truncation(truncation)
     check_size(size)
     gen = load_generator(generator, device)
+    judge = None
+    if quality != RAW and (critic or "").lower() != NONE:
+        judge = load_critic(critic, gen)
+    models = Models(gen, critic=judge)
     out.mkdir(parents=True, exist_ok=True)
     batch = 64
     with progress_bar(total=len(seed_list), desc="rendering", unit="face",
                       enabled=len(seed_list) >= 16) as bar:
         for start in range(0, len(seed_list), batch):
             chunk = seed_list[start : start + batch]
-            z = sample_latents(chunk, gen.latent_space, truncation)
-            images = gen.render(z)
-            for seed, zi, img in zip(chunk, z, images, strict=True):
+            picked = seeded_latents(models, chunk, truncation, quality, candidates)
+            images = gen.render(picked.latents)
+            for i, (seed, zi, img) in enumerate(zip(chunk, picked.latents, images,
+                                                    strict=True)):
                 stem = out / f"seed{seed:04d}"
                 write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(img, fmt, size))
+                ranked = ({} if picked.chosen is None or picked.realism is None else {
+                    "quality": picked.quality, "candidates": picked.candidates,
+                    "candidate": int(picked.chosen[i]),
+                    "realism": round(float(picked.realism[i]), 4)})
                 write_json_atomic(stem.with_suffix(".json"), {
                     "seed": seed, "truncation": truncation, "generator": gen.name,
-                    "latent": latent_to_list(zi),
+                    "latent": latent_to_list(zi), **ranked,
                 })
             bar.update(len(chunk))
     click.echo(f"wrote {count(len(seed_list), 'face')} to {out}")
@@ -74,7 +101,8 @@ INFO_KEYS = ("latent_size", "resolution", "input_size", "num_attributes", "gener
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(as_json: bool) -> None:
-    """List registered generators, extractors, photo encoders and axis bundles.
+    """List registered generators, extractors, photo encoders, realism critics and axis
+    bundles.
 
     \b
     Examples:

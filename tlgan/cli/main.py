@@ -32,6 +32,7 @@ def cli() -> None:
 def _register() -> None:
     """Add the library's commands (``serve`` is added by :func:`api.cli.main`)."""
     from tlgan.cli.axes import axes
+    from tlgan.cli.critic import critic
     from tlgan.cli.encode import edit, encode
     from tlgan.cli.encoder import encoder
     from tlgan.cli.extractor import extractor
@@ -40,7 +41,7 @@ def _register() -> None:
     from tlgan.cli.photo import photo
 
     for command in (generate, encode, edit, photo, info, extractor, generator, encoder,
-                    axes):
+                    critic, axes):
         cli.add_command(command)
 
 

@@ -268,37 +268,21 @@ def _setup(cfg: EncoderTrainConfig, log: Callable[[str], None]) -> _Run:
                 best=trainloop.Patience(cfg.patience, mode="min", best=math.inf))
 
 
-def _without_steps(recipe: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in recipe.items() if k != "steps"}  # steps: the new target
-
-
 def _resume(run: _Run, log: Callable[[str], None]) -> None:
     """Continue from the work folder's checkpoint (made with the same recipe).
 
     Raises:
         ArtifactError: no checkpoint, or one made with another recipe.
     """
-    tensors, state = trainloop.load_checkpoint(run.work)
-    if _without_steps(state.get("recipe") or {}) != _without_steps(run.recipe):
-        raise ArtifactError(f"resume: the checkpoint in {run.work} was made with another "
-                            "recipe; start a fresh run (another --work folder)")
-    trainloop.load_modules(tensors, {"encoder": run.encoder})
-    trainloop.optimizer_from_flat(run.opt, "opt", tensors, state["optimizer"])
-    run.sched.load_state_dict(state["scheduler"])
-    run.step, run.best.best, run.best.bad = state["step"], state["best"], state["bad_evals"]
-    run.history = state["history"]
+    run.step, run.history = trainloop.resume_run(run.work, {"encoder": run.encoder}, run.opt,
+                                                 run.sched, run.best, run.recipe)
     log(f"resumed at step {run.step} (best validation loss {run.best.best:.5f})")
 
 
 def _checkpoint(run: _Run) -> None:
     """Save the encoder, its optimizer and schedule and the loop's counters."""
-    tensors = trainloop.modules_tensors({"encoder": run.encoder})
-    opt_t, opt_meta = trainloop.optimizer_to_flat(run.opt, "opt")
-    tensors.update(opt_t)
-    trainloop.save_checkpoint(run.work, tensors, {
-        "step": run.step, "best": run.best.best, "bad_evals": run.best.bad,
-        "history": run.history, "optimizer": opt_meta, "scheduler": run.sched.state_dict(),
-        "recipe": run.recipe})
+    trainloop.save_run(run.work, {"encoder": run.encoder}, run.opt, run.sched, step=run.step,
+                       best=run.best, history=run.history, recipe=run.recipe)
 
 
 def _train_step(run: _Run, zgen: torch.Generator, rng: np.random.Generator

@@ -9,39 +9,24 @@ no photo encoding (``tlgan encoder train`` makes one).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tlgan import tied_weights
+from tlgan.encoders.encoder_net import WEIGHTS_FILE
 from tlgan.encoders.photo_encoder import PhotoEncoder
-from tlgan_base.artifact import ArtifactError
-from tlgan_base.registry_entry import WeightsEntry, lookup
+from tlgan.tied_weights import TiedWeights, check_pinned, resolve_tied
 
 if TYPE_CHECKING:
     from tlgan.generators.base import FaceGenerator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
+#: a registered encoder: ``location`` is its weights folder relative to
+#: ``tlgan/encoders/weights/``; ``sha256`` that of its ``encoder.safetensors``
+EncoderWeights = TiedWeights
 
-@dataclass(frozen=True)
-class EncoderWeights(WeightsEntry):
-    """A registered encoder: ``location`` is its weights folder relative to
-    ``tlgan/encoders/weights/``; ``sha256`` that of its ``encoder.safetensors``."""
-
-    generator: str
-    generator_sha256: str
-    source: str
-    description: str = ""
-
-    @property
-    def path(self) -> Path:
-        return WEIGHTS_DIR / self.location
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "sha256": self.sha256, "generator": self.generator,
-                "generator_sha256": self.generator_sha256, "source": self.source,
-                "description": self.description, "default": self.name == DEFAULT}
-
+DEFAULT = "celeba-dcgan64-encoder"
 
 ENCODERS: dict[str, EncoderWeights] = {
     "celeba-dcgan64-encoder": EncoderWeights(
@@ -54,18 +39,14 @@ ENCODERS: dict[str, EncoderWeights] = {
                 "min): generated pairs + the subset's partition 0, early stopping on "
                 "partition 1; CelebA is non-commercial research only"),
         description="64 px photo -> z of celeba-dcgan64 (residual CNN, 1.6 M parameters)",
+        weights_dir=WEIGHTS_DIR, default=True,
     ),
 }
-
-DEFAULT = "celeba-dcgan64-encoder"
 
 
 def registered_for(generator: FaceGenerator) -> EncoderWeights | None:
     """The registered encoder trained for this generator (by sha256), if any."""
-    for entry in ENCODERS.values():
-        if entry.generator_sha256 == generator.sha256:
-            return entry
-    return None
+    return tied_weights.registered_for(ENCODERS, generator.sha256)
 
 
 def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator
@@ -83,23 +64,10 @@ def load_encoder(spec: str | os.PathLike[str] | None, generator: FaceGenerator
             generator.
         ValueError: ``spec`` names nothing we know.
     """
-    if spec is None:
-        entry = registered_for(generator)
-        if entry is None:
-            return None
-    else:
-        entry = lookup(ENCODERS, str(spec))
-    if entry is not None:
-        folder, name = entry.path, entry.name
-    else:
-        folder, name = Path(spec), str(spec)  # type: ignore[arg-type]
-        if not folder.is_dir():
-            raise ValueError(f"encoder: {str(spec)!r} is neither a registered encoder "
-                             f"({', '.join(ENCODERS) or 'none registered'}) nor a weights "
-                             "folder")
+    found = resolve_tied("encoder", ENCODERS, spec, generator.sha256)
+    if found is None:
+        return None
+    entry, folder, name = found
     encoder = PhotoEncoder.from_folder(folder, generator, name=name)
-    if entry is not None and encoder.sha256 != entry.sha256:
-        raise ArtifactError(
-            f"encoder {entry.name!r}: {folder / 'encoder.safetensors'} has sha256 "
-            f"{encoder.sha256[:12]}..., the registry pins {entry.sha256[:12]}...")
+    check_pinned("encoder", entry, folder / WEIGHTS_FILE, encoder.sha256)
     return encoder

@@ -61,6 +61,10 @@ class ConditionResult:
     probs: np.ndarray
     unmet: list[list[str]]
     steps: int
+    #: ranked by the critic: the candidate each face started from (N,) and the realism
+    #: score of each face returned (N,); None otherwise
+    chosen: np.ndarray | None = None
+    realism: np.ndarray | None = None
 
 
 @dataclass
@@ -368,6 +372,16 @@ def nearest_candidates(pool: np.ndarray, probs: np.ndarray, candidates: int,
     probabilities (rows of ``probs``, the targets' columns) are nearest ``targets`` (sum of
     |logit gaps|)."""
     faces = len(pool) // candidates
-    gap = np.abs(logit_gap(probs, targets)).sum(axis=1)
-    best = gap.reshape(faces, candidates).argmin(axis=1)
+    best = nearest_index(probs, candidates, targets)
     return pool.reshape(faces, candidates, -1)[np.arange(faces), best]
+
+
+def nearest_index(probs: np.ndarray, candidates: int, targets: np.ndarray,
+                  allowed: np.ndarray | None = None) -> np.ndarray:
+    """Of each face's ``candidates`` rows of ``probs`` (N * candidates, A), the index (N,)
+    of the one nearest ``targets`` (sum of |logit gaps|; ties: the lowest), among the
+    ``allowed`` (N, candidates) ones when given."""
+    gap = np.abs(logit_gap(probs, targets)).sum(axis=1).reshape(-1, candidates)
+    if allowed is not None:
+        gap = np.where(allowed, gap, np.inf)
+    return gap.argmin(axis=1)

@@ -23,6 +23,7 @@ from axes.bundle import AxisBundle
 from axes.heads import Head
 from axes.samples import SampleCache
 from feature_extractor.model import Extractor
+from tlgan.critic.critic import Critic
 from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
@@ -33,9 +34,18 @@ from tlgan.pipeline.control import ConditionResult, HoldResult
 from tlgan.pipeline.local_edits import edit_renderer, labelled
 from tlgan.pipeline.models import Models, bundle_heads
 from tlgan.pipeline.photo_encoding import EncodeResult, encode_photos
+from tlgan.pipeline.ranking import (
+    DEFAULT_CANDIDATES,
+    RAW,
+    SeededLatents,
+    best_ranked,
+    candidate_pool,
+    rank_pool,
+    resolve_quality,
+    seeded_latents,
+)
 from tlgan.pipeline.realism import Realism, critic_score_grad, hold_realism
 from tlgan_base.domain_errors import Stopped, clip
-from tlgan_base.protocols import RealismScorer
 
 __all__ = ["LoadedPipeline", "Pipeline"]
 
@@ -51,11 +61,11 @@ class LoadedPipeline:
         calibration: logit change per unit step, per axis name (used to size the steps of
             feature-conditioned generation); missing axes default to 1.0.
         encoder: the photo encoder trained for this generator (None: no photo encoding).
+        critic: the realism critic trained for this generator (None: no critic; faces are
+            only sampled ``raw`` and edits do not hold realism).
         pass_faces: the most faces the extractor labels or embeds in one forward pass (more
             are done in chunks, with the same results), so that work labelling many faces at
             once (conditioned starts, taught examples) holds a bounded amount of memory.
-        critic: the realism critic for this generator's faces (None: none; edits then do
-            not hold realism).
 
     Latents in and out live in the bundle's latent space (``bundle.latent_space``, "z"
     without a bundle): seeds map to it, edits move in it and faces render from it.
@@ -70,10 +80,11 @@ class LoadedPipeline:
     samples: SampleCache | None = None
     encoder: PhotoEncoder | None = None
     pass_faces: int = 64
-    critic: RealismScorer | None = None
+    critic: Critic | None = None
 
     def __post_init__(self) -> None:
-        self.models = Models(self.generator, self.extractor, pass_faces=self.pass_faces)
+        self.models = Models(self.generator, self.extractor, pass_faces=self.pass_faces,
+                             critic=self.critic)
         space = DEFAULT_SPACE
         self._samples_lock = threading.Lock()
         if self.bundle is not None:
@@ -95,8 +106,8 @@ class LoadedPipeline:
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
-        if name == "pass_faces" and "models" in self.__dict__:  # set after construction
-            self.models = dataclasses.replace(self.models, pass_faces=value)
+        if name in ("pass_faces", "critic") and "models" in self.__dict__:  # set later
+            self.models = dataclasses.replace(self.models, **{name: value})
 
     # -- what is loaded ----------------------------------------------------------------
     @property
@@ -157,6 +168,13 @@ class LoadedPipeline:
         pipeline's latent space."""
         return self.generator.sample_latents(seeds, truncation, self.latent_space)
 
+    def seeded_latents(self, seeds: Sequence[int], truncation: float = 1.0,
+                       quality: str | None = None, candidates: int = DEFAULT_CANDIDATES
+                       ) -> SeededLatents:
+        """One latent per seed: the seed's own (``raw``) or the most realistic of
+        ``candidates`` (``ranked``; :func:`tlgan.pipeline.ranking.seeded_latents`)."""
+        return seeded_latents(self.models, seeds, truncation, quality, candidates)
+
     def render(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, L) -> uint8 faces (N, H, W, 3)."""
         return self.models.render(z)
@@ -192,9 +210,11 @@ class LoadedPipeline:
                 else "no axes")
         enc = (f"encoder {self.encoder.name} ({self.encoder.sha256[:12]})"
                if self.encoder is not None else "no photo encoder")
+        judge = (f"critic {self.critic.name} ({self.critic.sha256[:12]})"
+                 if self.critic is not None else "no critic")
         return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, "
                 f"{self.latent_space} in R^{self.latent_size}), {ext}, {axes}, {enc}, "
-                f"device {g.device}")
+                f"{judge}, device {g.device}")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -203,6 +223,7 @@ class LoadedPipeline:
             "bundle": self.bundle_id,
             "axes": self.axis_names,
             "encoder": self.encoder.describe() if self.encoder is not None else None,
+            "critic": self.critic.describe() if self.critic is not None else None,
         }
 
 
@@ -345,23 +366,45 @@ class Pipeline(LoadedPipeline):
 
     # -- feature-conditioned generation ------------------------------------------------
     def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],
-                           truncation: float = 1.0, candidates: int = control.CONDITION_CANDIDATES
-                           ) -> np.ndarray:
+                           truncation: float = 1.0, candidates: int = control.CONDITION_CANDIDATES,
+                           quality: str | None = RAW) -> np.ndarray:
         """Starting latents (N, L) for feature-conditioned generation: for each seed, the one
         of ``candidates`` latents (:func:`tlgan.latents.candidate_latents`; the seed's own is
         the first) whose labelled face is nearest ``targets``
-        (:func:`control.nearest_candidates`). Deterministic for the same arguments."""
+        (:func:`control.nearest_candidates`); with ``quality`` ``ranked``, nearest among
+        the better-ranked half by the critic (:meth:`ranked_starts`). Deterministic for the
+        same arguments."""
+        return self.ranked_starts(seeds, targets, truncation, candidates, quality)[0]
+
+    def ranked_starts(self, seeds: Sequence[int], targets: Mapping[str, float],
+                      truncation: float = 1.0, candidates: int = control.CONDITION_CANDIDATES,
+                      quality: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`conditioned_starts` and the candidate each start is (None with ``raw``).
+
+        ``quality`` None: ``ranked`` when a critic is loaded. Ranked, each seed's candidates
+        are scored by the critic and only the ``ceil(candidates / 2)`` most realistic may
+        be chosen; the nearest to the targets of those is the start.
+        """
         _, attr_idx, _, tgt = self._targets(targets)
         if candidates < 1:
             raise ValueError(f"candidates: must be >= 1, got {candidates}")
-        pool = np.concatenate([self.generator.candidate_latents(s, candidates, truncation,
-                                                                self.latent_space)
-                               for s in seeds]) if len(seeds) else np.zeros(
-            (0, self.latent_size), np.float32)
-        if candidates == 1 or len(pool) == 0:
-            return pool
-        return control.nearest_candidates(pool, self.label_latents(pool)[:, attr_idx],
-                                          candidates, tgt)
+        quality = resolve_quality(quality, self.critic, self.generator.name)
+        pool = candidate_pool(self.models, seeds, truncation, candidates)
+        if quality == RAW:
+            if candidates == 1 or len(pool) == 0:
+                return pool, None
+            return control.nearest_candidates(pool, self.label_latents(pool)[:, attr_idx],
+                                              candidates, tgt), None
+        assert self.critic is not None
+        faces = len(seeds)
+        if len(pool) == 0:
+            return pool, np.zeros(0, np.int64)
+        images, probs = self.render_and_label(pool)
+        assert probs is not None
+        allowed = best_ranked(rank_pool(self.critic, self.models, pool, candidates, images),
+                              -(-candidates // 2))
+        best = control.nearest_index(probs[:, attr_idx], candidates, tgt, allowed)
+        return pool.reshape(faces, candidates, -1)[np.arange(faces), best], best
 
     def _targets(self, targets: Mapping[str, float]
                  ) -> tuple[list[str], list[int], list[int], np.ndarray]:
@@ -370,16 +413,22 @@ class Pipeline(LoadedPipeline):
 
     def generate_conditioned(self, seeds: Sequence[int], targets: Mapping[str, float],
                              truncation: float = 1.0,
-                             should_stop: Callable[[], bool] | None = None
-                             ) -> ConditionResult:
+                             should_stop: Callable[[], bool] | None = None,
+                             quality: str | None = RAW) -> ConditionResult:
         """Feature-conditioned faces for ``seeds``: each starts from the best of its
-        candidate latents (:meth:`conditioned_starts`) and is moved until the extractor
-        agrees with ``targets`` (:meth:`condition`). ``should_stop`` is asked before the
-        first step and every later one (:class:`Stopped` once true)."""
-        starts = self.conditioned_starts(seeds, targets, truncation)
+        candidate latents (:meth:`ranked_starts`, ranked by the critic with ``quality``
+        ``ranked``; None: ranked when a critic is loaded) and is moved until the extractor
+        agrees with ``targets`` (:meth:`condition`); ranked, the result also says which
+        candidate each face started from and the realism score of the face returned.
+        ``should_stop`` is asked before the first step and every later one (:class:`Stopped`
+        once true)."""
+        starts, chosen = self.ranked_starts(seeds, targets, truncation, quality=quality)
         if should_stop is not None and should_stop():
             raise Stopped("stopped before the first step: nobody waits for the result")
-        return self.condition(starts, targets, should_stop=should_stop)
+        result = self.condition(starts, targets, should_stop=should_stop)
+        if chosen is not None and self.critic is not None:
+            result.chosen, result.realism = chosen, self.critic.score(result.images)
+        return result
 
     def condition(self, z: np.ndarray, targets: Mapping[str, float], *, tolerance: float = 0.2,
                   max_steps: int = control.CONDITION_MAX_STEPS, max_step: float = 1.5,

@@ -19,6 +19,7 @@ import torch
 from axes.bundle import AxisBundle
 from axes.heads import Head
 from feature_extractor.model import Extractor
+from tlgan.critic.critic import Critic
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE
 from tlgan_base.domain_errors import clip, shown
@@ -32,7 +33,8 @@ class Models:
     whose probabilities are followed by one column per head in ``heads``.
 
     ``pass_faces``: the most faces the extractor labels or embeds in one forward pass (more
-    are done in chunks, with the same results).
+    are done in chunks, with the same results). ``critic``: the realism critic of the
+    generator's faces (None: none).
     """
 
     generator: FaceGenerator
@@ -40,6 +42,7 @@ class Models:
     space: str = DEFAULT_SPACE
     pass_faces: int = 64
     heads: list[tuple[str, Head]] = field(default_factory=list)
+    critic: Critic | None = None
 
     def __post_init__(self) -> None:
         if self.pass_faces < 1:

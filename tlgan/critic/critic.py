@@ -1,0 +1,142 @@
+"""A realism critic ready to use: the network bound to the generator it was trained for.
+
+:class:`Critic` satisfies ``tlgan_base.protocols.RealismScorer``: one logit per face, higher
+= more realistic; ``score_tensor`` is differentiable, ``score`` takes uint8 faces.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from tlgan.critic.critic_net import ARCHITECTURE, KIND, WEIGHTS_FILE, CriticConfig, CriticNet
+from tlgan_base.artifact import ArtifactError, load_config
+
+#: faces scored at once by :meth:`Critic.score`
+SCORE_BATCH = 256
+
+
+class Critic:
+    """A :class:`CriticNet` (frozen, eval mode) on a device, tied to one generator's sha256.
+
+    Args:
+        network: the trained network.
+        name, sha256: registry name or folder; sha256 of the weights file.
+        generator_sha256: the sha256 of the generator it was trained against.
+        device: where it runs (the generator's).
+        config: the weights folder's config.json (provenance).
+    """
+
+    def __init__(self, network: CriticNet, *, name: str, sha256: str, generator_sha256: str,
+                 device: torch.device | str = "cpu",
+                 config: dict[str, Any] | None = None) -> None:
+        self.network = network.to(device).eval()
+        for p in self.network.parameters():
+            p.requires_grad_(False)
+        self.device = torch.device(device)
+        self._name = name
+        self._sha256 = sha256
+        self._generator_sha256 = generator_sha256
+        self.config = config or {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256
+
+    @property
+    def resolution(self) -> int:
+        return self.network.cfg.resolution
+
+    @property
+    def generator_sha256(self) -> str:
+        return self._generator_sha256
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, generator_sha256: str | None = None, *,
+                    device: torch.device | str = "cpu", name: str | None = None) -> Critic:
+        """Load a folder written by ``tlgan critic train``.
+
+        Args:
+            folder: the weights folder (``critic.safetensors`` + ``config.json``).
+            generator_sha256: when given, the sha256 of the generator it must have been
+                trained for.
+            device: where it runs.
+            name: its name (default: the folder).
+
+        Raises:
+            ArtifactError: missing/corrupt files, or trained for another generator.
+        """
+        folder = Path(folder)
+        config = load_config(folder, kind=KIND, verify=True)
+        if WEIGHTS_FILE not in config.get("files", {}):
+            raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
+        name = name or str(folder)
+        try:
+            arch = config["architecture"]
+            if arch["name"] != ARCHITECTURE:
+                raise ValueError(f"unknown architecture {arch['name']!r}")
+            cfg = CriticConfig.from_dict(arch["config"])
+            gen_info = config["generator"]
+            gen_sha = str(gen_info["sha256"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{folder / 'config.json'} is not a valid critic config "
+                                f"({type(exc).__name__}: {exc})") from None
+        if generator_sha256 is not None and gen_sha != generator_sha256:
+            raise ArtifactError(
+                f"critic {name!r} was trained for generator {gen_info.get('name')!r} (sha256 "
+                f"{gen_sha[:12]}...), not for the generator with sha256 "
+                f"{generator_sha256[:12]}...: train one for it with `tlgan critic train`")
+        try:
+            state = load_file(str(folder / WEIGHTS_FILE), device="cpu")
+            network = CriticNet(cfg)
+            network.load_state_dict(state, strict=True)
+        except (SafetensorError, OSError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ArtifactError(f"{folder / WEIGHTS_FILE} does not load into the critic in "
+                                f"its config.json ({first})") from None
+        return cls(network, name=name, sha256=str(config["files"][WEIGHTS_FILE]),
+                   generator_sha256=gen_sha, device=device, config=config)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly description (for ``tlgan info`` and ``GET /generators``)."""
+        return {"name": self.name, "sha256": self.sha256,
+                "generator_sha256": self.generator_sha256, "resolution": self.resolution,
+                "metrics": self.config.get("metrics", {})}
+
+    def score_tensor(self, images: torch.Tensor) -> torch.Tensor:
+        """Realism logits (N,) of float images (N, 3, R, R) in [0, 1] on the critic's device;
+        differentiable with respect to ``images``.
+
+        Raises:
+            ValueError: ``images`` has the wrong shape (named ``images``).
+        """
+        out: torch.Tensor = self.network(images)
+        return out
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        """Realism logits float64 (N,) of uint8 faces (N, R, R, 3).
+
+        Raises:
+            ValueError: not uint8 faces at the critic's resolution (named ``images``).
+        """
+        r = self.resolution
+        arr = np.asarray(images)
+        if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[1:] != (r, r, 3):
+            raise ValueError(f"images: expected uint8 faces (N, {r}, {r}, 3), got "
+                             f"{arr.dtype} {arr.shape}")
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(arr), SCORE_BATCH):
+                x = torch.from_numpy(np.ascontiguousarray(arr[s:s + SCORE_BATCH])) \
+                    .to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                outs.append(self.network(x).double().cpu().numpy())
+        return np.concatenate(outs) if outs else np.zeros(0, np.float64)

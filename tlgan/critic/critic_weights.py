@@ -1,0 +1,76 @@
+"""Registry of realism-critic weights (like the encoder registry).
+
+A critic is tied to one generator: its ``config.json`` records the generator's sha256, and
+loading it for any other generator is refused. With no critic named, the one registered for
+the generator in use is loaded; a generator with none registered has no critic (faces are
+then only sampled ``raw``; ``tlgan critic train`` makes one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tlgan import tied_weights
+from tlgan.critic.critic import Critic
+from tlgan.critic.critic_net import WEIGHTS_FILE
+from tlgan.tied_weights import TiedWeights, check_pinned, resolve_tied
+
+if TYPE_CHECKING:
+    from tlgan.generators.base import FaceGenerator
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: a registered critic: ``location`` is its weights folder relative to
+#: ``tlgan/critic/weights/``; ``sha256`` that of its ``critic.safetensors``
+CriticWeights = TiedWeights
+
+DEFAULT = "celeba-dcgan64-critic"
+
+CRITICS: dict[str, CriticWeights] = {
+    "celeba-dcgan64-critic": CriticWeights(
+        name="celeba-dcgan64-critic",
+        location="celeba-dcgan64-critic",
+        sha256="c82c8e9397619bc1ac2649c370c40962df03de7e6c1722fa0dc33ac87162aef9",
+        generator="celeba-dcgan64",
+        generator_sha256="e9ebbb42e04fcec37fe0b0faa094d6f1f61b10ef6e5ddfae4b4b792b8ff36902",
+        source=("`tlgan critic train --data celeba-subset --steps 5000 --max-minutes 28` on one "
+                "CPU thread (25 min): the subset's partition 0 against the generator's fresh "
+                "faces, best validation loss on partition 1 (step 4600); CelebA is "
+                "non-commercial research only"),
+        description=("realism logit of celeba-dcgan64's 64 px faces (spectral-norm DCGAN "
+                     "discriminator, width 32, 0.69 M parameters; validation AUC 0.886 real "
+                     "vs generated)"),
+        weights_dir=WEIGHTS_DIR, default=True,
+    ),
+}
+
+
+def registered_for(generator: FaceGenerator) -> CriticWeights | None:
+    """The registered critic trained for this generator (by sha256), if any."""
+    return tied_weights.registered_for(CRITICS, generator.sha256)
+
+
+def load_critic(spec: str | os.PathLike[str] | None, generator: FaceGenerator
+                ) -> Critic | None:
+    """Load a realism critic for ``generator``.
+
+    Args:
+        spec: None (the critic registered for this generator; None when there is none), a
+            registered name, or a weights folder written by ``tlgan critic train``.
+        generator: the generator it must have been trained for (the critic runs on its
+            device).
+
+    Raises:
+        ArtifactError: the weights are missing or corrupt, do not match the registry's
+            sha256, or were trained for another generator.
+        ValueError: ``spec`` names nothing we know.
+    """
+    found = resolve_tied("critic", CRITICS, spec, generator.sha256)
+    if found is None:
+        return None
+    entry, folder, name = found
+    critic = Critic.from_folder(folder, generator.sha256, device=generator.device, name=name)
+    check_pinned("critic", entry, folder / WEIGHTS_FILE, critic.sha256)
+    return critic

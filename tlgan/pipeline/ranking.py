@@ -1,0 +1,133 @@
+"""Seeded faces worth looking at: the best of K candidate latents per seed, ranked by the
+realism critic (the generation use case of ``/generate``, ``tlgan generate``, the page and
+``bench/quality.py``).
+
+``quality="raw"`` gives each seed's own latent, today's face exactly (no critic involved).
+``quality="ranked"`` renders ``candidates`` latents per seed
+(:meth:`~tlgan.generators.base.FaceGenerator.candidate_latents`: candidate 0 is the raw face,
+candidate k >= 1 a separate stream of the same seed), scores each face with the critic and
+keeps the highest-scoring one (ties: the lowest k). Both are deterministic: the same seeds,
+truncation and K give the same latents, run after run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tlgan.critic import (
+    DEFAULT_CANDIDATES,
+    MAX_CANDIDATES,
+    MIN_CANDIDATES,
+    QUALITIES,
+    RANKED,
+    RAW,
+)
+from tlgan.critic.critic import Critic
+from tlgan.pipeline.models import Models
+
+__all__ = ["DEFAULT_CANDIDATES", "MAX_CANDIDATES", "MIN_CANDIDATES", "QUALITIES", "RANKED",
+           "RAW", "SeededLatents", "best_ranked", "candidate_pool", "check_candidates",
+           "rank_pool", "resolve_quality", "seeded_latents"]
+
+
+@dataclass
+class SeededLatents:
+    """One latent per seed (N, L) float32; with ``ranked`` sampling, the candidate each
+    came from (N,) int and its realism score (N,) float64 (None with ``raw``)."""
+
+    latents: np.ndarray
+    quality: str
+    candidates: int
+    chosen: np.ndarray | None = None
+    realism: np.ndarray | None = None
+
+
+def resolve_quality(quality: str | None, critic: Critic | None, generator: str = "") -> str:
+    """The sampling quality to use: ``quality``, or with None ``ranked`` when a critic is
+    loaded and ``raw`` when none is.
+
+    Raises:
+        ValueError: an unknown quality, or ``ranked`` without a critic (named ``quality``).
+    """
+    if quality is None:
+        return RANKED if critic is not None else RAW
+    if quality not in QUALITIES:
+        raise ValueError(f"quality: must be one of {', '.join(QUALITIES)}, got {quality!r}")
+    if quality == RANKED and critic is None:
+        raise ValueError(f"quality: 'ranked' needs a realism critic and none is loaded for "
+                         f"generator {generator!r} (train one with `tlgan critic train`, or "
+                         "ask for quality 'raw')")
+    return quality
+
+
+def check_candidates(candidates: int) -> int:
+    """``candidates`` if it is an integer in [MIN_CANDIDATES, MAX_CANDIDATES].
+
+    Raises:
+        ValueError: otherwise (named ``candidates``).
+    """
+    if isinstance(candidates, bool) or not isinstance(candidates, int | np.integer) or not (
+            MIN_CANDIDATES <= candidates <= MAX_CANDIDATES):
+        raise ValueError(f"candidates: must be an integer in [{MIN_CANDIDATES}, "
+                         f"{MAX_CANDIDATES}], got {candidates!r}")
+    return int(candidates)
+
+
+def candidate_pool(models: Models, seeds: Sequence[int], truncation: float,
+                   candidates: int) -> np.ndarray:
+    """The ``candidates`` latents of each seed, seed after seed: (N * candidates, L)."""
+    if not len(seeds):
+        return np.zeros((0, models.latent_size), np.float32)
+    return np.concatenate([models.generator.candidate_latents(s, candidates, truncation,
+                                                              models.space) for s in seeds])
+
+
+def rank_pool(critic: Critic, models: Models, pool: np.ndarray, candidates: int,
+              images: np.ndarray | None = None) -> np.ndarray:
+    """The critic's scores (N, candidates) float64 of the faces of a candidate pool
+    (``images``: those faces, already rendered)."""
+    faces = len(pool) // candidates
+    if faces == 0:
+        return np.zeros((0, candidates), np.float64)
+    shown = models.render(pool) if images is None else images
+    return critic.score(shown).reshape(faces, candidates)
+
+
+def best_ranked(scores: np.ndarray, keep: int) -> np.ndarray:
+    """Which candidates (N, K) bool are among each row's ``keep`` highest scores (ties: the
+    lower k first)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    allowed = np.zeros(scores.shape, bool)
+    np.put_along_axis(allowed, order[:, :keep], True, axis=1)
+    return allowed
+
+
+def seeded_latents(models: Models, seeds: Sequence[int], truncation: float = 1.0,
+                   quality: str | None = None, candidates: int = DEFAULT_CANDIDATES
+                   ) -> SeededLatents:
+    """One latent per seed in ``models.space``: the seed's own (``raw``) or the most
+    realistic of its ``candidates`` (``ranked``; see the module docstring). ``quality``
+    None: ``ranked`` when ``models.critic`` is set, else ``raw``.
+
+    Raises:
+        ValueError: bad ``quality`` or ``candidates`` (named), or ``ranked`` with no critic.
+    """
+    critic = models.critic
+    quality = resolve_quality(quality, critic, models.generator.name)
+    if quality == RAW:
+        return SeededLatents(models.generator.sample_latents(seeds, truncation, models.space),
+                             RAW, 1)
+    assert critic is not None
+    k = check_candidates(candidates)
+    if not len(seeds):
+        return SeededLatents(np.zeros((0, models.latent_size), np.float32), RANKED, k,
+                             np.zeros(0, np.int64), np.zeros(0, np.float64))
+    pool = candidate_pool(models, seeds, truncation, k)
+    scores = rank_pool(critic, models, pool, k)
+    chosen = scores.argmax(axis=1)  # the first maximum: ties go to the lowest k
+    rows = np.arange(len(chosen))
+    return SeededLatents(pool.reshape(len(chosen), k, -1)[rows, chosen], RANKED, k,
+                         chosen=chosen.astype(np.int64), realism=scores[rows, chosen])
