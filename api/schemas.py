@@ -235,8 +235,10 @@ class EditRequest(_Request):
         "realism critic scores the face more than a tolerance (0.5) below the start face, "
         "the latent is corrected by a few steps up the critic's gradient, orthogonal to the "
         "moved, locked and held axes (the move and the locks stay); see `realism` in the "
-        "answer. Costs up to 4 more render + critic passes with their gradients. null: on "
-        "when a critic is loaded for this generator; true where none is: 422.")
+        "answer (with a critic loaded every edit that moves is checked, held or not). Costs "
+        "up to 4 more render + critic passes with their gradients. null: off (the shipped "
+        "critic does not tell broken faces from fine ones and the hold fixed none by eye; "
+        "see bench/quality_edits.py); true without a critic: 422.")
     adapter: str | None = Field(
         default=None, max_length=MAX_ADAPTER,
         description="A photo adapter from /encode or /photo/edit (the generator tuned to one "
@@ -320,8 +322,10 @@ class RealismOutcome(_Response):
     moved: float = Field(description="The edited face's score before the hold.")
     end: float = Field(description="The score of the face returned.")
     held: bool = Field(description="Whether `end` is within `tolerance` of `start` (false: "
-                       "the move left the realistic region and the hold could not bring it "
-                       "back; try a smaller move).")
+                       "the move left the realistic region and, if `hold`, the hold could not "
+                       "bring it back; try a smaller move).")
+    hold: bool = Field(description="Whether the face was corrected where it fell (the "
+                       "request's `realism`); false: only checked, `end` is `moved`.")
     tolerance: float = Field(description="How far below `start` a face may score.")
 
 
@@ -345,9 +349,9 @@ class EditResponse(_Response):
         default=False, description="Whether the references were held per face (false when "
         "hold_references is off, nothing moves, or no reference is left to hold).")
     realism: RealismOutcome | None = Field(
-        default=None, description="The realism hold's outcome (null when realism was not "
-        "held: off, no critic loaded, or nothing moved). Image answers carry it as the "
-        "`X-Realism` header (compact JSON).")
+        default=None, description="The realism check's outcome, held or not (null when no "
+        "critic is loaded or nothing moved). Image answers carry it as the `X-Realism` "
+        "header (compact JSON).")
 
 
 class EncodeQuality(_Response):

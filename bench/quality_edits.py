@@ -9,8 +9,9 @@ Per move: the critic's mean score of the start faces, of the edited faces withou
 and with it; the share of faces whose score fell more than the tolerance below their start
 face's (without / with); the faces the hold moved; the moved attribute's mean probability
 change (extractor) without / with the hold (the hold must not undo the edit); the time of one
-single-face edit (median over --timed faces, each mode timed alternately in the same run)
-and the ratio. With --out, one PNG per move: three 8x8 grids side by side, the start faces,
+single-face edit (median over --timed faces, the modes timed alternately in the same run:
+without a critic (today's edit), checked only (the default with a critic), held) and the
+ratio held / checked. With --out, one PNG per move: three 8x8 grids side by side, the start faces,
 the edit without the hold and with it (face i at the same place in each; a face the hold
 moved has a thin orange frame in the third grid), for counting broken faces by eye.
 """
@@ -96,19 +97,22 @@ def save_panels(path: Path, panels: Sequence[np.ndarray]) -> None:
     tmp.replace(path)
 
 
-def _time_one(pipeline: Any, z: np.ndarray, moves: dict[str, float], timed: int
-              ) -> tuple[float, float]:
+def _time_one(pipeline: Any, bare: Any, z: np.ndarray, moves: dict[str, float], timed: int
+              ) -> tuple[float, float, float]:
     """Median seconds of one single-face edit (the edit use case, as /edit runs it) without
-    and with the hold, over the first ``timed`` faces, alternating the modes."""
+    a critic (``bare``), checked and held, over the first ``timed`` faces, alternating the
+    modes."""
     from tlgan.pipeline import plan_edit
 
-    off, on = [], []
+    times: list[list[float]] = [[], [], []]
     for zi in z[:timed]:
-        for realism, out in ((False, off), (True, on)):
+        for p, realism, out in ((bare, None, times[0]), (pipeline, False, times[1]),
+                                (pipeline, True, times[2])):
             t0 = time.perf_counter()
-            plan_edit(pipeline, zi[None], moves, realism=realism).run()
+            plan_edit(p, zi[None], moves, realism=realism).run()
             out.append(time.perf_counter() - t0)
-    return statistics.median(off), statistics.median(on)
+    none, checked, held = (statistics.median(t) for t in times)
+    return none, checked, held
 
 
 def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str = AXES,
@@ -118,10 +122,13 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
     prints a table per move and a summary, writes the grids to ``out`` (when given) and
     returns the figures (per move and over all moves). Edits use the service's defaults
     (locality and references as /edit), one batch of all seeds per move and mode."""
+    import dataclasses
+
     from tlgan.pipeline import plan_edit
     from tlgan.pipeline.realism import REALISM_TOLERANCE
 
     critic = pipeline.critic
+    bare = dataclasses.replace(pipeline, critic=None)
     if critic is None:
         raise ValueError("pipeline: no realism critic loaded")
     z = pipeline.seeds_to_latents(list(seeds))
@@ -133,7 +140,8 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
         out.mkdir(parents=True, exist_ok=True)
     rows, figures = [], {}
     fell_fine: list[tuple[int, int]] = []
-    drops_off, drops_on, d_off_all, d_on_all, t_off_all, t_on_all = [], [], [], [], [], []
+    drops_off, drops_on, d_off_all, d_on_all = [], [], [], []
+    t_none_all, t_off_all, t_on_all = [], [], []
     for axis in axes.split(","):
         col = pipeline.attributes.index(axis) if axis in pipeline.attributes else None
         for sign in (1.0, -1.0):
@@ -158,7 +166,9 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
             else:
                 d_off = d_on = float("nan")
                 dp = "-"
-            t_off, t_on = _time_one(pipeline, z, moves, timed) if timed else (0.0, 0.0)
+            t_none, t_off, t_on = (_time_one(pipeline, bare, z, moves, timed) if timed
+                                   else (0.0, 0.0, 0.0))
+            t_none_all.append(t_none)
             t_off_all.append(t_off)
             t_on_all.append(t_on)
             name = f"{axis}{sign * distance:+g}"
@@ -166,7 +176,8 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
                 "score_start": float(s_start.mean()), "score_off": float(s_off.mean()),
                 "score_on": float(s_on.mean()), "dropped_off": int(drop_off.sum()),
                 "dropped_on": int(drop_on.sum()), "moved_by_hold": int(real.changed.sum()),
-                "dp_off": d_off, "dp_on": d_on, "ms_off": 1000 * t_off, "ms_on": 1000 * t_on,
+                "dp_off": d_off, "dp_on": d_on, "ms_none": 1000 * t_none,
+                "ms_off": 1000 * t_off, "ms_on": 1000 * t_on,
                 "local": bool(res_on.locality),
                 "fine_dropped_off": fell_fine[-1][0] if fine is not None else None,
                 "fine_dropped_on": fell_fine[-1][1] if fine is not None else None}
@@ -174,7 +185,7 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
                          f"{s_on.mean():.2f}", f"{drop_off.sum()} / {drop_on.sum()}",
                          f"{fell_fine[-1][0]} / {fell_fine[-1][1]}" if fine is not None
                          else "-", str(int(real.changed.sum())), dp,
-                         f"{1000 * t_off:.1f} / {1000 * t_on:.1f}",
+                         f"{1000 * t_none:.1f} / {1000 * t_off:.1f} / {1000 * t_on:.1f}",
                          f"{t_on / t_off:.2f}x" if t_off > 0 else "-"])
             if out is not None:
                 save_panels(out / f"edit_{axis}_{'plus' if sign > 0 else 'minus'}"
@@ -188,8 +199,9 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
              else "no by-eye labels of these seeds"))
     print_table(["move", "score start", "no hold", "hold", f"drop > {REALISM_TOLERANCE} "
                  "no hold / hold", "of fine faces", "moved by hold", "attr dP no hold / hold",
-                 "ms/edit no hold / hold", "ratio"], rows)
+                 "ms/edit no critic / checked / held", "held/checked"], rows)
     off_all, on_all = np.concatenate(drops_off), np.concatenate(drops_on)
+    t_none_m = statistics.median(t_none_all) if timed else 0.0
     t_off_m = statistics.median(t_off_all) if timed else 0.0
     t_on_m = statistics.median(t_on_all) if timed else 0.0
     summary = {
@@ -198,14 +210,15 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
         "share_on": float(on_all.mean()),
         "mean_abs_dp_off": float(np.mean(d_off_all)) if d_off_all else float("nan"),
         "mean_abs_dp_on": float(np.mean(d_on_all)) if d_on_all else float("nan"),
-        "ms_off": 1000 * t_off_m, "ms_on": 1000 * t_on_m,
+        "ms_none": 1000 * t_none_m, "ms_off": 1000 * t_off_m, "ms_on": 1000 * t_on_m,
         "ratio": t_on_m / t_off_m if t_off_m > 0 else float("nan")}
     print(f"all {summary['edits']} edits: score drop > {REALISM_TOLERANCE} in "
           f"{summary['dropped_off']} ({summary['share_off']:.1%}) without the hold, "
           f"{summary['dropped_on']} ({summary['share_on']:.1%}) with it; mean |attr dP| "
           f"{summary['mean_abs_dp_off']:.3f} / {summary['mean_abs_dp_on']:.3f}; one edit "
-          f"(median over moves of the per-move medians) {summary['ms_off']:.1f} ms / "
-          f"{summary['ms_on']:.1f} ms ({summary['ratio']:.2f}x)")
+          f"(median over moves of the per-move medians) {summary['ms_none']:.1f} ms without a "
+          f"critic, {summary['ms_off']:.1f} ms checked, {summary['ms_on']:.1f} ms held "
+          f"({summary['ratio']:.2f}x checked)")
     if out is not None:
         print(f"grids: {out}/edit_AXIS_plus|minus{distance:g}.png (start | no hold | hold, "
               "8 faces a row from the first seed; orange frame: moved by the hold)")

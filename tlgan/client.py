@@ -111,8 +111,8 @@ class Client:
         ``hold_references``: hold gender and age per face when the edit does not move them
         (None: the service's default, on with an extractor). ``adapter``: a photo adapter
         (from :meth:`encode` or :meth:`edit_photo`, with its latent) to render with.
-        ``realism``: hold the edited face's realism (None: the service's default, on with a
-        critic); ``Face.realism`` gives the critic's scores and whether it was held."""
+        ``realism``: hold the edited face's realism (None: the service's default, off);
+        ``Face.realism`` gives the critic's scores and whether the face stayed realistic."""
         body = edit_body(latent, moves, locked, format, size, with_features, locality,
                           hold_references, adapter, realism)
         return face_of(self._post("/edit", body))

@@ -51,8 +51,8 @@ class Face:
     locality: bool | None = None
     #: edits only: the references were held per face
     hold_references: bool | None = None
-    #: edits only: the realism hold's outcome (critic scores ``start``, ``moved``, ``end``,
-    #: ``held``, ``tolerance``); None when realism was not held
+    #: edits only: the realism check's outcome (critic scores ``start``, ``moved``, ``end``,
+    #: ``held``, ``hold``, ``tolerance``); None without a critic
     realism: dict[str, Any] | None = None
 
 

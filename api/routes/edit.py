@@ -53,11 +53,12 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     reference attributes (gender, age) the edit does not move, with corrections orthogonal
     to the moved axes; the moved attributes keep what the open-loop move gave them.
 
-    ``realism`` (default: on when a realism critic is loaded) holds the edited face's
-    realism: when the critic scores it more than 0.5 below the start face, the latent is
-    corrected up the critic's gradient, orthogonal to the moved, locked and held axes (at
-    most 4 steps); ``realism`` in the answer (``X-Realism`` for images) gives the scores and
-    whether the face was held. ``realism: true`` without a critic: 422.
+    With a realism critic loaded, the edited face's realism is checked: ``realism`` in the
+    answer (``X-Realism`` for images) gives the critic's scores of the start and edited
+    faces and whether the edited one stayed within 0.5 of the start's (``held``).
+    ``realism: true`` also holds it: a face that fell is corrected up the critic's gradient,
+    orthogonal to the moved, locked and held axes (at most 4 steps). Default off (chosen
+    on bench/quality_edits.py); ``realism: true`` without a critic: 422.
     """
     jobs.memory = check_limits(jobs.settings, body.size, 1, body.format,
                                jobs.pipeline.resolution)

@@ -39,15 +39,21 @@ def test_edit_prints_the_realism_outcome(tiny_pipeline: Pipeline, tmp_path: Path
     _use(monkeypatch, dataclasses.replace(tiny_pipeline, critic=critic))
     paths = _latents(tmp_path, range(1, 9))
     args = ["edit", *paths, "--move", "Eyeglasses=3", "--no-hold-references", "--no-locality"]
-    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "on")])
+    res = CliRunner().invoke(cli, [*args, "--realism", "--out", str(tmp_path / "on")])
     assert res.exit_code == 0, res.stderr
     lines = [json.loads(line) for line in res.stdout.splitlines()]
-    real = [line["realism"] for line in lines]  # on by default with a critic
-    assert all(set(r) == {"start", "moved", "end", "held", "tolerance"} for r in real)
+    real = [line["realism"] for line in lines]
+    assert all(set(r) == {"start", "moved", "end", "held", "hold", "tolerance"} and r["hold"]
+               for r in real)
     assert any(r["end"] > r["moved"] for r in real)
-    off = CliRunner().invoke(cli, [*args, "--no-realism", "--out", str(tmp_path / "off")])
-    assert off.exit_code == 0, off.stderr
-    assert all(json.loads(line)["realism"] is None for line in off.stdout.splitlines())
+    for flag in ("--no-realism", None):  # the default: checked, not held
+        off = CliRunner().invoke(cli, [*args, *([flag] if flag else []),
+                                       "--out", str(tmp_path / "off")])
+        assert off.exit_code == 0, off.stderr
+        checked = [json.loads(line)["realism"] for line in off.stdout.splitlines()]
+        assert [c["moved"] for c in checked] == pytest.approx([r["moved"] for r in real],
+                                                              abs=1e-3)
+        assert all(not c["hold"] and c["end"] == c["moved"] for c in checked)
 
 
 def test_edit_refuses_realism_without_a_critic(tiny_pipeline: Pipeline, tmp_path: Path,

@@ -100,18 +100,27 @@ def test_differentiable_renders_match_the_inference_renders(tiny_pipeline: Pipel
                                rtol=0)
 
 
-def test_an_edit_holds_realism_by_default_with_a_critic(critic_pipeline: Pipeline) -> None:
+def test_an_edit_checks_realism_with_a_critic_and_holds_it_when_asked(
+        critic_pipeline: Pipeline, tiny_pipeline: Pipeline) -> None:
     p = critic_pipeline
     z = p.seeds_to_latents(range(1, 25))
     moves = {"Eyeglasses": 3.0}
-    plan = plan_edit(p, z, moves, ["Male"], locality=False, hold_references=False)
-    assert plan.realism and not plan.batchable
-    base = plan_edit(p, z, moves, ["Male"], locality=False, hold_references=False,
-                     realism=False)
-    assert not base.realism and base.cost + realism_cost(len(z)) == plan.cost
+    plan = plan_edit(p, z, moves, ["Male"], locality=False, hold_references=False,
+                     realism=True)
+    assert plan.realism and plan.checks_realism and not plan.batchable
+    base = plan_edit(p, z, moves, ["Male"], locality=False, hold_references=False)
+    assert not base.realism and base.checks_realism  # the default: checked, not held
+    bare = plan_edit(tiny_pipeline, z, moves, ["Male"], locality=False, hold_references=False)
+    assert base.cost == bare.cost + realism_cost(len(z), 0)
+    assert plan.cost == bare.cost + realism_cost(len(z))
     held, free = plan.run(), base.run()
-    assert free.realism is None and held.realism is not None
+    assert free.realism is not None and held.realism is not None
+    checked = free.realism
+    assert checked.steps == 0 and not checked.changed.any() and not checked.face(0)["hold"]
+    np.testing.assert_array_equal(free.latents, bare.run().latents)
     real = held.realism
+    assert real.face(0)["hold"]
+    np.testing.assert_allclose(checked.end, real.moved, atol=1e-6)
     critic = p.critic
     assert critic is not None
     # the scores reported are the critic's scores of the start faces and the faces returned
@@ -154,7 +163,7 @@ def test_a_local_edit_is_judged_on_the_local_face(
                  critic=tiny_critic(p.generator, gain=30.0))
     z = p.seeds_to_latents(range(1, 17))
     moves = {"Eyeglasses": 3.0}
-    result = plan_edit(p, z, moves, locality=True, hold_references=False).run()
+    result = plan_edit(p, z, moves, locality=True, hold_references=False, realism=True).run()
     real = result.realism
     assert result.locality and real is not None and real.changed.any()
     assert p.critic is not None
@@ -166,7 +175,8 @@ def test_a_local_edit_is_judged_on_the_local_face(
 
 def test_realism_off_without_a_critic_and_refused_when_asked(tiny_pipeline: Pipeline) -> None:
     z = tiny_pipeline.seeds_to_latents([1])
-    assert not plan_edit(tiny_pipeline, z, {"Smiling": 3.0}).realism
+    plan = plan_edit(tiny_pipeline, z, {"Smiling": 3.0})
+    assert not plan.realism and not plan.checks_realism and plan.run().realism is None
     with pytest.raises(ValueError, match=r"^realism: this service has no realism critic"):
         plan_edit(tiny_pipeline, z, {"Smiling": 3.0}, realism=True)
     with pytest.raises(ValueError, match=r"^realism:"):
@@ -175,5 +185,5 @@ def test_realism_off_without_a_critic_and_refused_when_asked(tiny_pipeline: Pipe
 
 def test_no_move_holds_no_realism(critic_pipeline: Pipeline) -> None:
     z = critic_pipeline.seeds_to_latents([1])
-    plan = plan_edit(critic_pipeline, z, {"Smiling": 0.0})
-    assert not plan.realism
+    plan = plan_edit(critic_pipeline, z, {"Smiling": 0.0}, realism=True)
+    assert not plan.realism and not plan.checks_realism and plan.run().realism is None

@@ -299,7 +299,8 @@ def test_the_page_says_when_a_move_leaves_the_realistic_region(
         expect(note).to_be_hidden()
         body, resp = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
         real = resp.json()["realism"]
-        assert "realism" not in body and real is not None  # the server's default: held
+        # the server's default: checked, not held
+        assert "realism" not in body and real is not None and not real["hold"]
         if real["held"]:
             expect(note).to_be_hidden()
 
@@ -308,14 +309,14 @@ def test_the_page_says_when_a_move_leaves_the_realistic_region(
             answer = route.fetch()
             data = answer.json()
             data["realism"] = {"start": 1.0, "moved": -2.0, "end": -1.25, "held": False,
-                               "tolerance": 0.5}
+                               "hold": True, "tolerance": 0.5}
             route.fulfill(response=answer, json=data)
 
         page.route("**/edit", unheld)
         call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
         expect(note).to_be_visible()
         expect(note).to_contain_text("leaves the realistic region")
-        expect(note).to_contain_text("2.25 below the start face")
+        expect(note).to_contain_text("2.25 below the start face (more than 0.5) even after")
         page.unroute("**/edit")
         # back at the start face (no move: nothing held) the note goes
         call(page, "edit", row(page, "Smiling").get_by_test_id("axis-minus").click)

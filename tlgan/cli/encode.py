@@ -25,9 +25,10 @@ hold_references_option = click.option(
     show_default="on with an extractor",
     help="Hold gender and age per face when the edit does not move them.")
 realism_option = click.option(
-    "--realism/--no-realism", default=None, show_default="on with a realism critic",
+    "--realism/--no-realism", default=None, show_default="off",
     help="Hold each edited face's realism: correct it up the critic's score (orthogonal to "
-         "the moves and locks) when it falls more than the tolerance below the start face.")
+         "the moves and locks) when it falls more than the tolerance below the start face "
+         "(with a critic loaded, every edit is checked either way).")
 #: photos encoded together (one refinement batch)
 CHUNK = 16
 
@@ -182,9 +183,10 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
     axes, holding locked ones, and render them (what POST /edit does). Each latent gets the
     same moves; one JSON line per latent on stdout: its output image, the moved and locked
     attributes' probabilities, the locks (and held references) it could not hold, whether
-    the edit was local, whether the references were held and the realism hold's outcome
+    the edit was local, whether the references were held and the realism check's outcome
     (``realism``: the critic's scores of the start face, the moved face and the face
-    written, and whether it was held; null when realism was not held).
+    written, whether it stayed within the tolerance and whether it was corrected; null
+    without a critic).
 
     \b
     Examples:

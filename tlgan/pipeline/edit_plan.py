@@ -3,10 +3,10 @@
 :func:`plan_edit` validates an edit (the locks once, the moves, the options), moves the
 latents open-loop and decides what the edit needs: a plain render (which a server may
 batch with other requests), a local render, locks held per face, or references held per
-face, and whether it holds realism (:mod:`tlgan.pipeline.realism`: the edited face's critic
-score brought back near the start face's). :meth:`EditPlan.run` does that work;
-:attr:`EditPlan.cost` is its most face-passes, for a scheduler. The API's ``POST /edit``,
-``tlgan edit`` and the benches call this.
+face, and, with a realism critic, the edited faces' realism checked (and held, when asked:
+:mod:`tlgan.pipeline.realism`, the critic score brought back near the start face's).
+:meth:`EditPlan.run` does that work; :attr:`EditPlan.cost` is its most face-passes, for a
+scheduler. The API's ``POST /edit``, ``tlgan edit`` and the benches call this.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tlgan.pipeline.control import (
     resolve_hold_references,
 )
 from tlgan.pipeline.facade import Pipeline
-from tlgan.pipeline.realism import Realism, realism_cost, resolve_realism
+from tlgan.pipeline.realism import REALISM_MAX_STEPS, Realism, realism_cost, resolve_realism
 
 __all__ = ["EditPlan", "EditResult", "plan_edit"]
 
@@ -41,7 +41,8 @@ class EditResult:
     probabilities (N, A) (None without ``with_features``), per face the held attributes
     that could not be held (None when nothing was held closed-loop), and whether the edit
     was local and held its references; ``attributes`` name the probabilities' columns;
-    ``realism``: the realism hold's outcome (None when realism was not held)."""
+    ``realism``: the realism check's outcome, held or not (None without a critic or a
+    move)."""
 
     latents: np.ndarray
     images: np.ndarray
@@ -58,7 +59,8 @@ class EditPlan:
     """A validated edit of ``start`` (N, L): ``moved`` is the open-loop move (locks
     projected out). ``locality``: rendered as a local edit; ``hold_references``: the
     references (and locks) held per face; ``holds_locks``: locks held per face (without
-    references); ``realism``: realism held per face after the rest."""
+    references); ``checks_realism``: the critic judges the faces after the rest (a critic
+    is loaded and the edit moves); ``realism``: and the faces that fell are corrected."""
 
     pipeline: Pipeline
     start: np.ndarray
@@ -71,19 +73,21 @@ class EditPlan:
     with_features: bool
     check: LatentCheck | None = None
     realism: bool = False
+    checks_realism: bool = False
 
     @property
     def batchable(self) -> bool:
         """Whether the edit is a plain render of ``moved`` (:meth:`rendered` takes its
         faces, so that a server may render it in a batch with other requests)."""
         return not (self.hold_references or self.holds_locks or self.locality
-                    or self.realism)
+                    or self.checks_realism)
 
     @property
     def cost(self) -> float:
         """The most face-passes (render + label of one face) :meth:`run` may take."""
         faces = len(self.start)
-        extra = realism_cost(faces) if self.realism else 0
+        extra = realism_cost(faces, REALISM_MAX_STEPS if self.realism else 0) if (
+            self.checks_realism) else 0
         if self.hold_references:
             return hold_cost(faces) + extra
         if self.holds_locks:
@@ -103,7 +107,7 @@ class EditPlan:
         """Do the edit. Raises :class:`~tlgan_base.domain_errors.Stopped` once ``should_stop`` is
         true between closed-loop steps, and what ``check`` raises for held latents."""
         result = self._moved(should_stop)
-        return self._hold_realism(result, should_stop) if self.realism else result
+        return self._hold_realism(result, should_stop) if self.checks_realism else result
 
     def _moved(self, should_stop: Callable[[], bool] | None) -> EditResult:
         p, start, moved, moves, locked = (self.pipeline, self.start, self.moved, self.moves,
@@ -129,7 +133,8 @@ class EditPlan:
 
     def _hold_realism(self, result: EditResult, should_stop: Callable[[], bool] | None
                       ) -> EditResult:
-        """``result`` with realism held (:func:`tlgan.pipeline.realism.hold_realism`): the
+        """``result`` with realism checked and, with :attr:`realism`, held
+        (:func:`tlgan.pipeline.realism.hold_realism`; without, no step is taken): the
         corrections stay orthogonal to the moved axes, the locks and the held references;
         the faces they moved are rendered again and their held locks / references judged
         again on the final face (``unheld``)."""
@@ -142,6 +147,7 @@ class EditPlan:
         fixed = table.axes[[table.index[n] for n in names if n in table.index]]
         mask = table.locality_mask(self.moves) if self.locality else None
         real = p.hold_realism(self.start, result.latents, fixed, mask=mask,
+                              max_steps=REALISM_MAX_STEPS if self.realism else 0,
                               should_stop=should_stop)
         rows = np.flatnonzero(real.changed)
         if not len(rows):
@@ -187,9 +193,10 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
     ``moves`` {axis: distance} along unit axes (the pipeline's and, on a pipeline from
     :meth:`Pipeline.with_custom`, a request's own); ``locked`` axes are projected out of the
     summed move and, where the extractor labels them, held per face. ``locality`` and
-    ``hold_references``: None is the default (on when available). ``realism``: hold the
-    edited faces' realism (:mod:`tlgan.pipeline.realism`; None: on when the pipeline has a
-    critic, :data:`~tlgan.pipeline.realism.REALISM_DEFAULT`); only edits that move hold it.
+    ``hold_references``: None is the default (on when available). With a critic, an edit
+    that moves checks its faces' realism (:mod:`tlgan.pipeline.realism`; the outcome on
+    :attr:`EditResult.realism`); ``realism`` True also holds it (corrects the faces that
+    fell), None is :data:`~tlgan.pipeline.realism.REALISM_DEFAULT` (off).
     ``check`` is called on the moved latents (and later on the held ones).
 
     Raises:
@@ -216,7 +223,7 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
                  and any(d != 0 for d in moves.values())
                  and bool(held_references(table, attributes, moves, locked)))
     holds_locks = bool(moves) and bool(held_locks(table, attributes, locked))
-    real = (resolve_realism(pipeline.critic is not None, realism)
-            and any(d != 0 for d in moves.values()))
+    checks = pipeline.critic is not None and any(d != 0 for d in moves.values())
+    real = resolve_realism(pipeline.critic is not None, realism) and checks
     return EditPlan(pipeline, start, moved, moves, list(locked), local, hold_refs,
-                    holds_locks, with_features, check, real)
+                    holds_locks, with_features, check, real, checks)

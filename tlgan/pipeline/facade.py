@@ -44,7 +44,12 @@ from tlgan.pipeline.ranking import (
     resolve_quality,
     seeded_latents,
 )
-from tlgan.pipeline.realism import Realism, critic_score_grad, hold_realism
+from tlgan.pipeline.realism import (
+    REALISM_MAX_STEPS,
+    Realism,
+    critic_score_grad,
+    hold_realism,
+)
 from tlgan_base.domain_errors import Stopped, clip
 
 __all__ = ["LoadedPipeline", "Pipeline"]
@@ -352,17 +357,19 @@ class Pipeline(LoadedPipeline):
                                  should_stop=should_stop)
 
     def hold_realism(self, start: np.ndarray, moved: np.ndarray, fixed: np.ndarray, *,
-                     mask: np.ndarray | None = None,
+                     mask: np.ndarray | None = None, max_steps: int = REALISM_MAX_STEPS,
                      should_stop: Callable[[], bool] | None = None) -> Realism:
         """Edited latents ``moved`` (N, L) of ``start`` (N, L) with their faces' realism held
         by the critic (:func:`tlgan.pipeline.realism.hold_realism`), corrections orthogonal
         to the rows of ``fixed`` (F, L); with ``mask`` (H, W) the faces judged are local
-        edits over the start faces. ValueError naming ``realism`` without a critic."""
+        edits over the start faces; ``max_steps`` 0 only checks. ValueError naming
+        ``realism`` without a critic."""
         if self.critic is None:
             raise ValueError("realism: this service has no realism critic loaded")
         score = critic_score_grad(self.generator, self.critic, self.latent_space,
                                   start if mask is not None else None, mask)
-        return hold_realism(score, start, moved, fixed, should_stop=should_stop)
+        return hold_realism(score, start, moved, fixed, max_steps=max_steps,
+                            should_stop=should_stop)
 
     # -- feature-conditioned generation ------------------------------------------------
     def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],

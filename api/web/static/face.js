@@ -27,8 +27,8 @@ export function showFace({ latent, image, features, label }) {
 }
 
 // The note near the sliders when an edit left the realistic region: the answer's `realism`
-// (null: not held, e.g. no critic) says the critic's score of the face returned stayed more
-// than the tolerance below the start face's.
+// (null: no critic, or no move) says the critic's score of the face returned is more than
+// the tolerance below the start face's (`held` false), after correcting it if `hold`.
 export function showRealism(realism) {
   const note = $("realism-note");
   const fell = Boolean(realism) && !realism.held;
@@ -36,8 +36,8 @@ export function showRealism(realism) {
   note.textContent = fell
     ? `This move leaves the realistic region: the realism critic scores the face `
       + `${(realism.start - realism.end).toFixed(2)} below the start face (more than `
-      + `${realism.tolerance}) even after correcting it; the face may look broken. Try a `
-      + "smaller move."
+      + `${realism.tolerance})${realism.hold ? " even after correcting it" : ""}; the face `
+      + "may look broken. Try a smaller move."
     : "";
 }
 
