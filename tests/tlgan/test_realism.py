@@ -187,3 +187,21 @@ def test_no_move_holds_no_realism(critic_pipeline: Pipeline) -> None:
     z = critic_pipeline.seeds_to_latents([1])
     plan = plan_edit(critic_pipeline, z, {"Smiling": 0.0}, realism=True)
     assert not plan.realism and not plan.checks_realism and plan.run().realism is None
+
+
+def test_known_scores_skip_the_first_pass() -> None:
+    start = np.zeros((2, 3), np.float32)
+    moved = np.array([[2, 0, 0], [0.1, 0, 0]], np.float32)
+    calls: list[int] = []
+    bowl = _bowl(np.zeros(3))
+
+    def counted(z: np.ndarray, rows: np.ndarray, grad: bool
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        calls.append(len(z))
+        return bowl(z, rows, grad)
+
+    out = hold_realism(counted, start, moved, np.zeros((0, 3)), max_steps=0,
+                       scores=(np.zeros(2), np.array([-4.0, -0.01])))
+    assert calls == [] and out.held.tolist() == [False, True]
+    with pytest.raises(ValueError, match=r"^scores:"):
+        hold_realism(counted, start, moved, np.zeros((0, 3)), scores=(np.zeros(2), np.zeros(3)))

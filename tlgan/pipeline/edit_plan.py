@@ -146,9 +146,12 @@ class EditPlan:
                                *held])
         fixed = table.axes[[table.index[n] for n in names if n in table.index]]
         mask = table.locality_mask(self.moves) if self.locality else None
+        assert p.critic is not None
+        # the faces the edit returns are scored as they are (no second render of them)
+        scores = p.critic.score(p.render(self.start)), p.critic.score(result.images)
         real = p.hold_realism(self.start, result.latents, fixed, mask=mask,
                               max_steps=REALISM_MAX_STEPS if self.realism else 0,
-                              should_stop=should_stop)
+                              scores=scores, should_stop=should_stop)
         rows = np.flatnonzero(real.changed)
         if not len(rows):
             return dataclasses.replace(result, realism=real)

@@ -358,17 +358,18 @@ class Pipeline(LoadedPipeline):
 
     def hold_realism(self, start: np.ndarray, moved: np.ndarray, fixed: np.ndarray, *,
                      mask: np.ndarray | None = None, max_steps: int = REALISM_MAX_STEPS,
+                     scores: tuple[np.ndarray, np.ndarray] | None = None,
                      should_stop: Callable[[], bool] | None = None) -> Realism:
         """Edited latents ``moved`` (N, L) of ``start`` (N, L) with their faces' realism held
         by the critic (:func:`tlgan.pipeline.realism.hold_realism`), corrections orthogonal
         to the rows of ``fixed`` (F, L); with ``mask`` (H, W) the faces judged are local
-        edits over the start faces; ``max_steps`` 0 only checks. ValueError naming
-        ``realism`` without a critic."""
+        edits over the start faces; ``max_steps`` 0 only checks; ``scores``: the start and
+        edited faces' scores when known. ValueError naming ``realism`` without a critic."""
         if self.critic is None:
             raise ValueError("realism: this service has no realism critic loaded")
         score = critic_score_grad(self.generator, self.critic, self.latent_space,
                                   start if mask is not None else None, mask)
-        return hold_realism(score, start, moved, fixed, max_steps=max_steps,
+        return hold_realism(score, start, moved, fixed, max_steps=max_steps, scores=scores,
                             should_stop=should_stop)
 
     # -- feature-conditioned generation ------------------------------------------------

@@ -105,6 +105,7 @@ def _basis(fixed: np.ndarray, size: int) -> np.ndarray:
 def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: np.ndarray,
                  *, tolerance: float = REALISM_TOLERANCE, max_steps: int = REALISM_MAX_STEPS,
                  step: float = REALISM_STEP, max_total: float = REALISM_MAX_TOTAL,
+                 scores: tuple[np.ndarray, np.ndarray] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> Realism:
     """Bring edited faces whose critic score fell more than ``tolerance`` below their start
     face's back within it.
@@ -112,17 +113,17 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
     ``start`` (N, L) are the latents before the edit and ``moved`` (N, L) after it;
     ``fixed`` (F, L) are the directions the corrections must not move along (the moved
     axes, the locks, the held references). The start and edited faces are scored in one
-    pass (without gradients), the gradients of the faces that fell taken once; then, at
-    most ``max_steps`` times, each face still more than ``tolerance`` below
-    its start takes a step of length ``step`` along its score's gradient projected
-    orthogonal to ``fixed`` (normalized), its total correction bounded by ``max_total``;
-    a step that does not raise the score is not taken and the face's step is halved.
-    Deterministic for a deterministic ``score``. ``should_stop`` is asked before every
-    step (:class:`Stopped` once true).
+    pass (without gradients; ``scores``: their scores (N,) each, already known), the
+    gradients of the faces that fell taken once; then, at most ``max_steps`` times, each
+    face still more than ``tolerance`` below its start takes a step of length ``step``
+    along its score's gradient projected orthogonal to ``fixed`` (normalized), its total
+    correction bounded by ``max_total``; a step that does not raise the score is not taken
+    and the face's step is halved. Deterministic for a deterministic ``score``.
+    ``should_stop`` is asked before every step (:class:`Stopped` once true).
 
     Raises:
-        ValueError: naming ``moved``, ``fixed``, ``tolerance``, ``max_steps``, ``step`` or
-            ``max_total``.
+        ValueError: naming ``moved``, ``fixed``, ``scores``, ``tolerance``, ``max_steps``,
+            ``step`` or ``max_total``.
     """
     if start.shape != moved.shape or moved.ndim != 2:
         raise ValueError(f"moved: expected the shape of start {start.shape}, got "
@@ -139,9 +140,15 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
     n, size = moved.shape
     q = _basis(fixed, size)
     origin = moved.astype(np.float64)
-    scores, _ = score(np.concatenate([start, moved]).astype(np.float32),
-                      np.tile(np.arange(n), 2), False)
-    s0, cur_s = scores[:n].astype(np.float64), scores[n:].astype(np.float64).copy()
+    if scores is None:
+        both, _ = score(np.concatenate([start, moved]).astype(np.float32),
+                        np.tile(np.arange(n), 2), False)
+        scores = both[:n], both[n:]
+    s0 = np.asarray(scores[0], np.float64)
+    s_moved = np.asarray(scores[1], np.float64)
+    if s0.shape != (n,) or s_moved.shape != (n,):
+        raise ValueError(f"scores: expected two arrays of {n} scores")
+    cur_s = s_moved.copy()
     grad = np.zeros_like(origin)
     fell = np.flatnonzero(cur_s < s0 - tolerance)
     if len(fell) and max_steps > 0:
@@ -172,7 +179,7 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
         cur[up], cur_s[up], grad[up] = cand[better], cand_s[better], cand_g[better]
         scale[rows[~better]] *= 0.5
     changed = np.any(cur != origin, axis=1)
-    return Realism(cur.astype(np.float32), s0, scores[n:].astype(np.float64), cur_s,
+    return Realism(cur.astype(np.float32), s0, s_moved, cur_s,
                    cur_s >= s0 - tolerance, changed, float(tolerance), steps, max_steps)
 
 
