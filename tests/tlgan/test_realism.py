@@ -142,8 +142,14 @@ def test_an_edit_checks_realism_with_a_critic_and_holds_it_when_asked(
     np.testing.assert_array_equal(held.images, images)
     assert held.probs is not None and probs is not None
     np.testing.assert_allclose(held.probs, probs, atol=1e-6)
-    # the locks are judged again on the faces returned
-    assert held.unheld is not None and len(held.unheld) == len(z)
+    # the locks are judged again on the faces returned, and the hold never lets one go
+    assert held.unheld is not None and free.unheld is not None and len(held.unheld) == len(z)
+    assert all(set(h) <= set(f) for h, f in zip(held.unheld, free.unheld, strict=True))
+    male = p.attributes.index("Male")
+    p0 = p.label_latents(z)[:, male]
+    assert held.probs is not None
+    for i, lost in enumerate(np.abs(held.probs[:, male] - p0) > 0.05):
+        assert lost == ("Male" in held.unheld[i])
     # deterministic
     np.testing.assert_array_equal(plan.run().latents, held.latents)
     assert held.realism.face(0)["held"] in (True, False)

@@ -137,7 +137,9 @@ class EditPlan:
         (:func:`tlgan.pipeline.realism.hold_realism`; without, no step is taken): the
         corrections stay orthogonal to the moved axes, the locks and the held references;
         the faces they moved are rendered again and their held locks / references judged
-        again on the final face (``unheld``)."""
+        again on the final face (``unheld``); a face whose correction let go of a lock or
+        reference that the edit had held keeps the edit's face (the hold never costs a
+        lock)."""
         p, table = self.pipeline, self.pipeline.table
         held = [*held_locks(table, p.attributes, self.locked),
                 *(held_references(table, p.attributes, self.moves, self.locked)
@@ -159,19 +161,25 @@ class EditPlan:
         label = p.extractor is not None and (self.with_features or result.unheld is not None)
         images, probs = p.render_edit(self.start[rows], real.latents[rows], self.moves,
                                       self.locality, label)
-        out_images = result.images.copy()
-        out_images[rows] = images
         out_probs, unheld = result.probs, result.unheld
-        if probs is not None and out_probs is not None:
-            out_probs = out_probs.copy()
-            out_probs[rows] = probs
         if probs is not None and unheld is not None:
             cols = [p.attributes.index(a) for a in held]
             before = p.label_latents(self.start[rows])[:, cols]
             unheld = list(unheld)
+            keep = np.ones(len(rows), bool)
             for i, r in enumerate(rows):
                 bad = np.abs(probs[i, cols] - before[i]) > LOCK_TOLERANCE
-                unheld[r] = [a for a, b in zip(held, bad, strict=True) if b]
+                now = [a for a, b in zip(held, bad, strict=True) if b]
+                keep[i] = set(now) <= set(unheld[r])
+                if keep[i]:
+                    unheld[r] = now
+            real = real.undone(rows[~keep], result.latents[rows[~keep]])
+            rows, images, probs = rows[keep], images[keep], probs[keep]
+        out_images = result.images.copy()
+        out_images[rows] = images
+        if probs is not None and out_probs is not None:
+            out_probs = out_probs.copy()
+            out_probs[rows] = probs
         return dataclasses.replace(result, latents=real.latents, images=out_images,
                                    probs=out_probs, unheld=unheld, realism=real)
 

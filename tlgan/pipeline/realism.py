@@ -13,6 +13,7 @@ builds one from a generator and a critic.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,6 +67,19 @@ class Realism:
     tolerance: float
     steps: int
     max_steps: int = REALISM_MAX_STEPS
+
+    def undone(self, rows: np.ndarray, latents: np.ndarray) -> Realism:
+        """This outcome with the corrections of faces ``rows`` taken back: their
+        ``latents`` (the edited ones) and scores as before the hold."""
+        if not len(rows):
+            return self
+        out = dataclasses.replace(self, latents=self.latents.copy(), end=self.end.copy(),
+                                  held=self.held.copy(), changed=self.changed.copy())
+        out.latents[rows] = latents
+        out.end[rows] = self.moved[rows]
+        out.held[rows] = self.moved[rows] >= self.start[rows] - self.tolerance
+        out.changed[rows] = False
+        return out
 
     def face(self, i: int) -> dict[str, float | bool]:
         """Face ``i``'s outcome as plain values (for JSON answers and CLI lines): the scores,
