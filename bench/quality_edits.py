@@ -13,7 +13,10 @@ single-face edit (median over --timed faces, the modes timed alternately in the 
 without a critic (today's edit), checked only (the default with a critic), held) and the
 ratio held / checked. With --out, one PNG per move: three 8x8 grids side by side, the start faces,
 the edit without the hold and with it (face i at the same place in each; a face the hold
-moved has a thin orange frame in the third grid), for counting broken faces by eye.
+moved has a thin orange frame in the third grid), and, where the faces have by-eye labels,
+a counting sheet of the faces labelled fine: 16 a row at 96 px, the edit without the hold
+above the edit with it (the hold's faces framed), which is how the broken faces in
+docs/axes.md were counted.
 """
 
 from __future__ import annotations
@@ -94,6 +97,23 @@ def save_panels(path: Path, panels: Sequence[np.ndarray]) -> None:
         parts += [np.concatenate([p, pad]), gap]
     tmp = path.with_suffix(".tmp.png")
     Image.fromarray(np.concatenate(parts[:-1], axis=1)).save(tmp)
+    tmp.replace(path)
+
+
+def count_sheet(path: Path, off: np.ndarray, on: np.ndarray, changed: np.ndarray) -> None:
+    """Rows of 16 faces at 1.5x: ``off`` above ``on`` (``changed`` framed), per 16 faces."""
+    from PIL import Image
+
+    rows = []
+    for g in range(0, len(off), 16):
+        rows += [grid(off[g:g + 16], 16), grid(on[g:g + 16], 16, frame=changed[g:g + 16]),
+                 np.full((8, 16 * (off.shape[2] + 2) + 2, 3), 255, np.uint8)]
+    width = max(r.shape[1] for r in rows)
+    sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)),
+                                   constant_values=255) for r in rows])
+    h, w = sheet.shape[:2]
+    tmp = path.with_suffix(".tmp.png")
+    Image.fromarray(sheet).resize((w * 3 // 2, h * 3 // 2), Image.Resampling.LANCZOS).save(tmp)
     tmp.replace(path)
 
 
@@ -192,6 +212,10 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
                             f"{distance:g}.png",
                             [grid(start_images), grid(res_off.images),
                              grid(res_on.images, frame=real.changed)])
+                if fine is not None:
+                    count_sheet(out / f"count_{axis}_{'plus' if sign > 0 else 'minus'}"
+                                f"{distance:g}.png", res_off.images[fine],
+                                res_on.images[fine], real.changed[fine])
     n = len(z)
     print(f"{n} faces (seeds {seeds[0]}-{seeds[-1]}) moved +-{distance:g} along each axis, "
           f"service defaults; critic {critic.name}, tolerance {REALISM_TOLERANCE} (logits); "
@@ -211,7 +235,10 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
         "mean_abs_dp_off": float(np.mean(d_off_all)) if d_off_all else float("nan"),
         "mean_abs_dp_on": float(np.mean(d_on_all)) if d_on_all else float("nan"),
         "ms_none": 1000 * t_none_m, "ms_off": 1000 * t_off_m, "ms_on": 1000 * t_on_m,
-        "ratio": t_on_m / t_off_m if t_off_m > 0 else float("nan")}
+        "ratio": t_on_m / t_off_m if t_off_m > 0 else float("nan"),
+        "fine_edits": int(fine.sum()) * len(fell_fine) if fine is not None else None,
+        "fine_dropped_off": sum(f[0] for f in fell_fine) if fine is not None else None,
+        "fine_dropped_on": sum(f[1] for f in fell_fine) if fine is not None else None}
     print(f"all {summary['edits']} edits: score drop > {REALISM_TOLERANCE} in "
           f"{summary['dropped_off']} ({summary['share_off']:.1%}) without the hold, "
           f"{summary['dropped_on']} ({summary['share_on']:.1%}) with it; mean |attr dP| "
@@ -219,6 +246,10 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
           f"(median over moves of the per-move medians) {summary['ms_none']:.1f} ms without a "
           f"critic, {summary['ms_off']:.1f} ms checked, {summary['ms_on']:.1f} ms held "
           f"({summary['ratio']:.2f}x checked)")
+    if fine is not None:
+        print(f"of the {summary['fine_edits']} edits of faces fine by eye: score drop > "
+              f"{REALISM_TOLERANCE} in {summary['fine_dropped_off']} without the hold, "
+              f"{summary['fine_dropped_on']} with it")
     if out is not None:
         print(f"grids: {out}/edit_AXIS_plus|minus{distance:g}.png (start | no hold | hold, "
               "8 faces a row from the first seed; orange frame: moved by the hold)")
