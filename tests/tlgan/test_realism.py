@@ -211,3 +211,33 @@ def test_known_scores_skip_the_first_pass() -> None:
     assert calls == [] and out.held.tolist() == [False, True]
     with pytest.raises(ValueError, match=r"^scores:"):
         hold_realism(counted, start, moved, np.zeros((0, 3)), scores=(np.zeros(2), np.zeros(3)))
+
+
+def test_photo_edits_and_asked_edits_skip_the_check(critic_pipeline: Pipeline) -> None:
+    from tlgan.photos.usecase import PhotoEditRequest
+
+    z = critic_pipeline.seeds_to_latents([1])
+    plan = plan_edit(critic_pipeline, z, {"Smiling": 2.0}, check_realism=False)
+    assert not plan.checks_realism and plan.run().realism is None
+    photo = PhotoEditRequest(moves={"Smiling": 2.0}).plan(critic_pipeline, z[0])
+    assert not photo.checks_realism and not photo.realism
+
+
+def test_the_client_sends_and_reads_realism() -> None:
+    from tlgan.client_wire import edit_body, face_of
+
+    body = edit_body(np.zeros(3), {"Smiling": 1.0}, [], "png", None, True, realism=True)
+    assert body["realism"] is True
+    assert "realism" not in edit_body(np.zeros(3), {}, [], "png", None, True)
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buf, "PNG")
+    real = {"start": 1.0, "moved": 0.0, "end": 0.5, "held": True, "hold": True,
+            "tolerance": 0.5}
+    face = face_of({"image": base64.b64encode(buf.getvalue()).decode(), "latent": [0.0],
+                    "realism": real})
+    assert face.realism == real

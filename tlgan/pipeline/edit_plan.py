@@ -197,7 +197,8 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
               moves: Mapping[str, float], locked: Sequence[str] = (), *,
               locality: bool | None = None, hold_references: bool | None = None,
               with_features: bool = True, check: LatentCheck | None = None,
-              locked_field: str = "locked", realism: bool | None = None) -> EditPlan:
+              locked_field: str = "locked", realism: bool | None = None,
+              check_realism: bool = True) -> EditPlan:
     """Validate an edit of latents ``start`` (N, L; or a list of latents as lists of
     numbers, validated here) and move them open-loop.
 
@@ -207,7 +208,8 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
     ``hold_references``: None is the default (on when available). With a critic, an edit
     that moves checks its faces' realism (:mod:`tlgan.pipeline.realism`; the outcome on
     :attr:`EditResult.realism`); ``realism`` True also holds it (corrects the faces that
-    fell), None is :data:`~tlgan.pipeline.realism.REALISM_DEFAULT` (off).
+    fell), None is :data:`~tlgan.pipeline.realism.REALISM_DEFAULT` (off);
+    ``check_realism`` False skips the check (and the hold) altogether.
     ``check`` is called on the moved latents (and later on the held ones).
 
     Raises:
@@ -234,7 +236,8 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
                  and any(d != 0 for d in moves.values())
                  and bool(held_references(table, attributes, moves, locked)))
     holds_locks = bool(moves) and bool(held_locks(table, attributes, locked))
-    checks = pipeline.critic is not None and any(d != 0 for d in moves.values())
+    checks = (check_realism and pipeline.critic is not None
+              and any(d != 0 for d in moves.values()))
     real = resolve_realism(pipeline.critic is not None, realism) and checks
     return EditPlan(pipeline, start, moved, moves, list(locked), local, hold_refs,
                     holds_locks, with_features, check, real, checks)
