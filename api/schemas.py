@@ -190,7 +190,7 @@ class GenerateRequest(_Request):
         "face the critic finds most realistic among `candidates` derived from the seed "
         "(candidate 0 is the raw face); with `features`, the start nearest the targets among "
         "the better-ranked half of the 16 candidates. null: the service's `quality` setting "
-        "(ranked when a critic is loaded). 'ranked' with no critic loaded: 422.")
+        "(raw unless the service sets it). 'ranked' with no critic loaded: 422.")
     candidates: Annotated[int, Field(ge=MIN_CANDIDATES, le=MAX_CANDIDATES), _AS_INT] | None = \
         Field(default=None, description="Candidates per seed of 'ranked' sampling (null: the "
               "service's `candidates` setting). Only with 'ranked' and no `features`: 422 "

@@ -95,8 +95,9 @@ class Settings(BaseSettings):
         default=None,
         description="Sampling of /generate and the page when a request names none: 'raw' (each "
         "seed's own face, as before the critic) or 'ranked' (the most realistic of "
-        "`candidates` faces per seed). None: 'ranked' when a critic is loaded, 'raw' when none "
-        "is ('ranked' with no critic stops the service at start).")
+        "`candidates` faces per seed). None: 'raw' (tlgan.critic.DEFAULT_QUALITY, chosen on "
+        "bench/quality.py's figures; and always 'raw' when no critic is loaded: 'ranked' with "
+        "no critic stops the service at start).")
     candidates: int = Field(
         default=DEFAULT_CANDIDATES, ge=MIN_CANDIDATES, le=MAX_CANDIDATES,
         description="Candidates per seed of 'ranked' sampling when a request names none "

@@ -85,6 +85,29 @@ def section_auc(ctx: Context) -> tuple[list[str], list[list[object]]]:
               f"{scores[broken].mean():.2f}"]])
 
 
+def section_validation(ctx: Context) -> tuple[list[str], list[list[object]]]:
+    """The critic's label-free figures on partition 1: ROC-AUC of real crops against the
+    generator's faces of the validation seeds, and against the same crops broken on purpose
+    (warped or melted, tlgan.critic.breakage)."""
+    from tlgan.critic.critic_training import VAL_SEED_BASE, broken_faces, validation_fakes
+    from tlgan.encoders.encoder_training import load_partitions
+    from tlgan_base.classifier_metrics import roc_auc
+
+    pipe = ctx.pipeline
+    real = load_partitions(ctx.args.data, pipe.resolution, max_train=1, n_val=1024,
+                           seed=0).val
+    fakes = validation_fakes(pipe.generator, len(real))
+    broken = broken_faces(real, VAL_SEED_BASE, pipe.generator.device)
+    s_real, s_fake, s_broken = (pipe.critic.score(x) for x in (real, fakes, broken))
+    ones, zeros = np.ones(len(real)), np.zeros(len(real))
+    auc_fake = roc_auc(np.concatenate([ones, zeros]), np.concatenate([s_real, s_fake]))
+    auc_broken = roc_auc(np.concatenate([ones, zeros]), np.concatenate([s_real, s_broken]))
+    ctx.results["validation"] = {"auc_real_vs_generated": auc_fake,
+                                 "auc_real_vs_broken_real": auc_broken, "n": len(real)}
+    return (["crops", "AUC real vs generated", "AUC real vs broken real"],
+            [[len(real), f"{auc_fake:.3f}", f"{auc_broken:.3f}"]])
+
+
 def section_grids(ctx: Context) -> tuple[list[str], list[list[object]]]:
     """The 64-face grid of seeds 1-64 per K (8 x 8, seed 1 top left, row by row), and
     which seeds changed face against K=1 (the faces to recount by eye)."""
@@ -166,6 +189,7 @@ def section_timing(ctx: Context) -> tuple[list[str], list[list[object]]]:
 
 #: the sections, in the order they run (``--sections`` picks some by name)
 SECTIONS: dict[str, Callable[[Context], tuple[list[str], list[list[object]]]]] = {
+    "validation": section_validation,
     "auc": section_auc,
     "grids": section_grids,
     "frechet": section_frechet,

@@ -34,10 +34,11 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
                    ) -> Response | GenerateResponse:
     """Render ``count`` faces from seeds ``seed .. seed + count - 1``.
 
-    A null seed picks a random one (returned). ``quality`` ``ranked`` (the default when a
-    realism critic is loaded) returns, per seed, the face the critic finds most realistic
-    among ``candidates`` latents derived from the seed (the seed's own first), and says
-    which (``candidate``) and its score (``realism``); ``raw`` returns each seed's own face.
+    A null seed picks a random one (returned). ``quality`` ``raw`` (the default unless the
+    service's ``quality`` setting says otherwise) returns each seed's own face; ``ranked``
+    (a realism critic must be loaded) returns, per seed, the face the critic finds most
+    realistic among ``candidates`` latents derived from the seed (the seed's own first), and
+    says which (``candidate``) and its score (``realism``).
     With ``features``, each face starts from the one of 16 candidate latents derived from
     its seed that is nearest the targets (ranked: among the critic's better half of them),
     is moved along the axes until the extractor's probabilities are within 0.2 of the

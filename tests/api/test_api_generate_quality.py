@@ -23,9 +23,15 @@ def test_raw_with_a_critic_is_byte_identical_to_the_service_without_one(
     assert all(f["candidate"] is None and f["realism"] is None for f in raw["faces"])
 
 
-def test_ranked_is_the_default_with_a_critic_and_returns_the_chosen_latent(
-        make_client: Callable[..., TestClient], ranked_pipeline: Pipeline) -> None:
+def test_ranked_returns_the_chosen_latent_and_raw_stays_the_default_with_a_critic(
+        make_client: Callable[..., TestClient], ranked_pipeline: Pipeline,
+        tiny_pipeline: Pipeline) -> None:
     client = make_client(pipeline=ranked_pipeline)
+    default = client.post("/generate", json={"seed": 20, "count": 2}).json()["faces"]
+    assert [f["candidate"] for f in default] == [None, None]  # DEFAULT_QUALITY: raw
+    assert np.array_equal(np.asarray(default[0]["latent"], np.float32),
+                          tiny_pipeline.seeds_to_latents([20])[0])
+    client = make_client(pipeline=ranked_pipeline, quality="ranked")
     body = client.post("/generate", json={"seed": 20, "count": 6}).json()
     want = ranked_pipeline.seeded_latents(range(20, 26), 1.0, "ranked", DEFAULT_CANDIDATES)
     assert want.chosen is not None and want.realism is not None
@@ -50,7 +56,7 @@ def test_the_service_settings_choose_the_default_quality_and_candidates(
         make_client: Callable[..., TestClient], ranked_pipeline: Pipeline) -> None:
     raw = make_client(pipeline=ranked_pipeline, quality="raw")
     assert raw.post("/generate", json={"seed": 3}).json()["faces"][0]["candidate"] is None
-    two = make_client(pipeline=ranked_pipeline, candidates=2)
+    two = make_client(pipeline=ranked_pipeline, quality="ranked", candidates=2)
     face = two.post("/generate", json={"seed": 3}).json()["faces"][0]
     want = ranked_pipeline.seeded_latents([3], 1.0, "ranked", 2)
     assert face["candidate"] == int(want.chosen[0])  # type: ignore[index]
@@ -76,9 +82,10 @@ def test_quality_and_candidates_errors_name_the_field(
 def test_ranked_conditioned_generation_reports_its_candidates(
         make_client: Callable[..., TestClient], ranked_pipeline: Pipeline) -> None:
     client = make_client(pipeline=ranked_pipeline)
-    body = client.post("/generate", json={"seed": 4, "count": 2,
+    body = client.post("/generate", json={"seed": 4, "count": 2, "quality": "ranked",
                                           "features": {"Smiling": 0.9}}).json()
-    _starts, chosen = ranked_pipeline.ranked_starts([4, 5], {"Smiling": 0.9})
+    _starts, chosen = ranked_pipeline.ranked_starts([4, 5], {"Smiling": 0.9},
+                                                    quality="ranked")
     assert chosen is not None
     assert [f["candidate"] for f in body["faces"]] == chosen.tolist()
     assert all(isinstance(f["realism"], float) and f["unmet"] is not None

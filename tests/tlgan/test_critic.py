@@ -176,3 +176,38 @@ def test_cli_generate_ranks_with_a_critic_and_raw_is_todays_faces(
     res = runner.invoke(cli, ["generate", "--seeds", "1", "--out", str(tmp_path / "x"),
                               "--candidates", "1"])
     assert res.exit_code == 2 and "candidates" in res.output
+
+
+def test_break_faces_damages_every_face_deterministically() -> None:
+    from tlgan.critic.breakage import break_faces
+
+    gen = tiny_generator()
+    x = gen.render_tensor(gen.sample_latents(range(6))) * 2 - 1
+    a = break_faces(x, torch.Generator().manual_seed(3))
+    b = break_faces(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert float(a.min()) >= -1.0 - 1e-5 and float(a.max()) <= 1.0 + 1e-5
+    changed = (a - x).abs().flatten(1).mean(1)
+    assert bool((changed > 1e-3).all())  # every face is damaged, warped or melted
+    with pytest.raises(ValueError, match=r"^images:"):
+        break_faces(torch.zeros(2, 64, 64), torch.Generator())
+
+
+@pytest.mark.slow
+def test_training_with_broken_reals_validates_on_them_too(tmp_path: Path) -> None:
+    from test_encoder_training import make_celeba
+
+    from tlgan.cli.main import cli
+
+    data = make_celeba(tmp_path / "celeba")
+    res = CliRunner().invoke(cli, ["critic", "train", "--data", str(data), "--out",
+                                   str(tmp_path / "c"), "--batch", "4", "--width", "4",
+                                   "--eval-every", "2", "--val-images", "4", "--steps", "2",
+                                   "--broken", "0.5", "--quiet", "--threads", "1"])
+    assert res.exit_code == 0, res.stderr
+    config = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert config["recipe"]["broken"] == 0.5
+    assert "broken partition-1 crops" in config["data"]["val_fakes"]
+    res = CliRunner().invoke(cli, ["critic", "train", "--data", str(data), "--out",
+                                   str(tmp_path / "d"), "--broken", "1.5"])
+    assert res.exit_code == 2 and "broken:" in res.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tlgan.critic import DEFAULT_QUALITY
 from tlgan.pipeline import Pipeline
 from tlgan.pipeline.ranking import (
     MAX_CANDIDATES,
@@ -29,7 +30,7 @@ def test_ranked_picks_the_critics_argmax_among_the_seeds_candidates(
         ranked_pipeline: Pipeline) -> None:
     assert ranked_pipeline.critic is not None
     seeds = [5, 6, 7, 8, 9, 10]
-    got = ranked_pipeline.seeded_latents(seeds, 1.0, None, 6)  # None: ranked with a critic
+    got = ranked_pipeline.seeded_latents(seeds, 1.0, "ranked", 6)
     assert got.quality == "ranked" and got.candidates == 6
     assert got.chosen is not None and got.realism is not None
     for i, s in enumerate(seeds):
@@ -58,7 +59,8 @@ def test_ranked_needs_a_critic_and_bounded_candidates(tiny_pipeline: Pipeline,
         with pytest.raises(ValueError, match=r"^candidates:"):
             ranked_pipeline.seeded_latents([1], 1.0, "ranked", bad)  # type: ignore[arg-type]
     assert resolve_quality(None, None) == "raw"
-    assert resolve_quality(None, ranked_pipeline.critic) == "ranked"
+    assert resolve_quality(None, ranked_pipeline.critic) == DEFAULT_QUALITY == "raw"
+    assert ranked_pipeline.seeded_latents([1]).quality == "raw"
 
 
 def test_best_ranked_keeps_the_top_scores_ties_to_the_lower_k() -> None:
@@ -76,7 +78,8 @@ def test_ranked_conditioned_starts_are_nearest_among_the_better_half(
     col = ranked_pipeline.attributes.index("Smiling")
     raw = ranked_pipeline.conditioned_starts(seeds, targets, candidates=8)
     assert np.array_equal(raw, tiny_pipeline.conditioned_starts(seeds, targets, candidates=8))
-    starts, chosen = ranked_pipeline.ranked_starts(seeds, targets, candidates=8)
+    starts, chosen = ranked_pipeline.ranked_starts(seeds, targets, candidates=8,
+                                                   quality="ranked")
     assert chosen is not None
     for i, s in enumerate(seeds):
         pool = ranked_pipeline.generator.candidate_latents(s, 8)
@@ -87,7 +90,7 @@ def test_ranked_conditioned_starts_are_nearest_among_the_better_half(
         p = np.clip(ranked_pipeline.label_latents(pool)[:, col].astype(np.float64), 0.02, 0.98)
         gap = np.abs(np.log(0.95 / 0.05) - np.log(p / (1 - p)))
         assert gap[chosen[i]] == pytest.approx(gap[better].min(), abs=1e-6)
-    again = ranked_pipeline.ranked_starts(seeds, targets, candidates=8)
+    again = ranked_pipeline.ranked_starts(seeds, targets, candidates=8, quality="ranked")
     assert np.array_equal(again[0], starts)
     result = ranked_pipeline.generate_conditioned(seeds[:2], targets, quality="ranked")
     assert result.chosen is not None and result.realism is not None

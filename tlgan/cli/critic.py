@@ -40,6 +40,9 @@ def critic() -> None:
 @click.option("--augment", default=DEFAULT_AUGMENT, show_default=True,
               help="Augmentation of both halves: a comma list of translation, color, cutout, "
                    "or none.")
+@click.option("--broken", type=float, default=0.0, show_default=True,
+              help="Share of the generated half replaced by partition-0 crops broken on "
+                   "purpose (warped or melted), also labelled unrealistic (0: none).")
 @click.option("--eval-every", type=int, default=200, show_default=True,
               help="Score the critic on partition 1 every N steps.")
 @click.option("--patience", type=int, default=6, show_default=True,
@@ -57,7 +60,7 @@ def critic() -> None:
 @click.option("--resume", is_flag=True, help="Continue from the work folder's checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(data: Path, out: Path, generator: str | None, device: str, steps: int, batch: int,
-          lr: float, width: int, augment: str, eval_every: int, patience: int,
+          lr: float, width: int, augment: str, broken: float, eval_every: int, patience: int,
           val_images: int, max_train_images: int, max_minutes: float | None, seed: int,
           work: Path | None, resume: bool, quiet: bool) -> None:
     """Train a realism critic (64x64 face -> logit) against a frozen generator and write a
@@ -82,7 +85,8 @@ def train(data: Path, out: Path, generator: str | None, device: str, steps: int,
     cfg = CriticTrainConfig(
         data=str(data), out=str(out), generator=generator,
         work=None if work is None else str(work), device=device, seed=seed, steps=steps,
-        batch=batch, lr=lr, width=width, augment=augment, eval_every=eval_every,
+        batch=batch, lr=lr, width=width, augment=augment, broken=broken,
+        eval_every=eval_every,
         patience=patience, val_images=val_images, max_train_images=max_train_images,
         max_minutes=max_minutes, checkpoint_every=eval_every, resume=resume,
         progress=not quiet)

@@ -24,7 +24,7 @@ from tlgan.latents import DEFAULT_TRUNCATION
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
               show_default=True)
 @click.option("--quality", type=click.Choice(["raw", "ranked"]), default=None,
-              show_default="ranked when a critic is loaded, else raw",
+              show_default="raw (the evidence: docs/models.md)",
               help="raw: each seed's own face; ranked: the most realistic (by the critic) of "
                    "--candidates faces derived from the seed (candidate 0 is the raw face).")
 @click.option("--candidates", type=click.IntRange(MIN_CANDIDATES, MAX_CANDIDATES),

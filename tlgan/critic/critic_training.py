@@ -7,7 +7,11 @@ Recipe (defaults; each is recorded in the weights folder's ``config.json``):
 - Both halves get random horizontal flips and the same differentiable augmentation policy
   (``augment``: translation, colour, cutout; :mod:`tlgan.training.augment`), so the critic
   learns what the generator gets wrong rather than memorising the training crops.
-- Loss: binary cross-entropy of the critic's logit (real = 1, generated = 0).
+- With ``broken`` > 0, that share of the generated half is replaced by other partition-0
+  crops broken on purpose (:mod:`tlgan.critic.breakage`: warped or melted), also labelled
+  unrealistic, so that the critic learns the geometry of a broken face and not only the
+  generator's texture; the validation fakes then include as many broken partition-1 crops.
+- Loss: binary cross-entropy of the critic's logit (real = 1, generated or broken = 0).
 - Adam (lr ``lr``, betas 0.5/0.999), cosine decay to 5% over ``steps``.
 - Every ``eval_every`` steps the critic is scored, without augmentation, on ``val_images``
   crops of partition 1 against as many generated faces of fixed seeds
@@ -35,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from tlgan.critic import DEFAULT_AUGMENT
+from tlgan.critic.breakage import break_faces
 from tlgan.critic.critic_net import ARCHITECTURE, KIND, WEIGHTS_FILE, CriticConfig, CriticNet
 from tlgan.encoders.encoder_net import count_parameters
 from tlgan.encoders.encoder_training import Partitions, load_partitions
@@ -69,6 +74,7 @@ class CriticTrainConfig:
     lr: float = 2e-4
     width: int = 32
     augment: str = DEFAULT_AUGMENT
+    broken: float = 0.0
     eval_every: int = 200
     patience: int = 6
     val_images: int = 1024
@@ -87,6 +93,8 @@ class CriticTrainConfig:
                 raise ValueError(f"{name}: must be a positive integer, got {v!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: must be a positive number, got {self.lr!r}")
+        if not (math.isfinite(self.broken) and 0.0 <= self.broken < 1.0):
+            raise ValueError(f"broken: must be in [0, 1), got {self.broken!r}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes: must be positive, got {self.max_minutes!r}")
         parse_policy(self.augment)
@@ -179,8 +187,11 @@ def _setup(cfg: CriticTrainConfig, log: Callable[[str], None]) -> _Run:
                            progress=cfg.progress)
     val_fake = validation_fakes(gen, len(data.val))
     log(f"data: {len(data.train)} training crops (partition 0), {len(data.val)} validation "
-        f"crops (partition 1) against {len(val_fake)} faces of seeds {VAL_SEED_BASE}+ at "
-        f"{gen.resolution}px")
+        f"crops (partition 1) against {len(val_fake)} faces of seeds {VAL_SEED_BASE}+"
+        + (" and as many broken partition-1 crops" if cfg.broken > 0 else "")
+        + f" at {gen.resolution}px")
+    if cfg.broken > 0:
+        val_fake = np.concatenate([val_fake, broken_faces(data.val, VAL_SEED_BASE, device)])
     torch.manual_seed(cfg.seed)
     net_cfg = CriticConfig(resolution=gen.resolution, width=cfg.width)
     net = CriticNet(net_cfg).to(device).train()
@@ -211,6 +222,16 @@ def _checkpoint(run: _Run) -> None:
                        best=run.best, history=run.history, recipe=run.recipe)
 
 
+def broken_faces(images: np.ndarray, seed: int, device: torch.device) -> np.ndarray:
+    """uint8 faces broken on purpose (:func:`tlgan.critic.breakage.break_faces`), seeded."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = _to_float(images, device) * 2.0 - 1.0
+    with torch.no_grad():
+        out = break_faces(x, g)
+    return ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1) \
+        .cpu().numpy()
+
+
 def _fresh_fakes(run: _Run, zgen: torch.Generator) -> torch.Tensor:
     """``batch`` faces of fresh prior latents, float (N, 3, R, R) in [0, 1]."""
     gen = run.gen
@@ -226,6 +247,12 @@ def _train_step(run: _Run, zgen: torch.Generator, agen: torch.Generator,
     cfg, device = run.cfg, run.device
     fake = _fresh_fakes(run, zgen).to(device)
     real = _to_float(run.data.train[rng.integers(0, len(run.data.train), cfg.batch)], device)
+    nb = round(cfg.batch * cfg.broken)
+    if nb:
+        other = _to_float(run.data.train[rng.integers(0, len(run.data.train), nb)], device)
+        with torch.no_grad():
+            damaged = (break_faces(other * 2.0 - 1.0, agen) + 1.0) / 2.0
+        fake = torch.cat([fake[:cfg.batch - nb], damaged])
     x = torch.cat([real, fake]) * 2.0 - 1.0
     flip = torch.from_numpy(rng.random(len(x)) < 0.5).to(device)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -307,7 +334,8 @@ def _export(run: _Run, log: Callable[[str], None]) -> dict[str, Any]:
                  "train_images": len(data.train), "val_images": len(data.val),
                  "train_partition": TRAIN, "val_partition": VAL,
                  "fakes": "fresh prior latents each step (truncation 1)",
-                 "val_fakes": f"seeds {VAL_SEED_BASE}..{VAL_SEED_BASE + len(run.val_fake) - 1}"},
+                 "val_fakes": f"seeds {VAL_SEED_BASE}..{VAL_SEED_BASE + len(data.val) - 1}"
+                              + (" + as many broken partition-1 crops" if cfg.broken else "")},
         "recipe": run.recipe,
         "selection": "the snapshot with the lowest validation loss",
         "training": {"steps_run": run.step, "best_step": best_entry["step"],

@@ -389,7 +389,7 @@ class Pipeline(LoadedPipeline):
                       quality: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`conditioned_starts` and the candidate each start is (None with ``raw``).
 
-        ``quality`` None: ``ranked`` when a critic is loaded. Ranked, each seed's candidates
+        ``quality`` None: ``resolve_quality``'s default. Ranked, each seed's candidates
         are scored by the critic and only the ``ceil(candidates / 2)`` most realistic may
         be chosen; the nearest to the targets of those is the start.
         """
@@ -425,7 +425,7 @@ class Pipeline(LoadedPipeline):
                              quality: str | None = RAW) -> ConditionResult:
         """Feature-conditioned faces for ``seeds``: each starts from the best of its
         candidate latents (:meth:`ranked_starts`, ranked by the critic with ``quality``
-        ``ranked``; None: ranked when a critic is loaded) and is moved until the extractor
+        ``ranked``; None: ``resolve_quality``'s default) and is moved until the extractor
         agrees with ``targets`` (:meth:`condition`); ranked, the result also says which
         candidate each face started from and the realism score of the face returned.
         ``should_stop`` is asked before the first step and every later one (:class:`Stopped`

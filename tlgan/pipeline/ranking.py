@@ -19,6 +19,7 @@ import numpy as np
 
 from tlgan.critic import (
     DEFAULT_CANDIDATES,
+    DEFAULT_QUALITY,
     MAX_CANDIDATES,
     MIN_CANDIDATES,
     QUALITIES,
@@ -46,14 +47,14 @@ class SeededLatents:
 
 
 def resolve_quality(quality: str | None, critic: Critic | None, generator: str = "") -> str:
-    """The sampling quality to use: ``quality``, or with None ``ranked`` when a critic is
-    loaded and ``raw`` when none is.
+    """The sampling quality to use: ``quality``, or with None ``DEFAULT_QUALITY`` when a
+    critic is loaded and ``raw`` when none is.
 
     Raises:
         ValueError: an unknown quality, or ``ranked`` without a critic (named ``quality``).
     """
     if quality is None:
-        return RANKED if critic is not None else RAW
+        return DEFAULT_QUALITY if critic is not None else RAW
     if quality not in QUALITIES:
         raise ValueError(f"quality: must be one of {', '.join(QUALITIES)}, got {quality!r}")
     if quality == RANKED and critic is None:
@@ -110,7 +111,7 @@ def seeded_latents(models: Models, seeds: Sequence[int], truncation: float = 1.0
                    ) -> SeededLatents:
     """One latent per seed in ``models.space``: the seed's own (``raw``) or the most
     realistic of its ``candidates`` (``ranked``; see the module docstring). ``quality``
-    None: ``ranked`` when ``models.critic`` is set, else ``raw``.
+    None: :func:`resolve_quality`'s default.
 
     Raises:
         ValueError: bad ``quality`` or ``candidates`` (named), or ``ranked`` with no critic.
