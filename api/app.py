@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-API-Key", "Accept", "X-Request-ID"],
             expose_headers=["X-Latent", "X-Seed", "X-Features", "X-Features-Omitted",
-                            "Retry-After", "X-Request-ID"],
+                            "X-Realism", "Retry-After", "X-Request-ID"],
         )
     return app
 

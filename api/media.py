@@ -43,6 +43,8 @@ LATENT_HEADER = "X-Latent"
 SEED_HEADER = "X-Seed"
 FEATURES_HEADER = "X-Features"
 FEATURES_OMITTED_HEADER = "X-Features-Omitted"
+#: an edit's realism outcome, compact JSON (as the JSON answer's ``realism``)
+REALISM_HEADER = "X-Realism"
 #: the longest X-Features header sent (bytes): the 40 CelebA attributes take about 1 KiB
 MAX_FEATURES_HEADER = 2048
 
@@ -158,6 +160,13 @@ def features_header(features: dict[str, float]) -> str:
     """Compact JSON of the features (the ``X-Features`` header; ASCII: other characters of
     names are escaped)."""
     return json.dumps(features, separators=(",", ":"))
+
+
+def realism_headers(realism: dict[str, float | bool] | None) -> dict[str, str]:
+    """``X-Realism`` (compact JSON) of an edit's realism outcome; none without one."""
+    if realism is None:
+        return {}
+    return {REALISM_HEADER: json.dumps(realism, separators=(",", ":"))}
 
 
 def features_headers(features: dict[str, float]) -> dict[str, str]:

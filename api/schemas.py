@@ -229,6 +229,16 @@ class EditRequest(_Request):
         "open-loop move gave them (a moved axis may go further to keep it). Costs up to 5 "
         "more render + label passes. null: on when an extractor is loaded; true where none "
         "is: 422.")
+    realism: bool | None = Field(
+        default=None,
+        description="Hold the edited face's realism: after the move (and the locks), when the "
+        "realism critic scores the face more than a tolerance (0.5) below the start face, "
+        "the latent is corrected by a few steps up the critic's gradient, orthogonal to the "
+        "moved, locked and held axes (the move and the locks stay); see `realism` in the "
+        "answer (with a critic loaded every edit that moves is checked, held or not). Costs "
+        "up to 4 more render + critic passes with their gradients. null: off (the shipped "
+        "critic does not tell broken faces from fine ones and the hold fixed none by eye; "
+        "see bench/quality_edits.py); true without a critic: 422.")
     adapter: str | None = Field(
         default=None, max_length=MAX_ADAPTER,
         description="A photo adapter from /encode or /photo/edit (the generator tuned to one "
@@ -305,6 +315,20 @@ class GenerateResponse(_Response):
     bundle: str | None
 
 
+class RealismOutcome(_Response):
+    """An edit's realism hold: the critic's scores (logits, higher = more realistic)."""
+
+    start: float = Field(description="The start face's score.")
+    moved: float = Field(description="The edited face's score before the hold.")
+    end: float = Field(description="The score of the face returned.")
+    held: bool = Field(description="Whether `end` is within `tolerance` of `start` (false: "
+                       "the move left the realistic region and, if `hold`, the hold could not "
+                       "bring it back; try a smaller move).")
+    hold: bool = Field(description="Whether the face was corrected where it fell (the "
+                       "request's `realism`); false: only checked, `end` is `moved`.")
+    tolerance: float = Field(description="How far below `start` a face may score.")
+
+
 class EditResponse(_Response):
     """The moved latent and its face."""
 
@@ -324,6 +348,10 @@ class EditResponse(_Response):
     hold_references: bool = Field(
         default=False, description="Whether the references were held per face (false when "
         "hold_references is off, nothing moves, or no reference is left to hold).")
+    realism: RealismOutcome | None = Field(
+        default=None, description="The realism check's outcome, held or not (null when no "
+        "critic is loaded or nothing moved). Image answers carry it as the `X-Realism` "
+        "header (compact JSON).")
 
 
 class EncodeQuality(_Response):

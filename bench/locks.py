@@ -5,6 +5,7 @@ shipped models.
 
     python bench/locks.py                        # 100 faces x 6 axes, +3, locked Male
     python bench/locks.py --locked Male,Young --distance 2 --faces 50
+    python bench/locks.py --realism off          # the realism hold off (default: the service's)
 
 Per axis: mean and 90th percentile |P(locked, after) - P(locked, before)| over the faces, the
 share of faces held within the tolerance (0.05), the target's mean change (so a lock that
@@ -40,7 +41,11 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7000)
     ap.add_argument("--timed", type=int, default=30, help="single-face edits timed per mode")
+    ap.add_argument("--realism", choices=["default", "on", "off"], default="default",
+                    help="the realism hold of the closed-loop edits (default: the service's, "
+                         "on with a critic)")
     args = ap.parse_args()
+    realism = {"default": None, "on": True, "off": False}[args.realism]
 
     from tlgan.assembly import load_pipeline
     from tlgan.latents import sample_latents
@@ -56,7 +61,7 @@ def main() -> None:
     for axis in args.axes.split(","):
         tcol = p.attributes.index(axis)
         plan = plan_edit(p, z, {axis: args.distance}, locked, locality=False,
-                         hold_references=False)
+                         hold_references=False, realism=realism)
         _, po = p.render_and_label(plan.moved)
         assert po is not None
         pc = plan.run().probs
@@ -75,7 +80,8 @@ def main() -> None:
                  f"{c.mean():.3f} / {np.quantile(c, 0.9):.3f}",
                  f"{np.mean(o <= LOCK_TOLERANCE):.0%} -> {np.mean(c <= LOCK_TOLERANCE):.0%}", ""])
     print(f"{args.faces} faces moved {args.distance:+g} along each axis, locked "
-          f"{', '.join(locked)}; drift = max over locked |dP| per face (mean / p90)")
+          f"{', '.join(locked)}, realism hold {'on' if plan.realism else 'off'}; drift = max "
+          "over locked |dP| per face (mean / p90)")
     print_table(["axis", "open-loop drift", "closed-loop drift", "held <= 0.05",
                  "target dP open / closed"], rows)
     # one /edit request's model work: one face, open-loop vs closed-loop
@@ -83,7 +89,7 @@ def main() -> None:
     t_open, t_closed = [], []
     for zi in z[: args.timed]:
         plan = plan_edit(p, zi[None], {axis0: args.distance}, locked, locality=False,
-                         hold_references=False)
+                         hold_references=False, realism=realism)
         t0 = time.perf_counter()
         p.render_and_label(plan.moved)
         t_open.append(time.perf_counter() - t0)

@@ -100,7 +100,8 @@ class Client:
     def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
              locked: Sequence[str] = (), format: str = "png", size: int | None = None,
              with_features: bool = True, locality: bool | None = None,
-             hold_references: bool | None = None, adapter: str | None = None) -> Face:
+             hold_references: bool | None = None, adapter: str | None = None,
+             realism: bool | None = None) -> Face:
         """Move ``latent`` by ``moves`` (distance per axis) keeping ``locked`` axes fixed
         (per face, closed loop, when the service has an extractor; ``Face.unheld`` lists
         the locks it could not hold). ``locality``: keep each moved axis's change in its
@@ -109,9 +110,11 @@ class Client:
         reproduce the face keep the start latent and edit it again with the same moves.
         ``hold_references``: hold gender and age per face when the edit does not move them
         (None: the service's default, on with an extractor). ``adapter``: a photo adapter
-        (from :meth:`encode` or :meth:`edit_photo`, with its latent) to render with."""
+        (from :meth:`encode` or :meth:`edit_photo`, with its latent) to render with.
+        ``realism``: hold the edited face's realism (None: the service's default, off);
+        ``Face.realism`` gives the critic's scores and whether the face stayed realistic."""
         body = edit_body(latent, moves, locked, format, size, with_features, locality,
-                          hold_references, adapter)
+                          hold_references, adapter, realism)
         return face_of(self._post("/edit", body))
 
     def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,
@@ -217,10 +220,11 @@ class AsyncClient:
     async def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
                    locked: Sequence[str] = (), format: str = "png", size: int | None = None,
                    with_features: bool = True, locality: bool | None = None,
-                   hold_references: bool | None = None, adapter: str | None = None) -> Face:
+                   hold_references: bool | None = None, adapter: str | None = None,
+                   realism: bool | None = None) -> Face:
         """See :meth:`Client.edit`."""
         body = edit_body(latent, moves, locked, format, size, with_features, locality,
-                          hold_references, adapter)
+                          hold_references, adapter, realism)
         return face_of(await self._post("/edit", body))
 
     async def interpolate(self, latent_a: LatentLike, latent_b: LatentLike, *,

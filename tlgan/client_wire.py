@@ -51,6 +51,9 @@ class Face:
     locality: bool | None = None
     #: edits only: the references were held per face
     hold_references: bool | None = None
+    #: edits only: the realism check's outcome (critic scores ``start``, ``moved``, ``end``,
+    #: ``held``, ``hold``, ``tolerance``); None without a critic
+    realism: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ def face_of(d: Mapping[str, Any]) -> Face:
     return Face(image=decode_image(d["image"]), latent=np.asarray(d["latent"], dtype=np.float32),
                 features=d.get("features"), seed=d.get("seed"), ratio=d.get("ratio"),
                 unmet=d.get("unmet"), unheld=d.get("unheld"), locality=d.get("locality"),
-                hold_references=d.get("hold_references"))
+                hold_references=d.get("hold_references"), realism=d.get("realism"))
 
 
 def axes_of(d: Mapping[str, Any]) -> Axes:
@@ -218,7 +221,7 @@ def generate_body(seed: int | None, count: int, truncation: float,
 def edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Sequence[str],
                format: str, size: int | None, with_features: bool,
                locality: bool | None = None, hold_references: bool | None = None,
-               adapter: str | None = None) -> dict[str, Any]:
+               adapter: str | None = None, realism: bool | None = None) -> dict[str, Any]:
     body = {"latent": latent_list(latent), "moves": dict(moves or {}), "locked": list(locked),
             "format": format, "size": size, "with_features": with_features}
     if adapter is not None:
@@ -227,6 +230,8 @@ def edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Seq
         body["locality"] = locality
     if hold_references is not None:
         body["hold_references"] = hold_references
+    if realism is not None:
+        body["realism"] = realism
     return body
 
 

@@ -151,10 +151,24 @@ def tiny_encoder(generator: FaceGenerator, seed: int = 0) -> PhotoEncoder:
     return PhotoEncoder(net, generator, name="tiny-encoder", sha256="0" * 64)
 
 
-def tiny_critic(generator: FaceGenerator, seed: int = 0) -> Critic:
-    """A seeded random realism critic (the production class, width 4) for ``generator``."""
+class ScaledCriticNet(CriticNet):
+    """A :class:`CriticNet` whose logits are multiplied by ``gain`` (a random net's scores
+    barely differ from face to face; code that acts on score drops needs some that do)."""
+
+    def __init__(self, cfg: CriticConfig, gain: float) -> None:
+        super().__init__(cfg)
+        self.gain = gain
+
+    def forward_signed(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward_signed(x) * self.gain
+
+
+def tiny_critic(generator: FaceGenerator, seed: int = 0, gain: float = 1.0) -> Critic:
+    """A seeded random realism critic (the production class, width 4) for ``generator``;
+    ``gain`` scales its logits (:class:`ScaledCriticNet`)."""
     torch.manual_seed(seed)
-    net = CriticNet(CriticConfig(resolution=generator.resolution, width=4))
+    cfg = CriticConfig(resolution=generator.resolution, width=4)
+    net = CriticNet(cfg) if gain == 1.0 else ScaledCriticNet(cfg, gain)
     return Critic(net, name="tiny-critic", sha256="4" * 64,
                   generator_sha256=generator.sha256, device=generator.device)
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import JobsDep, JsonBody
 from api.jobs import RequestJobs
-from api.media import JSON, encode_b64, json_response
+from api.media import JSON, encode_b64, json_response, realism_headers
 from api.routes.custom_axes import run_edit, with_custom_axes
 from api.routes.latent_fields import adapter, check_in_range
 from api.routes.limits import check_limits
 from api.routes.replies import FaceReply, features_of, image_response
 from api.routes.responses import BODY_ERRORS, image_200
-from api.schemas import EditRequest, EditResponse
+from api.schemas import EditRequest, EditResponse, RealismOutcome
 from tlgan.latents import latent_to_list
 from tlgan.photos.usecase import adapted_faces
 from tlgan.pipeline.edit_plan import EditResult, plan_edit
@@ -52,6 +52,13 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     ``hold_references`` (default: on when an extractor is loaded) also holds, per face, the
     reference attributes (gender, age) the edit does not move, with corrections orthogonal
     to the moved axes; the moved attributes keep what the open-loop move gave them.
+
+    With a realism critic loaded, the edited face's realism is checked: ``realism`` in the
+    answer (``X-Realism`` for images) gives the critic's scores of the start and edited
+    faces and whether the edited one stayed within 0.5 of the start's (``held``).
+    ``realism: true`` also holds it: a face that fell is corrected up the critic's gradient,
+    orthogonal to the moved, locked and held axes (at most 4 steps). Default off (chosen
+    on bench/quality_edits.py); ``realism: true`` without a critic: 422.
     """
     jobs.memory = check_limits(jobs.settings, body.size, 1, body.format,
                                jobs.pipeline.resolution)
@@ -66,7 +73,7 @@ async def edit(body: EditRequest, request: Request, jobs: JobsDep) -> Response:
     own = await with_custom_axes(jobs, body.custom_axes)
     plan = plan_edit(own, [body.latent], body.moves, body.locked, locality=locality,
                      hold_references=body.hold_references, with_features=body.with_features,
-                     check=_in_range)
+                     check=_in_range, realism=body.realism)
     result = await run_edit(jobs, plan)
     if tuned is not None:
         moved = result.latents
@@ -80,15 +87,17 @@ async def _answer(jobs: RequestJobs, reply: FaceReply, result: EditResult) -> Re
     """The edited face as image bytes or as JSON (:class:`EditResponse`)."""
     moved = result.latents[0]
     features = features_of(result.attributes, result.probs, 0)
+    realism = None if result.realism is None else result.realism.face(0)
     if reply.kind != JSON:
         return await image_response(jobs, result.images[0], reply.kind, reply.size, moved,
-                                    features)
+                                    features, extra=realism_headers(realism))
     encoded = await jobs.encode(result.images, reply.size, encode_b64, result.images,
                                 reply.fmt, reply.size)
     return json_response(EditResponse(
         latent=latent_to_list(moved), image=encoded[0], features=features,
         unheld=None if result.unheld is None else result.unheld[0],
-        locality=result.locality, hold_references=result.hold_references))
+        locality=result.locality, hold_references=result.hold_references,
+        realism=None if realism is None else RealismOutcome.model_validate(realism)))
 
 
 def _in_range(z: np.ndarray, what: str) -> None:

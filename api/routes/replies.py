@@ -3,7 +3,7 @@ features) in headers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,14 +28,17 @@ def features_of(attributes: Sequence[str], probs: np.ndarray | None, i: int
 
 async def image_response(jobs: RequestJobs, image: np.ndarray, fmt: str, size: int | None,
                          z: np.ndarray, features: dict[str, float] | None,
-                         seed: int | None = None) -> Response:
-    """Raw image bytes with the latent (and seed / features) in headers."""
+                         seed: int | None = None, extra: Mapping[str, str] | None = None
+                         ) -> Response:
+    """Raw image bytes with the latent (and seed / features / ``extra`` headers) in
+    headers."""
     data = await jobs.encode(image[None], size, encode_image, image, fmt, size)
     headers = {LATENT_HEADER: latent_header(z)}
     if seed is not None:
         headers[SEED_HEADER] = str(seed)
     if features is not None:
         headers.update(features_headers(features))
+    headers.update(extra or {})
     return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from api_helpers import decode_image, detail
 from fastapi.testclient import TestClient
 
@@ -161,3 +163,49 @@ def test_hold_references_default_holds_gender_and_age_per_face(client: TestClien
     # nothing left to hold: both references moved
     r = client.post("/edit", json={"latent": _z(), "moves": {"Male": 1.0, "Young": 1.0}})
     assert r.json()["hold_references"] is False
+
+
+def test_realism_is_held_and_reported_with_a_critic(
+        make_client: Callable[..., TestClient], tiny_pipeline: Pipeline) -> None:
+    import dataclasses
+
+    from tlgan.testing import tiny_critic
+
+    p = dataclasses.replace(tiny_pipeline,
+                            critic=tiny_critic(tiny_pipeline.generator, gain=30.0))
+    c = make_client(p)
+    outcomes = []
+    for seed in range(3, 9):
+        body = {"latent": _z(seed), "moves": {"Eyeglasses": 3.0}, "hold_references": False,
+                "realism": True}
+        r = c.post("/edit", json=body)
+        assert r.status_code == 200, r.text
+        real = r.json()["realism"]
+        assert set(real) == {"start", "moved", "end", "held", "hold", "tolerance"}
+        assert real["hold"] and real["end"] >= real["moved"] and real["held"] == (
+            real["end"] >= real["start"] - real["tolerance"])
+        outcomes.append(real)
+        # the default (and false) checks without holding: the scores of the plain edit
+        off = c.post("/edit", json={k: v for k, v in body.items() if k != "realism"})
+        checked = off.json()["realism"]
+        assert off.status_code == 200 and not checked["hold"]
+        assert checked["end"] == checked["moved"] == pytest.approx(real["moved"], abs=1e-3)
+        assert checked["start"] == pytest.approx(real["start"], abs=1e-3)
+        if real["end"] > real["moved"]:  # the hold moved the face: another latent
+            assert off.json()["latent"] != r.json()["latent"]
+        # image answers carry the same outcome as a header
+        img = c.post("/edit", json=body, headers={"Accept": "image/png"})
+        assert img.status_code == 200
+        assert json.loads(img.headers["X-Realism"]) == real
+    assert any(o["end"] > o["moved"] for o in outcomes), "the fixture should make some fall"
+
+
+def test_realism_without_a_critic_is_off_and_refused_when_asked(client: TestClient) -> None:
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 1.0}})
+    assert r.status_code == 200 and r.json()["realism"] is None
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 1.0}},
+                    headers={"Accept": "image/png"})
+    assert r.status_code == 200 and "X-Realism" not in r.headers
+    r = client.post("/edit", json={"latent": _z(), "moves": {"Smiling": 1.0}, "realism": True})
+    assert r.status_code == 422
+    assert detail(r).startswith("realism: this service has no realism critic")

@@ -281,3 +281,45 @@ def test_locality_toggle_turns_local_edits_off(server_url: str, new_page: NewPag
     assert body["locality"] is False and body["moves"] == {"Smiling": 0.5}
     body, _ = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
     assert body["locality"] is False and body["moves"] == {"Smiling": 1.0}
+
+
+def test_the_page_says_when_a_move_leaves_the_realistic_region(
+        new_page: NewPage, tiny_pipeline: Pipeline) -> None:
+    import dataclasses
+
+    from tlgan.testing import tiny_critic
+
+    critic = dataclasses.replace(tiny_pipeline,
+                                 critic=tiny_critic(tiny_pipeline.generator, gain=30.0))
+    with serve(web_app(critic)) as url:
+        page, _ = new_page(url)
+        open_editor(page)
+        generate(page, 1)
+        note = page.get_by_test_id("realism-note")
+        expect(note).to_be_hidden()
+        body, resp = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
+        real = resp.json()["realism"]
+        # the server's default: checked, not held
+        assert "realism" not in body and real is not None and not real["hold"]
+        if real["held"]:
+            expect(note).to_be_hidden()
+
+        # an answer saying the face could not be held shows the note near the sliders
+        def unheld(route: Any) -> None:
+            answer = route.fetch()
+            data = answer.json()
+            data["realism"] = {"start": 1.0, "moved": -2.0, "end": -1.25, "held": False,
+                               "hold": True, "tolerance": 0.5}
+            route.fulfill(response=answer, json=data)
+
+        page.route("**/edit", unheld)
+        call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("leaves the realistic region")
+        expect(note).to_contain_text("2.25 below the start face (more than 0.5) even after")
+        page.unroute("**/edit")
+        # back at the start face (no move: nothing held) the note goes
+        call(page, "edit", row(page, "Smiling").get_by_test_id("axis-minus").click)
+        body, resp = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-minus").click)
+        assert body["moves"] == {} and resp.json()["realism"] is None
+        expect(note).to_be_hidden()

@@ -24,6 +24,11 @@ hold_references_option = click.option(
     "--hold-references/--no-hold-references", default=None,
     show_default="on with an extractor",
     help="Hold gender and age per face when the edit does not move them.")
+realism_option = click.option(
+    "--realism/--no-realism", default=None, show_default="off",
+    help="Hold each edited face's realism: correct it up the critic's score (orthogonal to "
+         "the moves and locks) when it falls more than the tolerance below the start face "
+         "(with a critic loaded, every edit is checked either way).")
 #: photos encoded together (one refinement batch)
 CHUNK = 16
 
@@ -167,16 +172,21 @@ def _parse_move(text: str) -> tuple[str, float]:
 @bundle_option
 @locality_option
 @hold_references_option
+@realism_option
 @device_option
 @threads_option
 def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
-         locality: bool | None, hold_references: bool | None, device: str) -> None:
+         locality: bool | None, hold_references: bool | None, realism: bool | None,
+         device: str) -> None:
     """Move latents (the JSON files `tlgan encode` or `tlgan generate` writes) along feature
     axes, holding locked ones, and render them (what POST /edit does). Each latent gets the
     same moves; one JSON line per latent on stdout: its output image, the moved and locked
     attributes' probabilities, the locks (and held references) it could not hold, whether
-    the edit was local and whether the references were held.
+    the edit was local, whether the references were held and the realism check's outcome
+    (``realism``: the critic's scores of the start face, the moved face and the face
+    written, whether it stayed within the tolerance and whether it was corrected; null
+    without a critic).
 
     \b
     Examples:
@@ -203,7 +213,7 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
                              encoder="none")
     start = np.stack([_read_latent(p, pipeline.latent_size) for p in latents])
     plan = plan_edit(pipeline, start, parsed, list(locks), locality=locality,
-                     hold_references=hold_references, locked_field="lock")
+                     hold_references=hold_references, locked_field="lock", realism=realism)
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar(total=len(latents), desc="editing", unit="latent",
                       enabled=len(latents) > 1) as bar:
@@ -222,5 +232,7 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
                 click.echo(json.dumps({"out": str(image), "features": shown,
                                        "unheld": result.unheld[i] if result.unheld else [],
                                        "locality": result.locality,
-                                       "hold_references": result.hold_references}))
+                                       "hold_references": result.hold_references,
+                                       "realism": (None if result.realism is None
+                                                   else result.realism.face(i))}))
             bar.update(len(names[rows]))

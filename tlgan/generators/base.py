@@ -177,16 +177,20 @@ class FaceGenerator:
         if not finite:
             raise ValueError(f"{name}: contains NaN or infinity")
 
+    def _path(self, z: torch.Tensor | np.ndarray, space: str) -> tuple[nn.Module, bool]:
+        """Check latents of ``space``; the module that renders them and whether it wants
+        them as (N, L, 1, 1)."""
+        self.check_latents(z, space=space)
+        if space != DEFAULT_SPACE:
+            assert self.synthesis is not None
+            return self.synthesis, False
+        return self.module, self.spatial_latent
+
     def render_tensor(self, z: torch.Tensor | np.ndarray,
                       space: str = DEFAULT_SPACE) -> torch.Tensor:
         """Render latents of ``space`` to float images (N, 3, H, W) in [0, 1], on
         ``self.device`` ("z": through ``module``; "w": through ``synthesis``)."""
-        self.check_latents(z, space=space)
-        module = self.module
-        spatial = self.spatial_latent
-        if space != DEFAULT_SPACE:
-            assert self.synthesis is not None
-            module, spatial = self.synthesis, False
+        module, spatial = self._path(z, space)
         zt = torch.as_tensor(z, dtype=torch.float32).to(self.device)
         lo, hi = self.value_range
         outs = []
@@ -201,6 +205,16 @@ class FaceGenerator:
                 r = self.resolution
                 return torch.empty((0, 3, r, r), device=self.device)
             return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+    def render_grad(self, z: torch.Tensor, space: str = DEFAULT_SPACE) -> torch.Tensor:
+        """:meth:`render_tensor` that autograd follows: latents ``z`` (N, L) of ``space``, a
+        float tensor on ``self.device``, to float images (N, 3, H, W) in [0, 1] with a graph
+        back to ``z`` (one pass, no batching; the weights get no gradients unless they
+        require them)."""
+        module, spatial = self._path(z, space)
+        x = module(z[:, :, None, None] if spatial else z)
+        lo, hi = self.value_range
+        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
 
     def render(self, z: torch.Tensor | np.ndarray, space: str = DEFAULT_SPACE) -> np.ndarray:
         """Render latents of ``space`` to uint8 images (N, H, W, 3) on the CPU."""

@@ -84,10 +84,12 @@ class PhotoEditRequest:
 
     def plan(self, pipeline: Pipeline, z: np.ndarray, check: LatentCheck | None = None
              ) -> EditPlan:
-        """The edit use case's plan of this request's moves of latent ``z`` (L,)."""
+        """The edit use case's plan of this request's moves of latent ``z`` (L,) (realism
+        is neither checked nor held: a photo's face is rendered by its adapter)."""
         return plan_edit(pipeline, np.asarray(z, np.float32)[None], self.moves, self.locked,
                          locality=self.locality, hold_references=self.hold_references,
-                         with_features=self.with_features, check=check)
+                         with_features=self.with_features, check=check,
+                         check_realism=False)
 
     def check(self, pipeline: Pipeline) -> EditPlan:
         """Validate the request against ``pipeline`` (moves, locks, options, latent,

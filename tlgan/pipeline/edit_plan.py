@@ -3,8 +3,10 @@
 :func:`plan_edit` validates an edit (the locks once, the moves, the options), moves the
 latents open-loop and decides what the edit needs: a plain render (which a server may
 batch with other requests), a local render, locks held per face, or references held per
-face. :meth:`EditPlan.run` does that work; :attr:`EditPlan.cost` is its most face-passes,
-for a scheduler. The API's ``POST /edit``, ``tlgan edit`` and the benches call this.
+face, and, with a realism critic, the edited faces' realism checked (and held, when asked:
+:mod:`tlgan.pipeline.realism`, the critic score brought back near the start face's).
+:meth:`EditPlan.run` does that work; :attr:`EditPlan.cost` is its most face-passes, for a
+scheduler. The API's ``POST /edit``, ``tlgan edit`` and the benches call this.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import numpy as np
 
 from tlgan.latents import parse_latent
 from tlgan.pipeline.control import (
+    LOCK_TOLERANCE,
     held_locks,
     held_references,
     hold_cost,
     resolve_hold_references,
 )
 from tlgan.pipeline.facade import Pipeline
+from tlgan.pipeline.realism import REALISM_MAX_STEPS, Realism, realism_cost, resolve_realism
 
 __all__ = ["EditPlan", "EditResult", "plan_edit"]
 
@@ -36,7 +40,9 @@ class EditResult:
     """An edit done: the moved latents (N, L), their faces (uint8 (N, H, W, 3)), their
     probabilities (N, A) (None without ``with_features``), per face the held attributes
     that could not be held (None when nothing was held closed-loop), and whether the edit
-    was local and held its references; ``attributes`` name the probabilities' columns."""
+    was local and held its references; ``attributes`` name the probabilities' columns;
+    ``realism``: the realism check's outcome, held or not (None without a critic or a
+    move)."""
 
     latents: np.ndarray
     images: np.ndarray
@@ -45,6 +51,7 @@ class EditResult:
     locality: bool
     hold_references: bool
     attributes: list[str]
+    realism: Realism | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,8 @@ class EditPlan:
     """A validated edit of ``start`` (N, L): ``moved`` is the open-loop move (locks
     projected out). ``locality``: rendered as a local edit; ``hold_references``: the
     references (and locks) held per face; ``holds_locks``: locks held per face (without
-    references)."""
+    references); ``checks_realism``: the critic judges the faces after the rest (a critic
+    is loaded and the edit moves); ``realism``: and the faces that fell are corrected."""
 
     pipeline: Pipeline
     start: np.ndarray
@@ -64,22 +72,27 @@ class EditPlan:
     holds_locks: bool
     with_features: bool
     check: LatentCheck | None = None
+    realism: bool = False
+    checks_realism: bool = False
 
     @property
     def batchable(self) -> bool:
         """Whether the edit is a plain render of ``moved`` (:meth:`rendered` takes its
         faces, so that a server may render it in a batch with other requests)."""
-        return not (self.hold_references or self.holds_locks or self.locality)
+        return not (self.hold_references or self.holds_locks or self.locality
+                    or self.checks_realism)
 
     @property
     def cost(self) -> float:
         """The most face-passes (render + label of one face) :meth:`run` may take."""
         faces = len(self.start)
+        extra = realism_cost(faces, REALISM_MAX_STEPS if self.realism else 0) if (
+            self.checks_realism) else 0
         if self.hold_references:
-            return hold_cost(faces)
+            return hold_cost(faces) + extra
         if self.holds_locks:
-            return hold_cost(faces) * (2 if self.locality else 1)
-        return faces
+            return hold_cost(faces) * (2 if self.locality else 1) + extra
+        return faces + extra
 
     def part(self, rows: slice) -> EditPlan:
         """The same edit of the faces ``rows`` only."""
@@ -93,6 +106,10 @@ class EditPlan:
     def run(self, should_stop: Callable[[], bool] | None = None) -> EditResult:
         """Do the edit. Raises :class:`~tlgan_base.domain_errors.Stopped` once ``should_stop`` is
         true between closed-loop steps, and what ``check`` raises for held latents."""
+        result = self._moved(should_stop)
+        return self._hold_realism(result, should_stop) if self.checks_realism else result
+
+    def _moved(self, should_stop: Callable[[], bool] | None) -> EditResult:
         p, start, moved, moves, locked = (self.pipeline, self.start, self.moved, self.moves,
                                           self.locked)
         if self.hold_references:
@@ -114,6 +131,58 @@ class EditPlan:
             return self.rendered(images, probs)
         return self.rendered(*p.render_and_label(moved, self.with_features))
 
+    def _hold_realism(self, result: EditResult, should_stop: Callable[[], bool] | None
+                      ) -> EditResult:
+        """``result`` with realism checked and, with :attr:`realism`, held
+        (:func:`tlgan.pipeline.realism.hold_realism`; without, no step is taken): the
+        corrections stay orthogonal to the moved axes, the locks and the held references;
+        the faces they moved are rendered again and their held locks / references judged
+        again on the final face (``unheld``); a face whose correction let go of a lock or
+        reference that the edit had held keeps the edit's face (the hold never costs a
+        lock)."""
+        p, table = self.pipeline, self.pipeline.table
+        held = [*held_locks(table, p.attributes, self.locked),
+                *(held_references(table, p.attributes, self.moves, self.locked)
+                  if self.hold_references else [])]
+        names = dict.fromkeys([*(m for m, d in self.moves.items() if d != 0), *self.locked,
+                               *held])
+        fixed = table.axes[[table.index[n] for n in names if n in table.index]]
+        mask = table.locality_mask(self.moves) if self.locality else None
+        assert p.critic is not None
+        # the faces the edit returns are scored as they are (no second render of them)
+        scores = p.critic.score(p.render(self.start)), p.critic.score(result.images)
+        real = p.hold_realism(self.start, result.latents, fixed, mask=mask,
+                              max_steps=REALISM_MAX_STEPS if self.realism else 0,
+                              scores=scores, should_stop=should_stop)
+        rows = np.flatnonzero(real.changed)
+        if not len(rows):
+            return dataclasses.replace(result, realism=real)
+        self._check(real.latents, "the moved latent, with its realism held,")
+        label = p.extractor is not None and (self.with_features or result.unheld is not None)
+        images, probs = p.render_edit(self.start[rows], real.latents[rows], self.moves,
+                                      self.locality, label)
+        out_probs, unheld = result.probs, result.unheld
+        if probs is not None and unheld is not None:
+            cols = [p.attributes.index(a) for a in held]
+            before = p.label_latents(self.start[rows])[:, cols]
+            unheld = list(unheld)
+            keep = np.ones(len(rows), bool)
+            for i, r in enumerate(rows):
+                bad = np.abs(probs[i, cols] - before[i]) > LOCK_TOLERANCE
+                now = [a for a, b in zip(held, bad, strict=True) if b]
+                keep[i] = set(now) <= set(unheld[r])
+                if keep[i]:
+                    unheld[r] = now
+            real = real.undone(rows[~keep], result.latents[rows[~keep]])
+            rows, images, probs = rows[keep], images[keep], probs[keep]
+        out_images = result.images.copy()
+        out_images[rows] = images
+        if probs is not None and out_probs is not None:
+            out_probs = out_probs.copy()
+            out_probs[rows] = probs
+        return dataclasses.replace(result, latents=real.latents, images=out_images,
+                                   probs=out_probs, unheld=unheld, realism=real)
+
     def _check(self, latents: np.ndarray, what: str) -> None:
         if self.check is not None:
             self.check(latents, what)
@@ -128,19 +197,24 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
               moves: Mapping[str, float], locked: Sequence[str] = (), *,
               locality: bool | None = None, hold_references: bool | None = None,
               with_features: bool = True, check: LatentCheck | None = None,
-              locked_field: str = "locked") -> EditPlan:
+              locked_field: str = "locked", realism: bool | None = None,
+              check_realism: bool = True) -> EditPlan:
     """Validate an edit of latents ``start`` (N, L; or a list of latents as lists of
     numbers, validated here) and move them open-loop.
 
     ``moves`` {axis: distance} along unit axes (the pipeline's and, on a pipeline from
     :meth:`Pipeline.with_custom`, a request's own); ``locked`` axes are projected out of the
     summed move and, where the extractor labels them, held per face. ``locality`` and
-    ``hold_references``: None is the default (on when available). ``check`` is called on
-    the moved latents (and later on the held ones).
+    ``hold_references``: None is the default (on when available). With a critic, an edit
+    that moves checks its faces' realism (:mod:`tlgan.pipeline.realism`; the outcome on
+    :attr:`EditResult.realism`); ``realism`` True also holds it (corrects the faces that
+    fell), None is :data:`~tlgan.pipeline.realism.REALISM_DEFAULT` (off);
+    ``check_realism`` False skips the check (and the hold) altogether.
+    ``check`` is called on the moved latents (and later on the held ones).
 
     Raises:
         ValueError: naming ``latent``, ``locked`` (``locked_field``), ``moves``,
-            ``locality`` or ``hold_references``.
+            ``locality``, ``hold_references`` or ``realism``.
     """
     table = pipeline.table
     if not isinstance(start, np.ndarray):
@@ -162,5 +236,8 @@ def plan_edit(pipeline: Pipeline, start: np.ndarray | Sequence[Sequence[float]],
                  and any(d != 0 for d in moves.values())
                  and bool(held_references(table, attributes, moves, locked)))
     holds_locks = bool(moves) and bool(held_locks(table, attributes, locked))
+    checks = (check_realism and pipeline.critic is not None
+              and any(d != 0 for d in moves.values()))
+    real = resolve_realism(pipeline.critic is not None, realism) and checks
     return EditPlan(pipeline, start, moved, moves, list(locked), local, hold_refs,
-                    holds_locks, with_features, check)
+                    holds_locks, with_features, check, real, checks)

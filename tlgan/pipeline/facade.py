@@ -44,6 +44,12 @@ from tlgan.pipeline.ranking import (
     resolve_quality,
     seeded_latents,
 )
+from tlgan.pipeline.realism import (
+    REALISM_MAX_STEPS,
+    Realism,
+    critic_score_grad,
+    hold_realism,
+)
 from tlgan_base.domain_errors import Stopped, clip
 
 __all__ = ["LoadedPipeline", "Pipeline"]
@@ -61,7 +67,7 @@ class LoadedPipeline:
             feature-conditioned generation); missing axes default to 1.0.
         encoder: the photo encoder trained for this generator (None: no photo encoding).
         critic: the realism critic trained for this generator (None: no critic; faces are
-            only sampled ``raw``).
+            only sampled ``raw`` and edits do not hold realism).
         pass_faces: the most faces the extractor labels or embeds in one forward pass (more
             are done in chunks, with the same results), so that work labelling many faces at
             once (conditioned starts, taught examples) holds a bounded amount of memory.
@@ -349,6 +355,22 @@ class Pipeline(LoadedPipeline):
                                  self.attributes, start, moved, moves, locked,
                                  tolerance=tolerance, max_steps=max_steps,
                                  should_stop=should_stop)
+
+    def hold_realism(self, start: np.ndarray, moved: np.ndarray, fixed: np.ndarray, *,
+                     mask: np.ndarray | None = None, max_steps: int = REALISM_MAX_STEPS,
+                     scores: tuple[np.ndarray, np.ndarray] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> Realism:
+        """Edited latents ``moved`` (N, L) of ``start`` (N, L) with their faces' realism held
+        by the critic (:func:`tlgan.pipeline.realism.hold_realism`), corrections orthogonal
+        to the rows of ``fixed`` (F, L); with ``mask`` (H, W) the faces judged are local
+        edits over the start faces; ``max_steps`` 0 only checks; ``scores``: the start and
+        edited faces' scores when known. ValueError naming ``realism`` without a critic."""
+        if self.critic is None:
+            raise ValueError("realism: this service has no realism critic loaded")
+        score = critic_score_grad(self.generator, self.critic, self.latent_space,
+                                  start if mask is not None else None, mask)
+        return hold_realism(score, start, moved, fixed, max_steps=max_steps, scores=scores,
+                            should_stop=should_stop)
 
     # -- feature-conditioned generation ------------------------------------------------
     def conditioned_starts(self, seeds: Sequence[int], targets: Mapping[str, float],

@@ -34,7 +34,8 @@ from tlgan.latents import DEFAULT_SPACE
 from tlgan_base.progress import progress_bar
 
 __all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "MaskSource", "blend_mask",
-           "frame_face_ratio", "learn_masks", "render_local", "supports_locality"]
+           "frame_face_ratio", "learn_masks", "render_local", "render_local_tensor",
+           "supports_locality"]
 
 
 
@@ -105,11 +106,8 @@ def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
     if not supports_locality(generator):
         raise ValueError(f"locality: generator {generator.name!r} does not support local "
                          "edits (DCGAN generators only)")
-    module = generator.module
-    assert isinstance(module, DCGANGenerator)
     generator.check_latents(start, "start")
     generator.check_latents(moved, "moved")
-    lo, hi = generator.value_range
     outs = []
     with torch.inference_mode():
         for i in range(0, len(moved), generator.max_batch):
@@ -117,16 +115,29 @@ def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
                                 device=generator.device)
             m = torch.as_tensor(np.asarray(moved[i:i + generator.max_batch], np.float32),
                                 device=generator.device)
-            hs, hm = _features(module, s), _features(module, m)
             k = torch.as_tensor(np.array(masks[i:i + generator.max_batch], np.float32),
-                                device=generator.device)[:, None]
-            k = F.adaptive_avg_pool2d(k, hs.shape[-1])
-            x = module.main[BLEND_LAYER:](hs + k * (hm - hs))
-            outs.append(((x - lo) / (hi - lo)).clamp_(0.0, 1.0))
+                                device=generator.device)
+            outs.append(render_local_tensor(generator, s, m, k))
     if not outs:
         r = generator.resolution
         return torch.empty((0, 3, r, r), device=generator.device)
     return torch.cat(outs)
+
+
+def render_local_tensor(generator: FaceGenerator, start: torch.Tensor, moved: torch.Tensor,
+                        masks: torch.Tensor) -> torch.Tensor:
+    """:func:`render_local` of tensors on the generator's device, in one pass, that autograd
+    follows (back to ``moved`` and ``start``): faces (N, 3, H, W) in [0, 1]."""
+    if not supports_locality(generator):
+        raise ValueError(f"locality: generator {generator.name!r} does not support local "
+                         "edits (DCGAN generators only)")
+    module = generator.module
+    assert isinstance(module, DCGANGenerator)
+    lo, hi = generator.value_range
+    hs, hm = _features(module, start), _features(module, moved)
+    k = F.adaptive_avg_pool2d(masks[:, None], hs.shape[-1])
+    x = module.main[BLEND_LAYER:](hs + k * (hm - hs))
+    return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
 
 
 def blend_mask(masks: Mapping[str, np.ndarray], moves: Mapping[str, float],

@@ -8,7 +8,7 @@
 
 import { state } from "./state.js";
 import { $, dataUrl, el, faceRequest, notice, pretty, signed } from "./ui.js";
-import { describeMoves, showFace } from "./face.js";
+import { describeMoves, showFace, showRealism } from "./face.js";
 import { customAxesFor, deleteTaught, exportTaught } from "./taught.js";
 import { editPhoto, photoActive } from "./photo.js";
 
@@ -49,6 +49,7 @@ async function renderEdit() {
   if (!data) return null;
   showFace({ latent: data.latent, image: dataUrl(data.image), features: data.features });
   state.local = Boolean(data.locality);
+  showRealism(data.realism);
   if (data.unheld && data.unheld.length) {
     notice(`Could not hold ${data.unheld.map(pretty).join(", ")} within 0.05 for this face; `
       + "try a smaller move.");

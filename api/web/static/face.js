@@ -9,6 +9,7 @@ import { hideUploadResult } from "./upload.js";
 export function showFace({ latent, image, features, label }) {
   state.current = latent;
   state.local = false;  // renderEdit sets it after a local edit
+  showRealism(null);    // renderEdit says when an edit left the realistic region
   state.image = image;
   state.features = features || null;
   if (label !== undefined) state.label = label;
@@ -23,6 +24,21 @@ export function showFace({ latent, image, features, label }) {
   link.removeAttribute("aria-disabled");
   for (const id of ["reset-edits", "copy-latent", "keep-a", "keep-b"]) $(id).disabled = false;
   updateProbabilities();
+}
+
+// The note near the sliders when an edit left the realistic region: the answer's `realism`
+// (null: no critic, or no move) says the critic's score of the face returned is more than
+// the tolerance below the start face's (`held` false), after correcting it if `hold`.
+export function showRealism(realism) {
+  const note = $("realism-note");
+  const fell = Boolean(realism) && !realism.held;
+  note.hidden = !fell;
+  note.textContent = fell
+    ? `This move leaves the realistic region: the realism critic scores the face `
+      + `${(realism.start - realism.end).toFixed(2)} below the start face (more than `
+      + `${realism.tolerance})${realism.hold ? " even after correcting it" : ""}; the face `
+      + "may look broken. Try a smaller move."
+    : "";
 }
 
 export function describeMoves() {
