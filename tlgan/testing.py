@@ -156,7 +156,8 @@ def tiny_critic(generator: FaceGenerator, seed: int = 0) -> Critic:
     torch.manual_seed(seed)
     net = CriticNet(CriticConfig(resolution=generator.resolution, width=4))
     return Critic(net, name="tiny-critic", sha256="4" * 64,
-                  generator_sha256=generator.sha256, device=generator.device)
+                  generator_sha256=generator.sha256, device=generator.device,
+                  generator=generator)
 
 
 def tiny_pipeline(seed: int = 0) -> Pipeline:
