@@ -8,6 +8,7 @@ and the critic's ROC-AUC on the by-eye labels of bench/data/broken_faces.json.
     python bench/quality.py --data ../shared/data/celeba-subset --out runs/quality
     python bench/quality.py --data D --sections auc,grids --ks 1,4
     python bench/quality.py --data D --critic runs/critic   # a critic not yet registered
+    python bench/quality.py --data D --critic celeba-dcgan64-critic --sections validation
 
 Each section is one function ``section_<name>(ctx)`` returning rows for its table (more can
 be added to ``SECTIONS``); ``--sections`` picks some. Everything is written to
@@ -73,7 +74,7 @@ def section_auc(ctx: Context) -> tuple[list[str], list[list[object]]]:
     seeds = sorted(int(s) for s in labels["seeds"])
     broken = np.array([bool(labels["seeds"][str(s)]) for s in seeds])
     z = pipe.generator.sample_latents(seeds, float(labels.get("truncation", 1.0)))
-    scores = pipe.critic.score(pipe.render(z))
+    scores = pipe.critic.score_latents(z)
     auc = roc_auc(~broken, scores)
     ctx.results["auc"] = {"auc": auc, "faces": len(seeds), "broken": int(broken.sum()),
                           "critic": pipe.critic.name, "critic_sha256": pipe.critic.sha256,
@@ -94,6 +95,8 @@ def section_validation(ctx: Context) -> tuple[list[str], list[list[object]]]:
     from tlgan_base.classifier_metrics import roc_auc
 
     pipe = ctx.pipeline
+    if not hasattr(pipe.critic, "score"):
+        raise SystemExit("validation: needs a critic of images (--critic celeba-dcgan64-critic)")
     real = load_partitions(ctx.args.data, pipe.resolution, max_train=1, n_val=1024,
                            seed=0).val
     fakes = validation_fakes(pipe.generator, len(real))
@@ -141,9 +144,9 @@ def section_frechet(ctx: Context) -> tuple[list[str], list[list[object]]]:
     seeds = range(FD_SEED_BASE, FD_SEED_BASE + ctx.args.n)
     rows: list[list[object]] = []
     for k in ctx.ks:
-        faces = pipe.render(ctx.latents(seeds, k).latents)
-        fd = ref.score(embed_uint8(ext, faces, "cpu"))
-        scores = pipe.critic.score(faces)
+        z = ctx.latents(seeds, k).latents
+        fd = ref.score(embed_uint8(ext, pipe.render(z), "cpu"))
+        scores = pipe.critic.score_latents(z, pipe.latent_space)
         pct = np.percentile(scores, [5, 25, 50, 75, 95])
         ctx.results.setdefault("frechet", {})[str(k)] = {
             "fd": fd, "floor": ref.floor, "n": ctx.args.n, "reference": ref.reference,

@@ -170,7 +170,8 @@ def tiny_critic(generator: FaceGenerator, seed: int = 0, gain: float = 1.0) -> C
     cfg = CriticConfig(resolution=generator.resolution, width=4)
     net = CriticNet(cfg) if gain == 1.0 else ScaledCriticNet(cfg, gain)
     return Critic(net, name="tiny-critic", sha256="4" * 64,
-                  generator_sha256=generator.sha256, device=generator.device)
+                  generator_sha256=generator.sha256, device=generator.device,
+                  generator=generator)
 
 
 def tiny_pipeline(seed: int = 0) -> Pipeline:

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from tlgan_base.artifact import ArtifactError
 from tlgan_base.registry_entry import WeightsEntry, lookup
 
-__all__ = ["TiedWeights", "check_pinned", "registered_for", "resolve_tied"]
+__all__ = ["TiedModel", "TiedWeights", "check_generator", "check_pinned", "registered_for",
+           "resolve_tied"]
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,10 @@ T = TypeVar("T", bound=TiedWeights)
 
 
 def registered_for(entries: Mapping[str, T], generator_sha256: str) -> T | None:
-    """The registered entry trained for the generator with this sha256, if any."""
-    for entry in entries.values():
-        if entry.generator_sha256 == generator_sha256:
-            return entry
-    return None
+    """The registered entry trained for the generator with this sha256, if any (the one
+    marked ``default`` when several are)."""
+    found = [e for e in entries.values() if e.generator_sha256 == generator_sha256]
+    return next((e for e in found if e.default), found[0] if found else None)
 
 
 def resolve_tied(kind: str, entries: Mapping[str, T], spec: str | os.PathLike[str] | None,
@@ -85,3 +85,37 @@ def check_pinned(kind: str, entry: TiedWeights | None, file: Path, sha256: str) 
     if entry is not None and sha256 != entry.sha256:
         raise ArtifactError(f"{kind} {entry.name!r}: {file} has sha256 {sha256[:12]}..., the "
                             f"registry pins {entry.sha256[:12]}...")
+
+
+class TiedModel:
+    """What a loaded model tied to a generator is known by: its name (registry name or
+    folder) and the sha256 of its weights file; ``config`` its folder's config.json."""
+
+    def __init__(self, name: str, sha256: str, config: dict[str, Any] | None) -> None:
+        self._name = name
+        self._sha256 = sha256
+        self.config = config or {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256
+
+
+def check_generator(kind: str, name: str, gen_info: Mapping[str, Any], generator_sha256: str,
+                    command: str) -> None:
+    """Refuse a model whose config's ``generator`` (``gen_info``) is not the generator with
+    ``generator_sha256``; ``command`` makes one for it.
+
+    Raises:
+        ArtifactError: the sha256 differs.
+    """
+    gen_sha = str(gen_info.get("sha256"))
+    if gen_sha != generator_sha256:
+        raise ArtifactError(
+            f"{kind} {name!r} was trained for generator {gen_info.get('name')!r} (sha256 "
+            f"{gen_sha[:12]}...), not for the generator with sha256 "
+            f"{generator_sha256[:12]}...: make one for it with `{command}`")

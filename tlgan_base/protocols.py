@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-__all__ = ["ImageEmbedder", "JudgePipeline", "LabellingPipeline", "Named", "RealismScorer",
-           "SeededGenerator", "StatsBundle"]
+__all__ = ["ImageEmbedder", "JudgePipeline", "LabellingPipeline", "LatentRealismScorer",
+           "Named", "RealismScorer", "SeededGenerator", "StatsBundle"]
 
 
 class Named(Protocol):
@@ -50,6 +50,23 @@ class RealismScorer(Named, Protocol):
     def generator_sha256(self) -> str: ...
     def score_tensor(self, images: torch.Tensor) -> torch.Tensor: ...
     def score(self, images: np.ndarray) -> np.ndarray: ...
+
+
+class LatentRealismScorer(Named, Protocol):
+    """A realism critic of one generator's latents, as ranking and the realism hold use it:
+    one score per latent, higher = more realistic (less likely broken).
+
+    ``score_latents`` takes numpy latents z (N, L) of latent space ``space`` and returns
+    float64 (N,); ``score_latents_tensor`` takes a tensor on the generator's device and is
+    differentiable in z. A critic of images renders the latents through its generator; a
+    critic taught on the generator's own features reads them from z.
+    """
+
+    @property
+    def generator_sha256(self) -> str: ...
+    def score_latents(self, z: np.ndarray, space: str = "z") -> np.ndarray: ...
+    def score_latents_tensor(self, z: torch.Tensor, space: str = "z") -> torch.Tensor: ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 class SeededGenerator(Named, Protocol):

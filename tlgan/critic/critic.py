@@ -1,13 +1,14 @@
 """A realism critic ready to use: the network bound to the generator it was trained for.
 
 :class:`Critic` satisfies ``tlgan_base.protocols.RealismScorer``: one logit per face, higher
-= more realistic; ``score_tensor`` is differentiable, ``score`` takes uint8 faces.
+= more realistic; ``score_tensor`` is differentiable, ``score`` takes uint8 faces. Bound to
+its generator it is also a ``LatentRealismScorer`` (``score_latents`` renders the latents).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,13 +16,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from tlgan.critic.critic_net import ARCHITECTURE, KIND, WEIGHTS_FILE, CriticConfig, CriticNet
+from tlgan.latents import DEFAULT_SPACE
+from tlgan.tied_weights import TiedModel, check_generator
 from tlgan_base.artifact import ArtifactError, load_config
+
+if TYPE_CHECKING:
+    from tlgan.generators.base import FaceGenerator
 
 #: faces scored at once by :meth:`Critic.score`
 SCORE_BATCH = 256
 
 
-class Critic:
+class Critic(TiedModel):
     """A :class:`CriticNet` (frozen, eval mode) on a device, tied to one generator's sha256.
 
     Args:
@@ -30,27 +36,21 @@ class Critic:
         generator_sha256: the sha256 of the generator it was trained against.
         device: where it runs (the generator's).
         config: the weights folder's config.json (provenance).
+        generator: the generator whose latents ``score_latents`` renders (None: latents
+            cannot be scored, only images).
     """
 
     def __init__(self, network: CriticNet, *, name: str, sha256: str, generator_sha256: str,
                  device: torch.device | str = "cpu",
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None,
+                 generator: FaceGenerator | None = None) -> None:
         self.network = network.to(device).eval()
         for p in self.network.parameters():
             p.requires_grad_(False)
         self.device = torch.device(device)
-        self._name = name
-        self._sha256 = sha256
+        super().__init__(name, sha256, config)
         self._generator_sha256 = generator_sha256
-        self.config = config or {}
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def sha256(self) -> str:
-        return self._sha256
+        self.generator = generator
 
     @property
     def resolution(self) -> int:
@@ -62,7 +62,8 @@ class Critic:
 
     @classmethod
     def from_folder(cls, folder: str | Path, generator_sha256: str | None = None, *,
-                    device: torch.device | str = "cpu", name: str | None = None) -> Critic:
+                    device: torch.device | str = "cpu", name: str | None = None,
+                    generator: FaceGenerator | None = None) -> Critic:
         """Load a folder written by ``tlgan critic train``.
 
         Args:
@@ -71,6 +72,7 @@ class Critic:
                 trained for.
             device: where it runs.
             name: its name (default: the folder).
+            generator: the generator whose latents it scores (see :class:`Critic`).
 
         Raises:
             ArtifactError: missing/corrupt files, or trained for another generator.
@@ -90,11 +92,8 @@ class Critic:
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{folder / 'config.json'} is not a valid critic config "
                                 f"({type(exc).__name__}: {exc})") from None
-        if generator_sha256 is not None and gen_sha != generator_sha256:
-            raise ArtifactError(
-                f"critic {name!r} was trained for generator {gen_info.get('name')!r} (sha256 "
-                f"{gen_sha[:12]}...), not for the generator with sha256 "
-                f"{generator_sha256[:12]}...: train one for it with `tlgan critic train`")
+        if generator_sha256 is not None:
+            check_generator("critic", name, gen_info, generator_sha256, "tlgan critic train")
         try:
             state = load_file(str(folder / WEIGHTS_FILE), device="cpu")
             network = CriticNet(cfg)
@@ -104,11 +103,12 @@ class Critic:
             raise ArtifactError(f"{folder / WEIGHTS_FILE} does not load into the critic in "
                                 f"its config.json ({first})") from None
         return cls(network, name=name, sha256=str(config["files"][WEIGHTS_FILE]),
-                   generator_sha256=gen_sha, device=device, config=config)
+                   generator_sha256=gen_sha, device=device, config=config,
+                   generator=generator)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly description (for ``tlgan info`` and ``GET /generators``)."""
-        return {"name": self.name, "sha256": self.sha256,
+        return {"name": self.name, "sha256": self.sha256, "kind": KIND,
                 "generator_sha256": self.generator_sha256, "resolution": self.resolution,
                 "metrics": self.config.get("metrics", {})}
 
@@ -140,3 +140,34 @@ class Critic:
                     .to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
                 outs.append(self.network(x).double().cpu().numpy())
         return np.concatenate(outs) if outs else np.zeros(0, np.float64)
+
+    def _bound(self) -> FaceGenerator:
+        if self.generator is None:
+            raise ValueError(f"z: critic {self.name!r} is bound to no generator, so it cannot "
+                             "score latents (load it with load_critic)")
+        return self.generator
+
+    def score_latents(self, z: np.ndarray, space: str = DEFAULT_SPACE) -> np.ndarray:
+        """Realism logits float64 (N,) of latents z (N, L) of ``space``: their faces
+        rendered by the generator (uint8, as shown) and scored by :meth:`score`.
+
+        Raises:
+            ValueError: no generator bound, or bad z or space (named).
+        """
+        return self.score(self._bound().render(z, space))
+
+    def score_latents_tensor(self, z: torch.Tensor, space: str = DEFAULT_SPACE
+                             ) -> torch.Tensor:
+        """Realism logits (N,) of latents z (N, L) of ``space`` on the generator's device,
+        differentiable in z (the faces rendered with gradient, then :meth:`score_tensor`).
+
+        Raises:
+            ValueError: no generator bound, or bad z or space (named).
+        """
+        gen = self._bound()
+        gen.check_latents(z, space=space)
+        module = gen.module if space == DEFAULT_SPACE else gen.synthesis
+        assert module is not None
+        x = z[:, :, None, None] if gen.spatial_latent and space == DEFAULT_SPACE else z
+        lo, hi = gen.value_range
+        return self.score_tensor(((module(x) - lo) / (hi - lo)).clamp(0.0, 1.0))

@@ -23,7 +23,6 @@ from axes.bundle import AxisBundle
 from axes.heads import Head
 from axes.samples import SampleCache
 from feature_extractor.model import Extractor
-from tlgan.critic.critic import Critic
 from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.photo_encoder import PhotoEncoder
 from tlgan.generators.base import FaceGenerator
@@ -51,6 +50,7 @@ from tlgan.pipeline.realism import (
     hold_realism,
 )
 from tlgan_base.domain_errors import Stopped, clip
+from tlgan_base.protocols import LatentRealismScorer
 
 __all__ = ["LoadedPipeline", "Pipeline"]
 
@@ -85,7 +85,7 @@ class LoadedPipeline:
     samples: SampleCache | None = None
     encoder: PhotoEncoder | None = None
     pass_faces: int = 64
-    critic: Critic | None = None
+    critic: LatentRealismScorer | None = None
 
     def __post_init__(self) -> None:
         self.models = Models(self.generator, self.extractor, pass_faces=self.pass_faces,
@@ -407,9 +407,9 @@ class Pipeline(LoadedPipeline):
         faces = len(seeds)
         if len(pool) == 0:
             return pool, np.zeros(0, np.int64)
-        images, probs = self.render_and_label(pool)
+        _, probs = self.render_and_label(pool)
         assert probs is not None
-        allowed = best_ranked(rank_pool(self.critic, self.models, pool, candidates, images),
+        allowed = best_ranked(rank_pool(self.critic, self.models, pool, candidates),
                               -(-candidates // 2))
         best = control.nearest_index(probs[:, attr_idx], candidates, tgt, allowed)
         return pool.reshape(faces, candidates, -1)[np.arange(faces), best], best
@@ -435,7 +435,8 @@ class Pipeline(LoadedPipeline):
             raise Stopped("stopped before the first step: nobody waits for the result")
         result = self.condition(starts, targets, should_stop=should_stop)
         if chosen is not None and self.critic is not None:
-            result.chosen, result.realism = chosen, self.critic.score(result.images)
+            result.chosen = chosen
+            result.realism = self.critic.score_latents(result.latents, self.latent_space)
         return result
 
     def condition(self, z: np.ndarray, targets: Mapping[str, float], *, tolerance: float = 0.2,

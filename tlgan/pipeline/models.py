@@ -19,10 +19,10 @@ import torch
 from axes.bundle import AxisBundle
 from axes.heads import Head
 from feature_extractor.model import Extractor
-from tlgan.critic.critic import Critic
 from tlgan.generators.base import FaceGenerator, to_uint8
 from tlgan.latents import DEFAULT_SPACE
 from tlgan_base.domain_errors import clip, shown
+from tlgan_base.protocols import LatentRealismScorer
 
 __all__ = ["Models", "bundle_heads"]
 
@@ -42,7 +42,7 @@ class Models:
     space: str = DEFAULT_SPACE
     pass_faces: int = 64
     heads: list[tuple[str, Head]] = field(default_factory=list)
-    critic: Critic | None = None
+    critic: LatentRealismScorer | None = None
 
     def __post_init__(self) -> None:
         if self.pass_faces < 1:

@@ -3,10 +3,11 @@ realism critic (the generation use case of ``/generate``, ``tlgan generate``, th
 ``bench/quality.py``).
 
 ``quality="raw"`` gives each seed's own latent, today's face exactly (no critic involved).
-``quality="ranked"`` renders ``candidates`` latents per seed
+``quality="ranked"`` draws ``candidates`` latents per seed
 (:meth:`~tlgan.generators.base.FaceGenerator.candidate_latents`: candidate 0 is the raw face,
-candidate k >= 1 a separate stream of the same seed), scores each face with the critic and
-keeps the highest-scoring one (ties: the lowest k). Both are deterministic: the same seeds,
+candidate k >= 1 a separate stream of the same seed), scores them all in one batch with the
+critic's ``score_latents`` (``tlgan_base.protocols.LatentRealismScorer``) and keeps the
+highest-scoring one (ties: the lowest k). Both are deterministic: the same seeds,
 truncation and K give the same latents, run after run.
 """
 
@@ -26,8 +27,8 @@ from tlgan.critic import (
     RANKED,
     RAW,
 )
-from tlgan.critic.critic import Critic
 from tlgan.pipeline.models import Models
+from tlgan_base.protocols import LatentRealismScorer
 
 __all__ = ["DEFAULT_CANDIDATES", "MAX_CANDIDATES", "MIN_CANDIDATES", "QUALITIES", "RANKED",
            "RAW", "SeededLatents", "best_ranked", "candidate_pool", "check_candidates",
@@ -46,7 +47,8 @@ class SeededLatents:
     realism: np.ndarray | None = None
 
 
-def resolve_quality(quality: str | None, critic: Critic | None, generator: str = "") -> str:
+def resolve_quality(quality: str | None, critic: LatentRealismScorer | None,
+                    generator: str = "") -> str:
     """The sampling quality to use: ``quality``, or with None ``DEFAULT_QUALITY`` when a
     critic is loaded and ``raw`` when none is.
 
@@ -86,15 +88,14 @@ def candidate_pool(models: Models, seeds: Sequence[int], truncation: float,
                                                               models.space) for s in seeds])
 
 
-def rank_pool(critic: Critic, models: Models, pool: np.ndarray, candidates: int,
-              images: np.ndarray | None = None) -> np.ndarray:
-    """The critic's scores (N, candidates) float64 of the faces of a candidate pool
-    (``images``: those faces, already rendered)."""
+def rank_pool(critic: LatentRealismScorer, models: Models, pool: np.ndarray,
+              candidates: int) -> np.ndarray:
+    """The critic's scores (N, candidates) float64 of a candidate pool's latents (of
+    ``models.space``), all scored in one batch."""
     faces = len(pool) // candidates
     if faces == 0:
         return np.zeros((0, candidates), np.float64)
-    shown = models.render(pool) if images is None else images
-    return critic.score(shown).reshape(faces, candidates)
+    return critic.score_latents(pool, models.space).reshape(faces, candidates)
 
 
 def best_ranked(scores: np.ndarray, keep: int) -> np.ndarray:
