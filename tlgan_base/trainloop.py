@@ -41,9 +41,10 @@ LOG_JSONL = "log.jsonl"
 
 __all__ = [
     "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
-    "Stopwatch", "export_artifact", "has_checkpoint", "load_checkpoint", "load_modules",
-    "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat",
-    "optimizer_to_flat", "save_checkpoint", "save_tensors_atomic", "split_prefix",
+    "Stopwatch", "checkpoint_loop", "export_artifact", "has_checkpoint", "load_checkpoint",
+    "load_modules", "load_tensors", "module_tensors", "modules_tensors",
+    "optimizer_from_flat", "optimizer_to_flat", "record_evaluation", "resume_loop",
+    "save_checkpoint", "save_tensors_atomic", "split_prefix",
 ]
 
 
@@ -174,6 +175,45 @@ def load_checkpoint(work: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     return tensors, state
 
 
+def checkpoint_loop(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Optimizer,
+                    sched: torch.optim.lr_scheduler.LRScheduler,
+                    state: Mapping[str, Any]) -> Path:
+    """Checkpoint a loop of one optimizer (tensors under ``opt.``) and one learning-rate
+    schedule over ``modules``: their tensors, and ``state`` with the optimizer's and the
+    schedule's own state added (keys ``optimizer`` and ``scheduler``); :func:`resume_loop`
+    is the inverse."""
+    tensors = modules_tensors(modules)
+    opt_t, opt_meta = optimizer_to_flat(opt, "opt")
+    tensors.update(opt_t)
+    return save_checkpoint(work, tensors, {**state, "optimizer": opt_meta,
+                                           "scheduler": sched.state_dict()})
+
+
+def resume_loop(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Optimizer,
+                sched: torch.optim.lr_scheduler.LRScheduler, recipe: Mapping[str, Any],
+                free: tuple[str, ...] = ("steps",)) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`checkpoint_loop` into ``modules``, ``opt`` and
+    ``sched``, after checking that it was made with ``recipe`` (the state's ``recipe``),
+    except the keys in ``free`` (``steps``: a resumed run may set a new target). Returns
+    the state document.
+
+    Raises:
+        ArtifactError: no checkpoint, or one made with another recipe.
+    """
+    tensors, state = load_checkpoint(work)
+
+    def fixed(r: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in r.items() if k not in free}
+
+    if fixed(state.get("recipe") or {}) != fixed(recipe):
+        raise ArtifactError(f"resume: the checkpoint in {work} was made with another "
+                            "recipe; start a fresh run (another --work folder)")
+    load_modules(tensors, modules)
+    optimizer_from_flat(opt, "opt", tensors, state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    return state
+
+
 # ------------------------------------------------------------------------ best / patience
 @dataclass
 class Patience:
@@ -221,6 +261,19 @@ class Patience:
     def exhausted(self) -> bool:
         """Whether ``patience`` evaluations in a row failed to improve (early stop)."""
         return self.patience > 0 and self.bad >= self.patience
+
+
+def record_evaluation(entry: Mapping[str, Any], score: float, *, history: list[dict[str, Any]],
+                      log: JsonlLog, best: Patience, snapshot: Path, module: nn.Module) -> str:
+    """One evaluation of a loop: ``entry`` (its step under ``"step"``) appended to
+    ``history`` and ``log``; when ``score`` is the best so far, ``module`` saved to
+    ``snapshot``. Returns the note for the run's message: ``"(best)"`` or ``"(N without
+    gain)"``."""
+    history.append(dict(entry))
+    log.append(entry)
+    if best.update(score, int(entry["step"])):
+        save_tensors_atomic(snapshot, module_tensors(module))
+    return "(best)" if best.bad == 0 else f"({best.bad} without gain)"
 
 
 # ------------------------------------------------------------------------------- timing
