@@ -13,7 +13,8 @@ from tlgan.pipeline import Pipeline
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
-    """Load the generator, extractor, axis bundle and photo encoder named by ``settings``.
+    """Load the generator, extractor, axis bundle, photo encoder and upscaler named by
+    ``settings``.
 
     ``settings.extractor`` / ``settings.bundle`` equal to ``"none"`` skip that model (the
     service then cannot label faces / move along axes).
@@ -24,7 +25,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
     """
     pipeline = load_pipeline(generator=settings.generator, extractor=settings.extractor,
                              bundle=settings.bundle, device=settings.device,
-                             max_batch=settings.max_batch, encoder=settings.encoder)
+                             max_batch=settings.max_batch, encoder=settings.encoder,
+                             upscaler=settings.upscaler)
     # every forward pass holds at most max_batch faces, a job's own passes included
     pipeline.pass_faces = settings.max_batch
     return pipeline

@@ -453,11 +453,12 @@ class AxesFitResponse(_Response):
 
 
 class GeneratorsResponse(_Response):
-    """Registered generators, the loaded one, and the loaded photo encoder."""
+    """Registered generators, the loaded one, the loaded photo encoder and upscaler."""
 
     loaded: dict[str, Any]
     generators: list[dict[str, Any]]
     encoder: dict[str, Any] | None = None
+    upscaler: dict[str, Any] | None = None
 
 
 class HealthResponse(_Response):

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         default=None,
         description="Photo encoder for POST /encode: registered name or weights folder (None: "
         "the one registered for the generator; 'none': off).")
+    upscaler: str | None = Field(
+        default=None,
+        description="Face upscaler for images asked for at 128 px or more: registered name or "
+        "weights folder (None: the registry's default; 'none': off, Lanczos alone).")
     encode_steps: int = Field(
         default=DEFAULT_ENCODE_STEPS, ge=0, le=10_000,
         description="Refinement steps of POST /encode when the request names none (0: the "
@@ -209,7 +213,7 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("generator", "extractor", "bundle", "encoder", mode="before")
+    @field_validator("generator", "extractor", "bundle", "encoder", "upscaler", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -18,6 +18,9 @@ from tlgan.axis_work.bundle_store import load_bundle
 from tlgan.encoders.encoder_weights import load_encoder
 from tlgan.generators import load_generator
 from tlgan.pipeline import Pipeline
+from tlgan.upscale import MIN_SIZE
+from tlgan.upscale.sr_weights import load_upscaler
+from tlgan.upscale.upscaler import Upscaler
 from tlgan_base.artifact import ArtifactError
 from tlgan_base.devices import resolve_device
 
@@ -44,7 +47,8 @@ def _naming(argument: str) -> Iterator[None]:
 
 def load_pipeline(generator: str | None = None, extractor: str | None = None,
                   bundle: str | Path | None = None, device: torch.device | str = "cpu",
-                  max_batch: int = 256, encoder: str | Path | None = None) -> Pipeline:
+                  max_batch: int = 256, encoder: str | Path | None = None,
+                  upscaler: str | Path | None = None) -> Pipeline:
     """Load a generator, an extractor and an axis bundle into a :class:`Pipeline`.
 
     Args:
@@ -57,6 +61,8 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
         max_batch: the largest batch the generator sees at once.
         encoder: photo encoder (registered name or weights folder); None: the one
             registered for the generator, if any; ``"none"``: none (no photo encoding).
+        upscaler: face upscaler (registered name or weights folder) for faces asked for at
+            128 px or more; None: the registry's default, if any; ``"none"``: none.
 
     Raises:
         ArtifactError: an artifact is missing, corrupt or does not fit the others (a bundle
@@ -84,5 +90,24 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
     if not _off(encoder):
         with _naming("encoder"):
             enc = load_encoder(encoder, gen)
+    up = None
+    if not _off(upscaler):
+        with _naming("upscaler"):
+            up = load_upscaler(upscaler, dev)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
-    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc)
+    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc, upscaler=up)
+
+
+def load_upscaler_for(upscaler: str | Path | None, size: int | None,
+                      device: torch.device | str = "cpu") -> Upscaler | None:
+    """The upscaler faces written at ``size`` px pass through (the CLI's ``--upscaler``):
+    None when ``size`` is None or under :data:`~tlgan.upscale.MIN_SIZE` (nothing is loaded)
+    or ``upscaler`` is ``"none"``; else as :func:`load_pipeline` loads it.
+
+    Raises:
+        ArtifactError, ValueError: as :func:`load_pipeline`, starting with ``upscaler:``.
+    """
+    if size is None or size < MIN_SIZE or _off(upscaler):
+        return None
+    with _naming("upscaler"):
+        return load_upscaler(upscaler, resolve_device(device))

@@ -68,13 +68,16 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
 @router.get("/generators", response_model=GeneratorsResponse, responses=COMMON_ERRORS)
 async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
     """Registered generators (``loaded: true`` marks the one serving), the loaded one, and
-    the photo encoder serving POST /encode (null: none)."""
+    the photo encoder serving POST /encode (null: none), and the upscaler faces asked for
+    at 128 px or more pass through (null: none, Lanczos alone)."""
     loaded = pipeline.generator.describe()
     listed = [dict(g, loaded=g.get("name") == loaded["name"])
               for g in describe_all()["generators"]]
     encoder = pipeline.encoder.describe() if pipeline.encoder is not None else None
+    upscaler = pipeline.upscaler.describe() if pipeline.upscaler is not None else None
     return GeneratorsResponse(loaded=jsonable(loaded), generators=jsonable(listed),
-                              encoder=jsonable(encoder) if encoder is not None else None)
+                              encoder=jsonable(encoder) if encoder is not None else None,
+                              upscaler=jsonable(upscaler) if upscaler is not None else None)
 
 
 @router.post("/axes/fit", response_model=AxesFitResponse, dependencies=[JsonBody],

@@ -80,11 +80,10 @@ async def _answer(jobs: RequestJobs, reply: FaceReply, result: EditResult) -> Re
     """The edited face as image bytes or as JSON (:class:`EditResponse`)."""
     moved = result.latents[0]
     features = features_of(result.attributes, result.probs, 0)
+    images = await jobs.display(result.images, reply.size)
     if reply.kind != JSON:
-        return await image_response(jobs, result.images[0], reply.kind, reply.size, moved,
-                                    features)
-    encoded = await jobs.encode(result.images, reply.size, encode_b64, result.images,
-                                reply.fmt, reply.size)
+        return await image_response(jobs, images[0], reply.kind, reply.size, moved, features)
+    encoded = await jobs.encode(images, reply.size, encode_b64, images, reply.fmt, reply.size)
     return json_response(EditResponse(
         latent=latent_to_list(moved), image=encoded[0], features=features,
         unheld=None if result.unheld is None else result.unheld[0],

@@ -15,7 +15,7 @@ from training_helpers import make_celeba
 
 from tlgan.cli.main import cli
 from tlgan.upscale import degrade, sr_weights
-from tlgan.upscale.metrics import psnr, ssim
+from tlgan.upscale.fidelity import psnr, ssim
 from tlgan.upscale.sr_net import SRConfig, SRNet
 from tlgan.upscale.sr_weights import UpscalerWeights, load_upscaler
 from tlgan.upscale.upscaler import Upscaler, lanczos_upscale
@@ -148,3 +148,58 @@ def test_training_refuses_bad_settings(tmp_path: Path) -> None:
     data = make_celeba(tmp_path / "celeba")
     code, _, err = _train(data, tmp_path / "sr", "--patch", "15")
     assert code == 2 and "patch:" in err
+
+
+def test_for_size_upscales_only_large_sizes() -> None:
+    from tlgan.testing import tiny_upscaler
+    from tlgan.upscale.upscaler import for_size
+
+    up = tiny_upscaler(0)
+    faces = _faces(2, 64)
+    for size in (None, 64, 96, 127):
+        assert for_size(up, faces, size) is faces
+    assert for_size(None, faces, 256) is faces
+    big = for_size(up, faces, 128)
+    assert big.shape == (2, 128, 128, 3) and np.array_equal(big, up.upscale(faces))
+    assert for_size(up, faces, 384).shape == (2, 128, 128, 3)  # one pass; Lanczos does the rest
+
+
+def test_load_upscaler_for_loads_nothing_it_does_not_need() -> None:
+    from tlgan.assembly import load_upscaler_for
+
+    assert load_upscaler_for("no-such-upscaler", 96) is None
+    assert load_upscaler_for("no-such-upscaler", None) is None
+    assert load_upscaler_for("none", 512) is None
+    with pytest.raises(ValueError, match=r"^upscaler: 'no-such-upscaler' is neither"):
+        load_upscaler_for("no-such-upscaler", 128)
+
+
+def test_every_registered_upscaler_loads_as_pinned() -> None:
+    from tlgan.catalog import describe_all
+
+    assert sr_weights.DEFAULT is None or sr_weights.DEFAULT in sr_weights.UPSCALERS
+    assert [u["name"] for u in describe_all()["upscalers"]] == list(sr_weights.UPSCALERS)
+    for name, entry in sr_weights.UPSCALERS.items():
+        up = load_upscaler(name)
+        assert up is not None and up.name == name and up.sha256 == entry.sha256
+        assert up.config["metrics"]["val_psnr_clean"] > up.config["metrics"][
+            "val_lanczos_psnr_clean"]
+        assert up.upscale(_faces(1, 64)).shape == (1, 64 * up.scale, 64 * up.scale, 3)
+    default = load_upscaler(None)
+    assert (default is None) == (sr_weights.DEFAULT is None)
+
+
+def test_generate_cli_upscales_at_large_sizes(trained: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    def run(size: int, upscaler: str) -> np.ndarray:
+        out = tmp_path / f"{size}-{Path(upscaler).name}"
+        res = CliRunner().invoke(cli, ["generate", "--seeds", "3", "--out", str(out),
+                                       "--size", str(size), "--upscaler", upscaler])
+        assert res.exit_code == 0, res.stderr
+        with Image.open(out / "seed0003.png") as im:
+            assert im.size == (size, size)
+            return np.asarray(im)
+
+    assert not np.array_equal(run(128, str(trained)), run(128, "none"))
+    assert np.array_equal(run(96, str(trained)), run(96, "none"))

@@ -18,6 +18,11 @@ generator_option = click.option(
     "--generator", default=None, show_default="registry DEFAULT",
     help="Registered generator name, weights folder, or plug-in .json file.",
 )
+upscaler_option = click.option(
+    "--upscaler", default=None, show_default="registry DEFAULT",
+    help="Face upscaler (registered name or weights folder) faces pass through when --size "
+         "is 128 or more, before the Lanczos resize; 'none': Lanczos alone.",
+)
 
 #: the setting ``tlgan serve`` reads its thread count from (0 there means auto)
 THREADS_ENV = "TLGAN_TORCH_THREADS"

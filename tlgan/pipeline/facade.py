@@ -33,6 +33,7 @@ from tlgan.pipeline.control import ConditionResult, HoldResult
 from tlgan.pipeline.local_edits import edit_renderer, labelled
 from tlgan.pipeline.models import Models, bundle_heads
 from tlgan.pipeline.photo_encoding import EncodeResult, encode_photos
+from tlgan.upscale.upscaler import Upscaler, for_size, wants_upscale
 from tlgan_base.domain_errors import Stopped, clip
 
 __all__ = ["LoadedPipeline", "Pipeline"]
@@ -49,6 +50,8 @@ class LoadedPipeline:
         calibration: logit change per unit step, per axis name (used to size the steps of
             feature-conditioned generation); missing axes default to 1.0.
         encoder: the photo encoder trained for this generator (None: no photo encoding).
+        upscaler: the face upscaler faces asked for at 128 px or more pass through before
+            they are resized (None: Lanczos alone).
         pass_faces: the most faces the extractor labels or embeds in one forward pass (more
             are done in chunks, with the same results), so that work labelling many faces at
             once (conditioned starts, taught examples) holds a bounded amount of memory.
@@ -66,6 +69,7 @@ class LoadedPipeline:
     samples: SampleCache | None = None
     encoder: PhotoEncoder | None = None
     pass_faces: int = 64
+    upscaler: Upscaler | None = None
 
     def __post_init__(self) -> None:
         self.models = Models(self.generator, self.extractor, pass_faces=self.pass_faces)
@@ -187,8 +191,10 @@ class LoadedPipeline:
                 else "no axes")
         enc = (f"encoder {self.encoder.name} ({self.encoder.sha256[:12]})"
                if self.encoder is not None else "no photo encoder")
+        up = (f"upscaler {self.upscaler.name} ({self.upscaler.sha256[:12]})"
+              if self.upscaler is not None else "no upscaler")
         return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, "
-                f"{self.latent_space} in R^{self.latent_size}), {ext}, {axes}, {enc}, "
+                f"{self.latent_space} in R^{self.latent_size}), {ext}, {axes}, {enc}, {up}, "
                 f"device {g.device}")
 
     def describe(self) -> dict[str, Any]:
@@ -198,7 +204,18 @@ class LoadedPipeline:
             "bundle": self.bundle_id,
             "axes": self.axis_names,
             "encoder": self.encoder.describe() if self.encoder is not None else None,
+            "upscaler": self.upscaler.describe() if self.upscaler is not None else None,
         }
+
+    # -- faces for display ---------------------------------------------------------------
+    def upscales(self, size: int | None) -> bool:
+        """Whether faces asked for at ``size`` px pass through the upscaler."""
+        return wants_upscale(self.upscaler, self.resolution, size)
+
+    def for_display(self, images: np.ndarray, size: int | None) -> np.ndarray:
+        """uint8 faces (N, H, W, 3) ready to be encoded at ``size`` px: upscaled by the
+        upscaler when :meth:`upscales` (then resized by the encoder), else unchanged."""
+        return for_size(self.upscaler, images, size)
 
 
 class Pipeline(LoadedPipeline):

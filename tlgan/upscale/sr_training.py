@@ -36,7 +36,7 @@ import torch
 from tlgan.training.data import Partitions, load_partitions
 from tlgan.training.export import image_grid, save_png
 from tlgan.upscale.degrade import DEGRADATIONS, downscale, make_pair
-from tlgan.upscale.metrics import psnr, ssim
+from tlgan.upscale.fidelity import psnr, ssim
 from tlgan.upscale.sr_net import ARCHITECTURE, KIND, WEIGHTS_FILE, SRConfig, SRNet, count_parameters
 from tlgan.upscale.upscaler import lanczos_upscale, to_uint8_images
 from tlgan_base import trainloop
