@@ -7,7 +7,8 @@ against 256 box-downscaled partition-1 crops (luminance statistics): the faces a
 softer (mean |Laplacian| 0.086 against 0.095, like a Gaussian blur of sigma about 0.25),
 carry more energy at the Nyquist frequency (0.63 against 0.56 per mille: the transposed
 convolutions' checkerboard and grain, like noise of sigma about 0.015) and are less
-saturated (mean channel spread 0.158 against 0.178) with a slightly different mean colour.
+saturated (mean channel spread 0.158 against 0.178) with a slightly different mean colour
+(``python -m bench.upscale --evidence`` prints these figures, and each degradation's).
 
 So each degradation, drawn independently per image (:data:`DEGRADATIONS` records the
 ranges):
