@@ -79,3 +79,28 @@ def test_the_upscaler_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().upscaler == "none"
     monkeypatch.setenv("TLGAN_UPSCALER", "  ")
     assert Settings().upscaler is None
+
+
+def test_encode_upscales_large_reconstructions(make_client: Callable[..., TestClient],
+                                               tiny_pipeline: Pipeline) -> None:
+    import io
+
+    from PIL import Image
+
+    fast = make_client(encode_steps=2)
+    photo = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 80, 3), np.uint8)).save(
+        photo, "JPEG")
+
+    def encode(**form: str) -> dict[str, str]:
+        files = {"image": ("me.jpg", photo.getvalue(), "application/octet-stream")}
+        resp = fast.post("/encode", files=files, data={"adapter": "false", **form})
+        assert resp.status_code == 200, resp.text
+        body: dict[str, str] = resp.json()
+        return body
+
+    small, large = encode(), encode(size="128")
+    with Image.open(io.BytesIO(_png(small["image"]))) as im:
+        face = np.asarray(im.convert("RGB"))[None]
+    assert _png(large["image"]) == encode_image(tiny_pipeline.for_display(face, 128)[0], "png",
+                                                128)
