@@ -30,6 +30,7 @@ from api.batching import Batcher, JobFuture, RenderResult
 from api.media import INLINE_PIXELS, off_loop
 from api.middleware import LoopTurns
 from tlgan.pipeline import Pipeline
+from tlgan.upscale.upscaler import UPSCALE_PASSES
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -148,6 +149,15 @@ class RequestJobs:
                                                              connected=self.connected,
                                                              pipeline=self.pipeline,
                                                              memory=self.memory))
+        return result
+
+    async def display(self, images: np.ndarray, size: int | None) -> np.ndarray:
+        """The faces to encode at ``size`` px (:meth:`tlgan.pipeline.Pipeline.for_display`:
+        through the upscaler for large sizes, as a model job; unchanged otherwise)."""
+        if not self.pipeline.upscales(size):
+            return images
+        result: np.ndarray = await self.call(lambda p, stop: p.for_display(images, size),
+                                             cost=len(images) * UPSCALE_PASSES)
         return result
 
     async def encode(self, images: np.ndarray, size: int | None, fn: Callable[..., T],

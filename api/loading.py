@@ -14,8 +14,8 @@ from tlgan.pipeline.ranking import resolve_quality
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
-    """Load the generator, extractor, axis bundle, photo encoder and realism critic named by
-    ``settings``.
+    """Load the generator, extractor, axis bundle, photo encoder, realism critic and upscaler
+    named by ``settings``.
 
     ``settings.extractor`` / ``settings.bundle`` equal to ``"none"`` skip that model (the
     service then cannot label faces / move along axes).
@@ -28,7 +28,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     pipeline = load_pipeline(generator=settings.generator, extractor=settings.extractor,
                              bundle=settings.bundle, device=settings.device,
                              max_batch=settings.max_batch, encoder=settings.encoder,
-                             critic=settings.critic)
+                             critic=settings.critic, upscaler=settings.upscaler)
     resolve_quality(settings.quality, pipeline.critic, pipeline.generator.name)
     # every forward pass holds at most max_batch faces, a job's own passes included
     pipeline.pass_faces = settings.max_batch

@@ -499,12 +499,14 @@ class AxesFitResponse(_Response):
 
 
 class GeneratorsResponse(_Response):
-    """Registered generators, the loaded one, the loaded photo encoder and realism critic."""
+    """Registered generators, the loaded one, the loaded photo encoder, realism critic and
+    upscaler."""
 
     loaded: dict[str, Any]
     generators: list[dict[str, Any]]
     encoder: dict[str, Any] | None = None
     critic: dict[str, Any] | None = None
+    upscaler: dict[str, Any] | None = None
 
 
 class HealthResponse(_Response):

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         default=DEFAULT_CANDIDATES, ge=MIN_CANDIDATES, le=MAX_CANDIDATES,
         description="Candidates per seed of 'ranked' sampling when a request names none "
         "(chosen on bench/quality.py's figures: docs/models.md).")
+    upscaler: str | None = Field(
+        default=None,
+        description="Face upscaler for images asked for at 128 px or more: registered name or "
+        "weights folder (None: the registry's default; 'none': off, Lanczos alone).")
     encode_steps: int = Field(
         default=DEFAULT_ENCODE_STEPS, ge=0, le=10_000,
         description="Refinement steps of POST /encode when the request names none (0: the "
@@ -226,7 +230,8 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("generator", "extractor", "bundle", "encoder", "critic", mode="before")
+    @field_validator("generator", "extractor", "bundle", "encoder", "critic", "upscaler",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -91,7 +91,7 @@ def section_validation(ctx: Context) -> tuple[list[str], list[list[object]]]:
     generator's faces of the validation seeds, and against the same crops broken on purpose
     (warped or melted, tlgan.critic.breakage)."""
     from tlgan.critic.critic_training import VAL_SEED_BASE, broken_faces, validation_fakes
-    from tlgan.encoders.encoder_training import load_partitions
+    from tlgan.training.data import load_partitions
     from tlgan_base.classifier_metrics import roc_auc
 
     pipe = ctx.pipeline

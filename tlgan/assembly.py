@@ -19,6 +19,9 @@ from tlgan.critic.critic_weights import load_critic
 from tlgan.encoders.encoder_weights import load_encoder
 from tlgan.generators import load_generator
 from tlgan.pipeline import Pipeline
+from tlgan.upscale import MIN_SIZE
+from tlgan.upscale.sr_weights import load_upscaler
+from tlgan.upscale.upscaler import Upscaler
 from tlgan_base.artifact import ArtifactError
 from tlgan_base.devices import resolve_device
 
@@ -46,9 +49,10 @@ def _naming(argument: str) -> Iterator[None]:
 def load_pipeline(generator: str | None = None, extractor: str | None = None,
                   bundle: str | Path | None = None, device: torch.device | str = "cpu",
                   max_batch: int = 256, encoder: str | Path | None = None,
-                  critic: str | Path | None = None) -> Pipeline:
-    """Load a generator, an extractor, an axis bundle, a photo encoder and a realism critic
-    into a :class:`Pipeline`.
+                  critic: str | Path | None = None,
+                  upscaler: str | Path | None = None) -> Pipeline:
+    """Load a generator, an extractor, an axis bundle, a photo encoder, a realism critic and
+    a face upscaler into a :class:`Pipeline`.
 
     Args:
         generator: registered name, weights folder or plug-in ``.json``; None: the DEFAULT.
@@ -63,6 +67,8 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
         critic: realism critic (registered name or weights folder); None: the one
             registered for the generator, if any; ``"none"``: none (faces are only sampled
             ``raw``).
+        upscaler: face upscaler (registered name or weights folder) for faces asked for at
+            128 px or more; None: the registry's default, if any; ``"none"``: none.
 
     Raises:
         ArtifactError: an artifact is missing, corrupt or does not fit the others (a bundle
@@ -94,5 +100,25 @@ def load_pipeline(generator: str | None = None, extractor: str | None = None,
     if not _off(critic):
         with _naming("critic"):
             judge = load_critic(critic, gen)
+    up = None
+    if not _off(upscaler):
+        with _naming("upscaler"):
+            up = load_upscaler(upscaler, dev)
     # The pipeline takes each axis' calibration (logit change per unit) from the bundle.
-    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc, critic=judge)
+    return Pipeline(generator=gen, extractor=ext, bundle=axes, encoder=enc, critic=judge,
+                    upscaler=up)
+
+
+def load_upscaler_for(upscaler: str | Path | None, size: int | None,
+                      device: torch.device | str = "cpu") -> Upscaler | None:
+    """The upscaler faces written at ``size`` px pass through (the CLI's ``--upscaler``):
+    None when ``size`` is None or under :data:`~tlgan.upscale.MIN_SIZE` (nothing is loaded)
+    or ``upscaler`` is ``"none"``; else as :func:`load_pipeline` loads it.
+
+    Raises:
+        ArtifactError, ValueError: as :func:`load_pipeline`, starting with ``upscaler:``.
+    """
+    if size is None or size < MIN_SIZE or _off(upscaler):
+        return None
+    with _naming("upscaler"):
+        return load_upscaler(upscaler, resolve_device(device))

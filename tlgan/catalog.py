@@ -10,11 +10,12 @@ from tlgan.axis_work.bundle_store import describe_bundles
 from tlgan.critic.critic_weights import CRITICS
 from tlgan.encoders.encoder_weights import ENCODERS
 from tlgan.generators.generator_weights import GENERATORS
+from tlgan.upscale.sr_weights import UPSCALERS
 
 
 def describe_all() -> dict[str, list[dict[str, Any]]]:
-    """Registered generators, extractors, photo encoders, realism critics and axis bundles,
-    as JSON-friendly dicts."""
+    """Registered generators, extractors, photo encoders, realism critics, upscalers and axis
+    bundles, as JSON-friendly dicts."""
     return {
         "generators": [g.describe() for g in GENERATORS.values()],
         "encoders": [e.describe() for e in ENCODERS.values()],
@@ -25,5 +26,6 @@ def describe_all() -> dict[str, list[dict[str, Any]]]:
                 if k != "location" and isinstance(v, (str, int, float))}}
             for name, e in EXTRACTORS.items()
         ],
+        "upscalers": [u.describe() for u in UPSCALERS.values()],
         "bundles": describe_bundles(),
     }

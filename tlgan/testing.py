@@ -32,6 +32,8 @@ from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import LatentSpace
 from tlgan.photos.faces import CELEBA_EYES, Detection
 from tlgan.pipeline import Pipeline
+from tlgan.upscale.sr_net import SRConfig, SRNet
+from tlgan.upscale.upscaler import Upscaler
 
 TINY_ATTRIBUTES = ["Eyeglasses", "Male", "Smiling", "Young", "Blond_Hair"]
 TINY_LATENT = 16
@@ -174,15 +176,24 @@ def tiny_critic(generator: FaceGenerator, seed: int = 0, gain: float = 1.0) -> C
                   generator=generator)
 
 
+def tiny_upscaler(seed: int = 0) -> Upscaler:
+    """A seeded random face upscaler (the production classes, 4 channels, 1 block), its
+    output layer randomised too so that it differs from plain bicubic."""
+    torch.manual_seed(seed)
+    net = SRNet(SRConfig(scale=2, channels=4, blocks=1))
+    nn.init.normal_(net.to_pixels.weight, 0.0, 0.05)
+    return Upscaler(net, name="tiny-upscaler", sha256="0" * 64)
+
+
 def tiny_pipeline(seed: int = 0) -> Pipeline:
-    """A full pipeline of tiny seeded models (with a tiny photo encoder)."""
+    """A full pipeline of tiny seeded models (with a tiny photo encoder and upscaler)."""
     gen = tiny_generator(seed)
     ext = tiny_extractor(seed)
     rng = np.random.default_rng(seed + 1)
     calibrate_extractor(ext, gen.render_tensor(rng.standard_normal((128, gen.latent_size))
                                                .astype(np.float32)))
     return Pipeline(generator=gen, extractor=ext, bundle=tiny_bundle(gen, ext, seed=seed),
-                    encoder=tiny_encoder(gen, seed))
+                    encoder=tiny_encoder(gen, seed), upscaler=tiny_upscaler(seed))
 
 
 def tiny_bundle_with_samples(pipeline: Pipeline, folder: Any, n: int = 1500,

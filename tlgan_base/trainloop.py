@@ -43,8 +43,8 @@ __all__ = [
     "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
     "Stopwatch", "export_artifact", "has_checkpoint", "load_checkpoint", "load_modules",
     "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat",
-    "optimizer_to_flat", "resume_run", "save_checkpoint", "save_run", "save_tensors_atomic",
-    "split_prefix",
+    "optimizer_to_flat", "record_evaluation", "resume_run", "save_checkpoint", "save_run",
+    "save_tensors_atomic", "split_prefix",
 ]
 
 
@@ -181,25 +181,25 @@ def _without_steps(recipe: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_run(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Optimizer,
              sched: Any, *, step: int, best: Patience, history: list[dict[str, Any]],
-             recipe: Mapping[str, Any]) -> Path:
+             recipe: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
     """Checkpoint a run of one optimizer and one scheduler (``state_dict``): its modules,
     their optimizer (under ``opt``), the schedule, the step, the best score and patience
-    counters, the evaluations so far and the recipe; :func:`resume_run` is the inverse."""
+    counters, the evaluations so far, the recipe and the trainer's own ``extra`` counters
+    (JSON values; keys other than the ones above); :func:`resume_run` is the inverse."""
     tensors = modules_tensors(modules)
     opt_t, opt_meta = optimizer_to_flat(opt, "opt")
     tensors.update(opt_t)
     return save_checkpoint(work, tensors, {
-        "step": step, "best": best.best, "best_at": best.best_at, "bad_evals": best.bad,
-        "history": history, "optimizer": opt_meta, "scheduler": sched.state_dict(),
-        "recipe": dict(recipe)})
+        **(extra or {}), "step": step, "best": best.best, "best_at": best.best_at,
+        "bad_evals": best.bad, "history": history, "optimizer": opt_meta,
+        "scheduler": sched.state_dict(), "recipe": dict(recipe)})
 
 
 def resume_run(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Optimizer,
-               sched: Any, best: Patience, recipe: Mapping[str, Any]
-               ) -> tuple[int, list[dict[str, Any]]]:
+               sched: Any, best: Patience, recipe: Mapping[str, Any]) -> dict[str, Any]:
     """Load a checkpoint of :func:`save_run` made with the same ``recipe`` (its ``steps``
     may differ: it is the new target) into ``modules``, ``opt``, ``sched`` and ``best``;
-    returns (the step, the evaluations so far).
+    returns the state document (``step``, ``history`` and the ``extra`` counters saved).
 
     Raises:
         ArtifactError: no checkpoint, or one made with another recipe.
@@ -213,7 +213,7 @@ def resume_run(work: Path, modules: Mapping[str, nn.Module], opt: torch.optim.Op
     sched.load_state_dict(state["scheduler"])
     best.best, best.bad = state["best"], state["bad_evals"]
     best.best_at = state.get("best_at", -1)
-    return int(state["step"]), list(state["history"])
+    return state
 
 
 # ------------------------------------------------------------------------ best / patience
@@ -263,6 +263,19 @@ class Patience:
     def exhausted(self) -> bool:
         """Whether ``patience`` evaluations in a row failed to improve (early stop)."""
         return self.patience > 0 and self.bad >= self.patience
+
+
+def record_evaluation(entry: Mapping[str, Any], score: float, *, history: list[dict[str, Any]],
+                      log: JsonlLog, best: Patience, snapshot: Path, module: nn.Module) -> str:
+    """One evaluation of a loop: ``entry`` (its step under ``"step"``) appended to
+    ``history`` and ``log``; when ``score`` is the best so far, ``module`` saved to
+    ``snapshot``. Returns the note for the run's message: ``"(best)"`` or ``"(N without
+    gain)"``."""
+    history.append(dict(entry))
+    log.append(entry)
+    if best.update(score, int(entry["step"])):
+        save_tensors_atomic(snapshot, module_tensors(module))
+    return "(best)" if best.bad == 0 else f"({best.bad} without gain)"
 
 
 # ------------------------------------------------------------------------------- timing

@@ -68,16 +68,19 @@ async def axes(pipeline: PipelineDep) -> AxesResponse:
 @router.get("/generators", response_model=GeneratorsResponse, responses=COMMON_ERRORS)
 async def generators(pipeline: PipelineDep) -> GeneratorsResponse:
     """Registered generators (``loaded: true`` marks the one serving), the loaded one, the
-    photo encoder serving POST /encode and the realism critic ranking /generate's faces
-    (null: none)."""
+    photo encoder serving POST /encode, the realism critic ranking /generate's faces and the
+    upscaler faces asked for at 128 px or more pass through (each null: none; no upscaler
+    means Lanczos alone)."""
     loaded = pipeline.generator.describe()
     listed = [dict(g, loaded=g.get("name") == loaded["name"])
               for g in describe_all()["generators"]]
     encoder = pipeline.encoder.describe() if pipeline.encoder is not None else None
     critic = pipeline.critic.describe() if pipeline.critic is not None else None
+    upscaler = pipeline.upscaler.describe() if pipeline.upscaler is not None else None
     return GeneratorsResponse(loaded=jsonable(loaded), generators=jsonable(listed),
                               encoder=jsonable(encoder) if encoder is not None else None,
-                              critic=jsonable(critic) if critic is not None else None)
+                              critic=jsonable(critic) if critic is not None else None,
+                              upscaler=jsonable(upscaler) if upscaler is not None else None)
 
 
 @router.post("/axes/fit", response_model=AxesFitResponse, dependencies=[JsonBody],

@@ -88,11 +88,11 @@ async def _answer(jobs: RequestJobs, reply: FaceReply, result: EditResult) -> Re
     moved = result.latents[0]
     features = features_of(result.attributes, result.probs, 0)
     realism = None if result.realism is None else result.realism.face(0)
+    images = await jobs.display(result.images, reply.size)
     if reply.kind != JSON:
-        return await image_response(jobs, result.images[0], reply.kind, reply.size, moved,
+        return await image_response(jobs, images[0], reply.kind, reply.size, moved,
                                     features, extra=realism_headers(realism))
-    encoded = await jobs.encode(result.images, reply.size, encode_b64, result.images,
-                                reply.fmt, reply.size)
+    encoded = await jobs.encode(images, reply.size, encode_b64, images, reply.fmt, reply.size)
     return json_response(EditResponse(
         latent=latent_to_list(moved), image=encoded[0], features=features,
         unheld=None if result.unheld is None else result.unheld[0],

@@ -121,7 +121,8 @@ async def encode(
     z = result.latents[0]
     check_in_range(z, "image", "the encoded latent", "try fewer steps")
     features = features_of(pipeline.attributes, result.probs, 0)
-    encoded = await jobs.encode(result.images, size, encode_b64, result.images, format, size)
+    images = await jobs.display(result.images, size)
+    encoded = await jobs.encode(images, size, encode_b64, images, format, size)
     return json_response(EncodeResponse(
         latent=latent_to_list(z), image=encoded[0], features=features,
         quality=EncodeQuality(**result.quality[0]), steps=result.steps,

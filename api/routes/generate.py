@@ -86,6 +86,7 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
             unmet = [[] for _ in seeds]
     if not body.with_features:
         probs = None
+    images = await jobs.display(images, body.size)
     if kind != JSON:
         return await image_response(jobs, images[0], kind, body.size, z[0],
                                     features_of(own.attributes, probs, 0), seed=seed)

@@ -46,6 +46,7 @@ async def interpolate(body: InterpolateRequest, request: Request, jobs: JobsDep
     images, probs = await render_faces(jobs, own, zs, body.with_features)
     if tuned is not None:
         images = await jobs.call(lambda p, stop: adapted_faces(p, zs, tuned), cost=len(zs))
+    images = await jobs.display(images, body.size)
     encoded = await jobs.encode(images, body.size, encode_b64, images, body.format, body.size)
     faces = [InterpolatedFace(ratio=r, latent=latent_to_list(zs[i]), image=encoded[i],
                               features=features_of(own.attributes, probs, i))

@@ -11,25 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from training_helpers import make_celeba
 
 from tlgan.cli.main import cli
 from tlgan_base.artifact import ArtifactError
 
 pytestmark = pytest.mark.slow
-
-
-def make_celeba(root: Path, n: int = 24) -> Path:
-    """A CelebA-format folder of ``n`` non-square JPEGs: 16 in partition 0, 4 in 1, 4 in 2."""
-    rng = np.random.default_rng(0)
-    (root / "img_align_celeba").mkdir(parents=True)
-    parts = []
-    for i in range(n):
-        name = f"{i + 1:06d}.jpg"
-        arr = np.clip(rng.normal(120, 40, size=(88, 72, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(arr).save(root / "img_align_celeba" / name, quality=90)
-        parts.append(f"{name} {0 if i < 16 else (1 if i < 20 else 2)}")
-    (root / "list_eval_partition.txt").write_text("\n".join(parts) + "\n", encoding="utf-8")
-    return root
 
 
 def _train(data: Path, out: Path, *extra: str) -> tuple[int, str, str]:

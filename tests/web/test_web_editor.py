@@ -182,6 +182,29 @@ def test_mix_two_faces(server_url: str, new_page: NewPage,
     expect(img).to_have_attribute("src", "data:image/png;base64," + face_b["image"])
 
 
+def test_faces_are_asked_for_at_their_display_size(server_url: str, new_page: NewPage) -> None:
+    """The face is shown at 384 px: generate, edit and mix ask for 384 px faces (which the
+    server's upscaler sharpens) instead of stretching 64 px ones."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    page, _ = new_page(server_url)
+    open_editor(page)
+    page.get_by_test_id("seed-input").fill("3")
+    body, resp = call(page, "generate", page.get_by_test_id("generate").click)
+    assert body["size"] == 384
+    with Image.open(io.BytesIO(base64.b64decode(resp.json()["faces"][0]["image"]))) as im:
+        assert im.size == (384, 384)
+    page.get_by_test_id("keep-a").click()
+    body, _ = call(page, "edit", row(page, "Smiling").get_by_test_id("axis-plus").click)
+    assert body["size"] == 384
+    page.get_by_test_id("keep-b").click()
+    body, _ = call(page, "interpolate", lambda: set_range(page, "mix-ratio", 0.5))
+    assert body["size"] == 384
+
+
 def test_api_errors_are_shown_and_latents_round_trip(
         server_url: str, new_page: NewPage, screenshot: Callable[[Any, str], None]) -> None:
     page, _ = new_page(server_url, permissions=["clipboard-read", "clipboard-write"])

@@ -29,7 +29,7 @@ Page = Any
 NewPage = Callable[..., tuple[Any, Any]]
 
 #: What the page sends besides the photo (no ``steps``: the service's default).
-PAGE_FIELDS = {"format": "png", "with_features": "true", "adapter": "false"}
+PAGE_FIELDS = {"format": "png", "size": "384", "with_features": "true", "adapter": "false"}
 BAD_IMAGE = "image: not a JPEG, PNG or WebP image"
 
 

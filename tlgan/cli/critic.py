@@ -9,7 +9,14 @@ from typing import TypeVar
 
 import click
 
-from tlgan.cli.options import device_option, generator_option, threads_option
+from tlgan.cli.options import (
+    device_option,
+    early_stop_options,
+    generator_option,
+    partition_data_options,
+    run_folder_options,
+    threads_option,
+)
 from tlgan.critic import DEFAULT_AUGMENT
 from tlgan.critic.taught import DEFAULT_CS, DEFAULT_FOLDS, DEFAULT_LAYERS, DEFAULT_MIN_AUC
 
@@ -88,10 +95,7 @@ def teach(marks: Path, out: Path, generator: str | None, device: str, layers: st
 
 
 @critic.command()
-@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A CelebA-format directory: partition 0 trains, partition 1 stops early.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Weights folder to write (replaced atomically at the end).")
+@partition_data_options
 @generator_option
 @device_option
 @threads_option
@@ -108,22 +112,12 @@ def teach(marks: Path, out: Path, generator: str | None, device: str, layers: st
 @click.option("--broken", type=float, default=0.0, show_default=True,
               help="Share of the generated half replaced by partition-0 crops broken on "
                    "purpose (warped or melted), also labelled unrealistic (0: none).")
-@click.option("--eval-every", type=int, default=200, show_default=True,
-              help="Score the critic on partition 1 every N steps.")
-@click.option("--patience", type=int, default=6, show_default=True,
-              help="Stop after N evaluations without improvement of the validation loss.")
-@click.option("--val-images", type=int, default=1024, show_default=True,
-              help="Partition-1 crops (and as many generated faces) scored per evaluation.")
-@click.option("--max-train-images", type=int, default=50000, show_default=True,
-              help="Most partition-0 crops decoded (a seeded choice from a full CelebA).")
-@click.option("--max-minutes", type=float, default=None, show_default="none",
-              help="Stop after this many minutes, checkpoint and export the best snapshot.")
+@early_stop_options(val_images=1024, eval_every=200,
+                    val_help="Partition-1 crops (and as many generated faces) scored per "
+                             "evaluation.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of initialisation, data order, latents and augmentation.")
-@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
-              show_default="OUT.work", help="Folder for checkpoints, the image cache and logs.")
-@click.option("--resume", is_flag=True, help="Continue from the work folder's checkpoint.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@run_folder_options
 def train(data: Path, out: Path, generator: str | None, device: str, steps: int, batch: int,
           lr: float, width: int, augment: str, broken: float, eval_every: int, patience: int,
           val_images: int, max_train_images: int, max_minutes: float | None, seed: int,

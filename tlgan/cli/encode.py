@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from tlgan.cli.options import count, device_option, generator_option, threads_option
+from tlgan.cli.options import (
+    count,
+    device_option,
+    generator_option,
+    threads_option,
+    upscaler_option,
+)
 from tlgan.encoders import DEFAULT_STARTS, DEFAULT_STEPS
 
 encoder_option = click.option(
@@ -68,12 +74,13 @@ def _read_latent(path: Path, size: int) -> Any:
 @encoder_option
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor of the perceptual term and the quality figures ('none': off).")
+@upscaler_option
 @device_option
 @threads_option
 def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: int | None,
            fmt: str, face: int | None,
            generator: str | None, encoder: str | None, extractor: str | None,
-           device: str) -> None:
+           upscaler: str | None, device: str) -> None:
     """Encode face photos into the generator's latent space.
 
     Any photo (JPEG, PNG or WebP): EXIF orientation is applied, the faces are found and the
@@ -90,17 +97,19 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
     """
     import numpy as np
 
-    from tlgan.assembly import load_pipeline
+    from tlgan.assembly import load_pipeline, load_upscaler_for
     from tlgan.latents import latent_to_list
     from tlgan.photos.faces import HaarFaceDetector
     from tlgan.photos.prepare import align_photo, faces_json
+    from tlgan.upscale.upscaler import for_size
     from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
     from tlgan_base.image_codec import check_size, encode_image
     from tlgan_base.progress import progress_bar
 
     check_size(size)
     pipeline = load_pipeline(generator=generator, extractor=extractor, bundle="none",
-                             device=device, encoder=encoder)
+                             device=device, encoder=encoder, upscaler="none")
+    up = load_upscaler_for(upscaler, size, device)
     if pipeline.encoder is None:
         raise ValueError(f"encoder: no photo encoder is registered for generator "
                          f"{pipeline.generator.name!r}; train one with `tlgan encoder train` "
@@ -119,10 +128,11 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                                  face_name=f"face (photo {p})") for p in chunk]
             arr = np.stack([f.aligned for f in found])
             result = pipeline.encode(arr, steps, starts=starts)
+            written = for_size(up, result.images, size)
             for i, path in enumerate(chunk):
                 stem = out / path.stem
                 write_bytes_atomic(stem.with_suffix(f".{fmt}"),
-                                   encode_image(result.images[i], fmt, size))
+                                   encode_image(written[i], fmt, size))
                 write_json_atomic(stem.with_suffix(".json"),
                                   {"latent": latent_to_list(result.latents[i])})
                 meta: dict[str, Any] = {
@@ -173,12 +183,13 @@ def _parse_move(text: str) -> tuple[str, float]:
 @locality_option
 @hold_references_option
 @realism_option
+@upscaler_option
 @device_option
 @threads_option
 def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ...], out: Path,
          size: int | None, fmt: str, generator: str | None, bundle: str | None,
          locality: bool | None, hold_references: bool | None, realism: bool | None,
-         device: str) -> None:
+         upscaler: str | None, device: str) -> None:
     """Move latents (the JSON files `tlgan encode` or `tlgan generate` writes) along feature
     axes, holding locked ones, and render them (what POST /edit does). Each latent gets the
     same moves; one JSON line per latent on stdout: its output image, the moved and locked
@@ -196,9 +207,10 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
     """
     import numpy as np
 
-    from tlgan.assembly import load_pipeline
+    from tlgan.assembly import load_pipeline, load_upscaler_for
     from tlgan.latents import latent_to_list
     from tlgan.pipeline import plan_edit
+    from tlgan.upscale.upscaler import for_size
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
     from tlgan_base.image_codec import check_size, encode_image
     from tlgan_base.progress import progress_bar
@@ -210,7 +222,8 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
         raise ValueError("latents: two latents have the same file name; their outputs would "
                          "collide")
     pipeline = load_pipeline(generator=generator, bundle=bundle, device=device,
-                             encoder="none")
+                             encoder="none", upscaler="none")
+    up = load_upscaler_for(upscaler, size, device)
     start = np.stack([_read_latent(p, pipeline.latent_size) for p in latents])
     plan = plan_edit(pipeline, start, parsed, list(locks), locality=locality,
                      hold_references=hold_references, locked_field="lock", realism=realism)
@@ -220,10 +233,11 @@ def edit(latents: tuple[Path, ...], moves: tuple[str, ...], locks: tuple[str, ..
         for first in range(0, len(latents), CHUNK):
             rows = slice(first, first + CHUNK)
             result = plan.part(rows).run()
+            written = for_size(up, result.images, size)
             for i, name in enumerate(names[rows]):
                 stem = out / name
                 image = stem.with_suffix(f".{fmt}")
-                write_bytes_atomic(image, encode_image(result.images[i], fmt, size))
+                write_bytes_atomic(image, encode_image(written[i], fmt, size))
                 write_json_atomic(stem.with_suffix(".json"),
                                   {"latent": latent_to_list(result.latents[i])})
                 assert result.probs is not None

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from tlgan.cli.options import device_option, generator_option, threads_option
+from tlgan.cli.options import (
+    device_option,
+    early_stop_options,
+    generator_option,
+    partition_data_options,
+    run_folder_options,
+    threads_option,
+)
 from tlgan.encoders.losses import LossWeights
 
 
@@ -24,10 +31,7 @@ def encoder() -> None:
 
 
 @encoder.command()
-@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A CelebA-format directory: partition 0 trains, partition 1 stops early.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Weights folder to write (replaced atomically at the end).")
+@partition_data_options
 @generator_option
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
               help="Extractor (registered name or weights folder) of the perceptual term.")
@@ -44,22 +48,10 @@ def encoder() -> None:
               show_default=True, help="Weight of 1 - embedding cosine against the pixel MSE.")
 @click.option("--shell-weight", type=float, default=LossWeights.shell, show_default=True,
               help="Weight of the Gaussian-shell penalty (|z|/sqrt(L) - 1)^2.")
-@click.option("--eval-every", type=int, default=250, show_default=True,
-              help="Score the encoder on partition 1 every N steps.")
-@click.option("--patience", type=int, default=6, show_default=True,
-              help="Stop after N evaluations without improvement.")
-@click.option("--val-images", type=int, default=512, show_default=True,
-              help="Partition-1 crops scored per evaluation.")
-@click.option("--max-train-images", type=int, default=50000, show_default=True,
-              help="Most partition-0 crops decoded (a seeded choice from a full CelebA).")
-@click.option("--max-minutes", type=float, default=None, show_default="none",
-              help="Stop after this many minutes, checkpoint and export the best snapshot.")
+@early_stop_options(val_images=512)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of initialisation, data order and latents.")
-@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
-              show_default="OUT.work", help="Folder for checkpoints, the image cache and logs.")
-@click.option("--resume", is_flag=True, help="Continue from the work folder's checkpoint.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@run_folder_options
 def train(data: Path, out: Path, generator: str | None, extractor: str | None, device: str,
           steps: int, batch: int, lr: float, real_weight: float, perceptual_weight: float,
           shell_weight: float, eval_every: int, patience: int, val_images: int,

@@ -39,9 +39,10 @@ def _register() -> None:
     from tlgan.cli.generate import generate, info
     from tlgan.cli.generator import generator
     from tlgan.cli.photo import photo
+    from tlgan.cli.sr import sr
 
     for command in (generate, encode, edit, photo, info, extractor, generator, encoder,
-                    critic, axes):
+                    critic, axes, sr):
         cli.add_command(command)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 device_option = click.option(
     "--device", default="cpu", show_default=True,
@@ -13,6 +17,11 @@ device_option = click.option(
 generator_option = click.option(
     "--generator", default=None, show_default="registry DEFAULT",
     help="Registered generator name, weights folder, or plug-in .json file.",
+)
+upscaler_option = click.option(
+    "--upscaler", default=None, show_default="registry DEFAULT",
+    help="Face upscaler (registered name or weights folder) faces pass through when --size "
+         "is 128 or more, before the Lanczos resize; 'none': Lanczos alone.",
 )
 
 #: the setting ``tlgan serve`` reads its thread count from (0 there means auto)
@@ -52,3 +61,54 @@ threads_option = click.option(
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """``count(1, "face")`` -> ``"1 face"``, ``count(120000, "face")`` -> ``"120,000 faces"``."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying ``decorators`` so that their options show in the order given."""
+    def apply(fn: F) -> F:
+        for deco in reversed(decorators):
+            fn = deco(fn)
+        return fn
+    return apply
+
+
+#: ``--data`` and ``--out`` of the commands that train on a CelebA-format directory's
+#: partitions 0 (training) and 1 (early stopping)
+partition_data_options = _stack(
+    click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+                 help="A CelebA-format directory: partition 0 trains, partition 1 stops early."),
+    click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                 help="Weights folder to write (replaced atomically at the end)."),
+)
+
+
+def early_stop_options(val_images: int, eval_every: int = 250,
+                       val_help: str = "Partition-1 crops scored per evaluation.",
+                       ) -> Callable[[F], F]:
+    """``--eval-every`` (default ``eval_every``), ``--patience``, ``--val-images`` (default
+    ``val_images``, help ``val_help``), ``--max-train-images`` and ``--max-minutes`` of those
+    commands."""
+    return _stack(
+        click.option("--eval-every", type=int, default=eval_every, show_default=True,
+                     help="Score the model on partition 1 every N steps."),
+        click.option("--patience", type=int, default=6, show_default=True,
+                     help="Stop after N evaluations without improvement."),
+        click.option("--val-images", type=int, default=val_images, show_default=True,
+                     help=val_help),
+        click.option("--max-train-images", type=int, default=50000, show_default=True,
+                     help="Most partition-0 crops decoded (a seeded choice from a full "
+                          "CelebA)."),
+        click.option("--max-minutes", type=float, default=None, show_default="none",
+                     help="Stop after this many minutes, checkpoint and export the best "
+                          "snapshot."),
+    )
+
+
+#: ``--work``, ``--resume`` and ``--quiet`` of a resumable training command
+run_folder_options = _stack(
+    click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 show_default="OUT.work",
+                 help="Folder for checkpoints, the image cache and logs."),
+    click.option("--resume", is_flag=True, help="Continue from the work folder's checkpoint."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,12 @@ from tlgan.critic import DEFAULT_AUGMENT
 from tlgan.critic.breakage import break_faces
 from tlgan.critic.critic_net import ARCHITECTURE, KIND, WEIGHTS_FILE, CriticConfig, CriticNet
 from tlgan.encoders.encoder_net import count_parameters
-from tlgan.encoders.encoder_training import Partitions, load_partitions
 from tlgan.generators import FaceGenerator, load_generator
 from tlgan.latents import from_prior
 from tlgan.training.augment import augment, parse_policy
+from tlgan.training.data import Partitions, load_partitions
 from tlgan.training.export import image_grid, save_png
+from tlgan.training.run_config import PartitionRunConfig
 from tlgan_base import trainloop
 from tlgan_base.artifact import ArtifactError, write_json_atomic
 from tlgan_base.celeba_layout import TRAIN, VAL
@@ -60,7 +61,7 @@ VAL_SEED_BASE = 1_000_000
 
 
 @dataclass
-class CriticTrainConfig:
+class CriticTrainConfig(PartitionRunConfig):
     """Everything a run depends on (see the module docstring for the recipe)."""
 
     data: str
@@ -85,33 +86,15 @@ class CriticTrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        positive = ("steps", "batch", "width", "eval_every", "patience", "val_images",
-                    "max_train_images", "checkpoint_every")
-        for name in positive:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: must be a positive integer, got {v!r}")
+        self.check_positive(("steps", "batch", "width", "eval_every", "patience",
+                             "val_images", "max_train_images", "checkpoint_every"))
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr: must be a positive number, got {self.lr!r}")
         if not (math.isfinite(self.broken) and 0.0 <= self.broken < 1.0):
             raise ValueError(f"broken: must be in [0, 1), got {self.broken!r}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes: must be positive, got {self.max_minutes!r}")
         parse_policy(self.augment)
         CriticConfig(width=self.width)
-        if not Path(self.data).is_dir():
-            raise ValueError(f"data: {self.data} is not a CelebA-format directory")
-
-    @property
-    def work_dir(self) -> Path:
-        return Path(self.work) if self.work else Path(str(self.out) + ".work")
-
-    def recipe(self) -> dict[str, Any]:
-        """The fields that shape the result (a resumed run must match them)."""
-        d = asdict(self)
-        for k in ("out", "work", "device", "resume", "progress", "max_minutes"):
-            d.pop(k)
-        return d
+        self.check_run()
 
 
 def _to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -211,8 +194,9 @@ def _resume(run: _Run, log: Callable[[str], None]) -> None:
     Raises:
         ArtifactError: no checkpoint, or one made with another recipe.
     """
-    run.step, run.history = trainloop.resume_run(run.work, {"critic": run.net}, run.opt,
-                                                 run.sched, run.best, run.recipe)
+    state = trainloop.resume_run(run.work, {"critic": run.net}, run.opt, run.sched, run.best,
+                                 run.recipe)
+    run.step, run.history = int(state["step"]), list(state["history"])
     log(f"resumed at step {run.step} (best validation loss {run.best.best:.5f})")
 
 
@@ -275,14 +259,10 @@ def _evaluate(run: _Run, train_loss: float, seconds: float, log: trainloop.Jsonl
     entry = {"step": run.step, "train_loss": train_loss,
              **{f"val_{k}": v for k, v in scores.items()},
              "lr": run.sched.get_last_lr()[0], "seconds": round(seconds, 1)}
-    run.history.append(entry)
-    log.append(entry)
-    if run.best.update(scores["loss"], run.step):
-        trainloop.save_tensors_atomic(run.work / BEST, trainloop.module_tensors(run.net))
-    bad = run.best.bad
+    note = trainloop.record_evaluation(entry, scores["loss"], history=run.history, log=log,
+                                       best=run.best, snapshot=run.work / BEST, module=run.net)
     say(f"step {run.step}: validation loss {scores['loss']:.4f}, AUC {scores['auc']:.4f}, "
-        f"accuracy {scores['accuracy']:.3f}"
-        + ("  (best)" if bad == 0 else f"  ({bad} without gain)"))
+        f"accuracy {scores['accuracy']:.3f}  {note}")
 
 
 def _loop(run: _Run, say: Callable[[str], None]) -> None:

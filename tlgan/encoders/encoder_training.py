@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,18 +46,12 @@ from tlgan.encoders.encoder_net import (
 from tlgan.encoders.losses import InversionLoss, LossWeights, psnr
 from tlgan.generators import FaceGenerator, load_generator
 from tlgan.latents import from_prior
-from tlgan.training.data import decode_files
+from tlgan.training.data import Partitions, load_partitions
 from tlgan.training.export import image_grid, save_png
+from tlgan.training.run_config import PartitionRunConfig
 from tlgan_base import trainloop
-from tlgan_base.artifact import ArtifactError, sha256_bytes, write_json_atomic
-from tlgan_base.celeba_layout import (
-    PARTITION_FILE,
-    TRAIN,
-    VAL,
-    images_dir,
-    parse_partition,
-    read_pairs,
-)
+from tlgan_base.artifact import ArtifactError, write_json_atomic
+from tlgan_base.celeba_layout import TRAIN, VAL
 from tlgan_base.devices import resolve_device
 
 BEST = "best.safetensors"
@@ -65,7 +59,7 @@ IMAGES_CACHE = "images.npz"
 
 
 @dataclass
-class EncoderTrainConfig:
+class EncoderTrainConfig(PartitionRunConfig):
     """Everything a run depends on (see the module docstring for the recipe)."""
 
     data: str
@@ -92,93 +86,18 @@ class EncoderTrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        positive = ("steps", "batch", "eval_every", "patience", "val_images",
-                    "max_train_images", "checkpoint_every")
-        for name in positive:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: must be a positive integer, got {v!r}")
+        self.check_positive(("steps", "batch", "eval_every", "patience", "val_images",
+                             "max_train_images", "checkpoint_every"))
         for name in ("lr", "real_weight"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name}: must be a positive number, got {v!r}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes: must be positive, got {self.max_minutes!r}")
         LossWeights(self.perceptual_weight, self.shell_weight)
-        if not Path(self.data).is_dir():
-            raise ValueError(f"data: {self.data} is not a CelebA-format directory")
-
-    @property
-    def work_dir(self) -> Path:
-        return Path(self.work) if self.work else Path(str(self.out) + ".work")
+        self.check_run()
 
     def recipe(self) -> dict[str, Any]:
         """The fields that shape the result (a resumed run must match them)."""
-        d = asdict(self)
-        for k in ("out", "work", "device", "resume", "progress", "max_minutes"):
-            d.pop(k)
-        d["widths"] = list(self.widths)
-        return d
-
-
-@dataclass
-class Partitions:
-    """Decoded crops of partitions 0 (train) and 1 (validation), uint8 (N, R, R, 3)."""
-
-    train: np.ndarray
-    val: np.ndarray
-    source: str
-    source_sha256: str
-    names: dict[str, list[str]] = field(default_factory=dict)
-
-
-def load_partitions(data: str | Path, resolution: int, *, max_train: int, n_val: int,
-                    seed: int, cache: Path | None = None, progress: bool = False
-                    ) -> Partitions:
-    """Decode partition 0 (at most ``max_train`` crops, a seeded choice when there are
-    more) and the first ``n_val`` crops of partition 1 of a CelebA-format directory.
-
-    Raises:
-        ValueError: no partition file, a malformed one, or too few images in a partition.
-    """
-    root = Path(data)
-    part = root / PARTITION_FILE
-    if not part.is_file():
-        raise ValueError(f"data: {root} has no {PARTITION_FILE} (a CelebA-format directory "
-                         "is needed: the encoder trains on partition 0, stops on 1)")
-    raw = part.read_bytes()
-
-    def bad(message: str) -> None:
-        raise ValueError(f"data: {message}")
-
-    pairs = read_pairs(part, raw.decode("utf-8", "replace").splitlines(), "partition",
-                       parse_partition, bad)
-    train = [n for n, (p, _) in pairs.items() if p == TRAIN]
-    val = [n for n, (p, _) in pairs.items() if p == VAL][:n_val]
-    if not train or not val:
-        raise ValueError(f"data: {part} needs images in partitions 0 and 1 "
-                         f"(found {len(train)} and {len(val)})")
-    if len(train) > max_train:
-        keep = np.sort(np.random.default_rng(seed).choice(len(train), max_train, replace=False))
-        train = [train[i] for i in keep]
-    digest = sha256_bytes(("\n".join([sha256_bytes(raw), *train, "--", *val])
-                           + f"\n{resolution}").encode())
-    if cache is not None and cache.is_file():
-        with np.load(cache, allow_pickle=False) as z:
-            if str(z["digest"]) == digest:
-                return Partitions(z["train"], z["val"], str(root), digest,
-                                  {"train": train, "val": val})
-    folder = images_dir(root)
-    train_arr, _ = decode_files([folder / n for n in train], resolution, progress=progress,
-                                desc="decoding partition 0")
-    val_arr, _ = decode_files([folder / n for n in val], resolution, progress=progress,
-                              desc="decoding partition 1")
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".partial.npz")
-        np.savez(tmp, train=train_arr, val=val_arr, digest=np.array(digest))
-        tmp.replace(cache)
-    return Partitions(train_arr, val_arr, str(root), digest, {"train": train, "val": val})
+        return {**super().recipe(), "widths": list(self.widths)}
 
 
 def _to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -274,8 +193,9 @@ def _resume(run: _Run, log: Callable[[str], None]) -> None:
     Raises:
         ArtifactError: no checkpoint, or one made with another recipe.
     """
-    run.step, run.history = trainloop.resume_run(run.work, {"encoder": run.encoder}, run.opt,
-                                                 run.sched, run.best, run.recipe)
+    state = trainloop.resume_run(run.work, {"encoder": run.encoder}, run.opt, run.sched,
+                                 run.best, run.recipe)
+    run.step, run.history = int(state["step"]), list(state["history"])
     log(f"resumed at step {run.step} (best validation loss {run.best.best:.5f})")
 
 
@@ -320,15 +240,12 @@ def _evaluate(run: _Run, latent: float, real: float, seconds: float, log: trainl
     entry = {"step": run.step, "latent_mse": latent, "train_real": real,
              **{f"val_{k}": v for k, v in scores.items()},
              "lr": run.sched.get_last_lr()[0], "seconds": round(seconds, 1)}
-    run.history.append(entry)
-    log.append(entry)
-    if run.best.update(scores["loss"], run.step):
-        trainloop.save_tensors_atomic(run.work / BEST, trainloop.module_tensors(run.encoder))
-    bad = run.best.bad
+    note = trainloop.record_evaluation(entry, scores["loss"], history=run.history, log=log,
+                                       best=run.best, snapshot=run.work / BEST,
+                                       module=run.encoder)
     say(f"step {run.step}: validation loss {scores['loss']:.5f}, PSNR "
         f"{scores['psnr']:.2f} dB, cosine {scores.get('cosine', 0):.3f}, label "
-        f"agreement {scores.get('agreement', 0):.3f}"
-        + ("  (best)" if bad == 0 else f"  ({bad} without gain)"))
+        f"agreement {scores.get('agreement', 0):.3f}  {note}")
 
 
 def _loop(run: _Run, say: Callable[[str], None]) -> None:

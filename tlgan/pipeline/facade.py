@@ -49,6 +49,7 @@ from tlgan.pipeline.realism import (
     critic_score_grad,
     hold_realism,
 )
+from tlgan.upscale.upscaler import Upscaler, for_size, wants_upscale
 from tlgan_base.domain_errors import Stopped, clip
 from tlgan_base.protocols import LatentRealismScorer
 
@@ -68,6 +69,8 @@ class LoadedPipeline:
         encoder: the photo encoder trained for this generator (None: no photo encoding).
         critic: the realism critic trained for this generator (None: no critic; faces are
             only sampled ``raw`` and edits do not hold realism).
+        upscaler: the face upscaler faces asked for at 128 px or more pass through before
+            they are resized (None: Lanczos alone).
         pass_faces: the most faces the extractor labels or embeds in one forward pass (more
             are done in chunks, with the same results), so that work labelling many faces at
             once (conditioned starts, taught examples) holds a bounded amount of memory.
@@ -86,6 +89,7 @@ class LoadedPipeline:
     encoder: PhotoEncoder | None = None
     pass_faces: int = 64
     critic: LatentRealismScorer | None = None
+    upscaler: Upscaler | None = None
 
     def __post_init__(self) -> None:
         self.models = Models(self.generator, self.extractor, pass_faces=self.pass_faces,
@@ -217,9 +221,11 @@ class LoadedPipeline:
                if self.encoder is not None else "no photo encoder")
         judge = (f"critic {self.critic.name} ({self.critic.sha256[:12]})"
                  if self.critic is not None else "no critic")
+        up = (f"upscaler {self.upscaler.name} ({self.upscaler.sha256[:12]})"
+              if self.upscaler is not None else "no upscaler")
         return (f"generator {g.name} ({g.sha256[:12]}, {g.resolution} px, "
                 f"{self.latent_space} in R^{self.latent_size}), {ext}, {axes}, {enc}, "
-                f"{judge}, device {g.device}")
+                f"{judge}, {up}, device {g.device}")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -229,7 +235,18 @@ class LoadedPipeline:
             "axes": self.axis_names,
             "encoder": self.encoder.describe() if self.encoder is not None else None,
             "critic": self.critic.describe() if self.critic is not None else None,
+            "upscaler": self.upscaler.describe() if self.upscaler is not None else None,
         }
+
+    # -- faces for display ---------------------------------------------------------------
+    def upscales(self, size: int | None) -> bool:
+        """Whether faces asked for at ``size`` px pass through the upscaler."""
+        return wants_upscale(self.upscaler, self.resolution, size)
+
+    def for_display(self, images: np.ndarray, size: int | None) -> np.ndarray:
+        """uint8 faces (N, H, W, 3) ready to be encoded at ``size`` px: upscaled by the
+        upscaler when :meth:`upscales` (then resized by the encoder), else unchanged."""
+        return for_size(self.upscaler, images, size)
 
 
 class Pipeline(LoadedPipeline):

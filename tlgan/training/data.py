@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from tlgan_base.celeba_layout import (
     PARTITION_FILE,
     TEST,
     TRAIN,
+    VAL,
     images_dir,
     parse_partition,
     read_pairs,
@@ -347,3 +348,79 @@ def read_pack(path: str | os.PathLike[str], resolution: int | None = None) -> Im
         pack={"path": str(path), "encoding": meta.get("encoding"), "quality": meta.get("quality"),
               "from": meta.get("source"), "size_bytes": path.stat().st_size},
     )
+
+
+def partition_names(data: str | os.PathLike[str], what: str = "data"
+                    ) -> tuple[dict[int, list[str]], bytes]:
+    """The image names of each partition of a CelebA-format directory, in file order, and
+    the partition file's bytes.
+
+    Raises:
+        ValueError: no partition file, or a malformed one.
+    """
+    root = Path(data)
+    part = root / PARTITION_FILE
+    if not part.is_file():
+        raise ValueError(f"data: {root} has no {PARTITION_FILE} (a CelebA-format directory "
+                         f"is needed: {what})")
+    raw = part.read_bytes()
+
+    def bad(message: str) -> None:
+        raise ValueError(f"data: {message}")
+
+    pairs = read_pairs(part, raw.decode("utf-8", "replace").splitlines(), "partition",
+                       parse_partition, bad)
+    names: dict[int, list[str]] = {}
+    for name, (p, _) in pairs.items():
+        names.setdefault(p, []).append(name)
+    return names, raw
+
+
+@dataclass
+class Partitions:
+    """Decoded crops of partitions 0 (train) and 1 (validation), uint8 (N, R, R, 3)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    source: str
+    source_sha256: str
+    names: dict[str, list[str]] = field(default_factory=dict)
+
+
+def load_partitions(data: str | Path, resolution: int, *, max_train: int, n_val: int,
+                    seed: int, cache: Path | None = None, progress: bool = False
+                    ) -> Partitions:
+    """Decode partition 0 (at most ``max_train`` crops, a seeded choice when there are
+    more) and the first ``n_val`` crops of partition 1 of a CelebA-format directory.
+
+    Raises:
+        ValueError: no partition file, a malformed one, or too few images in a partition.
+    """
+    root = Path(data)
+    names, raw = partition_names(root, "training uses partition 0, stops early on 1")
+    train = names.get(TRAIN, [])
+    val = names.get(VAL, [])[:n_val]
+    if not train or not val:
+        raise ValueError(f"data: {root / PARTITION_FILE} needs images in partitions 0 and 1 "
+                         f"(found {len(train)} and {len(val)})")
+    if len(train) > max_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(train), max_train, replace=False))
+        train = [train[i] for i in keep]
+    digest = sha256_bytes(("\n".join([sha256_bytes(raw), *train, "--", *val])
+                           + f"\n{resolution}").encode())
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["digest"]) == digest:
+                return Partitions(z["train"], z["val"], str(root), digest,
+                                  {"train": train, "val": val})
+    folder = images_dir(root)
+    train_arr, _ = decode_files([folder / n for n in train], resolution, progress=progress,
+                                desc="decoding partition 0")
+    val_arr, _ = decode_files([folder / n for n in val], resolution, progress=progress,
+                              desc="decoding partition 1")
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".partial.npz")
+        np.savez(tmp, train=train_arr, val=val_arr, digest=np.array(digest))
+        tmp.replace(cache)
+    return Partitions(train_arr, val_arr, str(root), digest, {"train": train, "val": val})

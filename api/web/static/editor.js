@@ -6,7 +6,7 @@
 // non-zero moves and the locked axes, so sliders are reversible. Requests that would replace
 // the face are numbered; an answer that is not the latest is dropped.
 
-import { state } from "./state.js";
+import { FACE_SIZE, state } from "./state.js";
 import { $, dataUrl, el, faceRequest, notice, pretty, signed } from "./ui.js";
 import { describeMoves, showFace, showRealism } from "./face.js";
 import { customAxesFor, deleteTaught, exportTaught } from "./taught.js";
@@ -38,7 +38,7 @@ async function renderEdit() {
   editTimer = null;
   const body = {
     latent: state.base, moves: activeMoves(), locked: [...state.locked],
-    format: "png", with_features: true,
+    format: "png", size: FACE_SIZE, with_features: true,
   };
   // Local edits: the server's default (on when its bundle ships masks) unless turned off.
   if (!$("locality-toggle").checked) body.locality = false;

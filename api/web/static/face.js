@@ -1,7 +1,7 @@
 // The face shown: showing it, new faces (generate, feature-conditioned generation), latent
 // copy / paste and A/B face mixing.
 
-import { state } from "./state.js";
+import { FACE_SIZE, state } from "./state.js";
 import { $, dataUrl, faceRequest, notice, pretty, randomSeed, showError } from "./ui.js";
 import { conditionTargets, DEBOUNCE_MS, syncSliders, updateProbabilities } from "./editor.js";
 import { hideUploadResult } from "./upload.js";
@@ -64,7 +64,7 @@ export function newFace(latent, image, features, label) {
 }
 
 export async function generate({ random = false, withTargets = false } = {}) {
-  const body = { count: 1, format: "png", with_features: true };
+  const body = { count: 1, format: "png", size: FACE_SIZE, with_features: true };
   const seedText = $("seed-input").value.trim();
   if (random || seedText === "") {
     body.seed = randomSeed();
@@ -170,7 +170,7 @@ export async function pasteLatent() {
     return;
   }
   const data = await faceRequest("Paste latent", "edit", {
-    latent, moves: {}, locked: [], format: "png", with_features: true,
+    latent, moves: {}, locked: [], format: "png", size: FACE_SIZE, with_features: true,
   });
   if (!data) return;
   newFace(data.latent, dataUrl(data.image), data.features, "pasted latent");
@@ -205,7 +205,7 @@ async function renderMix() {
   const method = $("mix-lerp").checked ? "lerp" : "slerp";
   const data = await faceRequest("Mix", "interpolate", {
     latent_a: state.mixA.latent, latent_b: state.mixB.latent, ratio, method,
-    format: "png", with_features: true,
+    format: "png", size: FACE_SIZE, with_features: true,
   });
   if (!data) return;
   const face = data.faces[0];

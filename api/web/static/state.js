@@ -1,6 +1,10 @@
 // What the page holds: the one state object that modules share (exported here, not a global
 // on window). Modules read and change its fields; their other variables stay their own.
 
+// The side (px) the face is shown at (style.css's --face): faces are asked for at this size,
+// so the server's face upscaler sharpens them instead of the browser stretching 64 px.
+export const FACE_SIZE = 384;
+
 export const state = {
   axes: [],            // [{name, reference}] from the bundle
   taught: new Map(),   // name -> {direction, head, stats}: taught / named axes (localStorage)

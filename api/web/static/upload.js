@@ -2,7 +2,7 @@
 // edit, lock, keep and blend like any other). The photo is shown beside its reconstruction,
 // centre-cropped by CSS as the service crops it, until another face replaces it.
 
-import { state } from "./state.js";
+import { FACE_SIZE, state } from "./state.js";
 import { $, dataUrl, faceRequest, notice } from "./ui.js";
 import { newFace } from "./face.js";
 import { closePhoto } from "./photo.js";
@@ -19,6 +19,7 @@ export async function encodePhoto(file, note = "") {
   const form = new FormData();
   form.append("image", file, file.name || "photo");
   form.append("format", "png");
+  form.append("size", String(FACE_SIZE));  // the display size: the server's upscaler sharpens it
   form.append("with_features", "true");
   form.append("adapter", "false");  // the page edits with /edit's untuned renders
   const name = shortName(file.name);
