@@ -184,13 +184,16 @@ class GenerateRequest(_Request):
     features: dict[AxisName, Probability] | None = Field(
         default=None, description="Target probability per attribute: move each face along the axes "
         "until the extractor agrees (within 0.2); faces then list `unmet` attributes.")
-    quality: Literal["raw", "ranked"] | None = Field(
+    quality: Literal["raw", "ranked", "refined"] | None = Field(
         default=None,
-        description="'raw': each seed's own face (as before the realism critic). 'ranked': the "
+        description="'raw': each seed's own face (as before the realism critic). 'refined': the "
+        "seed's own latent moved a bounded way up the critic's score, orthogonal to the "
+        "bundle's axes (attributes and identity stay). 'ranked': the "
         "face the critic finds most realistic among `candidates` derived from the seed "
         "(candidate 0 is the raw face); with `features`, the start nearest the targets among "
         "the better-ranked half of the 16 candidates. null: the service's `quality` setting "
-        "(raw unless the service sets it). 'ranked' with no critic loaded: 422.")
+        "(tlgan.critic.DEFAULT_QUALITY with a critic loaded, raw without). 'ranked' or "
+        "'refined' with no critic loaded: 422.")
     candidates: Annotated[int, Field(ge=MIN_CANDIDATES, le=MAX_CANDIDATES), _AS_INT] | None = \
         Field(default=None, description="Candidates per seed of 'ranked' sampling (null: the "
               "service's `candidates` setting). Only with 'ranked' and no `features`: 422 "
@@ -303,8 +306,8 @@ class GeneratedFace(_Response):
         default=None, description="'ranked' only: which of the seed's candidates this face is "
         "(0: the raw face); null with 'raw'.")
     realism: float | None = Field(
-        default=None, description="'ranked' only: the critic's realism score of the face (a "
-        "logit, higher = more realistic); null with 'raw'.")
+        default=None, description="'ranked' and 'refined' only: the critic's realism score of "
+        "the face's latent (higher = more realistic); null with 'raw'.")
 
 
 class GenerateResponse(_Response):

@@ -91,13 +91,14 @@ class Settings(BaseSettings):
         description="Realism critic that ranks generated faces: registered name or weights "
         "folder (None: the one registered for the generator; 'none': off, and then faces are "
         "only sampled 'raw').")
-    quality: Literal["raw", "ranked"] | None = Field(
+    quality: Literal["raw", "ranked", "refined"] | None = Field(
         default=None,
         description="Sampling of /generate and the page when a request names none: 'raw' (each "
-        "seed's own face, as before the critic) or 'ranked' (the most realistic of "
-        "`candidates` faces per seed). None: 'raw' (tlgan.critic.DEFAULT_QUALITY, chosen on "
-        "bench/quality.py's figures; and always 'raw' when no critic is loaded: 'ranked' with "
-        "no critic stops the service at start).")
+        "seed's own face, as before the critic), 'ranked' (the most realistic of "
+        "`candidates` faces per seed) or 'refined' (the seed's latent moved up the critic's "
+        "score, orthogonal to the axes). None: tlgan.critic.DEFAULT_QUALITY (chosen on "
+        "bench/quality.py's figures) with a critic loaded, 'raw' without one ('ranked' or "
+        "'refined' with no critic stops the service at start).")
     candidates: int = Field(
         default=DEFAULT_CANDIDATES, ge=MIN_CANDIDATES, le=MAX_CANDIDATES,
         description="Candidates per seed of 'ranked' sampling when a request names none "

@@ -1,5 +1,6 @@
 """Choose the default number of ranked candidates (``quality="ranked"``) on evidence, and judge
-the realism critic: for K = 1 (raw), 2, 4, 8 the 64-face grid of seeds 1-64 (to count broken
+the realism critic: for K = 1 (raw), 2, 4, 8 and refined sampling (``r<R>``: radius R)
+the 64-face grid of seeds 1-64 (to count broken
 faces by eye), the Fréchet distance in extractor space of 2,000 faces against the subset's
 test faces beside the real-vs-real floor, the critic's score distribution, the time of one
 /generate face (median of several requests, K=1 measured in the same run as the baseline);
@@ -7,6 +8,7 @@ and the critic's ROC-AUC on the by-eye labels of bench/data/broken_faces.json.
 
     python bench/quality.py --data ../shared/data/celeba-subset --out runs/quality
     python bench/quality.py --data D --sections auc,grids --ks 1,4
+    python bench/quality.py --data D --sections grids,frechet,timing --ks 1,r4,r6
     python bench/quality.py --data D --critic runs/critic   # a critic not yet registered
     python bench/quality.py --data D --critic celeba-dcgan64-critic --sections validation
 
@@ -52,14 +54,23 @@ class Context:
     results: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def ks(self) -> list[int]:
-        return [int(k) for k in self.args.ks.split(",")]
+    def ks(self) -> list[str]:
+        """The samplings measured: K (1: raw, else ranked) or ``r<R>`` (refined, radius R)."""
+        return self.args.ks.split(",")
 
-    def latents(self, seeds: range | list[int], k: int) -> Any:
-        """The pipeline's seeded latents at K (1: raw)."""
-        if k == 1:
+    def latents(self, seeds: range | list[int], k: str) -> Any:
+        """The pipeline's seeded latents at K (1: raw) or refined (``r<R>``: radius R)."""
+        from tlgan.pipeline.ranking import SeededLatents, refine_latents
+
+        if k.startswith("r"):
+            pipe = self.pipeline
+            raw = pipe.seeded_latents(seeds, self.args.truncation, "raw").latents
+            z, scores = refine_latents(pipe.critic, pipe.models, raw, pipe.bundle_axes(),
+                                       radius=float(k[1:]))
+            return SeededLatents(z, "refined", 1, realism=scores)
+        if int(k) == 1:
             return self.pipeline.seeded_latents(seeds, self.args.truncation, "raw")
-        return self.pipeline.seeded_latents(seeds, self.args.truncation, "ranked", k)
+        return self.pipeline.seeded_latents(seeds, self.args.truncation, "ranked", int(k))
 
 
 def section_auc(ctx: Context) -> tuple[list[str], list[list[object]]]:
@@ -126,7 +137,7 @@ def section_grids(ctx: Context) -> tuple[list[str], list[list[object]]]:
         Image.fromarray(image_grid(ctx.pipeline.render(picked.latents), nrow=8)).save(path)
         changed = [] if picked.chosen is None else \
             [s for s, c in zip(GRID_SEEDS, picked.chosen.tolist(), strict=True) if c != 0]
-        ctx.results.setdefault("grids", {})[str(k)] = {"path": str(path), "changed": changed}
+        ctx.results.setdefault("grids", {})[k] = {"path": str(path), "changed": changed}
         rows.append([k, len(changed), str(path)])
     return ["K", "faces changed vs K=1", "grid"], rows
 
@@ -148,7 +159,7 @@ def section_frechet(ctx: Context) -> tuple[list[str], list[list[object]]]:
         fd = ref.score(embed_uint8(ext, pipe.render(z), "cpu"))
         scores = pipe.critic.score_latents(z, pipe.latent_space)
         pct = np.percentile(scores, [5, 25, 50, 75, 95])
-        ctx.results.setdefault("frechet", {})[str(k)] = {
+        ctx.results.setdefault("frechet", {})[k] = {
             "fd": fd, "floor": ref.floor, "n": ctx.args.n, "reference": ref.reference,
             "score_percentiles": dict(zip(["p5", "p25", "p50", "p75", "p95"],
                                           pct.tolist(), strict=True))}
@@ -171,8 +182,10 @@ def section_timing(ctx: Context) -> tuple[list[str], list[list[object]]]:
     with TestClient(app) as client:
         base = None
         for k in ctx.ks:
-            body: dict[str, Any] = {"quality": "raw"} if k == 1 else {"quality": "ranked",
-                                                                      "candidates": k}
+            # refined is timed at the service's radius (the steps, not the radius, cost)
+            body: dict[str, Any] = ({"quality": "refined"} if k.startswith("r") else
+                                    {"quality": "raw"} if k == "1" else
+                                    {"quality": "ranked", "candidates": int(k)})
             times = []
             for i in range(ctx.args.repeats + 2):
                 t0 = time.perf_counter()
@@ -182,9 +195,9 @@ def section_timing(ctx: Context) -> tuple[list[str], list[list[object]]]:
                 if i >= 2:  # two warm-ups
                     times.append(took)
             p50 = statistics.median(times) * 1000
-            base = p50 if k == 1 else base
+            base = p50 if k == "1" else base
             ratio = p50 / base if base else float("nan")
-            ctx.results.setdefault("timing", {})[str(k)] = {"p50_ms": p50, "ratio": ratio,
+            ctx.results.setdefault("timing", {})[k] = {"p50_ms": p50, "ratio": ratio,
                                                            "repeats": ctx.args.repeats}
             rows.append([k, f"{p50:.1f}", f"{ratio:.2f}"])
     return ["K", "one /generate face p50 (ms)", "x raw"], rows
@@ -205,7 +218,8 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="CelebA-layout folder (real faces)")
     ap.add_argument("--critic", default=None,
                     help="critic: registered name or weights folder (default: registered)")
-    ap.add_argument("--ks", default="1,2,4,8", help="candidates per seed (1: raw)")
+    ap.add_argument("--ks", default="1,2,4,8,r4",
+                    help="candidates per seed (1: raw), or r<R>: refined with radius R")
     ap.add_argument("--n", type=int, default=2000, help="faces per FD estimate")
     ap.add_argument("--truncation", type=float, default=1.0)
     ap.add_argument("--repeats", type=int, default=15, help="requests per timing")

@@ -136,12 +136,13 @@ def _time_one(pipeline: Any, bare: Any, z: np.ndarray, moves: dict[str, float], 
 
 
 def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str = AXES,
-                 distance: float = 3.0, out: Path | None = None, timed: int = 16
-                 ) -> dict[str, Any]:
+                 distance: float = 3.0, out: Path | None = None, timed: int = 16,
+                 max_total: float | None = None) -> dict[str, Any]:
     """The edits section of the quality bench on ``pipeline`` (which must carry a critic):
     prints a table per move and a summary, writes the grids to ``out`` (when given) and
     returns the figures (per move and over all moves). Edits use the service's defaults
-    (locality and references as /edit), one batch of all seeds per move and mode."""
+    (locality and references as /edit), one batch of all seeds per move and mode;
+    ``max_total``: the hold's bound on its corrections (None: REALISM_MAX_TOTAL)."""
     import dataclasses
 
     from tlgan.pipeline import plan_edit
@@ -155,7 +156,9 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
     fine = fine_faces(seeds, pipeline.generator.sha256)
     start_images, start_probs = pipeline.render_and_label(z)
     assert start_probs is not None
-    s_start = critic.score(start_images)
+    space = pipeline.latent_space
+    # the critic scores latents (a local edit's moved latent stands for its face)
+    s_start = critic.score_latents(z, space)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     rows, figures = [], {}
@@ -167,10 +170,14 @@ def edit_section(pipeline: Any, seeds: Sequence[int] = range(1, 65), axes: str =
         for sign in (1.0, -1.0):
             moves = {axis: sign * distance}
             res_off = plan_edit(pipeline, z, moves, realism=False).run()
-            res_on = plan_edit(pipeline, z, moves, realism=True).run()
+            plan_on = plan_edit(pipeline, z, moves, realism=True)
+            if max_total is not None:
+                plan_on = dataclasses.replace(plan_on, realism_max_total=max_total)
+            res_on = plan_on.run()
             real = res_on.realism
             assert real is not None
-            s_off, s_on = critic.score(res_off.images), critic.score(res_on.images)
+            s_off = critic.score_latents(res_off.latents, space)
+            s_on = critic.score_latents(res_on.latents, space)
             drop_off = s_start - s_off > REALISM_TOLERANCE
             drop_on = s_start - s_on > REALISM_TOLERANCE
             drops_off.append(drop_off)
@@ -264,12 +271,14 @@ def main() -> None:
     ap.add_argument("--timed", type=int, default=16,
                     help="single-face edits timed per move and mode (0: none)")
     ap.add_argument("--out", type=Path, default=None, help="folder for the grids (PNG)")
+    ap.add_argument("--max-total", type=float, default=None,
+                    help="the hold's bound on its corrections (default REALISM_MAX_TOTAL)")
     args = ap.parse_args()
 
     from tlgan.assembly import load_pipeline
 
     edit_section(load_pipeline(), parse_seeds(args.seeds), args.axes, args.distance,
-                 args.out, args.timed)
+                 args.out, args.timed, args.max_total)
 
 
 if __name__ == "__main__":

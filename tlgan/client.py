@@ -88,13 +88,17 @@ class Client:
     def generate(self, seed: int | None = None, count: int = 1,
                  truncation: float = DEFAULT_TRUNCATION,
                  features: Mapping[str, float] | None = None, format: str = "png",
-                 size: int | None = None, with_features: bool = True) -> list[Face]:
+                 size: int | None = None, with_features: bool = True,
+                 quality: str | None = None) -> list[Face]:
         """Faces for seeds ``seed .. seed+count-1`` (random seed if None).
 
         With ``features`` ({attribute: target probability}), faces are moved along the axes
         toward the targets; ``Face.unmet`` lists the attributes that could not be reached.
+        ``quality``: ``raw``, ``ranked`` or ``refined`` (None: the service's default); with
+        ``ranked`` or ``refined`` ``Face.score`` is the critic's realism score.
         """
-        body = generate_body(seed, count, truncation, features, format, size, with_features)
+        body = generate_body(seed, count, truncation, features, format, size, with_features,
+                             quality)
         return [face_of(f) for f in self._post("/generate", body)["faces"]]
 
     def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,
@@ -212,9 +216,11 @@ class AsyncClient:
     async def generate(self, seed: int | None = None, count: int = 1,
                        truncation: float = DEFAULT_TRUNCATION,
                        features: Mapping[str, float] | None = None, format: str = "png",
-                       size: int | None = None, with_features: bool = True) -> list[Face]:
+                       size: int | None = None, with_features: bool = True,
+                       quality: str | None = None) -> list[Face]:
         """See :meth:`Client.generate`."""
-        body = generate_body(seed, count, truncation, features, format, size, with_features)
+        body = generate_body(seed, count, truncation, features, format, size, with_features,
+                             quality)
         return [face_of(f) for f in (await self._post("/generate", body))["faces"]]
 
     async def edit(self, latent: LatentLike, moves: Mapping[str, float] | None = None,

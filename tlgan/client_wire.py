@@ -54,6 +54,10 @@ class Face:
     #: edits only: the realism check's outcome (critic scores ``start``, ``moved``, ``end``,
     #: ``held``, ``hold``, ``tolerance``); None without a critic
     realism: dict[str, Any] | None = None
+    #: generated faces only (``ranked`` or ``refined`` quality): the critic's realism score
+    #: of the face, and with ``ranked`` the seed's candidate it is; None otherwise
+    score: float | None = None
+    candidate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,7 +203,10 @@ def face_of(d: Mapping[str, Any]) -> Face:
     return Face(image=decode_image(d["image"]), latent=np.asarray(d["latent"], dtype=np.float32),
                 features=d.get("features"), seed=d.get("seed"), ratio=d.get("ratio"),
                 unmet=d.get("unmet"), unheld=d.get("unheld"), locality=d.get("locality"),
-                hold_references=d.get("hold_references"), realism=d.get("realism"))
+                hold_references=d.get("hold_references"),
+                realism=d["realism"] if isinstance(d.get("realism"), dict) else None,
+                score=d["realism"] if isinstance(d.get("realism"), int | float) else None,
+                candidate=d.get("candidate"))
 
 
 def axes_of(d: Mapping[str, Any]) -> Axes:
@@ -212,10 +219,13 @@ def axes_of(d: Mapping[str, Any]) -> Axes:
 
 def generate_body(seed: int | None, count: int, truncation: float,
                    features: Mapping[str, float] | None, format: str, size: int | None,
-                   with_features: bool) -> dict[str, Any]:
-    return {"seed": seed, "count": count, "truncation": truncation,
+                   with_features: bool, quality: str | None = None) -> dict[str, Any]:
+    body = {"seed": seed, "count": count, "truncation": truncation,
             "features": dict(features) if features is not None else None,
             "format": format, "size": size, "with_features": with_features}
+    if quality is not None:  # absent: the service's default
+        body["quality"] = quality
+    return body
 
 
 def edit_body(latent: LatentLike, moves: Mapping[str, float] | None, locked: Sequence[str],

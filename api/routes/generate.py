@@ -15,9 +15,10 @@ from api.routes.limits import check_limits
 from api.routes.replies import features_of, image_response
 from api.routes.responses import BODY_ERRORS, image_200
 from api.schemas import GeneratedFace, GenerateRequest, GenerateResponse
+from tlgan.critic import REFINE_STEPS
 from tlgan.latents import latent_to_list
 from tlgan.pipeline import ConditionResult, Pipeline, condition_cost
-from tlgan.pipeline.ranking import RANKED, RAW, SeededLatents, resolve_quality
+from tlgan.pipeline.ranking import RANKED, REFINED, SeededLatents, resolve_quality
 
 #: random seeds stay below 2**53 so that JavaScript clients can hold them exactly
 RANDOM_SEED_BOUND = 2**53 - 64
@@ -38,7 +39,9 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
     service's ``quality`` setting says otherwise) returns each seed's own face; ``ranked``
     (a realism critic must be loaded) returns, per seed, the face the critic finds most
     realistic among ``candidates`` latents derived from the seed (the seed's own first), and
-    says which (``candidate``) and its score (``realism``).
+    says which (``candidate``) and its score (``realism``); ``refined`` (a critic and the
+    bundle) moves each seed's own latent a bounded way up the critic's score, orthogonal to
+    the bundle's axes, and says its score (``realism``).
     With ``features``, each face starts from the one of 16 candidate latents derived from
     its seed that is nearest the targets (ranked: among the critic's better half of them),
     is moved along the axes until the extractor's probabilities are within 0.2 of the
@@ -48,7 +51,7 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
     pipeline, settings = jobs.pipeline, jobs.settings
     quality = resolve_quality(body.quality or settings.quality, pipeline.critic,
                               pipeline.generator.name)
-    if body.candidates is not None and (quality == RAW or body.features):
+    if body.candidates is not None and (quality != RANKED or body.features):
         raise ValueError("candidates: only 'ranked' sampling without `features` takes a "
                          f"number of candidates (this request is {quality}"
                          f"{' with features' if body.features else ''})")
@@ -75,11 +78,12 @@ async def generate(body: GenerateRequest, request: Request, jobs: JobsDep
         z, images, probs, unmet = result.latents, result.images, result.probs, result.unmet
         chosen, realism = result.chosen, result.realism
     else:  # no targets, or none to meet ({}): the plain render, as cheap as no features
-        if quality == RANKED:
+        if quality in (RANKED, REFINED):
             def rank(p: Pipeline, stop: Callable[[], bool]) -> SeededLatents:
-                return own.seeded_latents(seeds, body.truncation, RANKED, k)
+                return own.seeded_latents(seeds, body.truncation, quality, k)
 
-            picked = await jobs.call(rank, cost=len(seeds) * k)
+            cost = len(seeds) * (k if quality == RANKED else 3 * (1 + REFINE_STEPS))
+            picked = await jobs.call(rank, cost=cost)
             z, chosen, realism = picked.latents, picked.chosen, picked.realism
         images, probs = await render_faces(jobs, own, z, body.with_features)
         if body.features is not None:

@@ -95,6 +95,30 @@ def test_ranked_conditioned_generation_reports_its_candidates(
     assert all(f["candidate"] is None for f in raw["faces"])
 
 
+def test_refined_returns_the_refined_latent_its_score_and_refined_conditioned_faces(
+        make_client: Callable[..., TestClient], ranked_pipeline: Pipeline) -> None:
+    client = make_client(pipeline=ranked_pipeline)
+    body = client.post("/generate", json={"seed": 30, "count": 3,
+                                          "quality": "refined"}).json()
+    want = ranked_pipeline.seeded_latents(range(30, 33), 1.0, "refined")
+    assert want.realism is not None
+    for i, face in enumerate(body["faces"]):
+        assert face["candidate"] is None
+        assert face["realism"] == round(float(want.realism[i]), 4)
+        z = np.asarray(face["latent"], dtype=np.float32)
+        assert np.array_equal(z, want.latents[i])
+        assert np.array_equal(decode_image(face["image"]), ranked_pipeline.render(z[None])[0])
+    assert client.post("/generate", json={"seed": 30, "count": 3,
+                                          "quality": "refined"}).json() == body
+    cond = client.post("/generate", json={"seed": 4, "count": 2, "quality": "refined",
+                                          "features": {"Smiling": 0.9}}).json()["faces"]
+    assert all(f["candidate"] is None and isinstance(f["realism"], float) for f in cond)
+    r = make_client().post("/generate", json={"seed": 1, "quality": "refined"})
+    assert r.status_code == 422 and detail(r).startswith("quality:"), r.text
+    r = client.post("/generate", json={"seed": 1, "quality": "refined", "candidates": 4})
+    assert r.status_code == 422 and "candidates" in detail(r), r.text
+
+
 def test_generators_lists_the_loaded_critic(make_client: Callable[..., TestClient],
                                             ranked_pipeline: Pipeline) -> None:
     assert make_client().get("/generators").json()["critic"] is None

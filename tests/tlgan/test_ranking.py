@@ -95,3 +95,48 @@ def test_ranked_conditioned_starts_are_nearest_among_the_better_half(
     result = ranked_pipeline.generate_conditioned(seeds[:2], targets, quality="ranked")
     assert result.chosen is not None and result.realism is not None
     assert np.allclose(result.realism, ranked_pipeline.critic.score(result.images))
+
+
+def test_refined_climbs_the_critic_orthogonal_to_the_axes_within_the_radius(
+        ranked_pipeline: Pipeline) -> None:
+    from tlgan.critic import REFINE_RADIUS
+
+    p = ranked_pipeline
+    assert p.critic is not None
+    seeds = list(range(1, 13))
+    raw = p.seeds_to_latents(seeds)
+    got = p.seeded_latents(seeds, 1.0, "refined")
+    assert got.quality == "refined" and got.chosen is None and got.realism is not None
+    move = got.latents.astype(np.float64) - raw
+    # the move is bounded, keeps every bundle axis and never lowers the critic's score
+    assert (np.linalg.norm(move, axis=1) <= REFINE_RADIUS + 1e-4).all()
+    axes = p.bundle_axes()
+    assert len(axes) == len(p.attributes)
+    np.testing.assert_allclose(move @ axes.T, 0.0, atol=1e-4)
+    before = p.critic.score_latents(raw)
+    np.testing.assert_allclose(got.realism, p.critic.score_latents(got.latents), atol=1e-9)
+    assert (got.realism >= before - 0.05).all() and (got.realism > before + 0.05).sum() >= 6
+    # deterministic, byte for byte
+    again = p.seeded_latents(seeds, 1.0, "refined")
+    assert again.latents.tobytes() == got.latents.tobytes()
+    assert p.seeded_latents([], 1.0, "refined").latents.shape == (0, p.latent_size)
+
+
+def test_refined_needs_a_critic_and_the_axes(tiny_pipeline: Pipeline,
+                                             ranked_pipeline: Pipeline) -> None:
+    import dataclasses
+
+    from tlgan.pipeline.ranking import refine_latents
+
+    with pytest.raises(ValueError, match=r"^quality: 'refined' needs a realism critic"):
+        tiny_pipeline.seeded_latents([1], 1.0, "refined")
+    p = ranked_pipeline
+    assert p.critic is not None
+    z = p.seeds_to_latents([1])
+    with pytest.raises(ValueError, match=r"^quality: 'refined' needs the axis bundle"):
+        refine_latents(p.critic, p.models, z, np.zeros((0, p.latent_size)))
+    with pytest.raises(ValueError, match=r"^quality: 'refined' needs the axis bundle"):
+        dataclasses.replace(p, bundle=None).seeded_latents([1], 1.0, "refined")
+    for kw in ({"steps": 0}, {"radius": 0.0}, {"radius": float("nan")}):
+        with pytest.raises(ValueError, match=rf"^{next(iter(kw))}:"):
+            refine_latents(p.critic, p.models, z, p.bundle_axes(), **kw)  # type: ignore[arg-type]

@@ -123,8 +123,8 @@ def test_an_edit_checks_realism_with_a_critic_and_holds_it_when_asked(
     np.testing.assert_allclose(checked.end, real.moved, atol=1e-6)
     critic = p.critic
     assert critic is not None
-    # the scores reported are the critic's scores of the start faces and the faces returned
-    # (up to the uint8 rounding of the faces)
+    # the scores reported are the critic's scores of the start latents and the latents
+    # returned (the discriminator critic scores their faces, up to the uint8 rounding)
     np.testing.assert_allclose(real.start, critic.score(p.render(z)), atol=0.05)
     np.testing.assert_allclose(real.end, critic.score(held.images), atol=0.05)
     np.testing.assert_allclose(real.moved, critic.score(free.images), atol=0.05)
@@ -155,7 +155,7 @@ def test_an_edit_checks_realism_with_a_critic_and_holds_it_when_asked(
     assert held.realism.face(0)["held"] in (True, False)
 
 
-def test_a_local_edit_is_judged_on_the_local_face(
+def test_a_local_edit_is_judged_on_its_moved_latent(
         tiny_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> None:
     from axes.bundle_attach import attach_masks
     from tlgan.pipeline.locality import learn_masks
@@ -173,8 +173,9 @@ def test_a_local_edit_is_judged_on_the_local_face(
     real = result.realism
     assert result.locality and real is not None and real.changed.any()
     assert p.critic is not None
-    # the scores are the local faces' (the faces returned), not the global renders'
-    np.testing.assert_allclose(real.end, p.critic.score(result.images), atol=0.05)
+    # the critic scores latents: a local edit's is its moved latent, not the blended face
+    np.testing.assert_allclose(real.end, p.critic.score_latents(result.latents), atol=0.05)
+    assert not np.allclose(real.end, p.critic.score(result.images), atol=0.05)
     images, _ = p.render_edit(z, result.latents, moves, True)
     np.testing.assert_array_equal(result.images, images)
 

@@ -29,10 +29,12 @@ from tlgan.latents import DEFAULT_TRUNCATION
               help="Output size in pixels (16..1024).")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg", "webp"]), default="png",
               show_default=True)
-@click.option("--quality", type=click.Choice(["raw", "ranked"]), default=None,
+@click.option("--quality", type=click.Choice(["raw", "ranked", "refined"]), default=None,
               show_default="raw (the evidence: docs/models.md)",
               help="raw: each seed's own face; ranked: the most realistic (by the critic) of "
-                   "--candidates faces derived from the seed (candidate 0 is the raw face).")
+                   "--candidates faces derived from the seed (candidate 0 is the raw face); "
+                   "refined: the seed's latent moved up the critic's score, orthogonal to the "
+                   "shipped bundle's axes.")
 @click.option("--candidates", type=click.IntRange(MIN_CANDIDATES, MAX_CANDIDATES),
               default=DEFAULT_CANDIDATES, show_default=True,
               help="Candidates per seed of --quality ranked.")
@@ -48,7 +50,8 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
     """Render one face per seed, plus its latent as JSON.
 
     Writes OUT/seedNNNN.<format> and OUT/seedNNNN.json ({"seed", "latent", "generator"};
-    ranked faces add "quality", "candidate" and "realism"). The same seed gives
+    ranked faces add "quality", "candidate" and "realism", refined ones "quality" and
+    "realism"). The same seed gives
     byte-identical images on every run; --quality raw gives the faces of before the critic.
     At --size 128 or more the faces pass through the face upscaler (2x super-resolution)
     before the Lanczos resize.
@@ -58,14 +61,16 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
       tlgan generate --seeds 1-8 --out faces/
       tlgan generate --seeds 42 --out faces/ --truncation 0.7 --size 256
       tlgan generate --seeds 1-64 --out faces/ --quality ranked --candidates 8
+      tlgan generate --seeds 1-64 --out faces/ --quality refined
       tlgan generate --seeds 1-8 --out faces/ --quality raw
     """
     from tlgan.assembly import NONE, load_upscaler_for
+    from tlgan.axis_work.bundle_store import load_bundle
     from tlgan.critic.critic_weights import load_critic
     from tlgan.generators import load_generator
     from tlgan.latents import check_truncation, latent_to_list, parse_seeds
     from tlgan.pipeline import Models
-    from tlgan.pipeline.ranking import RAW, seeded_latents
+    from tlgan.pipeline.ranking import RAW, REFINED, resolve_quality, seeded_latents
     from tlgan.upscale.upscaler import for_size
     from tlgan_base.artifact import write_bytes_atomic, write_json_atomic
     from tlgan_base.image_codec import check_size, encode_image
@@ -79,6 +84,10 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
     if quality != RAW and (critic or "").lower() != NONE:
         judge = load_critic(critic, gen)
     models = Models(gen, critic=judge)
+    axes = None
+    if judge is not None and resolve_quality(quality, judge, gen.name) == REFINED:
+        axes = load_bundle(None, generator=gen.name, latent_size=gen.latent_size,
+                           generator_sha256=gen.sha256, spaces=gen.space_sizes()).directions
     up = load_upscaler_for(upscaler, size, device)
     out.mkdir(parents=True, exist_ok=True)
     batch = 64
@@ -86,16 +95,17 @@ def generate(seeds: str, out: Path, truncation: float, size: int | None, fmt: st
                       enabled=len(seed_list) >= 16) as bar:
         for start in range(0, len(seed_list), batch):
             chunk = seed_list[start : start + batch]
-            picked = seeded_latents(models, chunk, truncation, quality, candidates)
+            picked = seeded_latents(models, chunk, truncation, quality, candidates, axes)
             images = for_size(up, gen.render(picked.latents), size)
             for i, (seed, zi, img) in enumerate(zip(chunk, picked.latents, images,
                                                     strict=True)):
                 stem = out / f"seed{seed:04d}"
                 write_bytes_atomic(stem.with_suffix(f".{fmt}"), encode_image(img, fmt, size))
-                ranked = ({} if picked.chosen is None or picked.realism is None else {
-                    "quality": picked.quality, "candidates": picked.candidates,
-                    "candidate": int(picked.chosen[i]),
-                    "realism": round(float(picked.realism[i]), 4)})
+                ranked = ({} if picked.realism is None else {
+                    "quality": picked.quality, "realism": round(float(picked.realism[i]), 4)})
+                if picked.chosen is not None:
+                    ranked.update(candidates=picked.candidates,
+                                  candidate=int(picked.chosen[i]))
                 write_json_atomic(stem.with_suffix(".json"), {
                     "seed": seed, "truncation": truncation, "generator": gen.name,
                     "latent": latent_to_list(zi), **ranked,

@@ -12,10 +12,16 @@ are ``tlgan_base.protocols.LatentRealismScorer``. This module itself imports not
 #: the augmentation policy applied alike to real and generated faces in training
 DEFAULT_AUGMENT = "translation,color,cutout"
 
-#: sampling qualities: each seed's own face, or the critic's best of several candidates
+#: sampling qualities: each seed's own face, the critic's best of several candidates, or
+#: the seed's latent moved a bounded way up the critic's score, orthogonal to the axes
 RAW = "raw"
 RANKED = "ranked"
-QUALITIES = (RAW, RANKED)
+REFINED = "refined"
+QUALITIES = (RAW, RANKED, REFINED)
+#: refined sampling: normalized-gradient steps and the farthest the latent may move (a z of
+#: the 100-d latent has norm ~10); each step is 1.5 * REFINE_RADIUS / REFINE_STEPS long
+REFINE_STEPS = 8
+REFINE_RADIUS = 4.0
 #: the sampling of a request that names none, when a critic is loaded (without one: raw).
 #: Raw on bench/quality.py's evidence (docs/models.md): ranking by the discriminator broke
 #: more of the 64 grid faces at every K (its ROC-AUC on the by-eye labels is 0.50); ranking
@@ -29,4 +35,5 @@ MIN_CANDIDATES = 2
 MAX_CANDIDATES = 16
 
 __all__ = ["DEFAULT_AUGMENT", "DEFAULT_CANDIDATES", "DEFAULT_QUALITY", "MAX_CANDIDATES",
-           "MIN_CANDIDATES", "QUALITIES", "RANKED", "RAW"]
+           "MIN_CANDIDATES", "QUALITIES", "RANKED", "RAW", "REFINED", "REFINE_RADIUS",
+           "REFINE_STEPS"]

@@ -26,7 +26,13 @@ from tlgan.pipeline.control import (
     resolve_hold_references,
 )
 from tlgan.pipeline.facade import Pipeline
-from tlgan.pipeline.realism import REALISM_MAX_STEPS, Realism, realism_cost, resolve_realism
+from tlgan.pipeline.realism import (
+    REALISM_MAX_STEPS,
+    REALISM_MAX_TOTAL,
+    Realism,
+    realism_cost,
+    resolve_realism,
+)
 
 __all__ = ["EditPlan", "EditResult", "plan_edit"]
 
@@ -74,6 +80,8 @@ class EditPlan:
     check: LatentCheck | None = None
     realism: bool = False
     checks_realism: bool = False
+    #: the farthest the realism hold may take a latent (the bench tries others)
+    realism_max_total: float = REALISM_MAX_TOTAL
 
     @property
     def batchable(self) -> bool:
@@ -147,12 +155,14 @@ class EditPlan:
         names = dict.fromkeys([*(m for m, d in self.moves.items() if d != 0), *self.locked,
                                *held])
         fixed = table.axes[[table.index[n] for n in names if n in table.index]]
-        mask = table.locality_mask(self.moves) if self.locality else None
         assert p.critic is not None
-        # the faces the edit returns are scored as they are (no second render of them)
-        scores = p.critic.score(p.render(self.start)), p.critic.score(result.images)
-        real = p.hold_realism(self.start, result.latents, fixed, mask=mask,
+        # the critic scores latents: a local edit's moved latent stands for its face
+        space = p.latent_space
+        scores = (p.critic.score_latents(self.start, space),
+                  p.critic.score_latents(result.latents, space))
+        real = p.hold_realism(self.start, result.latents, fixed,
                               max_steps=REALISM_MAX_STEPS if self.realism else 0,
+                              max_total=self.realism_max_total,
                               scores=scores, should_stop=should_stop)
         rows = np.flatnonzero(real.changed)
         if not len(rows):

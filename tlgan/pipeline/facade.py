@@ -36,15 +36,18 @@ from tlgan.pipeline.photo_encoding import EncodeResult, encode_photos
 from tlgan.pipeline.ranking import (
     DEFAULT_CANDIDATES,
     RAW,
+    REFINED,
     SeededLatents,
     best_ranked,
     candidate_pool,
     rank_pool,
+    refine_latents,
     resolve_quality,
     seeded_latents,
 )
 from tlgan.pipeline.realism import (
     REALISM_MAX_STEPS,
+    REALISM_MAX_TOTAL,
     Realism,
     critic_score_grad,
     hold_realism,
@@ -180,9 +183,18 @@ class LoadedPipeline:
     def seeded_latents(self, seeds: Sequence[int], truncation: float = 1.0,
                        quality: str | None = None, candidates: int = DEFAULT_CANDIDATES
                        ) -> SeededLatents:
-        """One latent per seed: the seed's own (``raw``) or the most realistic of
-        ``candidates`` (``ranked``; :func:`tlgan.pipeline.ranking.seeded_latents`)."""
-        return seeded_latents(self.models, seeds, truncation, quality, candidates)
+        """One latent per seed: the seed's own (``raw``), the most realistic of
+        ``candidates`` (``ranked``) or its own refined by the critic orthogonal to the
+        bundle's axes (``refined``; :func:`tlgan.pipeline.ranking.seeded_latents`)."""
+        return seeded_latents(self.models, seeds, truncation, quality, candidates,
+                              self.bundle_axes())
+
+    def bundle_axes(self) -> np.ndarray:
+        """The axis bundle's directions (A, L) (no rows without a bundle): what refined
+        sampling keeps (a request's own axes are not among them)."""
+        if self.bundle is None:
+            return np.zeros((0, self.latent_size), np.float64)
+        return np.asarray(self.bundle.directions, np.float64)
 
     def render(self, z: np.ndarray) -> np.ndarray:
         """Latents (N, L) -> uint8 faces (N, H, W, 3)."""
@@ -374,19 +386,23 @@ class Pipeline(LoadedPipeline):
                                  should_stop=should_stop)
 
     def hold_realism(self, start: np.ndarray, moved: np.ndarray, fixed: np.ndarray, *,
-                     mask: np.ndarray | None = None, max_steps: int = REALISM_MAX_STEPS,
+                     max_steps: int = REALISM_MAX_STEPS,
+                     max_total: float = REALISM_MAX_TOTAL,
                      scores: tuple[np.ndarray, np.ndarray] | None = None,
                      should_stop: Callable[[], bool] | None = None) -> Realism:
-        """Edited latents ``moved`` (N, L) of ``start`` (N, L) with their faces' realism held
-        by the critic (:func:`tlgan.pipeline.realism.hold_realism`), corrections orthogonal
-        to the rows of ``fixed`` (F, L); with ``mask`` (H, W) the faces judged are local
-        edits over the start faces; ``max_steps`` 0 only checks; ``scores``: the start and
-        edited faces' scores when known. ValueError naming ``realism`` without a critic."""
+        """Edited latents ``moved`` (N, L) of ``start`` (N, L) with their realism held by the
+        critic's latent scores (:func:`tlgan.pipeline.realism.hold_realism`), corrections
+        orthogonal to the rows of ``fixed`` (F, L); for a local edit the latent scored is
+        the moved one (the critic scores latents, not the blended face); ``max_steps`` 0
+        only checks; ``max_total``: the farthest a correction may go; ``scores``: the start and
+        edited latents' scores when known.
+        ValueError naming ``realism`` without a critic."""
         if self.critic is None:
             raise ValueError("realism: this service has no realism critic loaded")
-        score = critic_score_grad(self.generator, self.critic, self.latent_space,
-                                  start if mask is not None else None, mask)
-        return hold_realism(score, start, moved, fixed, max_steps=max_steps, scores=scores,
+        score = critic_score_grad(self.critic, self.latent_space, self.generator.device,
+                                  self.generator.max_batch)
+        return hold_realism(score, start, moved, fixed, max_steps=max_steps,
+                            max_total=max_total, scores=scores,
                             should_stop=should_stop)
 
     # -- feature-conditioned generation ------------------------------------------------
@@ -415,11 +431,14 @@ class Pipeline(LoadedPipeline):
             raise ValueError(f"candidates: must be >= 1, got {candidates}")
         quality = resolve_quality(quality, self.critic, self.generator.name)
         pool = candidate_pool(self.models, seeds, truncation, candidates)
-        if quality == RAW:
-            if candidates == 1 or len(pool) == 0:
-                return pool, None
-            return control.nearest_candidates(pool, self.label_latents(pool)[:, attr_idx],
-                                              candidates, tgt), None
+        if quality in (RAW, REFINED):
+            starts = pool if candidates == 1 or len(pool) == 0 else (
+                control.nearest_candidates(pool, self.label_latents(pool)[:, attr_idx],
+                                           candidates, tgt))
+            if quality == RAW:
+                return starts, None
+            assert self.critic is not None
+            return refine_latents(self.critic, self.models, starts, self.bundle_axes())[0], None
         assert self.critic is not None
         faces = len(seeds)
         if len(pool) == 0:
@@ -451,7 +470,8 @@ class Pipeline(LoadedPipeline):
         if should_stop is not None and should_stop():
             raise Stopped("stopped before the first step: nobody waits for the result")
         result = self.condition(starts, targets, should_stop=should_stop)
-        if chosen is not None and self.critic is not None:
+        refined = resolve_quality(quality, self.critic, self.generator.name) == REFINED
+        if (chosen is not None or refined) and self.critic is not None:
             result.chosen = chosen
             result.realism = self.critic.score_latents(result.latents, self.latent_space)
         return result

@@ -7,8 +7,13 @@ realism critic (the generation use case of ``/generate``, ``tlgan generate``, th
 (:meth:`~tlgan.generators.base.FaceGenerator.candidate_latents`: candidate 0 is the raw face,
 candidate k >= 1 a separate stream of the same seed), scores them all in one batch with the
 critic's ``score_latents`` (``tlgan_base.protocols.LatentRealismScorer``) and keeps the
-highest-scoring one (ties: the lowest k). Both are deterministic: the same seeds,
-truncation and K give the same latents, run after run.
+highest-scoring one (ties: the lowest k). ``quality="refined"`` starts from each seed's own
+latent and climbs the critic's score (``score_latents_tensor``) by ``REFINE_STEPS``
+normalized-gradient steps, each projected orthogonal to the span of the axis bundle's
+directions (so the face's attributes and identity stay), the whole move bounded by
+``REFINE_RADIUS``: the realism hold's climb (:func:`tlgan.pipeline.realism.hold_realism`)
+with every face climbing every step. All are deterministic: the same seeds, truncation
+and K (or steps and radius) give the same latents, run after run.
 """
 
 from __future__ import annotations
@@ -26,19 +31,25 @@ from tlgan.critic import (
     QUALITIES,
     RANKED,
     RAW,
+    REFINE_RADIUS,
+    REFINE_STEPS,
+    REFINED,
 )
 from tlgan.pipeline.models import Models
+from tlgan.pipeline.realism import critic_score_grad, hold_realism
 from tlgan_base.protocols import LatentRealismScorer
 
 __all__ = ["DEFAULT_CANDIDATES", "MAX_CANDIDATES", "MIN_CANDIDATES", "QUALITIES", "RANKED",
-           "RAW", "SeededLatents", "best_ranked", "candidate_pool", "check_candidates",
-           "rank_pool", "resolve_quality", "seeded_latents"]
+           "RAW", "REFINED", "SeededLatents", "best_ranked", "candidate_pool",
+           "check_candidates", "rank_pool", "refine_latents", "resolve_quality",
+           "seeded_latents"]
 
 
 @dataclass
 class SeededLatents:
     """One latent per seed (N, L) float32; with ``ranked`` sampling, the candidate each
-    came from (N,) int and its realism score (N,) float64 (None with ``raw``)."""
+    came from (N,) int, and with ``ranked`` or ``refined`` its realism score (N,) float64
+    (None with ``raw``; ``chosen`` None with ``refined``)."""
 
     latents: np.ndarray
     quality: str
@@ -53,14 +64,15 @@ def resolve_quality(quality: str | None, critic: LatentRealismScorer | None,
     critic is loaded and ``raw`` when none is.
 
     Raises:
-        ValueError: an unknown quality, or ``ranked`` without a critic (named ``quality``).
+        ValueError: an unknown quality, or ``ranked`` / ``refined`` without a critic
+            (named ``quality``).
     """
     if quality is None:
         return DEFAULT_QUALITY if critic is not None else RAW
     if quality not in QUALITIES:
         raise ValueError(f"quality: must be one of {', '.join(QUALITIES)}, got {quality!r}")
-    if quality == RANKED and critic is None:
-        raise ValueError(f"quality: 'ranked' needs a realism critic and none is loaded for "
+    if quality != RAW and critic is None:
+        raise ValueError(f"quality: {quality!r} needs a realism critic and none is loaded for "
                          f"generator {generator!r} (train one with `tlgan critic train`, or "
                          "ask for quality 'raw')")
     return quality
@@ -107,15 +119,52 @@ def best_ranked(scores: np.ndarray, keep: int) -> np.ndarray:
     return allowed
 
 
-def seeded_latents(models: Models, seeds: Sequence[int], truncation: float = 1.0,
-                   quality: str | None = None, candidates: int = DEFAULT_CANDIDATES
-                   ) -> SeededLatents:
-    """One latent per seed in ``models.space``: the seed's own (``raw``) or the most
-    realistic of its ``candidates`` (``ranked``; see the module docstring). ``quality``
-    None: :func:`resolve_quality`'s default.
+def refine_latents(critic: LatentRealismScorer, models: Models, z: np.ndarray,
+                   axes: np.ndarray, steps: int = REFINE_STEPS,
+                   radius: float = REFINE_RADIUS) -> tuple[np.ndarray, np.ndarray]:
+    """Latents z (N, L) of ``models.space`` moved up ``critic``'s score: ``steps``
+    normalized-gradient steps of length ``1.5 * radius / steps``, each orthogonal to the
+    rows of ``axes`` (F, L), the total move bounded by ``radius``; a step that does not
+    raise a latent's score is not taken and that latent's step is halved
+    (:func:`tlgan.pipeline.realism.hold_realism`, with every latent climbing every step).
+    Returns the latents (N, L) float32 and their scores (N,) float64 (``score_latents``).
 
     Raises:
-        ValueError: bad ``quality`` or ``candidates`` (named), or ``ranked`` with no critic.
+        ValueError: ``axes`` with no rows (named ``quality``: refining without the axes
+            changes the faces' attributes and collapses them to one look), or bad
+            ``steps`` / ``radius`` (named).
+    """
+    if np.size(axes) == 0:
+        raise ValueError("quality: 'refined' needs the axis bundle (its axes are kept while "
+                         "refining); none is loaded")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: must be an integer >= 1, got {steps!r}")
+    if not (np.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius: must be a finite number > 0, got {radius!r}")
+    z = np.asarray(z, np.float32)
+    if not len(z):
+        return z, np.zeros(0, np.float64)
+    gen = models.generator
+    score = critic_score_grad(critic, models.space, gen.device, gen.max_batch)
+    now, _ = score(z, np.arange(len(z)), False)
+    # a start score of +inf: every latent is "below" it, so every one climbs every step
+    real = hold_realism(score, z, z, axes, tolerance=0.0, max_steps=steps,
+                        step=1.5 * radius / steps, max_total=radius,
+                        scores=(np.full(len(z), np.inf), now))
+    return real.latents, critic.score_latents(real.latents, models.space)
+
+
+def seeded_latents(models: Models, seeds: Sequence[int], truncation: float = 1.0,
+                   quality: str | None = None, candidates: int = DEFAULT_CANDIDATES,
+                   axes: np.ndarray | None = None) -> SeededLatents:
+    """One latent per seed in ``models.space``: the seed's own (``raw``), the most
+    realistic of its ``candidates`` (``ranked``) or its own refined (``refined``, kept
+    orthogonal to ``axes`` (F, L), the axis bundle's directions; see the module docstring).
+    ``quality`` None: :func:`resolve_quality`'s default.
+
+    Raises:
+        ValueError: bad ``quality`` or ``candidates`` (named), ``ranked`` or ``refined``
+            with no critic, ``refined`` without ``axes``.
     """
     critic = models.critic
     quality = resolve_quality(quality, critic, models.generator.name)
@@ -123,6 +172,11 @@ def seeded_latents(models: Models, seeds: Sequence[int], truncation: float = 1.0
         return SeededLatents(models.generator.sample_latents(seeds, truncation, models.space),
                              RAW, 1)
     assert critic is not None
+    if quality == REFINED:
+        z = models.generator.sample_latents(seeds, truncation, models.space)
+        latents, scores = refine_latents(critic, models, z,
+                                         np.zeros((0, z.shape[1])) if axes is None else axes)
+        return SeededLatents(latents, REFINED, 1, realism=scores)
     k = check_candidates(candidates)
     if not len(seeds):
         return SeededLatents(np.zeros((0, models.latent_size), np.float32), RANKED, k,

@@ -1,14 +1,16 @@
 """Realism held during edits: a move that leaves the realistic region is corrected back.
 
 After an edit's move (and its lock / reference corrections), a realism critic
-(:class:`~tlgan_base.protocols.RealismScorer`) scores the start face and the edited face.
+(:class:`~tlgan_base.protocols.LatentRealismScorer`) scores the start latent and the edited
+latent (for a local edit, the moved latent: the critic scores latents, not the blended face).
 Where the edited face scores more than a tolerance below the start face,
 :func:`hold_realism` climbs the critic's score by a few normalized-gradient steps on the
 latent, each step projected orthogonal to the directions the edit must keep (the moved axes,
 the locked axes, the held references), so the move and the locks stay where they were. The
 function works over a :data:`ScoreGrad` (latents -> scores and their gradients), like the
 closed loops of :mod:`tlgan.pipeline.control` work over a renderer; :func:`critic_score_grad`
-builds one from a generator and a critic.
+builds one from a critic's ``score_latents_tensor``. Refined sampling
+(:mod:`tlgan.pipeline.ranking`) climbs the same way from each seed's latent.
 """
 
 from __future__ import annotations
@@ -19,12 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from tlgan.generators.base import FaceGenerator
-from tlgan.pipeline.locality import render_local_tensor
 from tlgan_base.domain_errors import Stopped
-from tlgan_base.protocols import RealismScorer
+from tlgan_base.protocols import LatentRealismScorer
 
 __all__ = ["REALISM_DEFAULT", "REALISM_MAX_STEPS", "REALISM_MAX_TOTAL", "REALISM_STEP",
            "REALISM_TOLERANCE", "Realism", "ScoreGrad", "critic_score_grad", "hold_realism",
@@ -197,40 +196,30 @@ def hold_realism(score: ScoreGrad, start: np.ndarray, moved: np.ndarray, fixed: 
                    cur_s >= s0 - tolerance, changed, float(tolerance), steps, max_steps)
 
 
-def critic_score_grad(generator: FaceGenerator, critic: RealismScorer, space: str,
-                      start: np.ndarray | None = None, mask: np.ndarray | None = None
-                      ) -> ScoreGrad:
-    """A :data:`ScoreGrad` of ``critic`` on the faces ``generator`` renders from latents of
-    ``space`` (resized by area/bilinear to the critic's resolution); with ``mask`` (H, W)
-    and ``start`` (N, L) the faces are local edits over the start faces (the faces an edit
-    with locality returns). Only the latents get gradients (the models' weights, shared
-    with other threads, get none)."""
-    device = generator.device
-    start_t = None if start is None else torch.as_tensor(np.asarray(start, np.float32),
-                                                         device=device)
-    mask_t = None if mask is None else torch.as_tensor(np.asarray(mask, np.float32),
-                                                       device=device)
+def critic_score_grad(critic: LatentRealismScorer, space: str, device: torch.device | str,
+                      max_batch: int) -> ScoreGrad:
+    """A :data:`ScoreGrad` of ``critic`` on latents of ``space``: its
+    ``score_latents_tensor`` (a critic of images renders the latents, the taught critic reads
+    the generator's features of them), ``max_batch`` latents at a time on ``device``. The
+    latent scored is the one given, also for a local edit (its moved latent: the critic
+    scores the face that latent renders alone, not the blend of start and moved faces).
+    Only the latents get gradients (the models' weights, shared with other threads, get
+    none).
 
-    def faces(z: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-        if mask_t is None or start_t is None:
-            return generator.render_grad(z, space)
-        idx = torch.as_tensor(rows, device=device)
-        return render_local_tensor(generator, start_t[idx], z,
-                                   mask_t.expand(len(rows), *mask_t.shape))
+    Raises:
+        ValueError: ``max_batch`` < 1.
+    """
+    if max_batch < 1:
+        raise ValueError(f"max_batch: must be >= 1, got {max_batch}")
 
     def score(z: np.ndarray, rows: np.ndarray, grad: bool
               ) -> tuple[np.ndarray, np.ndarray | None]:
         out_s, out_g = [np.zeros(0)], [np.zeros((0, z.shape[1]))]
         with torch.inference_mode(not grad), torch.set_grad_enabled(grad):
-            for i in range(0, len(z), generator.max_batch):
-                zt = torch.as_tensor(np.asarray(z[i:i + generator.max_batch], np.float32),
+            for i in range(0, len(z), max_batch):
+                zt = torch.as_tensor(np.asarray(z[i:i + max_batch], np.float32),
                                      device=device).requires_grad_(grad)
-                x = faces(zt, rows[i:i + generator.max_batch])
-                r = critic.resolution
-                if x.shape[-1] != r:
-                    x = F.interpolate(x, size=(r, r), mode="area" if x.shape[-1] > r
-                                      else "bilinear", align_corners=None)
-                s = critic.score_tensor(x)
+                s = critic.score_latents_tensor(zt, space)
                 if grad:
                     (g,) = torch.autograd.grad(s.sum(), [zt])
                     out_g.append(g.double().cpu().numpy())
