@@ -23,7 +23,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     Raises:
         ArtifactError: an artifact is missing, corrupt or does not fit the others.
         ValueError: a setting names no known model, the device is unavailable, or
-            ``quality`` is ``ranked`` with no critic loaded.
+            ``quality`` is ``ranked`` or ``refined`` with no critic loaded.
     """
     pipeline = load_pipeline(generator=settings.generator, extractor=settings.extractor,
                              bundle=settings.bundle, device=settings.device,

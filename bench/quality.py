@@ -135,8 +135,13 @@ def section_grids(ctx: Context) -> tuple[list[str], list[list[object]]]:
         picked = ctx.latents(GRID_SEEDS, k)
         path = ctx.args.out / f"grid-k{k}.png"
         Image.fromarray(image_grid(ctx.pipeline.render(picked.latents), nrow=8)).save(path)
-        changed = [] if picked.chosen is None else \
-            [s for s, c in zip(GRID_SEEDS, picked.chosen.tolist(), strict=True) if c != 0]
+        if picked.quality == "refined":  # every face moves a little: count the ones that did
+            raw = ctx.latents(GRID_SEEDS, "1").latents
+            changed = [s for s, a, b in zip(GRID_SEEDS, raw, picked.latents, strict=True)
+                       if not np.array_equal(a, b)]
+        else:
+            changed = [] if picked.chosen is None else \
+                [s for s, c in zip(GRID_SEEDS, picked.chosen.tolist(), strict=True) if c != 0]
         ctx.results.setdefault("grids", {})[k] = {"path": str(path), "changed": changed}
         rows.append([k, len(changed), str(path)])
     return ["K", "faces changed vs K=1", "grid"], rows

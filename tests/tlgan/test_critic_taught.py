@@ -217,3 +217,36 @@ def test_ranking_with_a_taught_critic_keeps_the_best_scored_candidate(
         assert got.realism[i] == pytest.approx(scores.max(), rel=1e-5, abs=1e-5)
     raw = pipe.seeded_latents([3, 4, 5], 1.0, "raw")
     assert np.array_equal(raw.latents, gen.sample_latents([3, 4, 5]))
+
+
+def test_cli_generate_refined_with_the_shipped_critic_keeps_the_axes_and_repeats(
+        tmp_path: Path) -> None:
+    from tlgan.assembly import load_pipeline
+    from tlgan.critic import REFINE_RADIUS
+
+    runner = CliRunner()
+    for out in ("a", "b"):
+        res = runner.invoke(cli, ["generate", "--seeds", "1-3", "--out", str(tmp_path / out),
+                                  "--quality", "refined"])
+        assert res.exit_code == 0, res.output
+    p = load_pipeline(extractor="none")
+    assert p.critic is not None
+    want = p.seeded_latents([1, 2, 3], 1.0, "refined")
+    assert want.realism is not None
+    raw = p.seeds_to_latents([1, 2, 3])
+    for i in range(3):
+        name = f"seed000{i + 1}"
+        meta = json.loads((tmp_path / "a" / f"{name}.json").read_text())
+        assert meta["quality"] == "refined" and "candidate" not in meta
+        z = np.asarray(meta["latent"], np.float32)
+        assert np.array_equal(z, want.latents[i])
+        assert meta["realism"] == round(float(want.realism[i]), 4)
+        assert meta["realism"] > float(p.critic.score_latents(raw[i:i + 1])[0])
+        move = z.astype(np.float64) - raw[i]
+        assert 0 < np.linalg.norm(move) <= REFINE_RADIUS + 1e-4
+        np.testing.assert_allclose(p.bundle_axes() @ move, 0.0, atol=1e-3)
+        assert (tmp_path / "a" / f"{name}.png").read_bytes() == \
+            (tmp_path / "b" / f"{name}.png").read_bytes()
+    res = runner.invoke(cli, ["generate", "--seeds", "1", "--out", str(tmp_path / "x"),
+                              "--quality", "refined", "--critic", "none"])
+    assert res.exit_code == 2 and "quality:" in res.output

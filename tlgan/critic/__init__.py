@@ -19,14 +19,18 @@ RANKED = "ranked"
 REFINED = "refined"
 QUALITIES = (RAW, RANKED, REFINED)
 #: refined sampling: normalized-gradient steps and the farthest the latent may move (a z of
-#: the 100-d latent has norm ~10); each step is 1.5 * REFINE_RADIUS / REFINE_STEPS long
+#: the 100-d latent has norm ~10); each step is 1.5 * REFINE_RADIUS / REFINE_STEPS long.
+#: Radius 4 over 6 on bench/quality.py: as many broken faces by eye (14 of 64 both), FD 5.19
+#: against 5.74 (raw 5.08)
 REFINE_STEPS = 8
 REFINE_RADIUS = 4.0
 #: the sampling of a request that names none, when a critic is loaded (without one: raw).
 #: Raw on bench/quality.py's evidence (docs/models.md): ranking by the discriminator broke
 #: more of the 64 grid faces at every K (its ROC-AUC on the by-eye labels is 0.50); ranking
 #: by the taught critic (0.81) broke about as many at K = 2 and 4 (19, 17 against 18) and
-#: 13 at K = 8, but raised the Fréchet distance from 5.08 to 8.14 at 3x the time
+#: 13 at K = 8, but raised the Fréchet distance from 5.08 to 8.14 at 3x the time; refined
+#: sampling (radius 4) broke fewer (14 against raw's 21 by eye in one count, FD 5.19 against
+#: 5.08) but one /generate face took 7-10x raw's time (the goal: within 2x)
 DEFAULT_QUALITY = RAW
 #: candidates per seed of ``ranked`` sampling when neither a request nor the service names
 #: a number (chosen on bench/quality.py's figures: docs/models.md), and its bounds

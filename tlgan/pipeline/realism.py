@@ -38,9 +38,12 @@ REALISM_STEP = 0.75
 #: the farthest the corrections may take a latent from where the edit put it
 REALISM_MAX_TOTAL = 2.0
 #: whether an edit holds realism when a critic is loaded and the request does not say: off,
-#: chosen on ``bench/quality_edits.py`` (the shipped critic does not tell the faces counted
-#: broken by eye from the fine ones, and the hold, 1.7x the time of an edit, fixed none by
-#: eye: it mostly deepens colour and contrast)
+#: chosen on ``bench/quality_edits.py``: with the discriminator critic the hold fixed no
+#: broken face by eye; with the taught critic it takes the edits whose score fell from 167
+#: to 55 of the 460 edits of fine faces, but the faces it moves change too little to see
+#: (by eye, as many fine faces break with it as without: 17 / 17 on Smiling -3, 13 / 13 on
+#: Eyeglasses +3), at 1.4x the time of a checked edit; a bound of 4 (refined sampling's
+#: radius) instead of REALISM_MAX_TOTAL gives the same figures
 REALISM_DEFAULT = False
 
 #: ``score(latents (M, L), rows (M,), grad)``: the critic's scores (M,) of the faces of those
