@@ -242,3 +242,24 @@ def test_the_client_sends_and_reads_realism() -> None:
     face = face_of({"image": base64.b64encode(buf.getvalue()).decode(), "latent": [0.0],
                     "realism": real})
     assert face.realism == real
+    assert face.score is None and face.candidate is None
+
+
+def test_the_client_asks_for_a_quality_and_reads_a_generated_faces_score() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from tlgan.client_wire import face_of, generate_body
+
+    body = generate_body(1, 2, 1.0, None, "png", None, True, "refined")
+    assert body["quality"] == "refined"
+    assert "quality" not in generate_body(1, 2, 1.0, None, "png", None, True)
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buf, "PNG")
+    image = base64.b64encode(buf.getvalue()).decode()
+    face = face_of({"image": image, "latent": [0.0], "realism": 2.5, "candidate": None})
+    assert face.score == 2.5 and face.realism is None and face.candidate is None
+    ranked = face_of({"image": image, "latent": [0.0], "realism": -1.25, "candidate": 3})
+    assert ranked.score == -1.25 and ranked.candidate == 3
