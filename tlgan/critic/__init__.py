@@ -30,7 +30,7 @@ REFINE_RADIUS = 4.0
 #: by the taught critic (0.81) broke about as many at K = 2 and 4 (19, 17 against 18) and
 #: 13 at K = 8, but raised the Fréchet distance from 5.08 to 8.14 at 3x the time; refined
 #: sampling (radius 4) broke fewer (14 against raw's 21 by eye in one count, FD 5.19 against
-#: 5.08) but one /generate face took 7-10x raw's time (the goal: within 2x)
+#: 5.08) but one /generate face took 5-10x raw's time (the goal: within 2x)
 DEFAULT_QUALITY = RAW
 #: candidates per seed of ``ranked`` sampling when neither a request nor the service names
 #: a number (chosen on bench/quality.py's figures: docs/models.md), and its bounds
