@@ -101,7 +101,8 @@ class Upscaler:
         outs = []
         with torch.inference_mode():
             for s in range(0, n, self.max_batch):
-                x = torch.from_numpy(np.ascontiguousarray(images[s:s + self.max_batch]))
+                # a copy: answers' faces may be read-only views, which torch cannot wrap safely
+                x = torch.tensor(images[s:s + self.max_batch])
                 x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
                 outs.append(to_uint8_images(self.network(x)))
         return np.concatenate(outs) if len(outs) > 1 else outs[0]
