@@ -59,8 +59,14 @@ log = logging.getLogger("tlgan.api")
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-#: allocations from this size on are mmapped (and unmapped when freed)
-MMAP_THRESHOLD = 256 * 1024
+#: allocations from this size on are mmapped (and unmapped when freed); freed heap above
+#: TRIM_THRESHOLD at its top goes back to the system. 256 KiB (and trim 512 KiB) made every
+#: activation of a photo adapter's tuning (batch 3, up to 0.8 MB each, a few MB of
+#: temporaries per step) a fresh mapping: 8,800 page faults a step, tuning twice as slow as
+#: in a process with glibc's defaults (docs/photos.md); from 16 MiB (trim 32 MiB) it faults
+#: no more than with the defaults
+MMAP_THRESHOLD = 16 * 1024 * 1024
+TRIM_THRESHOLD = 32 * 1024 * 1024
 
 
 class StartError(Exception):
@@ -108,8 +114,8 @@ def tune_allocator() -> str:
         return "no glibc: allocator unchanged"
     ok = all(mallopt(param, value) == 1 for param, value in (
         (_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-        (_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)))
-    return ("glibc malloc: 2 arenas, mmap threshold 256 KiB" if ok
+        (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
+    return (f"glibc malloc: 2 arenas, mmap threshold {MMAP_THRESHOLD >> 20} MiB" if ok
             else "glibc malloc: mallopt refused a setting")
 
 

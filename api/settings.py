@@ -210,7 +210,7 @@ class Settings(BaseSettings):
     tune_malloc: bool = Field(
         default=True,
         description="With glibc's malloc (no jemalloc preloaded), cap its arenas at 2 and fix "
-        "its mmap threshold at 256 KiB at start, so resident memory stays flat under load.")
+        "its mmap threshold at 16 MiB at start, so resident memory stays flat under load.")
     graceful_timeout: int = Field(
         default=20, ge=1, le=3600,
         description="On SIGTERM, seconds in-flight requests get to finish before they are "

@@ -12,6 +12,7 @@ medians of ``--repeats`` runs of each photo.
 
     python bench/photos.py --celeba /work/shared/data/celeba-subset --photos 60 --seed 0
     python bench/photos.py --photos 60 --seed 0 --detector dlib-hog   # a candidate (own venv)
+    python bench/photos.py --photos 40 --repeats 2 --work-side 800   # another search copy size
     python bench/photos.py --template 200    # the eye template's provenance (CELEBA_EYES)
     python bench/photos.py --adapter 24      # photo adapters: fidelity, editability, time
     python bench/photos.py --compose 12      # composing edits back: round trip, transfer, time
@@ -39,6 +40,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from tlgan.photos.faces import (  # noqa: E402
     CELEBA_EYES,
+    WORK_SIDE,
     Detection,
     FaceDetector,
     HaarFaceDetector,
@@ -216,6 +218,9 @@ ADAPTER_CHOICES = {
     "bn+last, 2 near at 3, weight 1": dict(parts="bn+last", near=2, radius=3.0,
                                            near_weight=1.0),
     "bn+last, 2 near at 3, weight 0.1": dict(parts="bn+last", near=2, radius=3.0,
+                                             near_weight=0.1),
+    "bn, 2 near at 3, weight 0.1": dict(parts="bn", near=2, radius=3.0, near_weight=0.1),
+    "bn+last, 1 near at 3, weight 0.1": dict(parts="bn+last", near=1, radius=3.0,
                                              near_weight=0.1),
     "bn+last, 100 steps, 2 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=2,
                                                         radius=3.0, near_weight=0.1),
@@ -471,9 +476,9 @@ def bench_http(celeba: Path, runs: int, seed: int, dist: float) -> None:
           f"copy {statistics.median(slider):.2f} s")
 
 
-def make_detector(name: str) -> FaceDetector:
+def make_detector(name: str, work_side: int = WORK_SIDE) -> FaceDetector:
     if name == "opencv":
-        return HaarFaceDetector()
+        return HaarFaceDetector(work_side=work_side)
     if name == "mediapipe":
         return _MediaPipe()
     if name == "dlib-hog":
@@ -494,6 +499,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--detector", default="opencv")
+    ap.add_argument("--work-side", type=int, default=WORK_SIDE,
+                    help="opencv: the longer side the photo is reduced to for the search")
     ap.add_argument("--template", type=int, default=0, metavar="N",
                     help="instead: measure the eye template on N crops of partition 0")
     ap.add_argument("--adapter", type=int, default=0, metavar="N",
@@ -534,7 +541,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     crops = _test_crops(args.celeba)
     rng = np.random.default_rng(args.seed)
-    detector = make_detector(args.detector)
+    detector = make_detector(args.detector, args.work_side)
     eyes64 = CELEBA_EYES * ALIGNED
     photos_with = faces = found = extra = default_ok = 0
     errors: list[float] = []
@@ -579,7 +586,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\r{i + 1}/{args.photos} photos", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     err = np.array(errors)
-    print(f"detector {args.detector}; {args.photos} photos {args.width}x{args.height}, "
+    print(f"detector {args.detector} (work side {args.work_side} px); {args.photos} photos "
+          f"{args.width}x{args.height}, "
           f"{faces} faces ({args.min_face}-{args.max_face} px, up to {args.max_angle:g} deg), "
           f"seed {args.seed}")
     print(f"photos with a face found: {photos_with / args.photos:.3f}")

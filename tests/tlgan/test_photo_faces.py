@@ -116,6 +116,33 @@ def test_the_real_detector_finds_and_aligns_composed_faces(bench_photos) -> None
 
 
 @pytest.mark.slow
+def test_a_photo_larger_than_the_search_copy_is_searched_reduced_and_aligned_at_full_size(
+        bench_photos) -> None:  # type: ignore[no-untyped-def]
+    """A photo larger than the detector's work side (here 2.5x the composed photos: 1600 x
+    1200) is searched on a reduced copy; the faces are still found, and aligned from its own
+    pixels with the eyes where the known placement puts them."""
+    det = HaarFaceDetector()
+    k = 2.5
+    back = np.array([[1 / k, 0.0, 0.5 / k - 0.5], [0.0, 1 / k, 0.5 / k - 0.5]])  # big -> small
+    hits = total = 0
+    for photo, placements in bench_photos:
+        h, w = photo.shape[:2]
+        big = np.asarray(Image.fromarray(photo).resize((round(w * k), round(h * k)),
+                                                       Image.Resampling.BILINEAR))
+        assert max(big.shape[:2]) > det.work_side
+        faces = find_faces(big, det, 64)
+        for place in placements:
+            total += 1
+            to_big = invert_affine(back)
+            true_eyes = apply_affine(to_big, apply_affine(invert_affine(place),
+                                                          CELEBA_EYES * 128))
+            errs = [np.linalg.norm(apply_affine(f.matrix, true_eyes) - CELEBA_EYES * 64, axis=1)
+                    .max() for f in faces]
+            hits += bool(errs) and min(errs) < 4.0
+    assert total >= 4 and hits / total >= 0.75, (hits, total)
+
+
+@pytest.mark.slow
 def test_exif_orientation_gives_boxes_in_the_upright_frame(bench_photos) -> None:  # type: ignore[no-untyped-def]
     photo, _ = bench_photos[0]
     upright = find_faces(photo, HaarFaceDetector(), 64)
