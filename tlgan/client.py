@@ -133,13 +133,18 @@ class Client:
 
     def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
                size: int | None = None, with_features: bool = True,
-               face: int | None = None) -> EncodedFace:
+               face: int | None = None, *, adapter: bool = True,
+               adapter_parts: str | None = None) -> EncodedFace:
         """Encode a photo (a path, the file's bytes, or a PIL image) into a latent that
         :meth:`edit` and :meth:`interpolate` take. ``steps``: refinement steps after the
         encoder (None: the service's default). The service finds the faces (answered in
-        ``faces``, largest first) and encodes face ``face`` (None: the largest)."""
+        ``faces``, largest first) and encodes face ``face`` (None: the largest).
+        ``adapter``: tune a photo adapter (the answer's ``adapter``, to pass to :meth:`edit`
+        with the latent); ``adapter_parts``: what it tunes, ``"bn+last"`` or ``"bn"``
+        (BatchNorm only: smoother when shown enlarged; None: the service's default)."""
         resp = self._http.post("/encode", files={"image": photo_upload(photo)},
-                               data=encode_form(steps, format, size, with_features, face))
+                               data=encode_form(steps, format, size, with_features, face,
+                                                adapter, adapter_parts))
         return encoded_face_of(checked(resp))
 
     def edit_photo(self, photo: PhotoLike, moves: Mapping[str, float] | None = None,
@@ -245,11 +250,12 @@ class AsyncClient:
 
     async def encode(self, photo: PhotoLike, steps: int | None = None, format: str = "png",
                      size: int | None = None, with_features: bool = True,
-                     face: int | None = None) -> EncodedFace:
+                     face: int | None = None, *, adapter: bool = True,
+                     adapter_parts: str | None = None) -> EncodedFace:
         """See :meth:`Client.encode`."""
         resp = await self._http.post("/encode", files={"image": photo_upload(photo)},
                                      data=encode_form(steps, format, size, with_features,
-                                                       face))
+                                                       face, adapter, adapter_parts))
         return encoded_face_of(checked(resp))
 
     async def edit_photo(self, photo: PhotoLike, moves: Mapping[str, float] | None = None,

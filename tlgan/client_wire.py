@@ -119,8 +119,13 @@ def photo_upload(photo: PhotoLike) -> tuple[str, bytes, str]:
 
 
 def encode_form(steps: int | None, format: str, size: int | None,
-                 with_features: bool, face: int | None = None) -> dict[str, str]:
+                 with_features: bool, face: int | None = None, adapter: bool = True,
+                 adapter_parts: str | None = None) -> dict[str, str]:
     form = {"format": format, "with_features": "true" if with_features else "false"}
+    if not adapter:
+        form["adapter"] = "false"
+    if adapter_parts is not None:
+        form["adapter_parts"] = adapter_parts
     if face is not None:
         form["face"] = str(face)
     if steps is not None:

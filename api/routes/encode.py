@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 
@@ -43,7 +43,7 @@ ENCODE_ERRORS: dict[int | str, dict[str, Any]] = {
     422: error_doc("Invalid field: `image` (missing, not a file, not a JPEG/PNG/WebP (HEIC and "
               "others are named), corrupt, too many pixels, no face found), `face` (index "
               "out of range), `steps` (above the service's max_encode_steps), `size`, "
-              "`format`."),
+              "`format`, `adapter_parts`."),
 }
 
 
@@ -77,6 +77,12 @@ async def encode(
     adapter: Annotated[bool, Form(description=(
         "Tune a photo adapter to the face (the answer's `adapter`; the reconstruction is "
         "rendered with it); false: skip tuning (faster; `adapter` is then null)."))] = True,
+    adapter_parts: Annotated[Literal["bn", "bn+last"], Form(description=(
+        "What the adapter tunes: `bn+last` (BatchNorm scales and biases and the last "
+        "convolution: closest to the photo) or `bn` (BatchNorm only: a little less close, no "
+        "fine grid when the face is shown enlarged, edits keep more of their move; "
+        "docs/photos.md). /edit and /interpolate take either (the adapter names its "
+        "parts)."))] = "bn+last",
 ) -> Response:
     """Encode a face photo into the generator's latent space.
 
@@ -111,7 +117,7 @@ async def encode(
                               pipeline.resolution, face, settings.max_upload_pixels)
     photo = found.aligned
 
-    tune = TuneSettings() if adapter else None
+    tune = TuneSettings(parts=adapter_parts) if adapter else None
 
     def run(p: Pipeline, stop: Callable[[], bool]) -> tuple[EncodeResult, Adapter | None]:
         return encode_with_adapter(p, photo, budget, with_features=with_features, tune=tune,

@@ -256,6 +256,46 @@ def test_encode_answers_an_adapter_and_eyes_that_edit_and_interpolate_render_wit
     assert [f["image"] for f in both.json()["faces"]] == [body["image"]] * 2
 
 
+def test_encode_tunes_the_parts_asked_for_and_edit_and_interpolate_take_either(
+        client: TestClient) -> None:
+    def encode(**form: str) -> Any:
+        return client.post("/encode", files={"image": ("p.png", photo_png(), "image/png")},
+                           data={"steps": "0", **form})
+
+    default = encode().json()
+    both = encode(adapter_parts="bn+last").json()
+    bn = encode(adapter_parts="bn").json()
+    assert default["adapter"].startswith("tla1.bl.") and both["adapter"] == default["adapter"]
+    assert bn["adapter"].startswith("tla1.b.") and len(bn["adapter"]) < len(both["adapter"])
+    assert bn["latent"] == both["latent"] and bn["image"] != both["image"]
+    plain = encode(adapter="false").json()
+    assert bn["quality"]["psnr"] > plain["quality"]["psnr"]  # BatchNorm alone fits too
+    edit = client.post("/edit", json={"latent": bn["latent"], "adapter": bn["adapter"]})
+    assert edit.status_code == 200, edit.text
+    assert edit.json()["image"] == bn["image"]  # rendered with the BatchNorm-only adapter
+    moved = client.post("/edit", json={"latent": bn["latent"], "adapter": bn["adapter"],
+                                       "moves": MOVE})
+    assert moved.status_code == 200 and moved.json()["image"] != bn["image"]
+    mixed = client.post("/interpolate", json={"latent_a": bn["latent"],
+                                              "latent_b": bn["latent"], "steps": 2,
+                                              "adapter": bn["adapter"]})
+    assert mixed.status_code == 200, mixed.text
+    assert [f["image"] for f in mixed.json()["faces"]] == [bn["image"]] * 2
+    # an adapter of one generator's parts string changed to the other parts: refused, naming it
+    wrong = bn["adapter"].replace("tla1.b.", "tla1.bl.", 1)
+    resp = client.post("/edit", json={"latent": bn["latent"], "adapter": wrong})
+    assert resp.status_code == 422 and detail(resp).startswith("adapter:"), resp.text
+
+
+@pytest.mark.parametrize("parts", ["last", "BN", "bn,last"])
+def test_encode_refuses_other_adapter_parts_naming_the_field(client: TestClient,
+                                                             parts: str) -> None:
+    resp = client.post("/encode", files={"image": ("p.png", photo_png(), "image/png")},
+                       data={"steps": "0", "adapter_parts": parts})
+    assert resp.status_code == 422, resp.text
+    assert detail(resp).startswith("adapter_parts:"), detail(resp)
+
+
 @pytest.mark.parametrize("path", ["/edit", "/interpolate"])
 @pytest.mark.parametrize("change", ["garbage", "not finite", "other generator", "too big"])
 def test_edit_and_interpolate_refuse_a_bad_adapter_naming_it(
@@ -296,6 +336,9 @@ def test_client_edit_photo_returns_the_photo_and_a_later_edit_reuses_it(
     assert later.data == first.data and later.faces[0]["score"] is None
     encoded = api.encode(photo_png(), steps=0)
     assert encoded.adapter and encoded.eyes is not None
+    assert encoded.adapter.startswith("tla1.bl.")
+    assert api.encode(photo_png(), steps=0, adapter_parts="bn").adapter.startswith("tla1.b.")
+    assert api.encode(photo_png(), steps=0, adapter=False).adapter is None
     assert np.array_equal(np.asarray(api.edit(encoded.latent, adapter=encoded.adapter).image),
                           np.asarray(encoded.image))
     with pytest.raises(ApiError) as err:

@@ -81,17 +81,24 @@ def encoder_folder(trained: tuple[Path, Path]) -> tuple[Path, Path]:
     return trained
 
 
-def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path],
-                                                tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def noise_photo(encoder_folder: tuple[Path, Path],
+                monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A training photo (noise) and the encoder's folder; a fake detector frames each photo
+    as an aligned crop."""
     import tlgan.photos.faces
-    from api.schemas import EditRequest
     from tlgan.testing import CentredFaceDetector
 
-    # the photos are noise: a fake detector frames each as an aligned crop
     monkeypatch.setattr(tlgan.photos.faces, "HaarFaceDetector", CentredFaceDetector)
     data, folder = encoder_folder
-    photo = data / "img_align_celeba" / "000021.jpg"
+    return data / "img_align_celeba" / "000021.jpg", folder
+
+
+def test_encode_then_edit_from_the_command_line(noise_photo: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    from api.schemas import EditRequest
+
+    photo, folder = noise_photo
     res = CliRunner().invoke(cli, ["encode", str(photo), "--out", str(tmp_path / "enc"),
                                    "--encoder", str(folder), "--steps", "2"])
     assert res.exit_code == 0, res.stderr
@@ -116,6 +123,33 @@ def test_encode_then_edit_from_the_command_line(encoder_folder: tuple[Path, Path
     moved = json.loads((tmp_path / "ed" / "000021.json").read_text())["latent"]
     assert moved != body["latent"]
 
+
+
+def test_encode_tunes_an_adapter_of_the_parts_asked_for(noise_photo: tuple[Path, Path],
+                                                       tmp_path: Path) -> None:
+    from api.schemas import EditRequest
+
+    photo, folder = noise_photo
+    runs = {}
+    for parts in (None, "bn", "bn+last"):
+        out = tmp_path / str(parts)
+        extra = [] if parts is None else ["--adapter-parts", parts]
+        res = CliRunner().invoke(cli, ["encode", str(photo), "--out", str(out), "--encoder",
+                                       str(folder), "--steps", "0", *extra])
+        assert res.exit_code == 0, res.stderr
+        body = json.loads((out / "000021.json").read_text())
+        meta = json.loads((out / "000021.meta.json").read_text())
+        assert meta["adapter_parts"] == parts
+        EditRequest.model_validate(body)  # POST /edit takes the file as it is
+        runs[parts] = body, meta["quality"]["psnr"]
+    assert set(runs[None][0]) == {"latent"}
+    assert runs["bn"][0]["adapter"].startswith("tla1.b.")
+    assert runs["bn+last"][0]["adapter"].startswith("tla1.bl.")
+    assert runs["bn"][0]["latent"] == runs["bn+last"][0]["latent"] == runs[None][0]["latent"]
+    assert runs["bn"][1] > runs[None][1] and runs["bn+last"][1] > runs[None][1]
+    res = CliRunner().invoke(cli, ["encode", str(photo), "--out", str(tmp_path / "x"),
+                                   "--encoder", str(folder), "--adapter-parts", "last"])
+    assert res.exit_code == 2 and "--adapter-parts" in res.stderr, res.stderr
 
 
 def test_edit_takes_several_latents(tmp_path: Path) -> None:

@@ -70,6 +70,14 @@ def _read_latent(path: Path, size: int) -> Any:
               show_default="the largest",
               help="Which face of each photo to encode (index into the faces found, largest "
                    "first; NAME.meta.json lists them).")
+@click.option("--adapter-parts", type=click.Choice(["bn", "bn+last"]), default=None,
+              show_default="no adapter",
+              help="Also tune a photo adapter to each face (what POST /encode's adapter_parts "
+                   "does): 'bn+last' (BatchNorm scales and biases and the last convolution: "
+                   "closest to the photo) or 'bn' (BatchNorm only: no fine grid when shown "
+                   "enlarged). NAME.png is then rendered with it and NAME.json holds it "
+                   "beside the latent, a body POST /edit renders with it; `tlgan edit` "
+                   "reads only the latent.")
 @generator_option
 @encoder_option
 @click.option("--extractor", default=None, show_default="registry DEFAULT",
@@ -78,20 +86,21 @@ def _read_latent(path: Path, size: int) -> Any:
 @device_option
 @threads_option
 def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: int | None,
-           fmt: str, face: int | None,
+           fmt: str, face: int | None, adapter_parts: str | None,
            generator: str | None, encoder: str | None, extractor: str | None,
            upscaler: str | None, device: str) -> None:
     """Encode face photos into the generator's latent space.
 
     Any photo (JPEG, PNG or WebP): EXIF orientation is applied, the faces are found and the
     chosen one (--face; default the largest) is aligned to CelebA's framing.
-    NAME.json holds {"latent": [...]}: a body POST /edit accepts as it is, and what
-    `tlgan edit` reads.
+    NAME.json holds {"latent": [...]} (with --adapter-parts also "adapter"): a body POST
+    /edit accepts as it is, and what `tlgan edit` reads.
 
     \b
     Examples:
       tlgan encode photo.jpg --out encoded/
       tlgan encode photos/*.jpg --out encoded/ --steps 100 --size 256
+      tlgan encode photo.jpg --out encoded/ --adapter-parts bn
       tlgan edit encoded/photo.json --move Smiling=2 --lock Male --out edited/
       curl -s localhost:8000/edit -H 'Content-Type: application/json' -d @encoded/photo.json
     """
@@ -99,8 +108,10 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
 
     from tlgan.assembly import load_pipeline, load_upscaler_for
     from tlgan.latents import latent_to_list
+    from tlgan.photos.adapter import Adapter, TuneSettings, encode_adapter
     from tlgan.photos.faces import HaarFaceDetector
     from tlgan.photos.prepare import align_photo, faces_json
+    from tlgan.photos.usecase import adapt_encoded
     from tlgan.upscale.upscaler import for_size
     from tlgan_base.artifact import sha256_file, write_bytes_atomic, write_json_atomic
     from tlgan_base.image_codec import check_size, encode_image
@@ -128,18 +139,25 @@ def encode(photos: tuple[Path, ...], out: Path, steps: int, starts: int, size: i
                                  face_name=f"face (photo {p})") for p in chunk]
             arr = np.stack([f.aligned for f in found])
             result = pipeline.encode(arr, steps, starts=starts)
+            adapters: list[Adapter] = []
+            if adapter_parts is not None:
+                result, adapters = adapt_encoded(pipeline, result, arr,
+                                                 TuneSettings(parts=adapter_parts))
             written = for_size(up, result.images, size)
             for i, path in enumerate(chunk):
                 stem = out / path.stem
                 write_bytes_atomic(stem.with_suffix(f".{fmt}"),
                                    encode_image(written[i], fmt, size))
-                write_json_atomic(stem.with_suffix(".json"),
-                                  {"latent": latent_to_list(result.latents[i])})
+                body: dict[str, Any] = {"latent": latent_to_list(result.latents[i])}
+                if adapters:
+                    body["adapter"] = encode_adapter(adapters[i])
+                write_json_atomic(stem.with_suffix(".json"), body)
                 meta: dict[str, Any] = {
                     "photo": path.name, "photo_sha256": sha256_file(path),
                     "generator": pipeline.generator.name,
                     "generator_sha256": pipeline.generator.sha256,
                     "encoder": pipeline.encoder.name, "steps": steps, "starts": starts,
+                    "adapter_parts": adapter_parts,
                     "quality": result.quality[i],
                     "faces": faces_json(found[i].faces), "face": found[i].face}
                 if result.probs is not None:

@@ -41,6 +41,7 @@ __all__ = [
     "PHOTO_ENCODE_STEPS",
     "PhotoEditRequest",
     "PhotoEdited",
+    "adapt_encoded",
     "adapted_faces",
     "compose",
     "encode_adapter_cost",
@@ -177,11 +178,37 @@ def encode_with_adapter(pipeline: Pipeline, photo: np.ndarray, steps: int, *,
                              should_stop=should_stop)
     if tune is None or pipeline.latent_space != "z":
         return result, None
-    tuned = tune_adapter(pipeline.generator, result.latents[0], np.array(photo), tune,
-                         should_stop=should_stop)
-    images = adapted_faces(pipeline, result.latents, tuned)
-    mse = float(np.mean((images[0].astype(np.float64) - photo.astype(np.float64)) ** 2))
-    quality = [{**result.quality[0], "psnr": round(float(psnr(mse / 255.0**2)), 3)}]
+    adapted, tuned = adapt_encoded(pipeline, result, photo[None], tune, should_stop=should_stop)
+    return adapted, tuned[0]
+
+
+def adapt_encoded(pipeline: Pipeline, result: EncodeResult, photos: np.ndarray,
+                  tune: TuneSettings, *, should_stop: Callable[[], bool] | None = None
+                  ) -> tuple[EncodeResult, list[Adapter]]:
+    """Tune a photo adapter for each face of ``result`` (what ``pipeline.encode`` gave for
+    the aligned ``photos``, uint8 (N, R, R, 3)): the result with each image the adapter's
+    render and its ``psnr`` that image's (the other qualities and the labels stay the
+    untuned render's), and the adapters.
+
+    Raises:
+        ValueError: naming ``adapter_parts`` where the pipeline's latents are not the
+            generator's z (adapters render z); naming ``photos`` (not one per latent).
+    """
+    if pipeline.latent_space != "z":
+        raise ValueError(f"adapter_parts: adapters render latents in z; this pipeline's live "
+                         f"in {pipeline.latent_space!r}")
+    if len(photos) != len(result.latents):
+        raise ValueError(f"photos: expected {len(result.latents)} aligned faces, got "
+                         f"{len(photos)}")
+    tuned = [tune_adapter(pipeline.generator, z, np.array(photo), tune,
+                          should_stop=should_stop)
+             for z, photo in zip(result.latents, photos, strict=True)]
+    images = np.stack([adapted_faces(pipeline, result.latents[i:i + 1], a)[0]
+                       for i, a in enumerate(tuned)])
+    quality = []
+    for i, image in enumerate(images):
+        mse = float(np.mean((image.astype(np.float64) - photos[i].astype(np.float64)) ** 2))
+        quality.append({**result.quality[i], "psnr": round(float(psnr(mse / 255.0**2)), 3)})
     return dataclasses.replace(result, images=images, quality=quality), tuned
 
 
