@@ -41,10 +41,10 @@ LOG_JSONL = "log.jsonl"
 
 __all__ = [
     "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
-    "Stopwatch", "export_artifact", "has_checkpoint", "load_checkpoint", "load_modules",
-    "load_tensors", "module_tensors", "modules_tensors", "optimizer_from_flat",
-    "optimizer_to_flat", "record_evaluation", "resume_run", "save_checkpoint", "save_run",
-    "save_tensors_atomic", "split_prefix",
+    "StepPlan", "Stopwatch", "cosine_schedule", "export_artifact", "has_checkpoint",
+    "load_checkpoint", "load_modules", "load_tensors", "module_tensors", "modules_tensors",
+    "optimizer_from_flat", "optimizer_to_flat", "record_evaluation", "resume_run",
+    "run_steps", "save_checkpoint", "save_run", "save_tensors_atomic", "split_prefix",
 ]
 
 
@@ -377,3 +377,72 @@ def export_artifact(out: str | os.PathLike[str], config: Mapping[str, Any],
     with atomic_artifact_dir(out) as tmp:
         write_files(tmp)
         return save_config(tmp, config)
+
+
+def cosine_schedule(opt: torch.optim.Optimizer, steps: int, floor: float = 0.05
+                    ) -> torch.optim.lr_scheduler.LambdaLR:
+    """The trainers' learning-rate schedule: cosine decay from the optimizer's rate to
+    ``floor`` times it over ``steps`` steps, held there after.
+
+    Raises:
+        ValueError: ``steps`` < 1 (named).
+    """
+    if steps < 1:
+        raise ValueError(f"steps: must be >= 1, got {steps}")
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * min(s, steps)
+                                                                   / steps)))
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How :func:`run_steps` runs a training loop: to ``steps`` from ``start``, evaluating
+    every ``eval_every`` steps (and at the last), checkpointing every ``checkpoint_every``,
+    within ``max_minutes`` (None: no limit), with a progress bar named ``desc`` showing the
+    step's losses in ``formats`` (name -> format spec) every 25 steps."""
+
+    steps: int
+    start: int
+    eval_every: int
+    checkpoint_every: int
+    max_minutes: float | None
+    desc: str
+    formats: Mapping[str, str]
+    progress: bool = True
+
+
+def run_steps(plan: StepPlan, train_step: Callable[[], Mapping[str, float]],
+              evaluate: Callable[[Mapping[str, float], float, Callable[[str], None]], bool],
+              checkpoint: Callable[[], None], say: Callable[[str], None], *,
+              on_step: Callable[[float], None] | None = None,
+              checkpoint_on_timeout: bool = True) -> str:
+    """The trainers' loop: call ``train_step`` (one optimizer step; it returns the step's
+    losses) until ``plan.steps``; ``evaluate(losses, seconds, say)`` at each evaluation
+    returns whether patience ran out; ``checkpoint()`` at each checkpoint and at the end (not
+    after running out of time when ``checkpoint_on_timeout`` is False); ``on_step(seconds)``
+    after each step. Returns why it stopped: ``"steps"``, ``"max_minutes"`` or
+    ``"early_stop"``."""
+    clock = Stopwatch(None if plan.max_minutes is None else plan.max_minutes * 60,
+                      clock=time.monotonic)
+    reason, step = "steps", plan.start
+    with LoopProgress(plan.steps, initial=plan.start, desc=plan.desc, unit="step",
+                      enabled=plan.progress, log=say) as bar:
+        while step < plan.steps:
+            if clock.expired():
+                reason = "max_minutes"
+                break
+            losses = train_step()
+            step += 1
+            if on_step is not None:
+                on_step(clock.elapsed())
+            bar.advance(1, **({} if step % 25 else {k: format(losses[k], f)
+                                                    for k, f in plan.formats.items()}))
+            if (step % plan.eval_every == 0 or step == plan.steps) and evaluate(
+                    losses, clock.elapsed(), bar.say):
+                reason = "early_stop"
+                break
+            if step % plan.checkpoint_every == 0:
+                checkpoint()
+    if reason != "max_minutes" or checkpoint_on_timeout:
+        checkpoint()
+    return reason

@@ -204,3 +204,70 @@ def test_export_artifact_is_atomic(tmp_path: Path) -> None:
         export_artifact(out, {"kind": "test-weights"}, broken)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
     assert [p.name for p in tmp_path.iterdir()] == ["weights"]
+
+
+def _plan(**kw: object) -> object:
+    from tlgan_base.trainloop import StepPlan
+
+    base: dict[str, object] = dict(steps=10, start=0, eval_every=4, checkpoint_every=3,
+                                   max_minutes=None, desc="t", formats={"loss": ".3f"},
+                                   progress=False)
+    base.update(kw)
+    return StepPlan(**base)  # type: ignore[arg-type]
+
+
+def test_run_steps_evaluates_checkpoints_and_stops_where_it_should() -> None:
+    from tlgan_base.trainloop import run_steps
+
+    events: list[str] = []
+
+    def step() -> dict[str, float]:
+        events.append("s")
+        return {"loss": 0.5}
+
+    def evaluate(losses: object, seconds: float, say: object) -> bool:
+        events.append("e")
+        return False
+
+    reason = run_steps(_plan(), step, evaluate, lambda: events.append("c"), lambda m: None)
+    assert reason == "steps"
+    assert events.count("s") == 10
+    assert events.count("e") == 3          # steps 4, 8 and the last (10)
+    assert events.count("c") == 4          # steps 3, 6, 9 and the end
+    # resumed at 8: step 9 checkpointed, step 10 (the last) evaluated, the end's checkpoint
+    events.clear()
+    assert run_steps(_plan(start=8), step, evaluate, lambda: events.append("c"),
+                     lambda m: None) == "steps"
+    assert events == ["s", "c", "s", "e", "c"]
+
+    events.clear()
+    stop = run_steps(_plan(), step, lambda *a: True, lambda: events.append("c"), lambda m: None)
+    assert stop == "early_stop" and events.count("s") == 4 and events.count("c") == 2
+
+
+def test_run_steps_out_of_time_checkpoints_only_when_asked() -> None:
+    from tlgan_base.trainloop import run_steps
+
+    saved: list[int] = []
+    for flag, expected in ((True, [1]), (False, [])):
+        saved.clear()
+        reason = run_steps(_plan(max_minutes=1e-9), lambda: {"loss": 0.0}, lambda *a: False,
+                           lambda: saved.append(1), lambda m: None,
+                           checkpoint_on_timeout=flag)
+        assert reason == "max_minutes" and saved == expected
+
+
+def test_cosine_schedule_decays_to_its_floor_and_stays() -> None:
+    from tlgan_base.trainloop import cosine_schedule
+
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = cosine_schedule(opt, 4)
+    rates = []
+    for _ in range(6):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[0] == pytest.approx(1.0) and rates[2] == pytest.approx(0.525)
+    assert rates[4] == pytest.approx(0.05) and rates[5] == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="steps"):
+        cosine_schedule(opt, 0)

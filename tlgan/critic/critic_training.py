@@ -28,8 +28,7 @@ continues from the checkpoint (same recipe; ``steps`` may change).
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,8 +178,7 @@ def _setup(cfg: CriticTrainConfig, log: Callable[[str], None]) -> _Run:
     net_cfg = CriticConfig(resolution=gen.resolution, width=cfg.width)
     net = CriticNet(net_cfg).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    sched = trainloop.cosine_schedule(opt, cfg.steps)
     recipe = {**cfg.recipe(), "generator_sha256": gen.sha256}
     return _Run(cfg=cfg, device=device, gen=gen, data=data, val_fake=val_fake, net_cfg=net_cfg,
                 net=net, opt=opt, sched=sched, recipe=recipe,
@@ -273,24 +271,17 @@ def _loop(run: _Run, say: Callable[[str], None]) -> None:
     rng = np.random.default_rng([cfg.seed, run.step])
     zgen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + run.step)
     agen = torch.Generator(device=run.device).manual_seed(cfg.seed * 7_919 + run.step + 1)
-    clock = trainloop.Stopwatch(None if cfg.max_minutes is None else cfg.max_minutes * 60,
-                                clock=time.monotonic)
-    with trainloop.LoopProgress(cfg.steps, initial=run.step, desc="critic", unit="step",
-                                enabled=cfg.progress, log=say) as bar:
-        while run.step < cfg.steps:
-            if clock.expired():
-                run.stop_reason = "max_minutes"
-                break
-            loss = _train_step(run, zgen, agen, rng)
-            bar.advance(1, **({} if run.step % 25 else {"loss": f"{loss:.3f}"}))
-            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
-                _evaluate(run, loss, clock.elapsed(), log, bar.say)
-                if run.best.exhausted:
-                    run.stop_reason = "early_stop"
-                    break
-            if run.step % cfg.checkpoint_every == 0:
-                _checkpoint(run)
-    _checkpoint(run)
+
+    def evaluate(losses: Mapping[str, float], seconds: float,
+                 tell: Callable[[str], None]) -> bool:
+        _evaluate(run, losses["loss"], seconds, log, tell)
+        return run.best.exhausted
+
+    plan = trainloop.StepPlan(cfg.steps, run.step, cfg.eval_every, cfg.checkpoint_every,
+                              cfg.max_minutes, "critic", {"loss": ".3f"}, cfg.progress)
+    run.stop_reason = trainloop.run_steps(
+        plan, lambda: {"loss": _train_step(run, zgen, agen, rng)}, evaluate,
+        lambda: _checkpoint(run), say)
 
 
 def _export(run: _Run, log: Callable[[str], None]) -> dict[str, Any]:

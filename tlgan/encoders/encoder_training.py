@@ -24,8 +24,7 @@ seed derived from the step, so a resumed run is not bit-for-bit the uninterrupte
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,8 +178,7 @@ def _setup(cfg: EncoderTrainConfig, log: Callable[[str], None]) -> _Run:
     enc_cfg = EncoderConfig(gen.latent_size, gen.resolution, tuple(cfg.widths))
     encoder = ImageEncoder(enc_cfg).to(device).train()
     opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    sched = trainloop.cosine_schedule(opt, cfg.steps)
     recipe = {**cfg.recipe(), "generator_sha256": gen.sha256, "extractor_sha256": ext.sha256}
     return _Run(cfg=cfg, device=device, gen=gen, ext=ext, weights=weights, loss=loss, data=data,
                 enc_cfg=enc_cfg, encoder=encoder, opt=opt, sched=sched, recipe=recipe,
@@ -250,31 +248,27 @@ def _evaluate(run: _Run, latent: float, real: float, seconds: float, log: trainl
 
 def _loop(run: _Run, say: Callable[[str], None]) -> None:
     """Train to ``steps`` (or ``max_minutes``, or until patience runs out), evaluating
-    every ``eval_every`` steps and checkpointing every ``checkpoint_every``."""
+    every ``eval_every`` steps and checkpointing every ``checkpoint_every`` (and at the end,
+    unless the time ran out)."""
     cfg = run.cfg
     log = trainloop.JsonlLog(run.work / trainloop.LOG_JSONL)
     rng = np.random.default_rng([cfg.seed, run.step])
     zgen = torch.Generator(device="cpu").manual_seed(cfg.seed * 1_000_003 + run.step)
-    clock = trainloop.Stopwatch(None if cfg.max_minutes is None else cfg.max_minutes * 60,
-                      clock=time.monotonic)
-    with trainloop.LoopProgress(cfg.steps, initial=run.step, desc="encoder", unit="step",
-                      enabled=cfg.progress) as bar:
-        while run.step < cfg.steps:
-            if clock.expired():
-                run.stop_reason = "max_minutes"
-                return
-            latent, real = _train_step(run, zgen, rng)
-            bar.advance(1, **({} if run.step % 25 else {"latent": f"{latent:.3f}",
-                                                         "real": f"{real:.4f}"}))
-            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
-                _evaluate(run, latent, real, clock.elapsed(), log, say)
-                if run.best.exhausted:
-                    run.stop_reason = "early_stop"
-                    _checkpoint(run)
-                    return
-            if run.step % cfg.checkpoint_every == 0:
-                _checkpoint(run)
-        _checkpoint(run)
+
+    def step() -> dict[str, float]:
+        latent, real = _train_step(run, zgen, rng)
+        return {"latent": latent, "real": real}
+
+    def evaluate(losses: Mapping[str, float], seconds: float,
+                 tell: Callable[[str], None]) -> bool:
+        _evaluate(run, losses["latent"], losses["real"], seconds, log, tell)
+        return run.best.exhausted
+
+    plan = trainloop.StepPlan(cfg.steps, run.step, cfg.eval_every, cfg.checkpoint_every,
+                              cfg.max_minutes, "encoder", {"latent": ".3f", "real": ".4f"},
+                              cfg.progress)
+    run.stop_reason = trainloop.run_steps(plan, step, evaluate, lambda: _checkpoint(run), say,
+                                          checkpoint_on_timeout=False)
 
 
 def _export(run: _Run, log: Callable[[str], None]) -> dict[str, Any]:

@@ -24,8 +24,7 @@ continues from the checkpoint (same recipe; ``steps`` may change).
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,8 +188,7 @@ def _setup(cfg: UpscalerTrainConfig, log: Callable[[str], None]) -> _Run:
     sr_cfg = SRConfig(cfg.scale, cfg.channels, cfg.blocks)
     net = SRNet(sr_cfg).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    sched = trainloop.cosine_schedule(opt, cfg.steps)
     return _Run(cfg=cfg, device=device, data=data, val=val, sr_cfg=sr_cfg, net=net, opt=opt,
                 sched=sched, recipe=cfg.recipe(),
                 best=trainloop.Patience(cfg.patience, mode="max"))
@@ -254,26 +252,21 @@ def _loop(run: _Run, say: Callable[[str], None]) -> None:
     log = trainloop.JsonlLog(run.work / trainloop.LOG_JSONL)
     rng = np.random.default_rng([cfg.seed, run.step])
     torch.manual_seed(cfg.seed * 1_000_003 + run.step)
-    clock = trainloop.Stopwatch(None if cfg.max_minutes is None else cfg.max_minutes * 60,
-                                clock=time.monotonic)
     start_seconds = run.seconds
-    with trainloop.LoopProgress(cfg.steps, initial=run.step, desc="upscaler", unit="step",
-                                enabled=cfg.progress) as bar:
-        while run.step < cfg.steps:
-            if clock.expired():
-                run.stop_reason = "max_minutes"
-                break
-            loss = _train_step(run, rng)
-            run.seconds = start_seconds + clock.elapsed()
-            bar.advance(1, **({} if run.step % 25 else {"loss": f"{loss:.4f}"}))
-            if run.step % cfg.eval_every == 0 or run.step == cfg.steps:
-                _evaluate(run, loss, run.seconds, log, say)
-                if run.best.exhausted:
-                    run.stop_reason = "early_stop"
-                    break
-            if run.step % cfg.checkpoint_every == 0:
-                _checkpoint(run)
-    _checkpoint(run)
+
+    def count(seconds: float) -> None:
+        run.seconds = start_seconds + seconds
+
+    def evaluate(losses: Mapping[str, float], seconds: float,
+                 tell: Callable[[str], None]) -> bool:
+        _evaluate(run, losses["loss"], run.seconds, log, tell)
+        return run.best.exhausted
+
+    plan = trainloop.StepPlan(cfg.steps, run.step, cfg.eval_every, cfg.checkpoint_every,
+                              cfg.max_minutes, "upscaler", {"loss": ".4f"}, cfg.progress)
+    run.stop_reason = trainloop.run_steps(
+        plan, lambda: {"loss": _train_step(run, rng)}, evaluate, lambda: _checkpoint(run),
+        say, on_step=count)
 
 
 def _export(run: _Run, log: Callable[[str], None]) -> dict[str, Any]:
