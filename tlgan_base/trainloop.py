@@ -19,21 +19,24 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from tlgan_base.artifact import (
     ArtifactError,
     atomic_artifact_dir,
     atomic_path,
+    load_config,
     save_config,
     write_json_atomic,
 )
 from tlgan_base.progress import progress_bar
+
+T = TypeVar("T")
 
 CHECKPOINT = "checkpoint.safetensors"
 STATE_JSON = "state.json"
@@ -42,9 +45,10 @@ LOG_JSONL = "log.jsonl"
 __all__ = [
     "CHECKPOINT", "LOG_JSONL", "STATE_JSON", "JsonlLog", "LoopProgress", "Patience",
     "StepPlan", "Stopwatch", "cosine_schedule", "export_artifact", "has_checkpoint",
-    "load_checkpoint", "load_modules", "load_tensors", "module_tensors", "modules_tensors",
-    "optimizer_from_flat", "optimizer_to_flat", "record_evaluation", "resume_run",
-    "run_steps", "save_checkpoint", "save_run", "save_tensors_atomic", "split_prefix",
+    "load_checkpoint", "load_modules", "load_tensors", "load_weights_into", "module_tensors",
+    "modules_tensors", "optimizer_from_flat", "optimizer_to_flat", "read_model_config",
+    "record_evaluation", "resume_run", "run_steps", "save_checkpoint", "save_run",
+    "save_tensors_atomic", "split_prefix",
 ]
 
 
@@ -446,3 +450,42 @@ def run_steps(plan: StepPlan, train_step: Callable[[], Mapping[str, float]],
     if reason != "max_minutes" or checkpoint_on_timeout:
         checkpoint()
     return reason
+
+
+def read_model_config(folder: Path, kind: str, weights_file: str, architecture: str,
+                      what: str, parse: Callable[[dict[str, Any]], T]
+                      ) -> tuple[dict[str, Any], T]:
+    """Read the ``config.json`` of a model folder written by :func:`export_artifact`: of
+    ``kind``, every file checked against its sha256, listing ``weights_file``, of the
+    network ``architecture``; ``parse(config)`` reads what the caller needs from it.
+
+    Raises:
+        ArtifactError: missing or corrupt files, or a config that is not a valid ``what``
+            config (``parse`` raising KeyError, TypeError or ValueError).
+    """
+    config = load_config(folder, kind=kind, verify=True)
+    if weights_file not in config.get("files", {}):
+        raise ArtifactError(f"{folder / 'config.json'} does not list {weights_file}")
+    try:
+        name = config["architecture"]["name"]
+        if name != architecture:
+            raise ValueError(f"unknown architecture {name!r}")
+        return config, parse(config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{folder / 'config.json'} is not a valid {what} config "
+                            f"({type(exc).__name__}: {exc})") from None
+
+
+def load_weights_into(module: nn.Module, path: Path, what: str) -> None:
+    """Load a safetensors state dict into ``module`` (strictly; no unpickling).
+
+    Raises:
+        ArtifactError: the file is missing or corrupt, or does not fit ``module`` (the
+            ``what`` its config describes).
+    """
+    try:
+        module.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ArtifactError(f"{path} does not load into the {what} in its config.json "
+                            f"({first})") from None

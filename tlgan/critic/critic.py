@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from tlgan.critic.critic_net import ARCHITECTURE, KIND, WEIGHTS_FILE, CriticConfig, CriticNet
 from tlgan.latents import DEFAULT_SPACE
 from tlgan.tied_weights import TiedModel, check_generator
-from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base import trainloop
 
 if TYPE_CHECKING:
     from tlgan.generators.base import FaceGenerator
@@ -78,30 +76,15 @@ class Critic(TiedModel):
             ArtifactError: missing/corrupt files, or trained for another generator.
         """
         folder = Path(folder)
-        config = load_config(folder, kind=KIND, verify=True)
-        if WEIGHTS_FILE not in config.get("files", {}):
-            raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
+        config, (cfg, gen_info, gen_sha) = trainloop.read_model_config(
+            folder, KIND, WEIGHTS_FILE, ARCHITECTURE, "critic",
+            lambda c: (CriticConfig.from_dict(c["architecture"]["config"]), c["generator"],
+                       str(c["generator"]["sha256"])))
         name = name or str(folder)
-        try:
-            arch = config["architecture"]
-            if arch["name"] != ARCHITECTURE:
-                raise ValueError(f"unknown architecture {arch['name']!r}")
-            cfg = CriticConfig.from_dict(arch["config"])
-            gen_info = config["generator"]
-            gen_sha = str(gen_info["sha256"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{folder / 'config.json'} is not a valid critic config "
-                                f"({type(exc).__name__}: {exc})") from None
         if generator_sha256 is not None:
             check_generator("critic", name, gen_info, generator_sha256, "tlgan critic train")
-        try:
-            state = load_file(str(folder / WEIGHTS_FILE), device="cpu")
-            network = CriticNet(cfg)
-            network.load_state_dict(state, strict=True)
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ArtifactError(f"{folder / WEIGHTS_FILE} does not load into the critic in "
-                                f"its config.json ({first})") from None
+        network = CriticNet(cfg)
+        trainloop.load_weights_into(network, folder / WEIGHTS_FILE, "critic")
         return cls(network, name=name, sha256=str(config["files"][WEIGHTS_FILE]),
                    generator_sha256=gen_sha, device=device, config=config,
                    generator=generator)

@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from tlgan.encoders import DEFAULT_STARTS
 from tlgan.encoders.encoder_net import ARCHITECTURE, KIND, WEIGHTS_FILE, EncoderConfig, ImageEncoder
 from tlgan.encoders.losses import Embedder, InversionLoss, LossWeights, psnr
 from tlgan.encoders.refine import refine
 from tlgan.generators.base import FaceGenerator, to_uint8
-from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base import trainloop
+from tlgan_base.artifact import ArtifactError
 
 #: face-passes (render + label, forward) one refinement step of one start costs: forward,
 #: then backward through the generator and the extractor (about twice the forward)
@@ -91,35 +90,19 @@ class PhotoEncoder:
         Raises:
             ArtifactError: missing/corrupt files, or trained for another generator.
         """
-        config = load_config(folder, kind=KIND, verify=True)
-        if WEIGHTS_FILE not in config.get("files", {}):
-            raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
+        config, (cfg, gen_info, gen_sha, weights) = trainloop.read_model_config(
+            folder, KIND, WEIGHTS_FILE, ARCHITECTURE, "encoder",
+            lambda c: (EncoderConfig.from_dict(c["architecture"]["config"]), c["generator"],
+                       str(c["generator"]["sha256"]), LossWeights(**c.get("loss_weights", {}))))
         name = name or str(folder)
-        try:
-            arch = config["architecture"]
-            if arch["name"] != ARCHITECTURE:
-                raise ValueError(f"unknown architecture {arch['name']!r}")
-            cfg = EncoderConfig.from_dict(arch["config"])
-            gen_info = config["generator"]
-            gen_sha = str(gen_info["sha256"])
-            weights = LossWeights(**config.get("loss_weights", {}))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{folder / 'config.json'} is not a valid encoder config "
-                                f"({type(exc).__name__}: {exc})") from None
         if gen_sha != generator.sha256:
             raise ArtifactError(
                 f"encoder {name!r} was trained for generator {gen_info.get('name')!r} "
                 f"(sha256 {gen_sha[:12]}...), not for {generator.name!r} (sha256 "
                 f"{generator.sha256[:12]}...): train one for it with `tlgan encoder train "
                 f"--generator {generator.name}`")
-        try:
-            state = load_file(str(folder / WEIGHTS_FILE), device="cpu")
-            network = ImageEncoder(cfg)
-            network.load_state_dict(state, strict=True)
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ArtifactError(f"{folder / WEIGHTS_FILE} does not load into the encoder in "
-                                f"its config.json ({first})") from None
+        network = ImageEncoder(cfg)
+        trainloop.load_weights_into(network, folder / WEIGHTS_FILE, "encoder")
         return cls(network, generator, name=name, sha256=str(config["files"][WEIGHTS_FILE]),
                    weights=weights, config=config)
 

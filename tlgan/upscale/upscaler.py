@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from tlgan.upscale import MIN_SIZE
 from tlgan.upscale.sr_net import ARCHITECTURE, KIND, WEIGHTS_FILE, SRConfig, SRNet, count_parameters
-from tlgan_base.artifact import ArtifactError, load_config
+from tlgan_base import trainloop
 
 #: the model work of upscaling one 64 px face, in face-passes (the batcher's unit: render and
 #: label one face): about 33 ms against 8-16 ms on one torch thread (48 channels, 6 blocks)
@@ -126,26 +124,12 @@ class Upscaler:
             ArtifactError: missing or corrupt files, or an invalid config.
         """
         folder = Path(folder)
-        config = load_config(folder, kind=KIND, verify=True)
-        files = config.get("files", {})
-        if WEIGHTS_FILE not in files:
-            raise ArtifactError(f"{folder / 'config.json'} does not list {WEIGHTS_FILE}")
-        try:
-            arch = config["architecture"]
-            if arch["name"] != ARCHITECTURE:
-                raise ValueError(f"unknown architecture {arch['name']!r}")
-            cfg = SRConfig.from_dict(arch["config"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{folder / 'config.json'} is not a valid upscaler config "
-                                f"({type(exc).__name__}: {exc})") from None
-        try:
-            network = SRNet(cfg)
-            network.load_state_dict(load_file(str(folder / WEIGHTS_FILE), device="cpu"),
-                                    strict=True)
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ArtifactError(f"cannot load {folder / WEIGHTS_FILE}: {first}") from None
-        return cls(network, name=name or str(folder), sha256=str(files[WEIGHTS_FILE]),
+        config, cfg = trainloop.read_model_config(
+            folder, KIND, WEIGHTS_FILE, ARCHITECTURE, "upscaler",
+            lambda c: SRConfig.from_dict(c["architecture"]["config"]))
+        network = SRNet(cfg)
+        trainloop.load_weights_into(network, folder / WEIGHTS_FILE, "upscaler")
+        return cls(network, name=name or str(folder), sha256=str(config["files"][WEIGHTS_FILE]),
                    config=config, device=device)
 
 
