@@ -22,11 +22,12 @@ The simulated user marks faces of a pool "older" when the judge's age is above t
 median (half older, half not; ``--skip-middle F`` leaves the middle F of ages unmarked, a
 user who marks only the faces they are sure about). Per variant (``JUDGE_VARIANTS``: the
 recipe before #28, the default, the span prior's strength, the head's features, what it
-holds, and a bench-only logistic fit on the marks' latents), for each mark count and
-several draws it prints the medians of: the judge's age change per unit move (strength:
-mean age at +D minus at -D over 2D, on held-out faces), its ratio to the full-label Young
-axis's (-Young, measured in the same run), P(male) drift between -D and +D by the judge and
-by our extractor, the head's cross-validated accuracy, and the shares of fits flagged near
+holds, a bench-only logistic fit on the marks' latents, and the span prior on the few axes
+that cross-validation on the marks picks), for each mark count and several draws it prints
+the medians of: the judge's age change per unit move (strength: mean age at +D minus at -D
+over 2D, on held-out faces), its ratio to the full-label Young axis's (-Young, measured in
+the same run; with its range over the draws), P(male) drift between -D and +D by the judge
+and by our extractor, the head's cross-validated accuracy, and the shares of fits flagged near
 chance and whose head used attribute features. The product never sees the judge: only this
 bench does, to play the user; the product's defaults are chosen among these few variants
 and every row is printed.
@@ -74,6 +75,9 @@ JUDGE_VARIANTS: list[tuple[str, dict]] = [  # type: ignore[type-arg]
      {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": None}),
     ("H: z-logistic (bench only), orthogonal to Male",
      {"method": "z-logistic", "orth": _MALE}),
+    ("I: span-prior 0.3, CV-chosen span terms, embeddings, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": _MALE,
+      "terms": "cv"}),
 ]
 
 
@@ -199,7 +203,8 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
 
     young_age, young_male, young_ours = move(-np.asarray(bundle.direction("Young"),
                                                          dtype=np.float64))
-    rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", f"{young_male:+.2f}",
+    rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", "-",
+             f"{young_male:+.2f}",
              "-", f"{young_ours:+.2f}", "-", "-", "-"]]
     print(rows[-1], flush=True)
     for label, kw in JUDGE_VARIANTS:
@@ -217,13 +222,16 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
                     taught = teach_axis(pipe, "Older", pool[idx], older[idx], kw["orth"],
                                         seed=draw, method=kw["method"],
                                         head_features=kw["features"],
-                                        span_keep=kw["keep"])
+                                        span_keep=kw["keep"],
+                                        span_terms=kw.get("terms"))
                     direction, st = taught.direction, taught.stats
                 res.append((*move(direction), st["head_cv_accuracy"] or 0.0,
                             float(st["near_chance"]), float(st["head_features"] == "attributes")))
             a = np.asarray(res)
             rows.append([label, m, args.draws, f"{np.median(a[:, 0]):.2f}",
-                         f"{np.median(a[:, 0]) / young_age:.2f}", f"{np.median(a[:, 1]):+.2f}",
+                         f"{np.median(a[:, 0]) / young_age:.2f}",
+                         f"{a[:, 0].min() / young_age:.2f}-{a[:, 0].max() / young_age:.2f}",
+                         f"{np.median(a[:, 1]):+.2f}",
                          f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):+.2f}",
                          f"{np.median(a[:, 3]):.2f}", f"{a[:, 4].mean():.2f}",
                          f"{a[:, 5].mean():.2f}"])
@@ -231,7 +239,8 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
     print(f"\nstrength: the judge's age change per unit move (years); drift: its P(male) at "
           f"+{d:g} minus at -{d:g} (ours: the same by our extractor); medians over draws "
           "(marks half older, half not)")
-    print_table(["axis", "marks", "draws", "years/unit", "vs Young", "P(male) drift",
+    print_table(["axis", "marks", "draws", "years/unit", "vs Young", "vs Young range",
+                 "P(male) drift",
                  "max |drift|", "ours drift", "cv accuracy", "near-chance share",
                  "attribute-head share"], rows)
 

@@ -20,6 +20,10 @@ Method ``"span-prior"`` (the default; evidence: ``python -m bench.teach --judge-
   = ["Male"] for an "Older" axis that may change Young) it is what keeps P(Male) put (the
   bundle's Male direction is itself orthogonal to Young, not to Young's raw direction).
 
+``span_terms`` narrows the prior to the few bundle axes that contribute most to the fitted
+direction (a number, or ``"cv"``: chosen by cross-validation on the marks); the default keeps
+the whole span (see ``SPAN_TERMS`` for the evidence).
+
 The head is fitted on the embeddings by default; ``head_features="attributes"`` fits it on
 the extractor's attribute logits instead (saved as the equivalent head on embeddings) and
 ``"auto"`` picks the one with the better cross-validated accuracy on the marks (see
@@ -52,6 +56,7 @@ from axes.heads import Head, accuracy_evidence, select_C, train_head
 from axes.maths import normalize, span_basis
 from tlgan.axis_work.workflow import check_new_name, fit_new_axis, held_axes
 from tlgan.pipeline import Pipeline
+from tlgan_base.classifier_metrics import roc_auc
 
 #: fewest and most examples a teaching request may carry
 MIN_EXAMPLES = 10
@@ -63,6 +68,15 @@ TEACH_METHODS = ("span-prior", "plain")
 #: draws' spread of each other; 0 would make a feature the bundle's axes do not span
 #: unteachable, so some of the outside part is kept)
 SPAN_KEEP = 0.3
+#: ``span_terms``: how many of the bundle's axes the span prior keeps whole. None (the
+#: default): all of them (the span); an int k: the k axes contributing most to the fitted
+#: direction (least-squares coefficients times the axes' lengths), the rest of the direction
+#: shrunk to ``span_keep``; ``"cv"``: k chosen among None and ``SPAN_TERMS`` by the 5-fold
+#: cross-validated AUC of the held-out marks' latents projected on each fold's direction (the
+#: marks alone decide). Evidence (bench/teach.py --judge-age, rows B and I, 10 draws): "cv"
+#: did not move the judge's age further than the whole span at 20 and 40 marks (further at 60
+#: on 40 faces, as far on 200), so the default stays None.
+SPAN_TERMS = (1, 2, 3, 5, 8, 13)
 #: what the head is fitted on: ``"embeddings"`` (the default: the extractor's penultimate
 #: embedding), ``"attributes"`` (the extractor's attribute logits, a linear map of the
 #: embedding: what the bundle already names, few weights), or ``"auto"`` (the one of the two
@@ -136,14 +150,17 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
                orthogonal_to: Sequence[str] | None = None, *, seed: int = 0,
                allow_existing: bool = False, method: str = TEACH_METHODS[0],
                head_features: str = HEAD_FEATURES[0],
-               span_keep: float = SPAN_KEEP) -> TaughtAxis:
+               span_keep: float = SPAN_KEEP,
+               span_terms: int | str | None = None) -> TaughtAxis:
     """Teach axis ``name`` from example latents (N, L) marked with ``labels`` (N,) 0/1.
 
     ``orthogonal_to``: bundle references (or other axes) the new axis holds (None: the
     bundle's references; []: none). ``allow_existing`` lets ``name`` be a bundle axis (for
     ``--replace``). ``method``: one of ``TEACH_METHODS`` (see the module docstring).
     ``head_features``: one of ``HEAD_FEATURES``. ``span_keep``: the share of the direction
-    outside the bundle's span that "span-prior" keeps (0..1).
+    outside the bundle's span that "span-prior" keeps (0..1). ``span_terms``: how many of
+    the bundle's axes "span-prior" keeps whole (None: all; an int >= 1; ``"cv"``: chosen by
+    cross-validation on the marks; see ``SPAN_TERMS``).
 
     Raises:
         ValueError: naming the field: ``name`` (empty, or an axis/attribute that exists),
@@ -151,7 +168,7 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
             not finite), ``examples[i].label``, ``orthogonal_to`` (unknown axis), or
             ``samples`` (the bundle ships no samples), ``method``, ``head_features``
             (unknown, or "attributes" with an extractor that has no linear attribute layer)
-            or ``span_keep`` (outside 0..1).
+            ``span_keep`` (outside 0..1) or ``span_terms`` (not None, "cv" or an int >= 1).
     """
     t0 = time.perf_counter()
     bundle = pipeline.bundle
@@ -164,6 +181,11 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
                          f"{head_features!r}")
     if not isinstance(span_keep, int | float) or not 0.0 <= float(span_keep) <= 1.0:
         raise ValueError(f"span_keep: must be a number in [0, 1], got {span_keep!r}")
+    if not (span_terms is None or span_terms == "cv" or (
+            isinstance(span_terms, int) and not isinstance(span_terms, bool)
+            and span_terms >= 1)):
+        raise ValueError(f"span_terms: must be None, 'cv' or an integer >= 1, got "
+                         f"{span_terms!r}")
     attr_map = _attribute_map(pipeline)
     if head_features == "attributes" and attr_map is None:
         raise ValueError("head_features: the loaded extractor has no linear attribute layer "
@@ -184,20 +206,24 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
     p_new = head.predict_proba(cache.embeddings)
     t_head = time.perf_counter()
     prior_share: float | None = None
+    terms: int | None = None
+    terms_cv: dict[str, float | None] | None = None
     if method == "plain":
         raw, fit_stats = fit_new_axis(bundle, cache, p_new, name, seed=seed)
         held = [np.asarray(bundle.direction(r), dtype=np.float64) for r in refs]
+        direction = _held_off(raw, held)
     else:
-        held_refs = [r for r in refs if r in cache.attributes]
-        fitted, fit_stats = fit_new_axis(bundle, cache, p_new, name, seed=seed,
-                                         references=held_refs)
-        raw, prior_share = _span_prior(bundle, fitted, refs, exclude=name,
-                                       keep=float(span_keep))
         held = [_raw_direction(bundle, r) if r in bundle.references
                 else np.asarray(bundle.direction(r), dtype=np.float64) for r in refs]
-    basis = span_basis(np.stack(held)) if held else None
-    direction = raw if basis is None else raw - basis.T @ (basis @ raw)
-    direction = normalize(direction, name="direction")
+        terms = span_terms if not isinstance(span_terms, str) else None
+        if span_terms == "cv":
+            terms, terms_cv = _choose_span_terms(
+                pipeline, name, z, emb, y, (head.C, used, attr_map), refs, held,
+                float(span_keep), seed)
+        fitted, fit_stats = _fit_span(pipeline, name, p_new, refs, seed)
+        raw, prior_share = _span_prior(bundle, fitted, refs, exclude=name,
+                                       keep=float(span_keep), terms=terms)
+        direction = _held_off(raw, held)
     raw = normalize(np.asarray(raw), name="raw_direction")
     t_fit = time.perf_counter()
     stats: dict[str, Any] = {k: v for k, v in fit_stats.items()
@@ -218,7 +244,9 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
         "head_cv_accuracy_by_features": cv_by,
         "teach_method": method,
         "span_keep": float(span_keep) if method == "span-prior" else None,
-        "span_share": prior_share, "orthogonal_to": refs,
+        "span_share": prior_share,
+        "span_terms": terms if method == "span-prior" else None,
+        "span_terms_cv_auc": terms_cv, "orthogonal_to": refs,
         "reference_correlation": correlations, "notes": notes,
         "samples_scored": cache.n,
         "samples_positive_rate": float(np.mean(p_new > 0.5)),
@@ -247,11 +275,13 @@ def _attribute_map(pipeline: Pipeline) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _fit_head(emb: np.ndarray, y: np.ndarray, seed: int, features: str,
-              attr_map: tuple[np.ndarray, np.ndarray] | None
+              attr_map: tuple[np.ndarray, np.ndarray] | None, c: float | None = None
               ) -> tuple[Head, float | None, str, dict[str, float | None]]:
     """The head on the features ``features`` asks for (``"auto"``: the better
     cross-validated accuracy; ties to attributes), as a head on embeddings; returns it, its
-    cross-validated accuracy, the features used and the accuracy per candidate."""
+    cross-validated accuracy, the features used and the accuracy per candidate. ``c``: a
+    given ``C`` (``features`` must then be "embeddings" or "attributes"; no
+    cross-validation, accuracy None)."""
     emb = np.asarray(emb, dtype=np.float64)
     cands = {"attributes": "attributes", "embeddings": "embeddings"}
     if features != "auto":
@@ -261,7 +291,7 @@ def _fit_head(emb: np.ndarray, y: np.ndarray, seed: int, features: str,
     fits: dict[str, tuple[float, float | None]] = {}
     for kind in cands:
         x = emb if kind == "embeddings" else emb @ attr_map[0].T + attr_map[1]  # type: ignore[index]
-        fits[kind] = select_C(x, y, seed=seed)
+        fits[kind] = select_C(x, y, seed=seed) if c is None else (c, None)
     order = sorted(fits, key=lambda k: (-(fits[k][1] or 0.0), k != "attributes"))
     used = order[0]
     c_best, cv = fits[used]
@@ -280,23 +310,83 @@ def _fit_head(emb: np.ndarray, y: np.ndarray, seed: int, features: str,
     return head, cv, used, {k: v[1] for k, v in fits.items()}
 
 
+def _held_off(raw: np.ndarray, held: list[np.ndarray]) -> np.ndarray:
+    """``raw`` made orthogonal to the directions ``held`` (unit length)."""
+    basis = span_basis(np.stack(held)) if held else None
+    out = raw if basis is None else raw - basis.T @ (basis @ raw)
+    return normalize(out, name="direction")
+
+
+def _fit_span(pipeline: Pipeline, name: str, p_new: np.ndarray, refs: Sequence[str],
+              seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The GLM direction of a head's probabilities ``p_new`` on the shipped samples,
+    conditional on the held references ("span-prior" before its prior)."""
+    bundle, cache = pipeline.bundle, pipeline.sample_cache()
+    assert bundle is not None
+    fitted, fit_stats = fit_new_axis(bundle, cache, p_new, name, seed=seed,
+                                     references=[r for r in refs if r in cache.attributes])
+    return np.asarray(fitted, dtype=np.float64), fit_stats
+
+
+def _choose_span_terms(pipeline: Pipeline, name: str, z: np.ndarray, emb: np.ndarray,
+                       y: np.ndarray,
+                       head_choice: tuple[float, str, tuple[np.ndarray, np.ndarray] | None],
+                       refs: Sequence[str], held: list[np.ndarray], keep: float, seed: int,
+                       folds: int = 5) -> tuple[int | None, dict[str, float | None]]:
+    """``span_terms`` chosen on the marks alone: per stratified fold, the head (``C``,
+    features and attribute map as chosen on all marks: ``head_choice``) and the GLM on the
+    other marks give a direction per candidate
+    (None and ``SPAN_TERMS``); the held-out marks' latents are projected on it; the
+    candidate with the best pooled AUC wins (ties go to None, then to more terms).
+    Returns it and the AUC per candidate."""
+    bundle = pipeline.bundle
+    assert bundle is not None
+    c, features, attr_map = head_choice
+    samples = pipeline.sample_cache().embeddings
+    cands: list[int | None] = [None, *sorted(SPAN_TERMS, reverse=True)]
+    rng = np.random.default_rng(seed)
+    k = min(folds, int(y.sum()), int((1 - y).sum()))
+    fold_of = np.empty(len(y), dtype=np.intp)
+    for cls in (0, 1):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        fold_of[idx] = np.arange(idx.size) % k
+    scores = np.zeros((len(cands), len(y)))
+    for f in range(k):
+        train, test = fold_of != f, fold_of == f
+        head = _fit_head(emb[train], y[train], seed, features, attr_map, c=c)[0]
+        fitted, _ = _fit_span(pipeline, name, head.predict_proba(samples), refs, seed)
+        for i, terms in enumerate(cands):
+            raw, _ = _span_prior(bundle, fitted, refs, exclude=name, keep=keep, terms=terms)
+            scores[i, test] = np.asarray(z[test], dtype=np.float64) @ _held_off(raw, held)
+    aucs = {str(t): roc_auc(y.astype(bool), scores[i]) for i, t in enumerate(cands)}
+    best = max(range(len(cands)), key=lambda i: (aucs[str(cands[i])] or 0.0, -i))
+    return cands[best], aucs
+
+
 def _raw_direction(bundle: AxisBundle, name: str) -> np.ndarray:
     """The axis's raw (GLM) direction: the one along which its logit changes."""
     return np.asarray(bundle.raw_directions[bundle.index(name)], dtype=np.float64)
 
 
 def _span_prior(bundle: AxisBundle, fitted: np.ndarray, held: Sequence[str],
-                exclude: str, keep: float = SPAN_KEEP) -> tuple[np.ndarray, float]:
+                exclude: str, keep: float = SPAN_KEEP,
+                terms: int | None = None) -> tuple[np.ndarray, float]:
     """Shrink the part of ``fitted`` outside the span of what the bundle knows (its
-    non-reference axes and the raw directions of the references not held) to ``keep``;
-    returns the result and the share of ``fitted``'s squared length inside."""
+    non-reference axes and the raw directions of the references not held; ``terms``: only
+    the ``terms`` of them contributing most to ``fitted``) to ``keep``; returns the result
+    and the share of ``fitted``'s squared length inside."""
     refs = set(bundle.references)
     rows = [_raw_direction(bundle, n) if n in refs
             else np.asarray(bundle.direction(n), dtype=np.float64)
             for n in bundle.names if n != exclude and n not in held]
     if not rows:
         return fitted, 0.0
-    basis = span_basis(np.stack(rows))
+    known = np.stack(rows)
+    if terms is not None and terms < len(rows):
+        coef, *_ = np.linalg.lstsq(known.T, fitted, rcond=None)
+        order = np.argsort(-np.abs(coef) * np.linalg.norm(known, axis=1), kind="stable")
+        known = known[order[:terms]]
+    basis = span_basis(known)
     inside = basis.T @ (basis @ fitted)
     share = float(inside @ inside / (fitted @ fitted))
     return inside + keep * (fitted - inside), round(share, 4)

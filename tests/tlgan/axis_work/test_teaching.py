@@ -378,3 +378,32 @@ def test_teach_axis_head_features_and_span_keep(shipped: Pipeline) -> None:
         teach_axis(shipped, "Smile_taught", z, y, head_features="pixels")
     with pytest.raises(ValueError, match=r"span_keep: must be a number in \[0, 1\]"):
         teach_axis(shipped, "Smile_taught", z, y, span_keep=1.5)
+
+
+def test_teach_axis_span_terms_keep_the_axes_the_marks_pick(shipped: Pipeline) -> None:
+    bundle = shipped.bundle
+    assert bundle is not None
+    z, y = _marks(shipped, attr="Young")
+    default = teach_axis(shipped, "Older", z, 1 - y, orthogonal_to=["Male"])
+    assert default.stats["span_terms"] is None and default.stats["span_terms_cv_auc"] is None
+    every = teach_axis(shipped, "Older", z, 1 - y, orthogonal_to=["Male"], span_terms=1000)
+    assert np.allclose(every.direction, default.direction)  # all terms: the whole span
+    # one term, nothing kept outside: the raw direction is one of the axes the bundle knows
+    one = teach_axis(shipped, "Older", z, 1 - y, orthogonal_to=["Male"], span_terms=1,
+                     span_keep=0.0)
+    known = [np.asarray(bundle.raw_directions[bundle.index(n)] if n in bundle.references
+                        else bundle.direction(n), dtype=np.float64)
+             for n in bundle.names if n != "Male"]
+    cosines = [abs(float(one.raw_direction @ k)) / float(np.linalg.norm(k)) for k in known]
+    assert max(cosines) > 0.999 and one.stats["span_terms"] == 1
+    raw_male = np.asarray(bundle.raw_directions[bundle.index("Male")], dtype=np.float64)
+    assert abs(float(one.direction @ raw_male)) < 1e-9  # still holds Male
+    # "cv": chosen by the held-out marks' AUC, recorded per candidate
+    cv = teach_axis(shipped, "Older", z, 1 - y, orthogonal_to=["Male"], span_terms="cv")
+    aucs = cv.stats["span_terms_cv_auc"]
+    assert set(aucs) == {"None", "13", "8", "5", "3", "2", "1"}
+    assert all(0.0 <= a <= 1.0 for a in aucs.values())
+    assert aucs[str(cv.stats["span_terms"])] == max(aucs.values())
+    for bad in (0, "all", True, 2.5):
+        with pytest.raises(ValueError, match="span_terms: must be None, 'cv' or an integer"):
+            teach_axis(shipped, "Older", z, 1 - y, span_terms=bad)  # type: ignore[arg-type]
