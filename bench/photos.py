@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -210,35 +211,61 @@ def _edit_moves(pipe: Any, z: np.ndarray, adapter: Any, axes: tuple[str, ...],
     return out
 
 
-ADAPTER_CHOICES = {
-    "bn, no regularizer": dict(parts="bn", near=0),
-    "last, no regularizer": dict(parts="last", near=0),
-    "bn+last, no regularizer": dict(parts="bn+last", near=0),
-    "bn+last, 75 steps, no regularizer": dict(parts="bn+last", near=0, steps=75),
-    "bn+last, 2 near at 3, weight 1": dict(parts="bn+last", near=2, radius=3.0,
-                                           near_weight=1.0),
-    "bn+last, 2 near at 3, weight 0.1": dict(parts="bn+last", near=2, radius=3.0,
-                                             near_weight=0.1),
-    "bn, 2 near at 3, weight 0.1": dict(parts="bn", near=2, radius=3.0, near_weight=0.1),
-    "bn+last, 1 near at 3, weight 0.1": dict(parts="bn+last", near=1, radius=3.0,
-                                             near_weight=0.1),
-    "bn+last, 100 steps, 2 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=2,
-                                                        radius=3.0, near_weight=0.1),
-    "bn+last, 100 steps, 1 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=1,
-                                                        radius=3.0, near_weight=0.1),
-    "bn+last, 60 steps, lr 0.02, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=60, lr=0.02, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 100 steps, lr 0.015, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=100, lr=0.015, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 100 steps, lr 0.02, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=100, lr=0.02, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 120 steps, lr 0.015, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=120, lr=0.015, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 2 near at 3, weight 0.1, perceptual 0.01": dict(
-        parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.01),
-    "bn+last, 2 near at 3, weight 0.1, perceptual 0.05": dict(
-        parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.05),
-}
+ADAPTER_CHOICES = (
+    "bn, no regularizer",
+    "last, no regularizer",
+    "bn+last, no regularizer",
+    "bn+last, 75 steps, no regularizer",
+    "bn+last, 2 near at 3, weight 1",
+    "bn+last, 2 near at 3, weight 0.1",
+    "bn, 2 near at 3, weight 0.1",
+    "bn+last, 1 near at 3, weight 0.1",
+    "bn+last, 100 steps, 2 near at 3, weight 0.1",
+    "bn+last, 100 steps, 1 near at 3, weight 0.1",
+    "bn+last, 60 steps, lr 0.02, 1 near at 3, weight 0.1",
+    "bn+last, 100 steps, lr 0.015, 1 near at 3, weight 0.1",
+    "bn+last, 100 steps, lr 0.02, 1 near at 3, weight 0.1",
+    "bn+last, 120 steps, lr 0.015, 1 near at 3, weight 0.1",
+    "bn+last, 2 near at 3, weight 0.1, perceptual 0.01",
+    "bn+last, 2 near at 3, weight 0.1, perceptual 0.05",
+)
+
+
+def adapter_choice(text: str) -> dict[str, Any]:
+    """A row of the adapter table, ``"PARTS, phrase, phrase, ..."``, as TuneSettings
+    arguments. Phrases: ``N steps``, ``lr X``, ``last lr xM`` (the last convolution's rate
+    over lr), ``cosine`` (the schedule), ``N near at R``, ``weight W``, ``near every K``,
+    ``no regularizer``, ``perceptual P``; what is not said is TuneSettings' default, but for
+    the regularizer, which a row must name (``N near at R`` or ``no regularizer``):
+    ``"bn2+last, 100 steps, lr 0.02, cosine, 1 near at 3, weight 0.1"``."""
+    from tlgan.photos.adapter import PARTS
+
+    head, *rest = [w.strip() for w in text.split(",")]
+    if head not in PARTS:
+        raise SystemExit(f"--choices: {text!r} does not start with one of {', '.join(PARTS)}")
+    out: dict[str, Any] = {"parts": head}
+    patterns: list[tuple[str, Any]] = [
+        (r"(\d+) steps", lambda m: {"steps": int(m[1])}),
+        (r"lr ([\d.e-]+)", lambda m: {"lr": float(m[1])}),
+        (r"last lr x([\d.e-]+)", lambda m: {"lr_last": float(m[1])}),
+        (r"cosine", lambda m: {"schedule": "cosine"}),
+        (r"(\d+) near at ([\d.]+)", lambda m: {"near": int(m[1]), "radius": float(m[2])}),
+        (r"weight ([\d.e-]+)", lambda m: {"near_weight": float(m[1])}),
+        (r"near every (\d+)", lambda m: {"near_every": int(m[1])}),
+        (r"no regularizer", lambda m: {"near": 0}),
+        (r"perceptual ([\d.e-]+)", lambda m: {"perceptual": float(m[1])}),
+    ]
+    for phrase in rest:
+        for pat, fn in patterns:
+            if m := re.fullmatch(pat, phrase):
+                out.update(fn(m))
+                break
+        else:
+            raise SystemExit(f"--choices: {phrase!r} in {text!r} is not a known phrase")
+    if "near" not in out:
+        raise SystemExit(f"--choices: {text!r} names no regularizer ('N near at R' or 'no "
+                         "regularizer')")
+    return out
 
 
 def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) -> None:
@@ -257,7 +284,7 @@ def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) 
         for i in range(n):
             for c in choices:
                 t0 = time.perf_counter()
-                tune_adapter(g, z[i], photos[i], TuneSettings(**ADAPTER_CHOICES[c]),  # type: ignore[arg-type]
+                tune_adapter(g, z[i], photos[i], TuneSettings(**adapter_choice(c)),
                              extractor=pipe.extractor)
                 times[c].append(time.perf_counter() - t0)
     print(f"tuning time per photo, median of {n} crops x {repeats} rounds, choices in turn:")
@@ -301,7 +328,7 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
     rows = [(f"none (encoder + {steps} steps)", _scores(pipe, photos, to_uint8(
         render_adapted(g, z, None))), 1.0, 1.0, 0.0, 0, 0)]
     for name in choices:
-        s = TuneSettings(**ADAPTER_CHOICES[name])  # type: ignore[arg-type]
+        s = TuneSettings(**adapter_choice(name))
         renders, ratios, times = [], [], []
         for i in range(n):
             t0 = time.perf_counter()
