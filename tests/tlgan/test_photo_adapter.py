@@ -285,3 +285,19 @@ def test_new_settings_are_checked() -> None:
         TuneSettings(lr_last=0.0)
     with pytest.raises(ValueError, match=r"^parts:"):
         TuneSettings(parts="bn1")
+
+
+def test_nearby_latents_along_the_axes_need_the_directions(tuned: tuple) -> None:
+    import dataclasses
+
+    g, z, target, _ = tuned
+    along = dataclasses.replace(FAST, along_axes=True, steps=10)
+    with pytest.raises(ValueError, match=r"^directions:"):
+        tune_adapter(g, z, target, along)
+    with pytest.raises(ValueError, match=r"^directions:"):
+        tune_adapter(g, z, target, along, directions=np.ones((3, z.size + 1), np.float32))
+    dirs = np.eye(z.size, dtype=np.float32)[:4]
+    a = tune_adapter(g, z, target, along, directions=dirs)
+    assert np.array_equal(tune_adapter(g, z, target, along, directions=dirs).deltas, a.deltas)
+    assert not np.array_equal(a.deltas, tune_adapter(
+        g, z, target, dataclasses.replace(along, along_axes=False)).deltas)

@@ -302,7 +302,9 @@ class TuneSettings:
     ``schedule``: the learning rate held (``"constant"``) or decayed along a cosine to 5% of
     ``lr`` (``"cosine"``); ``lr_last``: the last convolution's rate over ``lr``;
     ``near_every``: the nearby latents are rendered and held every this many steps (the
-    steps between render the photo's latent alone)."""
+    steps between render the photo's latent alone); ``along_axes``: the nearby latents lie
+    along random combinations of the edit directions that :func:`tune_adapter` is given
+    (where edits go) instead of along random directions."""
 
     parts: str = DEFAULT_PARTS
     steps: int = DEFAULT_STEPS
@@ -314,6 +316,7 @@ class TuneSettings:
     schedule: str = DEFAULT_SCHEDULE
     lr_last: float = DEFAULT_LR_LAST
     near_every: int = DEFAULT_NEAR_EVERY
+    along_axes: bool = False
 
     def __post_init__(self) -> None:
         if self.parts not in PARTS:
@@ -335,7 +338,8 @@ class TuneSettings:
 
 def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
                  settings: TuneSettings | None = None, *, extractor: object | None = None,
-                 seed: int = 0, should_stop: Callable[[], bool] | None = None) -> Adapter:
+                 seed: int = 0, should_stop: Callable[[], bool] | None = None,
+                 directions: np.ndarray | None = None) -> Adapter:
     """Tune ``settings.parts`` of the generator so that G(z) reproduces ``target``.
 
     Args:
@@ -348,6 +352,8 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
             ``forward_tensor``).
         seed: seeds the nearby latents (same photo, z and settings: the same adapter).
         should_stop: called before every step; True raises Stopped.
+        directions: (K, L) the edit directions (an axis bundle's), for
+            ``settings.along_axes``; otherwise unused.
 
     Returns:
         the adapter, its deltas rounded to float16 (renders before and after a round trip
@@ -378,7 +384,15 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
     leaves = [torch.zeros(n, device=dev, requires_grad=True) for n in sizes]
     tgt = torch.from_numpy(np.ascontiguousarray(t)).to(dev).permute(2, 0, 1)[None].float() / 255
     gen = torch.Generator().manual_seed(seed)
-    u = torch.randn(s.near, zz.size, generator=gen)
+    if s.along_axes:
+        dirs = np.asarray(directions if directions is not None else np.zeros((0, 0)),
+                          np.float32)
+        if dirs.ndim != 2 or dirs.shape[0] < 1 or dirs.shape[1] != zz.size:
+            raise ValueError(f"directions: settings.along_axes needs (K, {zz.size}) edit "
+                             f"directions, got shape {dirs.shape}")
+        u = torch.randn(s.near, dirs.shape[0], generator=gen) @ torch.from_numpy(dirs)
+    else:
+        u = torch.randn(s.near, zz.size, generator=gen)
     u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
     z0 = torch.from_numpy(zz)[None].to(dev)
     zs = torch.cat([z0, z0 + s.radius * u.to(dev)]) if s.near and s.near_weight > 0 else z0
