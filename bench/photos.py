@@ -235,9 +235,10 @@ def adapter_choice(text: str) -> dict[str, Any]:
     """A row of the adapter table, ``"PARTS, phrase, phrase, ..."``, as TuneSettings
     arguments. Phrases: ``N steps``, ``lr X``, ``last lr xM`` (the last convolution's rate
     over lr), ``cosine`` (the schedule), ``N near at R``, ``weight W``, ``near every K``,
-    ``no regularizer``, ``along axes`` (nearby latents along random combinations of the
-    bundle's axes), ``perceptual P``; what is not said is TuneSettings' default, but for
-    the regularizer, which a row must name (``N near at R`` or ``no regularizer``):
+    ``first every K``, ``no regularizer``, ``along axes`` (nearby latents along random
+    combinations of the bundle's axes), ``perceptual P``; what is not said is TuneSettings'
+    default, but for the regularizer, which a row must name (``N near at R`` or ``no
+    regularizer``):
     ``"bn2+last, 100 steps, lr 0.02, cosine, 1 near at 3, weight 0.1"``."""
     from tlgan.photos.adapter import PARTS
 
@@ -253,6 +254,7 @@ def adapter_choice(text: str) -> dict[str, Any]:
         (r"(\d+) near at ([\d.]+)", lambda m: {"near": int(m[1]), "radius": float(m[2])}),
         (r"weight ([\d.e-]+)", lambda m: {"near_weight": float(m[1])}),
         (r"near every (\d+)", lambda m: {"near_every": int(m[1])}),
+        (r"first every (\d+)", lambda m: {"first_every": int(m[1])}),
         (r"no regularizer", lambda m: {"near": 0}),
         (r"along axes", lambda m: {"along_axes": True}),
         (r"perceptual ([\d.e-]+)", lambda m: {"perceptual": float(m[1])}),

@@ -301,3 +301,24 @@ def test_nearby_latents_along_the_axes_need_the_directions(tuned: tuple) -> None
     assert np.array_equal(tune_adapter(g, z, target, along, directions=dirs).deltas, a.deltas)
     assert not np.array_equal(a.deltas, tune_adapter(
         g, z, target, dataclasses.replace(along, along_axes=False)).deltas)
+
+
+def test_the_first_layer_is_updated_only_on_its_full_steps(tuned: tuple) -> None:
+    """first_every: layer 1's BatchNorm changes only on every k-th step (one Adam step moves
+    each number by at most about lr); the other parts change on every step."""
+    import dataclasses
+
+    g, z, target, _ = tuned
+    n1 = adapter_size(g, "bn") - adapter_size(g, "bn2")  # layer 1's scales and biases
+    once = dataclasses.replace(FAST, first_every=FAST.steps + 1)  # only step 0 is full
+    a = tune_adapter(g, z, target, once)
+    assert np.abs(a.deltas[:n1]).max() <= FAST.lr * 1.01
+    assert np.abs(a.deltas[n1:]).max() > 3 * FAST.lr
+    every2 = dataclasses.replace(FAST, first_every=2)
+    b = tune_adapter(g, z, target, every2)
+    assert np.array_equal(tune_adapter(g, z, target, every2).deltas, b.deltas)
+    assert np.abs(b.deltas[:n1]).max() > 2 * FAST.lr
+    before = _psnr(to_uint8(g.render_tensor(z[None]))[0], target)
+    assert _psnr(to_uint8(render_adapted(g, z[None], b))[0], target) > before + 5.0
+    with pytest.raises(ValueError, match=r"^first_every:"):
+        TuneSettings(first_every=0)

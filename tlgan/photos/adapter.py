@@ -77,6 +77,7 @@ DEFAULT_NEAR_WEIGHT = 0.1
 DEFAULT_SCHEDULE = "constant"
 DEFAULT_LR_LAST = 1.0
 DEFAULT_NEAR_EVERY = 1
+DEFAULT_FIRST_EVERY = 1
 
 _TEXT = re.compile(r"^[A-Za-z0-9_\-.=]*$")
 
@@ -304,7 +305,11 @@ class TuneSettings:
     ``near_every``: the nearby latents are rendered and held every this many steps (the
     steps between render the photo's latent alone); ``along_axes``: the nearby latents lie
     along random combinations of the edit directions that :func:`tune_adapter` is given
-    (where edits go) instead of along random directions."""
+    (where edits go) instead of along random directions; ``first_every``: the first tuned
+    layer's parameters (of ``"bn+last"``: layer 1's BatchNorm, whose gradient runs back through
+    the costliest convolution) are updated every this many steps, the steps between run the
+    network from the next tuned layer on, from the activations of the last full step (both
+    nearby latents and photo), and update the rest."""
 
     parts: str = DEFAULT_PARTS
     steps: int = DEFAULT_STEPS
@@ -317,17 +322,17 @@ class TuneSettings:
     lr_last: float = DEFAULT_LR_LAST
     near_every: int = DEFAULT_NEAR_EVERY
     along_axes: bool = False
+    first_every: int = DEFAULT_FIRST_EVERY
 
     def __post_init__(self) -> None:
         if self.parts not in PARTS:
             raise ValueError(f"parts: one of {', '.join(PARTS)}, got {self.parts!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        for name in ("steps", "near", "near_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (name == "near_every"):
-                raise ValueError(f"{name}: must be an integer >= {int(name == 'near_every')}, "
-                                 f"got {v!r}")
+        for name in ("steps", "near", "near_every", "first_every"):
+            v, least = getattr(self, name), int(name.endswith("every"))
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ValueError(f"{name}: must be an integer >= {least}, got {v!r}")
         for name in ("lr", "radius", "near_weight", "perceptual", "lr_last"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0) or (name in ("lr", "lr_last") and v == 0):
@@ -377,11 +382,21 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
     base = _base(main, layout)
     dev = generator.device
     lo, hi = generator.value_range
-    # one leaf per learning rate: the BatchNorm part, then the last convolution (always last)
+    # the leaves, in the layout's order: the first tuned layer's parameters when they are
+    # updated only every first_every steps, the other BatchNorms, the last convolution (its
+    # own learning rate)
     _, with_last = _split_parts(s.parts)
-    n_last = math.prod(layout[-1][1]) if with_last else 0
-    sizes = [n for n in (sum(math.prod(sh) for _, sh in layout) - n_last, n_last) if n]
-    leaves = [torch.zeros(n, device=dev, requires_grad=True) for n in sizes]
+    at = [int(name.split(".")[1]) for name, _ in layout]
+    start = _frozen_until(layout)
+    later = sorted({i for i in at if i > start})
+    mid = later[0] if later and s.first_every > 1 else None  # where cheap steps start
+    group = [0 if mid is not None and i == start else 2 if with_last and k == len(layout) - 1
+             else 1 for k, i in enumerate(at)]
+    sizes = [sum(math.prod(sh) for (_, sh), gr in zip(layout, group, strict=True) if gr == g)
+             for g in range(3)]
+    rates = [r for r, n in zip((s.lr, s.lr, s.lr * s.lr_last), sizes, strict=True) if n]
+    leaves = [torch.zeros(n, device=dev, requires_grad=True) for n in sizes if n]
+    first = leaves[0] if mid is not None else None
     tgt = torch.from_numpy(np.ascontiguousarray(t)).to(dev).permute(2, 0, 1)[None].float() / 255
     gen = torch.Generator().manual_seed(seed)
     if s.along_axes:
@@ -396,23 +411,33 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
     u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
     z0 = torch.from_numpy(zz)[None].to(dev)
     zs = torch.cat([z0, z0 + s.radius * u.to(dev)]) if s.near and s.near_weight > 0 else z0
-    start = _frozen_until(layout)
     with torch.no_grad():
         # the untuned layers before the first tuned one: the same for every step
         xs = _forward(main, zs, {}, stop=start)
         untuned = _forward(main, xs[1:], {}, start=start) if zs.shape[0] > 1 else None
         temb = (extractor.forward_tensor(tgt)[1]  # type: ignore[attr-defined]
                 if extractor is not None and s.perceptual > 0 else None)
-    rates = [s.lr] if not n_last else [s.lr, s.lr * s.lr_last][-len(sizes):]
     opt = torch.optim.Adam([{"params": [leaf], "lr": r} for leaf, r in zip(leaves, rates,
                                                                           strict=True)])
     sched = cosine_schedule(opt, s.steps) if s.schedule == "cosine" and s.steps else None
     for step in range(s.steps):
         if should_stop is not None and should_stop():
             raise Stopped
-        held = untuned is not None and step % s.near_every == 0
+        # a full step runs from the first tuned layer (with every nearby latent, whose
+        # activations the cheap steps between reuse); a cheap one from the next tuned layer
+        full = mid is None or step % s.first_every == 0
+        held = untuned is not None and ((full and mid is not None) or step % s.near_every == 0)
         deltas = torch.cat(leaves) if len(leaves) > 1 else leaves[0]
-        out = _forward(main, xs if held else xs[:1], _params(layout, base, deltas), start=start)
+        params = _params(layout, base, deltas)
+        if mid is None:
+            out = _forward(main, xs if held else xs[:1], params, start=start)
+        else:
+            if full:
+                h = _forward(main, xs, params, start=start, stop=mid)
+                cached = h.detach()
+            else:
+                h = cached if held else cached[:1]
+            out = _forward(main, h, params, start=mid)
         img = (out[:1] - lo) / (hi - lo)
         loss = pixel_mse(img, tgt).sum()
         if held and untuned is not None:
@@ -420,9 +445,12 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
         if temb is not None:
             emb = extractor.forward_tensor(img)[1]  # type: ignore[union-attr]
             loss = loss + s.perceptual * embedding_distance(emb, temb).sum()
-        grads = torch.autograd.grad(loss, leaves)  # the module's weights get none
-        for leaf, grad in zip(leaves, grads, strict=True):
+        tuned = leaves if full else leaves[1:]
+        grads = torch.autograd.grad(loss, tuned)  # the module's weights get none
+        for leaf, grad in zip(tuned, grads, strict=True):
             leaf.grad = grad
+        if not full and first is not None:
+            first.grad = None  # Adam leaves it (and its moments) as they are
         opt.step()
         if sched is not None:
             sched.step()
