@@ -322,3 +322,12 @@ def test_the_first_layer_is_updated_only_on_its_full_steps(tuned: tuple) -> None
     assert _psnr(to_uint8(render_adapted(g, z[None], b))[0], target) > before + 5.0
     with pytest.raises(ValueError, match=r"^first_every:"):
         TuneSettings(first_every=0)
+
+
+def test_the_tuning_cost_counts_the_nearby_latents_only_where_they_are_rendered() -> None:
+    from tlgan.photos.usecase import TUNE_PASSES_PER_STEP, tune_cost
+
+    every = TuneSettings(steps=150, near=1)
+    assert tune_cost(every) == 300 * TUNE_PASSES_PER_STEP
+    assert tune_cost(TuneSettings(steps=150, near=1, near_every=2)) == 225 * TUNE_PASSES_PER_STEP
+    assert tune_cost(TuneSettings(steps=151, near=2, near_every=2)) == 303 * TUNE_PASSES_PER_STEP
