@@ -231,21 +231,29 @@ ADAPTER_CHOICES = (
 )
 
 
+#: what a row of the adapter table does not say (the tuning the first rows were measured with)
+ROW_BASE: dict[str, Any] = {"steps": 150, "lr": 0.01, "schedule": "constant", "lr_last": 1.0,
+                            "near_weight": 0.1, "near_every": 1, "first_every": 1}
+
+
 def adapter_choice(text: str) -> dict[str, Any]:
     """A row of the adapter table, ``"PARTS, phrase, phrase, ..."``, as TuneSettings
     arguments. Phrases: ``N steps``, ``lr X``, ``last lr xM`` (the last convolution's rate
     over lr), ``cosine`` (the schedule), ``N near at R``, ``weight W``, ``near every K``,
     ``first every K``, ``no regularizer``, ``along axes`` (nearby latents along random
-    combinations of the bundle's axes), ``perceptual P``; what is not said is TuneSettings'
-    default, but for the regularizer, which a row must name (``N near at R`` or ``no
-    regularizer``):
-    ``"bn2+last, 100 steps, lr 0.02, cosine, 1 near at 3, weight 0.1"``."""
+    combinations of the bundle's axes), ``perceptual P``. What a row does not say is
+    :data:`ROW_BASE` (the tuning of the first rows, so that a row means the same whatever the
+    library's defaults), but for the regularizer, which a row must name (``N near at R`` or
+    ``no regularizer``): ``"bn2+last, 100 steps, lr 0.02, cosine, 1 near at 3, weight 0.1"``.
+    ``"default"``: the library's defaults (TuneSettings())."""
     from tlgan.photos.adapter import PARTS
 
+    if text.strip() == "default":
+        return {}
     head, *rest = [w.strip() for w in text.split(",")]
     if head not in PARTS:
         raise SystemExit(f"--choices: {text!r} does not start with one of {', '.join(PARTS)}")
-    out: dict[str, Any] = {"parts": head}
+    out: dict[str, Any] = {**ROW_BASE, "parts": head}
     patterns: list[tuple[str, Any]] = [
         (r"(\d+) steps", lambda m: {"steps": int(m[1])}),
         (r"lr ([\d.e-]+)", lambda m: {"lr": float(m[1])}),
@@ -266,7 +274,7 @@ def adapter_choice(text: str) -> dict[str, Any]:
                 break
         else:
             raise SystemExit(f"--choices: {phrase!r} in {text!r} is not a known phrase")
-    if "near" not in out:
+    if not any(re.fullmatch(r"\d+ near at [\d.]+|no regularizer", p) for p in rest):
         raise SystemExit(f"--choices: {text!r} names no regularizer ('N near at R' or 'no "
                          "regularizer')")
     return out
