@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -210,35 +211,73 @@ def _edit_moves(pipe: Any, z: np.ndarray, adapter: Any, axes: tuple[str, ...],
     return out
 
 
-ADAPTER_CHOICES = {
-    "bn, no regularizer": dict(parts="bn", near=0),
-    "last, no regularizer": dict(parts="last", near=0),
-    "bn+last, no regularizer": dict(parts="bn+last", near=0),
-    "bn+last, 75 steps, no regularizer": dict(parts="bn+last", near=0, steps=75),
-    "bn+last, 2 near at 3, weight 1": dict(parts="bn+last", near=2, radius=3.0,
-                                           near_weight=1.0),
-    "bn+last, 2 near at 3, weight 0.1": dict(parts="bn+last", near=2, radius=3.0,
-                                             near_weight=0.1),
-    "bn, 2 near at 3, weight 0.1": dict(parts="bn", near=2, radius=3.0, near_weight=0.1),
-    "bn+last, 1 near at 3, weight 0.1": dict(parts="bn+last", near=1, radius=3.0,
-                                             near_weight=0.1),
-    "bn+last, 100 steps, 2 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=2,
-                                                        radius=3.0, near_weight=0.1),
-    "bn+last, 100 steps, 1 near at 3, weight 0.1": dict(parts="bn+last", steps=100, near=1,
-                                                        radius=3.0, near_weight=0.1),
-    "bn+last, 60 steps, lr 0.02, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=60, lr=0.02, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 100 steps, lr 0.015, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=100, lr=0.015, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 100 steps, lr 0.02, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=100, lr=0.02, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 120 steps, lr 0.015, 1 near at 3, weight 0.1": dict(
-        parts="bn+last", steps=120, lr=0.015, near=1, radius=3.0, near_weight=0.1),
-    "bn+last, 2 near at 3, weight 0.1, perceptual 0.01": dict(
-        parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.01),
-    "bn+last, 2 near at 3, weight 0.1, perceptual 0.05": dict(
-        parts="bn+last", near=2, radius=3.0, near_weight=0.1, perceptual=0.05),
-}
+ADAPTER_CHOICES = (
+    "bn, no regularizer",
+    "last, no regularizer",
+    "bn+last, no regularizer",
+    "bn+last, 75 steps, no regularizer",
+    "bn+last, 2 near at 3, weight 1",
+    "bn+last, 2 near at 3, weight 0.1",
+    "bn, 2 near at 3, weight 0.1",
+    "bn+last, 1 near at 3, weight 0.1",
+    "bn+last, 100 steps, 2 near at 3, weight 0.1",
+    "bn+last, 100 steps, 1 near at 3, weight 0.1",
+    "bn+last, 60 steps, lr 0.02, 1 near at 3, weight 0.1",
+    "bn+last, 100 steps, lr 0.015, 1 near at 3, weight 0.1",
+    "bn+last, 100 steps, lr 0.02, 1 near at 3, weight 0.1",
+    "bn+last, 120 steps, lr 0.015, 1 near at 3, weight 0.1",
+    "bn+last, 2 near at 3, weight 0.1, perceptual 0.01",
+    "bn+last, 2 near at 3, weight 0.1, perceptual 0.05",
+)
+
+
+#: what a row of the adapter table does not say (the tuning the first rows were measured with)
+ROW_BASE: dict[str, Any] = {"steps": 150, "lr": 0.01, "schedule": "constant", "lr_last": 1.0,
+                            "near_weight": 0.1, "near_every": 1, "first_every": 1}
+
+
+def adapter_choice(text: str) -> dict[str, Any]:
+    """A row of the adapter table, ``"PARTS, phrase, phrase, ..."``, as TuneSettings
+    arguments. Phrases: ``N steps``, ``lr X``, ``last lr xM`` (the last convolution's rate
+    over lr), ``cosine`` (the schedule), ``N near at R``, ``weight W``, ``near every K``,
+    ``first every K``, ``no regularizer``, ``along axes`` (nearby latents along random
+    combinations of the bundle's axes), ``perceptual P``. What a row does not say is
+    :data:`ROW_BASE` (the tuning of the first rows, so that a row means the same whatever the
+    library's defaults), but for the regularizer, which a row must name (``N near at R`` or
+    ``no regularizer``): ``"bn2+last, 100 steps, lr 0.02, cosine, 1 near at 3, weight 0.1"``.
+    ``"default"``: the library's defaults (TuneSettings())."""
+    from tlgan.photos.adapter import PARTS
+
+    if text.strip() == "default":
+        return {}
+    head, *rest = [w.strip() for w in text.split(",")]
+    if head not in PARTS:
+        raise SystemExit(f"--choices: {text!r} does not start with one of {', '.join(PARTS)}")
+    out: dict[str, Any] = {**ROW_BASE, "parts": head}
+    patterns: list[tuple[str, Any]] = [
+        (r"(\d+) steps", lambda m: {"steps": int(m[1])}),
+        (r"lr ([\d.e-]+)", lambda m: {"lr": float(m[1])}),
+        (r"last lr x([\d.e-]+)", lambda m: {"lr_last": float(m[1])}),
+        (r"cosine", lambda m: {"schedule": "cosine"}),
+        (r"(\d+) near at ([\d.]+)", lambda m: {"near": int(m[1]), "radius": float(m[2])}),
+        (r"weight ([\d.e-]+)", lambda m: {"near_weight": float(m[1])}),
+        (r"near every (\d+)", lambda m: {"near_every": int(m[1])}),
+        (r"first every (\d+)", lambda m: {"first_every": int(m[1])}),
+        (r"no regularizer", lambda m: {"near": 0}),
+        (r"along axes", lambda m: {"along_axes": True}),
+        (r"perceptual ([\d.e-]+)", lambda m: {"perceptual": float(m[1])}),
+    ]
+    for phrase in rest:
+        for pat, fn in patterns:
+            if m := re.fullmatch(pat, phrase):
+                out.update(fn(m))
+                break
+        else:
+            raise SystemExit(f"--choices: {phrase!r} in {text!r} is not a known phrase")
+    if not any(re.fullmatch(r"\d+ near at [\d.]+|no regularizer", p) for p in rest):
+        raise SystemExit(f"--choices: {text!r} names no regularizer ('N near at R' or 'no "
+                         "regularizer')")
+    return out
 
 
 def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) -> None:
@@ -257,8 +296,8 @@ def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) 
         for i in range(n):
             for c in choices:
                 t0 = time.perf_counter()
-                tune_adapter(g, z[i], photos[i], TuneSettings(**ADAPTER_CHOICES[c]),  # type: ignore[arg-type]
-                             extractor=pipe.extractor)
+                tune_adapter(g, z[i], photos[i], TuneSettings(**adapter_choice(c)),
+                             extractor=pipe.extractor, directions=pipe.bundle.directions)
                 times[c].append(time.perf_counter() - t0)
     print(f"tuning time per photo, median of {n} crops x {repeats} rounds, choices in turn:")
     for c, v in times.items():
@@ -298,14 +337,17 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
     z = pipe.encode(photos, steps, with_features=False).latents
     axes = ("Smiling", "Male")
     base_moves = [_edit_moves(pipe, z[i], None, axes, dist) for i in range(n)]
-    rows = [(f"none (encoder + {steps} steps)", _scores(pipe, photos, to_uint8(
-        render_adapted(g, z, None))), 1.0, 1.0, 0.0, 0, 0)]
+    untuned = to_uint8(render_adapted(g, z, None))
+    rows = [(f"none (encoder + {steps} steps)", _scores(pipe, photos, untuned), 1.0, 1.0, 0.0,
+             0, 0)]
+    flips = [(rows[0][0], _flips(pipe, photos, untuned))]
     for name in choices:
-        s = TuneSettings(**ADAPTER_CHOICES[name])  # type: ignore[arg-type]
+        s = TuneSettings(**adapter_choice(name))
         renders, ratios, times = [], [], []
         for i in range(n):
             t0 = time.perf_counter()
-            a = tune_adapter(g, z[i], photos[i], s, extractor=pipe.extractor)
+            a = tune_adapter(g, z[i], photos[i], s, extractor=pipe.extractor,
+                             directions=pipe.bundle.directions)
             times.append(time.perf_counter() - t0)
             renders.append(to_uint8(render_adapted(g, z[i:i + 1], a))[0])
             ratios.append(np.array(_edit_moves(pipe, z[i], a, axes, dist))
@@ -316,6 +358,8 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
         rows.append((name, _scores(pipe, photos, np.stack(renders)), float(r[0]), float(r[1]),
                      statistics.median(times), adapter_size(g, s.parts),
                      len(encode_adapter(a))))
+        print(_adapter_row(*rows[-1]), file=sys.stderr, flush=True)
+        flips.append((name, _flips(pipe, photos, np.stack(renders))))
     print(f"{n} test crops (partition 2), encoder + {steps} refinement steps; edit moves: "
           f"extractor logit at +{dist:g} minus at -{dist:g} along the axis, with the adapter "
           f"over without (median per photo). Base moves (median): " + ", ".join(
@@ -324,11 +368,38 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
     print("| tuned | PSNR@64 (dB) | embedding cosine | label agreement | Smiling move | "
           "Male move | tuning time | numbers | adapter string |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, sc, rs, rm, tt, size, enc in rows:
-        m = np.mean(np.array(sc), axis=0)
-        print(f"| {name} | {m[0]:.2f} | {m[1]:.3f} | {m[2]:.3f} | {rs:.2f} | {rm:.2f} | "
-              f"{tt:.2f} s | {size:,} | {enc:,} chars |")
+    for row in rows:
+        print(_adapter_row(*row))
     print(f"(threads {torch.get_num_threads()})")
+    print("labels that differ between photo and render (count over the crops; the photo's "
+          "median probability of those):")
+    for name, fl in flips:
+        print(f"  {name}: " + ", ".join(f"{k} {len(v)} (p {np.median(v):.2f})" for k, v in
+                                      sorted(fl.items(), key=lambda kv: -len(kv[1]))[:8]))
+
+
+def _adapter_row(name: str, sc: list[tuple[float, ...]], rs: float, rm: float, tt: float,
+                 size: int, enc: int) -> str:
+    m = np.mean(np.array(sc), axis=0)
+    return (f"| {name} | {m[0]:.2f} | {m[1]:.3f} | {m[2]:.3f} | {rs:.2f} | {rm:.2f} | "
+            f"{tt:.2f} s | {size:,} | {enc:,} chars |")
+
+
+def _flips(pipe: Any, photos: np.ndarray, renders: np.ndarray) -> dict[str, list[float]]:
+    """Per label that differs (p > 0.5) between a photo and its render somewhere: the
+    photo's probabilities where it does."""
+    import torch
+
+    def t(a: np.ndarray) -> Any:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255
+
+    with torch.inference_mode():
+        pp = pipe.extractor.forward_tensor(t(photos))[0].numpy()
+        rp = pipe.extractor.forward_tensor(t(renders))[0].numpy()
+    out: dict[str, list[float]] = {}
+    for i, j in zip(*np.nonzero((pp > 0.5) != (rp > 0.5)), strict=True):
+        out.setdefault(pipe.extractor.attributes[j], []).append(float(pp[i, j]))
+    return out
 
 
 def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:

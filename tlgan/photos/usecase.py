@@ -59,9 +59,10 @@ TUNE_PASSES_PER_STEP = 3.0
 
 
 def tune_cost(settings: TuneSettings) -> float:
-    """The face-passes of tuning an adapter: each step renders the photo's latent and
-    ``near`` regularizing latents, forward and backward."""
-    return settings.steps * (1 + settings.near) * TUNE_PASSES_PER_STEP
+    """The face-passes of tuning an adapter: each step renders the photo's latent, and every
+    ``near_every``-th step also ``near`` regularizing latents, forward and backward."""
+    held = -(-settings.steps // settings.near_every)
+    return (settings.steps + settings.near * held) * TUNE_PASSES_PER_STEP
 
 
 @dataclass(frozen=True)
