@@ -18,7 +18,9 @@ medians of ``--repeats`` runs of each photo.
     python bench/photos.py --compose 12      # composing edits back: round trip, transfer, time
     python bench/photos.py --http 5          # POST /photo/edit on the real server, 12 MP photo
 
-Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector),
+Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector:
+a scout pass, then the full sweep around its candidates), ``opencv-sweep`` (the same
+cascades swept over the whole search copy at every angle, as before the scout),
 ``mediapipe`` (mediapipe 0.10.21's bundled BlazeFace short-range model, 6 keypoints; needs
 numpy<2, so its own venv), ``dlib-hog`` (dlib-bin's HOG detector; no landmark model ships,
 so eyes are placed from the box).
@@ -479,11 +481,14 @@ def bench_http(celeba: Path, runs: int, seed: int, dist: float) -> None:
 def make_detector(name: str, work_side: int = WORK_SIDE) -> FaceDetector:
     if name == "opencv":
         return HaarFaceDetector(work_side=work_side)
+    if name == "opencv-sweep":
+        return HaarFaceDetector(work_side=work_side, scout=None)
     if name == "mediapipe":
         return _MediaPipe()
     if name == "dlib-hog":
         return _DlibHog()
-    raise SystemExit(f"--detector: one of opencv, mediapipe, dlib-hog, got {name!r}")
+    raise SystemExit(f"--detector: one of opencv, opencv-sweep, mediapipe, dlib-hog, got "
+                     f"{name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:

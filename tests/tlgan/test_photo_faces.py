@@ -14,6 +14,7 @@ from PIL import Image
 from tlgan.photos.faces import (
     CELEBA_EYES,
     HaarFaceDetector,
+    Scout,
     apply_affine,
     choose_face,
     find_faces,
@@ -113,6 +114,48 @@ def test_the_real_detector_finds_and_aligns_composed_faces(bench_photos) -> None
             hits += bool(errs) and min(errs) < 4.0
     assert total >= 4 and hits / total >= 0.75, (hits, total)
     assert found - hits <= 2, (found, hits)  # few faces where none was pasted
+
+
+def _eye_error(faces: list, true_eyes: np.ndarray) -> float:  # type: ignore[type-arg]
+    """The smallest error (the worse eye's, px at 64) of any face's alignment."""
+    return min((float(np.linalg.norm(apply_affine(f.matrix, true_eyes) - CELEBA_EYES * 64,
+                                     axis=1).max()) for f in faces), default=np.inf)
+
+
+@pytest.mark.slow
+def test_the_scouted_search_finds_the_faces_of_the_full_sweep_with_the_same_eyes(
+        celeba: Path) -> None:
+    """The default search (a cheap scout over the whole copy, the full sweep around its
+    candidates) finds every face the full sweep over the whole copy finds, tilted ones
+    included, and puts their eyes within a few pixels of the sweep's at 64 px."""
+    sys.path.insert(0, str(REPO))
+    from bench.photos import _test_crops, compose
+
+    rng = np.random.default_rng(7)
+    crops = _test_crops(celeba)
+    scouted, sweep = HaarFaceDetector(), HaarFaceDetector(scout=None)
+    assert scouted.scout == Scout() and sweep.scout is None
+    both = tilted = 0
+    diffs = []
+    for _ in range(6):
+        photo, placements = compose(rng, crops, 800, 600, 110, 260, 30.0)
+        new, old = find_faces(photo, scouted, 64), find_faces(photo, sweep, 64)
+        for place in placements:
+            true_eyes = apply_affine(invert_affine(place), CELEBA_EYES * 128)
+
+            if _eye_error(old, true_eyes) < 4.0:
+                both += 1
+                assert _eye_error(new, true_eyes) < 4.0
+                angle = abs(np.degrees(np.arctan2(place[1, 0], place[0, 0])))
+                tilted += angle > 15
+        for f in old:  # the sweep's faces are the scout's, eyes within 4 px at 64 px
+            near = [g for g in new if np.linalg.norm(np.array(g.box[:2]) - f.box[:2])
+                    < 0.3 * (f.box[2] - f.box[0])]
+            assert near, f.box
+            diffs.append(min(np.linalg.norm(apply_affine(f.matrix, g.eyes)
+                                            - CELEBA_EYES * 64, axis=1).max() for g in near))
+    assert both >= 8 and tilted >= 2, (both, tilted)
+    assert max(diffs) < 4.0 and float(np.median(diffs)) < 1.5, diffs
 
 
 @pytest.mark.slow
