@@ -22,7 +22,7 @@ from tlgan.photos.faces import (
     similarity_from_points,
     warp_face,
 )
-from tlgan.photos.prepare import align_photo, read_upright
+from tlgan.photos.prepare import UprightPhoto, align_photo, read_upright
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -202,3 +202,55 @@ def test_exif_orientation_gives_boxes_in_the_upright_frame(bench_photos) -> None
                        (upright[0].box[1] + upright[0].box[3]) / 2])
     box = got.faces[0].box
     assert np.linalg.norm(np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]) - centre) < 10
+
+
+def _big_jpeg(photo: np.ndarray, k: float, orientation: int | None = None) -> bytes:
+    """``photo`` enlarged ``k`` times as a JPEG; with ``orientation`` stored turned 90 degrees
+    clockwise and tagged to be turned back (6)."""
+    h, w = photo.shape[:2]
+    img = Image.fromarray(photo).resize((round(w * k), round(h * k)), Image.Resampling.BILINEAR)
+    exif = Image.Exif()
+    if orientation is not None:
+        img = img.transpose(Image.Transpose.ROTATE_90)
+        exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92, exif=exif)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("orientation", [None, 6])
+def test_a_large_jpeg_is_searched_on_a_reduced_decode_with_the_faces_and_eyes_of_the_whole(
+        bench_photos, orientation: int | None) -> None:  # type: ignore[no-untyped-def]
+    """A JPEG larger than the search copy is decoded reduced (DCT domain) for the search:
+    the same faces as on the whole decode, boxes and eyes in the whole photo's upright
+    pixels within a pixel or two at 64 px, the aligned face within a few gray levels, and
+    the whole photo decoded in the background is the whole decode."""
+    det = HaarFaceDetector()
+    for photo, _ in bench_photos[:2]:
+        data = _big_jpeg(photo, 2.5, orientation)
+        whole = read_upright(data)
+        assert whole.shape == (1200, 1600, 3)
+        up = UprightPhoto(data, search_side=det.work_side)
+        assert (up.width, up.height) == (1600, 1200) and up.reduced
+        assert max(up.search.shape[:2]) >= det.work_side and up.search.shape[1] < 1600
+        new, old = up.find(det, 64), find_faces(whole, det, 64)
+        assert len(new) == len(old) >= 1
+        for f, g in zip(new, old, strict=True):
+            side = f.box[2] - f.box[0]
+            assert np.abs(np.array(f.box) - np.array(g.box)).max() < 0.1 * side
+            err = np.linalg.norm(apply_affine(f.matrix, g.eyes) - CELEBA_EYES * 64, axis=1)
+            assert err.max() < 2.0, err
+            a, b = up.aligned(f.matrix, 64), warp_face(whole, f.matrix, 64)
+            assert np.abs(a.astype(int) - b.astype(int)).mean() < 3.0
+        up.decode_in_background()
+        assert np.array_equal(up.pixels, whole)
+
+
+def test_a_photo_no_larger_than_the_search_copy_is_decoded_once_whole() -> None:
+    photo = np.random.default_rng(0).integers(0, 255, (300, 400, 3), np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=95)
+    up = UprightPhoto(buf.getvalue(), search_side=640)
+    assert not up.reduced and up.pixels is up.search
+    assert np.array_equal(up.pixels, read_upright(buf.getvalue()))
