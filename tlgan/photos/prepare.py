@@ -120,11 +120,12 @@ class UprightPhoto:
         ky = self.height / self.search.shape[0]
         return np.array([[kx, 0.0, 0.5 * kx - 0.5], [0.0, ky, 0.5 * ky - 0.5]])
 
-    def decode_in_background(self) -> None:
-        """Start decoding the whole photo in a thread (once; nothing if it is decoded)."""
+    def decode_in_background(self) -> Future[np.ndarray]:
+        """Start decoding the whole photo in a thread (once; nothing if it is decoded): its
+        future."""
         with self._lock:
             if self._whole is not None:
-                return
+                return self._whole
             whole: Future[np.ndarray] = Future()
             self._whole = whole
 
@@ -137,6 +138,7 @@ class UprightPhoto:
                     whole.set_exception(exc)
 
         threading.Thread(target=run, name="tlgan-photo-decode", daemon=True).start()
+        return whole
 
     @property
     def pixels(self) -> np.ndarray:
@@ -145,9 +147,7 @@ class UprightPhoto:
         Raises:
             ValueError: naming the photo's field (truncated or corrupt data).
         """
-        self.decode_in_background()
-        assert self._whole is not None
-        return self._whole.result()
+        return self.decode_in_background().result()
 
     def find(self, detector: FaceDetector, size: int) -> list[Face]:
         """Every face ``detector`` finds in ``search``, in photo px, aligned at ``size``
