@@ -245,6 +245,14 @@ def test_a_large_jpeg_is_searched_on_a_reduced_decode_with_the_faces_and_eyes_of
             assert np.abs(a.astype(int) - b.astype(int)).mean() < 3.0
         up.decode_in_background()
         assert np.array_equal(up.pixels, whole)
+        # the photo edit's first stage: the same faces, the whole photo for composing
+        from tlgan.photos.usecase import locate
+
+        located = locate(data, det, 64)
+        assert located.located.faces is not None
+        assert [f.box for f in located.located.faces] == [f.box for f in new]
+        assert set(located.timings) == {"decode", "find"}
+        assert np.array_equal(located.pixels, whole)
 
 
 def test_a_photo_no_larger_than_the_search_copy_is_decoded_once_whole() -> None:
