@@ -10,7 +10,8 @@ photo pixels), to paste an edited face back.
 The detector (:class:`HaarFaceDetector`) is OpenCV's bundled Haar cascades (frontal face,
 then the eye cascade inside each face), run on copies of the photo rotated by -30..30
 degrees so that tilted faces are found too, around the candidates of a cheaper
-:class:`Scout` pass; nothing is loaded at import and nothing is downloaded. Why this detector: docs/photos.md (the candidates compared by bench/photos.py).
+:class:`Scout` pass; nothing is loaded at import and nothing is downloaded. Why this
+detector: docs/photos.md (the candidates compared by bench/photos.py).
 """
 
 from __future__ import annotations
