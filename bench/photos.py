@@ -18,7 +18,9 @@ medians of ``--repeats`` runs of each photo.
     python bench/photos.py --compose 12      # composing edits back: round trip, transfer, time
     python bench/photos.py --http 5          # POST /photo/edit on the real server, 12 MP photo
 
-Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector),
+Candidates (``--detector``): ``opencv`` (the product's, tlgan.photos.faces.HaarFaceDetector:
+a scout pass, then the full sweep around its candidates), ``opencv-sweep`` (the same
+cascades swept over the whole search copy at every angle, as before the scout),
 ``mediapipe`` (mediapipe 0.10.21's bundled BlazeFace short-range model, 6 keypoints; needs
 numpy<2, so its own venv), ``dlib-hog`` (dlib-bin's HOG detector; no landmark model ships,
 so eyes are placed from the box).
@@ -503,12 +505,13 @@ def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:
           f"{statistics.median(again):.2f} s (median of 3; the same photo each way)")
 
 
-def bench_http(celeba: Path, runs: int, seed: int, dist: float) -> None:
+def bench_http(celeba: Path, runs: int, seed: int, dist: float, parallel: int = 1) -> None:
     """POST /photo/edit on the real server (shipped models, `tlgan serve` defaults) with a
     12-megapixel JPEG (4000x3000, one large face): the first edit (finding, encoding, tuning,
     moving, composing), a later edit sending the answer's latent, adapter and eyes with the
     full photo, and the same with a 1280x960 copy (what the page sends while a slider moves);
-    medians of ``runs`` requests each, and the server's seconds per stage of the first."""
+    medians of ``runs`` requests each, and the server's seconds per stage of the first.
+    ``parallel`` > 1: instead, ``runs`` rounds of that many first edits sent at once."""
     import io
 
     from PIL import Image
@@ -526,6 +529,9 @@ def bench_http(celeba: Path, runs: int, seed: int, dist: float) -> None:
     first, later, slider, stages = [], [], [], []
     with bench_server("bench/photos.py --http") as server, server.client(timeout=120.0) as api:
         api.edit_photo(data, moves)  # warm-up: the first request after start is not timed
+        if parallel > 1:
+            _http_parallel(server, data, dist, runs, parallel)
+            return
         for i in range(runs):
             t0 = time.perf_counter()
             e = api.edit_photo(data, {"Smiling": dist + 0.01 * i})
@@ -547,14 +553,38 @@ def bench_http(celeba: Path, runs: int, seed: int, dist: float) -> None:
           f"copy {statistics.median(slider):.2f} s")
 
 
+def _http_parallel(server: Any, data: bytes, dist: float, runs: int, parallel: int) -> None:
+    """``runs`` rounds of ``parallel`` first edits of ``data`` sent at once (a client each):
+    the median request's time and the server's stages."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> tuple[float, dict[str, float]]:
+        with server.client(timeout=300.0) as api:
+            t0 = time.perf_counter()
+            e = api.edit_photo(data, {"Smiling": dist + 0.01 * i})
+            return time.perf_counter() - t0, e.timings
+
+    done: list[tuple[float, dict[str, float]]] = []
+    with ThreadPoolExecutor(parallel) as pool:
+        for r in range(runs):
+            done += pool.map(one, range(r * parallel, (r + 1) * parallel))
+    med = {key: statistics.median(t[1].get(key, 0.0) for t in done) for key in done[0][1]}
+    print(f"POST /photo/edit, 12 MP JPEG, {parallel} first edits at once, {runs} rounds: "
+          f"median request {statistics.median(t[0] for t in done):.2f} s (server stages: "
+          + ", ".join(f"{key} {v:.2f}" for key, v in med.items()) + ")")
+
+
 def make_detector(name: str, work_side: int = WORK_SIDE) -> FaceDetector:
     if name == "opencv":
         return HaarFaceDetector(work_side=work_side)
+    if name == "opencv-sweep":
+        return HaarFaceDetector(work_side=work_side, scout=None)
     if name == "mediapipe":
         return _MediaPipe()
     if name == "dlib-hog":
         return _DlibHog()
-    raise SystemExit(f"--detector: one of opencv, mediapipe, dlib-hog, got {name!r}")
+    raise SystemExit(f"--detector: one of opencv, opencv-sweep, mediapipe, dlib-hog, got "
+                     f"{name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -589,6 +619,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--distance", type=float, default=2.0, help="edit distance (z units)")
     ap.add_argument("--http", type=int, default=0, metavar="RUNS",
                     help="instead: POST /photo/edit on the real server with a 12 MP photo")
+    ap.add_argument("--http-parallel", type=int, default=1, metavar="K",
+                    help="--http: instead, RUNS rounds of K first edits sent at once")
     args = ap.parse_args(argv)
     if not (args.celeba / "list_eval_partition.txt").is_file():
         raise SystemExit(f"--celeba: no CelebA subset at {args.celeba}")
@@ -608,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
         bench_compose(args.celeba, args.compose, args.seed, args.distance)
         return
     if args.http:
-        bench_http(args.celeba, args.http, args.seed, args.distance)
+        bench_http(args.celeba, args.http, args.seed, args.distance, args.http_parallel)
         return
     crops = _test_crops(args.celeba)
     rng = np.random.default_rng(args.seed)

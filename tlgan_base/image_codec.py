@@ -145,18 +145,13 @@ def _first_bytes(path: str | os.PathLike[str]) -> bytes:
         return b""
 
 
-def read_photo(source: bytes | str | os.PathLike[str], size: int,
-               max_pixels: int = MAX_PHOTO_PIXELS, *, name: str = "image") -> np.ndarray:
-    """Decode a face photo (JPEG, PNG or WebP; MPO, a phone's JPEG, by its first frame) to
-    uint8 (size, size, 3) RGB.
-
-    The photo is turned upright by its EXIF orientation, centre-cropped to a square (a
-    non-square photo loses the ends of its longer side) and area-resized to ``size``. Its
-    pixel count is checked from the header, before any pixel is decoded.
+def open_photo(source: bytes | str | os.PathLike[str], max_pixels: int = MAX_PHOTO_PIXELS,
+               *, name: str = "image") -> Image.Image:
+    """A photo opened and checked from its header (format, pixel count, not empty), before
+    any pixel is decoded; the caller closes it.
 
     Raises:
-        ValueError: naming ``name``: not an image, another format, too many pixels, or a
-            truncated/corrupt file.
+        ValueError: naming ``name``: not an image, another format, too many pixels.
     """
     try:
         im = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
@@ -174,16 +169,43 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
                          f"{min(bound, max_pixels):,}; send a smaller photo") from None
     except OSError as exc:
         raise ValueError(f"{name}: cannot read the file ({exc.strerror or exc})") from None
-    with im:
-        if im.format not in PHOTO_FORMATS:
-            raise ValueError(f"{name}: {im.format} images are not accepted; send a "
-                             f"{ACCEPTED}")
+    w, h = im.size
+    problem = None
+    if im.format not in PHOTO_FORMATS:
+        problem = f"{name}: {im.format} images are not accepted; send a {ACCEPTED}"
+    elif w * h > max_pixels:
+        problem = (f"{name}: {w}x{h} is {w * h:,} pixels, above this service's limit of "
+                   f"{max_pixels:,}; send a smaller photo")
+    elif w < 1 or h < 1:
+        problem = f"{name}: the image is empty ({w}x{h})"
+    if problem is not None:
+        im.close()
+        raise ValueError(problem)
+    return im
+
+
+def corrupt_photo(name: str, fmt: str | None, exc: BaseException) -> ValueError:
+    """The error for a photo whose data Pillow could not decode (truncated or corrupt)."""
+    return ValueError(f"{name}: the {fmt} file is truncated or corrupt "
+                      f"({' '.join(str(exc).split())[:120]})")
+
+
+def read_photo(source: bytes | str | os.PathLike[str], size: int,
+               max_pixels: int = MAX_PHOTO_PIXELS, *, name: str = "image") -> np.ndarray:
+    """Decode a face photo (JPEG, PNG or WebP; MPO, a phone's JPEG, by its first frame) to
+    uint8 (size, size, 3) RGB.
+
+    The photo is turned upright by its EXIF orientation, centre-cropped to a square (a
+    non-square photo loses the ends of its longer side) and area-resized to ``size``. Its
+    pixel count is checked from the header, before any pixel is decoded
+    (:func:`open_photo`).
+
+    Raises:
+        ValueError: naming ``name``: not an image, another format, too many pixels, or a
+            truncated/corrupt file.
+    """
+    with open_photo(source, max_pixels, name=name) as im:
         w, h = im.size
-        if w * h > max_pixels:
-            raise ValueError(f"{name}: {w}x{h} is {w * h:,} pixels, above this service's "
-                             f"limit of {max_pixels:,}; send a smaller photo")
-        if w < 1 or h < 1:
-            raise ValueError(f"{name}: the image is empty ({w}x{h})")
         try:
             if im.format in ("JPEG", "MPO"):  # MPO: its first frame, a JPEG
                 s = min(w, h)
@@ -195,5 +217,4 @@ def read_photo(source: bytes | str | os.PathLike[str], size: int,
                 img = img.resize((size, size), Image.Resampling.BOX)
             return np.asarray(img, dtype=np.uint8)
         except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
-            raise ValueError(f"{name}: the {im.format} file is truncated or corrupt "
-                             f"({' '.join(str(exc).split())[:120]})") from None
+            raise corrupt_photo(name, im.format, exc) from None

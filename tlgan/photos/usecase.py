@@ -31,7 +31,7 @@ from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted, tune_ada
 from tlgan.photos.compose import compose_edit
 from tlgan.photos.faces import FaceDetector
 from tlgan.photos.photo_edit import Located, Moved, implied_box, locate_face, move_face
-from tlgan.photos.prepare import faces_json, read_upright
+from tlgan.photos.prepare import UprightPhoto, faces_json
 from tlgan.pipeline.edit_plan import EditPlan, LatentCheck, plan_edit
 from tlgan.pipeline.facade import Pipeline
 from tlgan.pipeline.photo_encoding import EncodeResult
@@ -242,13 +242,19 @@ class ModelWork:
 
 @dataclass(frozen=True)
 class Photo:
-    """An upright photo (uint8 (H, W, 3)) and the face located in it; ``box`` of the face
-    eyes imply when they were sent (``located.faces`` is then None)."""
+    """An upright photo (its whole pixels decoded in the background) and the face located
+    in it; ``box`` of the face eyes imply when they were sent (``located.faces`` is then
+    None)."""
 
-    pixels: np.ndarray
+    upright: UprightPhoto
     located: Located
     box: tuple[float, float, float, float] | None
     timings: dict[str, float]
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The whole photo, uint8 (H, W, 3) (waits for its decoding)."""
+        return self.upright.pixels
 
     def answer_faces(self) -> tuple[list[dict[str, Any]], int]:
         """The answer's ``faces`` (``box``, ``score``: :func:`faces_json`) and ``face`` (the
@@ -265,20 +271,28 @@ def locate(source: bytes | str | os.PathLike[str], detector: FaceDetector | None
            face: int | None = None, eyes: object | None = None,
            max_pixels: int = MAX_PHOTO_PIXELS) -> Photo:
     """Decode the photo upright (checked: format, pixels, corrupt data) and locate its face
-    (:func:`tlgan.photos.photo_edit.locate_face`).
+    (:func:`tlgan.photos.photo_edit.locate_face`). Faces are searched on a copy decoded
+    reduced (a JPEG in the DCT domain, to the detector's ``work_side``); the whole photo is
+    then decoded in a background thread, for :func:`compose` (and, where the reduced copy
+    holds too little of the face's detail, for aligning it). With ``eyes`` the whole photo
+    is decoded at once. ``timings``: ``decode`` (the copy searched), ``find`` (finding and
+    aligning).
 
     Raises:
         ValueError: naming ``image``, ``face`` or ``eyes``.
     """
     t = time.perf_counter()
-    pixels = read_upright(source, max_pixels)
+    photo = UprightPhoto(source, max_pixels, search_side=None if eyes is not None
+                         else getattr(detector, "work_side", None))
     decoded = time.perf_counter() - t
     t = time.perf_counter()
-    located = locate_face(pixels, detector, size, face, eyes)
+    located = locate_face(photo, detector, size, face, eyes)
     box = (None if located.faces is not None
-           else implied_box(located.matrix, size, pixels.shape[1], pixels.shape[0]))
-    return Photo(pixels=pixels, located=located, box=box,
-                 timings={"decode": decoded, "find": time.perf_counter() - t})
+           else implied_box(located.matrix, size, photo.width, photo.height))
+    found = time.perf_counter() - t
+    photo.decode_in_background()
+    return Photo(upright=photo, located=located, box=box,
+                 timings={"decode": decoded, "find": found})
 
 
 def compose(photo: Photo, moved: Moved) -> np.ndarray:
