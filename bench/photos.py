@@ -10,7 +10,7 @@ the alignment error is the distance, in pixels of the 64 px aligned face, betwee
 found alignment and the known placement put the template's eyes. Times per stage are
 medians of ``--repeats`` runs of each photo.
 
-    python bench/photos.py --celeba /work/shared/data/celeba-subset --photos 60 --seed 0
+    python bench/photos.py --celeba ../shared/data/celeba-subset --photos 60 --seed 0
     python bench/photos.py --photos 60 --seed 0 --detector dlib-hog   # a candidate (own venv)
     python bench/photos.py --photos 40 --repeats 2 --work-side 800   # another search copy size
     python bench/photos.py --template 200    # the eye template's provenance (CELEBA_EYES)

@@ -15,7 +15,7 @@
 # comparison: 0.2-0.3 it/s at batch 128 on 2 shared cores, i.e. 28-40 h for 30k iterations.
 #
 # 1. Here (CPU), in the repo root, once:
-#      .venv/bin/tlgan generator pack --data /work/shared/data/celeba-subset \
+#      .venv/bin/tlgan generator pack --data ../shared/data/celeba-subset \
 #          --out pack/celeba64.npz                     # 46.8 MiB (JPEG q95 4:4:4), ~8 s
 #    pack/ is git-ignored, so it travels only through `carry`. The metric's extractor must
 #    travel too: feature_extractor/weights/celeba-cnn64/ (registry DEFAULT) if it is in the
@@ -30,9 +30,9 @@
 #    fd = EMA, fd_raw = raw G, fd_floor = real train-vs-test), <variant>.samples.png,
 #    train.log. Then:
 #      .venv/bin/tlgan generator score --generator <files_at>/celeba-dcgan64-trained \
-#          --data /work/shared/data/celeba-subset
+#          --data ../shared/data/celeba-subset
 #      .venv/bin/tlgan generator score --generator celeba-dcgan64 \
-#          --data /work/shared/data/celeba-subset   # the shipped pretrained one (FD 5.2, floor 2.7)
+#          --data ../shared/data/celeba-subset   # the shipped pretrained one (FD 5.2, floor 2.7)
 #    Ship it only if its FD beats the pretrained celeba-dcgan64's: copy it to
 #    tlgan/generators/weights/<new name>/, register it (GeneratorWeights location
 #    "folder:weights/<new name>", sha256 of generator.safetensors from its config.json), make
