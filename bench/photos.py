@@ -235,7 +235,8 @@ ADAPTER_CHOICES = (
 
 #: what a row of the adapter table does not say (the tuning the first rows were measured with)
 ROW_BASE: dict[str, Any] = {"steps": 150, "lr": 0.01, "schedule": "constant", "lr_last": 1.0,
-                            "near_weight": 0.1, "near_every": 1, "first_every": 1}
+                            "near_weight": 0.1, "near_every": 1, "first_every": 1,
+                            "perceptual": 0.0, "terms_last": 0}
 
 
 def adapter_choice(text: str) -> dict[str, Any]:
