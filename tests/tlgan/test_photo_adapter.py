@@ -396,3 +396,24 @@ def test_the_perceptual_term_is_added_only_on_every_kth_step(tuned: tuple) -> No
     assert not np.array_equal(a, plain) and not np.array_equal(a, every)
     never = dataclasses.replace(term, perceptual_every=FAST.steps + 1)
     assert np.array_equal(tune_adapter(g, z, target, never, extractor=ext).deltas, plain)
+
+
+def test_the_default_adds_the_perceptual_term_in_its_last_steps_only(tuned: tuple) -> None:
+    """The default tuning uses the extractor when given one (the adapter differs from the one
+    tuned without), in the last terms_last steps only (not the adapter of the term added on
+    every step)."""
+    import dataclasses
+
+    from tlgan.testing import tiny_extractor
+
+    g, z, target, _ = tuned
+    d = TuneSettings()
+    assert d.perceptual > 0 and 0 < d.terms_last < d.steps
+    ext = tiny_extractor(0)
+    short = dataclasses.replace(d, steps=30)
+    assert not np.array_equal(tune_adapter(g, z, target, short, extractor=ext).deltas,
+                              tune_adapter(g, z, target, short).deltas)
+    # terms_last beyond the steps: the term on every step
+    at = dataclasses.replace(short, terms_last=short.terms_last + short.steps)
+    assert not np.array_equal(tune_adapter(g, z, target, at, extractor=ext).deltas,
+                              tune_adapter(g, z, target, short, extractor=ext).deltas)
