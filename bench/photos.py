@@ -235,7 +235,8 @@ ADAPTER_CHOICES = (
 
 #: what a row of the adapter table does not say (the tuning the first rows were measured with)
 ROW_BASE: dict[str, Any] = {"steps": 150, "lr": 0.01, "schedule": "constant", "lr_last": 1.0,
-                            "near_weight": 0.1, "near_every": 1, "first_every": 1}
+                            "near_weight": 0.1, "near_every": 1, "first_every": 1,
+                            "perceptual": 0.0, "terms_last": 0}
 
 
 def adapter_choice(text: str) -> dict[str, Any]:
@@ -243,7 +244,10 @@ def adapter_choice(text: str) -> dict[str, Any]:
     arguments. Phrases: ``N steps``, ``lr X``, ``last lr xM`` (the last convolution's rate
     over lr), ``cosine`` (the schedule), ``N near at R``, ``weight W``, ``near every K``,
     ``first every K``, ``no regularizer``, ``along axes`` (nearby latents along random
-    combinations of the bundle's axes), ``perceptual P``. What a row does not say is
+    combinations of the bundle's axes), ``perceptual P``, ``perceptual every K`` (the
+    extractor's embedding term every K-th step), ``encoder W``, ``encoder every K`` (the
+    photo encoder's feature term, its weight and every how many steps), ``terms in last N``
+    (either term only in the last N steps). What a row does not say is
     :data:`ROW_BASE` (the tuning of the first rows, so that a row means the same whatever the
     library's defaults), but for the regularizer, which a row must name (``N near at R`` or
     ``no regularizer``): ``"bn2+last, 100 steps, lr 0.02, cosine, 1 near at 3, weight 0.1"``.
@@ -268,6 +272,10 @@ def adapter_choice(text: str) -> dict[str, Any]:
         (r"no regularizer", lambda m: {"near": 0}),
         (r"along axes", lambda m: {"along_axes": True}),
         (r"perceptual ([\d.e-]+)", lambda m: {"perceptual": float(m[1])}),
+        (r"perceptual every (\d+)", lambda m: {"perceptual_every": int(m[1])}),
+        (r"encoder ([\d.e-]+)", lambda m: {"encoder_weight": float(m[1])}),
+        (r"encoder every (\d+)", lambda m: {"encoder_every": int(m[1])}),
+        (r"terms in last (\d+)", lambda m: {"terms_last": int(m[1])}),
     ]
     for phrase in rest:
         for pat, fn in patterns:
@@ -299,7 +307,8 @@ def bench_adapter_times(celeba: Path, n: int, choices: list[str], repeats: int) 
             for c in choices:
                 t0 = time.perf_counter()
                 tune_adapter(g, z[i], photos[i], TuneSettings(**adapter_choice(c)),
-                             extractor=pipe.extractor, directions=pipe.bundle.directions)
+                             extractor=pipe.extractor, directions=pipe.bundle.directions,
+                             encoder_features=pipe.encoder.features)
                 times[c].append(time.perf_counter() - t0)
     print(f"tuning time per photo, median of {n} crops x {repeats} rounds, choices in turn:")
     for c, v in times.items():
@@ -340,8 +349,10 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
     axes = ("Smiling", "Male")
     base_moves = [_edit_moves(pipe, z[i], None, axes, dist) for i in range(n)]
     untuned = to_uint8(render_adapted(g, z, None))
+    from bench.judge import judge
+    judged = judge(photos)
     rows = [(f"none (encoder + {steps} steps)", _scores(pipe, photos, untuned), 1.0, 1.0, 0.0,
-             0, 0)]
+             0, 0, _judged(judge, judged, untuned))]
     flips = [(rows[0][0], _flips(pipe, photos, untuned))]
     for name in choices:
         s = TuneSettings(**adapter_choice(name))
@@ -349,7 +360,8 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
         for i in range(n):
             t0 = time.perf_counter()
             a = tune_adapter(g, z[i], photos[i], s, extractor=pipe.extractor,
-                             directions=pipe.bundle.directions)
+                             directions=pipe.bundle.directions,
+                             encoder_features=pipe.encoder.features)
             times.append(time.perf_counter() - t0)
             renders.append(to_uint8(render_adapted(g, z[i:i + 1], a))[0])
             ratios.append(np.array(_edit_moves(pipe, z[i], a, axes, dist))
@@ -359,7 +371,7 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
         r = np.median(np.array(ratios), axis=0)
         rows.append((name, _scores(pipe, photos, np.stack(renders)), float(r[0]), float(r[1]),
                      statistics.median(times), adapter_size(g, s.parts),
-                     len(encode_adapter(a))))
+                     len(encode_adapter(a)), _judged(judge, judged, np.stack(renders))))
         print(_adapter_row(*rows[-1]), file=sys.stderr, flush=True)
         flips.append((name, _flips(pipe, photos, np.stack(renders))))
     print(f"{n} test crops (partition 2), encoder + {steps} refinement steps; edit moves: "
@@ -367,9 +379,12 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
           f"over without (median per photo). Base moves (median): " + ", ".join(
               f"{a} {statistics.median(m[j] for m in base_moves):.2f}"
               for j, a in enumerate(axes)))
+    print("judge (bench/judge.py, independent of the extractor): P(male) of render vs photo, "
+          "agreement at 0.5 and mean |dP|; median |age difference| (years)")
     print("| tuned | PSNR@64 (dB) | embedding cosine | label agreement | Smiling move | "
-          "Male move | tuning time | numbers | adapter string |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "Male move | tuning time | numbers | adapter string | judge male agreement | "
+          "judge mean abs dP(male) | judge median abs age diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(_adapter_row(*row))
     print(f"(threads {torch.get_num_threads()})")
@@ -380,11 +395,22 @@ def bench_adapter(celeba: Path, n: int, steps: int, choices: list[str], dist: fl
                                       sorted(fl.items(), key=lambda kv: -len(kv[1]))[:8]))
 
 
+def _judged(judge: Any, photos: dict[str, np.ndarray], renders: np.ndarray
+            ) -> tuple[float, float, float]:
+    """The independent judge on photo vs render: P(male) agreement at 0.5, mean |dP(male)|,
+    median |age difference| in years."""
+    r = judge(renders)
+    pm, rm = photos["p_male"], r["p_male"]
+    return (float(np.mean((pm > 0.5) == (rm > 0.5))), float(np.mean(np.abs(pm - rm))),
+            float(np.median(np.abs(photos["age"] - r["age"]))))
+
+
 def _adapter_row(name: str, sc: list[tuple[float, ...]], rs: float, rm: float, tt: float,
-                 size: int, enc: int) -> str:
+                 size: int, enc: int, jd: tuple[float, float, float]) -> str:
     m = np.mean(np.array(sc), axis=0)
     return (f"| {name} | {m[0]:.2f} | {m[1]:.3f} | {m[2]:.3f} | {rs:.2f} | {rm:.2f} | "
-            f"{tt:.2f} s | {size:,} | {enc:,} chars |")
+            f"{tt:.2f} s | {size:,} | {enc:,} chars | {jd[0]:.3f} | {jd[1]:.3f} | "
+            f"{jd[2]:.1f} |")
 
 
 def _flips(pipe: Any, photos: np.ndarray, renders: np.ndarray) -> dict[str, list[float]]:
@@ -484,7 +510,8 @@ def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:
     first, later, again = [], [], []
     for _ in range(3):
         t0 = time.perf_counter()
-        e = edit_photo(data, detector=det, generator=g, encode_fn=enc, moves_fn=move)
+        e = edit_photo(data, detector=det, generator=g, encode_fn=enc, moves_fn=move,
+                       extractor=pipe.extractor)
         first.append((time.perf_counter() - t0, e.timings))
         assert e.faces
         eyes = e.faces[e.face].eyes

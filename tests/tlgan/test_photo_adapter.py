@@ -334,3 +334,86 @@ def test_the_tuning_cost_counts_the_nearby_latents_only_where_they_are_rendered(
     assert tune_cost(every) == 300 * TUNE_PASSES_PER_STEP
     assert tune_cost(TuneSettings(steps=150, near=1, near_every=2)) == 225 * TUNE_PASSES_PER_STEP
     assert tune_cost(TuneSettings(steps=151, near=2, near_every=2)) == 303 * TUNE_PASSES_PER_STEP
+
+
+def test_the_perceptual_and_encoder_terms_are_checked() -> None:
+    for name in ("perceptual_every", "encoder_every"):
+        with pytest.raises(ValueError, match=rf"^{name}:"):
+            TuneSettings(**{name: 0})
+    with pytest.raises(ValueError, match=r"^encoder_weight:"):
+        TuneSettings(encoder_weight=-0.1)
+    with pytest.raises(ValueError, match=r"^terms_last:"):
+        TuneSettings(terms_last=-1)
+
+
+def test_the_encoder_term_changes_the_adapter_only_on_its_steps(tuned: tuple) -> None:
+    """The photo encoder's feature term: deterministic, changes the adapter, and added only
+    on every k-th step, in the last terms_last steps (never added: the adapter without the
+    term)."""
+    import dataclasses
+
+    from tlgan.testing import tiny_encoder
+
+    g, z, target, _ = tuned
+    feats = tiny_encoder(g).features
+    plain = tune_adapter(g, z, target, FAST).deltas
+    term = dataclasses.replace(FAST, encoder_weight=1.0)
+    with pytest.raises(ValueError, match=r"^encoder_features:"):
+        tune_adapter(g, z, target, term)
+    a = tune_adapter(g, z, target, term, encoder_features=feats)
+    assert np.array_equal(tune_adapter(g, z, target, term, encoder_features=feats).deltas,
+                          a.deltas)
+    assert not np.array_equal(a.deltas, plain)
+    every2 = tune_adapter(g, z, target, dataclasses.replace(term, encoder_every=2),
+                          encoder_features=feats).deltas
+    assert not np.array_equal(every2, a.deltas) and not np.array_equal(every2, plain)
+    never = dataclasses.replace(term, encoder_every=FAST.steps + 1)
+    assert np.array_equal(tune_adapter(g, z, target, never, encoder_features=feats).deltas,
+                          plain)
+    late = dataclasses.replace(term, terms_last=5)
+    last5 = tune_adapter(g, z, target, late, encoder_features=feats).deltas
+    assert not np.array_equal(last5, plain) and not np.array_equal(last5, a.deltas)
+    # the same last five steps, whatever the number of steps before them
+    longer = dataclasses.replace(late, steps=FAST.steps + 10)
+    assert not np.array_equal(tune_adapter(g, z, target, longer, encoder_features=feats).deltas,
+                              tune_adapter(g, z, target, dataclasses.replace(
+                                  longer, encoder_weight=0.0)).deltas)
+
+
+def test_the_perceptual_term_is_added_only_on_every_kth_step(tuned: tuple) -> None:
+    import dataclasses
+
+    from tlgan.testing import tiny_extractor
+
+    g, z, target, _ = tuned
+    ext = tiny_extractor(0)
+    plain = tune_adapter(g, z, target, FAST).deltas
+    term = dataclasses.replace(FAST, perceptual=1.0)
+    every = tune_adapter(g, z, target, term, extractor=ext).deltas
+    every4 = dataclasses.replace(term, perceptual_every=4)
+    a = tune_adapter(g, z, target, every4, extractor=ext).deltas
+    assert np.array_equal(tune_adapter(g, z, target, every4, extractor=ext).deltas, a)
+    assert not np.array_equal(a, plain) and not np.array_equal(a, every)
+    never = dataclasses.replace(term, perceptual_every=FAST.steps + 1)
+    assert np.array_equal(tune_adapter(g, z, target, never, extractor=ext).deltas, plain)
+
+
+def test_the_default_adds_the_perceptual_term_in_its_last_steps_only(tuned: tuple) -> None:
+    """The default tuning uses the extractor when given one (the adapter differs from the one
+    tuned without), in the last terms_last steps only (not the adapter of the term added on
+    every step)."""
+    import dataclasses
+
+    from tlgan.testing import tiny_extractor
+
+    g, z, target, _ = tuned
+    d = TuneSettings()
+    assert d.perceptual > 0 and 0 < d.terms_last < d.steps
+    ext = tiny_extractor(0)
+    short = dataclasses.replace(d, steps=30)
+    assert not np.array_equal(tune_adapter(g, z, target, short, extractor=ext).deltas,
+                              tune_adapter(g, z, target, short).deltas)
+    # terms_last beyond the steps: the term on every step
+    at = dataclasses.replace(short, terms_last=short.terms_last + short.steps)
+    assert not np.array_equal(tune_adapter(g, z, target, at, extractor=ext).deltas,
+                              tune_adapter(g, z, target, short, extractor=ext).deltas)

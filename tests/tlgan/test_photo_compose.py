@@ -155,3 +155,26 @@ def test_the_whole_edit_no_move_is_the_photo_and_a_later_edit_repeats_the_first(
     with pytest.raises(ValueError, match=r"^face:"):
         edit_photo(data, detector=CentredFaceDetector(), generator=g, encode_fn=encode,
                    moves_fn=lambda z: z, face=3)
+
+
+def test_the_whole_edit_tunes_with_the_extractor_it_is_given() -> None:
+    """edit_photo passes its extractor to the tuning: with a perceptual term the adapter
+    differs from the one tuned without an extractor (the term left out)."""
+    from tlgan.testing import tiny_extractor
+
+    g = tiny_generator(0)
+    data = _jpeg(np.asarray(Image.fromarray(_photo(3, 48, 40)).resize((240, 200))))
+    tune = TuneSettings(steps=5, near=1, perceptual=1.0, terms_last=2)
+
+    def edit(extractor: object | None) -> str:
+        e = edit_photo(data, detector=CentredFaceDetector(), generator=g,
+                       encode_fn=lambda a: g.sample_latents([7])[0], moves_fn=lambda z: z,
+                       tune=tune, extractor=extractor)
+        return encode_adapter(e.adapter)  # type: ignore[arg-type]
+
+    without = edit(None)
+    assert without == encode_adapter(edit_photo(
+        data, detector=CentredFaceDetector(), generator=g,
+        encode_fn=lambda a: g.sample_latents([7])[0], moves_fn=lambda z: z,
+        tune=TuneSettings(steps=5, near=1)).adapter)  # type: ignore[arg-type]
+    assert edit(tiny_extractor(0)) != without

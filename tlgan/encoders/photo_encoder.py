@@ -112,6 +112,12 @@ class PhotoEncoder:
                 "generator_sha256": self.generator.sha256, "resolution": self.resolution,
                 "loss_weights": self.weights.as_dict(), "metrics": metrics}
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The encoder's last feature map (N, C, S, S) of images (N, 3, R, R) in [0, 1]
+        (before its linear head; differentiable in the images)."""
+        out: torch.Tensor = self.network.features(images * 2.0 - 1.0)
+        return out
+
     def loss(self, extractor: Embedder | None) -> InversionLoss:
         g = self.generator
         return InversionLoss(g.module, extractor, self.weights, g.value_range,

@@ -137,10 +137,12 @@ def move_face(generator: FaceGenerator, aligned: np.ndarray, *,
               moves_fn: Callable[[np.ndarray], np.ndarray],
               latent: np.ndarray | None = None, adapter: Adapter | None = None,
               tune: TuneSettings | None = None,
-              should_stop: Callable[[], bool] | None = None) -> Moved:
+              should_stop: Callable[[], bool] | None = None,
+              extractor: object | None = None) -> Moved:
     """The model work of a photo edit on its aligned face: encode (unless ``latent``), tune
     the adapter (unless ``adapter``; ``tune.steps`` 0: none), move (``moves_fn``) and render
-    the unmoved and the moved latent with the adapter.
+    the unmoved and the moved latent with the adapter. ``extractor``: for the tuning's
+    perceptual term (None: tuned without it).
 
     Raises:
         ValueError: naming ``latent``, ``adapter`` or what ``moves_fn`` names.
@@ -160,7 +162,8 @@ def move_face(generator: FaceGenerator, aligned: np.ndarray, *,
     t = time.perf_counter()
     settings = tune or TuneSettings()
     if adapter is None and settings.steps > 0:
-        adapter = tune_adapter(generator, z, aligned, settings, should_stop=should_stop)
+        adapter = tune_adapter(generator, z, aligned, settings, extractor=extractor,
+                               should_stop=should_stop)
     times["tune"] = time.perf_counter() - t
     t = time.perf_counter()
     moved = np.asarray(moves_fn(z), dtype=np.float32)
@@ -180,8 +183,8 @@ def edit_photo(source: bytes | str | os.PathLike[str], *, detector: FaceDetector
                moves_fn: Callable[[np.ndarray], np.ndarray], face: int | None = None,
                latent: np.ndarray | None = None, adapter: Adapter | None = None,
                eyes: object | None = None, tune: TuneSettings | None = None,
-               feather: float = DEFAULT_FEATHER, max_pixels: int = MAX_PHOTO_PIXELS
-               ) -> PhotoEdit:
+               feather: float = DEFAULT_FEATHER, max_pixels: int = MAX_PHOTO_PIXELS,
+               extractor: object | None = None) -> PhotoEdit:
     """Edit one face of a photo; the rest of the photo comes back byte for byte.
 
     Args:
@@ -197,6 +200,7 @@ def edit_photo(source: bytes | str | os.PathLike[str], *, detector: FaceDetector
         eyes: the chosen face's eye centres (from an earlier answer's faces): no detection.
         tune: the adapter's tuning (``steps`` 0: no adapter).
         feather: the composition mask's soft edge.
+        extractor: for the tuning's perceptual term (None: tuned without it).
 
     Raises:
         ValueError: naming ``image``, ``face``, ``eyes``, ``latent`` or ``adapter``.
@@ -211,7 +215,7 @@ def edit_photo(source: bytes | str | os.PathLike[str], *, detector: FaceDetector
     times["find"] = time.perf_counter() - t
     photo.decode_in_background()  # while the face is encoded and tuned
     work = move_face(generator, found.aligned, encode_fn=encode_fn, moves_fn=moves_fn,
-                     latent=latent, adapter=adapter, tune=tune)
+                     latent=latent, adapter=adapter, tune=tune, extractor=extractor)
     times.update(work.timings)
     t = time.perf_counter()
     image = compose_edit(photo.pixels, found.matrix, work.before, work.after, feather=feather)

@@ -142,7 +142,7 @@ class PhotoEditRequest:
 
         moved = move_face(pipeline.generator, aligned, encode_fn=encode_fn, moves_fn=moves_fn,
                           latent=self.latent, adapter=self.adapter, tune=self.tune,
-                          should_stop=should_stop)
+                          should_stop=should_stop, extractor=pipeline.extractor)
         # the closed loops (locks, references, locality) on the untuned renders; the
         # adapter renders the latent they chose
         t = time.perf_counter()
@@ -202,7 +202,7 @@ def adapt_encoded(pipeline: Pipeline, result: EncodeResult, photos: np.ndarray,
         raise ValueError(f"photos: expected {len(result.latents)} aligned faces, got "
                          f"{len(photos)}")
     tuned = [tune_adapter(pipeline.generator, z, np.array(photo), tune,
-                          should_stop=should_stop)
+                          extractor=pipeline.extractor, should_stop=should_stop)
              for z, photo in zip(result.latents, photos, strict=True)]
     images = np.stack([adapted_faces(pipeline, result.latents[i:i + 1], a)[0]
                        for i, a in enumerate(tuned)])
