@@ -472,7 +472,7 @@ def bench_compose(celeba: Path, n: int, seed: int, dist: float) -> None:
         f = faces[0]
         aligned = warp_face(photo, f.matrix, ALIGNED)
         z = pipe.encode(aligned[None], 10, with_features=False).latents[0]
-        a = tune_adapter(g, z, aligned)
+        a = tune_adapter(g, z, aligned, extractor=pipe.extractor)
         pair = to_uint8(render_adapted(g, np.stack([z, pipe.edit(z, {"Smiling": dist})]), a))
         want = smile(pair[1]) - smile(pair[0])
         for c in choices:

@@ -21,11 +21,12 @@ from tlgan.photos.adapter import (
     decode_adapter,
     encode_adapter,
     render_adapted,
+    settings_for,
     tune_adapter,
 )
 from tlgan.testing import tiny_gaussian_generator, tiny_generator
 
-FAST = TuneSettings(steps=40, lr=0.05, near=1, near_weight=0.1)
+FAST = TuneSettings(steps=40, lr=0.05, near=1, near_weight=0.1, perceptual=0.0)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -186,7 +187,7 @@ def test_the_default_regularizer_holds_nearby_faces() -> None:
     z = g.sample_latents([3])[0]
     face = to_uint8(g.render_tensor(z[None]))[0].astype(np.float64)
     target = np.clip(face * 0.7 + np.array([60.0, 20.0, 0.0]), 0, 255).astype(np.uint8)
-    held = dataclasses.replace(TuneSettings(), steps=60, lr=0.05, near_every=1)
+    held = dataclasses.replace(settings_for(None), steps=60, lr=0.05, near_every=1)
     assert held.near == 1 and held.near_weight > 0
     free = dataclasses.replace(held, near=0)
     u = np.random.default_rng(5).standard_normal((8, z.size)).astype(np.float32)
@@ -412,8 +413,25 @@ def test_the_default_adds_the_perceptual_term_in_its_last_steps_only(tuned: tupl
     ext = tiny_extractor(0)
     short = dataclasses.replace(d, steps=30)
     assert not np.array_equal(tune_adapter(g, z, target, short, extractor=ext).deltas,
-                              tune_adapter(g, z, target, short).deltas)
+                              tune_adapter(g, z, target, settings_for(None, short)).deltas)
     # terms_last beyond the steps: the term on every step
     at = dataclasses.replace(short, terms_last=short.terms_last + short.steps)
     assert not np.array_equal(tune_adapter(g, z, target, at, extractor=ext).deltas,
                               tune_adapter(g, z, target, short, extractor=ext).deltas)
+
+
+def test_the_perceptual_term_without_an_extractor_is_refused_not_skipped(tuned: tuple) -> None:
+    """tune_adapter never drops a term it was asked for: without an extractor the default
+    (which has the perceptual term) is a ValueError naming ``extractor``; settings_for(None)
+    is the explicit way to tune without it, and keeps settings that need no extractor."""
+    import dataclasses
+
+    g, z, target, _ = tuned
+    short = dataclasses.replace(TuneSettings(), steps=3)
+    with pytest.raises(ValueError, match=r"^extractor: "):
+        tune_adapter(g, z, target, short)
+    without = settings_for(None, short)
+    assert without.perceptual == 0
+    assert dataclasses.replace(without, perceptual=short.perceptual) == short
+    assert settings_for(None, FAST) is FAST and settings_for(object(), short) is short
+    tune_adapter(g, z, target, without)  # tunes

@@ -37,7 +37,7 @@ import base64
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -370,6 +370,15 @@ class TuneSettings:
                                  f"{name}: must be a finite number >= 0, got {v!r}")
 
 
+def settings_for(extractor: object | None, settings: TuneSettings | None = None
+                 ) -> TuneSettings:
+    """``settings`` (None: the defaults) as a pipeline with or without a feature extractor can
+    tune them: without one, the extractor's embedding term (``perceptual``) is left out, and
+    the adapter is the one tuned on pixels and the regularizer alone."""
+    s = settings or TuneSettings()
+    return s if extractor is not None or s.perceptual == 0 else replace(s, perceptual=0.0)
+
+
 def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
                  settings: TuneSettings | None = None, *, extractor: object | None = None,
                  seed: int = 0, should_stop: Callable[[], bool] | None = None,
@@ -450,6 +459,9 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
         untuned = _forward(main, xs[1:], {}, start=start) if zs.shape[0] > 1 else None
         temb = (extractor.forward_tensor(tgt)[1]  # type: ignore[attr-defined]
                 if extractor is not None and s.perceptual > 0 else None)
+        if s.perceptual > 0 and extractor is None:
+            raise ValueError("extractor: settings.perceptual needs the feature extractor "
+                             "(settings_for(None) gives the tuning without its term)")
         if s.encoder_weight > 0 and encoder_features is None:
             raise ValueError("encoder_features: settings.encoder_weight needs the photo "
                              "encoder's features")

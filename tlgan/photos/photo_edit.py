@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tlgan.generators.base import FaceGenerator, to_uint8
-from tlgan.photos.adapter import Adapter, TuneSettings, check_adapter, render_adapted, tune_adapter
+from tlgan.photos.adapter import (
+    Adapter,
+    TuneSettings,
+    check_adapter,
+    render_adapted,
+    settings_for,
+    tune_adapter,
+)
 from tlgan.photos.compose import DEFAULT_FEATHER, compose_edit
 from tlgan.photos.faces import (
     Face,
@@ -160,7 +167,7 @@ def move_face(generator: FaceGenerator, aligned: np.ndarray, *,
         generator.check_latents(z[None], "latent")
     times["encode"] = time.perf_counter() - t
     t = time.perf_counter()
-    settings = tune or TuneSettings()
+    settings = settings_for(extractor, tune)  # no extractor: tuned without its term
     if adapter is None and settings.steps > 0:
         adapter = tune_adapter(generator, z, aligned, settings, extractor=extractor,
                                should_stop=should_stop)

@@ -27,7 +27,7 @@ import numpy as np
 from tlgan.encoders.losses import psnr
 from tlgan.encoders.photo_encoder import encode_cost
 from tlgan.generators.base import to_uint8
-from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted, tune_adapter
+from tlgan.photos.adapter import Adapter, TuneSettings, render_adapted, settings_for, tune_adapter
 from tlgan.photos.compose import compose_edit
 from tlgan.photos.faces import FaceDetector
 from tlgan.photos.photo_edit import Located, Moved, implied_box, locate_face, move_face
@@ -201,6 +201,7 @@ def adapt_encoded(pipeline: Pipeline, result: EncodeResult, photos: np.ndarray,
     if len(photos) != len(result.latents):
         raise ValueError(f"photos: expected {len(result.latents)} aligned faces, got "
                          f"{len(photos)}")
+    tune = settings_for(pipeline.extractor, tune)  # no extractor: tuned without its term
     tuned = [tune_adapter(pipeline.generator, z, np.array(photo), tune,
                           extractor=pipeline.extractor, should_stop=should_stop)
              for z, photo in zip(result.latents, photos, strict=True)]
