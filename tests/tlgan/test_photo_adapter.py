@@ -435,3 +435,24 @@ def test_the_perceptual_term_without_an_extractor_is_refused_not_skipped(tuned: 
     assert dataclasses.replace(without, perceptual=short.perceptual) == short
     assert settings_for(None, FAST) is FAST and settings_for(object(), short) is short
     tune_adapter(g, z, target, without)  # tunes
+
+
+def test_a_small_input_transposed_convolution_as_a_product_equals_the_module() -> None:
+    """The tuning's product-and-fold form of a transposed convolution of a small input gives
+    the module's output within float rounding, and gradients to match (the stride-2 4x4
+    layer of the default generator, and an odd-sized one)."""
+    from torch import nn
+
+    from tlgan.photos.adapter import _transposed_as_product
+
+    torch.manual_seed(0)
+    for m, side in ((nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False), 4),
+                    (nn.ConvTranspose2d(8, 5, 3, 2, 0, output_padding=1, bias=False), 3)):
+        x = torch.randn(2, m.in_channels, side, side, requires_grad=True)
+        want = m(x)
+        got = _transposed_as_product(x, m.weight, m)
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-5)
+        (gw,) = torch.autograd.grad((want ** 2).sum(), [x])
+        (gg,) = torch.autograd.grad((got ** 2).sum(), [x])
+        assert torch.allclose(gg, gw, atol=1e-4)

@@ -160,13 +160,37 @@ def adapter_size(generator: FaceGenerator, parts: str = DEFAULT_PARTS) -> int:
     return sum(math.prod(s) for _, s in adapter_layout(generator, parts))
 
 
+#: a transposed convolution whose input is at most this many pixels on a side is computed
+#: as a matrix product and a fold while tuning (:func:`_transposed_as_product`)
+SMALL_INPUT = 4
+
+
+def _transposed_as_product(x: torch.Tensor, w: torch.Tensor, m: nn.ConvTranspose2d
+                           ) -> torch.Tensor:
+    """``m``'s transposed convolution (no bias) of ``x`` (N, C, H, W) with weights ``w``, as a
+    matrix product of each input pixel with the kernel and a fold of the products into the
+    output (col2im). Equal to ``F.conv_transpose2d`` within float rounding (about 1e-6) and,
+    for the generator's 4x4-input layer, about a quarter faster forward and backward on a CPU
+    (the library's convolution runs a 4x4 input far below its speed on larger ones)."""
+    n, _, h, wd = x.shape
+    kh, kw = m.kernel_size
+    (sh, sw), (ph, pw) = m.stride, m.padding
+    out = ((h - 1) * sh - 2 * ph + kh + m.output_padding[0],
+           (wd - 1) * sw - 2 * pw + kw + m.output_padding[1])
+    cols = (x.flatten(2).transpose(1, 2) @ w.flatten(1)).transpose(1, 2)
+    return F.fold(cols, out, (kh, kw), padding=(ph, pw), stride=(sh, sw))
+
+
 def _forward(main: nn.Sequential, z: torch.Tensor, params: dict[str, torch.Tensor],
-             start: int = 0, stop: int | None = None) -> torch.Tensor:
+             start: int = 0, stop: int | None = None, *, exact: bool = True) -> torch.Tensor:
     """The DCGAN's forward (eval mode) with ``params`` (name -> tensor) in place of the
     module's own, the module untouched. z (N, L) -> (N, C, R, R) in the module's range.
 
     With ``start`` / ``stop``: only layers ``main[start:stop]``, ``z`` being the output of
-    ``main[:start]`` (the same operations as the whole forward, so the same numbers)."""
+    ``main[:start]`` (the same operations as the whole forward, so the same numbers).
+    ``exact=False`` (the tuning's steps): a transposed convolution of a small input is
+    :func:`_transposed_as_product` (the same within float rounding, faster); renders keep
+    the module's own operations."""
 
     def p(name: str, own: torch.Tensor | None) -> torch.Tensor | None:
         return params.get(name, own)
@@ -184,6 +208,10 @@ def _forward(main: nn.Sequential, z: torch.Tensor, params: dict[str, torch.Tenso
                 x = flat.squeeze(1).view(x.shape[0], m.out_channels, *m.kernel_size)
                 if m.bias is not None:
                     x = x + p(pre + "bias", m.bias)[None, :, None, None]  # type: ignore[index]
+                continue
+            if (not exact and m.groups == 1 and m.dilation == (1, 1) and m.bias is None
+                    and max(x.shape[-2:]) <= SMALL_INPUT):
+                x = _transposed_as_product(x, w, m)
                 continue
             x = F.conv_transpose2d(x, w, p(pre + "bias", m.bias), m.stride, m.padding,  # type: ignore[arg-type]
                                    m.output_padding, m.groups, m.dilation)
@@ -481,14 +509,14 @@ def tune_adapter(generator: FaceGenerator, z: np.ndarray, target: np.ndarray,
         deltas = torch.cat(leaves) if len(leaves) > 1 else leaves[0]
         params = _params(layout, base, deltas)
         if mid is None:
-            out = _forward(main, xs if held else xs[:1], params, start=start)
+            out = _forward(main, xs if held else xs[:1], params, start=start, exact=False)
         else:
             if full:
-                h = _forward(main, xs, params, start=start, stop=mid)
+                h = _forward(main, xs, params, start=start, stop=mid, exact=False)
                 cached = h.detach()
             else:
                 h = cached if held else cached[:1]
-            out = _forward(main, h, params, start=mid)
+            out = _forward(main, h, params, start=mid, exact=False)
         img = (out[:1] - lo) / (hi - lo)
         loss = pixel_mse(img, tgt).sum()
         if held and untuned is not None:
