@@ -172,9 +172,10 @@ def _transposed_as_product(x: torch.Tensor, w: torch.Tensor, m: nn.ConvTranspose
     output (col2im). Equal to ``F.conv_transpose2d`` within float rounding (about 1e-6) and,
     for the generator's 4x4-input layer, about a quarter faster forward and backward on a CPU
     (the library's convolution runs a 4x4 input far below its speed on larger ones)."""
-    n, _, h, wd = x.shape
+    _, _, h, wd = x.shape
     kh, kw = m.kernel_size
-    (sh, sw), (ph, pw) = m.stride, m.padding
+    (sh, sw) = m.stride
+    ph, pw = (int(v) for v in m.padding)  # a tuple of ints on a ConvTranspose2d
     out = ((h - 1) * sh - 2 * ph + kh + m.output_padding[0],
            (wd - 1) * sw - 2 * pw + kw + m.output_padding[1])
     cols = (x.flatten(2).transpose(1, 2) @ w.flatten(1)).transpose(1, 2)
