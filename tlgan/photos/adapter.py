@@ -355,7 +355,8 @@ class TuneSettings:
     nearby latents and photo), and update the rest.
 
     ``perceptual``: the weight of the extractor's embedding distance between render and photo
-    (needs :func:`tune_adapter`'s ``extractor``; left out without one), added every
+    (needs :func:`tune_adapter`'s ``extractor``, which refuses it without one;
+    :func:`settings_for` leaves it out explicitly), added every
     ``perceptual_every`` steps (the steps k - 1, 2k - 1, ...: the last of them near the end);
     ``encoder_weight``: the
     weight of the photo encoder's feature distance between render and photo (needs
