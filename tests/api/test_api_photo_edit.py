@@ -259,8 +259,10 @@ def test_encode_answers_an_adapter_and_eyes_that_edit_and_interpolate_render_wit
 def test_encode_tunes_the_parts_asked_for_and_edit_and_interpolate_take_either(
         client: TestClient) -> None:
     def encode(**form: str) -> Any:
-        return client.post("/encode", files={"image": ("p.png", photo_png(), "image/png")},
+        resp = client.post("/encode", files={"image": ("p.png", photo_png(), "image/png")},
                            data={"steps": "0", **form})
+        assert resp.status_code == 200, resp.text  # a refusal says why, not a missing key
+        return resp
 
     default = encode().json()
     both = encode(adapter_parts="bn+last").json()
