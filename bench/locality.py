@@ -71,7 +71,7 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray) -> None:  
     for label, m in [("shipped mask", mask), ("mask + face ellipse", np.maximum(mask, face)),
                      ("mask + face, frame x0.5", np.maximum(mask, face) * (1 - 0.5 * edge))]:
         x = render_local(p.generator, z, moved, np.broadcast_to(m, (len(z), r, r)))
-        probs = p._label_tensor(x)
+        probs = p.models.label_tensor(x)
         rows.append([label, f"{frame_face_ratio(base, to_uint8(x)):.2f}",
                      f"{np.mean(probs[:, t] - p0[:, t]):+.2f}"])
     print(f"Blond_Hair +2, local, {len(z)} faces")

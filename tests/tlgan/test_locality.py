@@ -11,7 +11,7 @@ import pytest
 from axes.bundle import load
 from axes.bundle_attach import attach_masks
 from tlgan.pipeline import Pipeline
-from tlgan.pipeline.locality import learn_masks
+from tlgan.pipeline.locality import KEEP_BELOW, KEEP_FULL, keep_ramp, learn_masks, render_local
 from tlgan_base.artifact import ArtifactError
 
 
@@ -77,6 +77,35 @@ def test_local_edit_leaves_the_outside_of_its_mask(local: tuple[Pipeline, Path])
     assert mask[outside].max() < 0.5
     assert loc[:, outside].mean() < 0.6 * glob[:, outside].mean()
     assert loc[:, mask == 1].mean() > 0.6 * glob[:, mask == 1].mean()
+
+
+def test_local_edit_gives_back_the_start_pixels_where_its_mask_is_low(
+        local: tuple[Pipeline, Path]) -> None:
+    p, _ = local
+    z = p.seeds_to_latents(range(4))
+    moved = z + 1.5 * np.asarray(p.bundle.directions[0] if p.bundle else 0, np.float32)
+    r = p.resolution
+    # a mask that is 0 on the left half, ramps through the middle and is 1 on the right
+    mask = np.tile(np.linspace(-0.5, 1.5, r, dtype=np.float32).clip(0, 1), (r, 1))
+    x = render_local(p.generator, z, moved, np.broadcast_to(mask, (4, r, r))).cpu().numpy()
+    start = p.generator.render_tensor(z).cpu().numpy()
+    whole = render_local(p.generator, z, moved, np.ones((4, r, r), np.float32)).cpu().numpy()
+    low, high = mask <= KEEP_BELOW, mask >= 1.0
+    assert low.any() and high.any()
+    # exactly the start's pixels where the mask is low; the blend alone would change them
+    assert np.array_equal(x[..., low], start[..., low])
+    assert np.abs(whole[..., low] - start[..., low]).mean() > 1e-3
+    # where the mask is 1 the edit is kept whole (the blend's own result there)
+    assert np.abs(x[..., high] - start[..., high]).mean() > 1e-3
+
+
+def test_keep_ramp_is_a_clamped_line_and_checks_its_bounds() -> None:
+    import torch
+
+    m = torch.tensor([0.0, KEEP_BELOW, (KEEP_BELOW + KEEP_FULL) / 2, KEEP_FULL, 1.0])
+    assert keep_ramp(m).tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0])
+    with pytest.raises(ValueError, match="below, full"):
+        keep_ramp(m, 0.5, 0.4)
 
 
 def test_locality_requested_without_masks_names_the_field(tiny_pipeline: Pipeline) -> None:
@@ -163,7 +192,10 @@ def test_shipped_models_hold_references_without_undoing_the_target() -> None:
     assert p_open is not None
     swing_open = (np.abs(p_open[:, cols] - p0[:, cols]) > 0.3).any(axis=1).mean()
     swing_held = (np.abs(res.probs[:, cols] - p0[:, cols]) > 0.3).any(axis=1).mean()
-    assert swing_held < swing_open and swing_held <= 0.15
+    # 0.125 of these 16 faces before the pixel composite of local edits (which keeps the
+    # start's pixels outside the glasses' region, so the hold has less to correct with),
+    # 0.1875 with it (0.075 -> 0.100 on 40 other faces)
+    assert swing_held < swing_open and swing_held <= 0.2
     gain_open, gain_held = np.mean(p_open[:, t] - p0[:, t]), np.mean(res.probs[:, t] - p0[:, t])
     assert gain_held > 0.9 * gain_open > 0.2  # the glasses stay on
 

@@ -4,7 +4,12 @@ A move along an axis changes the whole picture (background included). A *local* 
 the start latent and the moved latent up to an intermediate feature map of the generator
 (the DCGAN's 16x16x128 map), blends them there with the axis's spatial mask (moved inside,
 start outside) and renders the rest of the network from the blend, so the change stays in
-the mask's region and its edges are smoothed by the layers after the blend.
+the mask's region and its edges are smoothed by the layers after the blend. The layers after
+the blend still spread a little of the change into the background (their receptive fields
+reach beyond the mask), so the rendered face is then composited with the start's own render
+in pixels through a ramp of the same mask (:func:`keep_ramp`): where the mask is below
+:data:`KEEP_BELOW` the start's pixels come back exactly, from :data:`KEEP_FULL` up the
+blended render is kept whole (evidence in docs/axes.md, ``python bench/locality.py``).
 
 Each axis's mask is learned on the bundle's shipped samples (:func:`learn_masks`): where the
 pixel change of a move along the axis changes the extractor's logit of that axis's attribute
@@ -33,9 +38,9 @@ from tlgan.generators.dcgan import DCGANGenerator
 from tlgan.latents import DEFAULT_SPACE
 from tlgan_base.progress import progress_bar
 
-__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "MASK_METHOD", "MaskSource", "blend_mask",
-           "frame_face_ratio", "learn_masks", "render_local", "render_local_tensor",
-           "supports_locality"]
+__all__ = ["BLEND_LAYER", "GLOBAL_AREA", "KEEP_BELOW", "KEEP_FULL", "MASK_METHOD", "MaskSource",
+           "blend_mask", "frame_face_ratio", "keep_ramp", "learn_masks", "render_local",
+           "render_local_tensor", "supports_locality"]
 
 
 
@@ -62,6 +67,13 @@ MASK_METHOD = "gradient-x-change"
 MASK_STEP = 2.0
 MASK_SIGMA = 2.0
 MASK_QUANTILE = 0.9
+#: the pixel composite after the blend: where the mask is below KEEP_BELOW the start's pixels
+#: come back exactly; the blended render is kept whole from KEEP_FULL up (a linear ramp
+#: between). Chosen on seeds 20000-20039 (not the bench's faces): Blond_Hair +2 changes the
+#: background outside its mask 0.10 as much as the face (0.61 without), its P(Blond_Hair)
+#: moves +0.293 (+0.296 without); compositing with the mask itself kept +0.257.
+KEEP_BELOW = 0.1
+KEEP_FULL = 0.4
 
 
 def frame_face_ratio(before: np.ndarray, after: np.ndarray, frame: int = 6,
@@ -79,6 +91,16 @@ def frame_face_ratio(before: np.ndarray, after: np.ndarray, frame: int = 6,
     c = (r - face) // 2
     inner = float(d[:, c:c + face, c:c + face].mean())
     return float(d[:, outer].mean() / inner) if inner > 0 else float("nan")
+
+
+def keep_ramp(masks: torch.Tensor, below: float = KEEP_BELOW,
+              full: float = KEEP_FULL) -> torch.Tensor:
+    """The weight of the edited render in the pixel composite of a local edit: 0 where
+    ``masks`` (any shape, values in [0, 1]) is at most ``below``, 1 from ``full`` up, linear
+    between."""
+    if not 0 <= below < full <= 1:
+        raise ValueError(f"below, full: need 0 <= below < full <= 1, got {below}, {full}")
+    return ((masks - below) / (full - below)).clamp(0.0, 1.0)
 
 
 def supports_locality(generator: FaceGenerator, space: str = DEFAULT_SPACE) -> bool:
@@ -101,8 +123,10 @@ def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
                  masks: np.ndarray) -> torch.Tensor:
     """Faces (N, 3, H, W) in [0, 1] on the generator's device: ``moved`` (N, L) inside
     ``masks`` (N, H, W) in [0, 1] and ``start`` (N, L) outside, blended on the generator's
-    intermediate feature map. A mask of ones renders ``moved`` as
-    :meth:`FaceGenerator.render_tensor` does (up to rounding)."""
+    intermediate feature map, then composited with the start's render through
+    :func:`keep_ramp` of the masks (where a mask is at most :data:`KEEP_BELOW` the pixels are
+    the start's). A mask of ones renders ``moved`` as :meth:`FaceGenerator.render_tensor`
+    does (up to rounding)."""
     if not supports_locality(generator):
         raise ValueError(f"locality: generator {generator.name!r} does not support local "
                          "edits (DCGAN generators only)")
@@ -136,7 +160,12 @@ def render_local_tensor(generator: FaceGenerator, start: torch.Tensor, moved: to
     lo, hi = generator.value_range
     hs, hm = _features(module, start), _features(module, moved)
     k = F.adaptive_avg_pool2d(masks[:, None], hs.shape[-1])
-    x = module.main[BLEND_LAYER:](hs + k * (hm - hs))
+    tail = module.main[BLEND_LAYER:]
+    x = tail(hs + k * (hm - hs))
+    keep = keep_ramp(masks[:, None])
+    if bool((keep < 1).any()):
+        xs = tail(hs)
+        x = xs + keep * (x - xs)
     return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
 
 
