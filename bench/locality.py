@@ -53,9 +53,12 @@ def background_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | N
                  / d[:, c:c + 28, c:c + 28].mean())
 
 
-def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    """Blond_Hair +2 with the shipped mask and variants: plus a face ellipse (the skin and
-    eyebrows a blond edit may recolour), and that with the outer 6 px frame halved."""
+def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
+                  picture: str | None = None) -> None:
+    """Blond_Hair +2 with the shipped mask and variants: the feature-map blend without the
+    pixel composite, plus a face ellipse (the skin and eyebrows a blond edit may recolour),
+    and that with the outer 6 px frame halved. ``picture``: a PNG of the first 8 faces (rows:
+    start, global edit, blend alone, the default local edit)."""
     from tlgan.generators.base import to_uint8
     from tlgan.pipeline.locality import frame_face_ratio, render_local
 
@@ -68,14 +71,28 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray) -> None:  
     edge = np.minimum(np.minimum(yy, r - 1 - yy), np.minimum(xx, r - 1 - xx)) < 6
     t = p.attributes.index(name)
     rows = []
-    for label, m in [("shipped mask", mask), ("mask + face ellipse", np.maximum(mask, face)),
-                     ("mask + face, frame x0.5", np.maximum(mask, face) * (1 - 0.5 * edge))]:
-        x = render_local(p.generator, z, moved, np.broadcast_to(m, (len(z), r, r)))
+    shown = {"start": base[:8], "global edit": p.render(moved[:8])}
+    for label, m, composite in [
+            ("shipped mask, blend alone", mask, False), ("shipped mask", mask, True),
+            ("mask + face ellipse", np.maximum(mask, face), True),
+            ("mask + face, frame x0.5", np.maximum(mask, face) * (1 - 0.5 * edge), True)]:
+        x = render_local(p.generator, z, moved, np.broadcast_to(m, (len(z), r, r)),
+                         composite=composite)
         probs = p.models.label_tensor(x)
-        rows.append([label, f"{frame_face_ratio(base, to_uint8(x)):.2f}",
+        images = to_uint8(x)
+        shown.setdefault("blend alone" if not composite else "local (default)", images[:8])
+        rows.append([label, f"{frame_face_ratio(base, images):.2f}",
+                     f"{background_ratio(base, images, mask):.2f}",
                      f"{np.mean(probs[:, t] - p0[:, t]):+.2f}"])
     print(f"Blond_Hair +2, local, {len(z)} faces")
-    print_table(["mask", "frame/face", "dP target"], rows)
+    print_table(["mask", "frame/face", "bg/face", "dP target"], rows)
+    if picture:
+        from PIL import Image
+
+        sheet = np.concatenate([np.concatenate(list(v), axis=1) for v in shown.values()])
+        Image.fromarray(sheet).resize((sheet.shape[1] * 2, sheet.shape[0] * 2),
+                                      Image.Resampling.LANCZOS).save(picture)
+        print(f"rows: {', '.join(shown)} -> {picture}")
 
 
 def main() -> None:
@@ -89,6 +106,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timing runs (median)")
     ap.add_argument("--hair-variants", action="store_true",
                     help="only: Blond_Hair +2 rendered with variants of its mask")
+    ap.add_argument("--picture", default=None,
+                    help="with --hair-variants: write a PNG of the first 8 faces there")
     args = ap.parse_args()
 
     from tlgan.assembly import load_pipeline
@@ -105,7 +124,7 @@ def main() -> None:
     assert p0 is not None
     attrs = p.attributes
     if args.hair_variants:
-        hair_variants(p, z, base, p0)
+        hair_variants(p, z, base, p0, args.picture)
         return
 
     def edit(moves: dict[str, float], local: bool, hold: bool = False, zz: np.ndarray = z

@@ -120,13 +120,13 @@ def _features(module: DCGANGenerator, z: torch.Tensor) -> torch.Tensor:
 
 
 def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
-                 masks: np.ndarray) -> torch.Tensor:
+                 masks: np.ndarray, *, composite: bool = True) -> torch.Tensor:
     """Faces (N, 3, H, W) in [0, 1] on the generator's device: ``moved`` (N, L) inside
     ``masks`` (N, H, W) in [0, 1] and ``start`` (N, L) outside, blended on the generator's
     intermediate feature map, then composited with the start's render through
     :func:`keep_ramp` of the masks (where a mask is at most :data:`KEEP_BELOW` the pixels are
-    the start's). A mask of ones renders ``moved`` as :meth:`FaceGenerator.render_tensor`
-    does (up to rounding)."""
+    the start's; ``composite=False``: the feature-map blend alone, for comparisons). A mask
+    of ones renders ``moved`` as :meth:`FaceGenerator.render_tensor` does (up to rounding)."""
     if not supports_locality(generator):
         raise ValueError(f"locality: generator {generator.name!r} does not support local "
                          "edits (DCGAN generators only)")
@@ -141,7 +141,7 @@ def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
                                 device=generator.device)
             k = torch.as_tensor(np.array(masks[i:i + generator.max_batch], np.float32),
                                 device=generator.device)
-            outs.append(render_local_tensor(generator, s, m, k))
+            outs.append(render_local_tensor(generator, s, m, k, composite=composite))
     if not outs:
         r = generator.resolution
         return torch.empty((0, 3, r, r), device=generator.device)
@@ -149,7 +149,7 @@ def render_local(generator: FaceGenerator, start: np.ndarray, moved: np.ndarray,
 
 
 def render_local_tensor(generator: FaceGenerator, start: torch.Tensor, moved: torch.Tensor,
-                        masks: torch.Tensor) -> torch.Tensor:
+                        masks: torch.Tensor, *, composite: bool = True) -> torch.Tensor:
     """:func:`render_local` of tensors on the generator's device, in one pass, that autograd
     follows (back to ``moved`` and ``start``): faces (N, 3, H, W) in [0, 1]."""
     if not supports_locality(generator):
@@ -163,7 +163,7 @@ def render_local_tensor(generator: FaceGenerator, start: torch.Tensor, moved: to
     tail = module.main[BLEND_LAYER:]
     x = tail(hs + k * (hm - hs))
     keep = keep_ramp(masks[:, None])
-    if bool((keep < 1).any()):
+    if composite and bool((keep < 1).any()):
         xs = tail(hs)
         x = xs + keep * (x - xs)
     return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
