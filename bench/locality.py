@@ -28,7 +28,8 @@ faces over the swing thresholds (P(male) > 0.3 or age > 10 years) and their mean
 variants of the hold, for choosing one on other seeds than the bench's
 (``--seed 20000``): the extractor's reading averaged (in logits) over the face, its mirror and
 1 px shifts; a tighter tolerance with more passes; the hold measured on logits divided by 3
-(saturated probabilities held closer); age and gender cues the extractor labels held as well.
+(saturated probabilities held closer); age cues, or age and gender cues, the extractor
+labels held as well (the moved attribute excepted).
 Per variant: the shares, the target's change, the time per face and the judge's share minus
 the default's with a 95% interval (faces resampled).
 """
@@ -223,6 +224,10 @@ HOLD_VARIANTS: dict[str, tuple[str, dict]] = {
     "logit3": ("held on logits / 3", {"temperature": 3.0}),
     "cues": ("age cues held too", {"extra": ("Bags_Under_Eyes", "Gray_Hair", "Double_Chin",
                                              "Chubby")}),
+    "cues2": ("age and gender cues held too", {"extra": (
+        "Bags_Under_Eyes", "Gray_Hair", "Double_Chin", "Chubby", "No_Beard", "5_o_Clock_Shadow",
+        "Goatee", "Mustache", "Sideburns", "Heavy_Makeup", "Wearing_Lipstick",
+        "Arched_Eyebrows")}),
 }
 
 
