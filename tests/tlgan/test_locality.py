@@ -212,3 +212,91 @@ def test_axes_report_shows_the_frame_face_ratio_with_locality(
     row = summary["axes"][0]
     assert row["frame_face_on"] < row["frame_face_off"]
     assert (tmp_path / "r" / "faces" / f"{axis}.png").is_file()
+
+
+# -- bench/locality.py: the judge's noise floor and the hold variants (#28) --------------
+
+def test_judge_floor_changes_move_pixels_only_as_described() -> None:
+    from bench.locality import jpeg_roundtrip, orthogonal_directions, shifted
+
+    rng = np.random.default_rng(3)
+    faces = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    right = shifted(faces, 1, 0)
+    assert np.array_equal(right[:, :, 1:], faces[:, :, :-1])
+    assert np.array_equal(right[:, :, 0], faces[:, :, 0])  # the edge repeated
+    down = shifted(faces, 0, 2)
+    assert np.array_equal(down[:, 2:], faces[:, :-2]) and np.array_equal(down[:, 1], faces[:, 0])
+    assert np.array_equal(shifted(faces, 0, 0), faces)
+    with pytest.raises(ValueError, match=r"^dx, dy: "):
+        shifted(faces, 3, 0)
+    smooth = np.repeat(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], 32, 0)
+    smooth = np.repeat(smooth[None, :, :, :], 2, 0).repeat(3, -1)
+    out = jpeg_roundtrip(smooth, 90)
+    assert out.shape == smooth.shape and out.dtype == np.uint8
+    assert 0 < np.abs(out.astype(int) - smooth).max() < 12  # re-encoded, barely changed
+    axes = rng.standard_normal((5, 12))
+    d = orthogonal_directions(axes, 3, seed=1)
+    assert d.shape == (3, 12) and np.allclose(np.linalg.norm(d, axis=1), 1.0)
+    assert np.abs(d @ axes.T).max() < 1e-9 and np.abs(d[0] @ d[1]) < 0.99
+    assert np.array_equal(d, orthogonal_directions(axes, 3, seed=1))
+    with pytest.raises(ValueError, match=r"^axes: "):
+        orthogonal_directions(rng.standard_normal((12, 12)), 1, seed=0)
+
+
+def test_judge_swings_count_each_threshold_and_skip_the_moved_reference() -> None:
+    from bench.locality import judge_swings
+
+    j0 = {"p_male": np.array([0.1, 0.1, 0.9, 0.5]), "age": np.array([30.0, 30, 30, 30])}
+    j = {"p_male": np.array([0.5, 0.3, 0.9, 0.5]), "age": np.array([30.0, 45, 39, 19])}
+    male, old = judge_swings(j0, j)
+    assert male.tolist() == [True, False, False, False]
+    assert old.tolist() == [False, True, False, True]
+    male, old = judge_swings(j0, j, gender=False)
+    assert not male.any() and old.tolist() == [False, True, False, True]
+    assert not judge_swings(j0, j, age=False)[1].any()
+
+
+def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
+        local: tuple[Pipeline, Path]) -> None:
+    import torch
+
+    from bench.locality import _HoldTable, soften, variant_hold, view_logits
+
+    p, _ = local
+    axis = p.local_axes[0]
+    z = p.seeds_to_latents(range(8))
+    moves = {axis: 3.0}
+    moved = np.stack([p.edit(zi, moves) for zi in z])
+    images, probs = variant_hold(p, z, moved, moves)
+    res = p.hold_edit(z, moved, moves, locality=True)
+    assert np.array_equal(images, res.images)
+    assert np.allclose(probs, res.probs, atol=1e-4)
+    # the variants run the same loop with other readings and targets
+    table = _HoldTable(p.table, ("Smiling",), 3.0)
+    assert table.references == ["Male", "Young", "Smiling"]
+    raw, coef = table.linear_models([p.table.index["Male"]])
+    raw0, coef0 = p.table.linear_models([p.table.index["Male"]])
+    assert np.allclose(raw * 3.0, raw0) and np.array_equal(coef, coef0)
+    q = np.array([[0.001, 0.5, 0.999]])
+    assert np.allclose(soften(q, 1.0), q, atol=1e-9)
+    s = soften(q, 3.0)
+    assert s[0, 1] == pytest.approx(0.5) and 0.05 < s[0, 0] < 0.1 and s[0, 2] > 0.9
+    with pytest.raises(ValueError, match=r"^temperature: "):
+        soften(q, 0.0)
+    x = torch.rand(2, 3, 8, 8)
+    views = view_logits(x, ("flip", "shift"))
+    assert len(views) == 4 and torch.equal(views[1], torch.flip(x, dims=[-1]))
+    assert torch.equal(views[2][..., 1:, :], x[..., :-1, :])  # 1 px down
+    # a tighter tolerance with more passes only takes steps that lower each face's error
+    # (the references from the start, the target from the open-loop move)
+    cols = [p.attributes.index(r) for r in ("Male", "Young")]
+    t = p.attributes.index(axis)
+    _, p_open = p.render_edit(z, moved, moves, True)
+    assert p_open is not None
+    want = np.concatenate([p.label_latents(z)[:, cols], p_open[:, [t]]], axis=1)
+    _, tight = variant_hold(p, z, moved, moves, tolerance=0.01, max_steps=8)
+    err = np.abs(tight[:, [*cols, t]] - want).sum(axis=1)
+    assert (err <= np.abs(probs[:, [*cols, t]] - want).sum(axis=1) + 1e-4).all()
+    _, viewed = variant_hold(p, z, moved, moves, views=("flip",), temperature=3.0,
+                             extra=("Smiling",))
+    assert viewed.shape == probs.shape and np.isfinite(viewed).all()
