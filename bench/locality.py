@@ -392,6 +392,8 @@ def main() -> None:
                     help="only: Blond_Hair +2 rendered with variants of its mask")
     ap.add_argument("--picture", default=None,
                     help="with --hair-variants: write a PNG of the first 8 faces there")
+    ap.add_argument("--mask-power", type=float, default=1.0,
+                    help="raise every local-edit mask to this power first (tighter masks)")
     ap.add_argument("--judge-floor", action="store_true",
                     help="only: the judge's noise under changes that keep gender and age")
     ap.add_argument("--directions", type=int, default=4,
@@ -410,6 +412,11 @@ def main() -> None:
     p = load_pipeline(encoder="none")
     if not p.has_locality:
         raise SystemExit("the shipped bundle has no local-edit masks")
+    if args.mask_power != 1.0:
+        if not args.mask_power > 0:
+            raise SystemExit("--mask-power: must be positive")
+        for name, m in p.table.masks.items():
+            p.table.masks[name] = (m ** args.mask_power).astype(np.float32)
     z = p.seeds_to_latents(range(args.seed, args.seed + args.faces))
     base, p0 = p.render_and_label(z)
     assert p0 is not None
