@@ -257,3 +257,31 @@ def test_teach_warns_when_the_marks_are_near_chance(shipped_url: str, new_page: 
     page.get_by_test_id("teach-name").fill("Another")  # a new feature starts clean
     page.get_by_test_id("teach-start").click()
     expect(warning).to_be_hidden()
+
+
+def test_faces_marked_not_sure_are_sent_as_unsure_and_counted(shipped_url: str,
+                                                             new_page: NewPage) -> None:
+    page, _ = new_page(shipped_url)
+    open_editor(page)
+    start_teaching(page, "Sure one")
+    expect(page.get_by_test_id("teach-hint")).to_contain_text("only the faces you are sure")
+    cards = page.get_by_test_id("teach-card")
+    for i in range(3):
+        cards.nth(i).get_by_test_id("teach-unsure").click()
+    expect(cards.nth(0)).to_have_attribute("data-label", "unsure")
+    expect(cards.nth(0).get_by_test_id("teach-unsure")).to_have_attribute("aria-pressed", "true")
+    cards.nth(2).get_by_test_id("teach-unsure").click()  # a second click unmarks
+    expect(cards.nth(2)).to_have_attribute("data-label", "")
+    expect(page.get_by_test_id("teach-count")).to_contain_text("0 yes · 0 no · 2 not sure")
+    for i in range(2, 12):
+        cards.nth(i).get_by_test_id("teach-yes" if i % 2 == 0 else "teach-no").click()
+    expect(page.get_by_test_id("teach-count")).to_contain_text("5 yes · 5 no · 2 not sure")
+    fit = page.get_by_test_id("teach-fit")
+    expect(fit).to_be_enabled()  # 10 sure marks: the unsure ones do not count
+    body, resp = call(page, "axes/fit", fit.click)
+    assert resp.status == 200, resp.text()
+    labels = [e["label"] for e in body["examples"]]
+    assert len(labels) == 12 and labels.count(None) == 2 and labels[:2] == [None, None]
+    st = resp.json()["stats"]
+    assert st["unsure"] == 2 and st["examples"] == 10
+    expect(page.get_by_test_id("notice")).to_contain_text("2 not sure, left out")

@@ -13,7 +13,7 @@ const TEACH_MIN_TOTAL = 10;
 
 const teach = {
   name: null,
-  faces: [],       // every face shown this session: {latent, image, label: 1 | 0 | null}
+  faces: [],       // every face shown this session: {latent, image, label: 1 | 0 | "unsure" | null}
   direction: null, // the direction of the last fit, if any
   head: null,      // and its head (labels later rounds' candidates)
 };
@@ -21,15 +21,17 @@ const teach = {
 function teachCounts() {
   const yes = teach.faces.filter((f) => f.label === 1).length;
   const no = teach.faces.filter((f) => f.label === 0).length;
-  return { yes, no };
+  const unsure = teach.faces.filter((f) => f.label === "unsure").length;
+  return { yes, no, unsure };
 }
 
 function updateTeachStatus() {
-  const { yes, no } = teachCounts();
+  const { yes, no, unsure } = teachCounts();
   const ready = yes >= TEACH_MIN_EACH && no >= TEACH_MIN_EACH && yes + no >= TEACH_MIN_TOTAL;
   $("teach-fit").disabled = !ready || !teach.name;
   $("teach-more").disabled = !teach.name;
-  let text = teach.name ? `${pretty(teach.name)}: ${yes} yes · ${no} no.` : "";
+  const skipped = unsure ? ` · ${unsure} not sure` : "";
+  let text = teach.name ? `${pretty(teach.name)}: ${yes} yes · ${no} no${skipped}.` : "";
   if (teach.name && !ready) {
     text += ` Mark at least ${TEACH_MIN_EACH} of each (${TEACH_MIN_TOTAL} in all) to make the axis.`;
   } else if (teach.name) {
@@ -47,18 +49,22 @@ function showTeachFaces(faces) {
       card.dataset.label = face.label === null ? "" : String(face.label);
       yes.setAttribute("aria-pressed", face.label === 1 ? "true" : "false");
       no.setAttribute("aria-pressed", face.label === 0 ? "true" : "false");
+      unsure.setAttribute("aria-pressed", face.label === "unsure" ? "true" : "false");
       updateTeachStatus();
     };
     const yes = el("button", { type: "button", class: "small", "data-testid": "teach-yes",
       "aria-pressed": "false", text: "Yes", onclick: mark(1) });
     const no = el("button", { type: "button", class: "small", "data-testid": "teach-no",
       "aria-pressed": "false", text: "No", onclick: mark(0) });
+    // a face you are not sure about: sent as unsure (left out of the fit, counted)
+    const unsure = el("button", { type: "button", class: "small ghost", "data-testid": "teach-unsure",
+      "aria-pressed": "false", text: "Not sure", onclick: mark("unsure") });
     const attrs = { class: "teach-card", role: "listitem", "data-testid": "teach-card", "data-label": "" };
     if (typeof face.p === "number") attrs["data-p"] = String(face.p);  // the taught head's
     const card = el("div", attrs,
       el("img", { src: face.image, alt: `Face to mark for ${pretty(teach.name)}`, width: 96, height: 96,
         "data-testid": "teach-image" }),
-      el("div", { class: "teach-marks" }, yes, no));
+      el("div", { class: "teach-marks" }, yes, no, unsure));
     grid.append(card);
   }
   updateTeachStatus();
@@ -150,7 +156,8 @@ function showTeachWarning(text) {
 export async function fitTaught() {
   const name = teach.name;
   const examples = teach.faces.filter((f) => f.label !== null)
-    .map((f) => ({ latent: f.latent, label: f.label }));
+    .map((f) => ({ latent: f.latent, label: f.label === "unsure" ? null : f.label }));
+  const unsure = examples.filter((e) => e.label === null).length;
   $("teach-fit").disabled = true;
   try {
     const data = await api("axes/fit", { name, examples });
@@ -162,7 +169,8 @@ export async function fitTaught() {
     const range = typeof st.head_cv_accuracy_low === "number" && typeof st.head_cv_accuracy_high === "number"
       ? `, 95% interval ${st.head_cv_accuracy_low.toFixed(2)}–${st.head_cv_accuracy_high.toFixed(2)}` : "";
     const acc = typeof st.head_cv_accuracy === "number" ? ` (cross-validated accuracy ${st.head_cv_accuracy.toFixed(2)}${range})` : "";
-    notice(`Taught ${pretty(name)} from ${examples.length} faces${acc}: its slider is in the feature list.`, 8000);
+    const skipped = unsure ? ` (${unsure} not sure, left out)` : "";
+    notice(`Taught ${pretty(name)} from ${examples.length - unsure} faces${skipped}${acc}: its slider is in the feature list.`, 8000);
     showTeachWarning(st.near_chance ? `Near chance: ${st.warning || "the marks may not teach a feature"}. `
       + "The slider may move faces at random: mark more faces (More faces) and make the axis again." : "");
   } catch (err) {
