@@ -13,14 +13,25 @@ const TEACH_MIN_TOTAL = 10;
 
 const teach = {
   name: null,
-  faces: [],       // every face shown this session: {latent, image, label: 1 | 0 | "unsure" | null}
+  // every face shown this session: {latent, image, label}; label: 1 | 0.75 | 0.25 | 0 (a
+  // grade: yes, rather yes, rather no, no), "unsure" (sent as null: left out) or null (unmarked)
+  faces: [],
   direction: null, // the direction of the last fit, if any
   head: null,      // and its head (labels later rounds' candidates)
 };
 
+// the marks of a face, in the order its buttons show: [label, text, test id]
+const TEACH_MARKS = [
+  [1, "Yes", "teach-yes"], [0, "No", "teach-no"],
+  [0.75, "Rather yes", "teach-rather-yes"], [0.25, "Rather no", "teach-rather-no"],
+  ["unsure", "Not sure", "teach-unsure"],
+];
+const isYes = (f) => typeof f.label === "number" && f.label > 0.5;
+const isNo = (f) => typeof f.label === "number" && f.label < 0.5;
+
 function teachCounts() {
-  const yes = teach.faces.filter((f) => f.label === 1).length;
-  const no = teach.faces.filter((f) => f.label === 0).length;
+  const yes = teach.faces.filter(isYes).length;
+  const no = teach.faces.filter(isNo).length;
   const unsure = teach.faces.filter((f) => f.label === "unsure").length;
   return { yes, no, unsure };
 }
@@ -47,24 +58,20 @@ function showTeachFaces(faces) {
     const mark = (label) => () => {
       face.label = face.label === label ? null : label;
       card.dataset.label = face.label === null ? "" : String(face.label);
-      yes.setAttribute("aria-pressed", face.label === 1 ? "true" : "false");
-      no.setAttribute("aria-pressed", face.label === 0 ? "true" : "false");
-      unsure.setAttribute("aria-pressed", face.label === "unsure" ? "true" : "false");
+      for (const [value, button] of buttons) {
+        button.setAttribute("aria-pressed", face.label === value ? "true" : "false");
+      }
       updateTeachStatus();
     };
-    const yes = el("button", { type: "button", class: "small", "data-testid": "teach-yes",
-      "aria-pressed": "false", text: "Yes", onclick: mark(1) });
-    const no = el("button", { type: "button", class: "small", "data-testid": "teach-no",
-      "aria-pressed": "false", text: "No", onclick: mark(0) });
-    // a face you are not sure about: sent as unsure (left out of the fit, counted)
-    const unsure = el("button", { type: "button", class: "small ghost", "data-testid": "teach-unsure",
-      "aria-pressed": "false", text: "Not sure", onclick: mark("unsure") });
+    const buttons = TEACH_MARKS.map(([value, text, testid]) => [value, el("button", {
+      type: "button", class: typeof value === "number" && value % 1 === 0 ? "small" : "small ghost",
+      "data-testid": testid, "aria-pressed": "false", text, onclick: mark(value) })]);
     const attrs = { class: "teach-card", role: "listitem", "data-testid": "teach-card", "data-label": "" };
     if (typeof face.p === "number") attrs["data-p"] = String(face.p);  // the taught head's
     const card = el("div", attrs,
       el("img", { src: face.image, alt: `Face to mark for ${pretty(teach.name)}`, width: 96, height: 96,
         "data-testid": "teach-image" }),
-      el("div", { class: "teach-marks" }, yes, no, unsure));
+      el("div", { class: "teach-marks" }, ...buttons.map(([, button]) => button)));
     grid.append(card);
   }
   updateTeachStatus();
@@ -119,8 +126,8 @@ function leastSure(candidates) {
     return candidates.map((c) => [Math.abs(c.p - 0.5), c])
       .sort((a, b) => a[0] - b[0]).slice(0, TEACH_ROUND).map(([, c]) => c);
   }
-  const yes = teach.faces.filter((f) => f.label === 1).map((f) => f.latent);
-  const no = teach.faces.filter((f) => f.label === 0).map((f) => f.latent);
+  const yes = teach.faces.filter(isYes).map((f) => f.latent);
+  const no = teach.faces.filter(isNo).map((f) => f.latent);
   if (!yes.length || !no.length) return candidates.slice(0, TEACH_ROUND);
   const mean = (rows) => rows[0].map((_, i) => rows.reduce((s, r) => s + r[i], 0) / rows.length);
   const my = mean(yes);
