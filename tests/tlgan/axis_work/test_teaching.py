@@ -467,3 +467,22 @@ def test_read_examples_reads_grades_and_unsure_marks(shipped: Pipeline, tmp_path
         csv_file.write_text(f"seed,label\n4,{bad}\n")
         with pytest.raises(ValueError, match=rf"m.csv line 2: label '{bad}' is not 0/1, a grade"):
             read_examples(csv_file, shipped)
+
+
+def test_cli_teach_reads_graded_and_unsure_marks(shipped: Pipeline, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _cli_bundle(shipped, tmp_path, monkeypatch)
+    z, y = _marks(shipped, 50)
+    labels: list[object] = [0.75 if v else 0.25 for v in y[:10]] + y[10:40].tolist()
+    labels += [None] * 5 + ["unsure"] * 5
+    marks = tmp_path / "marks.jsonl"
+    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": lab}) + "\n"
+                             for zi, lab in zip(z, labels, strict=True)))
+    res = CliRunner().invoke(cli, ["axes", "teach", "Smile_g", "--examples", str(marks),
+                                   "--bundle", str(folder), "--force"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["examples"] == 40 and out["unsure"] == 10 and out["graded"] is True
+    b = AxisBundle.load(folder)
+    st = b.stats[b.index("Smile_g")]
+    assert st["unsure"] == 10 and st["head_fit"].startswith("ridge") and b.head("Smile_g")
