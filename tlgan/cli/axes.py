@@ -239,8 +239,9 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
     """Teach a new axis NAME from marked faces (latents or seeds labelled 0/1).
 
     Mark only the faces you are sure about: label the others unsure (they are left out and
-    counted), or grade them (0, 0.25, 0.5, 0.75, 1). Marks near the boundary are coin flips
-    and teach less than fewer sure ones.
+    counted), or grade them (0, 0.25, 0.5, 0.75, 1). Marks of faces near the boundary are
+    coin flips: on the bench (docs/axes.md) 40 sure marks taught an "Older" that moves age
+    further than 60 marks of random faces did.
 
     The faces are rendered and embedded, a logistic head (a ridge head on grades) learns
     NAME, scores the bundle's shipped samples, and a GLM on z gives the axis; it is added
