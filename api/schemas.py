@@ -469,11 +469,15 @@ class DiscoverResponse(_Response):
     directions: list[DiscoveredDirection]
 
 class FitExample(_Request):
-    """One marked face: its latent and whether it shows the feature (1) or not (0)."""
+    """One marked face: its latent and whether it shows the feature (1) or not (0), how much
+    of it (a grade in [0, 1]), or that its marker was not sure (null)."""
 
     latent: LatentIn
-    label: Annotated[int, Field(ge=0, le=1), _AS_INT] = Field(
-        description="1: the face shows the feature; 0: it does not.")
+    label: Annotated[float, Field(ge=0, le=1)] | None = Field(description=(
+        "1: the face shows the feature; 0: it does not; a grade in between (e.g. 0.25 / 0.75: "
+        "a little less / more of it; graded marks fit a ridge head on the grades); null: not "
+        "sure (left out of the fit, counted in `stats.unsure`). Marks of faces you are sure "
+        "about teach more than a mark for every face."))
 
 
 class AxesFitRequest(_Request):
@@ -482,7 +486,8 @@ class AxesFitRequest(_Request):
     name: NewAxisName = Field(description=f"The new axis' name ({NAME_RULE}; not one of the "
                               "bundle's axes or attributes).")
     examples: list[FitExample] = Field(min_length=10, max_length=2000, description=(
-        "Marked faces, both labels present (at least 2 of each)."))
+        "Marked faces, at least 10 of them not unsure, with at least 2 labels above 0.5 and 2 "
+        "below."))
     orthogonal_to: list[AxisName] | None = Field(
         default=None, max_length=64, description="Axes the new one is made orthogonal to "
         "(null: the bundle's reference axes; []: none).")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,16 @@ from threadpoolctl import threadpool_limits
 from tlgan_base.artifact import ArtifactError, atomic_path
 from tlgan_base.classifier_metrics import roc_auc
 
-__all__ = ["DEFAULT_CS", "Head", "accuracy_evidence", "cross_validate",
-           "cross_validated_accuracy", "load_head", "save_head", "select_C", "train_head",
-           "wilson_interval"]
+__all__ = ["DEFAULT_CS", "GRADED_ALPHAS", "Head", "accuracy_evidence", "cross_validate",
+           "cross_validate_graded", "cross_validated_accuracy", "load_head", "save_head",
+           "select_C", "train_graded_head", "train_head", "wilson_interval"]
 
 #: inverse regularization strengths tried on the validation split
 DEFAULT_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
 _STD_FLOOR = 1e-6
+#: ridge penalties ``train_graded_head`` chooses among (by leave-one-out error), on
+#: standardized embeddings
+GRADED_ALPHAS: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +201,116 @@ def train_head(embeddings: ArrayLike, labels: ArrayLike, seed: int = 0, *,
                 n_train=int(y.size), positives_rate=float(n_pos / y.size))
 
 
+def _check_grades(emb: NDArray[np.float64], grades: ArrayLike) -> NDArray[np.float64]:
+    """``grades`` as floats in [0, 1] with at least 2 on each side of 0.5 (ValueError naming
+    ``embeddings`` or ``grades`` otherwise)."""
+    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise ValueError(f"embeddings must be a 2-D array (N, E), got shape {emb.shape}")
+    if not np.all(np.isfinite(emb)):
+        raise ValueError("embeddings contains NaN or infinite values")
+    g = np.asarray(grades, dtype=np.float64)
+    if g.shape != (emb.shape[0],):
+        raise ValueError(f"grades must have shape ({emb.shape[0]},), got {g.shape}")
+    if not np.all((g >= 0.0) & (g <= 1.0)):
+        raise ValueError("grades must hold numbers in [0, 1]")
+    above, below = int(np.sum(g > 0.5)), int(np.sum(g < 0.5))
+    if above < 2 or below < 2:
+        raise ValueError(f"grades needs at least 2 above 0.5 and 2 below, got {above} above "
+                         f"and {below} below")
+    return g
+
+
+def _ridge(x: NDArray[np.float64], g: NDArray[np.float64],
+           alphas: Sequence[float]) -> tuple[NDArray[np.float64], float, float]:
+    """Ridge regression of ``g`` on standardized ``x``, the penalty chosen among ``alphas``
+    by leave-one-out error: (weights, intercept, penalty)."""
+    from sklearn.linear_model import RidgeCV  # lazy, as _fit_lr
+
+    model = RidgeCV(alphas=tuple(float(a) for a in alphas)).fit(x, g)
+    return (np.asarray(model.coef_, dtype=np.float64), float(model.intercept_),
+            float(model.alpha_))
+
+
+def train_graded_head(embeddings: ArrayLike, grades: ArrayLike, seed: int = 0, *,
+                      alphas: Sequence[float] = GRADED_ALPHAS) -> Head:
+    """A head from graded marks: ``grades`` in [0, 1] (e.g. 0, 0.25, 0.5, 0.75, 1 for "much
+    less" .. "much more" of the feature). A ridge regression of the grades on the
+    standardized embeddings (penalty among ``alphas`` by leave-one-out error) gives the
+    score; a logistic calibration of that score on the grades as soft targets (each mark
+    counts ``g`` as a 1 and ``1 - g`` as a 0) turns it into probabilities, so the result is
+    an ordinary :class:`Head`. ``C`` records 1 / the penalty; ``val_auc`` is None (use
+    :func:`cross_validate_graded`).
+
+    Raises:
+        ValueError: bad shapes or values, naming the argument (``grades`` needs at least 2
+            marks above 0.5 and 2 below).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    emb = np.asarray(embeddings, dtype=np.float64)
+    g = _check_grades(emb, grades)
+    if not alphas or any(float(a) <= 0 for a in alphas):
+        raise ValueError(f"alphas must be a non-empty list of positive numbers, got "
+                         f"{list(alphas)}")
+    with threadpool_limits(1):
+        mean = emb.mean(axis=0)
+        std = np.maximum(emb.std(axis=0), _STD_FLOOR)
+        w, b, alpha = _ridge((emb - mean) / std, g, alphas)
+        score = (emb - mean) / std @ w + b
+        both = np.concatenate([score, score])[:, None]
+        target = np.concatenate([np.ones_like(g), np.zeros_like(g)])
+        weight = np.concatenate([g, 1.0 - g])
+        keep = weight > 0
+        calib = LogisticRegression(C=1e4, max_iter=1000, random_state=seed).fit(
+            both[keep], target[keep], sample_weight=weight[keep])
+    a, c0 = float(calib.coef_[0, 0]), float(calib.intercept_[0])
+    return Head(weights=w * a, bias=b * a + c0, mean=mean, std=std, val_auc=None,
+                C=1.0 / alpha, n_train=int(g.size), positives_rate=float(g.mean()))
+
+
+def cross_validate_graded(embeddings: ArrayLike, grades: ArrayLike, *, folds: int = 5,
+                          seed: int = 0,
+                          alphas: Sequence[float] = GRADED_ALPHAS) -> tuple[float, float | None,
+                                                                            int]:
+    """Stratified ``folds``-fold cross-validation of :func:`train_graded_head`'s ridge score
+    (the penalty chosen again in each fold): ``(accuracy, AUC, n)`` over the ``n`` marks
+    not at 0.5, a mark counting as right when its held-out score is on its side of 0.5.
+    Folds are stratified by side (below, at, above 0.5); ValueError as
+    :func:`train_graded_head`."""
+    emb = np.asarray(embeddings, dtype=np.float64)
+    g = _check_grades(emb, grades)
+    side = np.sign(g - 0.5)
+    k = min(folds, int(np.sum(side > 0)), int(np.sum(side < 0)))
+    score = _out_of_fold(emb, side, k, seed,
+                         lambda x, rows: _ridge(x, g[rows], alphas)[:2])
+    sided = side != 0
+    above = g[sided] > 0.5
+    return (float(np.mean((score[sided] > 0.5) == above)), roc_auc(above, score[sided]),
+            int(sided.sum()))
+
+
+def _out_of_fold(emb: NDArray[np.float64], strata: NDArray[Any], k: int, seed: int,
+                 fit: Callable[[NDArray[np.float64], NDArray[np.bool_]],
+                               tuple[NDArray[np.float64], float]]) -> NDArray[np.float64]:
+    """Out-of-fold scores of a linear model: the rows are dealt into ``k`` folds stratified
+    by ``strata`` (seeded); per fold, ``fit(x, rows)`` gets the other folds' standardized
+    embeddings and their row mask and returns (weights, intercept)."""
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(strata), dtype=np.intp)
+    for cls in np.unique(strata):
+        idx = rng.permutation(np.flatnonzero(strata == cls))
+        fold_of[idx] = np.arange(idx.size) % k
+    out = np.empty(len(strata))
+    with threadpool_limits(1):
+        for f in range(k):
+            train, test = fold_of != f, fold_of == f
+            mean = emb[train].mean(axis=0)
+            std = np.maximum(emb[train].std(axis=0), _STD_FLOOR)
+            w, b = fit((emb[train] - mean) / std, train)
+            out[test] = ((emb[test] - mean) / std) @ w + b
+    return out
+
+
 def cross_validate(embeddings: ArrayLike, labels: ArrayLike, C: float, *, folds: int = 5,
                    seed: int = 0) -> tuple[float, float | None] | None:
     """Stratified ``folds``-fold cross-validation of the head ``train_head`` fits
@@ -209,19 +322,7 @@ def cross_validate(embeddings: ArrayLike, labels: ArrayLike, C: float, *, folds:
     k = min(folds, int(y.sum()), int((~y).sum()))
     if k < 2:
         return None
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(y.size, dtype=np.intp)
-    for cls in (False, True):
-        idx = rng.permutation(np.flatnonzero(y == cls))
-        fold_of[idx] = np.arange(idx.size) % k
-    logits = np.empty(y.size)
-    with threadpool_limits(1):
-        for f in range(k):
-            train, test = fold_of != f, fold_of == f
-            mean = emb[train].mean(axis=0)
-            std = np.maximum(emb[train].std(axis=0), _STD_FLOOR)
-            w, b = _fit_lr((emb[train] - mean) / std, y[train], C, seed)
-            logits[test] = ((emb[test] - mean) / std) @ w + b
+    logits = _out_of_fold(emb, y, k, seed, lambda x, rows: _fit_lr(x, y[rows], C, seed))
     return float(np.mean((logits > 0) == y)), roc_auc(y, logits)
 
 

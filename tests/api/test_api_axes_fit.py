@@ -107,3 +107,34 @@ def test_served_schema_states_the_example_latent_length(client: TestClient) -> N
     assert latent["minItems"] == latent["maxItems"] == TINY_LATENT
     examples = schemas["AxesFitRequest"]["properties"]["examples"]
     assert examples["minItems"] == 10 and examples["maxItems"] == 2000
+
+
+def test_fit_takes_unsure_and_graded_marks(make_client: Callable[..., TestClient],
+                                           shipped: Pipeline) -> None:
+    client = make_client(pipeline=shipped)
+    examples = _examples(shipped)
+    for e in examples[30:]:
+        e["label"] = None  # not sure: left out, counted
+    r = client.post("/axes/fit", json={"name": "Smile_sure", "examples": examples})
+    assert r.status_code == 200, r.text
+    st = r.json()["stats"]
+    assert st["unsure"] == 10 and st["examples"] == 30 and st["graded"] is False
+    sure = client.post("/axes/fit", json={"name": "Smile_sure", "examples": examples[:30]})
+    assert sure.status_code == 200 and sure.json()["stats"]["unsure"] == 0
+    np.testing.assert_allclose(r.json()["direction"], sure.json()["direction"], atol=1e-9)
+    graded = _examples(shipped)
+    for e in graded[:10]:
+        e["label"] = 0.75 if e["label"] == 1 else 0.25
+    r = client.post("/axes/fit", json={"name": "Smile_graded", "examples": graded})
+    assert r.status_code == 200, r.text
+    assert r.json()["stats"]["graded"] is True
+    assert r.json()["stats"]["head_fit"].startswith("ridge")
+    bad = _examples(shipped, 20)
+    bad[4]["label"] = 1.5
+    r = client.post("/axes/fit", json={"name": "New", "examples": bad})
+    assert r.status_code == 422 and "examples.4.label" in str(r.json()), r.json()
+    for e in bad[:15]:
+        e["label"] = None
+    r = client.post("/axes/fit", json={"name": "New", "examples": bad})
+    assert r.status_code == 422 and detail(r).startswith(
+        "examples: need at least 10 examples marked (not unsure), got 5"), r.json()

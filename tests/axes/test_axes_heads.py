@@ -130,3 +130,56 @@ def test_wilson_interval_and_near_chance_evidence() -> None:
     assert accuracy_evidence(None, 5)["near_chance"] is True
     with pytest.raises(ValueError, match="accuracy/n"):
         wilson_interval(0.5, 0)
+
+
+def _graded(n: int, e: int, seed: int, levels: int = 5) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """Embeddings, a hidden linear score and its grades (equal-count bands, 0 .. 1)."""
+    rng = np.random.default_rng(seed)
+    emb = rng.standard_normal((n, e)) * rng.uniform(0.5, 3.0, e)
+    score = emb[:, 0] / emb[:, 0].std() + 0.3 * rng.standard_normal(n)
+    cuts = np.quantile(score, np.linspace(0, 1, levels + 1)[1:-1])
+    return emb, score, np.searchsorted(cuts, score) / (levels - 1)
+
+
+def test_graded_head_orders_faces_by_their_grade_and_is_calibrated() -> None:
+    from axes.heads import train_graded_head
+
+    emb, score, grades = _graded(400, 16, seed=0)
+    head = train_graded_head(emb[:300], grades[:300])
+    p = head.predict_proba(emb[300:])
+    assert np.corrcoef(p, score[300:])[0, 1] > 0.8
+    # calibrated on the grades as soft targets: the mean probability per grade rises with it
+    means = [float(p[grades[300:] == g].mean()) for g in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert means == sorted(means) and means[0] < 0.3 and means[-1] > 0.7
+    assert head.val_auc is None and head.n_train == 300
+    assert head.positives_rate == pytest.approx(float(grades[:300].mean()))
+    assert Head.from_dict(head.to_dict()).decision_function(emb[:3]) == pytest.approx(
+        head.decision_function(emb[:3]))
+
+
+def test_cross_validated_graded_accuracy_counts_the_marks_off_the_middle() -> None:
+    from axes.heads import cross_validate_graded
+
+    emb, _, grades = _graded(100, 16, seed=1)
+    acc, auc, n = cross_validate_graded(emb, grades)
+    assert n == int(np.sum(grades != 0.5)) == 80 and acc >= 0.85 and auc is not None
+    noise = np.random.default_rng(2).standard_normal((100, 16))
+    acc, auc, _ = cross_validate_graded(noise, grades)
+    assert acc < 0.75
+
+
+@pytest.mark.parametrize(("grades", "match"), [
+    (np.r_[np.zeros(10), 1.5 * np.ones(10)], "grades must hold numbers in"),
+    (np.r_[np.ones(19) * 0.5, 1.0],
+     "grades needs at least 2 above 0.5 and 2 below"),
+    (np.zeros(5), r"grades must have shape \(20,\)"),
+])
+def test_graded_head_bad_grades_name_the_argument(grades: np.ndarray, match: str) -> None:
+    from axes.heads import cross_validate_graded, train_graded_head
+
+    emb = np.random.default_rng(0).standard_normal((20, 4))
+    with pytest.raises(ValueError, match=match):
+        train_graded_head(emb, grades)
+    with pytest.raises(ValueError, match=match):
+        cross_validate_graded(emb, grades)

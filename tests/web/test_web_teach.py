@@ -257,3 +257,38 @@ def test_teach_warns_when_the_marks_are_near_chance(shipped_url: str, new_page: 
     page.get_by_test_id("teach-name").fill("Another")  # a new feature starts clean
     page.get_by_test_id("teach-start").click()
     expect(warning).to_be_hidden()
+
+
+def test_faces_marked_not_sure_or_rather_are_sent_as_unsure_or_graded(
+        shipped_url: str, new_page: NewPage, screenshot: Callable[[Any, str], None]) -> None:
+    page, _ = new_page(shipped_url)
+    open_editor(page)
+    start_teaching(page, "Sure one")
+    expect(page.get_by_test_id("teach-hint")).to_contain_text("Not sure")
+    cards = page.get_by_test_id("teach-card")
+    for i in range(3):
+        cards.nth(i).get_by_test_id("teach-unsure").click()
+    expect(cards.nth(0)).to_have_attribute("data-label", "unsure")
+    expect(cards.nth(0).get_by_test_id("teach-unsure")).to_have_attribute("aria-pressed", "true")
+    cards.nth(2).get_by_test_id("teach-unsure").click()  # a second click unmarks
+    expect(cards.nth(2)).to_have_attribute("data-label", "")
+    expect(page.get_by_test_id("teach-count")).to_contain_text("0 yes · 0 no · 2 not sure")
+    for i in range(2, 10):
+        cards.nth(i).get_by_test_id("teach-yes" if i % 2 == 0 else "teach-no").click()
+    cards.nth(10).get_by_test_id("teach-rather-yes").click()
+    cards.nth(11).get_by_test_id("teach-no").click()
+    cards.nth(11).get_by_test_id("teach-rather-no").click()  # replaces the No
+    expect(cards.nth(11)).to_have_attribute("data-label", "0.25")
+    expect(cards.nth(11).get_by_test_id("teach-no")).to_have_attribute("aria-pressed", "false")
+    # a rather counts on its side: 5 yes, 5 no, the unsure ones do not count
+    expect(page.get_by_test_id("teach-count")).to_contain_text("5 yes · 5 no · 2 not sure")
+    screenshot(page, "teach-graded")
+    fit = page.get_by_test_id("teach-fit")
+    expect(fit).to_be_enabled()
+    body, resp = call(page, "axes/fit", fit.click)
+    assert resp.status == 200, resp.text()
+    labels = [e["label"] for e in body["examples"]]
+    assert labels == [None, None, 1, 0, 1, 0, 1, 0, 1, 0, 0.75, 0.25]
+    st = resp.json()["stats"]
+    assert st["unsure"] == 2 and st["examples"] == 10 and st["graded"] is True
+    expect(page.get_by_test_id("notice")).to_contain_text("2 not sure, left out")

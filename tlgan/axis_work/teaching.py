@@ -34,6 +34,14 @@ what they were taught with.
 ``"plain"`` is the previous recipe (conditional on all the bundle's references, orthogonal to
 their final directions, no prior), kept for the bench's before/after comparison.
 
+Marks: 0/1; ``None`` (or NaN) for a face its marker was not sure about (left out of the fit,
+counted in ``stats["unsure"]``); or grades in [0, 1] (e.g. 0, 0.25, 0.5, 0.75, 1 for "much
+less" .. "much more"): with any grade strictly between 0 and 1 the head is a ridge regression
+of the grades on the embeddings, calibrated into probabilities
+(``axes.heads.train_graded_head``), instead of the logistic head. Faces near the boundary
+get coin-flip marks; the evidence for asking only for sure marks, or for grades, is
+``python -m bench.teach --judge-age --skip-middle`` / ``--graded`` (docs/axes.md).
+
 The head's cross-validated accuracy comes with its 95% Wilson interval; when that interval
 reaches 0.5 the stats say ``near_chance`` with a ``warning`` sentence (the CLI refuses to save
 such an axis without ``--force``; the web page shows the warning).
@@ -44,7 +52,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +60,14 @@ from typing import Any
 import numpy as np
 
 from axes.bundle import AxisBundle
-from axes.heads import Head, accuracy_evidence, select_C, train_head
+from axes.heads import (
+    Head,
+    accuracy_evidence,
+    cross_validate_graded,
+    select_C,
+    train_graded_head,
+    train_head,
+)
 from axes.maths import normalize, span_basis
 from tlgan.axis_work.workflow import check_new_name, fit_new_axis, held_axes
 from tlgan.pipeline import Pipeline
@@ -116,10 +131,13 @@ class TaughtAxis:
 
 
 def check_examples(pipeline: Pipeline, latents: Any, labels: Any,
-                   field: str = "examples") -> tuple[np.ndarray, np.ndarray]:
-    """Validated examples: latents (N, L) float32 and labels (N,) int; ValueError naming the
-    field (``examples``, ``examples[i].latent``, ``examples[i].label``) otherwise."""
-    lab = np.asarray(labels)
+                   field: str = "examples") -> tuple[np.ndarray, np.ndarray, int]:
+    """Validated examples: the marked ones' latents (M, L) float32, their labels (M,) float64
+    in [0, 1] (0/1, or grades) and how many were marked unsure (label None or NaN: left out);
+    ValueError naming the field (``examples``, ``examples[i].latent``, ``examples[i].label``)
+    otherwise. The count bounds apply to all examples; at least ``MIN_EXAMPLES`` must be
+    marked, 2 of them above 0.5 and 2 below."""
+    lab = list(labels)
     n = len(lab)
     if not MIN_EXAMPLES <= n <= MAX_EXAMPLES:
         raise ValueError(f"{field}: need {MIN_EXAMPLES}..{MAX_EXAMPLES} examples, got {n}")
@@ -135,15 +153,33 @@ def check_examples(pipeline: Pipeline, latents: Any, labels: Any,
         rows.append(z)
     if len(rows) != n:
         raise ValueError(f"{field}: {len(rows)} latents but {n} labels")
-    for i, v in enumerate(lab.tolist()):
-        if v not in (0, 1):
-            raise ValueError(f"{field}[{i}].label: must be 0 or 1, got {v!r}")
-    y = lab.astype(np.int64)
-    n_pos = int(y.sum())
-    if n_pos < 2 or n - n_pos < 2:
-        raise ValueError(f"{field}: need at least 2 examples of each label (0 and 1), got "
-                         f"{n - n_pos} with label 0 and {n_pos} with label 1")
-    return np.stack(rows).astype(np.float32), y
+    values = [_label_value(v, f"{field}[{i}].label") for i, v in enumerate(lab)]
+    marked = [i for i, v in enumerate(values) if v is not None]
+    if len(marked) < MIN_EXAMPLES:
+        raise ValueError(f"{field}: need at least {MIN_EXAMPLES} examples marked (not unsure), "
+                         f"got {len(marked)} ({n - len(marked)} unsure)")
+    y = np.asarray([values[i] for i in marked], dtype=np.float64)
+    above, below = int(np.sum(y > 0.5)), int(np.sum(y < 0.5))
+    if above < 2 or below < 2:
+        raise ValueError(f"{field}: need at least 2 examples of each label (0 and 1; grades "
+                         f"count by their side of 0.5), got {below} with label 0 and {above} "
+                         "with label 1")
+    return np.stack([rows[i] for i in marked]).astype(np.float32), y, n - len(marked)
+
+
+def _label_value(v: Any, field: str) -> float | None:
+    """One example's label: None for unsure (None or NaN), else a number in [0, 1]."""
+    if v is None:
+        return None
+    if isinstance(v, bool | np.bool_):
+        return float(v)
+    if not isinstance(v, int | float | np.integer | np.floating):
+        raise ValueError(f"{field}: must be 0, 1, a grade in [0, 1] or null (unsure), got {v!r}")
+    if np.isnan(v):
+        return None
+    if not 0.0 <= float(v) <= 1.0:
+        raise ValueError(f"{field}: must be 0, 1, a grade in [0, 1] or null (unsure), got {v!r}")
+    return float(v)
 
 
 def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
@@ -152,7 +188,8 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
                head_features: str = HEAD_FEATURES[0],
                span_keep: float = SPAN_KEEP,
                span_terms: int | str | None = None) -> TaughtAxis:
-    """Teach axis ``name`` from example latents (N, L) marked with ``labels`` (N,) 0/1.
+    """Teach axis ``name`` from example latents (N, L) marked with ``labels`` (N,): 0/1,
+    grades in [0, 1], or None/NaN for unsure (see the module docstring).
 
     ``orthogonal_to``: bundle references (or other axes) the new axis holds (None: the
     bundle's references; []: none). ``allow_existing`` lets ``name`` be a bundle axis (for
@@ -164,10 +201,11 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
 
     Raises:
         ValueError: naming the field: ``name`` (empty, or an axis/attribute that exists),
-            ``examples`` (count, one label only), ``examples[i].latent`` (wrong length,
-            not finite), ``examples[i].label``, ``orthogonal_to`` (unknown axis), or
-            ``samples`` (the bundle ships no samples), ``method``, ``head_features``
-            (unknown, or "attributes" with an extractor that has no linear attribute layer)
+            ``examples`` (count, fewer than 10 marked not unsure, one side of 0.5 only),
+            ``examples[i].latent`` (wrong length, not finite), ``examples[i].label`` (not
+            0..1 or None), ``orthogonal_to`` (unknown axis), or ``samples`` (the bundle
+            ships no samples), ``method``, ``head_features`` (unknown, "attributes" with
+            an extractor that has no linear attribute layer or with graded marks),
             ``span_keep`` (outside 0..1) or ``span_terms`` (not None, "cv" or an int >= 1).
     """
     t0 = time.perf_counter()
@@ -198,11 +236,30 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
     refs = list(bundle.references) if orthogonal_to is None else list(orthogonal_to)
     for r in refs:
         pipeline.axis_index(r, "orthogonal_to")
-    z, y = check_examples(pipeline, latents, labels)
+    z, y, unsure = check_examples(pipeline, latents, labels)
+    graded = bool(np.any((y > 0.0) & (y < 1.0)))
+    if graded and head_features == "attributes":
+        raise ValueError("head_features: graded marks are fitted on the embeddings; use "
+                         "'embeddings'")
     cache = pipeline.sample_cache()
     emb = pipeline.embed_latents(z)
     t_embed = time.perf_counter()
-    head, cv, used, cv_by = _fit_head(emb, y, seed, head_features, attr_map)
+    cv: float | None
+    cv_by: dict[str, float | None]
+    if graded:
+        head = train_graded_head(emb, y, seed=seed)
+        cv, _, cv_n = cross_validate_graded(emb, y, seed=seed)
+        used, cv_by = "embeddings", {"embeddings": cv}
+
+        def fit_fold(e: np.ndarray, g: np.ndarray) -> Head:
+            return train_graded_head(e, g, seed=seed)
+    else:
+        head, cv, used, cv_by = _fit_head(emb, y.astype(np.int64), seed, head_features,
+                                          attr_map)
+        cv_n = len(y)
+
+        def fit_fold(e: np.ndarray, g: np.ndarray) -> Head:
+            return _fit_head(e, g.astype(np.int64), seed, used, attr_map, c=head.C)[0]
     p_new = head.predict_proba(cache.embeddings)
     t_head = time.perf_counter()
     prior_share: float | None = None
@@ -217,9 +274,8 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
                 else np.asarray(bundle.direction(r), dtype=np.float64) for r in refs]
         terms = span_terms if not isinstance(span_terms, str) else None
         if span_terms == "cv":
-            terms, terms_cv = _choose_span_terms(
-                pipeline, name, z, emb, y, (head.C, used, attr_map), refs, held,
-                float(span_keep), seed)
+            terms, terms_cv = _choose_span_terms(pipeline, name, z, emb, y, fit_fold, refs,
+                                                 held, float(span_keep), seed)
         fitted, fit_stats = _fit_span(pipeline, name, p_new, refs, seed)
         raw, prior_share = _span_prior(bundle, fitted, refs, exclude=name,
                                        keep=float(span_keep), terms=terms)
@@ -228,14 +284,17 @@ def teach_axis(pipeline: Pipeline, name: str, latents: Any, labels: Any,
     t_fit = time.perf_counter()
     stats: dict[str, Any] = {k: v for k, v in fit_stats.items()
                              if not isinstance(v, np.ndarray)}
-    evidence = accuracy_evidence(cv, len(y))
+    evidence = accuracy_evidence(cv, cv_n)
     correlations = _reference_correlations(cache, p_new, list(bundle.references))
     notes = [f"{name} correlates {c:+.2f} with {r} on the shipped samples, and {r} is held "
              f"fixed, which removes most of it: to let {name} change {r}, leave {r} out of "
              "orthogonal_to" for r, c in correlations.items()
              if r in refs and abs(c) >= CORRELATION_NOTE]
     stats.update({
-        "examples": len(y), "positives": int(y.sum()), "negatives": int(len(y) - y.sum()),
+        "examples": len(y), "positives": int(np.sum(y > 0.5)),
+        "negatives": int(np.sum(y < 0.5)), "unsure": unsure, "graded": graded,
+        "middle": int(np.sum(y == 0.5)),
+        "head_fit": "ridge on the grades, calibrated" if graded else "logistic",
         "head_cv_accuracy": cv,
         "head_cv_accuracy_low": evidence["cv_accuracy_low"],
         "head_cv_accuracy_high": evidence["cv_accuracy_high"],
@@ -329,36 +388,36 @@ def _fit_span(pipeline: Pipeline, name: str, p_new: np.ndarray, refs: Sequence[s
 
 
 def _choose_span_terms(pipeline: Pipeline, name: str, z: np.ndarray, emb: np.ndarray,
-                       y: np.ndarray,
-                       head_choice: tuple[float, str, tuple[np.ndarray, np.ndarray] | None],
+                       y: np.ndarray, fit_fold: Callable[[np.ndarray, np.ndarray], Head],
                        refs: Sequence[str], held: list[np.ndarray], keep: float, seed: int,
                        folds: int = 5) -> tuple[int | None, dict[str, float | None]]:
-    """``span_terms`` chosen on the marks alone: per stratified fold, the head (``C``,
-    features and attribute map as chosen on all marks: ``head_choice``) and the GLM on the
-    other marks give a direction per candidate
-    (None and ``SPAN_TERMS``); the held-out marks' latents are projected on it; the
-    candidate with the best pooled AUC wins (ties go to None, then to more terms).
+    """``span_terms`` chosen on the marks alone: per fold (stratified by the marks' side of
+    0.5), the head ``fit_fold`` fits on the other marks (with ``C``, features and attribute
+    map as chosen on all marks) and the GLM give a direction per candidate (None and
+    ``SPAN_TERMS``); the held-out marks' latents are projected on it; the candidate with the
+    best pooled AUC (over the marks not at 0.5) wins (ties go to None, then to more terms).
     Returns it and the AUC per candidate."""
     bundle = pipeline.bundle
     assert bundle is not None
-    c, features, attr_map = head_choice
     samples = pipeline.sample_cache().embeddings
     cands: list[int | None] = [None, *sorted(SPAN_TERMS, reverse=True)]
     rng = np.random.default_rng(seed)
-    k = min(folds, int(y.sum()), int((1 - y).sum()))
+    side = np.sign(y - 0.5)
+    k = min(folds, int(np.sum(side > 0)), int(np.sum(side < 0)))
     fold_of = np.empty(len(y), dtype=np.intp)
-    for cls in (0, 1):
-        idx = rng.permutation(np.flatnonzero(y == cls))
+    for cls in np.unique(side):
+        idx = rng.permutation(np.flatnonzero(side == cls))
         fold_of[idx] = np.arange(idx.size) % k
     scores = np.zeros((len(cands), len(y)))
     for f in range(k):
         train, test = fold_of != f, fold_of == f
-        head = _fit_head(emb[train], y[train], seed, features, attr_map, c=c)[0]
+        head = fit_fold(emb[train], y[train])
         fitted, _ = _fit_span(pipeline, name, head.predict_proba(samples), refs, seed)
         for i, terms in enumerate(cands):
             raw, _ = _span_prior(bundle, fitted, refs, exclude=name, keep=keep, terms=terms)
             scores[i, test] = np.asarray(z[test], dtype=np.float64) @ _held_off(raw, held)
-    aucs = {str(t): roc_auc(y.astype(bool), scores[i]) for i, t in enumerate(cands)}
+    sided = side != 0
+    aucs = {str(t): roc_auc(side[sided] > 0, scores[i, sided]) for i, t in enumerate(cands)}
     best = max(range(len(cands)), key=lambda i: (aucs[str(cands[i])] or 0.0, -i))
     return cands[best], aucs
 
@@ -413,14 +472,16 @@ def _reference_correlations(cache: Any, p_new: np.ndarray, refs: list[str]) -> d
 def read_examples(path: str | Path, pipeline: Pipeline) -> tuple[np.ndarray, np.ndarray]:
     """Read marked examples from a JSONL file (one ``{"latent": [...], "label": 0|1}`` or
     ``{"seed": int, "label": 0|1}`` per line) or a CSV with a ``label`` column and either a
-    ``seed`` column or ``z0 .. z{L-1}`` columns. Seeds map to latents as everywhere
+    ``seed`` column or ``z0 .. z{L-1}`` columns. A label may also be a grade in [0, 1]
+    (e.g. 0.25: "a little less of it") or unsure (JSON null, ``unsure``, ``?``): NaN in the
+    labels returned, left out of the fit and counted. Seeds map to latents as everywhere
     (truncation 1). ValueError naming ``examples``, the file and the line otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"examples: file {path} does not exist")
     lines = path.read_text(encoding="utf-8").splitlines()
     latents: list[np.ndarray] = []
-    labels: list[Any] = []
+    labels: list[float] = []
     where = f"examples: {path}"
 
     def seed_latent(raw: Any, lineno: int) -> np.ndarray:
@@ -477,13 +538,32 @@ def read_examples(path: str | Path, pipeline: Pipeline) -> tuple[np.ndarray, np.
         bad = next(i for i, z in enumerate(latents) if np.shape(z) != (pipeline.latent_size,))
         raise ValueError(f"{where}: example {bad + 1} has a latent of shape "
                          f"{np.shape(latents[bad])}, expected ({pipeline.latent_size},)")
-    return np.stack(latents), np.asarray(labels)
+    return np.stack(latents), np.asarray(labels, dtype=np.float64)
 
 
-def _label(raw: Any, where: str, lineno: int) -> int:
-    value = {"1": 1, "0": 0, "true": 1, "false": 0}.get(str(raw).strip().lower())
+#: what a marks file may write for a face its user was not sure about (and JSON null)
+UNSURE_WORDS = ("unsure", "?", "null")
+
+
+def _label(raw: Any, where: str, lineno: int) -> float:
+    """A marks file's label: 1/0 (true/false), a grade in [0, 1], or NaN for unsure (JSON
+    null or one of ``UNSURE_WORDS``)."""
+    if raw is None:
+        return float("nan")
+    if isinstance(raw, bool):
+        return float(raw)
+    text = str(raw).strip().lower()
+    if text in UNSURE_WORDS:
+        return float("nan")
+    value = {"true": 1.0, "false": 0.0}.get(text)
     if value is None:
-        raise ValueError(f"{where} line {lineno}: label {raw!r} is not 0/1")
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+    if value is None or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{where} line {lineno}: label {raw!r} is not 0/1, a grade in [0, 1] "
+                         f"or unsure ({'/'.join(UNSURE_WORDS)})")
     return value
 
 

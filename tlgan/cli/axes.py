@@ -215,7 +215,9 @@ replace_options = [
 @click.argument("name")
 @click.option("--examples", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="JSONL ({\"latent\": [...] or \"seed\": N, \"label\": 0|1} per line) or CSV "
-                   "(label plus seed or z0..z{L-1} columns).")
+                   "(label plus seed or z0..z{L-1} columns). A label may be a grade in "
+                   "[0, 1] (0.25: a little less, 0.75: a little more) or unsure (null, "
+                   "'unsure' or '?': left out, counted).")
 @click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Axis-bundle folder to add the axis to (rewritten atomically); it must "
                    "ship its sample subset (samples.npz).")
@@ -236,8 +238,14 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
           extractor: str | None, device: str) -> None:
     """Teach a new axis NAME from marked faces (latents or seeds labelled 0/1).
 
-    The faces are rendered and embedded, a logistic head learns NAME, scores the bundle's
-    shipped samples, and a GLM on z gives the axis; it is added with its head (so NAME gets
+    Mark only the faces you are sure about: label the others unsure (they are left out and
+    counted), or grade them (0, 0.25, 0.5, 0.75, 1). Marks of faces near the boundary are
+    coin flips: on the bench (docs/axes.md) 40 sure marks taught an "Older" that moves age
+    further than 60 marks of random faces did.
+
+    The faces are rendered and embedded, a logistic head (a ridge head on grades) learns
+    NAME, scores the bundle's shipped samples, and a GLM on z gives the axis; it is added
+    with its head (so NAME gets
     a probability in `features` and can be a `features` target) and its provenance. It
     holds the axes of --orthogonal-to (recorded with the axis; default: the references).
     When the marks look near chance (the 95% interval of the head's cross-validated accuracy
@@ -273,7 +281,8 @@ def teach(name: str, examples: Path, bundle: Path, orthogonal_to: str | None, se
                         held=taught.stats["orthogonal_to"])
     click.echo(json.dumps({"axis": name, "bundle": str(bundle), "id": new.id,
                            **{k: taught.stats[k] for k in (
-                               "examples", "positives", "negatives", "head_cv_accuracy",
+                               "examples", "positives", "negatives", "unsure", "graded",
+                               "head_cv_accuracy",
                                "head_cv_accuracy_low", "head_cv_accuracy_high",
                                "near_chance", "total_s")}}, indent=2))
 

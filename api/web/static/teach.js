@@ -13,23 +13,36 @@ const TEACH_MIN_TOTAL = 10;
 
 const teach = {
   name: null,
-  faces: [],       // every face shown this session: {latent, image, label: 1 | 0 | null}
+  // every face shown this session: {latent, image, label}; label: 1 | 0.75 | 0.25 | 0 (a
+  // grade: yes, rather yes, rather no, no), "unsure" (sent as null: left out) or null (unmarked)
+  faces: [],
   direction: null, // the direction of the last fit, if any
   head: null,      // and its head (labels later rounds' candidates)
 };
 
+// the marks of a face, in the order its buttons show: [label, text, test id]
+const TEACH_MARKS = [
+  [1, "Yes", "teach-yes"], [0, "No", "teach-no"],
+  [0.75, "Rather yes", "teach-rather-yes"], [0.25, "Rather no", "teach-rather-no"],
+  ["unsure", "Not sure", "teach-unsure"],
+];
+const isYes = (f) => typeof f.label === "number" && f.label > 0.5;
+const isNo = (f) => typeof f.label === "number" && f.label < 0.5;
+
 function teachCounts() {
-  const yes = teach.faces.filter((f) => f.label === 1).length;
-  const no = teach.faces.filter((f) => f.label === 0).length;
-  return { yes, no };
+  const yes = teach.faces.filter(isYes).length;
+  const no = teach.faces.filter(isNo).length;
+  const unsure = teach.faces.filter((f) => f.label === "unsure").length;
+  return { yes, no, unsure };
 }
 
 function updateTeachStatus() {
-  const { yes, no } = teachCounts();
+  const { yes, no, unsure } = teachCounts();
   const ready = yes >= TEACH_MIN_EACH && no >= TEACH_MIN_EACH && yes + no >= TEACH_MIN_TOTAL;
   $("teach-fit").disabled = !ready || !teach.name;
   $("teach-more").disabled = !teach.name;
-  let text = teach.name ? `${pretty(teach.name)}: ${yes} yes · ${no} no.` : "";
+  const skipped = unsure ? ` · ${unsure} not sure` : "";
+  let text = teach.name ? `${pretty(teach.name)}: ${yes} yes · ${no} no${skipped}.` : "";
   if (teach.name && !ready) {
     text += ` Mark at least ${TEACH_MIN_EACH} of each (${TEACH_MIN_TOTAL} in all) to make the axis.`;
   } else if (teach.name) {
@@ -45,20 +58,20 @@ function showTeachFaces(faces) {
     const mark = (label) => () => {
       face.label = face.label === label ? null : label;
       card.dataset.label = face.label === null ? "" : String(face.label);
-      yes.setAttribute("aria-pressed", face.label === 1 ? "true" : "false");
-      no.setAttribute("aria-pressed", face.label === 0 ? "true" : "false");
+      for (const [value, button] of buttons) {
+        button.setAttribute("aria-pressed", face.label === value ? "true" : "false");
+      }
       updateTeachStatus();
     };
-    const yes = el("button", { type: "button", class: "small", "data-testid": "teach-yes",
-      "aria-pressed": "false", text: "Yes", onclick: mark(1) });
-    const no = el("button", { type: "button", class: "small", "data-testid": "teach-no",
-      "aria-pressed": "false", text: "No", onclick: mark(0) });
+    const buttons = TEACH_MARKS.map(([value, text, testid]) => [value, el("button", {
+      type: "button", class: typeof value === "number" && value % 1 === 0 ? "small" : "small ghost",
+      "data-testid": testid, "aria-pressed": "false", text, onclick: mark(value) })]);
     const attrs = { class: "teach-card", role: "listitem", "data-testid": "teach-card", "data-label": "" };
     if (typeof face.p === "number") attrs["data-p"] = String(face.p);  // the taught head's
     const card = el("div", attrs,
       el("img", { src: face.image, alt: `Face to mark for ${pretty(teach.name)}`, width: 96, height: 96,
         "data-testid": "teach-image" }),
-      el("div", { class: "teach-marks" }, yes, no));
+      el("div", { class: "teach-marks" }, ...buttons.map(([, button]) => button)));
     grid.append(card);
   }
   updateTeachStatus();
@@ -113,8 +126,8 @@ function leastSure(candidates) {
     return candidates.map((c) => [Math.abs(c.p - 0.5), c])
       .sort((a, b) => a[0] - b[0]).slice(0, TEACH_ROUND).map(([, c]) => c);
   }
-  const yes = teach.faces.filter((f) => f.label === 1).map((f) => f.latent);
-  const no = teach.faces.filter((f) => f.label === 0).map((f) => f.latent);
+  const yes = teach.faces.filter(isYes).map((f) => f.latent);
+  const no = teach.faces.filter(isNo).map((f) => f.latent);
   if (!yes.length || !no.length) return candidates.slice(0, TEACH_ROUND);
   const mean = (rows) => rows[0].map((_, i) => rows.reduce((s, r) => s + r[i], 0) / rows.length);
   const my = mean(yes);
@@ -150,7 +163,8 @@ function showTeachWarning(text) {
 export async function fitTaught() {
   const name = teach.name;
   const examples = teach.faces.filter((f) => f.label !== null)
-    .map((f) => ({ latent: f.latent, label: f.label }));
+    .map((f) => ({ latent: f.latent, label: f.label === "unsure" ? null : f.label }));
+  const unsure = examples.filter((e) => e.label === null).length;
   $("teach-fit").disabled = true;
   try {
     const data = await api("axes/fit", { name, examples });
@@ -162,7 +176,8 @@ export async function fitTaught() {
     const range = typeof st.head_cv_accuracy_low === "number" && typeof st.head_cv_accuracy_high === "number"
       ? `, 95% interval ${st.head_cv_accuracy_low.toFixed(2)}–${st.head_cv_accuracy_high.toFixed(2)}` : "";
     const acc = typeof st.head_cv_accuracy === "number" ? ` (cross-validated accuracy ${st.head_cv_accuracy.toFixed(2)}${range})` : "";
-    notice(`Taught ${pretty(name)} from ${examples.length} faces${acc}: its slider is in the feature list.`, 8000);
+    const skipped = unsure ? ` (${unsure} not sure, left out)` : "";
+    notice(`Taught ${pretty(name)} from ${examples.length - unsure} faces${skipped}${acc}: its slider is in the feature list.`, 8000);
     showTeachWarning(st.near_chance ? `Near chance: ${st.warning || "the marks may not teach a feature"}. `
       + "The slider may move faces at random: mark more faces (More faces) and make the axis again." : "");
   } catch (err) {

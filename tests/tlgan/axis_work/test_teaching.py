@@ -407,3 +407,82 @@ def test_teach_axis_span_terms_keep_the_axes_the_marks_pick(shipped: Pipeline) -
     for bad in (0, "all", True, 2.5):
         with pytest.raises(ValueError, match="span_terms: must be None, 'cv' or an integer"):
             teach_axis(shipped, "Older", z, 1 - y, span_terms=bad)  # type: ignore[arg-type]
+
+
+def test_unsure_marks_are_left_out_and_counted(shipped: Pipeline) -> None:
+    z, y = _marks(shipped)
+    sure = teach_axis(shipped, "Smile_taught", z[:40], y[:40])
+    labels: list[float | None] = [*y[:40].tolist(), *([None] * 10), *([np.nan] * 10)]
+    with_unsure = teach_axis(shipped, "Smile_taught", z, labels)
+    np.testing.assert_allclose(with_unsure.direction, sure.direction)  # the same fit
+    st = with_unsure.stats
+    assert st["unsure"] == 20 and st["examples"] == 40 and st["graded"] is False
+    assert st["positives"] + st["negatives"] == 40 and st["head_fit"] == "logistic"
+    assert sure.stats["unsure"] == 0
+    with pytest.raises(ValueError, match=r"examples: need at least 10 examples marked \(not "
+                                         r"unsure\), got 9 \(51 unsure\)"):
+        teach_axis(shipped, "Smile_taught", z, [*y[:9].tolist(), *([None] * 51)])
+    with pytest.raises(ValueError, match=r"examples\[3\]\.label: must be 0, 1, a grade in"):
+        teach_axis(shipped, "Smile_taught", z, [*y[:3].tolist(), "yes", *y[4:].tolist()])
+
+
+def test_graded_marks_teach_with_a_ridge_head(shipped: Pipeline) -> None:
+    bundle = shipped.bundle
+    assert bundle is not None
+    z = shipped.seeds_to_latents(range(7000, 7060))
+    p = shipped.label_latents(z)[:, shipped.attributes.index("Smiling")]
+    grades = np.searchsorted(np.quantile(p, [0.2, 0.4, 0.6, 0.8]), p) / 4.0
+    taught = teach_axis(shipped, "Smile_graded", z, grades)
+    st = taught.stats
+    assert st["graded"] is True and st["head_fit"].startswith("ridge")
+    assert st["middle"] == int(np.sum(grades == 0.5)) and st["positives"] == int(
+        np.sum(grades > 0.5))
+    assert float(taught.direction @ bundle.direction("Smiling")) > 0.7
+    for ref in bundle.references:
+        assert abs(float(taught.direction @ bundle.direction(ref))) < 1e-6
+    # the head orders the marked faces by their grade; its accuracy counts the sided marks
+    emb = shipped.embed_latents(z)
+    assert np.corrcoef(taught.head.predict_proba(emb), grades)[0, 1] > 0.7
+    assert st["head_cv_accuracy"] > 0.7 and st["near_chance"] is False
+    cv = teach_axis(shipped, "Smile_graded", z, grades, span_terms="cv")
+    aucs = cv.stats["span_terms_cv_auc"]  # "cv" folds by the grades' side of 0.5
+    assert set(aucs) == {"None", "13", "8", "5", "3", "2", "1"}
+    assert aucs[str(cv.stats["span_terms"])] == max(aucs.values())
+    with pytest.raises(ValueError, match="head_features: graded marks are fitted on the"):
+        teach_axis(shipped, "Smile_graded", z, grades, head_features="attributes")
+
+
+def test_read_examples_reads_grades_and_unsure_marks(shipped: Pipeline, tmp_path: Path) -> None:
+    jl = tmp_path / "m.jsonl"
+    jl.write_text('{"seed": 3, "label": null}\n{"seed": 4, "label": 0.25}\n'
+                  '{"seed": 5, "label": "unsure"}\n{"seed": 6, "label": true}\n')
+    z, y = read_examples(jl, shipped)
+    assert z.shape == (4, 16) and np.isnan(y[0]) and np.isnan(y[2])
+    assert y[1] == 0.25 and y[3] == 1.0
+    csv_file = tmp_path / "m.csv"
+    csv_file.write_text("seed,label\n4,?\n5,0.75\n6,0\n")
+    z, y = read_examples(csv_file, shipped)
+    assert np.isnan(y[0]) and y[1:].tolist() == [0.75, 0.0]
+    for bad in ("1.5", "nan", "-0.25"):
+        csv_file.write_text(f"seed,label\n4,{bad}\n")
+        with pytest.raises(ValueError, match=rf"m.csv line 2: label '{bad}' is not 0/1, a grade"):
+            read_examples(csv_file, shipped)
+
+
+def test_cli_teach_reads_graded_and_unsure_marks(shipped: Pipeline, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _cli_bundle(shipped, tmp_path, monkeypatch)
+    z, y = _marks(shipped, 50)
+    labels: list[object] = [0.75 if v else 0.25 for v in y[:10]] + y[10:40].tolist()
+    labels += [None] * 5 + ["unsure"] * 5
+    marks = tmp_path / "marks.jsonl"
+    marks.write_text("".join(json.dumps({"latent": [float(v) for v in zi], "label": lab}) + "\n"
+                             for zi, lab in zip(z, labels, strict=True)))
+    res = CliRunner().invoke(cli, ["axes", "teach", "Smile_g", "--examples", str(marks),
+                                   "--bundle", str(folder), "--force"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["examples"] == 40 and out["unsure"] == 10 and out["graded"] is True
+    b = AxisBundle.load(folder)
+    st = b.stats[b.index("Smile_g")]
+    assert st["unsure"] == 10 and st["head_fit"].startswith("ridge") and b.head("Smile_g")
