@@ -46,29 +46,23 @@ from tlgan.latents import from_prior
 from tlgan.training.augment import augment, parse_policy
 from tlgan.training.data import Partitions, load_partitions
 from tlgan.training.export import image_grid, save_png
-from tlgan.training.run_config import PartitionRunConfig
+from tlgan.training.run_config import BEST, IMAGES_CACHE, PartitionRunConfig, images_to_float
 from tlgan_base import trainloop
 from tlgan_base.artifact import ArtifactError, write_json_atomic
 from tlgan_base.celeba_layout import TRAIN, VAL
 from tlgan_base.classifier_metrics import roc_auc
 from tlgan_base.devices import resolve_device
 
-BEST = "best.safetensors"
-IMAGES_CACHE = "images.npz"
 #: validation fakes are the faces of seeds VAL_SEED_BASE, VAL_SEED_BASE + 1, ...
 VAL_SEED_BASE = 1_000_000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CriticTrainConfig(PartitionRunConfig):
-    """Everything a run depends on (see the module docstring for the recipe)."""
+    """Everything a run depends on (see the module docstring for the recipe; the
+    fields every partition-trained run has are :class:`PartitionRunConfig`'s)."""
 
-    data: str
-    out: str
     generator: str | None = None
-    work: str | None = None
-    device: str = "cpu"
-    seed: int = 0
     steps: int = 4000
     batch: int = 32
     lr: float = 2e-4
@@ -76,13 +70,8 @@ class CriticTrainConfig(PartitionRunConfig):
     augment: str = DEFAULT_AUGMENT
     broken: float = 0.0
     eval_every: int = 200
-    patience: int = 6
     val_images: int = 1024
-    max_train_images: int = 50000
-    max_minutes: float | None = None
     checkpoint_every: int = 200
-    resume: bool = False
-    progress: bool = True
 
     def validate(self) -> None:
         self.check_positive(("steps", "batch", "width", "eval_every", "patience",
@@ -94,11 +83,6 @@ class CriticTrainConfig(PartitionRunConfig):
         parse_policy(self.augment)
         CriticConfig(width=self.width)
         self.check_run()
-
-
-def _to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2) \
-        .float().div_(255.0)
 
 
 def validation_fakes(gen: FaceGenerator, count: int) -> np.ndarray:
@@ -116,7 +100,7 @@ def score_critic(net: CriticNet, real: np.ndarray, fake: np.ndarray, device: tor
     net.eval()
 
     def logits(images: np.ndarray) -> np.ndarray:
-        return np.concatenate([net(_to_float(images[s:s + batch], device)).cpu().numpy()
+        return np.concatenate([net(images_to_float(images[s:s + batch], device)).cpu().numpy()
                                for s in range(0, len(images), batch)]).astype(np.float64)
 
     lr_, lf = logits(real), logits(fake)
@@ -207,7 +191,7 @@ def _checkpoint(run: _Run) -> None:
 def broken_faces(images: np.ndarray, seed: int, device: torch.device) -> np.ndarray:
     """uint8 faces broken on purpose (:func:`tlgan.critic.breakage.break_faces`), seeded."""
     g = torch.Generator(device=device).manual_seed(seed)
-    x = _to_float(images, device) * 2.0 - 1.0
+    x = images_to_float(images, device) * 2.0 - 1.0
     with torch.no_grad():
         out = break_faces(x, g)
     return ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1) \
@@ -228,10 +212,10 @@ def _train_step(run: _Run, zgen: torch.Generator, agen: torch.Generator,
     and augmented alike); returns the training loss."""
     cfg, device = run.cfg, run.device
     fake = _fresh_fakes(run, zgen).to(device)
-    real = _to_float(run.data.train[rng.integers(0, len(run.data.train), cfg.batch)], device)
+    real = images_to_float(run.data.train[rng.integers(0, len(run.data.train), cfg.batch)], device)
     nb = round(cfg.batch * cfg.broken)
     if nb:
-        other = _to_float(run.data.train[rng.integers(0, len(run.data.train), nb)], device)
+        other = images_to_float(run.data.train[rng.integers(0, len(run.data.train), nb)], device)
         with torch.no_grad():
             damaged = (break_faces(other * 2.0 - 1.0, agen) + 1.0) / 2.0
         fake = torch.cat([fake[:cfg.batch - nb], damaged])
@@ -349,7 +333,7 @@ def train_critic(cfg: CriticTrainConfig, log: Callable[[str], None] = print) -> 
 @torch.no_grad()
 def _write_preview(path: Path, net: CriticNet, faces: np.ndarray, device: torch.device) -> None:
     """The 16 lowest-scored validation fakes (top two rows) above the 16 highest-scored."""
-    scores = net(_to_float(faces, device)).cpu().numpy()
+    scores = net(images_to_float(faces, device)).cpu().numpy()
     order = np.argsort(scores, kind="stable")
     k = min(16, len(faces) // 2)
     picked = np.concatenate([faces[order[:k]], faces[order[len(order) - k:]]])

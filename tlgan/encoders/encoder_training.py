@@ -47,42 +47,27 @@ from tlgan.generators import FaceGenerator, load_generator
 from tlgan.latents import from_prior
 from tlgan.training.data import Partitions, load_partitions
 from tlgan.training.export import image_grid, save_png
-from tlgan.training.run_config import PartitionRunConfig
+from tlgan.training.run_config import BEST, IMAGES_CACHE, PartitionRunConfig, images_to_float
 from tlgan_base import trainloop
 from tlgan_base.artifact import ArtifactError, write_json_atomic
 from tlgan_base.celeba_layout import TRAIN, VAL
 from tlgan_base.devices import resolve_device
 
-BEST = "best.safetensors"
-IMAGES_CACHE = "images.npz"
 
-
-@dataclass
+@dataclass(kw_only=True)
 class EncoderTrainConfig(PartitionRunConfig):
-    """Everything a run depends on (see the module docstring for the recipe)."""
+    """Everything a run depends on (see the module docstring for the recipe; the
+    fields every partition-trained run has are :class:`PartitionRunConfig`'s)."""
 
-    data: str
-    out: str
     generator: str | None = None
     extractor: str | None = None
-    work: str | None = None
-    device: str = "cpu"
-    seed: int = 0
     steps: int = 6000
     batch: int = 32
     lr: float = 1e-3
     real_weight: float = 10.0
     perceptual_weight: float = LossWeights.perceptual
     shell_weight: float = LossWeights.shell
-    eval_every: int = 250
-    patience: int = 6
-    val_images: int = 512
-    max_train_images: int = 50000
-    max_minutes: float | None = None
-    checkpoint_every: int = 250
     widths: tuple[int, ...] = (32, 64, 128, 256)
-    resume: bool = False
-    progress: bool = True
 
     def validate(self) -> None:
         self.check_positive(("steps", "batch", "eval_every", "patience", "val_images",
@@ -99,11 +84,6 @@ class EncoderTrainConfig(PartitionRunConfig):
         return {**super().recipe(), "widths": list(self.widths)}
 
 
-def _to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2) \
-        .float().div_(255.0)
-
-
 @torch.no_grad()
 def score_encoder(encoder: ImageEncoder, loss: InversionLoss, images: np.ndarray,
                   device: torch.device, batch: int = 128) -> dict[str, float]:
@@ -113,7 +93,7 @@ def score_encoder(encoder: ImageEncoder, loss: InversionLoss, images: np.ndarray
     encoder.eval()
     totals: dict[str, list[float]] = {"loss": [], "psnr": [], "cosine": [], "agreement": []}
     for s in range(0, len(images), batch):
-        x = _to_float(images[s:s + batch], device)
+        x = images_to_float(images[s:s + batch], device)
         probs, emb = loss.extractor.forward_tensor(x) if loss.extractor else (None, None)
         z = encoder(x)
         t = loss.terms(z, x, emb)
@@ -214,7 +194,7 @@ def _train_step(run: _Run, zgen: torch.Generator, rng: np.random.Generator
     with torch.no_grad():
         fake = run.loss.render(zt).clamp(0, 1)
     idx = rng.integers(0, len(run.data.train), cfg.batch)
-    real = _to_float(run.data.train[idx], device)
+    real = images_to_float(run.data.train[idx], device)
     flip = torch.from_numpy(rng.random(cfg.batch) < 0.5).to(device)
     real = torch.where(flip[:, None, None, None], real.flip(3), real)
     with torch.no_grad():
@@ -336,7 +316,7 @@ def train_encoder(cfg: EncoderTrainConfig,
 def _write_preview(path: Path, encoder: ImageEncoder, loss: InversionLoss, photos: np.ndarray,
                    device: torch.device) -> None:
     """Photos (top of each pair of rows) above their encoder-only reconstructions."""
-    x = _to_float(photos, device)
+    x = images_to_float(photos, device)
     rec = (loss.render(encoder(x)).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1)
     rows = []
     for s in range(0, len(photos), 8):

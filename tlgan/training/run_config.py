@@ -2,29 +2,52 @@
 
 The photo encoder, the realism critic and the face upscaler each train on partition 0 and
 stop early on partition 1, checkpoint into a work folder and resume only with the same
-recipe; :class:`PartitionRunConfig` gives their dataclass configs those common checks, the
-work folder and the recipe.
+recipe; :class:`PartitionRunConfig` gives their dataclass configs the fields of such a run
+(a subclass may give them other defaults), its common checks, the work folder and the
+recipe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 #: config fields that do not shape the result (a resumed run may change them)
 RUN_ONLY = ("out", "work", "device", "resume", "progress", "max_minutes")
+#: the work folder's snapshot of the best weights so far, and its cache of decoded images
+BEST = "best.safetensors"
+IMAGES_CACHE = "images.npz"
 
 
+def images_to_float(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 images (N, H, W, 3) -> float (N, 3, H, W) in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2) \
+        .float().div_(255.0)
+
+
+@dataclass(kw_only=True)
 class PartitionRunConfig:
-    """Mixin of a dataclass config with ``data``, ``out``, ``work`` and ``max_minutes``
-    fields (and the integer fields its :meth:`check_run` names)."""
+    """The fields every partition-trained run has (keyword-only; subclasses add their
+    recipe's and may change these defaults)."""
 
     data: str
     out: str
-    work: str | None
-    max_minutes: float | None
+    work: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    eval_every: int = 250
+    patience: int = 6
+    val_images: int = 512
+    max_train_images: int = 50000
+    max_minutes: float | None = None
+    checkpoint_every: int = 250
+    resume: bool = False
+    progress: bool = True
 
     def check_positive(self, names: Iterable[str]) -> None:
         """Raise ValueError naming the first of ``names`` that is not a positive integer."""
@@ -48,7 +71,7 @@ class PartitionRunConfig:
 
     def recipe(self) -> dict[str, Any]:
         """The fields that shape the result (a resumed run must match them)."""
-        d: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        d: dict[str, Any] = asdict(self)
         for k in RUN_ONLY:
             d.pop(k)
         return d

@@ -34,7 +34,7 @@ import torch
 
 from tlgan.training.data import Partitions, load_partitions
 from tlgan.training.export import image_grid, save_png
-from tlgan.training.run_config import PartitionRunConfig
+from tlgan.training.run_config import BEST, IMAGES_CACHE, PartitionRunConfig, images_to_float
 from tlgan.upscale.degrade import DEGRADATIONS, downscale, make_pair
 from tlgan.upscale.fidelity import psnr, ssim
 from tlgan.upscale.sr_net import ARCHITECTURE, KIND, WEIGHTS_FILE, SRConfig, SRNet, count_parameters
@@ -44,19 +44,12 @@ from tlgan_base.artifact import ArtifactError, write_json_atomic
 from tlgan_base.celeba_layout import TRAIN, VAL
 from tlgan_base.devices import resolve_device
 
-BEST = "best.safetensors"
-IMAGES_CACHE = "images.npz"
 
-
-@dataclass
+@dataclass(kw_only=True)
 class UpscalerTrainConfig(PartitionRunConfig):
-    """Everything a run depends on (see the module docstring for the recipe)."""
+    """Everything a run depends on (see the module docstring for the recipe; the
+    fields every partition-trained run has are :class:`PartitionRunConfig`'s)."""
 
-    data: str
-    out: str
-    work: str | None = None
-    device: str = "cpu"
-    seed: int = 0
     steps: int = 6000
     batch: int = 16
     patch: int = 64
@@ -65,14 +58,7 @@ class UpscalerTrainConfig(PartitionRunConfig):
     channels: int = 48
     blocks: int = 6
     lr: float = 1e-3
-    eval_every: int = 250
-    patience: int = 6
     val_images: int = 256
-    max_train_images: int = 50000
-    max_minutes: float | None = None
-    checkpoint_every: int = 250
-    resume: bool = False
-    progress: bool = True
 
     def validate(self) -> None:
         self.check_positive(("steps", "batch", "patch", "resolution", "scale", "channels",
@@ -92,10 +78,6 @@ class UpscalerTrainConfig(PartitionRunConfig):
     def recipe(self) -> dict[str, Any]:
         """The fields that shape the result (a resumed run must match them)."""
         return {**super().recipe(), "degradations": DEGRADATIONS}
-
-
-def _to_float(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
 
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -127,7 +109,7 @@ class _Val:
 
 
 def _validation(data: Partitions, scale: int, seed: int) -> _Val:
-    hr = _to_float(data.val)
+    hr = images_to_float(data.val)
     degraded, degraded_hr = make_pair(hr, scale, np.random.default_rng([seed, 1]))
     clean = (downscale(hr, scale) * 255).round() / 255
     clean_u8 = to_uint8_images(clean)
@@ -224,7 +206,7 @@ def _train_step(run: _Run, rng: np.random.Generator) -> float:
                       for i, y, x in zip(idx, ys, xs, strict=True)])
     flip = rng.random(cfg.batch) < 0.5
     crops[flip] = crops[flip, :, ::-1]
-    lr, hr = make_pair(_to_float(crops), cfg.scale, rng)
+    lr, hr = make_pair(images_to_float(crops), cfg.scale, rng)
     loss = charbonnier(run.net(lr.to(run.device)), hr.to(run.device))
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
