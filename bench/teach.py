@@ -42,7 +42,20 @@ and every row is printed.
         --threads 1 --variants B --graded 5 --skip-middle 0.2
 
 Recipes are chosen on other faces than the bench's (``--face-seed 20000``); ``--save`` keeps
-each draw's figures for paired comparisons.
+each draw's figures for paired comparisons. ``--mark-noise YEARS``: the simulated user reads
+each face's age with a fixed Gaussian error (a user who cannot tell the faces near the middle).
+
+``--pick``: the web page's rounds instead of balanced draws of sure faces: a first round of
+``TEACH_ROUND`` random pool faces, then rounds of ``TEACH_ROUND`` picked out of ``TEACH_POOL``
+random candidates by the head of the axis taught on the marks so far: "least-sure"
+(probability nearest 0.5, the page's choice before), "spread" (evenly over the candidates
+ranked by probability), "extremes" (the surest on each side, the page's choice) or
+"random". Faces the user marks unsure count as shown, not as marks; each row gives both
+(the recipe: the first ``--variants`` letter, default B).
+
+    python -m bench.teach --judge-age --marks 20,40,60 --draws 10 --pool 600 --faces 40 \
+        --threads 1 --variants B --graded 5 --skip-middle 0.2 --face-seed 20000 \
+        --pick random,least-sure,spread,extremes
 """
 
 from __future__ import annotations
@@ -61,6 +74,13 @@ from tlgan.assembly import load_pipeline
 from tlgan.axis_work.teaching import SPAN_KEEP, teach_axis
 from tlgan.axis_work.workflow import fit_new_axis
 
+#: the web page's rounds (api/web/static/teach.js): TEACH_ROUND faces per round, later
+#: rounds picked out of TEACH_POOL random candidates
+TEACH_ROUND = 12
+TEACH_POOL = 36
+#: --pick: how a later round picks its TEACH_ROUND faces out of the candidates, by the
+#: current taught head's probability (see ``pick_faces``)
+PICKS = ("random", "least-sure", "spread", "extremes")
 STEPS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 #: --judge-age variants (label: keyword arguments): "plain" is the recipe before #28; the
 #: default is "span-prior" with SPAN_KEEP and an embedding head (B, or G holding every
@@ -125,6 +145,13 @@ def main() -> None:
                          "comparisons of runs on the same faces and draws).")
     ap.add_argument("--distance", type=float, default=3.0,
                     help="--judge-age: faces are moved from -D to +D.")
+    ap.add_argument("--mark-noise", type=float, default=0.0, metavar="YEARS",
+                    help="--judge-age: the simulated user reads each face's age as the "
+                         "judge's plus a fixed Gaussian error of this many years (0: exact).")
+    ap.add_argument("--pick", default="", metavar="PICKS",
+                    help="--judge-age: simulate the web page's rounds instead of balanced "
+                         "draws: comma-separated ways later rounds pick their faces (" +
+                         ", ".join(PICKS) + "; see above).")
     ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
                     help="Only time RUNS fits of 60 marks (median and breakdown), then stop.")
     args = ap.parse_args()
@@ -132,6 +159,10 @@ def main() -> None:
         ap.error("--skip-middle: must be in [0, 1)")
     if args.graded == 1 or args.graded < 0:
         ap.error("--graded: 0 (0/1 marks) or at least 2 levels")
+    if args.mark_noise < 0:
+        ap.error("--mark-noise: must be >= 0")
+    if any(p not in PICKS for p in filter(None, args.pick.split(","))):
+        ap.error(f"--pick: comma-separated among {', '.join(PICKS)}")
     torch.set_num_threads(args.threads)
     pipe = load_pipeline(generator=args.generator, bundle=args.bundle, device=args.device)
     if args.judge_age:
@@ -206,6 +237,8 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
     t0 = time.perf_counter()
     age = np.concatenate([judge(pipe.render(pool[i:i + 200]))["age"]
                           for i in range(0, len(pool), 200)])
+    if args.mark_noise:  # the user's own reading of each face's age: one fixed error each
+        age = age + np.random.default_rng(12345).normal(0.0, args.mark_noise, len(age))
     older = (age > np.median(age)).astype(int)
     lo, hi = np.quantile(age, [0.5 - args.skip_middle / 2, 0.5 + args.skip_middle / 2])
     clear = (age <= lo) | (age >= hi)  # the faces the simulated user is sure about
@@ -241,6 +274,10 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
              "-", f"{young_ours:+.2f}", "-", "-", "-"]]
     print(rows[-1], flush=True)
     per_draw: dict[str, np.ndarray] = {"young": np.array([young_age, young_male, young_ours])}
+    if args.pick:
+        _page_rounds(pipe, args, pool, np.where(clear, marks, np.nan), move, young_age, rows,
+                     per_draw)
+        return
     for label, kw in JUDGE_VARIANTS:
         if args.variants and label.split(":")[0] not in args.variants.split(","):
             continue
@@ -280,6 +317,104 @@ def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untype
                  "mean vs Young", "P(male) drift",
                  "max |drift|", "ours drift", "cv accuracy", "near-chance share",
                  "attribute-head share"], rows)
+
+
+def pick_faces(score: np.ndarray, k: int, how: str) -> np.ndarray:
+    """Indices of ``k`` of the candidates with ``score`` (N,) (the taught head's probability
+    minus 0.5, or before any fit the page's projection minus its boundary), picked ``how``
+    (one of ``PICKS``): "random" the first ``k`` (the candidates come in random order);
+    "least-sure" those nearest 0 (the page's choice before); "spread" ``k`` evenly spaced
+    over the candidates ranked by score (from the surest no to the surest yes, the unsure
+    middle included); "extremes" the ``k // 2`` surest on each side (the page's choice,
+    api/web/static/teach.js).
+
+    Raises:
+        ValueError: ``how`` unknown, or ``k`` not in 1..len(score).
+    """
+    if how not in PICKS:
+        raise ValueError(f"how: must be one of {list(PICKS)}, got {how!r}")
+    if not 1 <= k <= len(score):
+        raise ValueError(f"k: must be in 1..{len(score)}, got {k}")
+    order = np.argsort(score, kind="stable")
+    if how == "random":
+        return np.arange(k)
+    if how == "least-sure":
+        return np.argsort(np.abs(score), kind="stable")[:k]
+    if how == "spread":
+        return order[np.round(np.linspace(0, len(score) - 1, k)).astype(int)]
+    return np.concatenate([order[:k // 2], order[::-1][:k - k // 2]])
+
+
+def _page_rounds(pipe, args: argparse.Namespace, pool: np.ndarray, user: np.ndarray,  # type: ignore[no-untyped-def]
+                 move, young_age: float, rows: list, per_draw: dict) -> None:  # type: ignore[type-arg]
+    """--pick: the web page's protocol. A first round of TEACH_ROUND random pool faces, then
+    rounds of TEACH_ROUND picked (``pick_faces``) out of TEACH_POOL random candidates not
+    shown yet, scored by the head of the axis taught on the marks so far (before a fit is
+    possible, by the page's projection on the mean yes minus mean no latents). ``user``:
+    the simulated user's mark per pool face (NaN: "Not sure", shown but not a mark). For
+    each mark count the axis taught on the first that many marks is measured as the
+    variants are; faces shown counts the faces looked at until the last of them."""
+    kw = dict(JUDGE_VARIANTS)[next(
+        label for label, _ in JUDGE_VARIANTS
+        if label.split(":")[0] == (args.variants.split(",")[0] or "B"))]
+    counts = sorted(int(x) for x in args.marks.split(","))
+    emb = pipe.embed_latents(pool)
+
+    def fit(idx: np.ndarray, draw: int):  # type: ignore[no-untyped-def]
+        return teach_axis(pipe, "Older", pool[idx], user[idx], kw["orth"], seed=draw,
+                          method=kw["method"], head_features=kw["features"],
+                          span_keep=kw["keep"], span_terms=kw.get("terms"))
+
+    def score(shown: list[int], cands: np.ndarray, draw: int) -> np.ndarray:
+        marked = np.asarray([i for i in shown if not np.isnan(user[i])], dtype=int)
+        try:
+            head = fit(marked, draw).head
+            return np.asarray(head.predict_proba(emb[cands]) - 0.5)
+        except ValueError:  # too few marks for a fit: the page's projection
+            yes, no = marked[user[marked] > 0.5], marked[user[marked] < 0.5]
+            if not len(yes) or not len(no):
+                return np.zeros(len(cands))
+            d = pool[yes].mean(axis=0) - pool[no].mean(axis=0)
+            return np.asarray(pool[cands] @ d - (pool[yes].mean(axis=0) @ d
+                                                 + pool[no].mean(axis=0) @ d) / 2)
+
+    for how in args.pick.split(","):
+        res: dict[int, list[tuple[float, ...]]] = {m: [] for m in counts}
+        for draw in range(args.draws):
+            rng = np.random.default_rng(draw)
+            shown = [int(i) for i in rng.choice(len(pool), TEACH_ROUND, replace=False)]
+            while np.sum(~np.isnan(user[shown])) < counts[-1]:
+                left = np.setdiff1d(np.arange(len(pool)), shown)
+                cands = rng.choice(left, TEACH_POOL, replace=False)
+                picked = cands[pick_faces(score(shown, cands, draw), TEACH_ROUND, how)]
+                shown += [int(i) for i in picked]
+            where = np.flatnonzero(~np.isnan(user[shown]))
+            for m in counts:
+                idx = np.asarray(shown)[where[:m]]
+                taught = fit(idx, draw)
+                st = taught.stats
+                res[m].append((*move(taught.direction), st["head_cv_accuracy"] or 0.0,
+                               float(st["near_chance"]), float(where[m - 1] + 1)))
+        for m in counts:
+            a = np.asarray(res[m])
+            per_draw[f"{how}_{m}"] = a
+            rows.append([how, m, args.draws, f"{np.median(a[:, 5]):.0f}",
+                         f"{a[:, 5].min():.0f}-{a[:, 5].max():.0f}",
+                         f"{np.median(a[:, 0]):.2f}", f"{np.median(a[:, 0]) / young_age:.2f}",
+                         f"{a[:, 0].min() / young_age:.2f}-{a[:, 0].max() / young_age:.2f}",
+                         f"{np.mean(a[:, 0]) / young_age:.2f}", f"{np.median(a[:, 1]):+.2f}",
+                         f"{np.abs(a[:, 1]).max():.2f}", f"{np.median(a[:, 2]):+.2f}",
+                         f"{np.median(a[:, 3]):.2f}", f"{a[:, 4].mean():.2f}"])
+            print(rows[-1], flush=True)
+    print(f"\nthe page's rounds ({TEACH_ROUND} random faces, then {TEACH_ROUND} picked of "
+          f"{TEACH_POOL} candidates by the current head), recipe {kw}; faces: shown until the "
+          "last mark (unsure ones included); strength and drift as for the variants")
+    if args.save:
+        np.savez(args.save, **per_draw)
+    print_table(["pick", "marks", "draws", "faces shown", "faces range", "years/unit",
+                 "vs Young", "vs Young range", "mean vs Young", "P(male) drift", "max |drift|",
+                 "ours drift", "cv accuracy", "near-chance share"],
+                [[*rows[0][:3], "-", "-", *rows[0][3:-1]], *rows[1:]])
 
 
 def _z_logistic(pipe, z: np.ndarray, y: np.ndarray, orth: list[str] | None,  # type: ignore[no-untyped-def]
