@@ -75,7 +75,7 @@ def test_teach_a_feature_by_marking_faces(shipped_url: str, new_page: NewPage, t
     expect(cards.nth(0)).to_have_attribute("data-label", "")
     mark_alternating(page)
     expect(fit).to_be_enabled()  # 6 yes, 6 no
-    # The next round draws a pool and shows the 12 surest about, 6 each side of the marks.
+    # The next round draws a pool and shows the 12 nearest the boundary of the marks.
     body, resp = call(page, "generate", page.get_by_test_id("teach-more").click)
     assert resp.status == 200 and body["count"] == 36
     expect(cards).to_have_count(12)
@@ -111,15 +111,15 @@ def test_teach_a_feature_by_marking_faces(shipped_url: str, new_page: NewPage, t
     screenshot(page, "teach")
 
     # After a fit, the next round's candidates come labelled by the taught head, and the
-    # page shows the 12 it is surest about: the 6 lowest and the 6 highest probabilities.
+    # page shows the 12 it is least sure about (probability nearest 0.5).
     body, resp = call(page, "generate", page.get_by_test_id("teach-more").click)
     assert resp.status == 200 and body["count"] == 36 and body["with_features"] is True
     assert body["custom_axes"] == {"Taught_one": {"direction": direction, "head": head}}
-    probs = sorted(f["features"]["Taught_one"] for f in resp.json()["faces"])
+    probs = sorted(abs(f["features"]["Taught_one"] - 0.5) for f in resp.json()["faces"])
     expect(cards).to_have_count(12)
     shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid="teach-card"]')]
         .map((c) => c.dataset.p)""")
-    assert sorted(float(p) for p in shown) == probs[:6] + probs[-6:]
+    assert sorted(abs(float(p) - 0.5) for p in shown) == probs[:12]
 
     # Export: the JSON tlgan axes import reads.
     with page.expect_download() as info:

@@ -7,7 +7,7 @@ import { $, clearError, dataUrl, el, notice, pretty, randomSeed, showError } fro
 import { addTaught, checkAxisName } from "./taught.js";
 
 const TEACH_ROUND = 12;     // faces per round of marking
-const TEACH_POOL = 36;      // candidates drawn for later rounds (the surest each side are shown)
+const TEACH_POOL = 36;      // candidates drawn for later rounds (the least sure are shown)
 const TEACH_MIN_EACH = 5;   // marks of each label needed before /axes/fit
 const TEACH_MIN_TOTAL = 10;
 
@@ -117,21 +117,14 @@ export async function startTeach(event) {
   }
 }
 
-// Later rounds: the faces the current axis is surest about, half on each side (clear yes and
-// clear no faces). Borderline faces are the ones a person cannot mark well: on the teaching
-// bench (bench/teach.py --pick), a user who misreads borderline faces taught a stronger axis
-// from these than from the least sure ones (docs/axes.md, "Which faces later rounds show").
-// After a fit, the server labels the candidates with the taught head (its probability);
-// before any fit there is no head, so the page projects candidate latents on the difference
-// of the mean yes and mean no latents, centred between the two means.
-function surestEachSide(candidates) {
-  const half = Math.floor(TEACH_ROUND / 2);
-  const pick = (scored) => {
-    const sorted = scored.sort((a, b) => a[0] - b[0]).map(([, c]) => c);
-    return [...sorted.slice(0, half), ...sorted.slice(half - TEACH_ROUND).reverse()];
-  };
+// Later rounds: the faces the current axis is least sure about. After a fit, the server
+// labels the candidates with the taught head: those with a probability nearest 0.5. Before
+// any fit there is no head, so the page projects candidate latents on the difference of the
+// mean yes and mean no latents and shows those nearest the middle of the two means.
+function leastSure(candidates) {
   if (candidates.length && candidates.every((c) => typeof c.p === "number")) {
-    return pick(candidates.map((c) => [c.p, c]));
+    return candidates.map((c) => [Math.abs(c.p - 0.5), c])
+      .sort((a, b) => a[0] - b[0]).slice(0, TEACH_ROUND).map(([, c]) => c);
   }
   const yes = teach.faces.filter(isYes).map((f) => f.latent);
   const no = teach.faces.filter(isNo).map((f) => f.latent);
@@ -142,14 +135,15 @@ function surestEachSide(candidates) {
   const d = teach.direction || my.map((v, i) => v - mn[i]);
   const dot = (z) => z.reduce((s, v, i) => s + v * d[i], 0);
   const boundary = (dot(my) + dot(mn)) / 2;
-  return pick(candidates.map((c) => [dot(c.latent) - boundary, c]));
+  return candidates.map((c) => [Math.abs(dot(c.latent) - boundary), c])
+    .sort((a, b) => a[0] - b[0]).slice(0, TEACH_ROUND).map(([, c]) => c);
 }
 
 export async function moreTeachFaces() {
   if (!teach.name) return;
   $("teach-more").disabled = true;
   try {
-    const faces = surestEachSide(await teachFaces(TEACH_POOL));
+    const faces = leastSure(await teachFaces(TEACH_POOL));
     teach.faces.push(...faces);
     clearError();
     showTeachFaces(faces);
