@@ -48,8 +48,8 @@ each face's age with a fixed Gaussian error (a user who cannot tell the faces ne
 ``--pick``: the web page's rounds instead of balanced draws of sure faces: a first round of
 ``TEACH_ROUND`` random pool faces, then rounds of ``TEACH_ROUND`` picked out of ``TEACH_POOL``
 random candidates by the head of the axis taught on the marks so far: "least-sure"
-(probability nearest 0.5, the page's choice before), "spread" (evenly over the candidates
-ranked by probability), "extremes" (the surest on each side, the page's choice) or
+(probability nearest 0.5, the page's choice), "spread" (evenly over the candidates
+ranked by probability), "extremes" (the surest on each side) or
 "random". Faces the user marks unsure count as shown, not as marks; each row gives both
 (the recipe: the first ``--variants`` letter, default B).
 
@@ -323,10 +323,10 @@ def pick_faces(score: np.ndarray, k: int, how: str) -> np.ndarray:
     """Indices of ``k`` of the candidates with ``score`` (N,) (the taught head's probability
     minus 0.5, or before any fit the page's projection minus its boundary), picked ``how``
     (one of ``PICKS``): "random" the first ``k`` (the candidates come in random order);
-    "least-sure" those nearest 0 (the page's choice before); "spread" ``k`` evenly spaced
+    "least-sure" those nearest 0 (the page's choice,
+    api/web/static/teach.js); "spread" ``k`` evenly spaced
     over the candidates ranked by score (from the surest no to the surest yes, the unsure
-    middle included); "extremes" the ``k // 2`` surest on each side (the page's choice,
-    api/web/static/teach.js).
+    middle included); "extremes" the ``k // 2`` surest on each side.
 
     Raises:
         ValueError: ``how`` unknown, or ``k`` not in 1..len(score).
