@@ -25,7 +25,8 @@ from tlgan_base.classifier_metrics import roc_auc
 
 __all__ = ["DEFAULT_CS", "GRADED_ALPHAS", "Head", "accuracy_evidence", "cross_validate",
            "cross_validate_graded", "cross_validated_accuracy", "load_head", "save_head",
-           "select_C", "train_graded_head", "train_head", "wilson_interval"]
+           "select_C", "stratified_folds", "train_graded_head", "train_head",
+           "wilson_interval"]
 
 #: inverse regularization strengths tried on the validation split
 DEFAULT_CS: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
@@ -289,17 +290,28 @@ def cross_validate_graded(embeddings: ArrayLike, grades: ArrayLike, *, folds: in
             int(sided.sum()))
 
 
+def stratified_folds(strata: ArrayLike, k: int, seed: int = 0) -> NDArray[np.intp]:
+    """The fold (0..``k``-1) of each row: the rows of each stratum (each distinct value of
+    ``strata``, in sorted order) are shuffled (seeded) and dealt round-robin, so every fold
+    gets a near-equal share of every stratum."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k: must be a positive integer, got {k!r}")
+    s = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(s), dtype=np.intp)
+    for cls in np.unique(s):
+        idx = rng.permutation(np.flatnonzero(s == cls))
+        fold_of[idx] = np.arange(idx.size) % k
+    return fold_of
+
+
 def _out_of_fold(emb: NDArray[np.float64], strata: NDArray[Any], k: int, seed: int,
                  fit: Callable[[NDArray[np.float64], NDArray[np.bool_]],
                                tuple[NDArray[np.float64], float]]) -> NDArray[np.float64]:
     """Out-of-fold scores of a linear model: the rows are dealt into ``k`` folds stratified
     by ``strata`` (seeded); per fold, ``fit(x, rows)`` gets the other folds' standardized
     embeddings and their row mask and returns (weights, intercept)."""
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(strata), dtype=np.intp)
-    for cls in np.unique(strata):
-        idx = rng.permutation(np.flatnonzero(strata == cls))
-        fold_of[idx] = np.arange(idx.size) % k
+    fold_of = stratified_folds(strata, k, seed)
     out = np.empty(len(strata))
     with threadpool_limits(1):
         for f in range(k):

@@ -79,11 +79,14 @@ def background_ratio(before: np.ndarray, after: np.ndarray, mask: np.ndarray | N
 def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
                   picture: str | None = None) -> None:
     """Blond_Hair +2 with the shipped mask and variants: the feature-map blend without the
-    pixel composite, plus a face ellipse (the skin and eyebrows a blond edit may recolour),
-    and that with the outer 6 px frame halved. ``picture``: a PNG of the first 8 faces (rows:
-    start, global edit, blend alone, the default local edit)."""
+    pixel composite, other ramps of the composite (the mask itself; from 0.05 to 0.25),
+    plus a face ellipse (the skin and eyebrows a blond edit may recolour), and that with the
+    outer 6 px frame halved. ``picture``: a PNG of the first 8 faces (rows: start, global
+    edit, blend alone, the default local edit)."""
+    import torch
+
     from tlgan.generators.base import to_uint8
-    from tlgan.pipeline.locality import frame_face_ratio, render_local
+    from tlgan.pipeline.locality import frame_face_ratio, keep_ramp, render_local
 
     name, moves = "Blond_Hair", {"Blond_Hair": 2.0}
     mask = p.locality_mask(moves)
@@ -106,7 +109,19 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: i
         shown.setdefault("blend alone" if not composite else "local (default)", images[:8])
         rows.append([label, f"{frame_face_ratio(base, images):.2f}",
                      f"{background_ratio(base, images, mask):.2f}",
-                     f"{np.mean(probs[:, t] - p0[:, t]):+.2f}"])
+                     f"{np.mean(probs[:, t] - p0[:, t]):+.3f}"])
+        if label == "shipped mask, blend alone":
+            # other ramps of the pixel composite, on the blend alone and the start's render
+            start = p.generator.render_tensor(torch.as_tensor(z, dtype=torch.float32))
+            m_t = torch.as_tensor(mask)[None, None]
+            for ramp, keep in [("the mask itself", m_t),
+                               ("0.05 to 0.25", keep_ramp(m_t, 0.05, 0.25))]:
+                xr = start + keep * (x - start)
+                pr, ir = p.models.label_tensor(xr), to_uint8(xr)
+                rows.append([f"shipped mask, composite ramp {ramp}",
+                             f"{frame_face_ratio(base, ir):.2f}",
+                             f"{background_ratio(base, ir, mask):.2f}",
+                             f"{np.mean(pr[:, t] - p0[:, t]):+.3f}"])
     print(f"Blond_Hair +2, local, {len(z)} faces")
     print_table(["mask", "frame/face", "bg/face", "dP target"], rows)
     if picture:

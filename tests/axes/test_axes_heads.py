@@ -183,3 +183,18 @@ def test_graded_head_bad_grades_name_the_argument(grades: np.ndarray, match: str
         train_graded_head(emb, grades)
     with pytest.raises(ValueError, match=match):
         cross_validate_graded(emb, grades)
+
+
+def test_stratified_folds_deal_every_stratum_evenly_and_check_k() -> None:
+    from axes.heads import stratified_folds
+
+    strata = np.array([0] * 10 + [1] * 7 + [2] * 3)
+    folds = stratified_folds(strata, 3, seed=4)
+    assert folds.shape == (20,) and set(folds.tolist()) == {0, 1, 2}
+    for cls in (0, 1, 2):
+        counts = np.bincount(folds[strata == cls], minlength=3)
+        assert counts.max() - counts.min() <= 1
+    assert np.array_equal(folds, stratified_folds(strata, 3, seed=4))
+    assert not np.array_equal(folds, stratified_folds(strata, 3, seed=5))
+    with pytest.raises(ValueError, match=r"^k: "):
+        stratified_folds(strata, 0)

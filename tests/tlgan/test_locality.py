@@ -82,8 +82,9 @@ def test_local_edit_leaves_the_outside_of_its_mask(local: tuple[Pipeline, Path])
 def test_local_edit_gives_back_the_start_pixels_where_its_mask_is_low(
         local: tuple[Pipeline, Path]) -> None:
     p, _ = local
+    assert p.bundle is not None
     z = p.seeds_to_latents(range(4))
-    moved = z + 1.5 * np.asarray(p.bundle.directions[0] if p.bundle else 0, np.float32)
+    moved = z + 1.5 * np.asarray(p.bundle.directions[0], np.float32)
     r = p.resolution
     # a mask that is 0 on the left half, ramps through the middle and is 1 on the right
     mask = np.tile(np.linspace(-0.5, 1.5, r, dtype=np.float32).clip(0, 1), (r, 1))

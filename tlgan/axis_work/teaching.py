@@ -65,6 +65,7 @@ from axes.heads import (
     accuracy_evidence,
     cross_validate_graded,
     select_C,
+    stratified_folds,
     train_graded_head,
     train_head,
 )
@@ -401,13 +402,9 @@ def _choose_span_terms(pipeline: Pipeline, name: str, z: np.ndarray, emb: np.nda
     assert bundle is not None
     samples = pipeline.sample_cache().embeddings
     cands: list[int | None] = [None, *sorted(SPAN_TERMS, reverse=True)]
-    rng = np.random.default_rng(seed)
     side = np.sign(y - 0.5)
     k = min(folds, int(np.sum(side > 0)), int(np.sum(side < 0)))
-    fold_of = np.empty(len(y), dtype=np.intp)
-    for cls in np.unique(side):
-        idx = rng.permutation(np.flatnonzero(side == cls))
-        fold_of[idx] = np.arange(idx.size) % k
+    fold_of = stratified_folds(side, k, seed)
     scores = np.zeros((len(cands), len(y)))
     for f in range(k):
         train, test = fold_of != f, fold_of == f

@@ -70,8 +70,9 @@ MASK_QUANTILE = 0.9
 #: the pixel composite after the blend: where the mask is below KEEP_BELOW the start's pixels
 #: come back exactly; the blended render is kept whole from KEEP_FULL up (a linear ramp
 #: between). Chosen on seeds 20000-20039 (not the bench's faces): Blond_Hair +2 changes the
-#: background outside its mask 0.10 as much as the face (0.61 without), its P(Blond_Hair)
-#: moves +0.293 (+0.296 without); compositing with the mask itself kept +0.257.
+#: background outside its mask 0.11 as much as the face (0.61 without), its P(Blond_Hair)
+#: moves +0.293 (+0.296 without); compositing with the mask itself kept +0.257
+#: (``python bench/locality.py --hair-variants --no-judge --seed 20000``).
 KEEP_BELOW = 0.1
 KEEP_FULL = 0.4
 
