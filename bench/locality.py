@@ -32,6 +32,15 @@ variants of the hold, for choosing one on other seeds than the bench's
 labels held as well (the moved attribute excepted).
 Per variant: the shares, the target's change, the time per face and the judge's share minus
 the default's with a 95% interval (faces resampled).
+
+``--face-masks``: only the ratio part (local, no hold) with per-face masks: each face's own
+mask, learned as learn_masks learns an axis's mask but on this face's open-loop move alone
+(the extractor's logit gradient of the moved attribute at the midpoint image times the pixel
+change, positive part, blurred, scaled by its own 0.9 quantile), combined with the axis's
+shipped mask as a prior (FACE_MASK_VARIANTS); ``--picture`` writes Blond_Hair +2 and
+Smiling +1.5 for the first 8 faces (start, shipped local, each variant and its masks).
+The settings ``face`` and ``face+hold`` (``--settings local,local+hold,face,face+hold
+--face-mask restrict``) run every part with one variant in place of the shipped masks.
 """
 
 from __future__ import annotations
@@ -57,7 +66,11 @@ SWING_AXES = ("Smiling,Eyeglasses,Wearing_Lipstick,Mouth_Slightly_Open,Blond_Hai
 BACKGROUND_BELOW = 0.2
 #: the judge's swing thresholds: P(male) and age in years
 JUDGE_MALE, JUDGE_AGE = 0.3, 10.0
-SETTINGS = {"off": (False, False), "local": (True, False), "local+hold": (True, True)}
+SETTINGS: dict[str, tuple[bool | str, bool]] = {
+    "off": (False, False), "local": (True, False), "local+hold": (True, True),
+    # local edits through per-face masks (``--face-mask``), not in the default run
+    "face": ("face", False), "face+hold": ("face", True)}
+DEFAULT_SETTINGS = "off,local,local+hold"
 PARTS = ("ratio", "swing", "time")
 
 
@@ -131,6 +144,161 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: i
         Image.fromarray(sheet).resize((sheet.shape[1] * 2, sheet.shape[0] * 2),
                                       Image.Resampling.LANCZOS).save(picture)
         print(f"rows: {', '.join(shown)} -> {picture}")
+
+
+
+# -- per-face masks (``--face-masks``): each face's own mask, the shipped one as a prior ----
+
+#: the per-face mask variants compared (``--face-masks``): how this face's own mask (the
+#: gradient x change of learn_masks on this face alone) combines with the axis's shipped mask
+FACE_MASK_VARIANTS = {
+    "shipped": "the axis's shipped mask (learned on the mean)",
+    "own": "this face's own mask alone",
+    "geo": "geometric mean of shipped and own",
+    "product": "shipped x own, rescaled (0.9 quantile to 1)",
+    "restrict": "shipped, where this face changes (x min(1, own / 0.5))",
+    "restrict25": "shipped x min(1, own / 0.25)",
+    "wide": "sqrt(shipped) x min(1, own / 0.5) (reaches past the shipped mask)",
+    "union": "max of shipped and own",
+}
+
+
+#: the blur of a face's own mask (px; learn_masks blurs the mean by MASK_SIGMA = 2)
+OWN_SIGMA = {"sigma": 2.0}
+
+
+def own_masks(p, start: np.ndarray, moved: np.ndarray,
+              moves: dict[str, float]) -> np.ndarray:
+    """Each face's own mask (N, H, W) in [0, 1] for the open-loop move from ``start`` to
+    ``moved`` (N, L): as learn_masks learns an axis's mask, but on this face alone: the
+    extractor's logit gradient of the moved attributes (signed by the move) at the midpoint
+    image times the pixel change, positive part, blurred, scaled by its own 0.9 quantile."""
+    import torch
+
+    from tlgan.pipeline.locality import MASK_QUANTILE, _blur
+
+    gen, ext = p.generator, p.models.extractor
+    cols = [(ext.attributes.index(n), float(np.sign(d))) for n, d in moves.items() if d]
+    xa = gen.render_tensor(np.asarray(start, np.float32))
+    xb = gen.render_tensor(np.asarray(moved, np.float32))
+    xm = ((xa + xb) / 2).clone().requires_grad_(True)
+    probs, _ = ext.forward_tensor(xm)
+    logit = sum(s * torch.logit(probs[:, c].clamp(1e-6, 1 - 1e-6)) for c, s in cols)
+    (grad,) = torch.autograd.grad(logit.sum(), xm)  # type: ignore[union-attr]
+    att = (grad * (xb - xa)).sum(1).clamp(min=0).detach().cpu().float()
+    m = _blur(att, OWN_SIGMA["sigma"])
+    scale = torch.quantile(m.flatten(1), MASK_QUANTILE, dim=1).clamp(min=1e-12)
+    return (m / scale[:, None, None]).clamp(0, 1).numpy().astype(np.float32)
+
+
+def combine_masks(variant: str, shipped: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Per-face masks (N, H, W) of ``variant`` (of FACE_MASK_VARIANTS) from the axis's
+    ``shipped`` mask (H, W) and the faces' ``own`` masks (N, H, W)."""
+    s = np.broadcast_to(shipped, own.shape)
+    if variant == "shipped":
+        return np.ascontiguousarray(s, np.float32)
+    if variant == "own":
+        return own
+    if variant == "geo":
+        return np.sqrt(s * own).astype(np.float32)
+    if variant == "product":
+        m = s * own
+        q = np.quantile(m.reshape(len(m), -1), 0.9, axis=1).clip(1e-12)
+        return np.clip(m / q[:, None, None], 0, 1).astype(np.float32)
+    if variant == "restrict":
+        return (s * np.clip(own / 0.5, 0, 1)).astype(np.float32)
+    if variant == "restrict25":
+        return (s * np.clip(own / 0.25, 0, 1)).astype(np.float32)
+    if variant == "wide":
+        return (np.sqrt(s) * np.clip(own / 0.5, 0, 1)).astype(np.float32)
+    if variant == "union":
+        return np.maximum(s, own).astype(np.float32)
+    raise ValueError(f"variant: one of {', '.join(FACE_MASK_VARIANTS)}, got {variant!r}")
+
+
+def face_mask_edit(p, variant: str) -> Edit:
+    """The bench's ``edit(moves, local, hold, zz)`` with local edits rendered through
+    per-face masks of ``variant`` (the references held as the pipeline holds them, on the
+    same per-face masks); global edits as the pipeline renders them."""
+    from tlgan.generators.base import to_uint8
+    from tlgan.pipeline.control import hold_edit
+    from tlgan.pipeline.locality import render_local
+
+    def edit(moves: dict[str, float], local: bool, hold: bool = False,
+             zz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        assert zz is not None
+        moved = np.stack([p.edit(zi, moves) for zi in zz])
+        shipped = p.locality_mask(moves) if local else None
+        if shipped is None:
+            if hold:
+                r = p.hold_edit(zz, moved, moves, locality=False)
+                return r.images, r.probs
+            images, probs = p.render_edit(zz, moved, moves, False)
+            return images, probs
+        masks = combine_masks(variant, shipped, own_masks(p, zz, moved, moves))
+        s32 = zz.astype(np.float32)
+
+        def render(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            x = render_local(p.generator, s32[rows], z.astype(np.float32), masks[rows])
+            return to_uint8(x), p.models.label_tensor(x)
+
+        if hold:
+            r = hold_edit(render, p.table, p.attributes, zz, moved, moves)
+            return r.images, r.probs
+        return render(moved, np.arange(len(zz)))
+
+    return edit
+
+
+def face_mask_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,
+                       ratio_axes: str, names: list[str], picture: str | None = None
+                       ) -> None:
+    """Per ratio axis and per-face mask variant in ``names``: the frame/face ratio, the
+    background/face ratio (the frame outside the shipped mask), the target's change, the
+    mean mask area, and the mean |pixel change| (0-255) in the central 16x16 (the skin
+    between eyes and mouth) and where the shipped mask is at least KEEP_FULL (for
+    Blond_Hair the average hair region, background on short-haired faces). ``picture``: a
+    PNG of the first 8 faces, Blond_Hair +2 and Smiling +1.5 (rows per axis: start, shipped
+    local, then each variant and its masks)."""
+    from tlgan.pipeline.locality import KEEP_FULL, frame_face_ratio
+
+    edits = {v: face_mask_edit(p, v) for v in names}
+    c = (p.resolution - 16) // 2
+    rows, shown = [], []
+    for item in ratio_axes.split(","):
+        name, step = item.split("=")
+        moves = {name: float(step)}
+        t = p.attributes.index(name)
+        shipped = p.locality_mask(moves)
+        moved = np.stack([p.edit(zi, moves) for zi in z])
+        own = own_masks(p, z, moved, moves)
+        if name in ("Blond_Hair", "Smiling"):
+            shown.append(base[:8])
+        for v in names:
+            images, probs = edits[v](moves, True, False, z)
+            m = combine_masks(v, shipped, own)
+            d = np.abs(images.astype(np.float64) - base).mean(axis=-1)
+            rows.append([f"{name} {float(step):+g}", v, f"{frame_face_ratio(base, images):.2f}",
+                         f"{background_ratio(base, images, shipped):.2f}",
+                         f"{np.mean(probs[:, t] - p0[:, t]):+.3f}", f"{m.mean():.3f}",
+                         f"{d[:, c:c + 16, c:c + 16].mean():.1f}",
+                         f"{d[:, shipped >= KEEP_FULL].mean():.1f}"])
+            if name in ("Blond_Hair", "Smiling"):
+                shown.append(images[:8])
+                if v != "shipped":
+                    grey = (np.clip(m[:8], 0, 1) * 255).astype(np.uint8)
+                    shown.append(np.repeat(grey[..., None], 3, axis=-1))
+    print(f"per-face masks, local edits (no hold), {len(z)} faces; bg/face: the frame outside "
+          "the shipped mask")
+    print_table(["edit", "mask", "frame/face", "bg/face", "dP target", "mask area",
+                 "centre 16 |d|", f"mask >= {KEEP_FULL} |d|"], rows)
+    if picture:
+        from PIL import Image
+
+        sheet = np.concatenate([np.concatenate(list(v), axis=1) for v in shown])
+        Image.fromarray(sheet).resize((sheet.shape[1] * 2, sheet.shape[0] * 2),
+                                      Image.Resampling.LANCZOS).save(picture)
+        print(f"-> {picture}")
 
 
 def judge_swings(j0: dict, j: dict, gender: bool = True, age: bool = True
@@ -401,7 +569,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timing runs (median)")
     ap.add_argument("--parts", default=",".join(PARTS),
                     help=f"which parts to run, of {','.join(PARTS)}")
-    ap.add_argument("--settings", default=",".join(SETTINGS),
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS,
                     help=f"which settings to compare, of {','.join(SETTINGS)}")
     ap.add_argument("--hair-variants", action="store_true",
                     help="only: Blond_Hair +2 rendered with variants of its mask")
@@ -409,6 +577,14 @@ def main() -> None:
                     help="with --hair-variants: write a PNG of the first 8 faces there")
     ap.add_argument("--mask-power", type=float, default=1.0,
                     help="raise every local-edit mask to this power first (tighter masks)")
+    ap.add_argument("--face-masks", nargs="?", const=",".join(FACE_MASK_VARIANTS),
+                    help="only: the ratio axes' local edits with per-face mask variants "
+                         "(comma list, of: " + ",".join(FACE_MASK_VARIANTS) + "; all when "
+                         "bare); --picture writes Blond_Hair and Smiling strips")
+    ap.add_argument("--face-mask", default="geo", choices=list(FACE_MASK_VARIANTS),
+                    help="the per-face mask variant of the settings face and face+hold")
+    ap.add_argument("--own-sigma", type=float, default=2.0,
+                    help="the blur (px) of a face's own mask (--face-masks, --face-mask)")
     ap.add_argument("--judge-floor", action="store_true",
                     help="only: the judge's noise under changes that keep gender and age")
     ap.add_argument("--directions", type=int, default=4,
@@ -438,6 +614,13 @@ def main() -> None:
     if args.hair_variants:
         hair_variants(p, z, base, p0, args.picture)
         return
+    OWN_SIGMA["sigma"] = args.own_sigma
+    if args.face_masks:
+        variants = args.face_masks.split(",")
+        if not set(variants) <= set(FACE_MASK_VARIANTS):
+            raise SystemExit(f"--face-masks: of {','.join(FACE_MASK_VARIANTS)}")
+        face_mask_variants(p, z, base, p0, args.ratio_axes, variants, args.picture)
+        return
     non_refs = [a for a in args.swing_axes.split(",") if a not in p.bundle.references]
     if args.judge_floor:
         judge_floor(p, z, base, p0, non_refs, args.distance, args.directions)
@@ -449,13 +632,17 @@ def main() -> None:
         hold_variants(p, z, base, p0, non_refs, args.distance, names)
         return
 
-    def edit(moves: dict[str, float], local: bool, hold: bool = False, zz: np.ndarray = z
-             ) -> tuple[np.ndarray, np.ndarray]:
+    face_edit = face_mask_edit(p, args.face_mask)
+
+    def edit(moves: dict[str, float], local: bool | str, hold: bool = False,
+             zz: np.ndarray = z) -> tuple[np.ndarray, np.ndarray]:
+        if local == "face":
+            return face_edit(moves, True, hold, zz)
         moved = np.stack([p.edit(zi, moves) for zi in zz])
         if hold:
-            r = p.hold_edit(zz, moved, moves, locality=local)
+            r = p.hold_edit(zz, moved, moves, locality=bool(local))
             return r.images, r.probs
-        images, probs = p.render_edit(zz, moved, moves, local)
+        images, probs = p.render_edit(zz, moved, moves, bool(local))
         assert probs is not None
         return images, probs
 

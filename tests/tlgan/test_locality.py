@@ -257,6 +257,16 @@ def test_judge_swings_count_each_threshold_and_skip_the_moved_reference() -> Non
     assert not judge_swings(j0, j, age=False)[1].any()
 
 
+def _local_move(p: Pipeline, faces: int, step: float
+                ) -> tuple[str, np.ndarray, dict[str, float], np.ndarray]:
+    """The first local axis, ``faces`` seeded latents, the move by ``step`` and the moved
+    latents."""
+    axis = p.local_axes[0]
+    z = p.seeds_to_latents(range(faces))
+    moves = {axis: step}
+    return axis, z, moves, np.stack([p.edit(zi, moves) for zi in z])
+
+
 def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
         local: tuple[Pipeline, Path]) -> None:
     import torch
@@ -264,10 +274,7 @@ def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
     from bench.locality import _HoldTable, soften, variant_hold, view_logits
 
     p, _ = local
-    axis = p.local_axes[0]
-    z = p.seeds_to_latents(range(8))
-    moves = {axis: 3.0}
-    moved = np.stack([p.edit(zi, moves) for zi in z])
+    axis, z, moves, moved = _local_move(p, 8, 3.0)
     images, probs = variant_hold(p, z, moved, moves)
     res = p.hold_edit(z, moved, moves, locality=True)
     assert np.array_equal(images, res.images)
@@ -301,3 +308,43 @@ def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
     _, viewed = variant_hold(p, z, moved, moves, views=("flip",), temperature=3.0,
                              extra=("Smiling",))
     assert viewed.shape == probs.shape and np.isfinite(viewed).all()
+
+
+def test_face_masks_are_each_faces_own_and_restrict_the_shipped_mask(
+        local: tuple[Pipeline, Path]) -> None:
+    from bench.locality import combine_masks, face_mask_edit, own_masks
+
+    p, _ = local
+    axis, z, moves, moved = _local_move(p, 6, 2.0)
+    own = own_masks(p, z, moved, moves)
+    assert own.shape == (6, 64, 64) and own.min() >= 0 and own.max() <= 1
+    # scaled per face: each face reaches 1 on about a tenth of the image, and faces differ
+    assert ((own >= 1).mean(axis=(1, 2)) > 0.05).all()
+    assert np.abs(own[0] - own[1]).mean() > 0.01
+    # a face's own mask does not depend on the other faces of the batch
+    assert np.allclose(own_masks(p, z[2:3], moved[2:3], moves)[0], own[2], atol=1e-4)
+    # the logit is signed by the move: moving down from z is moving up from there to z
+    back = np.stack([p.edit(zi, {axis: -2.0}) for zi in z])
+    down = own_masks(p, z, back, {axis: -2.0})
+    assert np.allclose(down, own_masks(p, back, z, {axis: 2.0}), atol=1e-4)
+    assert (down.max(axis=(1, 2)) == 1).all()
+    shipped = p.locality_mask(moves)
+    assert shipped is not None
+    kept = combine_masks("restrict", shipped, own)
+    assert (kept <= shipped + 1e-7).all()
+    assert np.allclose(kept[own >= 0.5], np.broadcast_to(shipped, own.shape)[own >= 0.5])
+    assert (kept[own == 0] == 0).all()
+    assert np.array_equal(combine_masks("shipped", shipped, own)[3], shipped)
+    with pytest.raises(ValueError, match=r"^variant: "):
+        combine_masks("nope", shipped, own)
+    # the shipped variant is the pipeline's local edit, plain and with references held
+    images, probs = face_mask_edit(p, "shipped")(moves, True, False, z)
+    want, want_probs = p.render_edit(z, moved, moves, True)
+    assert np.array_equal(images, want) and np.allclose(probs, want_probs, atol=1e-5)
+    held, _ = face_mask_edit(p, "shipped")(moves, True, True, z)
+    assert np.array_equal(held, p.hold_edit(z, moved, moves, locality=True).images)
+    # a per-face mask gives back the start's pixels wherever it is low
+    faces, _ = face_mask_edit(p, "restrict")(moves, True, False, z)
+    low = kept <= KEEP_BELOW
+    assert low.any() and np.array_equal(faces[low], p.render(z)[low])
+    assert (low.sum(axis=(1, 2)) > (shipped <= KEEP_BELOW).sum()).all()
