@@ -327,6 +327,7 @@ HOLD_VARIANTS: dict[str, tuple[str, dict]] = {
               {"spread": "whole"}),
     "face": ("corrections over the face ellipse (pixels), start's frame kept",
              {"spread": "face"}),
+    "mask2": ("the edit's mask squared (tighter), shipped hold", {"mask_power": 2.0}),
 }
 
 
@@ -431,15 +432,18 @@ def spread_faces(p, start: np.ndarray, moved: np.ndarray, latents: np.ndarray,  
 
 def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float],  # type: ignore[no-untyped-def]
                  views: tuple[str, ...] = (), tolerance: float = 0.05, max_steps: int = 4,
-                 temperature: float = 1.0, extra: tuple[str, ...] = (), spread: str = "mask"
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 temperature: float = 1.0, extra: tuple[str, ...] = (), spread: str = "mask",
+                 mask_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """A local edit with its references held by a variant of the hold: the faces returned
     and our extractor's plain probabilities of them. ``spread``: where the corrections are
-    rendered (:func:`spread_faces`; the shipped hold: inside the edit's mask only)."""
+    rendered (:func:`spread_faces`; the shipped hold: inside the edit's mask only);
+    ``mask_power``: the edit's mask raised to it first (> 1: tighter)."""
     from tlgan.generators.base import to_uint8
     from tlgan.pipeline.control import hold_edit
 
     mask = p.locality_mask(moves)
+    if mask is not None and mask_power != 1.0:
+        mask = (mask ** mask_power).astype(np.float32)
 
     def faces(zz: np.ndarray, rows: np.ndarray):  # type: ignore[no-untyped-def]
         if mask is None:

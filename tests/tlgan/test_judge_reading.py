@@ -135,3 +135,32 @@ def test_face_spread_keeps_the_frame_and_adds_the_correction_on_the_face(
     assert np.abs(whole[..., out] - plain[..., out]).max() > 1e-3  # the whole spread reaches it
     with pytest.raises(ValueError, match=r"^spread: "):
         spread_faces(p, z, moved, moved, rows, mask, "hair")
+
+
+def test_celeba_split_reads_one_partition_and_its_labels(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bench.judge import celeba_split, load_files
+
+    (tmp_path / "img_align_celeba").mkdir()
+    names = [f"{i:06d}.jpg" for i in range(6)]
+    for i, n in enumerate(names):
+        Image.fromarray(np.full((128, 128, 3), 40 * i, np.uint8)).save(
+            tmp_path / "img_align_celeba" / n)
+    (tmp_path / "list_eval_partition.txt").write_text(
+        "".join(f"{n} {0 if i < 4 else 1}\n" for i, n in enumerate(names)))
+    (tmp_path / "list_attr_celeba.txt").write_text(
+        "6\nMale Young\n" + "".join(f"{n} {1 if i % 2 else -1} {1 if i < 3 else -1}\n"
+                                    for i, n in enumerate(names)))
+    files, y = celeba_split(str(tmp_path), 0)
+    assert [Path(f).name for f in files] == names[:4] and y.tolist() == [1, 1, 1, 0]
+    files, y = celeba_split(str(tmp_path), 1, attribute="Male")
+    assert [Path(f).name for f in files] == names[4:] and y.tolist() == [0, 1]
+    some, _ = celeba_split(str(tmp_path), 0, limit=2, seed=1)
+    assert len(some) == 2 and set(some) <= set(celeba_split(str(tmp_path), 0)[0])
+    assert some == celeba_split(str(tmp_path), 0, limit=2, seed=1)[0]
+    with pytest.raises(ValueError, match=r"^attribute: "):
+        celeba_split(str(tmp_path), 0, attribute="Tall")
+    imgs = load_files(files)
+    assert imgs.shape == (2, 64, 64, 3) and imgs.dtype == np.uint8 and imgs[1].min() == 200
+    assert load_files([]).shape == (0, 64, 64, 3)
