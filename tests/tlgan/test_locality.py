@@ -295,3 +295,9 @@ def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
         assert spread_images.shape == images.shape and np.isfinite(spread_probs).all()
         err = np.abs(spread_probs[:, cols] - want[:, :2]).max(axis=1)
         assert (err <= np.abs(probs[:, cols] - want[:, :2]).max(axis=1) + 0.3).all()
+    # a tighter mask (squared) changes the faces wherever the mask is partial
+    mask = p.locality_mask(moves)
+    assert mask is not None and ((mask > 0.05) & (mask < 0.95)).any()
+    tighter, tighter_probs = variant_hold(p, z, moved, moves, mask_power=2.0)
+    assert tighter.shape == images.shape and not np.array_equal(tighter, images)
+    assert np.isfinite(tighter_probs).all()
