@@ -16,22 +16,32 @@ references, by our extractor) moves by more than 0.3, and by the independent jud
 Part 3: time per edit of one face (the pipeline work of POST /edit, median of several runs)
 for each setting, and its ratio to the old behaviour measured in the same run.
 ``--parts swing`` runs part 2 alone (``--settings local+hold``: one setting only).
+Part 2 also gives the judge's share under each of its readings (:data:`READINGS`): the old
+rule (age by more than 10 years), the goal as written (P(Young) by more than 0.3, the
+judge's age mapped to CelebA's Young label by ``bench/judge.py``'s fit on real crops), and
+that reading averaged over the image and its mirror; then, per reading, the mean share of
+the non-reference axes next to the judge's floor (JPEG q 90, and the default path along
+random directions; ``--no-floor`` skips it).
 
 ``--judge-floor``: only the judge's own noise on the same faces, under changes that should
 change neither gender nor age: the image mirrored, shifted by 1-2 px (edges repeated), re-encoded
 as JPEG at quality 90; latent moves of the ±3 edits' length along random directions orthogonal
 to every bundle axis, rendered whole and, as the default edit renders (local inside a swing
 axis's mask, references held), in place of that axis; and Smiling ±0.5. Each row: the share of
-faces over the swing thresholds (P(male) > 0.3 or age > 10 years) and their means.
+faces over the swing thresholds (P(male) > 0.3, or age > 10 years / P(Young) > 0.3, per
+reading) and their mean changes.
 
 ``--hold-variants``: only the swing part at the defaults (local, references held) with
 variants of the hold, for choosing one on other seeds than the bench's
 (``--seed 20000``): the extractor's reading averaged (in logits) over the face, its mirror and
 1 px shifts; a tighter tolerance with more passes; the hold measured on logits divided by 3
 (saturated probabilities held closer); age cues, or age and gender cues, the extractor
-labels held as well (the moved attribute excepted).
-Per variant: the shares, the target's change, the time per face and the judge's share minus
-the default's with a 95% interval (faces resampled).
+labels held as well (the moved attribute excepted); the corrections rendered over the whole
+image (the start latent corrected as well, not only the moved one inside the mask) or over a
+face ellipse only (the start's frame kept).
+Per variant: the frame/face and bg/face ratios of part 1's edits, the shares (the judge's
+per reading), the target's change, the time per face and the judge's share minus the
+default's with a 95% interval (faces resampled), and per axis the shares.
 
 ``--face-masks``: only the ratio part (local, no hold) with per-face masks: each face's own
 mask, learned as learn_masks learns an axis's mask but on this face's open-loop move alone
@@ -64,8 +74,14 @@ SWING_AXES = ("Smiling,Eyeglasses,Wearing_Lipstick,Mouth_Slightly_Open,Blond_Hai
 
 
 BACKGROUND_BELOW = 0.2
-#: the judge's swing thresholds: P(male) and age in years
-JUDGE_MALE, JUDGE_AGE = 0.3, 10.0
+#: the judge's swing thresholds: P(male), age in years (the old rule) and P(Young)
+JUDGE_MALE, JUDGE_AGE, JUDGE_YOUNG = 0.3, 10.0, 0.3
+#: the judge's readings of a swing: (image and mirror averaged, rule of judge_swings, label)
+READINGS = {
+    "old": (False, "age", "age > 10 y (old rule)"),
+    "young": (False, "young", "P(Young) > 0.3"),
+    "young+mirror": (True, "young", "P(Young) > 0.3, image + mirror"),
+}
 SETTINGS: dict[str, tuple[bool | str, bool]] = {
     "off": (False, False), "local": (True, False), "local+hold": (True, True),
     # local edits through per-face masks (``--face-mask``), not in the default run
@@ -301,14 +317,42 @@ def face_mask_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,
         print(f"-> {picture}")
 
 
-def judge_swings(j0: dict, j: dict, gender: bool = True, age: bool = True
+def judge_swings(j0: dict, j: dict, gender: bool = True, age: bool = True, rule: str = "age"
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per face, whether the judge's P(male) moved from ``j0`` to ``j`` by more than
-    JUDGE_MALE and whether its age moved by more than JUDGE_AGE years (each all False when
-    not counted: the judge's gender for a Male edit, its age for a Young edit)."""
+    JUDGE_MALE and whether its age moved: by more than JUDGE_AGE years (``rule`` "age", the
+    old rule) or its P(Young) by more than JUDGE_YOUNG (``rule`` "young", the goal as
+    written; readings with 'p_young'); each all False when not counted (the judge's gender
+    for a Male edit, its age for a Young edit)."""
     male = np.abs(j["p_male"] - j0["p_male"]) > JUDGE_MALE
-    old = np.abs(j["age"] - j0["age"]) > JUDGE_AGE
+    if rule == "age":
+        old = np.abs(j["age"] - j0["age"]) > JUDGE_AGE
+    elif rule == "young":
+        old = np.abs(j["p_young"] - j0["p_young"]) > JUDGE_YOUNG
+    else:
+        raise ValueError(f"rule: 'age' or 'young', got {rule!r}")
     return male & gender, old & age
+
+
+def judge_readings(images: np.ndarray) -> dict[bool, dict]:
+    """The judge's reading of faces (N, H, W, 3): of the image alone (False) and averaged
+    over the image and its mirror (True), from one pass over each."""
+    from bench.judge import judge, mirror_mean, p_young
+
+    one = judge(images)
+    both = mirror_mean(one, judge(np.ascontiguousarray(images[:, :, ::-1])))
+    return {False: one, True: {**both, "p_young": p_young(both["age"], mirror=True)}}
+
+
+def reading_swings(r0: dict[bool, dict], r: dict[bool, dict], gender: bool = True,
+                   age: bool = True) -> dict[str, np.ndarray]:
+    """Per reading of :data:`READINGS`, per face, whether the judge counts a swing from
+    the readings ``r0`` to ``r`` (:func:`judge_readings`)."""
+    out = {}
+    for key, (mirror, rule, _) in READINGS.items():
+        m, a = judge_swings(r0[mirror], r[mirror], gender, age, rule)
+        out[key] = m | a
+    return out
 
 
 def shifted(images: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -345,57 +389,47 @@ def orthogonal_directions(axes: np.ndarray, count: int, seed: int) -> np.ndarray
     return np.asarray(d / np.linalg.norm(d, axis=1, keepdims=True))
 
 
-def judge_floor(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
-                swing_axes: list[str], distance: float, directions: int) -> None:
-    """The judge's noise on faces ``base`` of latents ``z`` under changes that should
-    change neither gender nor age (the module's ``--judge-floor``)."""
-    from bench.judge import judge
+def floor_changes(p, z: np.ndarray, base: np.ndarray, swing_axes: list[str],  # type: ignore[no-untyped-def]
+                  distance: float, directions: int, only: tuple[str, ...] = ()
+                  ) -> list[tuple[str, list[np.ndarray], list[np.ndarray] | None]]:
+    """The changes of the judge's noise floor (the module's ``--judge-floor``), each
+    (label, views of the faces ``base``, our extractor's probabilities of them or None);
+    ``only``: those whose key (mirror, shift1, shift2, jpeg, whole, path, smile-off,
+    smile-hold) is listed, else all."""
+    out: list[tuple[str, list[np.ndarray], list[np.ndarray] | None]] = []
 
-    j0 = judge(base)
-    refs = list(p.bundle.references)
-    rcols = [p.attributes.index(r) for r in refs]
-    rows: list[list[object]] = []
+    def want(key: str) -> bool:
+        return not only or key in only
 
-    def row(label: str, views: list[np.ndarray], probs: list[np.ndarray] | None = None
-            ) -> None:
-        male, old, dm, da = [], [], [], []
-        for images in views:
-            j = judge(images)
-            m, a = judge_swings(j0, j)
-            male.append(m)
-            old.append(a)
-            dm.append(np.abs(j["p_male"] - j0["p_male"]))
-            da.append(np.abs(j["age"] - j0["age"]))
-        m, a = np.concatenate(male), np.concatenate(old)
-        ext = "-" if probs is None else "{:.1%}".format(np.mean(
-            [(np.abs(q[:, rcols] - p0[:, rcols]) > 0.3).any(axis=1) for q in probs]))
-        rows.append([label, len(m), f"{np.mean(m | a):.1%}", f"{m.mean():.1%}",
-                     f"{a.mean():.1%}", f"{np.concatenate(dm).mean():.3f}",
-                     f"{np.concatenate(da).mean():.1f}", ext])
-
-    row("mirror", [np.ascontiguousarray(base[:, :, ::-1])])
-    row("shift 1 px (4 ways)", [shifted(base, dx, dy)
-                                for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))])
-    row("shift 2 px (4 ways)", [shifted(base, dx, dy)
-                                for dx, dy in ((2, 0), (-2, 0), (0, 2), (0, -2))])
-    row("JPEG q 90", [jpeg_roundtrip(base, 90)])
+    if want("mirror"):
+        out.append(("mirror", [np.ascontiguousarray(base[:, :, ::-1])], None))
+    for k in (1, 2):
+        if want(f"shift{k}"):
+            out.append((f"shift {k} px (4 ways)", [shifted(base, dx, dy) for dx, dy in
+                                                   ((k, 0), (-k, 0), (0, k), (0, -k))], None))
+    if want("jpeg"):
+        out.append(("JPEG q 90", [jpeg_roundtrip(base, 90)], None))
     dirs = orthogonal_directions(p.bundle_axes(), directions, seed=0)
-    renders = [p.render_and_label((z + s * distance * d).astype(np.float32))
-               for d in dirs for s in (-1.0, 1.0)]
-    row(f"random orthogonal ±{distance:g}, whole ({directions} directions)",
-        [r[0] for r in renders], [r[1] for r in renders])
-    # the default edit's path (local in the axis's mask, references held) with the axis's
-    # direction replaced by a random one: each swing axis gets its own direction
-    held = []
-    for k, name in enumerate(swing_axes):
-        d = dirs[k % len(dirs)]
-        for s in (-1.0, 1.0):
-            r = p.hold_edit(z, (z + s * distance * d).astype(np.float32),
-                            {name: s * distance}, locality=True)
-            held.append((r.images, r.probs))
-    row(f"random orthogonal ±{distance:g}, local + hold in each axis's mask",
-        [h[0] for h in held], [h[1] for h in held])
-    for local, hold, label in ((False, False, "off"), (True, True, "local+hold")):
+    if want("whole"):
+        renders = [p.render_and_label((z + s * distance * d).astype(np.float32))
+                   for d in dirs for s in (-1.0, 1.0)]
+        out.append((f"random orthogonal ±{distance:g}, whole ({directions} directions)",
+                    [r[0] for r in renders], [r[1] for r in renders]))
+    if want("path"):
+        # the default edit's path (local in the axis's mask, references held) with the
+        # axis's direction replaced by a random one: each swing axis gets its own direction
+        held = []
+        for k, name in enumerate(swing_axes):
+            d = dirs[k % len(dirs)]
+            for s in (-1.0, 1.0):
+                r = p.hold_edit(z, (z + s * distance * d).astype(np.float32),
+                                {name: s * distance}, locality=True)
+                held.append((r.images, r.probs))
+        out.append((f"random orthogonal ±{distance:g}, local + hold in each axis's mask",
+                    [h[0] for h in held], [h[1] for h in held]))
+    for local, hold, key in ((False, False, "off"), (True, True, "hold")):
+        if not want(f"smile-{key}"):
+            continue
         views, probs = [], []
         for s in (-0.5, 0.5):
             moves = {"Smiling": s}
@@ -407,12 +441,41 @@ def judge_floor(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ign
                 images, q = p.render_edit(z, moved, moves, local)
             views.append(images)
             probs.append(q)
-        row(f"Smiling ±0.5, {label}", views, probs)
+        out.append((f"Smiling ±0.5, {'local+hold' if hold else 'off'}", views, probs))
+    return out
+
+
+def floor_shares(r0: dict[bool, dict], views: list[np.ndarray]) -> dict[str, float]:
+    """Per reading of :data:`READINGS`, the share of faces the judge counts as swung
+    between ``r0`` (:func:`judge_readings` of the faces) and each of ``views``."""
+    flags = [reading_swings(r0, judge_readings(v)) for v in views]
+    return {k: float(np.concatenate([f[k] for f in flags]).mean()) for k in READINGS}
+
+
+def judge_floor(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
+                swing_axes: list[str], distance: float, directions: int) -> None:
+    """The judge's noise on faces ``base`` of latents ``z`` under changes that should
+    change neither gender nor age (the module's ``--judge-floor``), per reading."""
+    r0 = judge_readings(base)
+    rcols = [p.attributes.index(r) for r in p.bundle.references]
+    rows: list[list[object]] = []
+    for label, views, probs in floor_changes(p, z, base, swing_axes, distance, directions):
+        rs = [judge_readings(v) for v in views]
+        flags = [reading_swings(r0, r) for r in rs]
+        cells: list[object] = [label, sum(len(v) for v in views)]
+        cells += [f"{np.concatenate([f[k] for f in flags]).mean():.1%}" for k in READINGS]
+        for field, fmt in (("p_male", "{:.3f}"), ("age", "{:.1f}"), ("p_young", "{:.3f}")):
+            cells.append(" / ".join(fmt.format(np.concatenate(
+                [np.abs(r[m][field] - r0[m][field]) for r in rs]).mean()) for m in (False, True)))
+        cells.append("-" if probs is None else "{:.1%}".format(np.mean(
+            [(np.abs(q[:, rcols] - p0[:, rcols]) > 0.3).any(axis=1) for q in probs])))
+        rows.append(cells)
     print(f"the judge's noise floor, {len(z)} faces: share over the swing thresholds "
-          f"(P(male) > {JUDGE_MALE} or age > {JUDGE_AGE:g} y), each alone, the mean |change|; "
+          f"(P(male) > {JUDGE_MALE}, or age > {JUDGE_AGE:g} y (old) / P(Young) > "
+          f"{JUDGE_YOUNG}) per reading; mean |change| of the image alone / image + mirror; "
           "ext: our extractor's other-reference share (> 0.3)")
-    print_table(["change", "n", "judge", "P(male)", "age", "mean |dP(male)|", "mean |dage|",
-                 "ext"], rows)
+    print_table(["change", "n", *(f"judge {k}" for k in READINGS), "mean |dP(male)|",
+                 "mean |dage|", "mean |dP(Young)|", "ext"], rows)
 
 
 #: variants of the reference hold (``--hold-variants``): views labelled and averaged,
@@ -428,6 +491,11 @@ HOLD_VARIANTS: dict[str, tuple[str, dict]] = {
         "Bags_Under_Eyes", "Gray_Hair", "Double_Chin", "Chubby", "No_Beard", "5_o_Clock_Shadow",
         "Goatee", "Mustache", "Sideburns", "Heavy_Makeup", "Wearing_Lipstick",
         "Arched_Eyebrows")}),
+    "whole": ("corrections over the whole image (start latent corrected too)",
+              {"spread": "whole"}),
+    "face": ("corrections over the face ellipse (pixels), start's frame kept",
+             {"spread": "face"}),
+    "mask2": ("the edit's mask squared (tighter), shipped hold", {"mask_power": 2.0}),
 }
 
 
@@ -474,23 +542,84 @@ def view_logits(x, views: tuple[str, ...]) -> list:  # type: ignore[no-untyped-d
     return out
 
 
-def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float],  # type: ignore[no-untyped-def]
-                 views: tuple[str, ...] = (), tolerance: float = 0.05, max_steps: int = 4,
-                 temperature: float = 1.0, extra: tuple[str, ...] = ()
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """A local edit with its references held by a variant of the hold: the faces returned
-    and our extractor's plain probabilities of them."""
-    from tlgan.generators.base import to_uint8
-    from tlgan.pipeline.control import hold_edit
+def corrected_start(start: np.ndarray, moved: np.ndarray, latents: np.ndarray,
+                    rows: np.ndarray) -> np.ndarray:
+    """The start latents of faces ``rows`` with the hold's correction of ``latents`` added:
+    ``latents - start`` less its component along that face's move ``moved - start`` (so
+    the start and the open-loop move themselves give the start back; the move stays inside
+    the mask, the correction reaches the whole face)."""
+    s = np.asarray(start, np.float64)[rows]
+    m = np.asarray(moved, np.float64)[rows] - s
+    d = np.asarray(latents, np.float64) - s
+    nn = (m * m).sum(axis=1, keepdims=True)
+    along = np.where(nn > 0, (d * m).sum(axis=1, keepdims=True) / np.maximum(nn, 1e-30), 0.0)
+    return np.asarray(s + d - along * m, np.float32)
+
+
+#: where a variant hold renders its corrections (``spread`` of :func:`variant_hold`)
+SPREADS = ("mask", "whole", "face")
+
+
+def face_ramp(resolution: int) -> np.ndarray:
+    """A soft face ellipse (H, W) in [0, 1] of a CelebA crop: 1 inside three quarters of
+    its radius, falling to 0 at its rim (centre row 34, column 32 of 64; radii 18 rows,
+    14 columns), so a 6 px frame is never reached."""
+    if resolution < 16:
+        raise ValueError(f"resolution: at least 16, got {resolution}")
+    k = resolution / 64.0
+    yy, xx = np.mgrid[:resolution, :resolution]
+    d = np.sqrt(((yy - 34 * k) / (18 * k)) ** 2 + ((xx - 32 * k) / (14 * k)) ** 2)
+    return np.asarray(np.clip((1.0 - d) / 0.25, 0.0, 1.0), np.float32)
+
+
+def spread_faces(p, start: np.ndarray, moved: np.ndarray, latents: np.ndarray,  # type: ignore[no-untyped-def]
+                 rows: np.ndarray, mask: np.ndarray, spread: str = "mask"):
+    """Local edits (N, 3, H, W) of faces ``rows`` to ``latents`` inside ``mask`` with the
+    hold's correction (:func:`corrected_start`) rendered: only inside the mask (``mask``,
+    the shipped hold), over the whole face and background (``whole``: the corrected start
+    under the mask) or over the face (``face``: the whole render inside :func:`face_ramp`,
+    composited in pixels over the shipped one)."""
+    import torch
+
     from tlgan.pipeline.locality import render_local
 
+    if spread not in SPREADS:
+        raise ValueError(f"spread: of {', '.join(SPREADS)}, got {spread!r}")
+    masks = np.broadcast_to(mask, (len(rows), *mask.shape))
+    z32 = np.asarray(latents, np.float32)
+    x = (render_local(p.generator, np.asarray(start, np.float32)[rows], z32, masks)
+         if spread != "whole" else None)
+    if spread == "mask":
+        return x
+    xw = render_local(p.generator, corrected_start(start, moved, latents, rows), z32, masks)
+    if spread == "whole":
+        return xw
+    e = torch.as_tensor(face_ramp(mask.shape[-1]), device=xw.device)
+    return x + e * (xw - x)
+
+
+def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float],  # type: ignore[no-untyped-def]
+                 views: tuple[str, ...] = (), tolerance: float = 0.05, max_steps: int = 4,
+                 temperature: float = 1.0, extra: tuple[str, ...] = (), spread: str = "mask",
+                 mask_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A local edit with its references held by a variant of the hold: the faces returned
+    and our extractor's plain probabilities of them. ``spread``: where the corrections are
+    rendered (:func:`spread_faces`; the shipped hold: inside the edit's mask only);
+    ``mask_power``: the edit's mask raised to it first (> 1: tighter)."""
+    from tlgan.generators.base import to_uint8
+    from tlgan.pipeline.control import hold_edit
+
     mask = p.locality_mask(moves)
-    s32 = start.astype(np.float32)
+    if mask is not None and mask_power != 1.0:
+        mask = (mask ** mask_power).astype(np.float32)
+
+    def faces(zz: np.ndarray, rows: np.ndarray):  # type: ignore[no-untyped-def]
+        if mask is None:
+            return p.models.generator.render_tensor(zz.astype(np.float32), p.latent_space)
+        return spread_faces(p, start, moved, zz, rows, mask, spread)
 
     def render(zz: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = (p.models.generator.render_tensor(zz.astype(np.float32), p.latent_space)
-             if mask is None else render_local(p.generator, s32[rows], zz.astype(np.float32),
-                                               np.broadcast_to(mask, (len(rows), *mask.shape))))
+        x = faces(zz, rows)
         if not views and temperature == 1.0:  # the shipped hold's reading, unchanged
             return to_uint8(x), p.models.label_tensor(x)
         q = np.stack([p.models.label_tensor(v) for v in view_logits(x, views)])
@@ -501,28 +630,48 @@ def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float
     table = _HoldTable(p.table, extra, temperature)
     r = hold_edit(render, table, p.attributes, start, moved, moves,  # type: ignore[arg-type]
                   tolerance=tolerance, max_steps=max_steps)
-    faces = (render_local(p.generator, start, r.latents,
-                          np.broadcast_to(mask, (len(start), *mask.shape)))
-             if mask is not None else p.models.generator.render_tensor(r.latents,
-                                                                        p.latent_space))
-    return r.images, p.models.label_tensor(faces)
+    return r.images, p.models.label_tensor(faces(r.latents, np.arange(len(start))))
 
 
 def hold_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]
-                  swing_axes: list[str], distance: float, names: list[str]) -> None:
+                  swing_axes: list[str], distance: float, names: list[str],
+                  ratio_axes: str = RATIO_AXES) -> None:
     """The swing part at the defaults for each variant of the hold in ``names``
-    (``--hold-variants``)."""
+    (``--hold-variants``), the judge's share under each reading of :data:`READINGS`; then
+    per variant the frame/face and bg/face ratios of the ``ratio_axes`` edits (as part 1)."""
     import time
 
-    from bench.judge import judge
+    from tlgan.pipeline.locality import frame_face_ratio
 
-    j0 = judge(base)
+    ratio_rows = []
+    for key in names:
+        opts = HOLD_VARIANTS[key][1]
+        cells: list[object] = [key]
+        for item in ratio_axes.split(","):
+            name, step = item.split("=")
+            moves = {name: float(step)}
+            moved = np.stack([p.edit(zi, moves) for zi in z])
+            images, probs = variant_hold(p, z, moved, moves, **opts)
+            t = p.attributes.index(name)
+            cells.append(f"{frame_face_ratio(base, images):.2f} / "
+                         f"{background_ratio(base, images, p.locality_mask(moves)):.2f} / "
+                         f"{np.mean(probs[:, t] - p0[:, t]):+.2f}")
+        ratio_rows.append(cells)
+    print(f"hold variants, local edits, {len(z)} faces: frame/face / bg/face (mask < "
+          f"{BACKGROUND_BELOW}) / dP target")
+    print_table(["hold", *(f"{i.split('=')[0]} {float(i.split('=')[1]):+g}"
+                           for i in ratio_axes.split(","))], ratio_rows)
+
+    r0 = judge_readings(base)
     rcols = [p.attributes.index(r) for r in p.bundle.references]
-    flags: dict[str, np.ndarray] = {}
+    flags: dict[str, dict[str, np.ndarray]] = {}
     rows = []
+    main_keys = tuple(READINGS)
+    per_axis: dict[str, list[str]] = {}
     for key in names:
         label, opts = HOLD_VARIANTS[key]
-        ext, male, old, target, took = [], [], [], [], 0.0
+        ext, target, took = [], [], 0.0
+        per: dict[str, list[np.ndarray]] = {k: [] for k in READINGS}
         for name in swing_axes:
             t = p.attributes.index(name)
             for sign in (-1.0, 1.0):
@@ -532,30 +681,42 @@ def hold_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: i
                 images, probs = variant_hold(p, z, moved, moves, **opts)
                 took += time.perf_counter() - t0
                 ext.append((np.abs(probs[:, rcols] - p0[:, rcols]) > 0.3).any(axis=1))
-                m, a = judge_swings(j0, judge(images))
-                male.append(m)
-                old.append(a)
+                for k, f in reading_swings(r0, judge_readings(images)).items():
+                    per[k].append(f)
                 target.append(sign * (probs[:, t] - p0[:, t]))
-        m, a = np.stack(male), np.stack(old)  # (edits, faces)
-        flags[label] = m | a
+            if sign > 0:  # both signs of this axis done
+                per_axis.setdefault(name, []).append(
+                    f"{np.mean(ext[-2:]):.1%} / {np.mean(per['young'][-2:]):.1%}")
+        flags[key] = {k: np.stack(v) for k, v in per.items()}  # (edits, faces)
         cells: list[object] = [f"{key}: {label}", f"{np.mean(ext):.1%}",
-                               f"{flags[label].mean():.1%}", f"{m.mean():.1%}", f"{a.mean():.1%}",
+                               *(f"{flags[key][k].mean():.1%}" for k in READINGS),
                                f"{np.mean(target):+.3f}",
                                f"{1000 * took / (len(ext) * len(z)):.1f}"]
-        first = flags[HOLD_VARIANTS[names[0]][0]]
-        rng = np.random.default_rng(0)
-        diffs = [(flags[label][:, i].mean() - first[:, i].mean())
-                 for i in (rng.integers(0, len(z), len(z)) for _ in range(2000))]
-        lo, hi = np.percentile(diffs, [2.5, 97.5])
-        cells.append(f"{100 * (flags[label].mean() - first.mean()):+.1f} "
-                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}]")
+        for k in main_keys:
+            cells.append(paired_difference(flags[key][k], flags[names[0]][k]))
         rows.append(cells)
         print(f"{label}: done", file=sys.stderr, flush=True)
     print(f"hold variants, local edits, {len(z)} faces x {len(swing_axes)} axes x ±{distance:g}"
-          f"; judge: P(male) > {JUDGE_MALE} or age > {JUDGE_AGE:g} y; vs {names[0]!r}: the "
-          "judge's share minus its, points, 95% interval over faces resampled")
-    print_table(["hold", "ext", "judge", "P(male)", "age", "dP target", "ms / face",
-                 f"judge vs {names[0]}"], rows)
+          f"; judge per reading ({'; '.join(f'{k}: {v[2]}' for k, v in READINGS.items())}); "
+          f"vs {names[0]!r}: the judge's share minus its, points, 95% interval over faces "
+          "resampled")
+    print_table(["hold", "ext", *(f"judge {k}" for k in READINGS), "dP target", "ms / face",
+                 *(f"{k} vs {names[0]}" for k in main_keys)], rows)
+    print("\nper axis ±3: ext / judge young")
+    print_table(["axis", *names], [[n, *v] for n, v in per_axis.items()])
+
+
+def paired_difference(flags: np.ndarray, first: np.ndarray, draws: int = 2000) -> str:
+    """The share of ``flags`` (edits, faces) minus that of ``first``, in points, with a 95%
+    interval over the faces resampled (the same faces for both: paired)."""
+    if flags.shape != first.shape:
+        raise ValueError(f"first: expected the shape of flags {flags.shape}, got {first.shape}")
+    n = flags.shape[1]
+    rng = np.random.default_rng(0)
+    diffs = [(flags[:, i].mean() - first[:, i].mean())
+             for i in (rng.integers(0, n, n) for _ in range(draws))]
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return f"{100 * (flags.mean() - first.mean()):+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 def main() -> None:
@@ -589,6 +750,8 @@ def main() -> None:
                     help="only: the judge's noise under changes that keep gender and age")
     ap.add_argument("--directions", type=int, default=4,
                     help="random directions of --judge-floor")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="the swing part without the judge's floor per reading")
     ap.add_argument("--hold-variants", nargs="?", const=",".join(HOLD_VARIANTS),
                     help="only: the swing part with variants of the hold (comma list, of: "
                          + ",".join(HOLD_VARIANTS) + "; all when bare)")
@@ -629,7 +792,7 @@ def main() -> None:
         names = args.hold_variants.split(",")
         if not set(names) <= set(HOLD_VARIANTS):
             raise SystemExit(f"--hold-variants: of {','.join(HOLD_VARIANTS)}")
-        hold_variants(p, z, base, p0, non_refs, args.distance, names)
+        hold_variants(p, z, base, p0, non_refs, args.distance, names, args.ratio_axes)
         return
 
     face_edit = face_mask_edit(p, args.face_mask)
@@ -696,14 +859,15 @@ def swing_part(p, args: argparse.Namespace, edit: Edit,  # type: ignore[no-untyp
                ) -> None:
     """Part 2: per axis moved by ±distance, the share of faces whose other reference
     swings, by our extractor and the judge, per setting."""
-    judge = None
-    if not args.no_judge:
-        from bench.judge import judge
+    judge = not args.no_judge
     attrs = p.attributes
     refs = [r for r in p.bundle.references] if p.bundle else []
     rcols = [attrs.index(r) for r in refs]
-    j0 = judge(base) if judge else None
+    r0 = judge_readings(base) if judge else None
+    j0 = r0[False] if r0 else None
     rows, signed = [], []
+    # per axis, per setting, per reading: the judge's swing flags of both signs
+    by_reading: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     # per setting, over the non-reference edits: (our logit change of Young, judge's age
     # change, our P(Male) change, judge's P(male) change), for their correlation
     pairs: dict[str, list[np.ndarray]] = {}
@@ -722,10 +886,15 @@ def swing_part(p, args: argparse.Namespace, edit: Edit,  # type: ignore[no-untyp
                 ext_share.append(swing)
                 if t is not None:
                     target.append(sign * (probs[:, t] - p0[:, t]))
-                if judge and j0 is not None:
-                    j = judge(images)
+                if r0 is not None and j0 is not None:
+                    r = judge_readings(images)
+                    j = r[False]
                     jm, ja = judge_swings(j0, j, gender=name != "Male", age=name != "Young")
                     judge_share.append(jm | ja)
+                    cell = by_reading.setdefault(name, {}).setdefault(key, {})
+                    for k, f in reading_swings(r0, r, gender=name != "Male",
+                                               age=name != "Young").items():
+                        cell[k] = np.concatenate([cell[k], f]) if k in cell else f
                     if name not in refs:
                         q = np.clip(np.stack([probs[:, rcols], p0[:, rcols]]), 1e-4, 1 - 1e-4)
                         lg = np.log(q / (1 - q))
@@ -769,6 +938,40 @@ def swing_part(p, args: argparse.Namespace, edit: Edit,  # type: ignore[no-untyp
               f"and the share of faces whose age moved > {JUDGE_AGE:g} y")
         print_table(["axis"] + [f"{c} {d}{args.distance:g}" for d in "-+"
                                 for c in ("dage", "dP(male)", "age share")], signed)
+    if by_reading and r0 is not None:
+        reading_tables(p, args, by_reading, settings, base, r0)
+
+
+def reading_tables(p, args: argparse.Namespace,  # type: ignore[no-untyped-def]
+                   by_reading: dict[str, dict[str, dict[str, np.ndarray]]],
+                   settings: dict[str, tuple[bool, bool]], base: np.ndarray,
+                   r0: dict[bool, dict]) -> None:
+    """The judge's swing share per axis under each reading of :data:`READINGS`, per
+    setting, their mean over the non-reference axes, and (unless ``--no-floor``) the
+    judge's floor under each reading: JPEG q 90 and the default edit's path along random
+    directions orthogonal to every bundle axis (as ``--judge-floor``)."""
+    refs = list(p.bundle.references)
+    heads = [f"axis +-{args.distance:g}"] + [f"{k}: {s}" for s in settings for k in READINGS]
+    rows = [[name] + [f"{by_reading[name][s][k].mean():.1%}" for s in settings
+                      for k in READINGS] for name in by_reading]
+    non_refs = [n for n in by_reading if n not in refs]
+    mean = {(s, k): float(np.mean([by_reading[n][s][k].mean() for n in non_refs]))
+            for s in settings for k in READINGS}
+    rows.append([f"mean of the {len(non_refs)}"] + [f"{mean[s, k]:.1%}" for s in settings
+                                                     for k in READINGS])
+    named = "; ".join(f"{k}: {v[2]}" for k, v in READINGS.items())
+    print(f"\nthe judge's share per reading ({named}; P(male) > {JUDGE_MALE} in each)")
+    print_table(heads, rows)
+    if args.no_floor:
+        return
+    z = p.seeds_to_latents(range(args.seed, args.seed + args.faces))
+    floors = {label: floor_shares(r0, views) for label, views, _ in floor_changes(
+        p, z, base, non_refs, args.distance, args.directions, only=("jpeg", "path"))}
+    last = list(settings)[-1]
+    print(f"\nnon-reference axes, the judge's mean share ({last}) and its floor, per reading")
+    print_table(["reading", f"share {last}", *(f"floor: {f}" for f in floors)],
+                [[f"{k}: {v[2]}", f"{mean[last, k]:.1%}",
+                  *(f"{fl[k]:.1%}" for fl in floors.values())] for k, v in READINGS.items()])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Fixtures of the generator-training tests: a tiny CelebA-format folder, a tiny trained run."""
+"""Fixtures of the generator-training tests (a tiny CelebA-format folder, a tiny trained run)
+and of the local-edit tests (a tiny bundle with masks)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 from training_helpers import TINY
 
+from tlgan.pipeline import Pipeline
 from tlgan.testing import tiny_extractor
 from tlgan.training.config import GeneratorTrainConfig
 from tlgan.training.trainer import train
@@ -35,3 +37,18 @@ def trained(celeba_fixture: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     train(GeneratorTrainConfig(data=str(celeba_fixture), out=str(out), iterations=4, **TINY),  # type: ignore[arg-type]
           extractor=tiny_extractor(), log=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="module")
+def local(tiny_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
+          ) -> tuple[Pipeline, Path]:
+    """A tiny pipeline whose bundle ships local-edit masks, and the bundle's folder."""
+    from axes.bundle_attach import attach_masks
+    from tlgan.pipeline.locality import learn_masks
+    from tlgan.testing import tiny_bundle_with_samples
+
+    folder = tmp_path_factory.mktemp("bundle") / "b"
+    p = tiny_bundle_with_samples(tiny_pipeline, folder, n=200)
+    masks, meta = learn_masks(p, faces=32, global_area=1.0)  # random faces: wide masks
+    bundle = attach_masks(folder, masks, meta)
+    return Pipeline(generator=p.generator, extractor=p.extractor, bundle=bundle), folder

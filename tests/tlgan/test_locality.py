@@ -9,22 +9,9 @@ import numpy as np
 import pytest
 
 from axes.bundle import load
-from axes.bundle_attach import attach_masks
 from tlgan.pipeline import Pipeline
-from tlgan.pipeline.locality import KEEP_BELOW, KEEP_FULL, keep_ramp, learn_masks, render_local
+from tlgan.pipeline.locality import KEEP_BELOW, KEEP_FULL, keep_ramp, render_local
 from tlgan_base.artifact import ArtifactError
-
-
-@pytest.fixture(scope="module")
-def local(tiny_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory
-          ) -> tuple[Pipeline, Path]:
-    from tlgan.testing import tiny_bundle_with_samples
-
-    folder = tmp_path_factory.mktemp("bundle") / "b"
-    p = tiny_bundle_with_samples(tiny_pipeline, folder, n=200)
-    masks, meta = learn_masks(p, faces=32, global_area=1.0)  # random faces: wide masks
-    bundle = attach_masks(folder, masks, meta)
-    return Pipeline(generator=p.generator, extractor=p.extractor, bundle=bundle), folder
 
 
 def test_masks_ship_checksummed_with_provenance_and_references_stay_global(
@@ -308,6 +295,19 @@ def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
     _, viewed = variant_hold(p, z, moved, moves, views=("flip",), temperature=3.0,
                              extra=("Smiling",))
     assert viewed.shape == probs.shape and np.isfinite(viewed).all()
+    # the corrections rendered beyond the mask (tests/tlgan/test_judge_reading.py checks
+    # where): the same loop, faces of the same shape, the references still held as closely
+    for spread in ("whole", "face"):
+        spread_images, spread_probs = variant_hold(p, z, moved, moves, spread=spread)
+        assert spread_images.shape == images.shape and np.isfinite(spread_probs).all()
+        err = np.abs(spread_probs[:, cols] - want[:, :2]).max(axis=1)
+        assert (err <= np.abs(probs[:, cols] - want[:, :2]).max(axis=1) + 0.3).all()
+    # a tighter mask (squared) changes the faces wherever the mask is partial
+    mask = p.locality_mask(moves)
+    assert mask is not None and ((mask > 0.05) & (mask < 0.95)).any()
+    tighter, tighter_probs = variant_hold(p, z, moved, moves, mask_power=2.0)
+    assert tighter.shape == images.shape and not np.array_equal(tighter, images)
+    assert np.isfinite(tighter_probs).all()
 
 
 def test_face_masks_are_each_faces_own_and_restrict_the_shipped_mask(
