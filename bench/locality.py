@@ -136,6 +136,8 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: i
         probs = p.models.label_tensor(x)
         images = to_uint8(x)
         shown.setdefault("blend alone" if not composite else "local (default)", images[:8])
+        if label == "shipped mask":
+            default = images
         rows.append([label, f"{frame_face_ratio(base, images):.2f}",
                      f"{background_ratio(base, images, mask):.2f}",
                      f"{np.mean(probs[:, t] - p0[:, t]):+.3f}"])
@@ -153,6 +155,21 @@ def hair_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: i
                              f"{np.mean(pr[:, t] - p0[:, t]):+.3f}"])
     print(f"Blond_Hair +2, local, {len(z)} faces")
     print_table(["mask", "frame/face", "bg/face", "dP target"], rows)
+    # how much of the frame/face ratio the hair's place alone implies: the shipped mask's
+    # (and its composite ramp's) mean weight in the outer frame over that in the face square,
+    # and the default edit's mean |pixel change| where the ramp keeps the edit whole, in the
+    # frame and in the face square (hair at the frame changes more than hair on the forehead)
+    inner = np.zeros((r, r), bool)
+    c = (r - 28) // 2
+    inner[c:c + 28, c:c + 28] = True
+    ramp = keep_ramp(torch.as_tensor(mask)).numpy()
+    d = np.abs(default.astype(np.float64) - base.astype(np.float64)).mean(axis=(0, -1))
+    whole = ramp >= 1.0
+    weight = mask[edge].mean() / mask[inner].mean()
+    print(f"the shipped mask's mean weight, frame / face square: {weight:.2f} (its composite "
+          f"ramp {ramp[edge].mean() / ramp[inner].mean():.2f}); the default edit's mean |pixel "
+          f"change| where the ramp is 1: frame {d[edge & whole].mean():.1f}, face square "
+          f"{d[inner & whole].mean():.1f} (0-255)")
     if picture:
         from PIL import Image
 
