@@ -1,6 +1,8 @@
 """How well does teaching from a few marks recover a feature? A simulated user.
 
-A CelebA attribute is held out (taught under a new name, as if the bundle did not have it);
+A CelebA attribute is taught under a new name (the span prior still sees the attribute's
+own axis; ``--exclude-own`` teaches it under its own name, so the prior leaves that axis out,
+as for a feature the bundle does not have; ``--span-terms`` sets teach_axis's span_terms);
 the simulated user marks faces yes/no by the extractor's answer (P > 0.5). Like the web
 page's grid, which shows faces so that both sides are likely, the marked faces are drawn
 from a pool of random faces half with the feature and half without. For 10, 20, 50 and 100
@@ -25,7 +27,8 @@ user who marks only the faces they are sure about; ``--graded 5`` grades each fa
 middle grade is marked unsure instead). Per variant (``JUDGE_VARIANTS``: the
 recipe before #28, the default, the span prior's strength, the head's features, what it
 holds, a bench-only logistic fit on the marks' latents, the span prior on the few axes
-that cross-validation on the marks picks, and the default holding more of the axes that
+that cross-validation on the marks picks or on a fixed 1, 2 or 3 of them (T1-T3), and the
+default holding more of the axes that
 read as gender), for each mark count and several draws it prints
 the medians of: the judge's age change per unit move (strength: mean age at +D minus at -D
 over 2D, on held-out faces), its ratio to the full-label Young axis's (-Young, measured in
@@ -109,6 +112,15 @@ JUDGE_VARIANTS: list[tuple[str, dict]] = [  # type: ignore[type-arg]
     ("J: default recipe, also orthogonal to Heavy_Makeup and Wearing_Lipstick",
      {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP,
       "orth": [*_MALE, "Heavy_Makeup", "Wearing_Lipstick"]}),
+    ("T1: span-prior 0.3, 1 span term, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": _MALE,
+      "terms": 1}),
+    ("T2: span-prior 0.3, 2 span terms, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": _MALE,
+      "terms": 2}),
+    ("T3: span-prior 0.3, 3 span terms, orthogonal to Male",
+     {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP, "orth": _MALE,
+      "terms": 3}),
     ("K: default recipe, also orthogonal to No_Beard",
      {"method": "span-prior", "features": "embeddings", "keep": SPAN_KEEP,
       "orth": [*_MALE, "No_Beard"]}),
@@ -152,6 +164,13 @@ def main() -> None:
                     help="--judge-age: simulate the web page's rounds instead of balanced "
                          "draws: comma-separated ways later rounds pick their faces (" +
                          ", ".join(PICKS) + "; see above).")
+    ap.add_argument("--span-terms", default="", metavar="TERMS",
+                    help="Attribute mode: teach_axis's span_terms (empty: its default; 'cv' "
+                         "or an integer).")
+    ap.add_argument("--exclude-own", action="store_true",
+                    help="Attribute mode: teach each attribute under its own name, so the span "
+                         "prior leaves that attribute's own axis out (a feature the bundle "
+                         "does not know) instead of a new name beside it.")
     ap.add_argument("--timing-only", type=int, default=0, metavar="RUNS",
                     help="Only time RUNS fits of 60 marks (median and breakdown), then stop.")
     args = ap.parse_args()
@@ -209,7 +228,10 @@ def main() -> None:
                 idx = np.concatenate([rng.choice(yes, k, replace=False),
                                       rng.choice(no, m - k, replace=False)])
                 labels = (pool_p[idx, col] > 0.5).astype(int)
-                taught = teach_axis(pipe, f"{attr}_taught", pool[idx], labels, seed=draw)
+                taught = teach_axis(pipe, attr if args.exclude_own else f"{attr}_taught",
+                                    pool[idx], labels, seed=draw,
+                                    allow_existing=args.exclude_own,
+                                    span_terms=_span_terms(args.span_terms))
                 times.append(taught.stats["total_s"])
                 cosines.append(float(taught.direction @ full))
                 resps.append(_response(pipe, test_z, taught.direction, col))
@@ -224,6 +246,11 @@ def main() -> None:
           f"P(attribute) of {args.faces} held-out faces at steps {STEPS}")
     print_table(["attribute", "marks", "cosine", "min cosine", "response -3..+3", "fit s"],
                 rows)
+
+
+def _span_terms(text: str) -> int | str | None:
+    """``--span-terms`` as teach_axis takes it: None (empty), "cv" or an integer."""
+    return None if not text else text if text == "cv" else int(text)
 
 
 def judge_age(pipe, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
