@@ -38,7 +38,9 @@ variants of the hold, for choosing one on other seeds than the bench's
 (saturated probabilities held closer); age cues, or age and gender cues, the extractor
 labels held as well (the moved attribute excepted); the corrections rendered over the whole
 image (the start latent corrected as well, not only the moved one inside the mask) or over a
-face ellipse only (the start's frame kept).
+face ellipse only (the start's frame kept); the shipped hold with the whole-image one only for
+the faces it cannot hold (``fallback``; ``fallback15``/``fallback30``: only where a reference
+ends more than 0.15 / 0.3 from the start).
 Per variant: the frame/face and bg/face ratios of part 1's edits, the shares (the judge's
 per reading), the target's change, the time per face and the judge's share minus the
 default's with a 95% interval (faces resampled), and per axis the shares.
@@ -513,6 +515,12 @@ HOLD_VARIANTS: dict[str, tuple[str, dict]] = {
     "face": ("corrections over the face ellipse (pixels), start's frame kept",
              {"spread": "face"}),
     "mask2": ("the edit's mask squared (tighter), shipped hold", {"mask_power": 2.0}),
+    "fallback": ("the shipped hold; faces it cannot hold inside the mask held again over "
+                 "the whole image", {"spread": "fallback"}),
+    "fallback15": ("the same, only faces whose references end > 0.15 off",
+                   {"spread": "fallback", "fallback_above": 0.15}),
+    "fallback30": ("the same, only faces whose references end > 0.3 off (a swing)",
+                   {"spread": "fallback", "fallback_above": 0.3}),
 }
 
 
@@ -618,7 +626,8 @@ def spread_faces(p, start: np.ndarray, moved: np.ndarray, latents: np.ndarray,  
 def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float],  # type: ignore[no-untyped-def]
                  views: tuple[str, ...] = (), tolerance: float = 0.05, max_steps: int = 4,
                  temperature: float = 1.0, extra: tuple[str, ...] = (), spread: str = "mask",
-                 mask_power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                 mask_power: float = 1.0, fallback_above: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """A local edit with its references held by a variant of the hold: the faces returned
     and our extractor's plain probabilities of them. ``spread``: where the corrections are
     rendered (:func:`spread_faces`; the shipped hold: inside the edit's mask only);
@@ -630,10 +639,12 @@ def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float
     if mask is not None and mask_power != 1.0:
         mask = (mask ** mask_power).astype(np.float32)
 
+    first = "mask" if spread == "fallback" else spread
+
     def faces(zz: np.ndarray, rows: np.ndarray):  # type: ignore[no-untyped-def]
         if mask is None:
             return p.models.generator.render_tensor(zz.astype(np.float32), p.latent_space)
-        return spread_faces(p, start, moved, zz, rows, mask, spread)
+        return spread_faces(p, start, moved, zz, rows, mask, first)
 
     def render(zz: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = faces(zz, rows)
@@ -647,7 +658,21 @@ def variant_hold(p, start: np.ndarray, moved: np.ndarray, moves: dict[str, float
     table = _HoldTable(p.table, extra, temperature)
     r = hold_edit(render, table, p.attributes, start, moved, moves,  # type: ignore[arg-type]
                   tolerance=tolerance, max_steps=max_steps)
-    return r.images, p.models.label_tensor(faces(r.latents, np.arange(len(start))))
+    images = r.images
+    probs = p.models.label_tensor(faces(r.latents, np.arange(len(start))))
+    bad = [i for i, u in enumerate(r.unheld) if u]
+    if spread == "fallback" and fallback_above > 0 and bad:
+        # only the faces whose held references end further than fallback_above from the start
+        cols = [p.attributes.index(a) for a in p.bundle.references if a not in moves]
+        off = np.abs(probs[:, cols] - p.label_latents(start)[:, cols]).max(axis=1)
+        bad = [i for i in bad if off[i] > fallback_above]
+    if spread == "fallback" and bad and mask is not None:
+        # the faces the hold could not hold inside the mask, held again over the whole image
+        again, again_probs = variant_hold(p, start[bad], moved[bad], moves, views, tolerance,
+                                          max_steps, temperature, extra, "whole", mask_power)
+        images, probs = images.copy(), probs.copy()
+        images[bad], probs[bad] = again, again_probs
+    return images, probs
 
 
 def hold_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,  # type: ignore[no-untyped-def]

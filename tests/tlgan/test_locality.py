@@ -302,6 +302,15 @@ def test_hold_variants_default_is_the_shipped_hold_and_variants_hold_more(
         assert spread_images.shape == images.shape and np.isfinite(spread_probs).all()
         err = np.abs(spread_probs[:, cols] - want[:, :2]).max(axis=1)
         assert (err <= np.abs(probs[:, cols] - want[:, :2]).max(axis=1) + 0.3).all()
+    # the fallback keeps the shipped hold's faces unless a reference ends over the
+    # threshold, and then holds those faces again over the whole image
+    never, _ = variant_hold(p, z, moved, moves, spread="fallback", fallback_above=1.0)
+    assert np.array_equal(never, images)
+    whole, _ = variant_hold(p, z, moved, moves, spread="whole")
+    fell, _ = variant_hold(p, z, moved, moves, spread="fallback")
+    same = (fell == images).all(axis=(1, 2, 3))
+    again = (fell == whole).all(axis=(1, 2, 3))
+    assert (same | again).all() and (again & ~same).any()
     # a tighter mask (squared) changes the faces wherever the mask is partial
     mask = p.locality_mask(moves)
     assert mask is not None and ((mask > 0.05) & (mask < 0.95)).any()
