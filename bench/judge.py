@@ -137,21 +137,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, 
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for 0/1 ``labels`` (ties count half)."""
-    s, y = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
-    if s.shape != y.shape or y.all() or not y.any():
+    """Area under the ROC curve of ``scores`` for 0/1 ``labels`` (ties count half;
+    ``tlgan_base.classifier_metrics.roc_auc``), a ValueError naming ``labels`` with one
+    class only."""
+    from tlgan_base.classifier_metrics import roc_auc as auc
+
+    value = auc(labels, scores)
+    if value is None:
         raise ValueError("labels: expected 0/1 labels of both kinds, one per score")
-    pos, neg = s[y], s[~y]
-    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
-    ranks = np.empty(len(order))
-    ranks[order] = np.arange(1, len(order) + 1)
-    allv = np.concatenate([pos, neg])
-    for v in np.unique(allv):  # average ranks of ties
-        tie = allv == v
-        if tie.sum() > 1:
-            ranks[tie] = ranks[tie].mean()
-    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2)
-                 / (len(pos) * len(neg)))
+    return value
 
 
 def judge(images: np.ndarray, mode: str = "landmark") -> dict:
@@ -181,42 +175,31 @@ def load_dir(path: str, limit: int | None = None):
     import glob
     import os
 
-    from PIL import Image
-
     files = sorted(
         f for f in glob.glob(os.path.join(path, "*"))
         if f.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".webp"))
     )[:limit]
-    imgs = [
-        np.asarray(Image.open(f).convert("RGB").resize((64, 64), Image.BICUBIC))
-        for f in files
-    ]
-    return files, (np.stack(imgs) if imgs else np.zeros((0, 64, 64, 3), np.uint8))
+    return files, load_files(files)
 
 
 def celeba_split(root: str, split: int, attribute: str = "Young", limit: int | None = None,
                  seed: int = 0) -> tuple[list[str], np.ndarray]:
     """Image paths of one split of a CelebA-layout directory (list_eval_partition.txt:
-    0 train, 1 val, 2 test) and their 0/1 ``attribute`` labels; at most ``limit`` of them,
-    drawn at random (``seed``), in file order."""
-    import os
+    0 train, 1 val, 2 test; read by ``feature_extractor.celeba_index.read_celeba``) and
+    their 0/1 ``attribute`` labels; at most ``limit`` of them, drawn at random (``seed``),
+    in file order."""
+    from feature_extractor.celeba_index import read_celeba
 
-    with open(os.path.join(root, "list_eval_partition.txt")) as f:
-        part = {n: int(k) for n, k in (line.split() for line in f if line.strip())}
-    with open(os.path.join(root, "list_attr_celeba.txt")) as f:
-        f.readline()
-        names = f.readline().split()
-        if attribute not in names:
-            raise ValueError(f"attribute: {attribute!r} is not a CelebA attribute")
-        col = names.index(attribute)
-        label = {row[0]: int(row[1 + col]) > 0
-                 for row in (line.split() for line in f if line.strip())}
-    files = sorted(n for n, k in part.items() if k == split and n in label)
-    if limit is not None and limit < len(files):
-        keep = np.random.default_rng(seed).choice(len(files), limit, replace=False)
-        files = [files[i] for i in sorted(keep)]
-    return ([os.path.join(root, "img_align_celeba", n) for n in files],
-            np.array([label[n] for n in files], dtype=np.int64))
+    index = read_celeba(root)
+    if attribute not in index.attributes:
+        raise ValueError(f"attribute: {attribute!r} is not a CelebA attribute")
+    rows = index.indices(split)
+    if limit is not None and limit < len(rows):
+        rows = np.sort(rows[np.random.default_rng(seed).choice(len(rows), limit,
+                                                                replace=False)])
+    col = index.attributes.index(attribute)
+    return ([str(index.image_path(int(i))) for i in rows],
+            index.labels[rows, col].astype(np.int64))
 
 
 def load_files(files: list[str]) -> np.ndarray:

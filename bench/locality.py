@@ -198,30 +198,26 @@ FACE_MASK_VARIANTS = {
 }
 
 
-#: the blur of a face's own mask (px; learn_masks blurs the mean by MASK_SIGMA = 2)
-OWN_SIGMA = {"sigma": 2.0}
+#: the blur (px) of a face's own mask (learn_masks blurs the mean by MASK_SIGMA = 2)
+OWN_SIGMA = 2.0
 
 
-def own_masks(p, start: np.ndarray, moved: np.ndarray,
-              moves: dict[str, float]) -> np.ndarray:
+def own_masks(p, start: np.ndarray, moved: np.ndarray,  # type: ignore[no-untyped-def]
+              moves: dict[str, float], sigma: float = OWN_SIGMA) -> np.ndarray:
     """Each face's own mask (N, H, W) in [0, 1] for the open-loop move from ``start`` to
     ``moved`` (N, L): as learn_masks learns an axis's mask, but on this face alone: the
     extractor's logit gradient of the moved attributes (signed by the move) at the midpoint
-    image times the pixel change, positive part, blurred, scaled by its own 0.9 quantile."""
+    image times the pixel change, positive part, blurred by ``sigma`` px, scaled by its own
+    0.9 quantile."""
     import torch
 
-    from tlgan.pipeline.locality import MASK_QUANTILE, _blur
+    from tlgan.pipeline.locality import MASK_QUANTILE, _blur, change_attribution
 
     gen, ext = p.generator, p.models.extractor
-    cols = [(ext.attributes.index(n), float(np.sign(d))) for n, d in moves.items() if d]
-    xa = gen.render_tensor(np.asarray(start, np.float32))
-    xb = gen.render_tensor(np.asarray(moved, np.float32))
-    xm = ((xa + xb) / 2).clone().requires_grad_(True)
-    probs, _ = ext.forward_tensor(xm)
-    logit = sum(s * torch.logit(probs[:, c].clamp(1e-6, 1 - 1e-6)) for c, s in cols)
-    (grad,) = torch.autograd.grad(logit.sum(), xm)  # type: ignore[union-attr]
-    att = (grad * (xb - xa)).sum(1).clamp(min=0).detach().cpu().float()
-    m = _blur(att, OWN_SIGMA["sigma"])
+    weights = [(ext.attributes.index(n), float(np.sign(d))) for n, d in moves.items() if d]
+    att = change_attribution(ext, gen.render_tensor(np.asarray(start, np.float32)),
+                             gen.render_tensor(np.asarray(moved, np.float32)), weights)
+    m = _blur(att, sigma)
     scale = torch.quantile(m.flatten(1), MASK_QUANTILE, dim=1).clamp(min=1e-12)
     return (m / scale[:, None, None]).clamp(0, 1).numpy().astype(np.float32)
 
@@ -251,7 +247,7 @@ def combine_masks(variant: str, shipped: np.ndarray, own: np.ndarray) -> np.ndar
     raise ValueError(f"variant: one of {', '.join(FACE_MASK_VARIANTS)}, got {variant!r}")
 
 
-def face_mask_edit(p, variant: str) -> Edit:
+def face_mask_edit(p, variant: str, sigma: float = OWN_SIGMA) -> Edit:
     """The bench's ``edit(moves, local, hold, zz)`` with local edits rendered through
     per-face masks of ``variant`` (the references held as the pipeline holds them, on the
     same per-face masks); global edits as the pipeline renders them."""
@@ -270,7 +266,7 @@ def face_mask_edit(p, variant: str) -> Edit:
                 return r.images, r.probs
             images, probs = p.render_edit(zz, moved, moves, False)
             return images, probs
-        masks = combine_masks(variant, shipped, own_masks(p, zz, moved, moves))
+        masks = combine_masks(variant, shipped, own_masks(p, zz, moved, moves, sigma))
         s32 = zz.astype(np.float32)
 
         def render(z: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,8 +282,8 @@ def face_mask_edit(p, variant: str) -> Edit:
 
 
 def face_mask_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,
-                       ratio_axes: str, names: list[str], picture: str | None = None
-                       ) -> None:
+                       ratio_axes: str, names: list[str], picture: str | None = None,
+                       sigma: float = OWN_SIGMA) -> None:
     """Per ratio axis and per-face mask variant in ``names``: the frame/face ratio, the
     background/face ratio (the frame outside the shipped mask), the target's change, the
     mean mask area, and the mean |pixel change| (0-255) in the central 16x16 (the skin
@@ -297,7 +293,7 @@ def face_mask_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,
     local, then each variant and its masks)."""
     from tlgan.pipeline.locality import KEEP_FULL, frame_face_ratio
 
-    edits = {v: face_mask_edit(p, v) for v in names}
+    edits = {v: face_mask_edit(p, v, sigma) for v in names}
     c = (p.resolution - 16) // 2
     rows, shown = [], []
     for item in ratio_axes.split(","):
@@ -306,7 +302,7 @@ def face_mask_variants(p, z: np.ndarray, base: np.ndarray, p0: np.ndarray,
         t = p.attributes.index(name)
         shipped = p.locality_mask(moves)
         moved = np.stack([p.edit(zi, moves) for zi in z])
-        own = own_masks(p, z, moved, moves)
+        own = own_masks(p, z, moved, moves, sigma)
         if name in ("Blond_Hair", "Smiling"):
             shown.append(base[:8])
         for v in names:
@@ -786,7 +782,7 @@ def main() -> None:
                          "bare); --picture writes Blond_Hair and Smiling strips")
     ap.add_argument("--face-mask", default="geo", choices=list(FACE_MASK_VARIANTS),
                     help="the per-face mask variant of the settings face and face+hold")
-    ap.add_argument("--own-sigma", type=float, default=2.0,
+    ap.add_argument("--own-sigma", type=float, default=OWN_SIGMA,
                     help="the blur (px) of a face's own mask (--face-masks, --face-mask)")
     ap.add_argument("--judge-floor", action="store_true",
                     help="only: the judge's noise under changes that keep gender and age")
@@ -819,12 +815,14 @@ def main() -> None:
     if args.hair_variants:
         hair_variants(p, z, base, p0, args.picture)
         return
-    OWN_SIGMA["sigma"] = args.own_sigma
+    if not args.own_sigma > 0:
+        raise SystemExit("--own-sigma: must be positive")
     if args.face_masks:
         variants = args.face_masks.split(",")
         if not set(variants) <= set(FACE_MASK_VARIANTS):
             raise SystemExit(f"--face-masks: of {','.join(FACE_MASK_VARIANTS)}")
-        face_mask_variants(p, z, base, p0, args.ratio_axes, variants, args.picture)
+        face_mask_variants(p, z, base, p0, args.ratio_axes, variants, args.picture,
+                           args.own_sigma)
         return
     non_refs = [a for a in args.swing_axes.split(",") if a not in p.bundle.references]
     if args.judge_floor:
@@ -837,7 +835,7 @@ def main() -> None:
         hold_variants(p, z, base, p0, non_refs, args.distance, names, args.ratio_axes)
         return
 
-    face_edit = face_mask_edit(p, args.face_mask)
+    face_edit = face_mask_edit(p, args.face_mask, args.own_sigma)
 
     def edit(moves: dict[str, float], local: bool | str, hold: bool = False,
              zz: np.ndarray = z) -> tuple[np.ndarray, np.ndarray]:

@@ -180,6 +180,9 @@ def main() -> None:
         ap.error("--graded: 0 (0/1 marks) or at least 2 levels")
     if args.mark_noise < 0:
         ap.error("--mark-noise: must be >= 0")
+    if args.span_terms not in ("", "cv") and not (args.span_terms.isdigit()
+                                                  and int(args.span_terms) >= 1):
+        ap.error("--span-terms: empty, 'cv' or an integer >= 1")
     if any(p not in PICKS for p in filter(None, args.pick.split(","))):
         ap.error(f"--pick: comma-separated among {', '.join(PICKS)}")
     torch.set_num_threads(args.threads)

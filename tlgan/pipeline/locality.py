@@ -39,8 +39,8 @@ from tlgan.latents import DEFAULT_SPACE
 from tlgan_base.progress import progress_bar
 
 __all__ = ["BLEND_LAYER", "GLOBAL_AREA", "KEEP_BELOW", "KEEP_FULL", "MASK_METHOD", "MaskSource",
-           "blend_mask", "frame_face_ratio", "keep_ramp", "learn_masks", "render_local",
-           "render_local_tensor", "supports_locality"]
+           "blend_mask", "change_attribution", "frame_face_ratio", "keep_ramp", "learn_masks",
+           "render_local", "render_local_tensor", "supports_locality"]
 
 
 
@@ -196,6 +196,20 @@ def _blur(m: torch.Tensor, sigma: float) -> torch.Tensor:
     return t[:, 0]
 
 
+def change_attribution(extractor: Extractor, before: torch.Tensor, after: torch.Tensor,
+                       weights: Sequence[tuple[int, float]]) -> torch.Tensor:
+    """Per face (N, H, W) on the CPU, float32: where the pixel change from ``before`` to
+    ``after`` (N, 3, H, W) raises the weighted sum of the extractor's attribute logits
+    (``weights``: (attribute column, weight) pairs): that sum's gradient at the midpoint
+    image times the change, summed over channels, positive part (the raw material of
+    :func:`learn_masks`)."""
+    xm = ((before + after) / 2).clone().requires_grad_(True)
+    probs, _ = extractor.forward_tensor(xm)
+    logit = sum(w * torch.logit(probs[:, c].clamp(1e-6, 1 - 1e-6)) for c, w in weights)
+    (grad,) = torch.autograd.grad(logit.sum(), xm)  # type: ignore[union-attr]
+    return (grad * (after - before)).sum(1).clamp(min=0).detach().cpu().float()
+
+
 def learn_masks(pipeline: MaskSource, names: Sequence[str] | None = None, *, faces: int = 160,
                 step: float = MASK_STEP, sigma: float = MASK_SIGMA,
                 quantile: float = MASK_QUANTILE, global_area: float = GLOBAL_AREA,
@@ -232,12 +246,8 @@ def learn_masks(pipeline: MaskSource, names: Sequence[str] | None = None, *, fac
         d = bundle.directions[bundle.index(name)].astype(np.float32)[None]
         xa = gen.render_tensor(z - step / 2 * d)
         xb = gen.render_tensor(z + step / 2 * d)
-        xm = ((xa + xb) / 2).clone().requires_grad_(True)
-        probs, _ = ext.forward_tensor(xm)
-        logit = torch.logit(probs[:, attrs.index(name)].clamp(1e-6, 1 - 1e-6))
-        (grad,) = torch.autograd.grad(logit.sum(), xm)
-        att = (grad * (xb - xa)).sum(1).clamp(min=0).mean(0, keepdim=True).detach().cpu()
-        m = _blur(att.float(), sigma)[0]
+        att = change_attribution(ext, xa, xb, [(attrs.index(name), 1.0)]).mean(0, keepdim=True)
+        m = _blur(att, sigma)[0]
         scale = float(torch.quantile(m.flatten(), quantile))
         mask = (m / scale).clamp(0, 1).numpy().astype(np.float32) if scale > 0 else None
         if mask is None:
